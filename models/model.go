@@ -1,0 +1,161 @@
+package models
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/migsim/migsim/sim"
+	"github.com/migsim/migsim/traces"
+	"github.com/migsim/migsim/units"
+)
+
+// Model is a live-migration algorithm.
+//
+// Run simulates one migration of in.VM over in.Path while the guest replays
+// in.Trace, and returns its Result. A model opens the trace through
+// in.Trace (possibly several times, to replay it from the start when the
+// migration outlasts it), drives time only through a [sim.Engine] it
+// creates from in.Seed, reports each pass over memory to in.Observer when
+// that is not nil, and never opens files or reads the wall clock. Run
+// returns ctx.Err() promptly when ctx is cancelled. The same Input gives the
+// same Result, field for field.
+type Model interface {
+	// Name returns the model's registered name, e.g. "precopy".
+	Name() string
+	// Run simulates one migration.
+	Run(ctx context.Context, in Input) (*Result, error)
+}
+
+// Input is what every model is given.
+type Input struct {
+	// Scenario is the scenario's name, copied into the Result.
+	Scenario string
+	// Seed seeds the run's engine; the same seed gives the same result.
+	Seed uint64
+	// VM describes the guest.
+	VM VM
+	// Trace opens the guest's dirty-page trace at its first epoch.
+	Trace traces.Opener
+	// AtEnd says what the guest does when the trace ends before the
+	// migration does.
+	AtEnd TraceEnd
+	// Path is the network between source and destination.
+	Path sim.Path
+	// Observer, when not nil, is told of each pass over memory as it ends.
+	Observer Observer
+}
+
+// VM describes the migrating guest.
+type VM struct {
+	// Memory is the guest's memory size in bytes; it must equal the trace's
+	// page count times its page size.
+	Memory units.Bytes
+	// PageSize is the page size in bytes.
+	PageSize units.Bytes
+	// VCPUs is the number of virtual CPUs.
+	VCPUs int
+	// DeviceState is the size of CPU and device state sent at stop time, in bytes.
+	DeviceState units.Bytes
+}
+
+// TraceEnd says what the guest does after the last epoch of its trace.
+type TraceEnd string
+
+// Trace end behaviours.
+const (
+	// AtEndLoop replays the trace from its first epoch (the default).
+	AtEndLoop TraceEnd = "loop"
+	// AtEndIdle leaves the guest idle: it writes and reads nothing more.
+	AtEndIdle TraceEnd = "idle"
+)
+
+// Validate checks that the trace end behaviour is known.
+func (t TraceEnd) Validate() error {
+	switch t {
+	case AtEndLoop, AtEndIdle, "":
+		return nil
+	}
+	return fmt.Errorf("unknown trace end %q (want loop or idle)", string(t))
+}
+
+// Observer receives per-pass records while a model runs. Observers must not
+// keep the Round's slices beyond the call.
+type Observer interface {
+	ObserveRound(r Round)
+}
+
+// ObserverFunc adapts a function to [Observer].
+type ObserverFunc func(Round)
+
+// ObserveRound calls f(r).
+func (f ObserverFunc) ObserveRound(r Round) { f(r) }
+
+// Info describes a registered model.
+type Info struct {
+	// Name is the value of the scenario key model.name.
+	Name string
+	// Summary is a one-line description.
+	Summary string
+	// Reference names the implementation or paper the model follows.
+	Reference string
+	// Params returns a pointer to a fresh copy of the model's default
+	// parameters; the scenario's model section is decoded into it.
+	Params func() any
+	// New builds the model from parameters returned by Params (after
+	// decoding). It validates them and returns an error naming the key.
+	New func(params any) (Model, error)
+}
+
+// Validator is implemented by parameter structs that can check themselves.
+type Validator interface {
+	Validate() error
+}
+
+// register builds an Info whose Params and New are typed by P.
+func register[P any](name, summary, reference string, defaults func() P, build func(P) (Model, error)) Info {
+	return Info{
+		Name:      name,
+		Summary:   summary,
+		Reference: reference,
+		Params: func() any {
+			p := defaults()
+			return &p
+		},
+		New: func(params any) (Model, error) {
+			p, ok := params.(*P)
+			if !ok {
+				return nil, fmt.Errorf("model %s: parameters of type %T, want *%T", name, params, *new(P))
+			}
+			if v, ok := any(p).(Validator); ok {
+				if err := v.Validate(); err != nil {
+					return nil, fmt.Errorf("model %s: %w", name, err)
+				}
+			}
+			return build(*p)
+		},
+	}
+}
+
+// Registry returns every model, sorted by name. It is the one explicit list
+// of models; there is no registration by init side effect.
+func Registry() []Info {
+	all := []Info{
+		precopyInfo(),
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].Name < all[j].Name })
+	return all
+}
+
+// Lookup returns the model registered under name.
+func Lookup(name string) (Info, error) {
+	var names []string
+	for _, m := range Registry() {
+		if m.Name == name {
+			return m, nil
+		}
+		names = append(names, m.Name)
+	}
+	return Info{}, fmt.Errorf("unknown model %q (known: %s)", name, strings.Join(names, ", "))
+}

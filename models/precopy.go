@@ -1,0 +1,366 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/RoaringBitmap/roaring/v2"
+
+	"github.com/migsim/migsim/sim"
+	"github.com/migsim/migsim/traces"
+	"github.com/migsim/migsim/units"
+)
+
+// Precopy is iterative pre-copy live migration as QEMU implements it
+// (reference: QEMU 7.2, migration/migration.c migration_iteration_run and
+// migration_completion, migration/ram.c ram_save_setup, ram_save_iterate,
+// migration_bitmap_sync and mig_throttle_guest_down; Debian 12's
+// qemu-system 7.2 is what the validation lab runs).
+//
+// # Semantics
+//
+//   - Setup (setup_time) ends with the first dirty-log sync; round 1 then
+//     sends every page: zero pages as a header only (zero_page_bytes),
+//     every other page in full plus its header (page_header).
+//   - Pages written during round i are sent in round i+1: the dirty log is
+//     synced when a round's pages have all been sent, and that sync's set
+//     is the next round's work. A sync costs sync_time_per_gib × memory
+//     while the guest keeps running.
+//   - At each sync the model measures throughput over the last
+//     bandwidth_window of transfer (QEMU's 100 ms BUFFER_DELAY) and stops
+//     the guest when the remaining dirty bytes fit in
+//     measured bandwidth × downtime_limit.
+//   - Downtime = one sync + (final dirty set + device state) over the path
+//   - resume_time + one RTT. As in QEMU, max_bandwidth does not apply to
+//     the stop-and-copy pass.
+//   - No round cap by default; max_rounds and max_bytes_factor force
+//     stop-and-copy (Xen-style). A run that has not converged by max_time
+//     ends there with converged false, completed false.
+//   - Auto-converge follows mig_throttle_guest_down: at a sync at least 1 s
+//     after the start of the current period, if the bytes dirtied in the
+//     period exceed throttle_trigger_threshold % of the bytes transferred
+//     in it, a counter is raised; on its second raise the throttle starts
+//     at cpu_throttle_initial % or rises by cpu_throttle_increment %, up to
+//     max_cpu_throttle %. A throttle of p % runs the guest, and so its
+//     trace, at (100 − p) % speed.
+//
+// # Closed form
+//
+// For a guest that writes d distinct pages per second over all of memory
+// and a path of b pages per second (d < b, no fixed costs), round i+1 sends
+// V(i+1) = V(i) × d/b pages, V(1) = non-zero pages, and the guest stops in
+// the first round with V(i) × page size ≤ b × downtime_limit.
+//
+// # Known differences from QEMU
+//
+// QEMU syncs as soon as the pending estimate falls below the threshold,
+// not only when a pass ends, so its dirty-sync-count can exceed this
+// model's in the last rounds; both stop on the same condition.
+type Precopy struct {
+	p PrecopyParams
+}
+
+// NewPrecopy returns a pre-copy model with the given parameters.
+func NewPrecopy(p PrecopyParams) (*Precopy, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	return &Precopy{p: p}, nil
+}
+
+func precopyInfo() Info {
+	return register("precopy",
+		"iterative pre-copy with QEMU's stop condition, caps and auto-converge",
+		"QEMU 7.2 migration/ram.c and migration/migration.c",
+		DefaultPrecopyParams,
+		func(p PrecopyParams) (Model, error) { return NewPrecopy(p) })
+}
+
+// Name returns "precopy".
+func (m *Precopy) Name() string { return "precopy" }
+
+// Params returns the model's parameters.
+func (m *Precopy) Params() PrecopyParams { return m.p }
+
+// Run simulates one pre-copy migration.
+func (m *Precopy) Run(ctx context.Context, in Input) (*Result, error) {
+	eng := sim.New(in.Seed)
+	g, err := newGuest(eng, in.Trace, in.AtEnd)
+	if err != nil {
+		return nil, err
+	}
+	defer g.close()
+	if err := checkInput(in, g); err != nil {
+		return nil, err
+	}
+	r := newPrecopyRun(m.p, in, eng, g)
+	r.start()
+	err = eng.Run(ctx, sim.Never)
+	if g.err != nil {
+		return nil, g.err
+	}
+	if err != nil && !errors.Is(err, sim.ErrStopped) {
+		return nil, err
+	}
+	if r.res.StopReason == 0 {
+		return nil, errors.New("precopy: simulation ended without a stop reason")
+	}
+	return r.res, nil
+}
+
+// checkInput checks that the VM, trace and path agree.
+func checkInput(in Input, g *guest) error {
+	h := g.hdr
+	if in.VM.PageSize != units.Bytes(h.PageSize) {
+		return fmt.Errorf("vm.page_size %v differs from the trace's page size %v", in.VM.PageSize, units.Bytes(h.PageSize))
+	}
+	if in.VM.Memory != units.Bytes(h.MemoryBytes()) {
+		return fmt.Errorf("vm.memory %v differs from the trace's memory %v (%d pages of %v)", in.VM.Memory, units.Bytes(h.MemoryBytes()), h.PageCount, units.Bytes(h.PageSize))
+	}
+	if in.VM.DeviceState < 0 {
+		return fmt.Errorf("vm.device_state %v is negative", int64(in.VM.DeviceState))
+	}
+	if err := in.Path.Validate(); err != nil {
+		return fmt.Errorf("network: %w", err)
+	}
+	return in.AtEnd.Validate()
+}
+
+// precopyRun is the state of one pre-copy simulation.
+type precopyRun struct {
+	p   PrecopyParams
+	in  Input
+	eng *sim.Engine
+	g   *guest
+	res *Result
+
+	pages      uint64  // guest pages
+	wireNormal float64 // bytes on the wire per full page
+	wireZero   float64 // bytes on the wire per zero page
+	capBps     float64 // live-round rate cap (0: none)
+	syncCost   time.Duration
+
+	meter throughputMeter
+
+	// Current round.
+	round        Round
+	roundNormal  uint64
+	roundEnd     *sim.Event
+	liveRounds   int
+	transferred  float64
+	normalPages  uint64
+	zeroPages    uint64
+	liveBytes    float64
+	liveStart    sim.Time
+	lastExpected float64
+
+	// Auto-converge period (QEMU's time_last_bitmap_sync etc.).
+	periodStart   sim.Time
+	periodDirtied uint64
+	periodBytes   float64
+	highCount     int
+	throttlePct   float64
+}
+
+func newPrecopyRun(p PrecopyParams, in Input, eng *sim.Engine, g *guest) *precopyRun {
+	ps := float64(g.hdr.PageSize)
+	memGiB := float64(g.hdr.MemoryBytes()) / float64(units.GiB)
+	return &precopyRun{
+		p: p, in: in, eng: eng, g: g,
+		res: &Result{
+			Scenario: in.Scenario, Model: "precopy", Seed: in.Seed,
+			DeviceStateBytes: uint64(in.VM.DeviceState),
+		},
+		pages:      g.hdr.PageCount,
+		wireNormal: ps + float64(p.PageHeader),
+		wireZero:   float64(p.ZeroPageBytes),
+		capBps:     float64(p.MaxBandwidth),
+		syncCost:   time.Duration(float64(p.SyncTimePerGiB) * memGiB),
+		meter:      throughputMeter{window: p.BandwidthWindow},
+	}
+}
+
+func (r *precopyRun) start() {
+	r.g.start()
+	r.eng.Schedule(sim.Time(r.p.MaxTime), sim.PhaseDecide, r.timeUp)
+	r.eng.After(r.p.SetupTime, sim.PhaseDecide, r.setupDone)
+}
+
+// setupDone ends setup with the first sync and starts round 1 over all of
+// memory (QEMU sets every bit of the migration bitmap at setup).
+func (r *precopyRun) setupDone() {
+	r.g.takeDirty()
+	r.res.DirtySyncCount++
+	now := r.eng.Now()
+	r.res.SetupTimeS = now.Seconds()
+	r.liveStart, r.periodStart = now, now
+	zero := r.g.hdr.ClassPages(traces.ClassZero)
+	r.startRound(r.pages-zero, zero)
+}
+
+// startRound sends normal full pages and zero header-only pages.
+func (r *precopyRun) startRound(normal, zero uint64) {
+	now := r.eng.Now()
+	bytes := float64(normal)*r.wireNormal + float64(zero)*r.wireZero
+	dur := r.in.Path.TransferTime(bytes, r.capBps)
+	r.round = Round{
+		Round: len(r.res.RoundsDetail) + 1, StartS: now.Seconds(),
+		Pages: normal + zero, ZeroPages: zero, Bytes: uint64(math.Round(bytes)),
+		ThrottlePct: r.throttlePct,
+	}
+	r.roundNormal = normal
+	r.meter.add(now, now.Add(dur), bytes)
+	r.roundEnd = r.eng.After(dur, sim.PhaseDecide, r.endRound)
+}
+
+// endRound accounts the round, syncs the dirty log and decides.
+func (r *precopyRun) endRound() {
+	now := r.eng.Now()
+	r.roundEnd = nil
+	r.account(float64(r.round.Bytes), r.roundNormal, r.round.ZeroPages)
+	r.liveRounds++
+
+	dirty := r.g.takeDirty()
+	r.res.DirtySyncCount++
+	n := dirty.GetCardinality()
+	bw := r.meter.rate(now, r.bpsLimit())
+	r.round.DurationS = now.Seconds() - r.round.StartS
+	r.round.DirtiedPages = n
+	r.round.BandwidthBps = bw
+	r.emit(r.round)
+
+	r.autoConverge(now, n)
+
+	remaining := float64(n) * r.wireNormal
+	r.lastExpected = remaining * 8 / bw
+	threshold := bw / 8 * r.p.DowntimeLimit.Seconds()
+	switch {
+	case remaining <= threshold:
+		r.stopAndCopy(StopDowntimeMet, dirty)
+	case r.p.MaxRounds > 0 && r.liveRounds >= r.p.MaxRounds:
+		r.stopAndCopy(StopMaxRounds, dirty)
+	case r.p.MaxBytesFactor > 0 && r.transferred >= r.p.MaxBytesFactor*float64(r.g.hdr.MemoryBytes()):
+		r.stopAndCopy(StopMaxBytes, dirty)
+	default:
+		r.eng.After(r.syncCost, sim.PhaseDecide, func() { r.startRound(n, 0) })
+	}
+}
+
+// bpsLimit is the live rounds' rate: the path's goodput or max_bandwidth.
+func (r *precopyRun) bpsLimit() float64 {
+	rate := r.in.Path.GoodputBps()
+	if r.capBps > 0 && r.capBps < rate {
+		return r.capBps
+	}
+	return rate
+}
+
+// autoConverge runs QEMU's migration_trigger_throttle logic at a sync that
+// found n newly dirty pages.
+func (r *precopyRun) autoConverge(now sim.Time, n uint64) {
+	r.periodDirtied += n
+	if now.Sub(r.periodStart) <= time.Second {
+		return
+	}
+	period := now.Sub(r.periodStart).Seconds()
+	r.res.DirtyPagesRate = float64(r.periodDirtied) / period
+	dirtiedBytes := float64(r.periodDirtied) * float64(r.g.hdr.PageSize)
+	xfer := r.transferred - r.periodBytes
+	if r.p.AutoConverge && dirtiedBytes > xfer*r.p.ThrottleTriggerThreshold/100 {
+		r.highCount++
+		if r.highCount >= 2 {
+			r.highCount = 0
+			if r.throttlePct == 0 {
+				r.throttlePct = r.p.CPUThrottleInitial
+			} else {
+				r.throttlePct = math.Min(r.throttlePct+r.p.CPUThrottleIncrement, r.p.MaxCPUThrottle)
+			}
+			r.g.setSpeed(1 - r.throttlePct/100)
+		}
+	}
+	r.periodStart, r.periodDirtied, r.periodBytes = now, 0, r.transferred
+}
+
+// stopAndCopy stops the guest and sends the final dirty set and device
+// state; the guest resumes on the destination when they have arrived.
+func (r *precopyRun) stopAndCopy(reason StopReason, dirty *roaring.Bitmap) {
+	now := r.eng.Now()
+	r.res.BandwidthBps = r.liveBytes * 8 / now.Sub(r.liveStart).Seconds()
+	r.g.pause()
+	dirty.Or(r.g.takeDirty()) // the final sync, with the guest stopped
+	r.res.DirtySyncCount++
+	n := dirty.GetCardinality()
+	bytes := float64(n)*r.wireNormal + float64(r.in.VM.DeviceState)
+	xfer := r.in.Path.TransferTime(bytes, 0) // QEMU lifts max-bandwidth here
+	downtime := r.syncCost + xfer + r.p.ResumeTime + r.in.Path.RTT
+	r.account(bytes, n, 0)
+	r.res.StopReason = reason
+	r.res.DowntimeS = downtime.Seconds()
+	r.emit(Round{
+		Round: len(r.res.RoundsDetail) + 1, StartS: now.Seconds(), DurationS: downtime.Seconds(),
+		Pages: n, Bytes: uint64(math.Round(bytes)), BandwidthBps: r.in.Path.GoodputBps(),
+		ThrottlePct: r.throttlePct, StopAndCopy: true,
+	})
+	r.finish(now.Add(downtime))
+}
+
+// timeUp abandons a migration that has not converged by max_time. The
+// round in progress is counted up to now.
+func (r *precopyRun) timeUp() {
+	if r.res.StopReason != 0 {
+		return
+	}
+	now := r.eng.Now()
+	r.res.BandwidthBps = r.liveBytes * 8 / math.Max(now.Sub(r.liveStart).Seconds(), 1e-9)
+	if r.roundEnd != nil {
+		r.eng.Cancel(r.roundEnd)
+		frac := 0.0
+		if total := r.roundEnd.At().Sub(sim.Time(r.round.StartS * 1e9)); total > 0 {
+			frac = math.Min(1, float64(now.Sub(sim.Time(r.round.StartS*1e9)))/float64(total))
+		}
+		zero := uint64(math.Floor(float64(r.round.ZeroPages) * frac))
+		normal := uint64(math.Floor(float64(r.roundNormal) * frac))
+		bytes := float64(normal)*r.wireNormal + float64(zero)*r.wireZero
+		r.account(bytes, normal, zero)
+		r.round.Pages, r.round.ZeroPages, r.round.Bytes = normal+zero, zero, uint64(math.Round(bytes))
+		r.round.DurationS = now.Seconds() - r.round.StartS
+		r.emit(r.round)
+	}
+	r.g.pause()
+	r.res.StopReason = StopMaxTime
+	r.finish(now)
+}
+
+func (r *precopyRun) account(bytes float64, normal, zero uint64) {
+	r.transferred += bytes
+	r.liveBytes += bytes
+	r.normalPages += normal
+	r.zeroPages += zero
+}
+
+func (r *precopyRun) emit(round Round) {
+	r.res.RoundsDetail = append(r.res.RoundsDetail, round)
+	if r.in.Observer != nil {
+		r.in.Observer.ObserveRound(round)
+	}
+}
+
+func (r *precopyRun) finish(end sim.Time) {
+	res := r.res
+	res.Converged = res.StopReason.Converged()
+	res.Completed = res.StopReason.Completed()
+	if !res.Completed {
+		res.DowntimeS = 0
+	}
+	res.TotalTimeS = end.Seconds()
+	res.ExpectedDowntimeS = r.lastExpected
+	res.TransferredBytes = uint64(math.Round(r.transferred))
+	res.Rounds = len(res.RoundsDetail)
+	res.Pages = PageCounts{Total: r.pages, Zero: r.zeroPages, Normal: r.normalPages}
+	res.ThrottlePct = r.throttlePct
+	res.GuestTimeS = r.g.progress().Seconds()
+	r.eng.Stop()
+}

@@ -1,0 +1,169 @@
+package models
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// StopReason says why a migration's live phase ended. Its string names are
+// stable: they appear in JSON and CSV output and scripts compare them.
+type StopReason int
+
+// Stop reasons. Do not rely on their numeric values.
+const (
+	// StopDowntimeMet: the remaining dirty memory fit in bandwidth ×
+	// downtime limit, so the guest was stopped and the rest copied.
+	StopDowntimeMet StopReason = iota + 1
+	// StopMaxRounds: the round cap forced stop-and-copy.
+	StopMaxRounds
+	// StopMaxBytes: the transferred-bytes cap (factor × RAM) forced
+	// stop-and-copy.
+	StopMaxBytes
+	// StopMaxTime: the migration had not converged when the simulated
+	// time limit ran out; it did not complete.
+	StopMaxTime
+)
+
+var stopReasonNames = map[StopReason]string{
+	StopDowntimeMet: "downtime_met",
+	StopMaxRounds:   "max_rounds",
+	StopMaxBytes:    "max_bytes",
+	StopMaxTime:     "max_time",
+}
+
+// String returns the stable name of the reason.
+func (s StopReason) String() string {
+	if n, ok := stopReasonNames[s]; ok {
+		return n
+	}
+	return fmt.Sprintf("stop_reason(%d)", int(s))
+}
+
+// Converged reports whether the reason means the migration converged: the
+// guest was stopped because its dirty memory fit the downtime limit.
+func (s StopReason) Converged() bool { return s == StopDowntimeMet }
+
+// Completed reports whether the migration completed (the guest runs on the
+// destination), converged or forced.
+func (s StopReason) Completed() bool {
+	return s == StopDowntimeMet || s == StopMaxRounds || s == StopMaxBytes
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (s StopReason) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (s *StopReason) UnmarshalText(b []byte) error {
+	for k, v := range stopReasonNames {
+		if v == string(b) {
+			*s = k
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown stop reason %q", string(b))
+}
+
+// Result is the outcome of one simulated migration. Field names follow
+// QEMU's query-migrate where they mean the same thing, in snake case with
+// the unit in the name. Sizes are bytes, times seconds, rates per second.
+type Result struct {
+	// Scenario is the scenario's name.
+	Scenario string `json:"scenario"`
+	// Model is the model's registered name.
+	Model string `json:"model"`
+	// Seed is the seed of the run.
+	Seed uint64 `json:"seed"`
+	// Converged is true when the guest was stopped because its remaining
+	// dirty memory fit the downtime limit.
+	Converged bool `json:"converged"`
+	// Completed is true when the guest ended up running on the destination
+	// (converged, or forced by a round or byte cap).
+	Completed bool `json:"completed"`
+	// StopReason says why the live phase ended.
+	StopReason StopReason `json:"stop_reason"`
+	// TotalTimeS is the time from the start of the migration to the guest
+	// resuming on the destination (or to the time limit), QEMU total-time.
+	TotalTimeS float64 `json:"total_time_s"`
+	// DowntimeS is the time the guest was stopped, QEMU downtime; 0 when
+	// the migration did not complete.
+	DowntimeS float64 `json:"downtime_s"`
+	// ExpectedDowntimeS is the downtime the last sync predicted: remaining
+	// dirty bytes over measured bandwidth, QEMU expected-downtime.
+	ExpectedDowntimeS float64 `json:"expected_downtime_s"`
+	// SetupTimeS is the time before the first round started, QEMU setup-time.
+	SetupTimeS float64 `json:"setup_time_s"`
+	// TransferredBytes is every byte put on the wire: page data, page
+	// headers and device state, QEMU ram.transferred plus device state.
+	TransferredBytes uint64 `json:"transferred_bytes"`
+	// DeviceStateBytes is the CPU and device state sent at stop time.
+	DeviceStateBytes uint64 `json:"device_state_bytes"`
+	// Rounds is the number of passes over memory, the stop-and-copy pass
+	// included.
+	Rounds int `json:"rounds"`
+	// DirtySyncCount is the number of dirty-log syncs, QEMU dirty-sync-count.
+	DirtySyncCount int `json:"dirty_sync_count"`
+	// Pages counts pages, QEMU's ram.total/duplicate/normal.
+	Pages PageCounts `json:"pages"`
+	// DirtyPagesRate is the rate of newly dirtied pages measured over the
+	// last sync period, pages per second, QEMU dirty-pages-rate.
+	DirtyPagesRate float64 `json:"dirty_pages_rate"`
+	// BandwidthBps is the mean migration throughput over the live phase, in
+	// bits per second.
+	BandwidthBps float64 `json:"bandwidth_bps"`
+	// ThrottlePct is the auto-converge CPU throttle in force at the end, in
+	// percent (0 when auto-converge is off or never triggered), QEMU
+	// cpu-throttle-percentage.
+	ThrottlePct float64 `json:"throttle_pct"`
+	// GuestTimeS is how far the guest progressed through its trace, in
+	// guest seconds; below TotalTimeS when throttled or stopped.
+	GuestTimeS float64 `json:"guest_time_s"`
+	// RoundsDetail has one entry per pass, the stop-and-copy pass last.
+	RoundsDetail []Round `json:"rounds_detail"`
+}
+
+// PageCounts counts pages the way QEMU's query-migrate does.
+type PageCounts struct {
+	// Total is the guest's page count (QEMU reports ram.total in bytes).
+	Total uint64 `json:"total"`
+	// Zero is the number of zero pages sent as a header only, QEMU duplicate.
+	Zero uint64 `json:"zero"`
+	// Normal is the number of pages sent in full, re-sends counted, QEMU normal.
+	Normal uint64 `json:"normal"`
+}
+
+// Round is one pass over memory.
+type Round struct {
+	// Round numbers passes from 1.
+	Round int `json:"round"`
+	// StartS is when the pass began, seconds since the migration started.
+	StartS float64 `json:"start_s"`
+	// DurationS is how long the pass took.
+	DurationS float64 `json:"duration_s"`
+	// Pages is the number of pages the pass sent, zero pages included.
+	Pages uint64 `json:"pages"`
+	// ZeroPages is the number of those sent as a header only.
+	ZeroPages uint64 `json:"zero_pages"`
+	// Bytes is what the pass put on the wire (device state included in
+	// the stop-and-copy pass).
+	Bytes uint64 `json:"bytes"`
+	// DirtiedPages is the number of pages dirtied while the pass ran (the
+	// next pass's work).
+	DirtiedPages uint64 `json:"dirtied_pages"`
+	// BandwidthBps is the throughput measured at the pass's end over
+	// QEMU's 100 ms window, bits per second.
+	BandwidthBps float64 `json:"bandwidth_bps"`
+	// ThrottlePct is the CPU throttle in force during the pass.
+	ThrottlePct float64 `json:"throttle_pct"`
+	// StopAndCopy marks the final pass, run with the guest stopped.
+	StopAndCopy bool `json:"stop_and_copy"`
+}
+
+// MarshalJSON keeps rounds_detail an array (never null) in the output.
+func (r Result) MarshalJSON() ([]byte, error) {
+	type plain Result
+	p := plain(r)
+	if p.RoundsDetail == nil {
+		p.RoundsDetail = []Round{}
+	}
+	return json.Marshal(p)
+}
