@@ -1,0 +1,243 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/migsim/migsim/traces"
+	"github.com/migsim/migsim/units"
+)
+
+func newTraceCmd(s streams) *cobra.Command {
+	cmd := group(&cobra.Command{
+		Use:   "trace",
+		Short: "Generate, inspect and import dirty-page traces (.mgt files)",
+	})
+	cmd.AddCommand(newTraceGenCmd(s), newTraceStatsCmd(s), newTraceImportCmd(s))
+	return cmd
+}
+
+// traceGenOptions are the options of "migsim trace gen".
+type traceGenOptions struct {
+	streams
+	scenarioFlags
+	scenario string // "" for the built-in default
+	output   string // trace file to write; "-" for stdout
+}
+
+func newTraceGenCmd(s streams) *cobra.Command {
+	o := &traceGenOptions{streams: s}
+	cmd := &cobra.Command{
+		Use:   "gen [scenario.yaml] -o out.mgt",
+		Short: "Write a scenario's synthetic workload as a trace file",
+		Long: `Run the scenario's workload.generator (seeded from its seed) for its whole
+duration and write the epochs as a trace file. With no scenario file, use the
+built-in default scenario. The file is written to a temporary name and
+renamed when complete.`,
+		Example: `  migsim trace gen -o default.mgt
+  migsim trace gen wan.yaml -o wan.mgt --set workload.generator.duration=60s`,
+		Args: usageArgs(cobra.MaximumNArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				o.scenario = args[0]
+			}
+			if o.output == "" {
+				return usageErrorf("trace gen: -o FILE is required (- for stdout)")
+			}
+			return runTraceGen(cmd, o)
+		},
+	}
+	o.scenarioFlags.register(cmd)
+	cmd.Flags().StringVarP(&o.output, "output", "o", "", "trace file to write (- for stdout)")
+	return cmd
+}
+
+func runTraceGen(cmd *cobra.Command, o *traceGenOptions) error {
+	spec, err := o.load(cmd, o.scenario)
+	if err != nil {
+		return err
+	}
+	if spec.Workload.Generator == nil {
+		return fmt.Errorf("trace gen: scenario %s replays the trace file %s; trace gen needs a workload.generator", spec.Name, spec.TracePath())
+	}
+	src, err := spec.Opener()()
+	if err != nil {
+		return fmt.Errorf("trace gen: %w", err)
+	}
+	var n uint64
+	err = writeOutput(o.output, o.out, func(w io.Writer) error {
+		var err error
+		n, err = copyTrace(w, src)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("trace gen: %w", err)
+	}
+	h := src.Header()
+	fmt.Fprintf(o.err, "wrote %s: %d epochs of %v, %v in %d pages of %v\n",
+		o.output, n, h.Epoch, units.Bytes(h.MemoryBytes()), h.PageCount, units.Bytes(h.PageSize))
+	return nil
+}
+
+// copyTrace writes every epoch of src to w as a trace file and returns the
+// number of epochs.
+func copyTrace(w io.Writer, src traces.Source) (uint64, error) {
+	bw := bufio.NewWriterSize(w, 256<<10)
+	tw, err := traces.NewWriter(bw, src.Header())
+	if err != nil {
+		return 0, err
+	}
+	var e traces.Epoch
+	var n uint64
+	for {
+		err := src.Next(&e)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return n, err
+		}
+		if err := tw.WriteEpoch(&e); err != nil {
+			return n, err
+		}
+		n++
+	}
+	if err := tw.Close(); err != nil {
+		return n, err
+	}
+	return n, bw.Flush()
+}
+
+// writeOutput calls write with the file at path, or with stdout when path
+// is "-". A file is written under a temporary name in the same directory
+// and renamed to path only when write succeeds, so a failed or interrupted
+// run leaves no partial file.
+func writeOutput(path string, stdout io.Writer, write func(io.Writer) error) (err error) {
+	if path == "-" {
+		return write(stdout)
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if err := write(f); err != nil {
+		return err
+	}
+	if err := f.Chmod(0o644); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
+
+// traceStatsOptions are the options of "migsim trace stats".
+type traceStatsOptions struct {
+	streams
+	file   string
+	output string // table or json
+}
+
+func newTraceStatsCmd(s streams) *cobra.Command {
+	o := &traceStatsOptions{streams: s}
+	cmd := &cobra.Command{
+		Use:   "stats file.mgt",
+		Short: "Summarize a trace: dirty rates, working sets, composition",
+		Long: `Read a trace file to its end, checking every checksum, and print its
+statistics: size, epochs, mean and peak dirty rate, distinct pages written,
+and the writable working set over 1 s, 10 s and 100 s windows. The json
+output's keys carry their units.`,
+		Args: usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.file = args[0]
+			if err := oneOf("output", o.output, "table", "json"); err != nil {
+				return err
+			}
+			return runTraceStats(o)
+		},
+	}
+	cmd.Flags().StringVarP(&o.output, "output", "o", "table", "output format: table or json")
+	return cmd
+}
+
+func runTraceStats(o *traceStatsOptions) error {
+	tr, err := traces.Open(o.file)
+	if err != nil {
+		return err
+	}
+	defer tr.Close()
+	st, err := traces.Stats(tr)
+	if err != nil {
+		return err
+	}
+	if o.output == "json" {
+		return writeJSON(o.out, st)
+	}
+	return st.WriteText(o.out)
+}
+
+// traceImportOptions are the options of "migsim trace import".
+type traceImportOptions struct {
+	streams
+	input  string // text trace; "-" for stdin
+	output string // trace file to write
+}
+
+func newTraceImportCmd(s streams) *cobra.Command {
+	o := &traceImportOptions{streams: s}
+	cmd := &cobra.Command{
+		Use:   "import in.txt -o out.mgt",
+		Short: "Convert a text trace into a trace file",
+		Long: `Read a trace in the text form documented in traces/IMPORT.md (a header
+block, then one line per epoch and operation listing pages and page ranges)
+and write it as a binary trace file. Use - as input to read stdin. Errors
+name the input line and column.`,
+		Args: usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.input = args[0]
+			if o.output == "" {
+				return usageErrorf("trace import: -o FILE is required")
+			}
+			return runTraceImport(o)
+		},
+	}
+	cmd.Flags().StringVarP(&o.output, "output", "o", "", "trace file to write")
+	return cmd
+}
+
+func runTraceImport(o *traceImportOptions) error {
+	in, name := o.in, "stdin"
+	if o.input != "-" {
+		f, err := os.Open(o.input)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		in, name = f, o.input
+	}
+	opts := traces.ImportOptions{Provenance: "imported from " + filepath.Base(name) + " by migsim trace import"}
+	var n uint64
+	err := writeOutput(o.output, o.out, func(w io.Writer) error {
+		var err error
+		n, err = traces.Import(w, in, name, opts)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(o.err, "wrote %s: %d epochs\n", o.output, n)
+	return nil
+}

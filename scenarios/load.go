@@ -1,0 +1,790 @@
+package scenarios
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/viper"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/migsim/migsim/models"
+	"github.com/migsim/migsim/traces"
+	"github.com/migsim/migsim/units"
+)
+
+// Error is a problem with one key of a scenario. [Load] reports every
+// problem it finds, each an *Error, joined with errors.Join; use
+// errors.As to get the first.
+type Error struct {
+	// File is the scenario file as given to Load, "" for the built-in
+	// scenario.
+	File string
+	// Line is the line of Key in File, from 1; 0 when the key is not in
+	// the file.
+	Line int
+	// Key is the dotted scenario key, e.g. "model.downtime_limit", or ""
+	// for the file as a whole.
+	Key string
+	// Flag is true when the key's value came from a --set override.
+	Flag bool
+	// Err says what is wrong.
+	Err error
+}
+
+// Error formats the problem the way compilers do:
+//
+//	demo.yaml:7: model.downtim_limit: unknown key (did you mean downtime_limit?)
+//	--set model.downtime_limit: duration "3" has no unit (want e.g. 300ms, 10s, 5m)
+func (e *Error) Error() string {
+	var b strings.Builder
+	switch {
+	case e.Flag:
+		b.WriteString("--set ")
+	case e.File != "" && e.Line > 0:
+		fmt.Fprintf(&b, "%s:%d: ", e.File, e.Line)
+	case e.File != "":
+		b.WriteString(e.File + ": ")
+	default:
+		b.WriteString("default scenario: ")
+	}
+	if e.Key != "" {
+		b.WriteString(e.Key + ": ")
+	}
+	b.WriteString(e.Err.Error())
+	return b.String()
+}
+
+// Unwrap returns e.Err.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Load reads the scenario file at path, applies overrides on top of it and
+// the file on top of [DefaultSpec], and validates the result.
+//
+// Each override is "key=value": a dotted scenario key and a YAML value,
+// e.g. "model.downtime_limit=30ms" or "network={profile: metro}". Later
+// overrides win over earlier ones, and all of them over the file. The
+// trace file named by workload.trace is opened to check its header.
+//
+// Every problem found is reported, each as an [*Error] naming the file,
+// the line and the key.
+func Load(path string, overrides []string) (*Spec, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return load(path, data, overrides)
+}
+
+// LoadDefault is [Load] for the built-in scenario, [DefaultSpec], with no
+// file.
+func LoadDefault(overrides []string) (*Spec, error) {
+	return load("", nil, overrides)
+}
+
+// override is one parsed --set key=value.
+type override struct {
+	key   string
+	node  *yaml.Node // the value as YAML
+	value any        // the value decoded from node
+}
+
+func parseOverride(s string) (override, *Error) {
+	key, val, ok := strings.Cut(s, "=")
+	key = strings.TrimSpace(key)
+	if !ok || key == "" {
+		return override{}, &Error{Flag: true, Err: fmt.Errorf("%q: want key=value, e.g. model.downtime_limit=30ms", s)}
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte(val), &doc); err != nil {
+		return override{}, &Error{Flag: true, Key: key, Err: fmt.Errorf("value %q is not valid YAML: %v", val, err)}
+	}
+	node := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: ""}
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) > 0 {
+		node = doc.Content[0]
+	}
+	var v any
+	if err := node.Decode(&v); err != nil {
+		return override{}, &Error{Flag: true, Key: key, Err: fmt.Errorf("value %q: %v", val, err)}
+	}
+	return override{key: key, node: node, value: v}, nil
+}
+
+// loader holds what one Load learns about where each key came from.
+type loader struct {
+	file      string
+	lines     map[string]int  // key → line in file
+	present   map[string]bool // keys given in the file or by --set
+	fromFlag  map[string]bool // keys given by --set
+	modelName string          // the effective model.name
+	params    reflect.Type    // the model's parameter type; nil if unknown
+	errs      []*Error
+}
+
+// at returns an *Error for key, placed at the key's line or flag.
+func (l *loader) at(key string, err error) *Error {
+	e := &Error{File: l.file, Key: key, Err: err}
+	for k := key; ; {
+		if l.fromFlag[k] {
+			e.Flag = true
+			return e
+		}
+		i := strings.LastIndexAny(k, ".[")
+		if i < 0 {
+			break
+		}
+		k = k[:i]
+	}
+	e.Line = l.lines[key]
+	return e
+}
+
+func (l *loader) add(key string, err error) { l.errs = append(l.errs, l.at(key, err)) }
+
+func (l *loader) addf(key, format string, args ...any) { l.add(key, fmt.Errorf(format, args...)) }
+
+// given reports whether key, or a key below it, was given in the file or
+// by --set.
+func (l *loader) given(key string) bool {
+	if l.present[key] {
+		return true
+	}
+	for k := range l.present {
+		if strings.HasPrefix(k, key+".") || strings.HasPrefix(k, key+"[") {
+			return true
+		}
+	}
+	return false
+}
+
+// result returns the errors found so far, sorted file first by line, then
+// flags, or nil.
+func (l *loader) result() error {
+	if len(l.errs) == 0 {
+		return nil
+	}
+	slices.SortStableFunc(l.errs, func(a, b *Error) int {
+		if a.Flag != b.Flag {
+			if a.Flag {
+				return 1
+			}
+			return -1
+		}
+		return a.Line - b.Line
+	})
+	errs := make([]error, len(l.errs))
+	for i, e := range l.errs {
+		errs[i] = e
+	}
+	return errors.Join(errs...)
+}
+
+// yamlLine matches the position in a YAML syntax error.
+var yamlLine = regexp.MustCompile(`^yaml: (line (\d+): )?`)
+
+func load(file string, data []byte, overrides []string) (*Spec, error) {
+	l := &loader{
+		file:     file,
+		lines:    map[string]int{},
+		present:  map[string]bool{},
+		fromFlag: map[string]bool{},
+	}
+
+	// 1. Parse the file into a node tree (for lines) and the overrides.
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		e := &Error{File: file, Err: err}
+		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+			e.Line, _ = strconv.Atoi(m[2])
+			e.Err = errors.New(strings.TrimPrefix(err.Error(), m[0]))
+		}
+		return nil, e
+	}
+	var root *yaml.Node
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) > 0 {
+		root = resolveAlias(doc.Content[0])
+	}
+	var ovs []override
+	for _, s := range overrides {
+		o, err := parseOverride(s)
+		if err != nil {
+			l.errs = append(l.errs, err)
+			continue
+		}
+		ovs = append(ovs, o)
+	}
+
+	// 2. Find the model, whose parameters decide which model keys exist.
+	l.modelName = effectiveModel(root, ovs)
+	info, modelErr := models.Lookup(l.modelName)
+	if modelErr == nil {
+		l.params = reflect.TypeOf(info.Params())
+	}
+
+	// 3. Check every key of the file and of the overrides.
+	if root != nil && !isNull(root) {
+		if root.Kind != yaml.MappingNode {
+			return nil, &Error{File: file, Line: root.Line, Err: fmt.Errorf("a scenario is a mapping of keys (name, seed, vm, workload, network, model), not %s", describeNode(root))}
+		}
+		l.walkMapping("", root, specType, false)
+	}
+	for _, o := range ovs {
+		l.walkOverride(o)
+	}
+	if modelErr != nil {
+		l.add("model.name", modelErr)
+	}
+	if err := l.result(); err != nil {
+		return nil, err
+	}
+
+	// 4. Merge file and overrides with viper and decode onto the defaults.
+	v := viper.New()
+	v.SetConfigType("yaml")
+	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
+		return nil, &Error{File: file, Err: err}
+	}
+	for _, o := range ovs {
+		v.Set(o.key, o.value)
+	}
+	spec := DefaultSpec()
+	spec.file = file
+	if file != "" {
+		spec.Name = strings.TrimSuffix(filepath.Base(file), filepath.Ext(file))
+	}
+	if l.modelName != spec.Model.Name {
+		spec.Model.Params = info.Params()
+	}
+	err := v.Unmarshal(spec, viper.DecodeHook(mapstructure.DecodeHookFuncType(unitsHook)), strict)
+	l.decodeErrors(err)
+	if raw, ok := v.AllSettings()["model"].(map[string]any); ok {
+		params := maps.Clone(raw)
+		delete(params, "name")
+		cfg := &mapstructure.DecoderConfig{
+			DecodeHook:  mapstructure.DecodeHookFuncType(unitsHook),
+			ErrorUnused: true,
+			RootName:    "model",
+			Result:      spec.Model.Params,
+		}
+		strict(cfg)
+		dec, err := mapstructure.NewDecoder(cfg)
+		if err != nil {
+			return nil, err
+		}
+		l.decodeErrors(dec.Decode(params))
+	}
+	if err := l.result(); err != nil {
+		return nil, err
+	}
+	spec.traceFromFlag = spec.Workload.Trace != "" && l.at("workload.trace", nil).Flag
+
+	// 5. Resolve what depends on other keys, then validate.
+	l.resolve(spec)
+	l.validate(spec)
+	if err := l.result(); err != nil {
+		return nil, err
+	}
+	return spec, nil
+}
+
+// strict turns off mapstructure's weak typing: "yes" is not a bool and
+// 2.5 is not an integer.
+func strict(c *mapstructure.DecoderConfig) {
+	c.WeaklyTypedInput = false
+	c.TagName = "mapstructure"
+}
+
+// effectiveModel returns the model the scenario names: the last --set of
+// model.name, else the file's, else the default.
+func effectiveModel(root *yaml.Node, ovs []override) string {
+	name := DefaultModel
+	if m := mappingValue(root, "model"); m != nil {
+		if n := mappingValue(m, "name"); n != nil && n.Kind == yaml.ScalarNode {
+			name = n.Value
+		}
+	}
+	for _, o := range ovs {
+		switch o.key {
+		case "model.name":
+			if o.node.Kind == yaml.ScalarNode {
+				name = o.node.Value
+			}
+		case "model":
+			if n := mappingValue(o.node, "name"); n != nil && n.Kind == yaml.ScalarNode {
+				name = n.Value
+			}
+		}
+	}
+	return name
+}
+
+func mappingValue(n *yaml.Node, key string) *yaml.Node {
+	n = resolveAlias(n)
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return resolveAlias(n.Content[i+1])
+		}
+	}
+	return nil
+}
+
+func resolveAlias(n *yaml.Node) *yaml.Node {
+	for n != nil && n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	return n
+}
+
+func isNull(n *yaml.Node) bool {
+	return n == nil || n.Kind == 0 || (n.Kind == yaml.ScalarNode && n.Tag == "!!null")
+}
+
+func joinKey(prefix, key string) string {
+	if prefix == "" {
+		return key
+	}
+	return prefix + "." + key
+}
+
+// walkMapping checks the keys of mapping n, the section of struct type t
+// at prefix, records their lines, and walks their values.
+func (l *loader) walkMapping(prefix string, n *yaml.Node, t reflect.Type, flag bool) {
+	// With an unknown model only model.name can be checked; it is
+	// reported there.
+	check := t != modelSpecType || l.params != nil
+	ks := sectionKeys(t, l.params)
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		kn, vn := n.Content[i], n.Content[i+1]
+		full := joinKey(prefix, kn.Value)
+		if !flag {
+			if first, dup := seen[kn.Value]; dup {
+				l.errs = append(l.errs, &Error{File: l.file, Line: kn.Line, Key: full, Err: fmt.Errorf("duplicate key (first at line %d)", first)})
+				continue
+			}
+			seen[kn.Value] = kn.Line
+			l.lines[full] = kn.Line
+		}
+		l.mark(full, flag)
+		f, ok := ks.lookup(kn.Value)
+		if !ok {
+			if check {
+				l.unknown(prefix, kn.Value, ks)
+			}
+			continue
+		}
+		l.walkValue(full, vn, f.typ, flag)
+	}
+}
+
+func (l *loader) mark(key string, flag bool) {
+	l.present[key] = true
+	if flag {
+		l.fromFlag[key] = true
+	}
+}
+
+// walkValue checks value n of key, of Go type t: sections must be
+// mappings and lists of sections lists of mappings. Scalars are left to
+// the decoder.
+func (l *loader) walkValue(key string, n *yaml.Node, t reflect.Type, flag bool) {
+	n = resolveAlias(n)
+	if isNull(n) {
+		return
+	}
+	if st, ok := sectionOf(t); ok {
+		if n.Kind != yaml.MappingNode {
+			l.addf(key, "want a mapping of keys (%s), got %s", strings.Join(sectionKeys(st, l.params).names(), ", "), describeNode(n))
+			return
+		}
+		l.walkMapping(key, n, st, flag)
+		return
+	}
+	if et, ok := listOf(t); ok {
+		if n.Kind != yaml.SequenceNode {
+			l.addf(key, "want a list of mappings, got %s", describeNode(n))
+			return
+		}
+		for i, item := range n.Content {
+			k := fmt.Sprintf("%s[%d]", key, i)
+			if !flag {
+				l.lines[k] = item.Line
+			}
+			l.mark(k, flag)
+			l.walkValue(k, item, et, flag)
+		}
+	}
+}
+
+// walkOverride checks the dotted key of an override and its value.
+func (l *loader) walkOverride(o override) {
+	t, prefix := specType, ""
+	for _, seg := range strings.Split(o.key, ".") {
+		st, ok := sectionOf(t)
+		if !ok {
+			l.errs = append(l.errs, &Error{Flag: true, Key: o.key, Err: fmt.Errorf("%s is a value, not a section", prefix)})
+			return
+		}
+		if st == modelSpecType && l.params == nil {
+			return // unknown model, reported at model.name
+		}
+		ks := sectionKeys(st, l.params)
+		full := joinKey(prefix, seg)
+		l.present[full] = true
+		f, ok := ks.lookup(seg)
+		if !ok {
+			l.fromFlag[full] = true
+			l.unknown(prefix, seg, ks)
+			return
+		}
+		t, prefix = f.typ, full
+	}
+	l.fromFlag[o.key] = true
+	l.walkValue(o.key, o.node, t, true)
+}
+
+// unknown reports key, which section prefix does not have.
+func (l *loader) unknown(prefix, key string, ks keySet) {
+	full := joinKey(prefix, key)
+	msg := "unknown key"
+	if prefix == "model" {
+		msg = "unknown key for model " + l.modelName
+		for _, m := range models.Registry() {
+			if m.Name == l.modelName {
+				continue
+			}
+			for _, f := range fieldsOf(reflect.TypeOf(m.Params())) {
+				if f.key == key {
+					msg += " (a key of model " + m.Name + ")"
+				}
+			}
+		}
+	}
+	names := ks.names()
+	switch s := suggest(key, names); {
+	case s != "":
+		msg += " (did you mean " + s + "?)"
+	case len(names) <= 8:
+		msg += " (known: " + strings.Join(names, ", ") + ")"
+	default:
+		msg += " (see migsim scenario explain)"
+	}
+	l.add(full, errors.New(msg))
+}
+
+// decodeErrors records the errors of a mapstructure decode, each at its
+// key (mapstructure's field path).
+func (l *loader) decodeErrors(err error) {
+	switch e := err.(type) {
+	case nil:
+	case interface{ Unwrap() []error }:
+		for _, part := range e.Unwrap() {
+			l.decodeErrors(part)
+		}
+	case *mapstructure.DecodeError:
+		inner := e.Unwrap()
+		var nested *mapstructure.DecodeError
+		if errors.As(inner, &nested) {
+			l.decodeErrors(inner)
+			return
+		}
+		var ute *mapstructure.UnconvertibleTypeError
+		var pe *mapstructure.ParseError
+		switch {
+		case errors.As(inner, &ute):
+			l.addf(e.Name(), "want %s, got %s", describeType(ute.Expected.Type()), describeValue(ute.Value))
+		case errors.As(inner, &pe):
+			l.addf(e.Name(), "want %s, got %s: %v", describeType(pe.Expected.Type()), describeValue(pe.Value), pe.Err)
+		default:
+			l.add(e.Name(), inner)
+		}
+	default:
+		// mapstructure wraps joined errors in a message of its own.
+		if inner := errors.Unwrap(err); inner != nil {
+			l.decodeErrors(inner)
+			return
+		}
+		l.add("", err)
+	}
+}
+
+var (
+	bytesType    = reflect.TypeFor[units.Bytes]()
+	rateType     = reflect.TypeFor[units.BitRate]()
+	durationType = reflect.TypeFor[time.Duration]()
+)
+
+// unitsHook decodes human units: sizes into units.Bytes (a bare number is
+// bytes), rates into units.BitRate (a bare number is bits/s) and durations
+// into time.Duration (a bare number other than 0 is an error). It also
+// refuses integers with a fraction or a sign their field cannot hold, and
+// takes numbers and booleans as text where text is wanted.
+func unitsHook(from, to reflect.Type, data any) (any, error) {
+	s, isString := data.(string)
+	num, isNum := number(data)
+	switch to {
+	case bytesType:
+		if isString {
+			return units.ParseBytes(s)
+		}
+		if isNum {
+			return units.ParseBytes(strconv.FormatFloat(num, 'f', -1, 64))
+		}
+	case rateType:
+		if isString {
+			return units.ParseBitRate(s)
+		}
+		if isNum {
+			return units.ParseBitRate(strconv.FormatFloat(num, 'g', -1, 64))
+		}
+	case durationType:
+		if isString {
+			return units.ParseDuration(s)
+		}
+		if isNum {
+			return units.ParseDuration(fmt.Sprint(data))
+		}
+	}
+	switch to.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		if isNum && num != math.Trunc(num) {
+			return nil, fmt.Errorf("want an integer, got %v", data)
+		}
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		if isNum && (num != math.Trunc(num) || num < 0) {
+			return nil, fmt.Errorf("want a non-negative integer, got %v", data)
+		}
+	case reflect.String:
+		if isNum || from.Kind() == reflect.Bool {
+			return fmt.Sprint(data), nil
+		}
+	}
+	return data, nil
+}
+
+// number returns data as a float64 when it is a number.
+func number(data any) (float64, bool) {
+	v := reflect.ValueOf(data)
+	switch v.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return float64(v.Int()), true
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return float64(v.Uint()), true
+	case reflect.Float32, reflect.Float64:
+		return v.Float(), true
+	}
+	return 0, false
+}
+
+// describeType says in words what a key of type t wants.
+func describeType(t reflect.Type) string {
+	switch t {
+	case bytesType:
+		return "a size such as 4GiB"
+	case rateType:
+		return "a rate such as 10Gbit or 40MiB/s"
+	case durationType:
+		return "a duration such as 300ms"
+	}
+	switch t.Kind() {
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return "an integer"
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a non-negative integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.String:
+		return "text"
+	case reflect.Slice:
+		return "a list"
+	case reflect.Struct, reflect.Pointer, reflect.Map:
+		return "a mapping of keys"
+	}
+	return t.String()
+}
+
+// describeValue says in words what a decoded YAML value is.
+func describeValue(v any) string {
+	switch v := v.(type) {
+	case string:
+		return strconv.Quote(v)
+	case map[string]any, map[any]any:
+		return "a mapping"
+	case []any:
+		return "a list"
+	case nil:
+		return "nothing"
+	}
+	return fmt.Sprint(v)
+}
+
+func describeNode(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		return strconv.Quote(n.Value)
+	}
+	return "nothing"
+}
+
+// resolve fills in what depends on other keys: the network from its
+// profile, the workload's choice of trace or generator, and the VM's size
+// from the trace's header.
+func (l *loader) resolve(s *Spec) {
+	// Network: keys given override the profile's values.
+	n := &s.Network
+	if n.Profile == "" {
+		if !l.present["network.bandwidth"] {
+			l.addf("network.bandwidth", "required when network.profile is empty")
+		}
+		if !l.present["network.rtt"] {
+			n.RTT = 0
+		}
+		if !l.present["network.loss"] {
+			n.Loss = 0
+		}
+	} else if p, err := LookupProfile(n.Profile); err != nil {
+		l.add("network.profile", err)
+	} else {
+		if !l.present["network.bandwidth"] {
+			n.Bandwidth = p.Bandwidth
+		}
+		if !l.present["network.rtt"] {
+			n.RTT = p.RTT
+		}
+		if !l.present["network.loss"] {
+			n.Loss = p.Loss
+		}
+	}
+
+	// Workload: a trace replaces the default generator; giving both is an
+	// error.
+	w := &s.Workload
+	if w.AtEnd == "" {
+		w.AtEnd = models.AtEndLoop
+	}
+	if w.Generator != nil && len(w.Generator.Phases) == 0 {
+		w.Generator.Phases = nil // "phases: []" is no phases
+	}
+	if w.Trace == "" {
+		return
+	}
+	if l.given("workload.generator") {
+		e := "give either workload.trace or workload.generator, not both"
+		if line := l.lines["workload.generator"]; line > 0 {
+			e += fmt.Sprintf(" (generator at line %d)", line)
+		}
+		l.addf("workload.trace", "%s", e)
+		return
+	}
+	w.Generator = nil
+	src, err := traces.OpenFile(s.TracePath())()
+	if err != nil {
+		l.add("workload.trace", err)
+		return
+	}
+	h := *src.Header()
+	if err := traces.Close(src); err != nil {
+		l.add("workload.trace", err)
+		return
+	}
+	covers := fmt.Sprintf("trace %s covers %v: %d pages of %v", s.TracePath(), units.Bytes(h.MemoryBytes()), h.PageCount, units.Bytes(h.PageSize))
+	if !l.present["vm.page_size"] {
+		s.VM.PageSize = units.Bytes(h.PageSize)
+	} else if s.VM.PageSize != units.Bytes(h.PageSize) {
+		l.addf("vm.page_size", "%v does not match the trace (%s)", s.VM.PageSize, covers)
+	}
+	if !l.present["vm.memory"] {
+		s.VM.Memory = units.Bytes(h.MemoryBytes())
+	} else if s.VM.Memory != units.Bytes(h.MemoryBytes()) {
+		l.addf("vm.memory", "%v does not match the trace (%s)", s.VM.Memory, covers)
+	}
+}
+
+// validate checks the resolved spec and records an error for each bad key.
+func (l *loader) validate(s *Spec) {
+	if s.Name == "" {
+		l.addf("name", "must not be empty")
+	}
+
+	vm := s.VM
+	vmOK := true
+	switch {
+	case vm.PageSize < 512 || vm.PageSize&(vm.PageSize-1) != 0 || vm.PageSize > math.MaxUint32:
+		l.addf("vm.page_size", "%v must be a power of two of at least 512 bytes", vm.PageSize)
+		vmOK = false
+	case vm.Memory <= 0:
+		l.addf("vm.memory", "must be positive")
+		vmOK = false
+	case vm.Memory%vm.PageSize != 0:
+		l.addf("vm.memory", "%v (%d bytes) is not a whole number of %v pages", vm.Memory, int64(vm.Memory), vm.PageSize)
+		vmOK = false
+	case uint64(vm.Memory/vm.PageSize) > traces.MaxPages:
+		l.addf("vm.memory", "%v is %d pages of %v, more than the %d a trace can hold", vm.Memory, int64(vm.Memory/vm.PageSize), vm.PageSize, uint64(traces.MaxPages))
+		vmOK = false
+	}
+	if vm.VCPUs < 1 {
+		l.addf("vm.vcpus", "%d must be at least 1", vm.VCPUs)
+	}
+
+	if err := s.Workload.AtEnd.Validate(); err != nil {
+		l.add("workload.at_end", err)
+	}
+	if g := s.Workload.Generator; g != nil && vmOK {
+		if err := g.Validate(vm.Memory, vm.PageSize); err != nil {
+			l.keyed(err, "workload.generator", "generator.", "workload.generator.")
+		}
+	}
+
+	n := s.Network
+	if !(n.Bandwidth > 0) || math.IsInf(float64(n.Bandwidth), 0) {
+		l.addf("network.bandwidth", "%v must be positive", n.Bandwidth)
+	}
+	if n.Loss < 0 || n.Loss >= 1 || math.IsNaN(n.Loss) {
+		l.addf("network.loss", "%v must be a fraction in [0, 1)", n.Loss)
+	}
+
+	if v, ok := s.Model.Params.(models.Validator); ok {
+		if err := v.Validate(); err != nil {
+			l.keyed(err, "model", "model.", "model.")
+		}
+	}
+}
+
+// keyed records err, a possibly joined error whose parts may begin with
+// "<from><key>: ", each at the key it names (rewritten to begin with to),
+// or at fallback.
+func (l *loader) keyed(err error, fallback, from, to string) {
+	parts := []error{err}
+	if multi, ok := err.(interface{ Unwrap() []error }); ok {
+		parts = multi.Unwrap()
+	}
+	for _, p := range parts {
+		msg := p.Error()
+		key, rest, ok := strings.Cut(msg, ": ")
+		if ok && strings.HasPrefix(key, from) && !strings.ContainsAny(key, " \t") {
+			l.add(to+strings.TrimPrefix(key, from), errors.New(rest))
+			continue
+		}
+		l.add(fallback, p)
+	}
+}

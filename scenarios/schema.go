@@ -1,0 +1,134 @@
+package scenarios
+
+import (
+	"reflect"
+	"slices"
+	"strings"
+)
+
+// field is one key of a scenario section, read from a struct's
+// mapstructure tags.
+type field struct {
+	key   string       // the scenario key, e.g. "downtime_limit"
+	name  string       // the Go field name, e.g. "DowntimeLimit"
+	typ   reflect.Type // the field's type
+	index int          // the field's index in its struct
+	owner reflect.Type // the struct that declares the field
+}
+
+var (
+	specType      = reflect.TypeFor[Spec]()
+	modelSpecType = reflect.TypeFor[ModelSpec]()
+)
+
+// fieldsOf returns the keys of struct type t (or of the struct t points
+// to) in declaration order. Fields without a mapstructure tag, or tagged
+// "-", are not keys.
+func fieldsOf(t reflect.Type) []field {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	var out []field
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag, _, _ := strings.Cut(f.Tag.Get("mapstructure"), ",")
+		if !f.IsExported() || tag == "" || tag == "-" {
+			continue
+		}
+		out = append(out, field{key: tag, name: f.Name, typ: f.Type, index: i, owner: t})
+	}
+	return out
+}
+
+// sectionOf reports whether a value of type t is a section (a mapping of
+// keys) and returns its struct type.
+func sectionOf(t reflect.Type) (reflect.Type, bool) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t, t.Kind() == reflect.Struct
+}
+
+// listOf reports whether a value of type t is a list of sections and
+// returns the sections' struct type.
+func listOf(t reflect.Type) (reflect.Type, bool) {
+	if t.Kind() != reflect.Slice {
+		return nil, false
+	}
+	return sectionOf(t.Elem())
+}
+
+// keySet is the set of keys one section accepts.
+type keySet struct {
+	fields []field
+}
+
+// sectionKeys returns the keys of the section of struct type t. The model
+// section (ModelSpec) takes its name key plus the keys of params, the
+// chosen model's parameter type; params is nil when the model is unknown.
+func sectionKeys(t reflect.Type, params reflect.Type) keySet {
+	fs := fieldsOf(t)
+	if t == modelSpecType && params != nil {
+		fs = append(fs, fieldsOf(params)...)
+	}
+	return keySet{fields: fs}
+}
+
+func (k keySet) lookup(key string) (field, bool) {
+	for _, f := range k.fields {
+		if f.key == key {
+			return f, true
+		}
+	}
+	return field{}, false
+}
+
+func (k keySet) names() []string {
+	out := make([]string, len(k.fields))
+	for i, f := range k.fields {
+		out[i] = f.key
+	}
+	return out
+}
+
+// suggest returns the known key closest to key when it is close enough
+// to be a typo (edit distance at most 2, or 3 for long keys), else "".
+func suggest(key string, known []string) string {
+	best, bestD := "", 1<<30
+	limit := 2
+	if len(key) >= 10 {
+		limit = 3
+	}
+	sorted := slices.Clone(known)
+	slices.Sort(sorted)
+	for _, k := range sorted {
+		if d := editDistance(strings.ToLower(key), k); d < bestD {
+			best, bestD = k, d
+		}
+	}
+	if bestD <= limit && bestD < len(key) {
+		return best
+	}
+	return ""
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

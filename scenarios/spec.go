@@ -1,0 +1,223 @@
+package scenarios
+
+import (
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/migsim/migsim/models"
+	"github.com/migsim/migsim/sim"
+	"github.com/migsim/migsim/traces"
+	"github.com/migsim/migsim/units"
+)
+
+// Spec is a scenario: one guest, one workload, one network and one
+// migration model. Its mapstructure tags are the scenario file's keys; the
+// comment of each field gives its unit and is what `migsim scenario
+// explain` prints. Build a Spec with [Load] or [LoadDefault]; a Spec from
+// [DefaultSpec] is the built-in scenario before any file or flag.
+type Spec struct {
+	// Name names the scenario in results; text. Defaults to the file's base
+	// name without its extension ("default" for the built-in scenario).
+	Name string `mapstructure:"name"`
+	// Seed seeds the workload generator and the simulation engine, an
+	// unsigned integer; the same scenario and seed give the same result.
+	Seed uint64 `mapstructure:"seed"`
+	// VM describes the migrating guest.
+	VM VMSpec `mapstructure:"vm"`
+	// Workload is what the guest does while it migrates.
+	Workload WorkloadSpec `mapstructure:"workload"`
+	// Network is the path between source and destination.
+	Network NetworkSpec `mapstructure:"network"`
+	// Model is the migration algorithm and its parameters.
+	Model ModelSpec `mapstructure:"model"`
+
+	// file is the scenario file as given to Load, "" for LoadDefault.
+	file string
+	// traceFromFlag is true when workload.trace came from --set, so that a
+	// relative path is taken from the working directory, not the file's.
+	traceFromFlag bool
+}
+
+// VMSpec is the scenario's vm section.
+type VMSpec struct {
+	// Memory is the guest's memory size in bytes (e.g. 4GiB), a multiple of
+	// page_size. With a trace file and no vm.memory key, the trace's size.
+	Memory units.Bytes `mapstructure:"memory"`
+	// PageSize is the guest page size in bytes (e.g. 4KiB), a power of two
+	// of at least 512. With a trace file and no vm.page_size key, the
+	// trace's.
+	PageSize units.Bytes `mapstructure:"page_size"`
+	// VCPUs is the number of virtual CPUs, a count of at least 1.
+	VCPUs int `mapstructure:"vcpus"`
+	// DeviceState is the size of CPU and device state sent at stop time,
+	// in bytes (e.g. 512KiB).
+	DeviceState units.Bytes `mapstructure:"device_state"`
+}
+
+// WorkloadSpec is the scenario's workload section: exactly one of Trace
+// and Generator.
+type WorkloadSpec struct {
+	// Trace is a trace file (.mgt) to replay, a path relative to the
+	// scenario file's directory (to the working directory when given with
+	// --set). Empty when a generator is used.
+	Trace string `mapstructure:"trace"`
+	// Generator is a synthetic workload, seeded from seed; nil when a trace
+	// file is used.
+	Generator *traces.GeneratorSpec `mapstructure:"generator"`
+	// AtEnd is what the guest does when the trace ends before the
+	// migration does: loop (replay it from the start) or idle (write and
+	// read nothing more).
+	AtEnd models.TraceEnd `mapstructure:"at_end"`
+}
+
+// NetworkSpec is the scenario's network section. Profile names a base
+// path; bandwidth, rtt and loss override its values when given.
+type NetworkSpec struct {
+	// Profile names a built-in network profile (see `migsim profiles`);
+	// keys given beside it override its values.
+	Profile string `mapstructure:"profile"`
+	// Bandwidth is the link's capacity in bits per second (e.g. 10Gbit,
+	// 1.25GB/s); the profile's unless given.
+	Bandwidth units.BitRate `mapstructure:"bandwidth"`
+	// RTT is the round-trip time, a duration (e.g. 0.2ms); the profile's
+	// unless given.
+	RTT time.Duration `mapstructure:"rtt"`
+	// Loss is the packet loss probability, a fraction in [0, 1); the
+	// profile's unless given.
+	Loss float64 `mapstructure:"loss"`
+}
+
+// ModelSpec is the scenario's model section: the model's name and its
+// parameters, which depend on the model (see `migsim scenario explain`).
+type ModelSpec struct {
+	// Name is a registered model (see `migsim models`); the section's
+	// other keys are that model's parameters.
+	Name string `mapstructure:"name"`
+	// Params points to the model's parameter struct, as returned by its
+	// models.Info.Params and decoded from the section's other keys.
+	Params any `mapstructure:"-"`
+}
+
+// Default scenario values, named so that docs and tests can refer to them.
+const (
+	// DefaultName is the name of the built-in scenario.
+	DefaultName = "default"
+	// DefaultModel is the model of the built-in scenario.
+	DefaultModel = "precopy"
+	// DefaultDirtyRate is the built-in workload's write rate, pages/s
+	// (200 MB/s of 4 KiB pages, a busy database or JVM heap).
+	DefaultDirtyRate = 50000
+	// DefaultWorkingSet is the built-in workload's working set.
+	DefaultWorkingSet = 1 * units.GiB
+)
+
+// DefaultSpec returns the built-in default scenario, the base every file
+// and flag is applied to:
+//
+//	name: default
+//	seed: 1
+//	vm: {memory: 4GiB, page_size: 4KiB, vcpus: 2, device_state: 512KiB}
+//	workload:
+//	  generator: {kind: sequential, dirty_rate: 50000, working_set: 1GiB, duration: 600s, epoch: 10ms}
+//	  at_end: loop
+//	network: {profile: lan-10g}   # 10 Gbit, 0.1 ms RTT
+//	model: {name: precopy}        # QEMU defaults: downtime_limit 300ms, no caps
+//
+// It converges in three passes: the first sends all 4 GiB in about 3.4 s,
+// during which the guest dirties about 170,000 pages (700 MB); the second
+// resends them in about 0.6 s while about 28,000 pages (115 MB) are
+// dirtied; those fit 10 Gbit × 300 ms, so the guest stops and the third
+// pass copies them in about 0.1 s. Simulating it takes a few hundred
+// epochs of 10 ms.
+func DefaultSpec() *Spec {
+	gen := traces.DefaultGeneratorSpec()
+	gen.Kind = traces.GenSequential
+	gen.DirtyRate = DefaultDirtyRate
+	gen.WorkingSet = DefaultWorkingSet
+	params := models.DefaultPrecopyParams()
+	prof, err := LookupProfile(DefaultProfile)
+	if err != nil {
+		panic("scenarios: default profile missing: " + err.Error()) // broken invariant
+	}
+	return &Spec{
+		Name: DefaultName,
+		Seed: 1,
+		VM: VMSpec{
+			Memory:      4 * units.GiB,
+			PageSize:    4 * units.KiB,
+			VCPUs:       2,
+			DeviceState: 512 * units.KiB,
+		},
+		Workload: WorkloadSpec{
+			Generator: &gen,
+			AtEnd:     models.AtEndLoop,
+		},
+		Network: NetworkSpec{
+			Profile:   prof.Name,
+			Bandwidth: prof.Bandwidth,
+			RTT:       prof.RTT,
+			Loss:      prof.Loss,
+		},
+		Model: ModelSpec{Name: DefaultModel, Params: &params},
+	}
+}
+
+// File returns the scenario file the spec was loaded from, or "" for the
+// built-in scenario.
+func (s *Spec) File() string { return s.file }
+
+// TracePath returns the trace file to replay as a path usable from the
+// working directory, or "" when the workload is a generator.
+func (s *Spec) TracePath() string {
+	t := s.Workload.Trace
+	if t == "" || filepath.IsAbs(t) || s.traceFromFlag || s.file == "" {
+		return t
+	}
+	return filepath.Join(filepath.Dir(s.file), t)
+}
+
+// Path returns the network path the scenario describes.
+func (s *Spec) Path() sim.Path {
+	return sim.Path{Bandwidth: s.Network.Bandwidth, RTT: s.Network.RTT, Loss: s.Network.Loss}
+}
+
+// Opener returns the opener of the scenario's trace: the trace file, or
+// the generator seeded from Seed.
+func (s *Spec) Opener() traces.Opener {
+	if s.Workload.Generator == nil {
+		return traces.OpenFile(s.TracePath())
+	}
+	gen, mem, ps, seed := *s.Workload.Generator, s.VM.Memory, s.VM.PageSize, s.Seed
+	return func() (traces.Source, error) {
+		return traces.NewGenerator(gen, mem, ps, seed)
+	}
+}
+
+// Build returns the scenario's model and the input to run it on. The spec
+// must come from [Load] or [LoadDefault], which validate it; Build checks
+// only what they leave to the model's constructor.
+func (s *Spec) Build() (models.Model, models.Input, error) {
+	info, err := models.Lookup(s.Model.Name)
+	if err != nil {
+		return nil, models.Input{}, fmt.Errorf("model.name: %w", err)
+	}
+	m, err := info.New(s.Model.Params)
+	if err != nil {
+		return nil, models.Input{}, err
+	}
+	in := models.Input{
+		Scenario: s.Name,
+		Seed:     s.Seed,
+		VM: models.VM{
+			Memory:      s.VM.Memory,
+			PageSize:    s.VM.PageSize,
+			VCPUs:       s.VM.VCPUs,
+			DeviceState: s.VM.DeviceState,
+		},
+		Trace: s.Opener(),
+		AtEnd: s.Workload.AtEnd,
+		Path:  s.Path(),
+	}
+	return m, in, nil
+}

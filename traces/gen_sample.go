@@ -1,0 +1,294 @@
+package traces
+
+import (
+	"math"
+	"math/bits"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/RoaringBitmap/roaring/v2"
+)
+
+// This file holds the generators' counting and sampling machinery. Nothing
+// here allocates per page: random batches go into a reused []uint32 and
+// reach the bitmaps through AddMany (sorted) or AddRange.
+
+// fixedOne is the fixed-point scale of carry and share: rates are kept as
+// integer billionths of a page per epoch, shares as billionths.
+const fixedOne = 1_000_000_000
+
+// carry counts pages per epoch at a fractional rate by cumulative floor:
+// after k epochs it has handed out exactly floor(k × perEpoch) pages, so
+// fractions carry over without drift.
+type carry struct {
+	perEpoch uint64 // pages per epoch × fixedOne
+	epochs   uint64 // epochs counted so far
+	total    uint64 // pages handed out so far
+}
+
+// newCarry returns a carry for rate pages/s over epochs of length epoch.
+// The caller has checked that rate × epoch fits.
+func newCarry(rate float64, epoch time.Duration) carry {
+	// rate × epoch[ns] is pages per epoch × 1e9.
+	return carry{perEpoch: uint64(math.Round(rate * float64(epoch)))}
+}
+
+// next returns the number of pages for the next epoch.
+func (c *carry) next() uint64 {
+	c.epochs++
+	cum := mulDivFixed(c.epochs, c.perEpoch)
+	n := cum - c.total
+	c.total = cum
+	return n
+}
+
+// share splits a stream of counts by a fixed share, by cumulative floor:
+// after counts summing to N it has taken exactly floor(N × share).
+type share struct {
+	frac      uint64 // share × fixedOne
+	in, taken uint64
+}
+
+func newShare(f float64) share { return share{frac: uint64(math.Round(f * fixedOne))} }
+
+// next takes the share of n more and returns it (at most n).
+func (s *share) next(n uint64) uint64 {
+	s.in += n
+	cum := mulDivFixed(s.in, s.frac)
+	d := min(cum-s.taken, n)
+	s.taken += d
+	return d
+}
+
+// mulDivFixed returns floor(a × b / fixedOne) without overflow in the
+// product. The quotient must fit in 64 bits.
+func mulDivFixed(a, b uint64) uint64 {
+	hi, lo := bits.Mul64(a, b)
+	q, _ := bits.Div64(hi, lo, fixedOne)
+	return q
+}
+
+// mix64 is the splitmix64 finalizer: a bijective scramble of 64 bits.
+func mix64(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return x
+}
+
+// newRangeBitmap returns a new bitmap holding [lo, hi).
+func newRangeBitmap(lo, hi uint64) *roaring.Bitmap {
+	b := roaring.New()
+	b.AddRange(lo, hi)
+	return b
+}
+
+// sampler draws distinct pages for one random stream (writes or reads).
+type sampler struct {
+	src     *rand.PCG
+	spare   uint32   // second half of the last 64-bit draw
+	has     bool     // spare is unused
+	buf     []uint32 // the current sample
+	scratch []uint32
+
+	// zipf only
+	law      *zipfLaw
+	rng      *rand.Rand // wraps src
+	tail     *rand.Zipf // ranks [law.head, ws), nil if the head is everything
+	heap     []zipfKey
+	seenHead []uint64 // bitset of head ranks drawn in the current sample
+}
+
+func (s *sampler) init(src *rand.PCG) { s.src = src }
+
+// uint32 returns 32 random bits, two per PCG step.
+func (s *sampler) uint32() uint32 {
+	if s.has {
+		s.has = false
+		return s.spare
+	}
+	x := s.src.Uint64()
+	s.spare, s.has = uint32(x>>32), true
+	return uint32(x)
+}
+
+// below returns a uniform number in [0, n), 0 < n ≤ 2^32, by Lemire's
+// multiply-and-reject method (rarely more than one draw, no division in
+// the common case).
+func (s *sampler) below(n uint64) uint64 {
+	if n == 1<<32 {
+		return uint64(s.uint32())
+	}
+	m := uint64(s.uint32()) * n
+	if uint32(m) < uint32(n) {
+		t := uint32(-uint32(n)) % uint32(n)
+		for uint32(m) < t {
+			m = uint64(s.uint32()) * n
+		}
+	}
+	return m >> 32
+}
+
+// distinctBelow returns k distinct uniform numbers in [0, n), sorted, in
+// s.buf (valid until the next call). It draws k with replacement, sorts,
+// drops duplicates, then draws the shortfall and merges it in until there
+// are k: the result is the set of the first k distinct values of an
+// i.i.d. sequence, a uniform k-subset. The caller keeps k ≤ n/2 so that
+// each draw is new with probability ≥ 1/2.
+func (s *sampler) distinctBelow(n, k uint64) []uint32 {
+	width := bits.Len64(n - 1)
+	buf := s.buf[:0]
+	for uint64(len(buf)) < k {
+		m := len(buf)
+		for range k - uint64(m) {
+			buf = append(buf, uint32(s.below(n)))
+		}
+		buf = s.settle(buf, m, width)
+	}
+	s.buf = buf
+	return buf
+}
+
+// settle sorts the new values a[m:], merges them into the sorted, distinct
+// a[:m] and drops duplicates. Values are below 2^width.
+func (s *sampler) settle(a []uint32, m, width int) []uint32 {
+	s.scratch = radixSort(a[m:], s.scratch, width)
+	if m > 0 {
+		s.scratch = mergeTail(a, m, s.scratch)
+	}
+	return slices.Compact(a)
+}
+
+// radixDigit is the digit width of radixSort, in bits.
+const radixDigit = 11
+
+// radixSort sorts a, whose values are below 2^width, in place: pdqsort for
+// short slices, else a least-significant-digit radix sort with 11-bit
+// digits (three passes for 2^28 pages), O(len(a)). tmp is scratch space;
+// the possibly grown scratch is returned for reuse.
+func radixSort(a, tmp []uint32, width int) []uint32 {
+	if len(a) < 512 {
+		slices.Sort(a)
+		return tmp
+	}
+	passes := max((width+radixDigit-1)/radixDigit, 1)
+	if cap(tmp) < len(a) {
+		tmp = make([]uint32, len(a))
+	}
+	tmp = tmp[:len(a)]
+	var counts [3][1 << radixDigit]uint32
+	for _, v := range a {
+		counts[0][v&(1<<radixDigit-1)]++
+		counts[1][(v>>radixDigit)&(1<<radixDigit-1)]++
+		counts[2][v>>(2*radixDigit)]++
+	}
+	src, dst := a, tmp
+	for p := range passes {
+		c := &counts[p]
+		shift := uint(p * radixDigit)
+		if c[(src[0]>>shift)&(1<<radixDigit-1)] == uint32(len(a)) {
+			continue // every value has the same digit: nothing to move
+		}
+		var sum uint32
+		for i, n := range c {
+			c[i] = sum
+			sum += n
+		}
+		for _, v := range src {
+			d := (v >> shift) & (1<<radixDigit - 1)
+			dst[c[d]] = v
+			c[d]++
+		}
+		src, dst = dst, src
+	}
+	if &src[0] != &a[0] {
+		copy(a, src)
+	}
+	return tmp
+}
+
+// mergeTail merges the sorted a[:m] and a[m:] into a sorted a, using tmp
+// as scratch, and returns the possibly grown scratch.
+func mergeTail(a []uint32, m int, tmp []uint32) []uint32 {
+	tmp = append(tmp[:0], a[:m]...)
+	i, j, w := 0, m, 0
+	for i < len(tmp) && j < len(a) {
+		if tmp[i] <= a[j] {
+			a[w] = tmp[i]
+			i++
+		} else {
+			a[w] = a[j]
+			j++
+		}
+		w++
+	}
+	copy(a[w:], tmp[i:])
+	return tmp
+}
+
+// uniform adds to out k distinct pages drawn uniformly from [lo, hi)
+// without the pages of excl (nil for none). Preconditions: k ≤ the pages
+// available, out has no page in [lo, hi), and out and excl are disjoint.
+//
+// It draws indexes among the available pages and maps them to pages by
+// walking excl, so a dense excl costs no rejections; when k is more than
+// half the available pages it draws the pages to leave out instead.
+// Cost: O(k log k + |excl ∩ [lo, hi)|).
+func (s *sampler) uniform(out, excl *roaring.Bitmap, lo, hi, k uint64) {
+	if k == 0 || lo >= hi {
+		return
+	}
+	var nex uint64
+	if excl != nil {
+		nex = excl.CardinalityInRange(lo, hi)
+	}
+	avail := hi - lo - nex
+	switch {
+	case k >= avail:
+		out.AddRange(lo, hi)
+	case k <= avail/2:
+		idx := s.distinctBelow(avail, k)
+		mapAvailable(idx, excl, nex, lo)
+		out.AddMany(idx)
+		return
+	default:
+		skip := s.distinctBelow(avail, avail-k)
+		mapAvailable(skip, excl, nex, lo)
+		prev := lo
+		for _, p := range skip {
+			out.AddRange(prev, uint64(p))
+			prev = uint64(p) + 1
+		}
+		out.AddRange(prev, hi)
+	}
+	if nex > 0 {
+		out.AndNot(excl)
+	}
+}
+
+// mapAvailable maps sorted indexes among the pages of [lo, …) that are
+// not in excl to the pages themselves, in place. nex is the number of excl
+// pages in the range (0 means excl can be ignored).
+func mapAvailable(idx []uint32, excl *roaring.Bitmap, nex uint64, lo uint64) {
+	if nex == 0 {
+		for i := range idx {
+			idx[i] += uint32(lo)
+		}
+		return
+	}
+	it := excl.Iterator()
+	it.AdvanceIfNeeded(uint32(lo))
+	var skipped uint64
+	for i, j := range idx {
+		p := lo + uint64(j) + skipped
+		for it.HasNext() && uint64(it.PeekNext()) <= p {
+			it.Next()
+			skipped++
+			p++
+		}
+		idx[i] = uint32(p)
+	}
+}

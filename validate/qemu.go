@@ -1,0 +1,154 @@
+package validate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// QEMUBinary is the QEMU system emulator the lab runs.
+const QEMUBinary = "qemu-system-x86_64"
+
+// ErrNoQEMU reports that QEMU is not installed.
+var ErrNoQEMU = errors.New(QEMUBinary + " not found in PATH: install Debian's qemu-system-x86 package " +
+	"(apt-get install -y --no-install-recommends qemu-system-x86), or run validate/ci-install.sh")
+
+// FindQEMU returns the path of [QEMUBinary], or an error wrapping
+// [ErrNoQEMU] that says what to install.
+func FindQEMU() (string, error) {
+	p, err := exec.LookPath(QEMUBinary)
+	if err != nil {
+		return "", ErrNoQEMU
+	}
+	return p, nil
+}
+
+// KVMUsable reports whether /dev/kvm exists and can be opened for reading
+// and writing, so that QEMU can run with -accel kvm.
+func KVMUsable() bool {
+	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
+	if err != nil {
+		return false
+	}
+	f.Close()
+	return true
+}
+
+// qemuProc is a QEMU process the lab started, in its own process group,
+// with its QMP socket in dir.
+type qemuProc struct {
+	name   string // "source" or "destination", for messages
+	dir    string
+	cmd    *exec.Cmd
+	qmp    *QMP
+	stderr string // file holding QEMU's stderr
+	exited chan struct{}
+	err    error // Wait's result, valid once exited is closed
+}
+
+// startQEMU starts QEMU with args plus a QMP socket in dir and connects to
+// it. QEMU runs in a new process group, killed with the lab if the lab dies
+// (Pdeathsig), and is stopped by [qemuProc.kill]. On error nothing is left
+// running.
+func startQEMU(ctx context.Context, name, dir string, args []string) (*qemuProc, error) {
+	bin, err := FindQEMU()
+	if err != nil {
+		return nil, err
+	}
+	sock := filepath.Join(dir, name+".qmp")
+	errPath := filepath.Join(dir, name+".stderr")
+	errFile, err := os.Create(errPath)
+	if err != nil {
+		return nil, err
+	}
+	defer errFile.Close()
+	full := append([]string{"-name", "migsim-" + name, "-qmp", "unix:" + sock + ",server=on,wait=off"}, args...)
+	cmd := exec.Command(bin, full...)
+	cmd.Dir = dir
+	cmd.Stdout = errFile
+	cmd.Stderr = errFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s QEMU: %w", name, err)
+	}
+	p := &qemuProc{name: name, dir: dir, cmd: cmd, stderr: errPath, exited: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.exited)
+	}()
+
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	qctx, qcancel := context.WithCancel(dctx)
+	go func() {
+		select {
+		case <-p.exited:
+			qcancel() // QEMU died before its QMP socket answered
+		case <-qctx.Done():
+		}
+	}()
+	q, err := DialQMP(qctx, sock)
+	qcancel()
+	if err != nil {
+		p.kill()
+		if msg := p.stderrTail(); msg != "" {
+			return nil, fmt.Errorf("%s QEMU exited or did not answer on QMP (%v); its stderr:\n%s", name, err, msg)
+		}
+		return nil, fmt.Errorf("%s QEMU: %w", name, err)
+	}
+	p.qmp = q
+	return p, nil
+}
+
+// stderrTail returns the last lines QEMU wrote to stderr.
+func (p *qemuProc) stderrTail() string {
+	b, err := os.ReadFile(p.stderr)
+	if err != nil {
+		return ""
+	}
+	s := strings.TrimSpace(string(b))
+	if len(s) > 2000 {
+		s = "…" + s[len(s)-2000:]
+	}
+	return s
+}
+
+// kill asks QEMU to quit over QMP, waits briefly, then kills its process
+// group and waits for it. It is safe to call more than once.
+func (p *qemuProc) kill() {
+	select {
+	case <-p.exited:
+	default:
+		if p.qmp != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_ = p.qmp.Execute(ctx, "quit", nil, nil)
+			cancel()
+			select {
+			case <-p.exited:
+			case <-time.After(2 * time.Second):
+			}
+		}
+		// The group, so that anything QEMU forked goes too.
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.exited
+	}
+	if p.qmp != nil {
+		p.qmp.Close()
+	}
+}
+
+// alive reports whether QEMU is still running.
+func (p *qemuProc) alive() bool {
+	select {
+	case <-p.exited:
+		return false
+	default:
+		return true
+	}
+}
