@@ -44,8 +44,9 @@ type guest struct {
 	paused bool
 	endEv  *sim.Event
 
-	// dirty is the dirty log: pages written since the last take.
-	dirty *roaring.Bitmap
+	// dirty is the dirty log: pages written since the last sync; spare is
+	// the previous sync's set, handed out by sync.
+	dirty, spare *dirtyLog
 	// written counts page writes (per-epoch distinct pages) since the start.
 	written uint64
 	// guestTime is the guest time executed in completed epochs.
@@ -68,8 +69,9 @@ func newGuest(eng *sim.Engine, open traces.Opener, atEnd TraceEnd) (*guest, erro
 	}
 	g := &guest{
 		eng: eng, open: open, atEnd: atEnd, src: src, hdr: src.Header(),
-		speed: 1, dirty: roaring.New(), scratch: roaring.New(),
+		speed: 1, scratch: roaring.New(),
 	}
+	g.dirty, g.spare = newDirtyLog(g.hdr.PageCount), newDirtyLog(g.hdr.PageCount)
 	g.cur.Reset()
 	g.epochLen = g.hdr.Epoch
 	if g.epochLen <= 0 {
@@ -180,7 +182,7 @@ func (g *guest) addShare(upto uint64) {
 		upto = n
 	}
 	if g.added == 0 && upto == n {
-		g.dirty.Or(w)
+		g.dirty.add(w)
 	} else {
 		lo, err := w.Select(uint32(g.added))
 		if err != nil {
@@ -197,7 +199,7 @@ func (g *guest) addShare(upto uint64) {
 		g.scratch.Clear()
 		g.scratch.AddRange(uint64(lo), hi)
 		g.scratch.And(w)
-		g.dirty.Or(g.scratch)
+		g.dirty.add(g.scratch)
 	}
 	g.written += upto - g.added
 	g.added = upto
@@ -227,14 +229,18 @@ func (g *guest) pause() {
 	}
 }
 
-// takeDirty returns the dirty log as of now and starts a new, empty one:
-// a dirty-log sync.
-func (g *guest) takeDirty() *roaring.Bitmap {
+// sync returns the dirty log as of now and starts a new, empty one: a
+// dirty-log sync. The returned log stays valid until the next sync.
+func (g *guest) sync() *dirtyLog {
 	g.catchUp()
 	d := g.dirty
-	g.dirty = roaring.New()
+	g.spare.clear()
+	g.dirty, g.spare = g.spare, d
 	return d
 }
+
+// takeDirty is sync returning the pages as a roaring bitmap.
+func (g *guest) takeDirty() *roaring.Bitmap { return g.sync().bitmap() }
 
 // progress returns the guest time executed so far.
 func (g *guest) progress() time.Duration {

@@ -143,6 +143,9 @@ func register[P any](name, summary, reference string, defaults func() P, build f
 func Registry() []Info {
 	all := []Info{
 		precopyInfo(),
+		postcopyInfo(),
+		hybridInfo(),
+		enlightenedInfo(),
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].Name < all[j].Name })
 	return all

@@ -7,8 +7,6 @@ import (
 	"math"
 	"time"
 
-	"github.com/RoaringBitmap/roaring/v2"
-
 	"github.com/migsim/migsim/sim"
 	"github.com/migsim/migsim/traces"
 	"github.com/migsim/migsim/units"
@@ -163,6 +161,12 @@ type precopyRun struct {
 	periodBytes   float64
 	highCount     int
 	throttlePct   float64
+
+	// handover, when not nil, takes the migration over after
+	// handoverAfter live rounds that did not converge, with the dirty set
+	// of the last sync; the pre-copy run does nothing more (see hybrid.go).
+	handover      func(dirty *dirtyLog)
+	handoverAfter int
 }
 
 func newPrecopyRun(p PrecopyParams, in Input, eng *sim.Engine, g *guest) *precopyRun {
@@ -192,7 +196,7 @@ func (r *precopyRun) start() {
 // setupDone ends setup with the first sync and starts round 1 over all of
 // memory (QEMU sets every bit of the migration bitmap at setup).
 func (r *precopyRun) setupDone() {
-	r.g.takeDirty()
+	r.g.sync()
 	r.res.DirtySyncCount++
 	now := r.eng.Now()
 	r.res.SetupTimeS = now.Seconds()
@@ -223,9 +227,9 @@ func (r *precopyRun) endRound() {
 	r.account(float64(r.round.Bytes), r.roundNormal, r.round.ZeroPages)
 	r.liveRounds++
 
-	dirty := r.g.takeDirty()
+	dirty := r.g.sync()
 	r.res.DirtySyncCount++
-	n := dirty.GetCardinality()
+	n := dirty.count
 	bw := r.meter.rate(now, r.bpsLimit())
 	r.round.DurationS = now.Seconds() - r.round.StartS
 	r.round.DirtiedPages = n
@@ -240,6 +244,8 @@ func (r *precopyRun) endRound() {
 	switch {
 	case remaining <= threshold:
 		r.stopAndCopy(StopDowntimeMet, dirty)
+	case r.handover != nil && r.liveRounds >= r.handoverAfter:
+		r.handover(dirty)
 	case r.p.MaxRounds > 0 && r.liveRounds >= r.p.MaxRounds:
 		r.stopAndCopy(StopMaxRounds, dirty)
 	case r.p.MaxBytesFactor > 0 && r.transferred >= r.p.MaxBytesFactor*float64(r.g.hdr.MemoryBytes()):
@@ -286,13 +292,16 @@ func (r *precopyRun) autoConverge(now sim.Time, n uint64) {
 
 // stopAndCopy stops the guest and sends the final dirty set and device
 // state; the guest resumes on the destination when they have arrived.
-func (r *precopyRun) stopAndCopy(reason StopReason, dirty *roaring.Bitmap) {
+func (r *precopyRun) stopAndCopy(reason StopReason, dirty *dirtyLog) {
 	now := r.eng.Now()
 	r.res.BandwidthBps = r.liveBytes * 8 / now.Sub(r.liveStart).Seconds()
 	r.g.pause()
-	dirty.Or(r.g.takeDirty()) // the final sync, with the guest stopped
+	if r.g.dirty.count > 0 { // written since the decision's sync
+		dirty.or(r.g.dirty)
+	}
+	n := dirty.count
+	r.g.sync() // the final sync, with the guest stopped
 	r.res.DirtySyncCount++
-	n := dirty.GetCardinality()
 	bytes := float64(n)*r.wireNormal + float64(r.in.VM.DeviceState)
 	xfer := r.in.Path.TransferTime(bytes, 0) // QEMU lifts max-bandwidth here
 	downtime := r.syncCost + xfer + r.p.ResumeTime + r.in.Path.RTT
@@ -327,6 +336,7 @@ func (r *precopyRun) timeUp() {
 		r.account(bytes, normal, zero)
 		r.round.Pages, r.round.ZeroPages, r.round.Bytes = normal+zero, zero, uint64(math.Round(bytes))
 		r.round.DurationS = now.Seconds() - r.round.StartS
+		r.round.BandwidthBps = r.meter.rate(now, r.bpsLimit())
 		r.emit(r.round)
 	}
 	r.g.pause()
@@ -362,5 +372,6 @@ func (r *precopyRun) finish(end sim.Time) {
 	res.Pages = PageCounts{Total: r.pages, Zero: r.zeroPages, Normal: r.normalPages}
 	res.ThrottlePct = r.throttlePct
 	res.GuestTimeS = r.g.progress().Seconds()
+	precopyDisturbance(res)
 	r.eng.Stop()
 }

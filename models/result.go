@@ -19,9 +19,14 @@ const (
 	// StopMaxBytes: the transferred-bytes cap (factor × RAM) forced
 	// stop-and-copy.
 	StopMaxBytes
-	// StopMaxTime: the migration had not converged when the simulated
-	// time limit ran out; it did not complete.
+	// StopMaxTime: the migration had not converged (pre-copy) or had not
+	// moved every page (post-copy) when the simulated time limit ran out;
+	// it did not complete.
 	StopMaxTime
+	// StopPostcopy: the guest was stopped, resumed on the destination, and
+	// the pages it lacked followed (post-copy, or a hybrid's switch to
+	// post-copy after its pre-copy rounds).
+	StopPostcopy
 )
 
 var stopReasonNames = map[StopReason]string{
@@ -29,6 +34,7 @@ var stopReasonNames = map[StopReason]string{
 	StopMaxRounds:   "max_rounds",
 	StopMaxBytes:    "max_bytes",
 	StopMaxTime:     "max_time",
+	StopPostcopy:    "postcopy",
 }
 
 // String returns the stable name of the reason.
@@ -44,9 +50,9 @@ func (s StopReason) String() string {
 func (s StopReason) Converged() bool { return s == StopDowntimeMet }
 
 // Completed reports whether the migration completed (the guest runs on the
-// destination), converged or forced.
+// destination with all of its memory), converged, forced or by post-copy.
 func (s StopReason) Completed() bool {
-	return s == StopDowntimeMet || s == StopMaxRounds || s == StopMaxBytes
+	return s == StopDowntimeMet || s == StopMaxRounds || s == StopMaxBytes || s == StopPostcopy
 }
 
 // MarshalText implements encoding.TextMarshaler.
@@ -82,10 +88,12 @@ type Result struct {
 	// StopReason says why the live phase ended.
 	StopReason StopReason `json:"stop_reason"`
 	// TotalTimeS is the time from the start of the migration to the guest
-	// resuming on the destination (or to the time limit), QEMU total-time.
+	// resuming on the destination with all of its memory (for post-copy,
+	// the last page's arrival), or to the time limit, QEMU total-time.
 	TotalTimeS float64 `json:"total_time_s"`
-	// DowntimeS is the time the guest was stopped, QEMU downtime; 0 when
-	// the migration did not complete.
+	// DowntimeS is the time the guest was stopped, QEMU downtime: for
+	// post-copy, from stopping on the source to resuming on the
+	// destination. 0 when a pre-copy migration did not complete.
 	DowntimeS float64 `json:"downtime_s"`
 	// ExpectedDowntimeS is the downtime the last sync predicted: remaining
 	// dirty bytes over measured bandwidth, QEMU expected-downtime.
@@ -108,16 +116,53 @@ type Result struct {
 	// last sync period, pages per second, QEMU dirty-pages-rate.
 	DirtyPagesRate float64 `json:"dirty_pages_rate"`
 	// BandwidthBps is the mean migration throughput over the live phase, in
-	// bits per second.
+	// bits per second: the pre-copy rounds, or for pure post-copy the
+	// post-copy phase.
 	BandwidthBps float64 `json:"bandwidth_bps"`
 	// ThrottlePct is the auto-converge CPU throttle in force at the end, in
 	// percent (0 when auto-converge is off or never triggered), QEMU
 	// cpu-throttle-percentage.
 	ThrottlePct float64 `json:"throttle_pct"`
 	// GuestTimeS is how far the guest progressed through its trace, in
-	// guest seconds; below TotalTimeS when throttled or stopped.
+	// guest seconds; below TotalTimeS when throttled, stopped or stalled.
 	GuestTimeS float64 `json:"guest_time_s"`
-	// RoundsDetail has one entry per pass, the stop-and-copy pass last.
+	// PrecopyBytes is what the live pre-copy rounds put on the wire (page
+	// data and headers, sent while the guest ran on the source), bytes,
+	// QEMU ram.precopy-bytes. 0 for pure post-copy.
+	PrecopyBytes uint64 `json:"precopy_bytes"`
+	// PostcopyBytes is what the post-copy phase put on the wire (pushed
+	// and requested pages with their headers, device state excluded),
+	// bytes, QEMU ram.postcopy-bytes. 0 for pre-copy.
+	PostcopyBytes uint64 `json:"postcopy_bytes"`
+	// PostcopyRequests is the number of network faults: guest accesses on
+	// the destination to a page that was neither there nor on the wire,
+	// each a page request to the source, QEMU postcopy-requests.
+	PostcopyRequests uint64 `json:"postcopy_requests"`
+	// MinorFaults is the number of guest accesses on the destination to a
+	// page already on the wire (pushed but not yet arrived), which wait
+	// for it without a request.
+	MinorFaults uint64 `json:"minor_faults"`
+	// StallTimeS is the time the guest's vCPUs were blocked on network and
+	// minor faults, seconds, QEMU postcopy-blocktime.
+	StallTimeS float64 `json:"stall_time_s"`
+	// GuestSlowdown is the guest time lost relative to running undisturbed,
+	// as a fraction of TotalTimeS: (downtime + stalls + throttled share of
+	// the live rounds) / total time.
+	GuestSlowdown float64 `json:"guest_slowdown"`
+	// TimeToFullSpeedS is the time, seconds since the start of the
+	// migration, from which the guest ran at full speed: the end of the
+	// last sliding window in which it ran below the full-speed threshold
+	// of its undisturbed speed (post-copy models' full_speed_threshold
+	// over full_speed_window; 95 % over 100 ms for pre-copy). 0 if it
+	// never fell below.
+	TimeToFullSpeedS float64 `json:"time_to_full_speed_s"`
+	// VMAtRiskS is the time in which neither side held a whole copy of the
+	// guest, seconds: post-copy's window from resuming on the destination
+	// to the last page's arrival, in which losing either host loses the
+	// guest. 0 for pre-copy.
+	VMAtRiskS float64 `json:"vm_at_risk_s"`
+	// RoundsDetail has one entry per pass, the stop-and-copy or post-copy
+	// pass last.
 	RoundsDetail []Round `json:"rounds_detail"`
 }
 
@@ -156,6 +201,10 @@ type Round struct {
 	ThrottlePct float64 `json:"throttle_pct"`
 	// StopAndCopy marks the final pass, run with the guest stopped.
 	StopAndCopy bool `json:"stop_and_copy"`
+	// Postcopy marks the post-copy pass: from stopping the guest to the
+	// last page's arrival, with the guest running on the destination after
+	// the downtime. Its Bytes include the device state.
+	Postcopy bool `json:"postcopy"`
 }
 
 // MarshalJSON keeps rounds_detail an array (never null) in the output.

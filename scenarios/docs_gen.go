@@ -6,6 +6,18 @@ package scenarios
 // "pkg.Type.Field". It is generated from the source so that
 // `migsim scenario explain` prints what the code says.
 var fieldDocs = map[string]string{
+	"models.PostcopyParams.FaultServiceTime":        "FaultServiceTime is the work per network fault besides the round trip and the page's transfer (userfaultfd delivery, page request, source lookup), a duration. Default 20µs.",
+	"models.PostcopyParams.FullSpeedThreshold":      "FullSpeedThreshold is the share of undisturbed speed, in (0, 1], at or above which the guest counts as running at full speed for time_to_full_speed_s. Default 0.95.",
+	"models.PostcopyParams.FullSpeedWindow":         "FullSpeedWindow is the sliding window over which guest speed is measured for time_to_full_speed_s, a duration. Default 100ms.",
+	"models.PostcopyParams.MaxPostcopyBandwidth":    "MaxPostcopyBandwidth caps the post-copy stream (device state, pushed and requested pages), bits per second; 0 means the link's rate. QEMU max-postcopy-bandwidth.",
+	"models.PostcopyParams.MaxTime":                 "MaxTime is the simulated time after which a migration that has not completed is abandoned with stop reason max_time, a duration. Default 1h.",
+	"models.PostcopyParams.MinorFaultTime":          "MinorFaultTime is what a fault on a page already on the wire costs besides waiting for it to arrive, a duration. Default 2µs.",
+	"models.PostcopyParams.PageHeader":              "PageHeader is the per-page stream header, bytes (QEMU: 8).",
+	"models.PostcopyParams.Pivots":                  "Pivots is the number of bubbles multi-pivot keeps expanding at once, a count of at least 1 (default 4); other push orders ignore it.",
+	"models.PostcopyParams.Prepaging":               "Prepaging is the push order: none, forward, bubbling or multi-pivot (default forward, which is what QEMU's source does).",
+	"models.PostcopyParams.ResumeTime":              "ResumeTime is the destination's time to load device state and resume the guest, counted in downtime, a duration. Default 5ms.",
+	"models.PostcopyParams.SetupTime":               "SetupTime is the time from the migrate command to stopping the guest, a duration; the guest runs on the source meanwhile. Default 10ms.",
+	"models.PostcopyParams.ZeroPageBytes":           "ZeroPageBytes is what a zero page costs on the wire, bytes (QEMU: the 8-byte header and one fill byte).",
 	"models.PrecopyParams.AutoConverge":             "AutoConverge enables QEMU's auto-converge CPU throttling.",
 	"models.PrecopyParams.BandwidthWindow":          "BandwidthWindow is the window over which throughput is measured for the stop decision (QEMU's BUFFER_DELAY, 100ms).",
 	"models.PrecopyParams.CPUThrottleIncrement":     "CPUThrottleIncrement is each further step, percent (QEMU 10).",

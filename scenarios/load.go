@@ -13,9 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
-	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/viper"
 	"go.yaml.in/yaml/v3"
 
@@ -266,23 +264,12 @@ func load(file string, data []byte, overrides []string) (*Spec, error) {
 	if l.modelName != spec.Model.Name {
 		spec.Model.Params = info.Params()
 	}
-	err := v.Unmarshal(spec, viper.DecodeHook(mapstructure.DecodeHookFuncType(unitsHook)), strict)
-	l.decodeErrors(err)
-	if raw, ok := v.AllSettings()["model"].(map[string]any); ok {
+	settings := v.AllSettings()
+	l.decodeErrors(decode(settings, spec, ""))
+	if raw, ok := settings["model"].(map[string]any); ok {
 		params := maps.Clone(raw)
 		delete(params, "name")
-		cfg := &mapstructure.DecoderConfig{
-			DecodeHook:  mapstructure.DecodeHookFuncType(unitsHook),
-			ErrorUnused: true,
-			RootName:    "model",
-			Result:      spec.Model.Params,
-		}
-		strict(cfg)
-		dec, err := mapstructure.NewDecoder(cfg)
-		if err != nil {
-			return nil, err
-		}
-		l.decodeErrors(dec.Decode(params))
+		l.decodeErrors(decode(params, spec.Model.Params, "model"))
 	}
 	if err := l.result(); err != nil {
 		return nil, err
@@ -296,13 +283,6 @@ func load(file string, data []byte, overrides []string) (*Spec, error) {
 		return nil, err
 	}
 	return spec, nil
-}
-
-// strict turns off mapstructure's weak typing: "yes" is not a bool and
-// 2.5 is not an integer.
-func strict(c *mapstructure.DecoderConfig) {
-	c.WeaklyTypedInput = false
-	c.TagName = "mapstructure"
 }
 
 // effectiveModel returns the model the scenario names: the last --set of
@@ -439,14 +419,14 @@ func (l *loader) walkOverride(o override) {
 			l.errs = append(l.errs, &Error{Flag: true, Key: o.key, Err: fmt.Errorf("%s is a value, not a section", prefix)})
 			return
 		}
-		if st == modelSpecType && l.params == nil {
-			return // unknown model, reported at model.name
-		}
 		ks := sectionKeys(st, l.params)
 		full := joinKey(prefix, seg)
 		l.present[full] = true
 		f, ok := ks.lookup(seg)
 		if !ok {
+			if st == modelSpecType && l.params == nil {
+				return // unknown model, reported at model.name
+			}
 			l.fromFlag[full] = true
 			l.unknown(prefix, seg, ks)
 			return
@@ -484,166 +464,6 @@ func (l *loader) unknown(prefix, key string, ks keySet) {
 		msg += " (see migsim scenario explain)"
 	}
 	l.add(full, errors.New(msg))
-}
-
-// decodeErrors records the errors of a mapstructure decode, each at its
-// key (mapstructure's field path).
-func (l *loader) decodeErrors(err error) {
-	switch e := err.(type) {
-	case nil:
-	case interface{ Unwrap() []error }:
-		for _, part := range e.Unwrap() {
-			l.decodeErrors(part)
-		}
-	case *mapstructure.DecodeError:
-		inner := e.Unwrap()
-		var nested *mapstructure.DecodeError
-		if errors.As(inner, &nested) {
-			l.decodeErrors(inner)
-			return
-		}
-		var ute *mapstructure.UnconvertibleTypeError
-		var pe *mapstructure.ParseError
-		switch {
-		case errors.As(inner, &ute):
-			l.addf(e.Name(), "want %s, got %s", describeType(ute.Expected.Type()), describeValue(ute.Value))
-		case errors.As(inner, &pe):
-			l.addf(e.Name(), "want %s, got %s: %v", describeType(pe.Expected.Type()), describeValue(pe.Value), pe.Err)
-		default:
-			l.add(e.Name(), inner)
-		}
-	default:
-		// mapstructure wraps joined errors in a message of its own.
-		if inner := errors.Unwrap(err); inner != nil {
-			l.decodeErrors(inner)
-			return
-		}
-		l.add("", err)
-	}
-}
-
-var (
-	bytesType    = reflect.TypeFor[units.Bytes]()
-	rateType     = reflect.TypeFor[units.BitRate]()
-	durationType = reflect.TypeFor[time.Duration]()
-)
-
-// unitsHook decodes human units: sizes into units.Bytes (a bare number is
-// bytes), rates into units.BitRate (a bare number is bits/s) and durations
-// into time.Duration (a bare number other than 0 is an error). It also
-// refuses integers with a fraction or a sign their field cannot hold, and
-// takes numbers and booleans as text where text is wanted.
-func unitsHook(from, to reflect.Type, data any) (any, error) {
-	s, isString := data.(string)
-	num, isNum := number(data)
-	switch to {
-	case bytesType:
-		if isString {
-			return units.ParseBytes(s)
-		}
-		if isNum {
-			return units.ParseBytes(strconv.FormatFloat(num, 'f', -1, 64))
-		}
-	case rateType:
-		if isString {
-			return units.ParseBitRate(s)
-		}
-		if isNum {
-			return units.ParseBitRate(strconv.FormatFloat(num, 'g', -1, 64))
-		}
-	case durationType:
-		if isString {
-			return units.ParseDuration(s)
-		}
-		if isNum {
-			return units.ParseDuration(fmt.Sprint(data))
-		}
-	}
-	switch to.Kind() {
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		if isNum && num != math.Trunc(num) {
-			return nil, fmt.Errorf("want an integer, got %v", data)
-		}
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		if isNum && (num != math.Trunc(num) || num < 0) {
-			return nil, fmt.Errorf("want a non-negative integer, got %v", data)
-		}
-	case reflect.String:
-		if isNum || from.Kind() == reflect.Bool {
-			return fmt.Sprint(data), nil
-		}
-	}
-	return data, nil
-}
-
-// number returns data as a float64 when it is a number.
-func number(data any) (float64, bool) {
-	v := reflect.ValueOf(data)
-	switch v.Kind() {
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		return float64(v.Int()), true
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return float64(v.Uint()), true
-	case reflect.Float32, reflect.Float64:
-		return v.Float(), true
-	}
-	return 0, false
-}
-
-// describeType says in words what a key of type t wants.
-func describeType(t reflect.Type) string {
-	switch t {
-	case bytesType:
-		return "a size such as 4GiB"
-	case rateType:
-		return "a rate such as 10Gbit or 40MiB/s"
-	case durationType:
-		return "a duration such as 300ms"
-	}
-	switch t.Kind() {
-	case reflect.Bool:
-		return "true or false"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		return "an integer"
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return "a non-negative integer"
-	case reflect.Float32, reflect.Float64:
-		return "a number"
-	case reflect.String:
-		return "text"
-	case reflect.Slice:
-		return "a list"
-	case reflect.Struct, reflect.Pointer, reflect.Map:
-		return "a mapping of keys"
-	}
-	return t.String()
-}
-
-// describeValue says in words what a decoded YAML value is.
-func describeValue(v any) string {
-	switch v := v.(type) {
-	case string:
-		return strconv.Quote(v)
-	case map[string]any, map[any]any:
-		return "a mapping"
-	case []any:
-		return "a list"
-	case nil:
-		return "nothing"
-	}
-	return fmt.Sprint(v)
-}
-
-func describeNode(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		return strconv.Quote(n.Value)
-	}
-	return "nothing"
 }
 
 // resolve fills in what depends on other keys: the network from its

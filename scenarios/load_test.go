@@ -243,6 +243,11 @@ func TestLoadErrors(t *testing.T) {
 			want:      "--set seed.x: seed is a value, not a section",
 		},
 		{
+			name:      "override: unknown model",
+			overrides: []string{"model.name=teleport", "model.downtime_limit=1s"},
+			want:      `--set model.name: unknown model "teleport" (known: ` + strings.Join(modelNames(), ", ") + ")",
+		},
+		{
 			name:      "override: unknown profile",
 			overrides: []string{"network.profile=lan-100g"},
 			want:      `--set network.profile: unknown profile "lan-100g" (known: lan-1g, lan-10g, lan-25g, metro, continental, transatlantic)`,

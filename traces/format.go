@@ -205,9 +205,8 @@ func (enc *setEncoder) appendSet(dst []byte, s *roaring.Bitmap) ([]byte, error) 
 // setDecoder decodes page sets for the Reader. Its scratch storage is reused
 // from call to call; the bitmaps it fills never alias it.
 type setDecoder struct {
-	data  []byte   // container payloads being built (delta encoding)
 	desc  []uint32 // per container: key<<16 | cardinality-1
-	offs  []uint32 // per container: offset of its payload in data
+	offs  []uint32 // per container: offset of its values after the header
 	bm    [roaringBitmapBytes / 8]uint64
 	probe [roaringBitmapBytes / 8]uint64 // all zero between calls to intersect
 }
@@ -312,10 +311,11 @@ func (d *setDecoder) decodeDelta(b []byte, pageCount uint64, bm *roaring.Bitmap,
 	if cur >= pageCount {
 		return 0, 0, fmt.Errorf("page %d is beyond the page count %d", cur, pageCount)
 	}
-	if uint64(cap(d.data)) < 2*count {
-		d.data = make([]byte, 2*count)
-	}
-	data := d.data[:2*count]
+	// The values go straight into the buffer that the bitmap will keep,
+	// after room for the largest header they can need.
+	maxHdr := 8 + 8*int(min(count, (pageCount+0xFFFF)>>16))
+	buf := make([]byte, maxHdr+2*int(count))
+	data := buf[maxHdr:]
 	d.desc = d.desc[:0]
 	d.offs = d.offs[:0]
 	key := uint32(cur >> 16)
@@ -357,7 +357,7 @@ func (d *setDecoder) decodeDelta(b []byte, pageCount uint64, bm *roaring.Bitmap,
 
 	nc := len(d.desc)
 	hdr := 8 + 8*nc
-	ser := make([]byte, hdr+w)
+	ser := buf[maxHdr-hdr : maxHdr+w]
 	binary.LittleEndian.PutUint32(ser, roaringCookieNoRun)
 	binary.LittleEndian.PutUint32(ser[4:], uint32(nc))
 	for c, desc := range d.desc {
@@ -365,7 +365,6 @@ func (d *setDecoder) decodeDelta(b []byte, pageCount uint64, bm *roaring.Bitmap,
 		binary.LittleEndian.PutUint16(ser[8+4*c+2:], uint16(desc))
 		binary.LittleEndian.PutUint32(ser[8+4*nc+4*c:], uint32(hdr)+d.offs[c])
 	}
-	copy(ser[hdr:], data[:w])
 	lay.ser = ser
 	for c, desc := range d.desc {
 		sc := serialContainer{key: uint16(desc >> 16), kind: kindArray, n: int32(desc&0xFFFF) + 1, off: int32(hdr) + int32(d.offs[c])}

@@ -1,6 +1,8 @@
 package traces
 
 import (
+	"bytes"
+	"io"
 	"testing"
 	"time"
 
@@ -47,4 +49,71 @@ func BenchmarkGenerator(b *testing.B) {
 			b.ReportMetric(float64(pages)/float64(b.N), "pages/epoch")
 		})
 	}
+}
+
+// genBenchEpochs returns 100 epochs of uniform writes (10000 pages each)
+// and reads (2000) over a 1 TiB guest.
+func genBenchEpochs(b *testing.B) Source {
+	spec := GeneratorSpec{Kind: GenUniform, DirtyRate: 1e6, ReadRate: 2e5, Duration: time.Second}
+	src, err := NewGenerator(spec, units.TiB, 4*units.KiB, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &genSliceSource{hdr: *src.Header(), epochs: genCollect(b, src)}
+}
+
+// genCycleSource replays the epochs of src, numbered on, until n epochs.
+// It hands out the stored bitmaps themselves (no copy), so its consumer
+// must not change them.
+type genCycleSource struct {
+	*genSliceSource
+	n, done uint64
+}
+
+func (c *genCycleSource) Next(e *Epoch) error {
+	if c.done == c.n {
+		return io.EOF
+	}
+	src := c.epochs[c.done%uint64(len(c.epochs))]
+	*e = Epoch{Index: c.done, Written: src.Written, Read: src.Read}
+	c.done++
+	return nil
+}
+
+// BenchmarkStats reports the pages per second Stats gets through (written
+// plus read) over 30 s of guest time, excluding the cost of producing the
+// epochs.
+func BenchmarkStats(b *testing.B) {
+	src := genBenchEpochs(b).(*genSliceSource)
+	var pages uint64
+	for b.Loop() {
+		st, err := Stats(&genCycleSource{genSliceSource: src, n: 3000})
+		if err != nil {
+			b.Fatal(err)
+		}
+		pages += st.WrittenPages + st.ReadPages
+	}
+	b.ReportMetric(float64(pages)/b.Elapsed().Seconds(), "pages/s")
+}
+
+// BenchmarkTextReader reports how fast the text form parses, in bytes and
+// pages per second.
+func BenchmarkTextReader(b *testing.B) {
+	var text bytes.Buffer
+	if _, err := ExportText(&text, genBenchEpochs(b)); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(text.Len()))
+	var pages uint64
+	var e Epoch
+	for b.Loop() {
+		tr, err := NewTextReader(bytes.NewReader(text.Bytes()), "bench.txt", ImportOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for tr.Next(&e) == nil {
+			pages += e.Written.GetCardinality() + e.Read.GetCardinality()
+		}
+	}
+	b.ReportMetric(float64(pages)/b.Elapsed().Seconds(), "pages/s")
 }

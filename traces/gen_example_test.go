@@ -47,7 +47,7 @@ func ExampleGeneratorSpec_Validate() {
 	spec.HotShare = 1.5
 	fmt.Println(spec.Validate(8*units.GiB, 4*units.KiB))
 	// Output:
-	// generator.hot_share: 1.5 is outside [0, 1]
+	// generator.hot_share: 1.5 is outside (0, 1]
 }
 
 // Stats streams a trace and summarizes it; the report has a text form and

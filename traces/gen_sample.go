@@ -99,7 +99,8 @@ type sampler struct {
 	rng      *rand.Rand // wraps src
 	tail     *rand.Zipf // ranks [law.head, ws), nil if the head is everything
 	heap     []zipfKey
-	seenHead []uint64 // bitset of head ranks drawn in the current sample
+	seenHead []uint64        // bitset of head ranks drawn in the current sample
+	keyed    *roaring.Bitmap // tail pages keyed by zipfFinish
 }
 
 func (s *sampler) init(src *rand.PCG) { s.src = src }

@@ -65,6 +65,7 @@ func TestGeneratorProperties(t *testing.T) {
 		{"hotcold/spill", GeneratorSpec{Kind: GenHotCold, DirtyRate: 50000, ReadRate: 30000, WorkingSet: 2 * units.MiB, HotFraction: 0.01, HotShare: 0.95}, 512},
 		{"zipf", GeneratorSpec{Kind: GenZipf, DirtyRate: 30000, ReadRate: 10000, ZeroFraction: 0.2}, pages - 3276},
 		{"zipf/dense", GeneratorSpec{Kind: GenZipf, DirtyRate: 40000, ReadRate: 20000, WorkingSet: 2 * units.MiB, ZipfS: 2}, 512},
+		{"zipf/skewed", GeneratorSpec{Kind: GenZipf, DirtyRate: 100000, ReadRate: 50000, ZipfS: 3}, pages},
 		{"zipf/small-ws", GeneratorSpec{Kind: GenZipf, DirtyRate: 600, ReadRate: 300, WorkingSet: 40 * units.KiB, ZipfS: 3}, 10},
 	}
 	for _, c := range cases {
@@ -372,6 +373,62 @@ func TestZipfLaw(t *testing.T) {
 	}
 }
 
+// TestZipfFinishMatchesDraws checks the lazy-tail path of zipfFinish (a
+// working set beyond its explicit head) against plain successive draws:
+// inclusion frequencies by rank band must agree.
+func TestZipfFinishMatchesDraws(t *testing.T) {
+	const ws, s, k, n = 300, 1.1, 5, 100000
+	bands := []uint64{0, 1, 2, 4, 16, 64, 128, 300} // band i is ranks [bands[i], bands[i+1])
+	freq := func(finish bool) []float64 {
+		smp := sampler{}
+		smp.init(rand.NewPCG(5, 6))
+		law := newZipfLaw(s, ws, newScatter(ws, rand.NewPCG(7, 8)))
+		smp.initZipf(law)
+		rankOf := map[uint32]uint64{}
+		for r := range uint64(ws) {
+			rankOf[uint32(law.perm.apply(r))] = r
+		}
+		counts := make([]float64, len(bands)-1)
+		out := roaring.New()
+		for range n {
+			out.Clear()
+			if finish {
+				smp.buf = smp.buf[:0]
+				smp.zipfFinish(out, nil, 0, k)
+			} else {
+				smp.zipf(out, nil, k)
+			}
+			if out.GetCardinality() != k {
+				t.Fatalf("finish=%v: %d pages, want %d", finish, out.GetCardinality(), k)
+			}
+			out.Iterate(func(p uint32) bool {
+				r := rankOf[p]
+				for b := range counts {
+					if r < bands[b+1] {
+						counts[b]++
+						break
+					}
+				}
+				return true
+			})
+		}
+		for b := range counts {
+			counts[b] /= n
+		}
+		return counts
+	}
+	draws, finish := freq(false), freq(true)
+	for b := range draws {
+		// A band's count in a sample is a sum of negatively correlated
+		// indicators, so its variance is at most its mean: allow 5
+		// standard errors of the difference.
+		sd := math.Sqrt((draws[b] + finish[b]) / n)
+		if math.Abs(draws[b]-finish[b]) > 5*sd {
+			t.Errorf("ranks [%d, %d): %.4f pages per sample by draws, %.4f by zipfFinish", bands[b], bands[b+1], draws[b], finish[b])
+		}
+	}
+}
+
 // TestZipfLawTail checks the head/tail split of zipfLaw against exact
 // rank probabilities, for a working set larger than the alias head.
 func TestZipfLawTail(t *testing.T) {
@@ -419,6 +476,21 @@ func TestZipfLawTail(t *testing.T) {
 		p := want[i]
 		if got := bins[i] / n; math.Abs(got-p) > 5*math.Sqrt(p*(1-p)/n) {
 			t.Errorf("rank bin %d: drawn %.5f of the time, want %.5f", i, got, p)
+		}
+	}
+}
+
+func TestZipfTailWeight(t *testing.T) {
+	const ws, s = zipfHead * 3, 1.3
+	law := newZipfLaw(s, ws, newScatter(ws, rand.NewPCG(1, 1)))
+	suffix := make([]float64, ws+1) // suffix[h]: weight of ranks [h, ws), small terms first
+	for r := ws - 1; r >= 0; r-- {
+		suffix[r] = suffix[r+1] + math.Pow(float64(r+1), -s)
+	}
+	for _, h := range []uint64{0, 100, zipfHead - 1, zipfHead, zipfHead + 5000, ws - 1} {
+		want := suffix[h]
+		if got := law.tailWeight(h); math.Abs(got-want) > 1e-12*want {
+			t.Errorf("tailWeight(%d) = %.15g, want %.15g", h, got, want)
 		}
 	}
 }
@@ -591,7 +663,7 @@ func TestGeneratorSpecValidate(t *testing.T) {
 		{"duration", GeneratorSpec{Duration: -time.Second}, units.GiB, genPage, "generator.duration: -1s is negative"},
 		{"epoch", GeneratorSpec{Epoch: -time.Millisecond}, units.GiB, genPage, "generator.epoch: -1ms is negative"},
 		{"hot_fraction", GeneratorSpec{HotFraction: 1.5}, units.GiB, genPage, "generator.hot_fraction: 1.5 is outside (0, 1]"},
-		{"hot_share", GeneratorSpec{HotShare: -0.1}, units.GiB, genPage, "generator.hot_share: -0.1 is outside [0, 1]"},
+		{"hot_share", GeneratorSpec{HotShare: -0.1}, units.GiB, genPage, "generator.hot_share: -0.1 is outside (0, 1]"},
 		{"zipf_s", GeneratorSpec{ZipfS: 1}, units.GiB, genPage, "generator.zipf_s: 1 is not a finite number greater than 1"},
 		{"idle writes", GeneratorSpec{Kind: GenIdle, DirtyRate: 10}, units.GiB, genPage, "generator.dirty_rate: 10, but kind idle writes nothing"},
 		{"phases without kind", GeneratorSpec{Phases: []GeneratorSpec{{}}}, units.GiB, genPage, "generator.phases: set, but kind is uniform (phases need kind phases)"},

@@ -31,19 +31,27 @@ type zipfLaw struct {
 	headCut uint64   // draw the head if a 64-bit draw is below this; ignored if head == ws
 	cut     []uint32 // alias table: keep rank i if a 32-bit draw is below cut[i]
 	alias   []uint32 // else take alias[i]
+
+	w          []float64 // weight of each head rank
+	headAbove  []float64 // headAbove[i]: total weight of head ranks [i, head)
+	beyondHead float64   // total weight of ranks [head, ws)
 }
 
 func newZipfLaw(s float64, ws uint64, perm *scatter) *zipfLaw {
 	z := &zipfLaw{s: s, ws: ws, perm: perm, head: min(ws, zipfHead)}
 	h := int(z.head)
-	w := make([]float64, h)
+	z.w = make([]float64, h)
+	z.headAbove = make([]float64, h)
 	var headSum float64
 	for i := h - 1; i >= 0; i-- { // small terms first
-		w[i] = math.Pow(float64(i+1), -s)
-		headSum += w[i]
+		z.w[i] = math.Pow(float64(i+1), -s)
+		headSum += z.w[i]
+		z.headAbove[i] = headSum
 	}
+	w := slices.Clone(z.w)
 	if z.head < ws {
-		mass := headSum / (headSum + zetaSegment(s, float64(z.head+1), float64(ws)))
+		z.beyondHead = zetaSegment(s, float64(z.head+1), float64(ws))
+		mass := headSum / (headSum + z.beyondHead)
 		if mass >= 1 {
 			z.headCut = math.MaxUint64
 		} else {
@@ -114,9 +122,9 @@ func (s *sampler) zipfRank() uint64 {
 	return z.head + s.tail.Uint64()
 }
 
-// zipfKey is an Efraimidis–Spirakis key: page p of weight w gets
-// log(E) − log(w) for E ~ Exp(1); the pages with the m smallest keys are a
-// weighted sample of m without replacement.
+// zipfKey is an Efraimidis–Spirakis key: page p of weight w gets the key
+// E/w for E ~ Exp(1); the pages with the m smallest keys are a weighted
+// sample of m without replacement, with the law of successive draws.
 type zipfKey struct {
 	key  float64
 	page uint32
@@ -127,10 +135,11 @@ type zipfKey struct {
 // repeat a page or hit excl are dropped). Preconditions: k ≤ ws − |excl|,
 // out ∩ [0, ws) is empty and out and excl are disjoint.
 //
-// Skewed laws repeat pages often (about k^s draws for k pages); when new
-// pages get so rare that more than ws + 4k draws have been made, it
-// finishes exactly with Efraimidis–Spirakis keys over the remaining pages,
-// O(ws log k).
+// Skewed laws repeat pages often (about k^s draws for k pages); after
+// 8k + 256 draws it finishes with zipfFinish, which is exact too and costs
+// O(k log k) plus draws from the tail of the law. (Measured on 2^28 pages:
+// rejection alone is best for s near 1.2, and 30 times slower than the
+// finish for s = 2.)
 func (s *sampler) zipf(out, excl *roaring.Bitmap, k uint64) {
 	if k == 0 {
 		return
@@ -147,7 +156,7 @@ func (s *sampler) zipf(out, excl *roaring.Bitmap, k uint64) {
 		}
 		return
 	}
-	budget := ws + 4*k
+	budget := 8*k + 256
 	var draws uint64
 	buf := s.buf[:0]
 	// Head ranks, the most repeated, are deduplicated with a bitset before
@@ -184,66 +193,92 @@ func (s *sampler) zipf(out, excl *roaring.Bitmap, k uint64) {
 }
 
 // zipfFinish completes a zipf sample of k pages whose first pages are in
-// s.buf (sorted), choosing the rest by Efraimidis–Spirakis keys.
+// s.buf (sorted) with exponential keys: conditional on the pages chosen so
+// far, the rest of a successive sample is the m = k − |chosen| pages with
+// the smallest keys E/w, E ~ Exp(1), among the pages not chosen or
+// excluded (Efraimidis–Spirakis). Ranks below H = min(ws, max(4k, 64))
+// get explicit keys. Above H the keys are generated lazily in increasing order as a
+// Poisson process of rate W (the tail's total weight), each point landing
+// on a tail rank drawn by weight: an excluded, chosen or already keyed
+// page ignores the point, and the process stops once its time passes the
+// m-th smallest key so far. The result is exact; the cost is O(H log m)
+// plus the tail points, few when the tail is light.
 func (s *sampler) zipfFinish(out, excl *roaring.Bitmap, nex, k uint64) {
 	z := s.law
 	chosen := s.buf
-	rem := z.ws - nex - uint64(len(chosen))
 	m := k - uint64(len(chosen))
-	// Keep the m smallest keys, or, if that is most of what remains, the
-	// rem−m largest ones (the pages to leave out).
-	keepSmall := m <= rem/2
-	want := m
-	if !keepSmall {
-		want = rem - m
-	}
-	h := s.heap[:0]
-	for r := range z.ws {
-		p := uint32(z.perm.apply(r))
+	skip := func(p uint32) bool {
 		if _, found := slices.BinarySearch(chosen, p); found {
-			continue
+			return true
 		}
-		if nex > 0 && excl.Contains(p) {
-			continue
-		}
-		key := math.Log(s.rng.ExpFloat64()) + z.s*math.Log1p(float64(r))
-		if !keepSmall {
-			key = -key
-		}
-		// h is a max-heap on key of the want smallest keys so far.
-		if uint64(len(h)) < want {
+		return nex > 0 && excl.Contains(p)
+	}
+	h := s.heap[:0] // max-heap on key of the m smallest keys so far
+	offer := func(key float64, p uint32) {
+		if uint64(len(h)) < m {
 			h = append(h, zipfKey{key, p})
 			heapUp(h, len(h)-1)
-		} else if want > 0 && key < h[0].key {
+		} else {
 			h[0] = zipfKey{key, p}
 			heapDown(h, 0)
 		}
 	}
-	s.heap = h
-	if keepSmall {
-		for _, zk := range h {
-			chosen = append(chosen, zk.page)
+	full := func(key float64) bool { return uint64(len(h)) == m && key >= h[0].key }
+
+	head := min(z.ws, max(4*k, 64))
+	for r := range head {
+		key := s.rng.ExpFloat64() / z.weight(r)
+		if full(key) {
+			continue
 		}
-		slices.Sort(chosen)
-		s.buf = chosen
-		out.AddMany(chosen)
-		return
+		if p := uint32(z.perm.apply(r)); !skip(p) {
+			offer(key, p)
+		}
 	}
-	left := chosen[:0] // the chosen pages stay in: they are not left out
+	if head < z.ws {
+		tail := rand.NewZipf(s.rng, z.s, float64(head+1), z.ws-1-head)
+		rate := z.tailWeight(head)
+		keyed := s.keyed
+		if keyed == nil {
+			keyed = roaring.New()
+			s.keyed = keyed
+		}
+		keyed.Clear()
+		for t := 0.0; ; {
+			t += s.rng.ExpFloat64() / rate
+			if full(t) {
+				break
+			}
+			p := uint32(z.perm.apply(head + tail.Uint64()))
+			if skip(p) || !keyed.CheckedAdd(p) {
+				continue
+			}
+			offer(t, p)
+		}
+	}
+	s.heap = h
 	for _, zk := range h {
-		left = append(left, zk.page)
+		chosen = append(chosen, zk.page)
 	}
-	slices.Sort(left)
-	prev := uint64(0)
-	for _, p := range left {
-		out.AddRange(prev, uint64(p))
-		prev = uint64(p) + 1
+	s.scratch = radixSort(chosen, s.scratch, bits.Len64(z.ws-1))
+	s.buf = chosen
+	out.AddMany(chosen)
+}
+
+// weight returns the weight (1+r)^-s of rank r.
+func (z *zipfLaw) weight(r uint64) float64 {
+	if r < uint64(len(z.w)) {
+		return z.w[r]
 	}
-	out.AddRange(prev, z.ws)
-	if nex > 0 {
-		out.AndNot(excl)
+	return math.Pow(float64(r+1), -z.s)
+}
+
+// tailWeight returns the total weight of the ranks [h, ws).
+func (z *zipfLaw) tailWeight(h uint64) float64 {
+	if h >= z.head {
+		return zetaSegment(z.s, float64(h+1), float64(z.ws))
 	}
-	s.buf = left[:0]
+	return z.headAbove[h] + z.beyondHead
 }
 
 func heapUp(h []zipfKey, i int) {

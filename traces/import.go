@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -181,11 +182,7 @@ func (t *TextReader) readHeader(opts ImportOptions) error {
 		key := string(bytes.TrimSpace(text[:colon]))
 		value := bytes.TrimSpace(text[colon+1:])
 		vcol := indent + colon + 2 + (len(text[colon+1:]) - len(bytes.TrimLeft(text[colon+1:], " \t")))
-		known := false
-		for _, k := range textHeaderKeys {
-			known = known || k == key
-		}
-		if !known {
+		if !slices.Contains(textHeaderKeys, key) {
 			return t.errorf(t.line, indent+1, "unknown header key %q (want one of %s)", key, strings.Join(textHeaderKeys, ", "))
 		}
 		repeatable := key == "provenance" || key == "zero" || key == "free" || key == "pagecache"

@@ -3,6 +3,7 @@ package traces
 import (
 	"bufio"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -115,11 +116,15 @@ func (tr *Reader) fail(epoch int64, off int64, err error) error {
 	return &FileError{Name: tr.name, Epoch: epoch, Offset: off, Err: err}
 }
 
-// eofError turns the end of input inside a structure that began at off
-// into a wrapped io.ErrUnexpectedEOF.
-func (tr *Reader) eofError(what string, err error) error {
-	if err == io.EOF || err == io.ErrUnexpectedEOF {
+// readError describes a failure to read the header or record named what:
+// the end of the input becomes a wrapped io.ErrUnexpectedEOF, a malformed
+// varint stays ErrFormat, anything else is an I/O error.
+func (tr *Reader) readError(what string, err error) error {
+	switch {
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
 		return fmt.Errorf("%s cut short: file ends at offset %#x: %w", what, tr.off, io.ErrUnexpectedEOF)
+	case errors.Is(err, ErrFormat):
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	return fmt.Errorf("reading %s: %w", what, err)
 }
@@ -184,7 +189,7 @@ func (tr *Reader) readPayload(n uint64) ([]byte, error) {
 func (tr *Reader) checkCRC(what string, sum uint32) error {
 	var stored [4]byte
 	if err := tr.readFull(stored[:]); err != nil {
-		return tr.eofError(what, err)
+		return tr.readError(what, err)
 	}
 	if s := binary.BigEndian.Uint32(stored[:]); s != sum {
 		err := fmt.Errorf("%w: stored %#08x, computed %#08x", ErrChecksum, s, sum)
@@ -205,18 +210,18 @@ func (tr *Reader) readHeader() error {
 		return tr.fail(-1, 0, formatError("not a migsim trace: magic %q, want %q", head[:min(n, len(magic))], magic))
 	}
 	if err != nil {
-		return tr.fail(-1, 0, tr.eofError("header", err))
+		return tr.fail(-1, 0, tr.readError("header", err))
 	}
 	if v := head[len(magic)]; v != FormatVersion {
 		return tr.fail(-1, 0, fmt.Errorf("%w: file has version %d, this reader reads version %d", ErrVersion, v, FormatVersion))
 	}
 	size, raw, err := tr.readUvarint(head[:])
 	if err != nil {
-		return tr.fail(-1, 0, tr.eofError("header", err))
+		return tr.fail(-1, 0, tr.readError("header", err))
 	}
 	p, err := tr.readPayload(size)
 	if err != nil {
-		return tr.fail(-1, 0, tr.eofError("header", err))
+		return tr.fail(-1, 0, tr.readError("header", err))
 	}
 	sum := crc32.Update(crc32.Update(0, castagnoli, raw), castagnoli, p)
 	if err := tr.checkCRC("header", sum); err != nil {
@@ -325,19 +330,21 @@ func (tr *Reader) nextRecord(e *Epoch) (bool, error) {
 	if typ == recEpoch {
 		epoch = int64(tr.next)
 	}
-	what := fmt.Sprintf("record type 0x%02x", typ)
+	var what string // names the record in errors
 	switch typ {
 	case recEpoch:
 		what = "epoch record"
 	case recEnd:
 		what = "end record"
+	default:
+		what = fmt.Sprintf("record type 0x%02x", typ)
 	}
 
 	var rawBuf [1 + binary.MaxVarintLen64]byte
 	raw := append(rawBuf[:0], typ)
 	size, raw, err := tr.readUvarint(raw)
 	if err != nil {
-		return false, tr.fail(epoch, off, tr.eofError(what, err))
+		return false, tr.fail(epoch, off, tr.readError(what, err))
 	}
 	sum := crc32.Update(0, castagnoli, raw)
 
@@ -348,7 +355,7 @@ func (tr *Reader) nextRecord(e *Epoch) (bool, error) {
 		n, err := io.CopyN(h, tr.br, int64(min(size, math.MaxInt64)))
 		tr.off += n
 		if err != nil {
-			return false, tr.fail(epoch, off, tr.eofError(what, err))
+			return false, tr.fail(epoch, off, tr.readError(what, err))
 		}
 		if err := tr.checkCRC(what, h.Sum32()); err != nil {
 			return false, tr.fail(epoch, off, err)
@@ -370,7 +377,7 @@ func (tr *Reader) nextRecord(e *Epoch) (bool, error) {
 	}
 	p, err := tr.readPayload(size)
 	if err != nil {
-		return false, tr.fail(epoch, off, tr.eofError(what, err))
+		return false, tr.fail(epoch, off, tr.readError(what, err))
 	}
 	if err := tr.checkCRC(what, crc32.Update(sum, castagnoli, p)); err != nil {
 		return false, tr.fail(epoch, off, err)

@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
 )
@@ -478,3 +480,83 @@ func TestOpen(t *testing.T) {
 		t.Errorf("Open of a text file: %v", err)
 	}
 }
+
+// TestReaderStreams checks that Next returns an epoch as soon as its record
+// has arrived, without reading ahead: the writer holds epoch 1 back until
+// the reader has epoch 0. The guest is 1 TiB (2^28 pages of 4 KiB).
+func TestReaderStreams(t *testing.T) {
+	const pages = 1 << 28
+	h := &Header{PageSize: 4096, PageCount: pages, Epoch: 1e8, Zero: fileRangeSet(0, pages/2)}
+	es := []Epoch{
+		{Index: 0, Written: fileSparseSet(fileRand(1), pages, 10_000)},
+		{Index: 1, Written: fileRangeSet(pages-1000, pages)},
+	}
+	pr, pw := io.Pipe()
+	ack := make(chan struct{})
+	werr := make(chan error, 1)
+	go func() {
+		werr <- func() error {
+			w, err := NewWriter(pw, h)
+			if err != nil {
+				return err
+			}
+			if err := w.WriteEpoch(&es[0]); err != nil {
+				return err
+			}
+			<-ack
+			if err := w.WriteEpoch(&es[1]); err != nil {
+				return err
+			}
+			if err := w.Close(); err != nil {
+				return err
+			}
+			return pw.Close()
+		}()
+	}()
+	got := make(chan Epoch)
+	rerr := make(chan error, 1)
+	go func() {
+		rerr <- func() error {
+			tr, err := NewReader(pr, "pipe")
+			if err != nil {
+				return err
+			}
+			for {
+				var e Epoch
+				if err := tr.Next(&e); err != nil {
+					if err == io.EOF {
+						close(got)
+						return nil
+					}
+					return err
+				}
+				got <- e
+			}
+		}()
+	}()
+	timeout := time.After(20 * time.Second)
+	for i := range es {
+		select {
+		case e := <-got:
+			if !fileSameSet(e.Written, es[i].Written) {
+				t.Fatalf("epoch %d differs", i)
+			}
+		case err := <-rerr:
+			t.Fatalf("reader stopped before epoch %d: %v", i, err)
+		case <-timeout:
+			t.Fatalf("epoch %d did not arrive: the reader waits for data beyond it", i)
+		}
+		if i == 0 {
+			close(ack)
+		}
+	}
+	if err := <-rerr; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-werr; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// fileRand returns a deterministic random source.
+func fileRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 3)) }

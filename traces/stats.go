@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/bits"
 	"strings"
 	"time"
 
@@ -59,8 +60,8 @@ type TraceStats struct {
 	// class.
 	WrittenZeroPages uint64 `json:"written_zero_pages"`
 	// WorkingSets is the writable working set (distinct pages written)
-	// over windows of 1 s, 10 s and 100 s of guest time; windows shorter
-	// than an epoch are left out.
+	// over windows of about 1 s, 10 s and 100 s of guest time (see Stats
+	// for their exact lengths); windows shorter than an epoch are left out.
 	WorkingSets []WindowStats `json:"working_sets"`
 	// Composition is the number of pages of each class in the header.
 	Composition Composition `json:"composition"`
@@ -92,18 +93,100 @@ type Composition struct {
 	PageCachePages uint64 `json:"pagecache_pages"`
 }
 
-// windowTracker accumulates one window length.
-type windowTracker struct {
+// windowLevel accumulates one window length.
+type windowLevel struct {
 	stats WindowStats
-	union *roaring.Bitmap
-	n     uint64 // epochs in the current window
-	sum   uint64 // of the distinct counts of whole windows
+	set   pageCounter // pages written in the current window, merged up from the level below
+	n     uint64      // epochs in the current window
+	sum   uint64      // of the distinct counts of whole windows
 }
 
-// Stats reads src to the end and summarizes it. It streams: besides the
-// epoch being read it holds one union bitmap per window length (the pages
-// written so far in the current 1 s, 10 s and 100 s window) and the union
-// of all pages written. Its cost is a few bitmap unions per epoch.
+// pageCounter is a set of pages that counts its members: a dense bitmap in
+// chunks of 2^16 pages (8 KiB), each allocated when first written. Adding
+// a page costs a bit test, where a roaring union would merge whole
+// containers every epoch; the price is 8 KiB per chunk touched (32 MiB for
+// a 1 TiB guest fully touched).
+type pageCounter struct {
+	chunks [][]uint64 // by page >> 16
+	used   []int      // indexes of allocated chunks
+	n      uint64     // members
+}
+
+func (c *pageCounter) chunk(hi int) []uint64 {
+	if hi >= len(c.chunks) {
+		c.chunks = append(c.chunks, make([][]uint64, hi+1-len(c.chunks))...)
+	}
+	ch := c.chunks[hi]
+	if ch == nil {
+		ch = make([]uint64, 1<<16/64)
+		c.chunks[hi] = ch
+		c.used = append(c.used, hi)
+	}
+	return ch
+}
+
+// add adds the pages in vals.
+func (c *pageCounter) add(vals []uint32) {
+	hi, ch := -1, []uint64(nil)
+	for _, p := range vals {
+		if int(p>>16) != hi {
+			hi = int(p >> 16)
+			ch = c.chunk(hi)
+		}
+		w, bit := (p&0xFFFF)/64, uint64(1)<<(p%64)
+		if ch[w]&bit == 0 {
+			ch[w] |= bit
+			c.n++
+		}
+	}
+}
+
+// merge adds the members of src, word by word.
+func (c *pageCounter) merge(src *pageCounter) {
+	for _, hi := range src.used {
+		s, d := src.chunks[hi], c.chunk(hi)
+		for w, x := range s {
+			if fresh := x &^ d[w]; fresh != 0 {
+				d[w] |= fresh
+				c.n += uint64(bits.OnesCount64(fresh))
+			}
+		}
+	}
+}
+
+// clear empties the set, keeping its chunks.
+func (c *pageCounter) clear() {
+	for _, hi := range c.used {
+		clear(c.chunks[hi])
+	}
+	c.n = 0
+}
+
+// intersection returns how many members are in b.
+func (c *pageCounter) intersection(b *roaring.Bitmap) uint64 {
+	var n uint64
+	b.Iterate(func(p uint32) bool {
+		if hi := int(p >> 16); hi < len(c.chunks) && c.chunks[hi] != nil && c.chunks[hi][(p&0xFFFF)/64]&(1<<(p%64)) != 0 {
+			n++
+		}
+		return true
+	})
+	return n
+}
+
+// Stats reads src to the end and summarizes it.
+//
+// The working-set windows nest: the shortest is k = round(W/epoch)
+// epochs for the first W of 1 s, 10 s, 100 s that is at least one epoch,
+// and each longer one is ten times the one before (10k, 100k epochs), so
+// with epochs that do not divide a second the windows are slightly off
+// their nominal length (WindowS says by how much).
+//
+// Stats streams. Besides the epoch being read it holds one page set per
+// window length and the set of all pages written, each at most one bit per
+// page of memory (32 MiB for a 1 TiB guest of 4 KiB pages). A written page
+// costs one bit operation in the shortest window's set; a finished window
+// is merged word by word into the next longer one.
 //
 // An error from src is returned as is, with the statistics so far left
 // out.
@@ -124,20 +207,25 @@ func Stats(src Source) (*TraceStats, error) {
 			PageCachePages: h.ClassPages(ClassPageCache),
 		},
 	}
-	var windows []*windowTracker
+	var levels []*windowLevel
 	for _, w := range []time.Duration{StatsWindowShort, StatsWindowMedium, StatsWindowLong} {
 		if h.Epoch <= 0 || w < h.Epoch {
 			continue
 		}
 		k := uint64(math.Round(float64(w) / float64(h.Epoch)))
-		windows = append(windows, &windowTracker{
-			stats: WindowStats{WindowEpochs: k, WindowS: float64(k) * h.Epoch.Seconds()},
-			union: roaring.New(),
-		})
+		if len(levels) > 0 {
+			k = levels[len(levels)-1].stats.WindowEpochs * 10
+		}
+		levels = append(levels, &windowLevel{stats: WindowStats{WindowEpochs: k, WindowS: float64(k) * h.Epoch.Seconds()}})
 	}
-	all := roaring.New()
+	var all pageCounter
+	first := &all // the set every written page goes into
+	if len(levels) > 0 {
+		first = &levels[0].set
+	}
 	var e Epoch
 	var peak uint64
+	vals := make([]uint32, 4096)
 	for {
 		err := src.Next(&e)
 		if err == io.EOF {
@@ -153,19 +241,33 @@ func Stats(src Source) (*TraceStats, error) {
 		if n > peak {
 			peak, st.PeakEpoch = n, e.Index
 		}
-		all.Or(e.Written)
-		for _, w := range windows {
-			w.union.Or(e.Written)
-			w.n++
-			if w.n == w.stats.WindowEpochs {
-				c := w.union.GetCardinality()
-				w.sum += c
-				w.stats.MaxPages = max(w.stats.MaxPages, c)
-				w.stats.Windows++
-				w.union.Clear()
-				w.n = 0
-			}
+		it := e.Written.ManyIterator()
+		for got := it.NextMany(vals); got > 0; got = it.NextMany(vals) {
+			first.add(vals[:got])
 		}
+		for i, l := range levels {
+			l.n++
+			if i > 0 {
+				l.n += levels[i-1].stats.WindowEpochs - 1 // one window of the level below
+			}
+			if l.n < l.stats.WindowEpochs {
+				break
+			}
+			w := l.set.n
+			l.sum += w
+			l.stats.MaxPages = max(l.stats.MaxPages, w)
+			l.stats.Windows++
+			up := &all
+			if i+1 < len(levels) {
+				up = &levels[i+1].set
+			}
+			up.merge(&l.set)
+			l.set.clear()
+			l.n = 0
+		}
+	}
+	for _, l := range levels { // pages of unfinished windows
+		all.merge(&l.set)
 	}
 	st.DurationS = float64(st.Epochs) * st.EpochS
 	if st.DurationS > 0 {
@@ -175,16 +277,16 @@ func Stats(src Source) (*TraceStats, error) {
 	if st.EpochS > 0 {
 		st.PeakDirtyRate = float64(peak) / st.EpochS
 	}
-	st.DistinctWrittenPages = all.GetCardinality()
+	st.DistinctWrittenPages = all.n
 	if h.Zero != nil {
-		st.WrittenZeroPages = all.AndCardinality(h.Zero)
+		st.WrittenZeroPages = all.intersection(h.Zero)
 	}
 	st.WorkingSets = []WindowStats{}
-	for _, w := range windows {
-		if w.stats.Windows > 0 {
-			w.stats.MeanPages = float64(w.sum) / float64(w.stats.Windows)
+	for _, l := range levels {
+		if l.stats.Windows > 0 {
+			l.stats.MeanPages = float64(l.sum) / float64(l.stats.Windows)
 		}
-		st.WorkingSets = append(st.WorkingSets, w.stats)
+		st.WorkingSets = append(st.WorkingSets, l.stats)
 	}
 	return st, nil
 }

@@ -132,6 +132,52 @@ func TestStatsGenerator(t *testing.T) {
 	}
 }
 
+// TestStatsBruteForce checks the streamed statistics of random traces
+// against unions computed directly from all the epochs.
+func TestStatsBruteForce(t *testing.T) {
+	for _, epoch := range []time.Duration{100 * time.Millisecond, 70 * time.Millisecond, 2 * time.Second} {
+		spec := GeneratorSpec{Kind: GenHotCold, DirtyRate: 300, ReadRate: 50, Epoch: epoch, Duration: 250 * epoch, ZeroFraction: 0.25}
+		src, err := NewGenerator(spec, 1<<17*genPage, genPage, 9) // two 64 Ki-page chunks
+		if err != nil {
+			t.Fatal(err)
+		}
+		epochs := genCollect(t, src)
+		src, _ = NewGenerator(spec, 1<<17*genPage, genPage, 9)
+		st, err := Stats(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all := roaring.New()
+		for _, e := range epochs {
+			all.Or(e.Written)
+		}
+		if st.DistinctWrittenPages != all.GetCardinality() {
+			t.Errorf("epoch %v: %d distinct pages, want %d", epoch, st.DistinctWrittenPages, all.GetCardinality())
+		}
+		for _, ws := range st.WorkingSets {
+			k := int(ws.WindowEpochs)
+			var windows, maxPages, sum uint64
+			for start := 0; start+k <= len(epochs); start += k {
+				u := roaring.New()
+				for _, e := range epochs[start : start+k] {
+					u.Or(e.Written)
+				}
+				c := u.GetCardinality()
+				windows++
+				sum += c
+				maxPages = max(maxPages, c)
+			}
+			want := WindowStats{WindowS: ws.WindowS, WindowEpochs: ws.WindowEpochs, Windows: windows, MaxPages: maxPages}
+			if windows > 0 {
+				want.MeanPages = float64(sum) / float64(windows)
+			}
+			if ws != want {
+				t.Errorf("epoch %v: window %+v, want %+v", epoch, ws, want)
+			}
+		}
+	}
+}
+
 // TestStatsWindows checks window lengths that are not a whole number of
 // epochs, and windows shorter than an epoch.
 func TestStatsWindows(t *testing.T) {
@@ -140,8 +186,9 @@ func TestStatsWindows(t *testing.T) {
 		want  []uint64 // window lengths in epochs
 	}{
 		{10 * time.Millisecond, []uint64{100, 1000, 10000}},
-		{7 * time.Millisecond, []uint64{143, 1429, 14286}},
-		{2 * time.Second, []uint64{5, 50}}, // 1 s is shorter than an epoch
+		{7 * time.Millisecond, []uint64{143, 1430, 14300}}, // nested: ×10
+		{2 * time.Second, []uint64{5, 50}},                 // 1 s is shorter than an epoch
+		{3 * time.Second, []uint64{3, 30}},                 // 9 s and 90 s
 		{time.Second, []uint64{1, 10, 100}},
 	}
 	for _, c := range cases {

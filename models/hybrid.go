@@ -1,0 +1,112 @@
+package models
+
+import (
+	"context"
+	"errors"
+
+	"github.com/migsim/migsim/sim"
+)
+
+// Hybrid is pre-copy for a fixed number of rounds, then post-copy, as QEMU
+// does when migrate-start-postcopy is issued during a pre-copy migration
+// with the postcopy-ram capability (docs/devel/migration/postcopy.rst).
+//
+// # Semantics
+//
+//   - The live rounds are [Precopy]'s, run by the same code: round 1 sends
+//     every page, round i+1 the pages dirtied during round i, with QEMU's
+//     stop condition (downtime_limit), no round or byte caps and no
+//     auto-converge. If a round's sync finds that the remaining dirty
+//     bytes fit the downtime limit, the migration completes as pre-copy
+//     (stop reason downtime_met), exactly as [Precopy] would.
+//   - Otherwise, at the sync that ends round precopy_rounds, the source
+//     switches to post-copy: the guest stops, a final sync
+//     (sync_time_per_gib × memory) collects what it dirtied last, its
+//     device state crosses, and it resumes on the destination: downtime =
+//     final sync + device state over the path + resume_time + one RTT.
+//     The pages dirtied since the last round are the only ones the
+//     destination lacks; [Postcopy]'s machinery pushes and requests them
+//     (prepaging applies to them). Stop reason postcopy.
+//   - precopy_bytes is what the live rounds sent, postcopy_bytes what the
+//     post-copy phase sent; transferred_bytes adds the device state. Each
+//     page crosses once per round it was dirty in, and once after the
+//     switch if it was dirty then.
+//   - precopy_rounds 0 is pure post-copy: the switch comes right after
+//     setup, and the run is [Postcopy]'s.
+type Hybrid struct {
+	p HybridParams
+}
+
+// NewHybrid returns a hybrid model with the given parameters.
+func NewHybrid(p HybridParams) (*Hybrid, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	return &Hybrid{p: p}, nil
+}
+
+func hybridInfo() Info {
+	return register("hybrid",
+		"precopy_rounds of pre-copy, then post-copy (QEMU migrate-start-postcopy)",
+		"QEMU docs/devel/migration/postcopy.rst; Hines and Gopalan, VEE'09",
+		DefaultHybridParams,
+		func(p HybridParams) (Model, error) { return NewHybrid(p) })
+}
+
+// Name returns "hybrid".
+func (m *Hybrid) Name() string { return "hybrid" }
+
+// Params returns the model's parameters.
+func (m *Hybrid) Params() HybridParams { return m.p }
+
+// Run simulates one hybrid migration.
+func (m *Hybrid) Run(ctx context.Context, in Input) (*Result, error) {
+	cfg := m.p.config()
+	if m.p.PrecopyRounds == 0 {
+		return runPostcopy(ctx, in, m.Name(), cfg, wholeMemoryPlan)
+	}
+	eng := sim.New(in.Seed)
+	g, err := newGuest(eng, in.Trace, in.AtEnd)
+	if err != nil {
+		return nil, err
+	}
+	defer g.close()
+	if err := checkInput(in, g); err != nil {
+		return nil, err
+	}
+	pre := newPrecopyRun(m.p.precopy(), in, eng, g)
+	pre.res.Model = m.Name()
+	pre.handoverAfter = m.p.PrecopyRounds
+	pre.handover = func(dirty *dirtyLog) {
+		now := eng.Now()
+		res := pre.res
+		res.BandwidthBps = pre.liveBytes * 8 / now.Sub(pre.liveStart).Seconds()
+		res.ExpectedDowntimeS = pre.lastExpected
+		res.StopReason = StopPostcopy // the pre-copy run's time limit no longer applies
+		g.pause()
+		if g.dirty.count > 0 { // written since the last round's sync
+			dirty.or(g.dirty)
+		}
+		missing := dirty.bitmap()
+		g.sync() // the final sync, with the guest stopped
+		res.DirtySyncCount++
+		post := newPostcopyRun(cfg, in, eng, g, res)
+		post.preBytes, post.preNormal, post.preZero = pre.transferred, pre.normalPages, pre.zeroPages
+		post.begin(pre.syncCost, &postcopyPlan{
+			missing: missing,
+			order:   newPivotOrder(cfg.prepaging, g.hdr.PageCount, cfg.pivots),
+		})
+	}
+	pre.start()
+	err = eng.Run(ctx, sim.Never)
+	if g.err != nil {
+		return nil, g.err
+	}
+	if err != nil && !errors.Is(err, sim.ErrStopped) {
+		return nil, err
+	}
+	if pre.res.StopReason == 0 {
+		return nil, errors.New("hybrid: simulation ended without a stop reason")
+	}
+	return pre.res, nil
+}

@@ -1,0 +1,548 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"math"
+	"time"
+
+	"github.com/RoaringBitmap/roaring/v2"
+
+	"github.com/migsim/migsim/sim"
+)
+
+// Postcopy is post-copy live migration with demand paging, active push and
+// pre-paging (Hines and Gopalan, VEE'09; QEMU postcopy-ram, see
+// docs/devel/migration/postcopy.rst and migration/postcopy-ram.c).
+//
+// # Semantics
+//
+//   - Setup (setup_time) runs with the guest on the source. Then the guest
+//     stops, its CPU and device state crosses the path, and it resumes on
+//     the destination: downtime = device state over the path +
+//     resume_time + one RTT, whatever the dirty rate. The source holds
+//     every page at that moment; pages that were zero at the trace's
+//     start and not written since cost zero_page_bytes, others a page
+//     plus page_header.
+//   - From then on the guest replays its trace on the destination in guest
+//     time. Within an epoch its accesses (written and read-only pages
+//     alike, each distinct page once) come in ascending page order, spread
+//     evenly: access i of n happens (i + ½)/n of the way through the
+//     epoch. The vCPUs share this one access stream.
+//   - An access to a page that has arrived costs nothing. An access to a
+//     page on the wire (pushed, not yet arrived) is a minor fault: the
+//     guest waits for it, plus minor_fault_time. Any other access is a
+//     network fault (a postcopy request): the request leaves after
+//     fault_service_time and reaches the source half an RTT later; the
+//     page goes out as soon as the link finishes the page it is sending
+//     (requests take priority over the push, as on QEMU's preempt
+//     channel) and arrives half an RTT after its transfer. With an idle
+//     link the stall is RTT + page transfer + fault_service_time. If the
+//     push sent the page while the request was on its way, the source
+//     does not send it again and the guest waits for the pushed copy.
+//   - Active push: from the end of the device state the source sends the
+//     pages still missing back to back, in the order prepaging gives (see
+//     [Prepaging]); every request also moves the push pivot. Each page
+//     crosses the network once, so transferred bytes are the pages ×
+//     their wire size + device state, and since the link never idles
+//     while pages are missing, the migration ends at
+//     setup + (device state + all pages)/bandwidth + RTT/2, whatever the
+//     push order: the order decides how much the guest stalls, not when
+//     the last page lands.
+//   - The migration is complete when the last page arrives; vm_at_risk_s
+//     is the time from resuming to then. stall_time_s adds up the fault
+//     stalls; guest_slowdown is (downtime + stalls) / total time;
+//     time_to_full_speed_s comes from full_speed_threshold over a
+//     full_speed_window sliding window.
+//
+// # Simulation
+//
+// Each fault is one engine event: the vCPU's wake-up when its page
+// arrives. Between stalls the guest's progress is computed from guest
+// time, one event per epoch, and the push is advanced lazily up to each
+// access (the link's timetable is known analytically between requests),
+// so the cost is per access and per pushed page, not per nanosecond.
+//
+// # Known differences from QEMU
+//
+// QEMU requests a page that is on the wire but not yet received, and may
+// send it twice; here each page crosses once. Discard bitmaps and request
+// messages (destination to source) are not counted in transferred bytes.
+// A real guest's vCPUs stall independently; here they share one access
+// stream, so a stall stops the whole guest.
+type Postcopy struct {
+	p PostcopyParams
+}
+
+// NewPostcopy returns a post-copy model with the given parameters.
+func NewPostcopy(p PostcopyParams) (*Postcopy, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	return &Postcopy{p: p}, nil
+}
+
+func postcopyInfo() Info {
+	return register("postcopy",
+		"post-copy: resume at once, demand paging, active push, pre-paging (none, forward, bubbling, multi-pivot)",
+		"Hines and Gopalan, VEE'09; QEMU migration/postcopy-ram.c",
+		DefaultPostcopyParams,
+		func(p PostcopyParams) (Model, error) { return NewPostcopy(p) })
+}
+
+// Name returns "postcopy".
+func (m *Postcopy) Name() string { return "postcopy" }
+
+// Params returns the model's parameters.
+func (m *Postcopy) Params() PostcopyParams { return m.p }
+
+// Run simulates one post-copy migration.
+func (m *Postcopy) Run(ctx context.Context, in Input) (*Result, error) {
+	return runPostcopy(ctx, in, m.Name(), m.p.config(), wholeMemoryPlan)
+}
+
+// wholeMemoryPlan is the source's state when a guest stops right after
+// setup: every page is still to send, pages of the zero class not written
+// since the start as a header only, in the configured pre-paging order.
+func wholeMemoryPlan(cfg postcopyConfig, g *guest, written *roaring.Bitmap) (*postcopyPlan, error) {
+	return &postcopyPlan{
+		missing: allPages(g.hdr.PageCount),
+		zero:    classAtStop(g.hdr.Zero, written),
+		order:   newPivotOrder(cfg.prepaging, g.hdr.PageCount, cfg.pivots),
+	}, nil
+}
+
+// postcopyPlan is what the source holds when the guest stops.
+type postcopyPlan struct {
+	missing *roaring.Bitmap // pages the destination lacks
+	zero    *roaring.Bitmap // those of them sent as a zero-page header; nil: none
+	order   pushOrder
+}
+
+// allPages returns the set [0, n).
+func allPages(n uint64) *roaring.Bitmap {
+	b := roaring.New()
+	b.AddRange(0, n)
+	return b
+}
+
+// classAtStop returns the pages of class (as the trace header gives it at
+// the start) not written since: a new set, nil when empty.
+func classAtStop(class, written *roaring.Bitmap) *roaring.Bitmap {
+	if class == nil || class.IsEmpty() {
+		return nil
+	}
+	return roaring.AndNot(class, written)
+}
+
+// runPostcopy runs a migration that switches to post-copy as soon as
+// setup ends: plan says what the source holds at that moment, given the
+// pages the guest wrote during setup.
+func runPostcopy(ctx context.Context, in Input, model string, cfg postcopyConfig, plan func(cfg postcopyConfig, g *guest, written *roaring.Bitmap) (*postcopyPlan, error)) (*Result, error) {
+	eng := sim.New(in.Seed)
+	g, err := newGuest(eng, in.Trace, in.AtEnd)
+	if err != nil {
+		return nil, err
+	}
+	defer g.close()
+	if err := checkInput(in, g); err != nil {
+		return nil, err
+	}
+	res := &Result{Scenario: in.Scenario, Model: model, Seed: in.Seed, DeviceStateBytes: uint64(in.VM.DeviceState)}
+	var planErr error
+	g.start()
+	eng.Schedule(sim.Time(cfg.setup), sim.PhaseDecide, func() {
+		g.pause()
+		written := g.takeDirty()
+		res.SetupTimeS = eng.Now().Seconds()
+		res.DirtySyncCount = 1
+		p, err := plan(cfg, g, written)
+		if err != nil {
+			planErr = err
+			eng.Stop()
+			return
+		}
+		newPostcopyRun(cfg, in, eng, g, res).begin(0, p)
+	})
+	err = eng.Run(ctx, sim.Never)
+	if g.err != nil {
+		return nil, g.err
+	}
+	if planErr != nil {
+		return nil, planErr
+	}
+	if err != nil && !errors.Is(err, sim.ErrStopped) {
+		return nil, err
+	}
+	if res.StopReason == 0 {
+		return nil, errors.New(model + ": simulation ended without a stop reason")
+	}
+	return res, nil
+}
+
+// flight is a pushed page on the wire.
+type flight struct {
+	page   uint32
+	arrive float64 // ns
+}
+
+// postcopyRun is the post-copy phase of one migration, from stopping the
+// guest on the source to the last page's arrival. Link times are float64
+// nanoseconds since the start of the migration: a page's transfer is
+// rarely a whole number of nanoseconds, and rounding each one would drift.
+type postcopyRun struct {
+	cfg postcopyConfig
+	in  Input
+	eng *sim.Engine
+	g   *guest
+	res *Result
+
+	missing  *roaring.Bitmap // pages the destination lacks and the source has not sent
+	zero     *roaring.Bitmap // pages sent as a zero-page header; nil: none
+	inflight *roaring.Bitmap // pushed pages on the wire, not yet arrived
+	ring     []flight        // inflight in push order, which is arrival order, from head
+	head     int
+	order    pushOrder
+
+	wireNormal, wireZero float64 // bytes on the wire per page
+	tauNormal, tauZero   float64 // link time per page, ns
+	oneWay               float64 // RTT/2, ns
+	linkFree             float64 // when the link has sent all it was given, ns
+
+	stopAt, resumeAt, doneAt sim.Time
+	finished                 bool
+
+	// The guest on the destination: acc holds the current epoch's
+	// accesses in ascending order, idx the next one. Guest time anchorG
+	// ran at wall time anchorW, and the guest runs at full speed from
+	// there until its next stall.
+	acc     []uint32
+	idx     int
+	epochG  time.Duration // guest time at the start of the current epoch
+	anchorG time.Duration
+	anchorW sim.Time
+	idleG   time.Duration // guest time at which the trace ended (at_end idle); −1 while running
+	accSet  *roaring.Bitmap
+
+	// Counters.
+	requests, minor    uint64
+	stall              time.Duration
+	normal, zeroSent   uint64  // pages sent after the switch
+	preBytes           float64 // page bytes of the live pre-copy rounds
+	preNormal, preZero uint64
+	meter              fullSpeedMeter
+}
+
+func newPostcopyRun(cfg postcopyConfig, in Input, eng *sim.Engine, g *guest, res *Result) *postcopyRun {
+	r := &postcopyRun{
+		cfg: cfg, in: in, eng: eng, g: g, res: res,
+		inflight:   roaring.New(),
+		accSet:     roaring.New(),
+		wireNormal: float64(g.hdr.PageSize) + float64(cfg.pageHeader),
+		wireZero:   float64(cfg.zeroPageBytes),
+		oneWay:     float64(in.Path.RTT) / 2,
+		idleG:      -1,
+		meter:      newFullSpeedMeter(cfg.fullWindow, cfg.fullSpeed),
+	}
+	rate := in.Path.GoodputBps()
+	if cfg.capBps > 0 && cfg.capBps < rate {
+		rate = cfg.capBps
+	}
+	nsPerByte := 8e9 / rate
+	r.tauNormal = r.wireNormal * nsPerByte
+	r.tauZero = r.wireZero * nsPerByte
+	return r
+}
+
+// begin stops the guest now (the caller has paused it on the source) and
+// starts the post-copy phase. pre is the time spent with the guest stopped
+// before the device state goes out (a hybrid's final sync).
+func (r *postcopyRun) begin(pre time.Duration, p *postcopyPlan) {
+	r.missing, r.zero, r.order = p.missing, p.zero, p.order
+	now := r.eng.Now()
+	r.stopAt = now
+	dev := r.in.Path.TransferTime(float64(r.in.VM.DeviceState), r.cfg.capBps)
+	pushStart := now.Add(pre + dev)
+	r.resumeAt = pushStart.Add(r.cfg.resume + r.in.Path.RTT)
+	r.linkFree = float64(pushStart)
+
+	// The link never idles while pages are missing, so the last page
+	// lands when all of them have been sent, whatever the order.
+	n := r.missing.GetCardinality()
+	var nz uint64
+	if r.zero != nil {
+		nz = r.missing.AndCardinality(r.zero)
+	}
+	r.doneAt = r.resumeAt
+	if n > 0 {
+		work := float64(n-nz)*r.tauNormal + float64(nz)*r.tauZero
+		r.doneAt = max(r.doneAt, sim.Time(math.Ceil(r.linkFree+work+r.oneWay)))
+	}
+
+	r.addRoundLosses()
+	r.meter.addLoss(r.stopAt, r.resumeAt, 1)
+	r.eng.Schedule(r.resumeAt, sim.PhaseGuest, r.startGuest)
+	if limit := sim.Time(r.cfg.maxTime); r.doneAt > limit {
+		r.eng.Schedule(max(limit, now), sim.PhaseDecide, func() { r.finish(StopMaxTime, r.eng.Now()) })
+	} else {
+		r.eng.Schedule(r.doneAt, sim.PhaseDecide, func() { r.finish(StopPostcopy, r.doneAt) })
+	}
+}
+
+// addRoundLosses feeds the throttle of earlier pre-copy rounds to the
+// full-speed meter.
+func (r *postcopyRun) addRoundLosses() {
+	for _, rd := range r.res.RoundsDetail {
+		if rd.ThrottlePct > 0 {
+			a := sim.Time(math.Round(rd.StartS * 1e9))
+			b := sim.Time(math.Round((rd.StartS + rd.DurationS) * 1e9))
+			r.meter.addLoss(a, min(b, r.stopAt), rd.ThrottlePct/100)
+		}
+	}
+}
+
+// startGuest resumes the guest on the destination where it stopped on the
+// source.
+func (r *postcopyRun) startGuest() {
+	g := r.g
+	r.anchorW = r.eng.Now()
+	if !g.curValid {
+		r.idleG = g.guestTime
+		r.anchorG = g.guestTime
+		return
+	}
+	r.loadAccesses()
+	n := float64(len(r.acc))
+	r.idx = min(len(r.acc), max(0, int(math.Ceil(g.done*n-0.5))))
+	r.epochG = g.guestTime
+	r.anchorG = g.guestTime + time.Duration(g.done*float64(g.epochLen))
+	r.step()
+}
+
+// loadAccesses fills acc with the current epoch's accesses.
+func (r *postcopyRun) loadAccesses() {
+	r.accSet.Clear()
+	r.accSet.Or(r.g.cur.Written)
+	r.accSet.Or(r.g.cur.Read)
+	n := int(r.accSet.GetCardinality())
+	if cap(r.acc) < n {
+		r.acc = make([]uint32, n)
+	}
+	r.acc = r.acc[:n]
+	r.accSet.ToExistingArray(&r.acc)
+}
+
+// wallAt returns the wall time at which the running guest reaches guest
+// time tg.
+func (r *postcopyRun) wallAt(tg time.Duration) sim.Time {
+	return max(r.anchorW, r.anchorW.Add(tg-r.anchorG))
+}
+
+// step runs the guest from its current access until it stalls or its
+// epoch ends. It is the handler of the guest's engine events: epoch
+// starts (PhaseGuest) and fault wake-ups (PhaseTransfer).
+func (r *postcopyRun) step() {
+	if r.finished {
+		return
+	}
+	g := r.g
+	epoch := g.epochLen
+	for {
+		if !g.curValid {
+			r.idleG = g.guestTime
+			return
+		}
+		n := len(r.acc)
+		if r.idx >= n {
+			end := r.wallAt(r.epochG + epoch)
+			if end > r.eng.Now() {
+				r.eng.Schedule(end, sim.PhaseGuest, r.step)
+				return
+			}
+			g.guestTime += epoch
+			g.loadNext()
+			if g.err != nil {
+				return
+			}
+			r.epochG = g.guestTime
+			r.idx = 0
+			if g.curValid {
+				r.loadAccesses()
+			}
+			continue
+		}
+		tg := r.epochG + time.Duration(float64(2*r.idx+1)*float64(epoch)/float64(2*n))
+		ta := r.wallAt(tg)
+		if ta >= r.doneAt {
+			r.idx = n // every page has arrived: the rest of the epoch runs free
+			continue
+		}
+		p := r.acc[r.idx]
+		t := float64(ta)
+		r.advance(t, t)
+		r.prune(t)
+		switch {
+		case r.missing.Contains(p):
+			r.networkFault(p, tg, ta)
+			return
+		case r.inflight.Contains(p):
+			r.minor++
+			r.wake(tg, ta, r.arrival(p)+float64(r.cfg.minorFault))
+			return
+		}
+		r.idx++
+	}
+}
+
+// networkFault requests page p, which the guest accesses at guest time tg,
+// wall time ta.
+func (r *postcopyRun) networkFault(p uint32, tg time.Duration, ta sim.Time) {
+	r.requests++
+	req := float64(ta) + float64(r.cfg.faultService) + r.oneWay // the request reaches the source
+	r.advance(req, float64(ta))                                 // the push goes on meanwhile
+	var arrive float64
+	if r.missing.Contains(p) {
+		r.missing.Remove(p)
+		start := math.Max(req, r.linkFree) // after the page on the link
+		r.linkFree = start + r.send(p)
+		arrive = r.linkFree + r.oneWay
+	} else {
+		arrive = r.arrival(p) // pushed while the request travelled
+	}
+	r.order.requested(p)
+	r.wake(tg, ta, arrive)
+}
+
+// wake schedules the guest's wake-up when the page it waits for arrives
+// (at arrive, ns), the access at guest time tg having faulted at ta.
+func (r *postcopyRun) wake(tg time.Duration, ta sim.Time, arrive float64) {
+	w := max(ta, sim.Time(math.Ceil(arrive)))
+	r.stall += w.Sub(ta)
+	r.meter.addLoss(ta, w, 1)
+	r.anchorG, r.anchorW = tg, w
+	r.idx++
+	r.eng.Schedule(w, sim.PhaseTransfer, r.step)
+}
+
+// send accounts page p on the wire and returns its link time in ns.
+func (r *postcopyRun) send(p uint32) float64 {
+	if r.zero != nil && r.zero.Contains(p) {
+		r.zeroSent++
+		return r.tauZero
+	}
+	r.normal++
+	return r.tauNormal
+}
+
+// advance pushes, in the push order, every page whose transfer starts by
+// t (ns). Pages that arrive by seen (ns; the guest cannot look earlier)
+// are not tracked as on the wire.
+func (r *postcopyRun) advance(t, seen float64) {
+	for r.linkFree <= t {
+		p, ok := r.order.next(r.missing)
+		if !ok {
+			return
+		}
+		r.missing.Remove(p)
+		r.linkFree += r.send(p)
+		if arrive := r.linkFree + r.oneWay; arrive > seen {
+			r.ring = append(r.ring, flight{page: p, arrive: arrive})
+			r.inflight.Add(p)
+		}
+	}
+}
+
+// prune forgets the pushed pages that have arrived by t (ns).
+func (r *postcopyRun) prune(t float64) {
+	for r.head < len(r.ring) && r.ring[r.head].arrive <= t {
+		r.inflight.Remove(r.ring[r.head].page)
+		r.head++
+	}
+	if r.head > 1024 && 2*r.head > len(r.ring) {
+		r.ring = r.ring[:copy(r.ring, r.ring[r.head:])]
+		r.head = 0
+	}
+}
+
+// arrival returns when pushed page p, on the wire, arrives (ns).
+func (r *postcopyRun) arrival(p uint32) float64 {
+	for _, f := range r.ring[r.head:] {
+		if f.page == p {
+			return f.arrive
+		}
+	}
+	panic("models: post-copy page on the wire has no arrival time")
+}
+
+// progress returns the guest time the guest has reached at wall time t.
+func (r *postcopyRun) progress(t sim.Time) time.Duration {
+	if t < r.resumeAt {
+		return r.g.guestTime + time.Duration(r.g.done*float64(r.g.epochLen))
+	}
+	tg := r.anchorG
+	if t > r.anchorW {
+		tg += t.Sub(r.anchorW)
+	}
+	if r.idleG >= 0 {
+		tg = min(tg, r.idleG)
+	}
+	return tg
+}
+
+// finish ends the migration at end with the given reason and fills the
+// result.
+func (r *postcopyRun) finish(reason StopReason, end sim.Time) {
+	if r.finished {
+		return
+	}
+	r.finished = true
+	r.advance(float64(end), float64(end))
+	res := r.res
+	res.StopReason = reason
+	res.Converged = false
+	res.Completed = reason.Completed()
+	res.TotalTimeS = end.Seconds()
+	downtime := r.resumeAt.Sub(r.stopAt)
+	res.DowntimeS = downtime.Seconds()
+	post := float64(r.normal)*r.wireNormal + float64(r.zeroSent)*r.wireZero
+	dev := float64(r.in.VM.DeviceState)
+	res.PrecopyBytes = uint64(math.Round(r.preBytes))
+	res.PostcopyBytes = uint64(math.Round(post))
+	res.TransferredBytes = uint64(math.Round(r.preBytes + post + dev))
+	res.Pages = PageCounts{Total: r.g.hdr.PageCount, Zero: r.preZero + r.zeroSent, Normal: r.preNormal + r.normal}
+	dur := end.Sub(r.stopAt).Seconds()
+	round := Round{
+		Round: len(res.RoundsDetail) + 1, StartS: r.stopAt.Seconds(), DurationS: dur,
+		Pages: r.normal + r.zeroSent, ZeroPages: r.zeroSent, Bytes: uint64(math.Round(post + dev)),
+		Postcopy: true,
+	}
+	if dur > 0 {
+		round.BandwidthBps = (post + dev) * 8 / dur
+	}
+	res.RoundsDetail = append(res.RoundsDetail, round)
+	if r.in.Observer != nil {
+		r.in.Observer.ObserveRound(round)
+	}
+	res.Rounds = len(res.RoundsDetail)
+	if res.BandwidthBps == 0 {
+		res.BandwidthBps = round.BandwidthBps
+	}
+	res.GuestTimeS = r.progress(end).Seconds()
+	res.PostcopyRequests = r.requests
+	res.MinorFaults = r.minor
+	res.StallTimeS = r.stall.Seconds()
+	if end > r.resumeAt {
+		res.VMAtRiskS = end.Sub(r.resumeAt).Seconds()
+	}
+	lost := downtime.Seconds() + r.stall.Seconds()
+	for _, rd := range res.RoundsDetail {
+		if !rd.Postcopy && !rd.StopAndCopy {
+			lost += rd.DurationS * rd.ThrottlePct / 100
+		}
+	}
+	if res.TotalTimeS > 0 {
+		res.GuestSlowdown = lost / res.TotalTimeS
+	}
+	res.TimeToFullSpeedS = r.meter.result()
+	r.eng.Stop()
+}

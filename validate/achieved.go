@@ -1,0 +1,189 @@
+package validate
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"time"
+
+	"github.com/RoaringBitmap/roaring/v2"
+
+	"github.com/migsim/migsim/models"
+	"github.com/migsim/migsim/traces"
+)
+
+// memTrace is a trace held in memory, a [traces.Source] over shared,
+// read-only epochs.
+type memTrace struct {
+	hdr    traces.Header
+	epochs []memEpoch
+	next   int
+}
+
+type memEpoch struct {
+	written, read *roaring.Bitmap
+}
+
+func (m *memTrace) Header() *traces.Header { return &m.hdr }
+
+func (m *memTrace) Next(e *traces.Epoch) error {
+	if m.next >= len(m.epochs) {
+		return io.EOF
+	}
+	e.Reset()
+	e.Index = uint64(m.next)
+	if ep := m.epochs[m.next]; ep.written != nil {
+		e.Written.Or(ep.written)
+		if ep.read != nil {
+			e.Read.Or(ep.read)
+			e.Read.AndNot(e.Written)
+		}
+	}
+	m.next++
+	return nil
+}
+
+// opener returns an Opener that replays m from its start each time.
+func (m *memTrace) opener() traces.Opener {
+	return func() (traces.Source, error) {
+		c := *m
+		c.next = 0
+		return &c, nil
+	}
+}
+
+// loadTrace reads every epoch of the trace file at path into memory. The
+// lab's traces are small (a guest that TCG can migrate in a minute).
+func loadTrace(path string) (*memTrace, error) {
+	r, err := traces.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	m := &memTrace{hdr: *r.Header()}
+	var e traces.Epoch
+	for {
+		err := r.Next(&e)
+		if err == io.EOF {
+			return m, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		m.epochs = append(m.epochs, memEpoch{written: e.Written.Clone(), read: e.Read.Clone()})
+	}
+}
+
+// achievedTrace is the trace the guest really replayed during a real
+// migration, for the simulator.
+type achievedTrace struct {
+	trace *memTrace
+	// DirtyRate is the mean rate of page writes (distinct pages per epoch,
+	// summed) over the migration, pages per second of wall time.
+	DirtyRate float64
+	// Epochs is the number of trace epochs the guest finished during the
+	// migration; Behind is how far behind schedule the last of them
+	// finished, seconds.
+	Epochs int
+	Behind float64
+}
+
+// buildAchieved rebuilds, from the replayer's reports, the trace the guest
+// really replayed during run, laid out over the whole guest RAM so that the
+// simulator migrates what QEMU migrated:
+//
+//   - pages [0, trace pages) are the replayer's region, page for page;
+//     the rest stand for the guest kernel and the replayer's own memory;
+//   - the zero set is the trace's own zero pages plus, at the top of RAM,
+//     as many more as the source RAM held all-zero pages when the
+//     migration started, counted from the RAM itself;
+//   - each epoch the source reported during the migration lands, with the
+//     trace's written and read sets, in the epoch of the host time the
+//     report arrived (epochs a slow guest stretched are spread out; epochs
+//     that arrive together are merged);
+//   - past the last source report the guest goes on at the pace it held
+//     during the migration, for horizon of wall time (or until the trace
+//     ends when atEnd is idle).
+//
+// It needs the trace's page size to be 4 KiB, QEMU's page size.
+func buildAchieved(orig *memTrace, run *RealRun, atEnd models.TraceEnd, horizon time.Duration) (*achievedTrace, error) {
+	h := orig.hdr
+	if h.PageSize != 4096 {
+		return nil, fmt.Errorf("trace page size %d: the lab needs 4096, QEMU's x86 page size", h.PageSize)
+	}
+	if len(orig.epochs) == 0 {
+		return nil, errors.New("trace has no epochs")
+	}
+	guestPages := run.GuestMemoryBytes / 4096
+	if guestPages < h.PageCount {
+		return nil, fmt.Errorf("guest has %d pages, fewer than the trace's %d", guestPages, h.PageCount)
+	}
+	zero := roaring.New()
+	if h.Zero != nil {
+		zero.Or(h.Zero)
+	}
+	if extra := int64(run.ZeroPagesAtStart) - int64(zero.GetCardinality()); extra > 0 {
+		extra = min(extra, int64(guestPages-h.PageCount))
+		zero.AddRange(guestPages-uint64(extra), guestPages)
+	}
+	out := &memTrace{hdr: traces.Header{
+		PageSize:  4096,
+		PageCount: guestPages,
+		Epoch:     h.Epoch,
+		Zero:      zero,
+		Provenance: fmt.Sprintf("migsim validate: achieved replay of a %d-page trace in a %d-page %s guest (QEMU %s)",
+			h.PageCount, guestPages, run.Accel, run.QEMUVersion),
+	}}
+	epochS := h.Epoch.Seconds()
+	n := uint64(len(orig.epochs))
+	place := func(at float64, global uint64) {
+		k := int(math.Floor(at / epochS))
+		for len(out.epochs) <= k {
+			out.epochs = append(out.epochs, memEpoch{written: roaring.New(), read: roaring.New()})
+		}
+		src := orig.epochs[global%n]
+		out.epochs[k].written.Or(src.written)
+		out.epochs[k].read.Or(src.read)
+	}
+
+	a := &achievedTrace{trace: out}
+	end := run.Metrics.TotalTimeS
+	var last EpochReport
+	var writes uint64
+	for _, r := range run.Epochs {
+		if r.Side != "source" || r.At < 0 || r.At > end {
+			continue
+		}
+		place(r.At, r.Index)
+		writes += r.Wrote
+		last = r
+		a.Epochs++
+	}
+	if a.Epochs == 0 {
+		return nil, errors.New("the source guest reported no epoch during the migration: it replayed nothing")
+	}
+	a.DirtyRate = float64(writes) / end
+	a.Behind = float64(last.LateNs) / 1e9
+
+	// Past the migration: the same pace, from where the guest was.
+	pace := float64(a.Epochs) / last.At // epochs per second
+	if last.At <= 0 {
+		pace = 1 / epochS
+	}
+	for j := uint64(1); ; j++ {
+		g := last.Index + j
+		if atEnd == models.AtEndIdle && g >= n {
+			break
+		}
+		t := last.At + float64(j)/pace
+		if t > horizon.Seconds() {
+			break
+		}
+		place(t, g)
+	}
+	for i := range out.epochs {
+		out.epochs[i].read.AndNot(out.epochs[i].written)
+	}
+	return a, nil
+}

@@ -1,0 +1,224 @@
+package validate
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	"github.com/migsim/migsim/models"
+	"github.com/migsim/migsim/scenarios"
+	"github.com/migsim/migsim/traces"
+	"github.com/migsim/migsim/units"
+)
+
+// Options configure [Run].
+type Options struct {
+	// Local configures the real migration. Run fills in Image,
+	// TraceMemory, AtEnd and Migration from the scenario; the rest
+	// (GuestMemory, timeouts, WorkDir, Log) is used as given.
+	Local LocalOptions
+	// Image says where the boot kit's inputs are and where it is cached.
+	Image ImageOptions
+	// Log, when not nil, receives progress lines (also used as Local.Log
+	// when that is nil).
+	Log io.Writer
+}
+
+// Comparison is a scenario run twice, as a real migration and in the
+// simulator on the trace the guest really replayed, with the error of the
+// simulator per metric.
+type Comparison struct {
+	// Scenario and Model name what ran.
+	Scenario string `json:"scenario"`
+	Model    string `json:"model"`
+	// NominalDirtyRate is the mean page writes per second the trace asks
+	// for; AchievedDirtyRate is what the guest wrote during the migration
+	// (both distinct pages per epoch, summed, per second).
+	NominalDirtyRate  float64 `json:"nominal_dirty_rate"`
+	AchievedDirtyRate float64 `json:"achieved_dirty_rate"`
+	// BehindS is how far behind the trace's schedule the guest was at the
+	// end of the migration, seconds.
+	BehindS float64 `json:"behind_s"`
+	// Metrics holds one entry per compared metric, in a fixed order.
+	Metrics []MetricError `json:"metrics"`
+	// Real is the real migration, Sim the simulator's result.
+	Real *RealRun       `json:"real"`
+	Sim  *models.Result `json:"sim"`
+}
+
+// MetricError compares one metric.
+type MetricError struct {
+	// Name is the metric's JSON key in migsim results, e.g. "downtime_s".
+	Name string `json:"name"`
+	// Real and Sim are the two values.
+	Real float64 `json:"real"`
+	Sim  float64 `json:"sim"`
+	// RelErr is (Sim − Real) / Real; 0 when both are 0. When Real is 0 and
+	// Sim is not, RelErr is 1 and Undefined is true.
+	RelErr    float64 `json:"rel_err"`
+	Undefined bool    `json:"undefined,omitempty"`
+}
+
+func metricError(name string, real, sim float64) MetricError {
+	m := MetricError{Name: name, Real: real, Sim: sim}
+	switch {
+	case real != 0:
+		m.RelErr = (sim - real) / math.Abs(real)
+	case sim != 0:
+		m.RelErr, m.Undefined = 1, true
+	}
+	return m
+}
+
+// compareMetrics lists the compared metrics. Transferred bytes are the RAM
+// stream on both sides: QEMU's ram.transferred leaves the device state
+// out, so the simulator's device state is taken out too.
+func compareMetrics(real RealMetrics, sim *models.Result) []MetricError {
+	return []MetricError{
+		metricError("total_time_s", real.TotalTimeS, sim.TotalTimeS),
+		metricError("downtime_s", real.DowntimeS, sim.DowntimeS),
+		metricError("setup_time_s", real.SetupTimeS, sim.SetupTimeS),
+		metricError("transferred_bytes", float64(real.TransferredBytes), float64(sim.TransferredBytes-sim.DeviceStateBytes)),
+		metricError("rounds", float64(real.Rounds), float64(sim.Rounds)),
+		metricError("dirty_sync_count", float64(real.DirtySyncCount), float64(sim.DirtySyncCount)),
+		metricError("pages.zero", float64(real.Pages.Zero), float64(sim.Pages.Zero)),
+		metricError("pages.normal", float64(real.Pages.Normal), float64(sim.Pages.Normal)),
+	}
+}
+
+// Run runs spec as a real local migration (see [RunLocal]) and in the
+// simulator, and compares them. The simulator replays the trace the guest
+// really achieved (see buildAchieved in achieved.go) over the whole guest
+// RAM, not the trace's wish: under TCG a guest can fall behind its trace.
+// Only the pre-copy model can be validated so far.
+func Run(ctx context.Context, spec *scenarios.Spec, opts Options) (*Comparison, error) {
+	params, ok := spec.Model.Params.(*models.PrecopyParams)
+	if spec.Model.Name != "precopy" || !ok {
+		return nil, fmt.Errorf("model.name %q: the lab validates only the precopy model so far", spec.Model.Name)
+	}
+	logf := func(format string, args ...any) {
+		if opts.Log != nil {
+			fmt.Fprintf(opts.Log, format+"\n", args...)
+		}
+	}
+
+	// The trace the guest replays: the scenario's file, or its generator
+	// written to a file for the initramfs.
+	tracePath := spec.TracePath()
+	if tracePath == "" {
+		tmp, err := os.MkdirTemp("", "migsim-validate-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(tmp)
+		tracePath = filepath.Join(tmp, "trace.mgt")
+		src, err := spec.Opener()()
+		if err != nil {
+			return nil, err
+		}
+		err = writeTraceFile(tracePath, src)
+		_ = traces.Close(src)
+		if err != nil {
+			return nil, err
+		}
+	}
+	orig, err := loadTrace(tracePath)
+	if err != nil {
+		return nil, err
+	}
+	if orig.hdr.MemoryBytes() != uint64(spec.VM.Memory) {
+		return nil, fmt.Errorf("vm.memory %v differs from the trace's %v", spec.VM.Memory, units.Bytes(orig.hdr.MemoryBytes()))
+	}
+	logf("building the boot kit")
+	img, err := BuildImage(ctx, tracePath, opts.Image)
+	if err != nil {
+		return nil, err
+	}
+
+	lo := opts.Local
+	lo.Image = img
+	lo.TraceMemory = spec.VM.Memory
+	lo.AtEnd = spec.Workload.AtEnd
+	lo.Migration = PrecopyMigrationParams(*params)
+	if lo.Log == nil {
+		lo.Log = opts.Log
+	}
+	real, err := RunLocal(ctx, lo)
+	if err != nil {
+		return nil, fmt.Errorf("scenario %s: real migration: %w", spec.Name, err)
+	}
+
+	horizon := time.Duration(max(3*real.Metrics.TotalTimeS, real.Metrics.TotalTimeS+60) * float64(time.Second))
+	ach, err := buildAchieved(orig, real, spec.Workload.AtEnd, horizon)
+	if err != nil {
+		return nil, fmt.Errorf("scenario %s: rebuilding the achieved trace: %w", spec.Name, err)
+	}
+	model, in, err := spec.Build()
+	if err != nil {
+		return nil, err
+	}
+	in.Trace = ach.trace.opener()
+	in.AtEnd = models.AtEndLoop
+	in.VM.Memory = units.Bytes(real.GuestMemoryBytes)
+	in.VM.PageSize = 4 * units.KiB
+	sim, err := model.Run(ctx, in)
+	if err != nil {
+		return nil, fmt.Errorf("scenario %s: simulation: %w", spec.Name, err)
+	}
+
+	c := &Comparison{
+		Scenario:          spec.Name,
+		Model:             model.Name(),
+		NominalDirtyRate:  nominalRate(orig),
+		AchievedDirtyRate: ach.DirtyRate,
+		BehindS:           ach.Behind,
+		Metrics:           compareMetrics(real.Metrics, sim),
+		Real:              real,
+		Sim:               sim,
+	}
+	return c, nil
+}
+
+// nominalRate is the trace's mean page writes per second.
+func nominalRate(t *memTrace) float64 {
+	var w uint64
+	for _, e := range t.epochs {
+		w += e.written.GetCardinality()
+	}
+	return float64(w) / (float64(len(t.epochs)) * t.hdr.Epoch.Seconds())
+}
+
+// WriteTable prints the comparison as an aligned table: one row per metric
+// with the real value, the simulated one and the relative error.
+func (c *Comparison) WriteTable(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "metric\treal\tsim\terror\t\n")
+	for _, m := range c.Metrics {
+		e := fmt.Sprintf("%+.1f%%", 100*m.RelErr)
+		if m.Undefined {
+			e = "n/a"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t\n", m.Name, formatValue(m.Name, m.Real), formatValue(m.Name, m.Sim), e)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "dirty rate: %.0f pages/s nominal, %.0f achieved (%.2fs behind at the end); QEMU %s %s; memory verified (%d pages)\n",
+		c.NominalDirtyRate, c.AchievedDirtyRate, c.BehindS, c.Real.QEMUVersion, c.Real.Accel, c.Real.PagesCompared)
+	return err
+}
+
+func formatValue(name string, v float64) string {
+	switch {
+	case len(name) > 2 && name[len(name)-2:] == "_s":
+		return fmt.Sprintf("%.3f", v)
+	case name == "transferred_bytes":
+		return fmt.Sprintf("%.1fMiB", v/float64(units.MiB))
+	}
+	return fmt.Sprintf("%.0f", v)
+}

@@ -1,0 +1,81 @@
+package validate
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/migsim/migsim/scenarios"
+)
+
+// TestRunComparesOneCase runs the first case of the CI suite end to end:
+// the real migration, the achieved trace and the simulator.
+func TestRunComparesOneCase(t *testing.T) {
+	needQEMU(t)
+	if _, err := FindKernel(); err != nil {
+		t.Skipf("skipping: %v", err)
+	}
+	s, err := LoadSuite("suites/ci.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, err := s.Scenario(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var log strings.Builder
+	c, err := Run(ctx, spec, Options{Log: &log, Local: LocalOptions{WorkDir: t.TempDir()}})
+	t.Log(log.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tab strings.Builder
+	if err := c.WriteTable(&tab); err != nil {
+		t.Fatal(err)
+	}
+	t.Log("\n" + tab.String())
+	if c.Scenario != s.Cases[0].Name || len(c.Metrics) != 8 {
+		t.Errorf("comparison of %q with %d metrics, want %q with 8", c.Scenario, len(c.Metrics), s.Cases[0].Name)
+	}
+	if !c.Sim.Completed || c.Sim.Pages.Total != c.Real.GuestMemoryBytes/4096 {
+		t.Errorf("simulated run: completed %v over %d pages, want a completed run over the guest's %d pages",
+			c.Sim.Completed, c.Sim.Pages.Total, c.Real.GuestMemoryBytes/4096)
+	}
+	if c.AchievedDirtyRate <= 0 || c.AchievedDirtyRate > 1.5*c.NominalDirtyRate {
+		t.Errorf("achieved dirty rate %.0f pages/s, want positive and at most 1.5 × the nominal %.0f", c.AchievedDirtyRate, c.NominalDirtyRate)
+	}
+}
+
+func TestLoadSuiteRejectsUnknownKey(t *testing.T) {
+	path := t.TempDir() + "/bad.yaml"
+	if err := os.WriteFile(path, []byte("name: x\nbase: lab-base.yaml\ncases: [{name: a, sett: []}]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadSuite(path); err == nil || !strings.Contains(err.Error(), "sett") {
+		t.Errorf("LoadSuite with a misspelt key: %v, want an error naming it", err)
+	}
+}
+
+func TestSuiteCasesLoad(t *testing.T) {
+	for _, f := range []string{"suites/ci.yaml"} {
+		s, err := LoadSuite(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range s.Cases {
+			spec, err := s.Scenario(i)
+			if err != nil {
+				t.Errorf("%s case %s: %v", f, s.Cases[i].Name, err)
+				continue
+			}
+			var _ *scenarios.Spec = spec
+			if _, _, err := spec.Build(); err != nil {
+				t.Errorf("%s case %s: %v", f, s.Cases[i].Name, err)
+			}
+		}
+	}
+}

@@ -1,0 +1,697 @@
+package validate
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/migsim/migsim/models"
+	"github.com/migsim/migsim/units"
+)
+
+// MigrationParams are the migration settings the lab applies to QEMU with
+// migrate-set-capabilities and migrate-set-parameters. They mirror the
+// pre-copy model's parameters of the same names.
+type MigrationParams struct {
+	// DowntimeLimit is QEMU's downtime-limit (whole milliseconds).
+	DowntimeLimit time.Duration
+	// MaxBandwidth is QEMU's max-bandwidth in bits per second; 0 means
+	// unlimited (QEMU's own default is 128 MiB/s: the lab lifts it).
+	MaxBandwidth units.BitRate
+	// AutoConverge enables the auto-converge capability.
+	AutoConverge bool
+	// CPUThrottleInitial, CPUThrottleIncrement and MaxCPUThrottle are the
+	// auto-converge steps and cap, percent.
+	CPUThrottleInitial, CPUThrottleIncrement, MaxCPUThrottle float64
+	// ThrottleTriggerThreshold is QEMU's throttle-trigger-threshold, percent.
+	ThrottleTriggerThreshold float64
+}
+
+// PrecopyMigrationParams returns the QEMU settings that match the pre-copy
+// model's parameters.
+func PrecopyMigrationParams(p models.PrecopyParams) MigrationParams {
+	return MigrationParams{
+		DowntimeLimit:            p.DowntimeLimit,
+		MaxBandwidth:             p.MaxBandwidth,
+		AutoConverge:             p.AutoConverge,
+		CPUThrottleInitial:       p.CPUThrottleInitial,
+		CPUThrottleIncrement:     p.CPUThrottleIncrement,
+		MaxCPUThrottle:           p.MaxCPUThrottle,
+		ThrottleTriggerThreshold: p.ThrottleTriggerThreshold,
+	}
+}
+
+// unlimitedBandwidth is the max-bandwidth, bytes/s, the lab sets for "no
+// limit" (QEMU takes 0 as its 128 MiB/s default).
+const unlimitedBandwidth = 1 << 50
+
+// qmpParams returns the arguments of migrate-set-parameters.
+func (p MigrationParams) qmpParams() map[string]any {
+	bw := int64(unlimitedBandwidth)
+	if p.MaxBandwidth > 0 {
+		bw = int64(float64(p.MaxBandwidth) / 8)
+	}
+	m := map[string]any{
+		"downtime-limit": max(p.DowntimeLimit.Milliseconds(), 1),
+		"max-bandwidth":  bw,
+	}
+	if p.AutoConverge {
+		m["cpu-throttle-initial"] = int(p.CPUThrottleInitial)
+		m["cpu-throttle-increment"] = int(p.CPUThrottleIncrement)
+		m["max-cpu-throttle"] = int(p.MaxCPUThrottle)
+		m["throttle-trigger-threshold"] = int(p.ThrottleTriggerThreshold)
+	}
+	return m
+}
+
+// LocalOptions configure a migration between two QEMU processes on this
+// machine. Zero durations mean the defaults named below.
+type LocalOptions struct {
+	// Image is the boot kit; its initramfs holds the trace.
+	Image *Image
+	// TraceMemory is the trace's memory size (the replayer's region).
+	TraceMemory units.Bytes
+	// GuestMemory is the guest's RAM. 0 means TraceMemory +
+	// [DefaultGuestOverhead]. It must be a whole number of 4 KiB pages and
+	// must not be a multiple of 256 KiB (see [ErrRAMSize]).
+	GuestMemory units.Bytes
+	// AtEnd is what the replayer does when the trace ends.
+	AtEnd models.TraceEnd
+	// Migration holds the QEMU migration settings.
+	Migration MigrationParams
+	// Warmup is how long the guest replays before the migration starts
+	// (default 1s).
+	Warmup time.Duration
+	// BootTimeout bounds the source's boot and initial touch (default 180s).
+	BootTimeout time.Duration
+	// MigrationTimeout bounds the migration itself; past it the migration
+	// is cancelled and the run fails (default 300s).
+	MigrationTimeout time.Duration
+	// WorkDir is the folder under which the run's own temporary folder
+	// (sockets, logs, RAM files) is made and removed. Empty means /dev/shm
+	// when it exists, so that guest RAM stays in memory.
+	WorkDir string
+	// Log, when not nil, receives progress lines.
+	Log io.Writer
+}
+
+// DefaultGuestOverhead is the RAM the lab gives a guest beyond its trace's
+// memory, for the kernel, the initramfs and the replayer itself. The 8 KiB
+// keep the total off multiples of 256 KiB (see [ErrRAMSize]).
+const DefaultGuestOverhead = 128*units.MiB + 8*units.KiB
+
+// ErrRAMSize reports a guest RAM size that QEMU 7.2 under TCG migrates
+// wrongly: with RAM a multiple of 256 KiB it loses dirty-page updates and
+// silently corrupts the destination (fixed in QEMU 9.0 by "physmem: Fix
+// migration dirty bitmap coherency with TCG memory access").
+var ErrRAMSize = errors.New("guest RAM is a multiple of 256 KiB, which QEMU 7.2 under TCG migrates with lost dirty pages; add e.g. 8KiB")
+
+// ErrMemoryMismatch reports a migration whose destination memory differs
+// from the source's: QEMU said completed, but the copy is corrupt.
+var ErrMemoryMismatch = errors.New("destination memory differs from the source's after migration")
+
+// RealMetrics are a real migration's figures under migsim's JSON keys
+// (those of [models.Result]).
+type RealMetrics struct {
+	// TotalTimeS is QEMU total-time, seconds.
+	TotalTimeS float64 `json:"total_time_s"`
+	// DowntimeS is QEMU downtime, seconds.
+	DowntimeS float64 `json:"downtime_s"`
+	// ExpectedDowntimeS is QEMU expected-downtime at the end, seconds.
+	ExpectedDowntimeS float64 `json:"expected_downtime_s"`
+	// SetupTimeS is QEMU setup-time, seconds.
+	SetupTimeS float64 `json:"setup_time_s"`
+	// TransferredBytes is QEMU ram.transferred: RAM stream bytes, page
+	// headers included, device state not.
+	TransferredBytes uint64 `json:"transferred_bytes"`
+	// Rounds is QEMU ram.dirty-sync-count: one per pass over memory,
+	// the stop-and-copy pass included.
+	Rounds int `json:"rounds"`
+	// DirtySyncCount is QEMU ram.dirty-sync-count.
+	DirtySyncCount int `json:"dirty_sync_count"`
+	// Pages are QEMU's ram.total (in pages), ram.duplicate and ram.normal.
+	Pages models.PageCounts `json:"pages"`
+	// DirtyPagesRate is QEMU ram.dirty-pages-rate, pages per second.
+	DirtyPagesRate float64 `json:"dirty_pages_rate"`
+	// BandwidthBps is QEMU ram.mbps at the end, in bits per second.
+	BandwidthBps float64 `json:"bandwidth_bps"`
+	// ThrottlePct is QEMU cpu-throttle-percentage at the end.
+	ThrottlePct float64 `json:"throttle_pct"`
+}
+
+// MigrateSample is one poll of query-migrate on the source.
+type MigrateSample struct {
+	// T is seconds since the migrate command.
+	T float64 `json:"t_s"`
+	// Status is QEMU's migration status.
+	Status string `json:"status"`
+	// TransferredBytes, RemainingBytes are ram.transferred and ram.remaining.
+	TransferredBytes uint64 `json:"transferred_bytes"`
+	RemainingBytes   uint64 `json:"remaining_bytes"`
+	// DirtySyncCount is ram.dirty-sync-count.
+	DirtySyncCount int `json:"dirty_sync_count"`
+	// DirtyPagesRate is ram.dirty-pages-rate, pages per second.
+	DirtyPagesRate float64 `json:"dirty_pages_rate"`
+	// BandwidthBps is ram.mbps in bits per second.
+	BandwidthBps float64 `json:"bandwidth_bps"`
+	// ExpectedDowntimeS is expected-downtime, seconds.
+	ExpectedDowntimeS float64 `json:"expected_downtime_s"`
+	// ThrottlePct is cpu-throttle-percentage.
+	ThrottlePct float64 `json:"throttle_pct"`
+}
+
+// RealRun is everything one real migration produced.
+type RealRun struct {
+	// QEMUVersion and Accel say what ran it ("tcg" or "kvm").
+	QEMUVersion string `json:"qemu_version"`
+	Accel       string `json:"accel"`
+	// GuestMemoryBytes is the guest's RAM.
+	GuestMemoryBytes uint64 `json:"guest_memory_bytes"`
+	// ZeroPagesAtStart is the number of all-zero guest RAM pages just
+	// before the migrate command, read from the source's RAM.
+	ZeroPagesAtStart uint64 `json:"zero_pages_at_start"`
+	// Metrics are the final figures.
+	Metrics RealMetrics `json:"metrics"`
+	// Final is the last query-migrate reply, raw.
+	Final json.RawMessage `json:"final_query_migrate"`
+	// Series is query-migrate polled every 100 ms.
+	Series []MigrateSample `json:"series"`
+	// Epochs are the replayer's reports, source and destination.
+	Epochs []EpochReport `json:"epochs"`
+	// PagesCompared is the number of RAM pages found equal on both sides.
+	PagesCompared uint64 `json:"pages_compared"`
+	// GuestVerify is the destination replayer's verify line.
+	GuestVerify string `json:"guest_verify"`
+	// BootS, MigrationWallS and VerifyS are wall-clock durations of the
+	// phases, seconds.
+	BootS          float64 `json:"boot_s"`
+	MigrationWallS float64 `json:"migration_wall_s"`
+	VerifyS        float64 `json:"verify_s"`
+}
+
+// migrateInfo is the part of query-migrate the lab reads.
+type migrateInfo struct {
+	Status           string `json:"status"`
+	TotalTime        *int64 `json:"total-time"`
+	Downtime         *int64 `json:"downtime"`
+	ExpectedDowntime *int64 `json:"expected-downtime"`
+	SetupTime        *int64 `json:"setup-time"`
+	ErrorDesc        string `json:"error-desc"`
+	ThrottlePct      int64  `json:"cpu-throttle-percentage"`
+	RAM              *struct {
+		Transferred    uint64  `json:"transferred"`
+		Remaining      uint64  `json:"remaining"`
+		Total          uint64  `json:"total"`
+		Duplicate      uint64  `json:"duplicate"`
+		Normal         uint64  `json:"normal"`
+		DirtyPagesRate float64 `json:"dirty-pages-rate"`
+		Mbps           float64 `json:"mbps"`
+		DirtySyncCount int     `json:"dirty-sync-count"`
+		PageSize       uint64  `json:"page-size"`
+	} `json:"ram"`
+	SocketAddress []struct {
+		Type string `json:"type"`
+		Host string `json:"host"`
+		Port string `json:"port"`
+	} `json:"socket-address"`
+}
+
+// filled reports whether a completed migration's figures are in.
+func (m *migrateInfo) filled() bool {
+	return m.TotalTime != nil && *m.TotalTime > 0 && m.Downtime != nil && *m.Downtime > 0 && m.RAM != nil
+}
+
+func msToS(p *int64) float64 {
+	if p == nil {
+		return 0
+	}
+	return float64(*p) / 1000
+}
+
+func (m *migrateInfo) sample(t float64) MigrateSample {
+	s := MigrateSample{T: t, Status: m.Status, ExpectedDowntimeS: msToS(m.ExpectedDowntime), ThrottlePct: float64(m.ThrottlePct)}
+	if m.RAM != nil {
+		s.TransferredBytes = m.RAM.Transferred
+		s.RemainingBytes = m.RAM.Remaining
+		s.DirtySyncCount = m.RAM.DirtySyncCount
+		s.DirtyPagesRate = m.RAM.DirtyPagesRate
+		s.BandwidthBps = m.RAM.Mbps * 1e6
+	}
+	return s
+}
+
+func (m *migrateInfo) metrics() RealMetrics {
+	r := RealMetrics{
+		TotalTimeS:        msToS(m.TotalTime),
+		DowntimeS:         msToS(m.Downtime),
+		ExpectedDowntimeS: msToS(m.ExpectedDowntime),
+		SetupTimeS:        msToS(m.SetupTime),
+		ThrottlePct:       float64(m.ThrottlePct),
+	}
+	if m.RAM != nil {
+		ps := m.RAM.PageSize
+		if ps == 0 {
+			ps = 4096
+		}
+		r.TransferredBytes = m.RAM.Transferred
+		r.Rounds = m.RAM.DirtySyncCount
+		r.DirtySyncCount = m.RAM.DirtySyncCount
+		r.Pages = models.PageCounts{Total: m.RAM.Total / ps, Zero: m.RAM.Duplicate, Normal: m.RAM.Normal}
+		r.DirtyPagesRate = m.RAM.DirtyPagesRate
+		r.BandwidthBps = m.RAM.Mbps * 1e6
+	}
+	return r
+}
+
+// qmpCommandTimeout bounds one QMP command of a local run. It is generous:
+// on a loaded 2-core machine a TCG QEMU can be slow to answer.
+const qmpCommandTimeout = 30 * time.Second
+
+// lab is one local run's resources; close releases every one of them.
+type lab struct {
+	dir      string
+	procs    []*qemuProc
+	links    []*guestLink
+	ramFiles []*os.File
+	maps     [][]byte
+}
+
+func (l *lab) close() {
+	for _, g := range l.links {
+		g.close()
+	}
+	for _, p := range l.procs {
+		p.kill()
+	}
+	for _, m := range l.maps {
+		_ = unix.Munmap(m)
+	}
+	for _, f := range l.ramFiles {
+		f.Close()
+	}
+	if l.dir != "" {
+		os.RemoveAll(l.dir)
+	}
+}
+
+// RunLocal migrates a guest replaying the image's trace from one QEMU
+// process to another on this machine, over loopback TCP, and returns the
+// real figures. It verifies the destination's memory before it returns:
+// the whole guest RAM is compared page by page between the source and the
+// paused destination, and the destination's replayer then checks its
+// region against its own record of writes; any difference fails the run
+// with [ErrMemoryMismatch]. Every process, socket and file it made is gone
+// when it returns, whether it succeeds, fails, times out or ctx is
+// cancelled.
+func RunLocal(ctx context.Context, opts LocalOptions) (_ *RealRun, err error) {
+	if opts.Image == nil {
+		return nil, errors.New("local run: no image")
+	}
+	if _, err := FindQEMU(); err != nil {
+		return nil, err
+	}
+	mem := opts.GuestMemory
+	if mem == 0 {
+		mem = opts.TraceMemory + DefaultGuestOverhead
+	}
+	if mem%(4*units.KiB) != 0 {
+		return nil, fmt.Errorf("guest RAM %d bytes is not a whole number of 4 KiB pages", int64(mem))
+	}
+	if mem%(256*units.KiB) == 0 {
+		return nil, fmt.Errorf("guest RAM %v: %w", mem, ErrRAMSize)
+	}
+	if mem < opts.TraceMemory+64*units.MiB {
+		return nil, fmt.Errorf("guest RAM %v leaves less than 64 MiB beside the trace's %v", mem, opts.TraceMemory)
+	}
+	warmup := orDefault(opts.Warmup, time.Second)
+	bootTimeout := orDefault(opts.BootTimeout, 180*time.Second)
+	migTimeout := orDefault(opts.MigrationTimeout, 300*time.Second)
+	atEnd := opts.AtEnd
+	if atEnd == "" {
+		atEnd = models.AtEndLoop
+	}
+	logf := func(format string, args ...any) {
+		if opts.Log != nil {
+			fmt.Fprintf(opts.Log, "lab: "+format+"\n", args...)
+		}
+	}
+
+	parent := opts.WorkDir
+	if parent == "" {
+		if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
+			parent = "/dev/shm"
+		}
+	}
+	dir, err := os.MkdirTemp(parent, "migsim-lab-")
+	if err != nil {
+		return nil, err
+	}
+	l := &lab{dir: dir}
+	defer l.close()
+
+	accel := "tcg"
+	if KVMUsable() {
+		accel = "kvm"
+	}
+	run := &RealRun{Accel: accel, GuestMemoryBytes: uint64(mem)}
+
+	// Guest RAM lives in files the lab holds open, so that it can read
+	// both sides' memory; the names are removed once QEMU has them open.
+	ram := func(name string) (*os.File, []byte, error) {
+		f, err := os.OpenFile(filepath.Join(dir, name), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return nil, nil, err
+		}
+		l.ramFiles = append(l.ramFiles, f)
+		if err := f.Truncate(int64(mem)); err != nil {
+			return nil, nil, err
+		}
+		m, err := unix.Mmap(int(f.Fd()), 0, int(mem), unix.PROT_READ, unix.MAP_SHARED)
+		if err != nil {
+			return nil, nil, fmt.Errorf("mapping %s: %w", name, err)
+		}
+		l.maps = append(l.maps, m)
+		return f, m, nil
+	}
+	_, srcRAM, err := ram("source.ram")
+	if err != nil {
+		return nil, err
+	}
+	_, dstRAM, err := ram("destination.ram")
+	if err != nil {
+		return nil, err
+	}
+
+	bootStart := time.Now()
+	start := func(side string, incoming bool) (*qemuProc, *guestLink, error) {
+		args := qemuArgs(opts.Image, dir, side, mem, accel, atEnd, incoming)
+		p, err := startQEMU(ctx, side, dir, args)
+		if err != nil {
+			return nil, nil, err
+		}
+		l.procs = append(l.procs, p)
+		if err := os.Remove(filepath.Join(dir, side+".ram")); err != nil {
+			return nil, nil, err
+		}
+		gctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		g, err := dialGuest(gctx, side, filepath.Join(dir, side+".ctl"))
+		if err != nil {
+			return nil, nil, err
+		}
+		l.links = append(l.links, g)
+		return p, g, nil
+	}
+	src, srcLink, err := start("source", false)
+	if err != nil {
+		return nil, err
+	}
+	run.QEMUVersion = src.qmp.Version.String()
+	dst, dstLink, err := start("destination", true)
+	if err != nil {
+		return nil, err
+	}
+	logf("booting %v guests (QEMU %s, %s) in %s", mem, run.QEMUVersion, accel, dir)
+
+	bctx, cancel := context.WithTimeout(ctx, bootTimeout)
+	ready, err := srcLink.wait(bctx, "MIGSIM ready")
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("source guest did not get ready: %w%s", err, consoleTail(dir, "source"))
+	}
+	run.BootS = time.Since(bootStart).Seconds()
+	logf("source ready after %.1fs: %s", run.BootS, ready)
+
+	// Capabilities on both sides, parameters on the source.
+	caps := []map[string]any{{"capability": "events", "state": true}}
+	if opts.Migration.AutoConverge {
+		caps = append(caps, map[string]any{"capability": "auto-converge", "state": true})
+	}
+	// exec runs one QMP command with its own time bound.
+	exec := func(p *qemuProc, cmd string, args, out any) error {
+		c, cancel := context.WithTimeout(ctx, qmpCommandTimeout)
+		defer cancel()
+		return p.qmp.Execute(c, cmd, args, out)
+	}
+	for _, p := range []*qemuProc{src, dst} {
+		if err := exec(p, "migrate-set-capabilities", map[string]any{"capabilities": caps}, nil); err != nil {
+			return nil, err
+		}
+	}
+	if err := exec(src, "migrate-set-parameters", opts.Migration.qmpParams(), nil); err != nil {
+		return nil, err
+	}
+	// Port 0: QEMU picks a free port and reports it. Nothing else may
+	// connect to it: any connection is taken as the migration.
+	if err := exec(dst, "migrate-incoming", map[string]any{"uri": "tcp:127.0.0.1:0"}, nil); err != nil {
+		return nil, err
+	}
+	var inc migrateInfo
+	if err := exec(dst, "query-migrate", nil, &inc); err != nil {
+		return nil, err
+	}
+	if len(inc.SocketAddress) == 0 || inc.SocketAddress[0].Port == "" {
+		return nil, errors.New("destination QEMU reported no listening address after migrate-incoming")
+	}
+	uri := "tcp:127.0.0.1:" + inc.SocketAddress[0].Port
+
+	if err := srcLink.send("start"); err != nil {
+		return nil, err
+	}
+	select {
+	case <-time.After(warmup):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	run.ZeroPagesAtStart = countZeroPages(srcRAM)
+
+	// The migration.
+	t0 := time.Now()
+	if err := exec(src, "migrate", map[string]any{"uri": uri}, nil); err != nil {
+		return nil, err
+	}
+	logf("migrating to %s", uri)
+	mctx, mcancel := context.WithTimeout(ctx, migTimeout)
+	defer mcancel()
+	final, raw, err := pollMigration(mctx, src, t0, &run.Series)
+	if err != nil {
+		// Cancel a migration still running, so that QEMU is not killed
+		// mid-stream for nothing; the processes go in close anyway.
+		cctx, c := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = src.qmp.Execute(cctx, "migrate_cancel", nil, nil)
+		c()
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			return nil, fmt.Errorf("migration did not complete within %v (last status %q)", migTimeout, lastStatus(run.Series))
+		}
+		return nil, err
+	}
+	run.MigrationWallS = time.Since(t0).Seconds()
+	run.Final = raw
+	run.Metrics = final.metrics()
+	logf("completed: total %.3fs, downtime %.3fs, %d syncs", run.Metrics.TotalTimeS, run.Metrics.DowntimeS, run.Metrics.Rounds)
+
+	// Verification: both sides are paused (the source after completion,
+	// the destination by -S), so their RAM must be identical.
+	vStart := time.Now()
+	wctx, wcancel := context.WithTimeout(ctx, 60*time.Second)
+	defer wcancel()
+	if err := waitDestination(wctx, dst); err != nil {
+		return nil, err
+	}
+	same, bad, firstBad := compareRAM(srcRAM, dstRAM)
+	if bad > 0 {
+		return nil, fmt.Errorf("%w: %d of %d pages differ, the first at guest physical address %#x",
+			ErrMemoryMismatch, bad, same+bad, firstBad*4096)
+	}
+	run.PagesCompared = same
+	if err := exec(dst, "cont", nil, nil); err != nil {
+		return nil, err
+	}
+	if err := dstLink.send("verify"); err != nil {
+		return nil, err
+	}
+	vctx, vcancel := context.WithTimeout(ctx, 120*time.Second)
+	defer vcancel()
+	v, err := dstLink.wait(vctx, "MIGSIM verify")
+	if err != nil {
+		return nil, fmt.Errorf("destination guest did not verify its memory: %w%s", err, consoleTail(dir, "destination"))
+	}
+	run.GuestVerify = v
+	if f := lineFields(v); f["bad"] != "0" {
+		return nil, fmt.Errorf("%w: the destination's replayer found %s bad pages (first %s): %s", ErrMemoryMismatch, f["bad"], f["first"], v)
+	}
+	run.VerifyS = time.Since(vStart).Seconds()
+	_ = dstLink.send("poweroff")
+	run.Epochs = append(srcLink.reports(t0), dstLink.reports(t0)...)
+	logf("verified %d RAM pages and the replayer's region (%.1fs)", same, run.VerifyS)
+	return run, nil
+}
+
+// qemuArgs returns the command line of one side.
+func qemuArgs(img *Image, dir, side string, mem units.Bytes, accel string, atEnd models.TraceEnd, incoming bool) []string {
+	size := strconv.FormatInt(int64(mem), 10)
+	args := []string{
+		"-nodefaults", "-no-user-config", "-display", "none",
+		"-machine", "pc,memory-backend=ram0", "-accel", accel, "-smp", "1",
+		"-m", size + "b",
+		"-object", "memory-backend-file,id=ram0,size=" + size + ",mem-path=" + filepath.Join(dir, side+".ram") + ",share=on",
+		"-kernel", img.Kernel, "-initrd", img.Initramfs,
+		"-append", "console=ttyS0 panic=-1 quiet migsim.at_end=" + string(atEnd),
+		"-no-reboot",
+		"-serial", "file:" + filepath.Join(dir, side+".console"),
+		"-chardev", "socket,id=ctl,path=" + filepath.Join(dir, side+".ctl") + ",server=on,wait=off",
+		"-serial", "chardev:ctl",
+	}
+	if incoming {
+		args = append(args, "-incoming", "defer", "-S")
+	}
+	return args
+}
+
+// pollMigration polls query-migrate every 100 ms, appending to series,
+// until the migration ends, then re-queries until total-time and downtime
+// are filled in (QEMU can say completed before it has them).
+func pollMigration(ctx context.Context, src *qemuProc, t0 time.Time, series *[]MigrateSample) (*migrateInfo, json.RawMessage, error) {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	query := func() (*migrateInfo, json.RawMessage, error) {
+		var raw json.RawMessage
+		if err := src.qmp.Execute(ctx, "query-migrate", nil, &raw); err != nil {
+			return nil, nil, err
+		}
+		var m migrateInfo
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return nil, nil, fmt.Errorf("query-migrate reply %s: %w", truncate(raw, 200), err)
+		}
+		*series = append(*series, m.sample(time.Since(t0).Seconds()))
+		return &m, raw, nil
+	}
+	for {
+		m, raw, err := query()
+		if err != nil {
+			return nil, nil, err
+		}
+		switch m.Status {
+		case "completed":
+			// The first completed replies can still carry zero times and
+			// counters that lag: take two equal replies in a row with
+			// total-time and downtime filled in.
+			prev := raw
+			for tries := 0; ; tries++ {
+				if tries == 50 {
+					return nil, nil, errors.New("query-migrate says completed but its total-time and downtime did not settle within 5s")
+				}
+				select {
+				case <-ctx.Done():
+					return nil, nil, ctx.Err()
+				case <-tick.C:
+				}
+				if m, raw, err = query(); err != nil {
+					return nil, nil, err
+				}
+				if m.filled() && bytes.Equal(raw, prev) {
+					return m, raw, nil
+				}
+				prev = raw
+			}
+		case "failed", "cancelled":
+			return nil, nil, fmt.Errorf("migration %s: %s", m.Status, m.ErrorDesc)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+func lastStatus(s []MigrateSample) string {
+	if len(s) == 0 {
+		return ""
+	}
+	return s[len(s)-1].Status
+}
+
+// waitDestination waits until the destination has loaded the migration and
+// is paused.
+func waitDestination(ctx context.Context, dst *qemuProc) error {
+	for {
+		var m migrateInfo
+		if err := dst.qmp.Execute(ctx, "query-migrate", nil, &m); err != nil {
+			return err
+		}
+		var st struct {
+			Status string `json:"status"`
+		}
+		if err := dst.qmp.Execute(ctx, "query-status", nil, &st); err != nil {
+			return err
+		}
+		if m.Status == "completed" && st.Status == "paused" {
+			return nil
+		}
+		if m.Status == "failed" {
+			return fmt.Errorf("destination: incoming migration failed: %s", m.ErrorDesc)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the destination to finish loading (status %q, run state %q): %w", m.Status, st.Status, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+var zeroPage [4096]byte
+
+// countZeroPages counts the all-zero 4 KiB pages of mem.
+func countZeroPages(mem []byte) uint64 {
+	var n uint64
+	for off := 0; off+4096 <= len(mem); off += 4096 {
+		if bytes.Equal(mem[off:off+4096], zeroPage[:]) {
+			n++
+		}
+	}
+	return n
+}
+
+// compareRAM compares a and b page by page.
+func compareRAM(a, b []byte) (same, bad, firstBad uint64) {
+	for off := 0; off+4096 <= len(a) && off+4096 <= len(b); off += 4096 {
+		if bytes.Equal(a[off:off+4096], b[off:off+4096]) {
+			same++
+			continue
+		}
+		if bad == 0 {
+			firstBad = uint64(off / 4096)
+		}
+		bad++
+	}
+	return same, bad, firstBad
+}
+
+// consoleTail returns the end of a side's kernel console log, for errors.
+func consoleTail(dir, side string) string {
+	b, err := os.ReadFile(filepath.Join(dir, side+".console"))
+	if err != nil || len(b) == 0 {
+		return ""
+	}
+	if len(b) > 1500 {
+		b = b[len(b)-1500:]
+	}
+	return "\n" + side + " console:\n" + string(b)
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
+}

@@ -1,0 +1,177 @@
+package validate
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/migsim/migsim/models"
+	"github.com/migsim/migsim/traces"
+	"github.com/migsim/migsim/units"
+)
+
+// labImage builds (or takes from the cache) the boot kit for a small
+// generated trace, skipping the test when QEMU or a kernel is missing.
+func labImage(t *testing.T, spec traces.GeneratorSpec, memory units.Bytes) *Image {
+	t.Helper()
+	needQEMU(t)
+	if _, err := FindKernel(); err != nil {
+		t.Skipf("skipping: %v", err)
+	}
+	src, err := traces.NewGenerator(spec, memory, 4*units.KiB, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "trace.mgt")
+	if err := writeTraceFile(path, src); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	img, err := BuildImage(ctx, path, ImageOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// smallWorkload is a 96 MiB trace: 5,000 pages/s over a 32 MiB working set.
+var smallWorkload = traces.GeneratorSpec{Kind: traces.GenUniform, DirtyRate: 5000,
+	WorkingSet: 32 * units.MiB, ZeroFraction: 0.25, Duration: 10 * time.Second, Epoch: 10 * time.Millisecond}
+
+const smallMemory = 96 * units.MiB
+
+// labProcesses returns the command lines of running processes that mention
+// dir: what a run left behind.
+func labProcesses(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		if cl := strings.ReplaceAll(string(b), "\x00", " "); strings.Contains(cl, dir) {
+			out = append(out, e.Name()+": "+cl)
+		}
+	}
+	return out
+}
+
+func checkNothingLeft(t *testing.T, dir string) {
+	t.Helper()
+	if ps := labProcesses(t, dir); len(ps) > 0 {
+		t.Errorf("processes left running:\n%s", strings.Join(ps, "\n"))
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		t.Errorf("left behind in the work dir: %s", e.Name())
+	}
+}
+
+func TestRunLocalPrecopy(t *testing.T) {
+	img := labImage(t, smallWorkload, smallMemory)
+	work := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	p := models.DefaultPrecopyParams()
+	p.MaxBandwidth = 400 * units.Mbit
+	var log strings.Builder
+	run, err := RunLocal(ctx, LocalOptions{
+		Image: img, TraceMemory: smallMemory, Migration: PrecopyMigrationParams(p),
+		WorkDir: work, Log: &log, Warmup: 500 * time.Millisecond,
+	})
+	t.Log(log.String())
+	checkNothingLeft(t, work)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := run.Metrics
+	t.Logf("final query-migrate: %s\nseries tail %+v", run.Final, run.Series[max(0, len(run.Series)-3):])
+	t.Logf("real: %+v; boot %.1fs, migration %.1fs, verify %.1fs, %d epoch reports",
+		m, run.BootS, run.MigrationWallS, run.VerifyS, len(run.Epochs))
+	guestPages := uint64(smallMemory+DefaultGuestOverhead) / 4096
+	if m.TotalTimeS <= 0 || m.DowntimeS <= 0 || m.SetupTimeS < 0 || m.Rounds < 2 {
+		t.Errorf("metrics %+v: want positive total time and downtime, at least 2 syncs", m)
+	}
+	// ram.total also counts the firmware's RAM blocks, a few hundred KiB.
+	if m.Pages.Total < guestPages || m.Pages.Total > guestPages+1024 || m.Pages.Zero+m.Pages.Normal < guestPages {
+		t.Errorf("pages %+v: want total a little above %d and every page sent at least once", m.Pages, guestPages)
+	}
+	// 400 Mbit/s caps the live rounds: round 1 alone moves the non-zero
+	// pages at no more than 50 MB/s.
+	nonZero := float64(guestPages-run.ZeroPagesAtStart) * 4096
+	if min := nonZero / 50e6 * 0.9; m.TotalTimeS < min {
+		t.Errorf("total time %.2fs is below %.2fs, the time max-bandwidth allows for the non-zero pages", m.TotalTimeS, min)
+	}
+	if run.PagesCompared != guestPages || !strings.Contains(run.GuestVerify, " bad=0 ") {
+		t.Errorf("verification: %d pages compared (want %d), guest said %q", run.PagesCompared, guestPages, run.GuestVerify)
+	}
+	if len(run.Series) < 2 || len(run.Epochs) == 0 {
+		t.Errorf("%d query-migrate samples and %d epoch reports, want several of each", len(run.Series), len(run.Epochs))
+	}
+}
+
+func TestRunLocalRejectsBuggyRAMSize(t *testing.T) {
+	needQEMU(t)
+	_, err := RunLocal(context.Background(), LocalOptions{Image: &Image{}, TraceMemory: 256 * units.MiB, GuestMemory: 512 * units.MiB})
+	if !errors.Is(err, ErrRAMSize) {
+		t.Errorf("512 MiB guest: error %v, want ErrRAMSize", err)
+	}
+}
+
+// TestRunLocalCancelLeavesNothing cancels a run in the middle of a
+// migration that cannot finish soon and checks that no process, socket or
+// file is left.
+func TestRunLocalCancelLeavesNothing(t *testing.T) {
+	img := labImage(t, smallWorkload, smallMemory)
+	work := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p := models.DefaultPrecopyParams()
+	p.MaxBandwidth = 8 * units.Mbit // a minute or more for round 1
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := RunLocal(ctx, LocalOptions{Image: img, TraceMemory: smallMemory,
+			Migration: PrecopyMigrationParams(p), WorkDir: work, Log: pw, Warmup: 200 * time.Millisecond})
+		pw.Close()
+		done <- err
+	}()
+	// Cancel once the migration is under way.
+	buf := make([]byte, 4096)
+	var seen strings.Builder
+	for !strings.Contains(seen.String(), "lab: migrating") {
+		n, err := pr.Read(buf)
+		if err != nil {
+			t.Fatalf("run ended before migrating: %v\n%s", <-done, seen.String())
+		}
+		seen.Write(buf[:n])
+	}
+	time.Sleep(time.Second)
+	if len(labProcesses(t, work)) != 2 {
+		t.Errorf("mid-migration: want the 2 QEMU processes running, found %v", labProcesses(t, work))
+	}
+	cancel()
+	go func() { _, _ = pr.Read(buf) }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("cancelled run: error %v, want context.Canceled", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("run did not return within 30s of cancellation")
+	}
+	checkNothingLeft(t, work)
+}

@@ -1,0 +1,194 @@
+package validate
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"text/tabwriter"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/migsim/migsim/scenarios"
+)
+
+// Suite is a matrix of lab cases: one base scenario and, per case, the
+// scenario keys it changes, as `--set` would.
+//
+//	name: ci
+//	base: lab-base.yaml          # a scenario file, relative to the suite
+//	cases:
+//	  - name: uniform-2k-200mbit
+//	    set: [workload.generator.dirty_rate=2000, model.max_bandwidth=200Mbit]
+type Suite struct {
+	// Name names the suite in reports.
+	Name string `yaml:"name"`
+	// Base is the scenario file every case starts from, relative to the
+	// suite file.
+	Base string `yaml:"base"`
+	// Cases are run in order.
+	Cases []SuiteCase `yaml:"cases"`
+
+	file string
+}
+
+// SuiteCase is one case of a [Suite].
+type SuiteCase struct {
+	// Name names the case; it becomes the scenario's name.
+	Name string `yaml:"name"`
+	// Set holds key=value scenario overrides, applied to the base in order.
+	Set []string `yaml:"set"`
+}
+
+// LoadSuite reads a suite file strictly: an unknown key is an error naming
+// the file and line.
+func LoadSuite(path string) (*Suite, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	var s Suite
+	if err := dec.Decode(&s); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if s.Base == "" {
+		return nil, fmt.Errorf("%s: base: missing (a scenario file)", path)
+	}
+	if len(s.Cases) == 0 {
+		return nil, fmt.Errorf("%s: cases: the suite has no case", path)
+	}
+	seen := map[string]bool{}
+	for i, c := range s.Cases {
+		if c.Name == "" || seen[c.Name] {
+			return nil, fmt.Errorf("%s: cases[%d].name: %q is empty or repeated", path, i, c.Name)
+		}
+		seen[c.Name] = true
+	}
+	s.file = path
+	return &s, nil
+}
+
+// Scenario loads case i's scenario: the base with the case's overrides,
+// named after the case.
+func (s *Suite) Scenario(i int) (*scenarios.Spec, error) {
+	base := s.Base
+	if !filepath.IsAbs(base) {
+		base = filepath.Join(filepath.Dir(s.file), base)
+	}
+	c := s.Cases[i]
+	sets := append(slices.Clone(c.Set), "name="+c.Name)
+	return scenarios.Load(base, sets)
+}
+
+// SuiteResult is a suite's comparisons and the error summary per metric.
+type SuiteResult struct {
+	Suite       string        `json:"suite"`
+	Comparisons []*Comparison `json:"comparisons"`
+	// Failed lists the cases whose run failed, with the reason.
+	Failed []CaseFailure `json:"failed"`
+	// Summary has, per metric, the median and worst absolute relative
+	// error over the cases that ran.
+	Summary []MetricSummary `json:"summary"`
+}
+
+// CaseFailure is a case that did not produce a comparison.
+type CaseFailure struct {
+	Case  string `json:"case"`
+	Error string `json:"error"`
+}
+
+// MetricSummary summarises one metric's error over a suite.
+type MetricSummary struct {
+	Name string `json:"name"`
+	// MedianAbsErr and WorstAbsErr are over |RelErr|; Worst names the case.
+	MedianAbsErr float64 `json:"median_abs_rel_err"`
+	WorstAbsErr  float64 `json:"worst_abs_rel_err"`
+	Worst        string  `json:"worst_case"`
+}
+
+// RunSuite runs every case with [Run] and summarises. A case that fails
+// is recorded in Failed and the suite goes on; cancellation stops it.
+func RunSuite(ctx context.Context, s *Suite, opts Options) (*SuiteResult, error) {
+	res := &SuiteResult{Suite: s.Name}
+	for i, c := range s.Cases {
+		spec, err := s.Scenario(i)
+		if err != nil {
+			return nil, err
+		}
+		if opts.Log != nil {
+			fmt.Fprintf(opts.Log, "case %d/%d: %s\n", i+1, len(s.Cases), c.Name)
+		}
+		cmp, err := Run(ctx, spec, opts)
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if err != nil {
+			res.Failed = append(res.Failed, CaseFailure{Case: c.Name, Error: err.Error()})
+			continue
+		}
+		res.Comparisons = append(res.Comparisons, cmp)
+	}
+	res.Summary = summarise(res.Comparisons)
+	return res, nil
+}
+
+func summarise(cs []*Comparison) []MetricSummary {
+	if len(cs) == 0 {
+		return nil
+	}
+	var out []MetricSummary
+	for j, m := range cs[0].Metrics {
+		errs := make([]float64, len(cs))
+		sum := MetricSummary{Name: m.Name}
+		for i, c := range cs {
+			e := math.Abs(c.Metrics[j].RelErr)
+			errs[i] = e
+			if e >= sum.WorstAbsErr {
+				sum.WorstAbsErr, sum.Worst = e, c.Scenario
+			}
+		}
+		slices.Sort(errs)
+		if n := len(errs); n%2 == 1 {
+			sum.MedianAbsErr = errs[n/2]
+		} else {
+			sum.MedianAbsErr = (errs[n/2-1] + errs[n/2]) / 2
+		}
+		out = append(out, sum)
+	}
+	return out
+}
+
+// WriteTable prints every case's real and simulated values side by side,
+// then the summary and the failures.
+func (r *SuiteResult) WriteTable(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "case\tmetric\treal\tsim\terror\t\n")
+	for _, c := range r.Comparisons {
+		for _, m := range c.Metrics {
+			e := fmt.Sprintf("%+.1f%%", 100*m.RelErr)
+			if m.Undefined {
+				e = "n/a"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", c.Scenario, m.Name, formatValue(m.Name, m.Real), formatValue(m.Name, m.Sim), e)
+		}
+		fmt.Fprintf(tw, "%s\tdirty rate (pages/s)\t%.0f\t%.0f nominal\t\t\n", c.Scenario, c.AchievedDirtyRate, c.NominalDirtyRate)
+	}
+	fmt.Fprintf(tw, "\t\t\t\t\t\n")
+	fmt.Fprintf(tw, "summary\tmetric\tmedian |err|\tworst |err|\tworst case\t\n")
+	for _, s := range r.Summary {
+		fmt.Fprintf(tw, "\t%s\t%.1f%%\t%.1f%%\t%s\t\n", s.Name, 100*s.MedianAbsErr, 100*s.WorstAbsErr, s.Worst)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, f := range r.Failed {
+		fmt.Fprintf(w, "FAILED %s: %s\n", f.Case, f.Error)
+	}
+	return nil
+}
