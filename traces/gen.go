@@ -254,10 +254,10 @@ func (s *GeneratorSpec) plan(memory, pageSize units.Bytes) (*genPlan, error) {
 		if i > 0 {
 			first := pl.phases[0].spec
 			if ps.Epoch != first.Epoch {
-				return nil, fmt.Errorf("%s.epoch: %v differs from %s.phases[0].epoch %v (all phases need one epoch length)", pkey, ps.Epoch, key, first.Epoch)
+				return nil, fmt.Errorf("%s.epoch: %v differs from %s.phases[0].epoch %v (all phases need one epoch length: set it once, at generator.epoch)", pkey, ps.Epoch, key, first.Epoch)
 			}
 			if ps.ZeroFraction != first.ZeroFraction {
-				return nil, fmt.Errorf("%s.zero_fraction: %v differs from %s.phases[0].zero_fraction %v (all phases need one zero set)",
+				return nil, fmt.Errorf("%s.zero_fraction: %v differs from %s.phases[0].zero_fraction %v (all phases need one zero set: set it once, at generator.zero_fraction)",
 					pkey, fmtFloat(ps.ZeroFraction), key, fmtFloat(first.ZeroFraction))
 			}
 		} else if ps.ZeroFraction != top.ZeroFraction {

@@ -72,7 +72,11 @@ func TestGeneratorProperties(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			spec := c.spec
 			spec.Duration = 330 * time.Millisecond // 33 epochs of 10ms
-			for seed := range uint64(25) {
+			seeds := uint64(25)
+			if testing.Short() {
+				seeds = 5
+			}
+			for seed := range seeds {
 				h, epochs := genMust(t, spec, pages, seed)
 				if err := h.Validate(); err != nil {
 					t.Fatalf("seed %d: header: %v", seed, err)
@@ -673,10 +677,10 @@ func TestGeneratorSpecValidate(t *testing.T) {
 		{"phase key", GeneratorSpec{Kind: GenPhases, Phases: []GeneratorSpec{{}, {DirtyRate: -1}}}, units.GiB, genPage, "generator.phases[1].dirty_rate: -1 is negative"},
 		{"phase nest", GeneratorSpec{Kind: GenPhases, Phases: []GeneratorSpec{{Kind: GenPhases}}}, units.GiB, genPage, "generator.phases[0].kind: phases do not nest"},
 		{"phase epoch", GeneratorSpec{Kind: GenPhases, Phases: []GeneratorSpec{{}, {Epoch: 20 * time.Millisecond}}}, units.GiB, genPage,
-			"generator.phases[1].epoch: 20ms differs from generator.phases[0].epoch 10ms (all phases need one epoch length)"},
+			"generator.phases[1].epoch: 20ms differs from generator.phases[0].epoch 10ms (all phases need one epoch length: set it once, at generator.epoch)"},
 		{"phase epoch inherited", GeneratorSpec{Kind: GenPhases, Epoch: 20 * time.Millisecond, Phases: []GeneratorSpec{{}, {Epoch: 20 * time.Millisecond}}}, units.GiB, genPage, ""},
 		{"phase zero", GeneratorSpec{Kind: GenPhases, Phases: []GeneratorSpec{{ZeroFraction: 0.5}, {}}}, units.GiB, genPage,
-			"generator.phases[1].zero_fraction: 0 differs from generator.phases[0].zero_fraction 0.5 (all phases need one zero set)"},
+			"generator.phases[1].zero_fraction: 0 differs from generator.phases[0].zero_fraction 0.5 (all phases need one zero set: set it once, at generator.zero_fraction)"},
 		{"phase working set", GeneratorSpec{Kind: GenPhases, ZeroFraction: 0.5, Phases: []GeneratorSpec{{WorkingSet: 600 * units.MiB}}}, units.GiB, genPage,
 			"generator.phases[0].working_set: 600MiB (153600 pages) does not fit in the 131072 non-zero pages (memory 1GiB, zero_fraction 0.5)"},
 		{"memory", ok(GeneratorSpec{}), 1000, genPage, "generator: memory 1000B is not a whole number of 4KiB pages"},

@@ -121,7 +121,7 @@ func Run(ctx context.Context, spec *scenarios.Spec, opts Options) (*Comparison, 
 		if err != nil {
 			return nil, err
 		}
-		err = writeTraceFile(tracePath, src)
+		err = WriteTraceFile(ctx, tracePath, src)
 		_ = traces.Close(src)
 		if err != nil {
 			return nil, err

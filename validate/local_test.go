@@ -27,7 +27,7 @@ func labImage(t *testing.T, spec traces.GeneratorSpec, memory units.Bytes) *Imag
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "trace.mgt")
-	if err := writeTraceFile(path, src); err != nil {
+	if err := WriteTraceFile(context.Background(), path, src); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)

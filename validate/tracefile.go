@@ -2,6 +2,7 @@ package validate
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -9,8 +10,9 @@ import (
 	"github.com/migsim/migsim/traces"
 )
 
-// writeTraceFile writes every epoch of src to a trace file at path.
-func writeTraceFile(path string, src traces.Source) (err error) {
+// WriteTraceFile writes every epoch of src to a trace file at path. It
+// stops with ctx's error when ctx ends.
+func WriteTraceFile(ctx context.Context, path string, src traces.Source) (err error) {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
@@ -27,6 +29,9 @@ func writeTraceFile(path string, src traces.Source) (err error) {
 	}
 	var e traces.Epoch
 	for {
+		if e.Index%1024 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
 		err := src.Next(&e)
 		if err == io.EOF {
 			break

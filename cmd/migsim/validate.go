@@ -1,0 +1,243 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/migsim/migsim/traces"
+	"github.com/migsim/migsim/validate"
+)
+
+// newValidateCmd returns "migsim validate": the validation lab, which runs
+// scenarios as real QEMU migrations beside the simulator.
+func newValidateCmd(s streams) *cobra.Command {
+	cmd := group(&cobra.Command{
+		Use:   "validate",
+		Short: "Run scenarios as real QEMU migrations and compare them with the simulator",
+		Long: `The validation lab boots two QEMU processes on this machine (KVM when /dev/kvm
+is usable, TCG otherwise), a source whose guest replays the scenario's trace
+and a destination waiting for it, migrates the guest over loopback TCP with the
+scenario's migration settings, verifies the destination's memory against the
+source's, and runs the simulator on the trace the guest really achieved.
+
+It needs qemu-system-x86_64 and a kernel in /boot (Debian: qemu-system-x86
+and linux-image-amd64; validate/ci-install.sh installs both), and the go tool
+to build the guest replayer unless --guest names a built one.`,
+	})
+	cmd.AddCommand(newValidateRunCmd(s), newValidateSuiteCmd(s), newValidateImageCmd(s))
+	return cmd
+}
+
+// labFlags are the flags every lab command shares.
+type labFlags struct {
+	cacheDir string
+	kernel   string
+	guest    string
+	workDir  string
+	timeout  time.Duration
+	jsonOut  string
+}
+
+func (f *labFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.cacheDir, "cache-dir", "", "where boot kits are cached (default $XDG_CACHE_HOME/migsim or ~/.cache/migsim)")
+	fl.StringVar(&f.kernel, "kernel", "", "kernel to boot (default the newest /boot/vmlinuz-*)")
+	fl.StringVar(&f.guest, "guest", "", "built migsim-guest binary (default: build it with the go tool)")
+	fl.StringVar(&f.workDir, "work-dir", "", "parent of each run's temporary folder (default /dev/shm)")
+	fl.DurationVar(&f.timeout, "timeout", 5*time.Minute, "longest a migration may take before it is cancelled and the run fails")
+	fl.StringVar(&f.jsonOut, "json", "", "also write the full result (series, epochs, both results) as JSON to this file")
+}
+
+func (f *labFlags) options(s streams) validate.Options {
+	return validate.Options{
+		Image: validate.ImageOptions{CacheDir: f.cacheDir, Kernel: f.kernel, Guest: f.guest},
+		Local: validate.LocalOptions{WorkDir: f.workDir, MigrationTimeout: f.timeout},
+		Log:   s.err,
+	}
+}
+
+func (f *labFlags) writeJSON(v any) error {
+	if f.jsonOut == "" {
+		return nil
+	}
+	file, err := os.Create(f.jsonOut)
+	if err != nil {
+		return err
+	}
+	if err := writeJSON(file, v); err != nil {
+		file.Close()
+		return err
+	}
+	return file.Close()
+}
+
+// validateRunOptions are the options of "migsim validate run".
+type validateRunOptions struct {
+	streams
+	scenarioFlags
+	labFlags
+	scenario string
+	output   string
+}
+
+func newValidateRunCmd(s streams) *cobra.Command {
+	o := &validateRunOptions{streams: s}
+	cmd := &cobra.Command{
+		Use:   "run scenario.yaml",
+		Short: "Migrate one scenario for real and in the simulator, and print both",
+		Long: `Run the scenario as a real local migration and in the simulator on the trace
+the guest achieved, and print each metric's real and simulated values with
+the simulator's relative error. A run whose destination memory differs from
+the source's fails (exit 1); it is never reported as a data point.
+Only the precopy model can be validated so far.`,
+		Example: `  migsim validate run validate/suites/lab-base.yaml
+  migsim validate run validate/suites/lab-base.yaml --set workload.generator.dirty_rate=4000 --json run.json`,
+		Args: usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.scenario = args[0]
+			if err := oneOf("output", o.output, "table", "json"); err != nil {
+				return err
+			}
+			spec, err := o.load(cmd, o.scenario)
+			if err != nil {
+				return err
+			}
+			c, err := validate.Run(cmd.Context(), spec, o.options(o.streams))
+			if err != nil {
+				return err
+			}
+			if err := o.writeJSON(c); err != nil {
+				return err
+			}
+			if o.output == "json" {
+				return writeJSON(o.out, c)
+			}
+			return c.WriteTable(o.out)
+		},
+	}
+	o.scenarioFlags.register(cmd)
+	o.labFlags.register(cmd)
+	cmd.Flags().StringVarP(&o.output, "output", "o", "table", "output format: table or json")
+	return cmd
+}
+
+// validateSuiteOptions are the options of "migsim validate suite".
+type validateSuiteOptions struct {
+	streams
+	labFlags
+	output string
+}
+
+func newValidateSuiteCmd(s streams) *cobra.Command {
+	o := &validateSuiteOptions{streams: s}
+	cmd := &cobra.Command{
+		Use:   "suite suite.yaml",
+		Short: "Run a matrix of lab cases and summarise the simulator's error",
+		Long: `Run every case of a suite file (a base scenario and per-case --set
+overrides, see validate/suites/ci.yaml) as 'migsim validate run' does, then
+print each case side by side and the median and worst error per metric.
+The suite goes on past a failed case; the command exits 1 if any failed.`,
+		Example: `  migsim validate suite validate/suites/ci.yaml --json ci-results.json`,
+		Args:    usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := oneOf("output", o.output, "table", "json"); err != nil {
+				return err
+			}
+			suite, err := validate.LoadSuite(args[0])
+			if err != nil {
+				return err
+			}
+			res, err := validate.RunSuite(cmd.Context(), suite, o.options(o.streams))
+			if err != nil {
+				return err
+			}
+			if err := o.writeJSON(res); err != nil {
+				return err
+			}
+			if o.output == "json" {
+				err = writeJSON(o.out, res)
+			} else {
+				err = res.WriteTable(o.out)
+			}
+			if err != nil {
+				return err
+			}
+			if len(res.Failed) > 0 {
+				return fmt.Errorf("suite %s: %d of %d cases failed", suite.Name, len(res.Failed), len(suite.Cases))
+			}
+			return nil
+		},
+	}
+	o.labFlags.register(cmd)
+	cmd.Flags().StringVarP(&o.output, "output", "o", "table", "output format: table or json")
+	return cmd
+}
+
+// validateImageOptions are the options of "migsim validate image".
+type validateImageOptions struct {
+	streams
+	scenarioFlags
+	labFlags
+}
+
+func newValidateImageCmd(s streams) *cobra.Command {
+	o := &validateImageOptions{streams: s}
+	cmd := &cobra.Command{
+		Use:   "image [scenario.yaml]",
+		Short: "Build (or find in the cache) the boot kit for a scenario's trace",
+		Long: `Build the kernel and initramfs a lab guest boots for the scenario's trace
+(the replayer as /init and the trace), reproducibly, and cache them under a
+hash of their inputs. Prints the kernel path, the initramfs path and the key.`,
+		Args: usageArgs(cobra.MaximumNArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path := ""
+			if len(args) > 0 {
+				path = args[0]
+			}
+			spec, err := o.load(cmd, path)
+			if err != nil {
+				return err
+			}
+			trace := spec.TracePath()
+			if trace == "" {
+				tmp, err := os.MkdirTemp("", "migsim-image-")
+				if err != nil {
+					return err
+				}
+				defer os.RemoveAll(tmp)
+				trace = filepath.Join(tmp, "trace.mgt")
+				if err := writeScenarioTrace(cmd.Context(), spec.Opener(), trace); err != nil {
+					return err
+				}
+			}
+			img, err := validate.BuildImage(cmd.Context(), trace, validate.ImageOptions{CacheDir: o.cacheDir, Kernel: o.kernel, Guest: o.guest})
+			if err != nil {
+				return err
+			}
+			state := "built"
+			if img.Cached {
+				state = "cached"
+			}
+			_, err = fmt.Fprintf(o.out, "kernel: %s\ninitramfs: %s\nkey: %s (%s)\n", img.Kernel, img.Initramfs, img.Key, state)
+			return err
+		},
+	}
+	o.scenarioFlags.register(cmd)
+	o.labFlags.register(cmd)
+	return cmd
+}
+
+// writeScenarioTrace writes the trace opened by open to path.
+func writeScenarioTrace(ctx context.Context, open traces.Opener, path string) error {
+	src, err := open()
+	if err != nil {
+		return err
+	}
+	defer traces.Close(src)
+	return validate.WriteTraceFile(ctx, path, src)
+}

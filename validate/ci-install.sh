@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what the validation lab needs on Debian 12 and prints versions:
+# QEMU (qemu-system-x86, for qemu-system-x86_64) and a kernel for the lab's
+# guests (linux-image-amd64, which puts vmlinuz in /boot). Source it or run
+# it from .ci/run before the lab's tests and suites; it needs root (or sudo)
+# and the Debian package mirror, nothing else.
+set -euo pipefail
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+
+need=()
+command -v qemu-system-x86_64 >/dev/null 2>&1 || need+=(qemu-system-x86)
+ls /boot/vmlinuz-* >/dev/null 2>&1 || need+=(linux-image-amd64)
+if [ "${#need[@]}" -gt 0 ]; then
+	echo "validate/ci-install.sh: installing ${need[*]}"
+	$SUDO apt-get update -q
+	# initramfs-tools hooks of the kernel package are not needed by the lab
+	# (it builds its own initramfs), but they are harmless.
+	$SUDO apt-get install -y -q --no-install-recommends "${need[@]}"
+fi
+
+echo "qemu: $(qemu-system-x86_64 --version | head -n 1)"
+echo "kernel: $(ls /boot/vmlinuz-* | sort | tail -n 1)"
+if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then echo "accel: kvm"; else echo "accel: tcg (no usable /dev/kvm)"; fi
+if [ -d /dev/shm ]; then echo "/dev/shm: $(df -h /dev/shm | awk 'NR==2 {print $4}') free"; fi
