@@ -22,9 +22,11 @@ package models_test
 //
 // runs the current scenario with optional overrides (any dotted scenario
 // key, as with --set) and prints: each pass (round, start and duration in
-// seconds, pages, zero pages, MiB sent, pages dirtied meanwhile, throttle),
-// then the totals, then a hash of the full JSON result, so that any change
-// to any field shows up. A failing run prints "error: ..." instead.
+// seconds, pages, zero pages, MiB sent, pages dirtied meanwhile, throttle;
+// "*" marks stop-and-copy, "p" the post-copy pass), then the totals (and,
+// after a switch to post-copy, its faults, stalls and bytes), then a hash
+// of the full JSON result, so that any change to any field shows up. A
+// failing run prints "error: ..." instead.
 //
 // Leftover or unknown arguments fail the test.
 
@@ -105,6 +107,9 @@ func formatGolden(t *testing.T, res *models.Result) string {
 		if r.StopAndCopy {
 			mark = "*"
 		}
+		if r.Postcopy {
+			mark = "p"
+		}
 		fmt.Fprintf(&b, "%5s %9.3f %9.3f %9d %8d %10.1f %9d %5.0f\n", fmt.Sprint(r.Round, mark), r.StartS, r.DurationS,
 			r.Pages, r.ZeroPages, float64(r.Bytes)/(1<<20), r.DirtiedPages, r.ThrottlePct)
 	}
@@ -112,6 +117,11 @@ func formatGolden(t *testing.T, res *models.Result) string {
 		res.Model, res.Converged, res.Completed, res.StopReason, res.Rounds, res.DirtySyncCount)
 	fmt.Fprintf(&b, "total=%.3fs downtime=%.1fms setup=%.1fms transferred=%.1fMiB guest=%.3fs throttle=%.0f%%\n",
 		res.TotalTimeS, res.DowntimeS*1e3, res.SetupTimeS*1e3, float64(res.TransferredBytes)/(1<<20), res.GuestTimeS, res.ThrottlePct)
+	if res.StopReason == models.StopPostcopy {
+		fmt.Fprintf(&b, "requests=%d minor=%d stall=%.3fs slowdown=%.4f full_speed=%.2fs at_risk=%.3fs precopy=%.1fMiB postcopy=%.1fMiB\n",
+			res.PostcopyRequests, res.MinorFaults, res.StallTimeS, res.GuestSlowdown, res.TimeToFullSpeedS, res.VMAtRiskS,
+			float64(res.PrecopyBytes)/(1<<20), float64(res.PostcopyBytes)/(1<<20))
+	}
 	js, err := json.Marshal(res)
 	if err != nil {
 		t.Fatal(err)

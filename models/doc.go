@@ -7,6 +7,17 @@
 //     implements it: dirty-log syncs between passes, the
 //     bandwidth × downtime-limit stop condition, optional round and byte
 //     caps (Xen), auto-converge throttling.
+//   - postcopy ([Postcopy], postcopy.go; push orders in prepaging.go):
+//     post-copy after Hines and Gopalan (VEE'09) and QEMU's postcopy-ram:
+//     stop, send device state, resume on the destination at once; demand
+//     paging (network and minor faults), active push, and pre-paging
+//     (model.prepaging: none, forward, bubbling, multi-pivot).
+//   - hybrid ([Hybrid], hybrid.go): model.precopy_rounds rounds of the
+//     pre-copy model's own code, then post-copy for the pages still dirty,
+//     as QEMU's migrate-start-postcopy.
+//   - enlightened ([Enlightened], enlightened.go): enlightened post-copy
+//     after Abe et al. (VEE'16): the guest's working set goes first, free
+//     pages are never sent; its figure of merit is time_to_full_speed_s.
 //
 // Each model documents its semantics, its closed form where one exists,
 // and where it knowingly departs from the implementation it follows.
@@ -25,5 +36,9 @@
 // All models share one guest replayer: the guest runs through its trace in
 // guest time, which a throttle slows and a stop halts; its writes reach the
 // dirty log at epoch ends, or in deterministic shares when a sync falls in
-// the middle of an epoch.
+// the middle of an epoch. After a switch to post-copy the same trace
+// position carries on on the destination, where the post-copy models
+// replay each epoch's accesses (written and read pages) one by one, in
+// ascending page order spread evenly over the epoch, and stall the guest
+// on pages that have not arrived.
 package models

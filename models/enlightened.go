@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
+	"github.com/bits-and-blooms/bitset"
 
 	"github.com/migsim/migsim/traces"
 )
@@ -167,23 +168,24 @@ type listOrder struct {
 	pos  uint64 // the next page the upward scan looks at
 }
 
-func (o *listOrder) next(missing *roaring.Bitmap) (uint32, bool) {
+func (o *listOrder) next(missing *bitset.BitSet) uint32 {
 	for o.i < len(o.list) {
 		p := o.list[o.i]
 		o.i++
-		if missing.Contains(p) {
-			return p, true
+		if missing.Test(uint(p)) {
+			return p
 		}
 	}
-	if o.pos > math.MaxUint32 {
-		return 0, false
-	}
-	v := missing.NextValue(uint32(o.pos))
-	if v < 0 {
-		return 0, false
+	v, ok := missing.NextSet(uint(o.pos))
+	if !ok {
+		panic("models: enlightened push asked for a page with none missing")
 	}
 	o.pos = uint64(v) + 1
-	return uint32(v), true
+	return uint32(v)
 }
 
 func (o *listOrder) requested(uint32) {}
+
+func (o *listOrder) scan() (uint64, bool) { return o.pos, o.i >= len(o.list) }
+
+func (o *listOrder) skip(to uint64) { o.pos = to }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"math"
+	"math/bits"
 	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
+	"github.com/bits-and-blooms/bitset"
 
 	"github.com/migsim/migsim/sim"
 )
@@ -69,7 +71,12 @@ import (
 // send it twice; here each page crosses once. Discard bitmaps and request
 // messages (destination to source) are not counted in transferred bytes.
 // A real guest's vCPUs stall independently; here they share one access
-// stream, so a stall stops the whole guest.
+// stream, so a stall stops the whole guest. Because an epoch's accesses
+// come in ascending page order, a random workload sweeps memory upwards
+// within each epoch: on a long-RTT path, where thousands of pushed pages
+// are on the wire, such a guest can trail an upward push and see minor
+// faults where random order would give network faults (the guest is held
+// up either way); shorter epochs reduce the effect.
 type Postcopy struct {
 	p PostcopyParams
 }
@@ -180,6 +187,13 @@ func runPostcopy(ctx context.Context, in Input, model string, cfg postcopyConfig
 	return res, nil
 }
 
+// dense returns b as a flat bitset over pages pages.
+func dense(b *roaring.Bitmap, pages uint64) *bitset.BitSet {
+	words := make([]uint64, (pages+63)/64)
+	b.WriteDenseTo(words)
+	return bitset.FromWithLength(uint(pages), words)
+}
+
 // flight is a pushed page on the wire.
 type flight struct {
 	page   uint32
@@ -190,6 +204,11 @@ type flight struct {
 // guest on the source to the last page's arrival. Link times are float64
 // nanoseconds since the start of the migration: a page's transfer is
 // rarely a whole number of nanoseconds, and rounding each one would drift.
+//
+// The page sets it updates per access and per pushed page are flat
+// bitsets, one bit per guest page each (32 MiB for 1 TiB of 4 KiB pages):
+// O(1) tests and updates, where removing pages one by one from a
+// compressed set rewrites its containers.
 type postcopyRun struct {
 	cfg postcopyConfig
 	in  Input
@@ -197,12 +216,14 @@ type postcopyRun struct {
 	g   *guest
 	res *Result
 
-	missing  *roaring.Bitmap // pages the destination lacks and the source has not sent
-	zero     *roaring.Bitmap // pages sent as a zero-page header; nil: none
-	inflight *roaring.Bitmap // pushed pages on the wire, not yet arrived
-	ring     []flight        // inflight in push order, which is arrival order, from head
+	missing  *bitset.BitSet // pages the destination lacks and the source has not sent
+	left     uint64         // pages in missing
+	zero     *bitset.BitSet // pages sent as a zero-page header; nil: none
+	inflight *bitset.BitSet // pushed pages on the wire, not yet arrived
+	ring     []flight       // inflight in push order, which is arrival order, from head
 	head     int
 	order    pushOrder
+	stepFn   func() // step, bound once
 
 	wireNormal, wireZero float64 // bytes on the wire per page
 	tauNormal, tauZero   float64 // link time per page, ns
@@ -236,7 +257,7 @@ type postcopyRun struct {
 func newPostcopyRun(cfg postcopyConfig, in Input, eng *sim.Engine, g *guest, res *Result) *postcopyRun {
 	r := &postcopyRun{
 		cfg: cfg, in: in, eng: eng, g: g, res: res,
-		inflight:   roaring.New(),
+		inflight:   bitset.New(uint(g.hdr.PageCount)),
 		accSet:     roaring.New(),
 		wireNormal: float64(g.hdr.PageSize) + float64(cfg.pageHeader),
 		wireZero:   float64(cfg.zeroPageBytes),
@@ -258,7 +279,15 @@ func newPostcopyRun(cfg postcopyConfig, in Input, eng *sim.Engine, g *guest, res
 // starts the post-copy phase. pre is the time spent with the guest stopped
 // before the device state goes out (a hybrid's final sync).
 func (r *postcopyRun) begin(pre time.Duration, p *postcopyPlan) {
-	r.missing, r.zero, r.order = p.missing, p.zero, p.order
+	pages := r.g.hdr.PageCount
+	r.missing, r.order = dense(p.missing, pages), p.order
+	n := p.missing.GetCardinality()
+	var nz uint64
+	if p.zero != nil && !p.zero.IsEmpty() {
+		r.zero = dense(p.zero, pages)
+		nz = p.missing.AndCardinality(p.zero)
+	}
+	r.left = n
 	now := r.eng.Now()
 	r.stopAt = now
 	dev := r.in.Path.TransferTime(float64(r.in.VM.DeviceState), r.cfg.capBps)
@@ -268,11 +297,6 @@ func (r *postcopyRun) begin(pre time.Duration, p *postcopyPlan) {
 
 	// The link never idles while pages are missing, so the last page
 	// lands when all of them have been sent, whatever the order.
-	n := r.missing.GetCardinality()
-	var nz uint64
-	if r.zero != nil {
-		nz = r.missing.AndCardinality(r.zero)
-	}
 	r.doneAt = r.resumeAt
 	if n > 0 {
 		work := float64(n-nz)*r.tauNormal + float64(nz)*r.tauZero
@@ -281,6 +305,7 @@ func (r *postcopyRun) begin(pre time.Duration, p *postcopyPlan) {
 
 	r.addRoundLosses()
 	r.meter.addLoss(r.stopAt, r.resumeAt, 1)
+	r.stepFn = r.step
 	r.eng.Schedule(r.resumeAt, sim.PhaseGuest, r.startGuest)
 	if limit := sim.Time(r.cfg.maxTime); r.doneAt > limit {
 		r.eng.Schedule(max(limit, now), sim.PhaseDecide, func() { r.finish(StopMaxTime, r.eng.Now()) })
@@ -356,7 +381,7 @@ func (r *postcopyRun) step() {
 		if r.idx >= n {
 			end := r.wallAt(r.epochG + epoch)
 			if end > r.eng.Now() {
-				r.eng.Schedule(end, sim.PhaseGuest, r.step)
+				r.eng.Schedule(end, sim.PhaseGuest, r.stepFn)
 				return
 			}
 			g.guestTime += epoch
@@ -371,21 +396,27 @@ func (r *postcopyRun) step() {
 			}
 			continue
 		}
+		p := r.acc[r.idx]
+		if !r.missing.Test(uint(p)) && !r.inflight.Test(uint(p)) {
+			// Arrived before the last update of the sets, so before now:
+			// pages never go back to missing or onto the wire.
+			r.idx++
+			continue
+		}
 		tg := r.epochG + time.Duration(float64(2*r.idx+1)*float64(epoch)/float64(2*n))
 		ta := r.wallAt(tg)
 		if ta >= r.doneAt {
 			r.idx = n // every page has arrived: the rest of the epoch runs free
 			continue
 		}
-		p := r.acc[r.idx]
 		t := float64(ta)
 		r.advance(t, t)
 		r.prune(t)
 		switch {
-		case r.missing.Contains(p):
+		case r.missing.Test(uint(p)):
 			r.networkFault(p, tg, ta)
 			return
-		case r.inflight.Contains(p):
+		case r.inflight.Test(uint(p)):
 			r.minor++
 			r.wake(tg, ta, r.arrival(p)+float64(r.cfg.minorFault))
 			return
@@ -401,8 +432,9 @@ func (r *postcopyRun) networkFault(p uint32, tg time.Duration, ta sim.Time) {
 	req := float64(ta) + float64(r.cfg.faultService) + r.oneWay // the request reaches the source
 	r.advance(req, float64(ta))                                 // the push goes on meanwhile
 	var arrive float64
-	if r.missing.Contains(p) {
-		r.missing.Remove(p)
+	if r.missing.Test(uint(p)) {
+		r.missing.Clear(uint(p))
+		r.left--
 		start := math.Max(req, r.linkFree) // after the page on the link
 		r.linkFree = start + r.send(p)
 		arrive = r.linkFree + r.oneWay
@@ -421,12 +453,12 @@ func (r *postcopyRun) wake(tg time.Duration, ta sim.Time, arrive float64) {
 	r.meter.addLoss(ta, w, 1)
 	r.anchorG, r.anchorW = tg, w
 	r.idx++
-	r.eng.Schedule(w, sim.PhaseTransfer, r.step)
+	r.eng.Schedule(w, sim.PhaseTransfer, r.stepFn)
 }
 
 // send accounts page p on the wire and returns its link time in ns.
 func (r *postcopyRun) send(p uint32) float64 {
-	if r.zero != nil && r.zero.Contains(p) {
+	if r.zero != nil && r.zero.Test(uint(p)) {
 		r.zeroSent++
 		return r.tauZero
 	}
@@ -438,24 +470,64 @@ func (r *postcopyRun) send(p uint32) float64 {
 // t (ns). Pages that arrive by seen (ns; the guest cannot look earlier)
 // are not tracked as on the wire.
 func (r *postcopyRun) advance(t, seen float64) {
-	for r.linkFree <= t {
-		p, ok := r.order.next(r.missing)
-		if !ok {
-			return
+	for r.left > 0 && r.linkFree <= t {
+		if r.advanceWord(seen) {
+			continue
 		}
-		r.missing.Remove(p)
+		p := r.order.next(r.missing)
+		r.missing.Clear(uint(p))
+		r.left--
 		r.linkFree += r.send(p)
 		if arrive := r.linkFree + r.oneWay; arrive > seen {
 			r.ring = append(r.ring, flight{page: p, arrive: arrive})
-			r.inflight.Add(p)
+			r.inflight.Set(uint(p))
 		}
 	}
+}
+
+// advanceWord pushes, when the push order is an upward scan, the missing
+// pages of the next 64-page word at once, if all of them arrive by seen
+// (ns): a catch-up over pages the guest cannot have seen on the wire. It
+// reports whether it did.
+func (r *postcopyRun) advanceWord(seen float64) bool {
+	from, ok := r.order.scan()
+	pages := uint64(r.missing.Len())
+	if !ok || from >= pages {
+		return false
+	}
+	words := r.missing.Words()
+	wi := from / 64
+	w := words[wi] &^ (1<<(from%64) - 1)
+	if w == 0 {
+		v, found := r.missing.NextSet(uint(from))
+		if !found {
+			return false // the order wraps or ends: page by page
+		}
+		r.order.skip(uint64(v))
+		return true
+	}
+	cnt := uint64(bits.OnesCount64(w))
+	var nz uint64
+	if r.zero != nil {
+		nz = uint64(bits.OnesCount64(w & r.zero.Words()[wi]))
+	}
+	end := r.linkFree + float64(cnt-nz)*r.tauNormal + float64(nz)*r.tauZero
+	if end+r.oneWay > seen {
+		return false
+	}
+	words[wi] &^= w
+	r.left -= cnt
+	r.normal += cnt - nz
+	r.zeroSent += nz
+	r.linkFree = end
+	r.order.skip(min((wi+1)*64, pages))
+	return true
 }
 
 // prune forgets the pushed pages that have arrived by t (ns).
 func (r *postcopyRun) prune(t float64) {
 	for r.head < len(r.ring) && r.ring[r.head].arrive <= t {
-		r.inflight.Remove(r.ring[r.head].page)
+		r.inflight.Clear(uint(r.ring[r.head].page))
 		r.head++
 	}
 	if r.head > 1024 && 2*r.head > len(r.ring) {
@@ -496,7 +568,13 @@ func (r *postcopyRun) finish(reason StopReason, end sim.Time) {
 		return
 	}
 	r.finished = true
-	r.advance(float64(end), float64(end))
+	if reason == StopPostcopy {
+		// Every page has left the source by now; committing them without
+		// a time bound keeps rounding in the link's sum out of the count.
+		r.advance(math.Inf(1), math.Inf(1))
+	} else {
+		r.advance(float64(end), float64(end))
+	}
 	res := r.res
 	res.StopReason = reason
 	res.Converged = false

@@ -34,9 +34,13 @@ type scanTrace struct {
 }
 
 func newScanTrace(pages uint64, read bool, regions ...scanRegion) traces.Opener {
+	return newScanTraceEpoch(pages, 10*time.Millisecond, read, regions...)
+}
+
+func newScanTraceEpoch(pages uint64, epoch time.Duration, read bool, regions ...scanRegion) traces.Opener {
 	return func() (traces.Source, error) {
 		s := &scanTrace{
-			hdr:     traces.Header{PageSize: 4096, PageCount: pages, Epoch: 10 * time.Millisecond, Provenance: "test scanTrace"},
+			hdr:     traces.Header{PageSize: 4096, PageCount: pages, Epoch: epoch, Provenance: "test scanTrace"},
 			regions: regions, read: read,
 			pos: make([]uint64, len(regions)), carry: make([]float64, len(regions)),
 		}

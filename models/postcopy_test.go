@@ -168,14 +168,16 @@ func TestPostcopyNetworkFaultCost(t *testing.T) {
 			p := postcopyWith(PrepagingNone)
 			p.MinorFaultTime = 0
 			res := runPostcopyModel(t, p, in)
-			if res.PostcopyRequests < 100 || res.MinorFaults != 0 {
-				t.Fatalf("%d requests, %d minor faults: want many requests, no minor faults", res.PostcopyRequests, res.MinorFaults)
+			if res.PostcopyRequests < 100 || res.MinorFaults*100 > res.PostcopyRequests {
+				t.Fatalf("%d requests, %d minor faults: want many requests, few minor faults", res.PostcopyRequests, res.MinorFaults)
 			}
+			// A minor fault waits at most for one page and half an RTT.
 			tau := 4104 * 8 / float64(c.bw)
 			lo := c.rtt.Seconds() + tau + p.FaultServiceTime.Seconds()
+			hi := lo + tau + float64(res.MinorFaults)*(tau+c.rtt.Seconds()/2)/float64(res.PostcopyRequests)
 			per := res.StallTimeS / float64(res.PostcopyRequests)
-			if per < lo*(1-1e-6) || per > lo+tau {
-				t.Errorf("mean stall %v s per request, want in [%v, %v]", per, lo, lo+tau)
+			if per < lo*(1-1e-6) || per > hi {
+				t.Errorf("mean stall %v s per request, want in [%v, %v]", per, lo, hi)
 			}
 		})
 	}
@@ -269,9 +271,14 @@ func TestPrepagingCutsFaultsOnSequentialScan(t *testing.T) {
 	}
 }
 
-// With several hot regions scanned in turn, a single pivot keeps jumping
-// between them and the regions it left stop growing; multi-pivot keeps a
-// bubble growing in each (Hines and Gopalan, section 3.3).
+// With several hot regions scanned at once, a single pivot keeps jumping
+// between them and the regions it left stop growing, so their scans catch
+// up with the push again; multi-pivot keeps a bubble growing in each
+// (Hines and Gopalan, section 3.3). Four scans at 3000 pages/s each share
+// 1 Gbit (30 000 pages/s): a bubble's forward edge, at 1/8 of the link,
+// stays ahead of its scan. Epochs of 1 ms interleave the scans finely
+// (within an epoch, accesses come in page order, one region after the
+// other).
 func TestMultiPivotBeatsSinglePivotOnHotRegions(t *testing.T) {
 	const pages = 1 << 18
 	var regions []scanRegion
@@ -279,7 +286,7 @@ func TestMultiPivotBeatsSinglePivotOnHotRegions(t *testing.T) {
 		lo := pages/8 + k*pages/4
 		regions = append(regions, scanRegion{lo, lo + pages/16, 3000})
 	}
-	in := pcInput(newScanTrace(pages, false, regions...), pages, units.Gbit, 100*time.Microsecond)
+	in := pcInput(newScanTraceEpoch(pages, time.Millisecond, false, regions...), pages, units.Gbit, 100*time.Microsecond)
 	single := runPostcopyModel(t, postcopyWith(PrepagingBubbling), in)
 	p := postcopyWith(PrepagingMultiPivot)
 	p.Pivots = 4

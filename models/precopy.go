@@ -34,6 +34,12 @@ import (
 //   - Downtime = one sync + (final dirty set + device state) over the path
 //   - resume_time + one RTT. As in QEMU, max_bandwidth does not apply to
 //     the stop-and-copy pass.
+//   - Every pass goes over the path's TCP stream model ([sim.Path.Send]):
+//     network.streams streams (one by default, QEMU's migration channel),
+//     each held to its window over the RTT and to Mathis's loss limit,
+//     starting in slow start and keeping its window from pass to pass
+//     (the pauses between passes are far shorter than the RTO). At RTT 0
+//     this is the fluid link, bytes over bandwidth × (1 − loss).
 //   - No round cap by default; max_rounds and max_bytes_factor force
 //     stop-and-copy (Xen-style). A run that has not converged by max_time
 //     ends there with converged false, completed false.
@@ -142,6 +148,8 @@ type precopyRun struct {
 	syncCost   time.Duration
 
 	meter throughputMeter
+	conn  sim.Conn // the migration stream(s): TCP window state
+	sendS float64  // seconds spent sending, all passes
 
 	// Current round.
 	round        Round
@@ -184,6 +192,7 @@ func newPrecopyRun(p PrecopyParams, in Input, eng *sim.Engine, g *guest) *precop
 		capBps:     float64(p.MaxBandwidth),
 		syncCost:   time.Duration(float64(p.SyncTimePerGiB) * memGiB),
 		meter:      throughputMeter{window: p.BandwidthWindow},
+		conn:       in.Path.Open(0),
 	}
 }
 
@@ -209,14 +218,18 @@ func (r *precopyRun) setupDone() {
 func (r *precopyRun) startRound(normal, zero uint64) {
 	now := r.eng.Now()
 	bytes := float64(normal)*r.wireNormal + float64(zero)*r.wireZero
-	dur := r.in.Path.TransferTime(bytes, r.capBps)
+	x, conn := r.in.Path.Send(r.conn, now, bytes, r.capBps)
+	r.conn = conn
+	dur := x.Duration
 	r.round = Round{
 		Round: len(r.res.RoundsDetail) + 1, StartS: now.Seconds(),
 		Pages: normal + zero, ZeroPages: zero, Bytes: uint64(math.Round(bytes)),
-		ThrottlePct: r.throttlePct,
+		EffectiveBandwidthBps: x.Bps(), ThrottlePct: r.throttlePct,
 	}
 	r.roundNormal = normal
-	r.meter.add(now, now.Add(dur), bytes)
+	for _, sp := range x.Spans {
+		r.meter.add(now.Add(sp.Start), now.Add(sp.End), sp.Bytes)
+	}
 	r.roundEnd = r.eng.After(dur, sim.PhaseDecide, r.endRound)
 }
 
@@ -232,6 +245,7 @@ func (r *precopyRun) endRound() {
 	n := dirty.count
 	bw := r.meter.rate(now, r.bpsLimit())
 	r.round.DurationS = now.Seconds() - r.round.StartS
+	r.sendS += r.round.DurationS
 	r.round.DirtiedPages = n
 	r.round.BandwidthBps = bw
 	r.emit(r.round)
@@ -255,13 +269,10 @@ func (r *precopyRun) endRound() {
 	}
 }
 
-// bpsLimit is the live rounds' rate: the path's goodput or max_bandwidth.
+// bpsLimit is the live rounds' steady rate: the streams' rate over the
+// path (the fluid goodput when TCP does not limit them) or max_bandwidth.
 func (r *precopyRun) bpsLimit() float64 {
-	rate := r.in.Path.GoodputBps()
-	if r.capBps > 0 && r.capBps < rate {
-		return r.capBps
-	}
-	return rate
+	return r.in.Path.SteadyBps(r.conn.Streams, r.eng.Now(), r.capBps)
 }
 
 // autoConverge runs QEMU's migration_trigger_throttle logic at a sync that
@@ -303,15 +314,21 @@ func (r *precopyRun) stopAndCopy(reason StopReason, dirty *dirtyLog) {
 	r.g.sync() // the final sync, with the guest stopped
 	r.res.DirtySyncCount++
 	bytes := float64(n)*r.wireNormal + float64(r.in.VM.DeviceState)
-	xfer := r.in.Path.TransferTime(bytes, 0) // QEMU lifts max-bandwidth here
-	downtime := r.syncCost + xfer + r.p.ResumeTime + r.in.Path.RTT
+	sendAt := now.Add(r.syncCost)
+	x, conn := r.in.Path.Send(r.conn, sendAt, bytes, 0) // QEMU lifts max-bandwidth here
+	r.conn = conn
+	xfer := x.Duration
+	downtime := r.syncCost + xfer + r.p.ResumeTime + r.in.Path.MeanRTT()
+	r.sendS += xfer.Seconds()
 	r.account(bytes, n, 0)
 	r.res.StopReason = reason
 	r.res.DowntimeS = downtime.Seconds()
 	r.emit(Round{
 		Round: len(r.res.RoundsDetail) + 1, StartS: now.Seconds(), DurationS: downtime.Seconds(),
-		Pages: n, Bytes: uint64(math.Round(bytes)), BandwidthBps: r.in.Path.GoodputBps(),
-		ThrottlePct: r.throttlePct, StopAndCopy: true,
+		Pages: n, Bytes: uint64(math.Round(bytes)),
+		BandwidthBps:          r.in.Path.SteadyBps(r.conn.Streams, sendAt, 0),
+		EffectiveBandwidthBps: x.Bps(),
+		ThrottlePct:           r.throttlePct, StopAndCopy: true,
 	})
 	r.finish(now.Add(downtime))
 }
@@ -336,6 +353,10 @@ func (r *precopyRun) timeUp() {
 		r.account(bytes, normal, zero)
 		r.round.Pages, r.round.ZeroPages, r.round.Bytes = normal+zero, zero, uint64(math.Round(bytes))
 		r.round.DurationS = now.Seconds() - r.round.StartS
+		r.sendS += r.round.DurationS
+		if r.round.DurationS > 0 {
+			r.round.EffectiveBandwidthBps = bytes * 8 / r.round.DurationS
+		}
 		r.round.BandwidthBps = r.meter.rate(now, r.bpsLimit())
 		r.emit(r.round)
 	}
@@ -372,6 +393,10 @@ func (r *precopyRun) finish(end sim.Time) {
 	res.Pages = PageCounts{Total: r.pages, Zero: r.zeroPages, Normal: r.normalPages}
 	res.ThrottlePct = r.throttlePct
 	res.GuestTimeS = r.g.progress().Seconds()
+	if r.sendS > 0 {
+		res.EffectiveBandwidthBps = r.transferred * 8 / r.sendS
+	}
+	res.NetworkRTTS = r.in.Path.MeanRTT().Seconds()
 	precopyDisturbance(res)
 	r.eng.Stop()
 }

@@ -3,19 +3,27 @@ package models
 import (
 	"slices"
 
-	"github.com/RoaringBitmap/roaring/v2"
+	"github.com/bits-and-blooms/bitset"
 )
 
 // pushOrder picks the pages the source pushes during post-copy, one at a
-// time. It reads the set of pages still at the source and never changes
-// it: the caller removes each page it is given before asking for the next.
+// time. It reads the set of pages still at the source (a flat bitset over
+// guest pages) and never changes it: the caller removes each page it is
+// given before asking for the next.
 type pushOrder interface {
-	// next returns the next page of missing to push, or false when
-	// missing is empty.
-	next(missing *roaring.Bitmap) (uint32, bool)
+	// next returns the next page of missing to push. missing is not
+	// empty.
+	next(missing *bitset.BitSet) uint32
 	// requested tells the order that the destination asked for page p
 	// (a network fault). p is no longer in missing.
 	requested(p uint32)
+	// scan reports whether, until the next request, the order pushes the
+	// missing pages in ascending order from page from (an upward scan
+	// with nothing else interleaved), so that the caller may take them a
+	// word at a time; skip(to) then says that it took every missing page
+	// below to.
+	scan() (from uint64, ok bool)
+	skip(to uint64)
 }
 
 // bubble is one pivot of the bubbling push order and the region it has
@@ -73,20 +81,17 @@ func newPivotOrder(mode Prepaging, pages uint64, pivots int) *pivotOrder {
 	return o
 }
 
-func (o *pivotOrder) next(missing *roaring.Bitmap) (uint32, bool) {
-	if missing.IsEmpty() {
-		return 0, false
-	}
+func (o *pivotOrder) next(missing *bitset.BitSet) uint32 {
 	if o.mode == PrepagingForward {
-		v := int64(-1)
-		if o.pos < o.pages {
-			v = missing.NextValue(uint32(o.pos))
+		v, ok := missing.NextSet(uint(o.pos))
+		if !ok { // wrap to the bottom of memory
+			v, ok = missing.NextSet(0)
 		}
-		if v < 0 { // wrap to the bottom of memory
-			v = missing.NextValue(0)
+		if !ok {
+			panic("models: forward pre-paging asked for a page with none missing")
 		}
 		o.pos = uint64(v) + 1
-		return uint32(v), true
+		return uint32(v)
 	}
 	n := 2 * len(o.live)
 	for range n {
@@ -100,14 +105,14 @@ func (o *pivotOrder) next(missing *roaring.Bitmap) (uint32, bool) {
 			p, ok = o.backward(missing, e/2)
 		}
 		if ok {
-			return p, true
+			return p
 		}
 	}
 	panic("models: pre-paging has pages to push but no live edge reaches them")
 }
 
 // forward advances the forward edge of live[i] to its next page.
-func (o *pivotOrder) forward(missing *roaring.Bitmap, i int) (uint32, bool) {
+func (o *pivotOrder) forward(missing *bitset.BitSet, i int) (uint32, bool) {
 	b := o.live[i]
 	if b.fwdDone {
 		return 0, false
@@ -120,8 +125,8 @@ func (o *pivotOrder) forward(missing *roaring.Bitmap, i int) (uint32, bool) {
 		b.fwdDone = true
 		return 0, false
 	}
-	v := missing.NextValue(uint32(b.fwd))
-	if v < 0 || v > limit {
+	v, ok := missing.NextSet(uint(b.fwd))
+	if !ok || int64(v) > limit {
 		b.fwdDone = true
 		return 0, false
 	}
@@ -130,7 +135,7 @@ func (o *pivotOrder) forward(missing *roaring.Bitmap, i int) (uint32, bool) {
 }
 
 // backward advances the backward edge of live[i] to its next page.
-func (o *pivotOrder) backward(missing *roaring.Bitmap, i int) (uint32, bool) {
+func (o *pivotOrder) backward(missing *bitset.BitSet, i int) (uint32, bool) {
 	b := o.live[i]
 	if b.bwdDone {
 		return 0, false
@@ -143,12 +148,12 @@ func (o *pivotOrder) backward(missing *roaring.Bitmap, i int) (uint32, bool) {
 		b.bwdDone = true
 		return 0, false
 	}
-	v := missing.PreviousValue(uint32(b.bwd))
-	if v < limit {
+	v, ok := missing.PreviousSet(uint(b.bwd))
+	if !ok || int64(v) < limit {
 		b.bwdDone = true
 		return 0, false
 	}
-	b.bwd = v - 1
+	b.bwd = int64(v) - 1
 	return uint32(v), true
 }
 
@@ -194,4 +199,22 @@ func (o *pivotOrder) requested(p uint32) {
 			o.edge = 2 * j
 		}
 	}
+}
+
+func (o *pivotOrder) scan() (uint64, bool) {
+	switch {
+	case o.mode == PrepagingForward:
+		return o.pos, true
+	case len(o.live) == 1 && o.live[0].bwdDone && !o.live[0].fwdDone:
+		return o.live[0].fwd, true // a lone bubble whose backward edge is done
+	}
+	return 0, false
+}
+
+func (o *pivotOrder) skip(to uint64) {
+	if o.mode == PrepagingForward {
+		o.pos = to
+		return
+	}
+	o.live[0].fwd = to
 }

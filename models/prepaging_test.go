@@ -8,37 +8,39 @@ import (
 	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
+	"github.com/bits-and-blooms/bitset"
 
 	"github.com/migsim/migsim/sim"
 )
 
 // drain runs order over missing, requesting a random missing page every
 // `every` pushes, and returns the pages in the order they left the source.
-func drain(t *testing.T, order pushOrder, missing *roaring.Bitmap, every int, rng *rand.Rand) []uint32 {
+func drain(t *testing.T, order pushOrder, set *roaring.Bitmap, every int, rng *rand.Rand) []uint32 {
 	t.Helper()
+	missing := dense(set, uint64(set.Maximum())+1)
 	var out []uint32
-	for i := 0; ; i++ {
-		if every > 0 && i%every == every-1 && !missing.IsEmpty() {
-			k := rng.Uint64N(missing.GetCardinality())
-			p, err := missing.Select(uint32(k))
-			if err != nil {
+	for i := 0; !set.IsEmpty(); i++ {
+		var p uint32
+		if every > 0 && i%every == every-1 {
+			k := rng.Uint64N(set.GetCardinality())
+			var err error
+			if p, err = set.Select(uint32(k)); err != nil {
 				t.Fatal(err)
 			}
-			missing.Remove(p)
-			out = append(out, p)
-			order.requested(p)
-			continue
+		} else {
+			p = order.next(missing)
 		}
-		p, ok := order.next(missing)
-		if !ok {
-			return out
-		}
-		if !missing.Contains(p) {
+		if !set.Contains(p) {
 			t.Fatalf("push order returned page %d, which is not missing", p)
 		}
-		missing.Remove(p)
+		set.Remove(p)
+		missing.Clear(uint(p))
 		out = append(out, p)
+		if every > 0 && i%every == every-1 {
+			order.requested(p)
+		}
 	}
+	return out
 }
 
 // Every push order sends every missing page exactly once, whatever the
@@ -91,22 +93,23 @@ func TestPushOrdersSendEachPageOnce(t *testing.T) {
 // the requested page and wraps; bubbling alternates around the pivot;
 // multi-pivot keeps two bubbles growing and stops edges where they meet.
 func TestPushOrderShapes(t *testing.T) {
-	take := func(o pushOrder, missing *roaring.Bitmap, n int) []uint32 {
+	take := func(o pushOrder, missing *bitset.BitSet, n int) []uint32 {
 		var out []uint32
 		for range n {
-			p, ok := o.next(missing)
-			if !ok {
+			if missing.None() {
 				break
 			}
-			missing.Remove(p)
+			p := o.next(missing)
+			missing.Clear(uint(p))
 			out = append(out, p)
 		}
 		return out
 	}
-	request := func(o pushOrder, missing *roaring.Bitmap, p uint32) {
-		missing.Remove(p)
+	request := func(o pushOrder, missing *bitset.BitSet, p uint32) {
+		missing.Clear(uint(p))
 		o.requested(p)
 	}
+	allPages := func(n uint64) *bitset.BitSet { return bitset.New(uint(n)).FlipRange(0, uint(n)) }
 	cases := []struct {
 		mode Prepaging
 		want []uint32

@@ -119,6 +119,15 @@ type Result struct {
 	// bits per second: the pre-copy rounds, or for pure post-copy the
 	// post-copy phase.
 	BandwidthBps float64 `json:"bandwidth_bps"`
+	// EffectiveBandwidthBps is the mean rate while sending, in bits per
+	// second: every byte put on the wire over the time spent sending it,
+	// TCP's slow start, window and loss limits included, the pauses
+	// between passes and the fixed costs of stop-and-copy (sync, resume,
+	// RTT) excluded. 0 for a model that does not report it.
+	EffectiveBandwidthBps float64 `json:"effective_bandwidth_bps"`
+	// NetworkRTTS is the path's mean round-trip time, seconds: network.rtt
+	// plus network.jitter.
+	NetworkRTTS float64 `json:"network_rtt_s"`
 	// ThrottlePct is the auto-converge CPU throttle in force at the end, in
 	// percent (0 when auto-converge is off or never triggered), QEMU
 	// cpu-throttle-percentage.
@@ -154,7 +163,7 @@ type Result struct {
 	// last sliding window in which it ran below the full-speed threshold
 	// of its undisturbed speed (post-copy models' full_speed_threshold
 	// over full_speed_window; 95 % over 100 ms for pre-copy). 0 if it
-	// never fell below.
+	// never fell below; it can exceed TotalTimeS by up to one window.
 	TimeToFullSpeedS float64 `json:"time_to_full_speed_s"`
 	// VMAtRiskS is the time in which neither side held a whole copy of the
 	// guest, seconds: post-copy's window from resuming on the destination
@@ -197,6 +206,10 @@ type Round struct {
 	// BandwidthBps is the throughput measured at the pass's end over
 	// QEMU's 100 ms window, bits per second.
 	BandwidthBps float64 `json:"bandwidth_bps"`
+	// EffectiveBandwidthBps is the pass's bytes over the time spent
+	// sending them, bits per second: for the stop-and-copy pass the
+	// transfer alone, without sync, resume and RTT.
+	EffectiveBandwidthBps float64 `json:"effective_bandwidth_bps"`
 	// ThrottlePct is the CPU throttle in force during the pass.
 	ThrottlePct float64 `json:"throttle_pct"`
 	// StopAndCopy marks the final pass, run with the guest stopped.

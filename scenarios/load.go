@@ -18,6 +18,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/migsim/migsim/models"
+	"github.com/migsim/migsim/sim"
 	"github.com/migsim/migsim/traces"
 	"github.com/migsim/migsim/units"
 )
@@ -471,30 +472,7 @@ func (l *loader) unknown(prefix, key string, ks keySet) {
 // from the trace's header.
 func (l *loader) resolve(s *Spec) {
 	// Network: keys given override the profile's values.
-	n := &s.Network
-	if n.Profile == "" {
-		if !l.present["network.bandwidth"] {
-			l.addf("network.bandwidth", "required when network.profile is empty")
-		}
-		if !l.present["network.rtt"] {
-			n.RTT = 0
-		}
-		if !l.present["network.loss"] {
-			n.Loss = 0
-		}
-	} else if p, err := LookupProfile(n.Profile); err != nil {
-		l.add("network.profile", err)
-	} else {
-		if !l.present["network.bandwidth"] {
-			n.Bandwidth = p.Bandwidth
-		}
-		if !l.present["network.rtt"] {
-			n.RTT = p.RTT
-		}
-		if !l.present["network.loss"] {
-			n.Loss = p.Loss
-		}
-	}
+	l.resolveNetwork(&s.Network)
 
 	// Workload: a trace replaces the default generator; giving both is an
 	// error.
@@ -575,13 +553,7 @@ func (l *loader) validate(s *Spec) {
 		}
 	}
 
-	n := s.Network
-	if !(n.Bandwidth > 0) || math.IsInf(float64(n.Bandwidth), 0) {
-		l.addf("network.bandwidth", "%v must be positive", n.Bandwidth)
-	}
-	if n.Loss < 0 || n.Loss >= 1 || math.IsNaN(n.Loss) {
-		l.addf("network.loss", "%v must be a fraction in [0, 1)", n.Loss)
-	}
+	l.validateNetwork(s.Network)
 
 	if v, ok := s.Model.Params.(models.Validator); ok {
 		if err := v.Validate(); err != nil {
@@ -606,5 +578,98 @@ func (l *loader) keyed(err error, fallback, from, to string) {
 			continue
 		}
 		l.add(fallback, p)
+	}
+}
+
+// resolveNetwork fills the network keys not given from the profile (or,
+// for an empty or custom profile, from the TCP defaults), and drops an
+// empty bandwidth schedule.
+func (l *loader) resolveNetwork(n *NetworkSpec) {
+	base := Profile{Window: sim.DefaultWindow, MSS: sim.DefaultMSS}
+	switch n.Profile {
+	case "":
+		if !l.present["network.bandwidth"] {
+			l.addf("network.bandwidth", "required when network.profile is empty")
+		}
+		base.Bandwidth = n.Bandwidth
+	case CustomProfile:
+		for _, k := range []string{"bandwidth", "rtt"} {
+			if !l.present["network."+k] {
+				l.addf("network."+k, "required when network.profile is %s", CustomProfile)
+			}
+		}
+		base.Bandwidth, base.RTT = n.Bandwidth, n.RTT
+	default:
+		p, err := LookupProfile(n.Profile)
+		if err != nil {
+			l.add("network.profile", err)
+			return
+		}
+		base = p
+	}
+	given := func(key string) bool { return l.present["network."+key] }
+	if !given("bandwidth") {
+		n.Bandwidth = base.Bandwidth
+	}
+	if !given("rtt") {
+		n.RTT = base.RTT
+	}
+	if !given("loss") {
+		n.Loss = base.Loss
+	}
+	if !given("jitter") {
+		n.Jitter = base.Jitter
+	}
+	if !given("tcp_window") {
+		n.TCPWindow = base.Window
+	}
+	if !given("mss") {
+		n.MSS = base.MSS
+	}
+	if len(n.BandwidthSchedule) == 0 {
+		n.BandwidthSchedule = nil // "bandwidth_schedule: []" is no schedule
+	}
+}
+
+// validateNetwork checks the resolved network section.
+func (l *loader) validateNetwork(n NetworkSpec) {
+	if !(n.Bandwidth > 0) || math.IsInf(float64(n.Bandwidth), 0) {
+		l.addf("network.bandwidth", "%v must be positive", n.Bandwidth)
+	}
+	if n.RTT < 0 {
+		l.addf("network.rtt", "%v must not be negative", n.RTT)
+	}
+	if n.Loss < 0 || n.Loss >= 1 || math.IsNaN(n.Loss) {
+		l.addf("network.loss", "%v must be a fraction in [0, 1)", n.Loss)
+	}
+	if n.Jitter < 0 {
+		l.addf("network.jitter", "%v must not be negative", n.Jitter)
+	}
+	mssOK := n.MSS >= sim.MinMSS && n.MSS <= sim.MaxMSS
+	if !mssOK {
+		l.addf("network.mss", "%v must be between %v and %v", n.MSS, sim.MinMSS, sim.MaxMSS)
+	}
+	switch {
+	case n.TCPWindow < 0:
+		l.addf("network.tcp_window", "%v must not be negative (0 means no limit)", n.TCPWindow)
+	case n.TCPWindow > 0 && mssOK && n.TCPWindow < n.MSS:
+		l.addf("network.tcp_window", "%v is less than one segment (mss %v); 0 means no limit", n.TCPWindow, n.MSS)
+	}
+	if n.Streams < 1 {
+		l.addf("network.streams", "%d must be at least 1", n.Streams)
+	}
+	for i, st := range n.BandwidthSchedule {
+		key := fmt.Sprintf("network.bandwidth_schedule[%d]", i)
+		if st.At < 0 {
+			l.addf(key+".at", "%v must not be negative", st.At)
+		} else if i > 0 && st.At <= n.BandwidthSchedule[i-1].At {
+			l.addf(key+".at", "%v must be after the previous step's %v", st.At, n.BandwidthSchedule[i-1].At)
+		}
+		if st.Bandwidth < 0 || math.IsInf(float64(st.Bandwidth), 0) {
+			l.addf(key+".bandwidth", "%v must be positive, or 0 for network.bandwidth", st.Bandwidth)
+		}
+		if st.CrossTraffic < 0 || st.CrossTraffic >= 1 || math.IsNaN(st.CrossTraffic) {
+			l.addf(key+".cross_traffic", "%v must be a fraction in [0, 1)", st.CrossTraffic)
+		}
 	}
 }

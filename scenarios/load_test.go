@@ -102,7 +102,7 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name: "section given a scalar",
 			yaml: "network: lan-10g\n",
-			want: `demo.yaml:1: network: want a mapping of keys (profile, bandwidth, rtt, loss), got "lan-10g"`,
+			want: `demo.yaml:1: network: want a mapping of keys (profile, bandwidth, rtt, loss, jitter, tcp_window, mss, streams, bandwidth_schedule), got "lan-10g"`,
 		},
 		{
 			name: "not a mapping",
@@ -173,7 +173,7 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name: "unknown profile",
 			yaml: "network:\n  profile: lan-100g\n",
-			want: `demo.yaml:2: network.profile: unknown profile "lan-100g" (known: lan-1g, lan-10g, lan-25g, metro, continental, transatlantic)`,
+			want: `demo.yaml:2: network.profile: unknown profile "lan-100g" (known: lan-1g, lan-10g, lan-25g, metro, continental, transatlantic, biswas-ni-dublin, biswas-ni-halifax, or custom)`,
 		},
 		{
 			name: "zero bandwidth",
@@ -250,7 +250,7 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name:      "override: unknown profile",
 			overrides: []string{"network.profile=lan-100g"},
-			want:      `--set network.profile: unknown profile "lan-100g" (known: lan-1g, lan-10g, lan-25g, metro, continental, transatlantic)`,
+			want:      `--set network.profile: unknown profile "lan-100g" (known: lan-1g, lan-10g, lan-25g, metro, continental, transatlantic, biswas-ni-dublin, biswas-ni-halifax, or custom)`,
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -72,10 +72,11 @@ type WorkloadSpec struct {
 }
 
 // NetworkSpec is the scenario's network section. Profile names a base
-// path; bandwidth, rtt and loss override its values when given.
+// path; the other keys override its values when given.
 type NetworkSpec struct {
 	// Profile names a built-in network profile (see `migsim profiles`);
-	// keys given beside it override its values.
+	// keys given beside it override its values. "custom" means none:
+	// bandwidth and rtt must then be given.
 	Profile string `mapstructure:"profile"`
 	// Bandwidth is the link's capacity in bits per second (e.g. 10Gbit,
 	// 1.25GB/s); the profile's unless given.
@@ -84,8 +85,44 @@ type NetworkSpec struct {
 	// unless given.
 	RTT time.Duration `mapstructure:"rtt"`
 	// Loss is the packet loss probability, a fraction in [0, 1); the
-	// profile's unless given.
+	// profile's unless given. It lowers goodput to bandwidth × (1 − loss)
+	// and holds each TCP stream to Mathis's MSS/(RTT·√loss)·√(3/2).
 	Loss float64 `mapstructure:"loss"`
+	// Jitter is the mean queueing delay cross traffic adds to the RTT, a
+	// duration; TCP sees rtt + jitter on average. The profile's unless
+	// given, else 0.
+	Jitter time.Duration `mapstructure:"jitter"`
+	// TCPWindow is the largest window one TCP stream reaches, bytes (e.g.
+	// 16MiB): a stream carries at most tcp_window per round trip. 0 means
+	// no limit. The profile's unless given, else Linux's default
+	// autotuning limit, 3MiB (half of tcp_rmem's 6 MiB maximum).
+	TCPWindow units.Bytes `mapstructure:"tcp_window"`
+	// MSS is the TCP maximum segment size, bytes (1448 on a 1500-byte MTU
+	// with timestamps, 8948 with 9000-byte jumbo frames); the profile's
+	// unless given, else 1448.
+	MSS units.Bytes `mapstructure:"mss"`
+	// Streams is the number of parallel TCP streams the migration's bulk
+	// transfer uses, a count of at least 1 (default 1: QEMU's single
+	// migration channel). They share the link fairly and add up to it.
+	Streams int `mapstructure:"streams"`
+	// BandwidthSchedule changes the link during the migration: a list of
+	// {at, bandwidth, cross_traffic}, in increasing at order. Empty (the
+	// default) keeps the link at bandwidth throughout.
+	BandwidthSchedule []BandwidthStep `mapstructure:"bandwidth_schedule"`
+}
+
+// BandwidthStep is one entry of network.bandwidth_schedule: the link's
+// state from At on, until the next entry.
+type BandwidthStep struct {
+	// At is when the step begins, a duration since the migration started
+	// (e.g. 60s).
+	At time.Duration `mapstructure:"at"`
+	// Bandwidth is the link's capacity from At on, bits per second; 0
+	// means network.bandwidth.
+	Bandwidth units.BitRate `mapstructure:"bandwidth"`
+	// CrossTraffic is the share of that capacity other traffic takes from
+	// At on, a fraction in [0, 1); the migration's streams share the rest.
+	CrossTraffic float64 `mapstructure:"cross_traffic"`
 }
 
 // ModelSpec is the scenario's model section: the model's name and its
@@ -121,7 +158,7 @@ const (
 //	workload:
 //	  generator: {kind: sequential, dirty_rate: 50000, working_set: 1GiB, duration: 600s, epoch: 10ms}
 //	  at_end: loop
-//	network: {profile: lan-10g}   # 10 Gbit, 0.1 ms RTT
+//	network: {profile: lan-10g}   # 10 Gbit, 0.1 ms RTT, one TCP stream, 3 MiB window
 //	model: {name: precopy}        # QEMU defaults: downtime_limit 300ms, no caps
 //
 // It converges in three passes: the first sends all 4 GiB in about 3.4 s,
@@ -158,6 +195,10 @@ func DefaultSpec() *Spec {
 			Bandwidth: prof.Bandwidth,
 			RTT:       prof.RTT,
 			Loss:      prof.Loss,
+			Jitter:    prof.Jitter,
+			TCPWindow: prof.Window,
+			MSS:       prof.MSS,
+			Streams:   1,
 		},
 		Model: ModelSpec{Name: DefaultModel, Params: &params},
 	}
@@ -179,7 +220,15 @@ func (s *Spec) TracePath() string {
 
 // Path returns the network path the scenario describes.
 func (s *Spec) Path() sim.Path {
-	return sim.Path{Bandwidth: s.Network.Bandwidth, RTT: s.Network.RTT, Loss: s.Network.Loss}
+	n := s.Network
+	p := sim.Path{
+		Bandwidth: n.Bandwidth, RTT: n.RTT, Loss: n.Loss,
+		Jitter: n.Jitter, Window: n.TCPWindow, MSS: n.MSS, Streams: n.Streams,
+	}
+	for _, st := range n.BandwidthSchedule {
+		p.Schedule = append(p.Schedule, sim.RateChange{At: st.At, Bandwidth: st.Bandwidth, CrossTraffic: st.CrossTraffic})
+	}
+	return p
 }
 
 // Opener returns the opener of the scenario's trace: the trace file, or

@@ -29,6 +29,21 @@
 // # Network
 //
 // A [Path] describes the network between source and destination
-// (bandwidth, round-trip time, loss) and answers how long a transfer of a
-// given size takes.
+// (bandwidth, round-trip time, loss, jitter, TCP window and segment size,
+// parallel streams, and a bandwidth schedule) and answers how long a
+// transfer of a given size takes.
+//
+// [Path.TransferTime] is the fluid answer: bytes over bandwidth × (1 −
+// loss). [Path.Send] is the TCP stream model (tcp.go): a [Conn] of k
+// parallel streams, each held to the least of its window over the mean
+// RTT ([Path.WindowLimitBps]), Mathis's loss law ([Path.MathisBps]) and
+// its fair share of what the link leaves ([Path.AvailableBps]), ramping
+// up in slow start on a new connection and after an idle time longer than
+// the RTO. Send is a closed form, one call per transfer, returning the
+// transfer's duration, the constant-rate pieces it was sent in (for
+// throughput meters) and the connection's state for the next transfer.
+// Jitter enters as its mean effect: TCP sees RTT + jitter on average
+// ([Path.MeanRTT]) and a longer RTO; no randomness is drawn.
+//
+// At RTT 0 the stream model is the fluid one, to the nanosecond.
 package sim

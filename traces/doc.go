@@ -20,15 +20,16 @@
 //     converted to trace files by [Import] (IMPORT.md describes the text
 //     form).
 //
-// [Stats] summarises any Source.
+// [Stats] summarises any Source, and a [Cache] keeps traces in memory so
+// that many runs replay one copy.
 //
 // # Sources and Openers
 //
 // A [Source] yields the epochs of one trace in order. Header returns the
 // trace's header; it does not change while the Source is used. Next fills
 // the Epoch it is given with the next epoch, with Index counting from 0 and
-// no gaps, and returns nil; after the last epoch it returns io.EOF, and keeps
-// returning it. Next may reuse the bitmaps already in the Epoch, so a caller
+// no gaps, and returns nil; after the last epoch it returns io.EOF. Next
+// may reuse the bitmaps already in the Epoch, so a caller
 // that keeps an epoch past the next call must pass a different Epoch (or
 // clone the sets). A Source that fails returns a non-nil error other than
 // io.EOF; the trace cannot be continued after that.

@@ -79,6 +79,16 @@ func fileSetCases() []fileSetCase {
 		{"8% uniform (delta with bitmap containers)", 1 << 20, fileSparseSet(r, 1<<20, 1<<20/12)},
 		{"50% uniform (roaring bitmap containers)", 1 << 20, fileSparseSet(r, 1<<20, 1<<20*7/10)},
 		{"huge gaps", MaxPages, roaring.BitmapOf(1, 1<<20, 1<<28, 1<<30, 1<<32-2)},
+		{"gaps of one to five bytes, mixed", MaxPages, func() *roaring.Bitmap {
+			b := roaring.New()
+			gaps := []uint32{0, 200, 5, 20_000, 3, 3_000_000, 1, 150, 127, 128, 16383, 16384, 300_000_000}
+			v := uint32(0)
+			for i := range 3000 {
+				v += gaps[(i*7)%len(gaps)] + 1
+				b.Add(v)
+			}
+			return b
+		}()},
 		{"alternating (run containers lose)", 1 << 18, func() *roaring.Bitmap {
 			b := roaring.New()
 			for i := uint32(0); i < 1<<18; i += 2 {
@@ -115,6 +125,11 @@ func TestSetRoundTrip(t *testing.T) {
 			}
 			if err := got.Validate(); err != nil {
 				t.Errorf("decoded bitmap fails roaring's own check: %v", err)
+			}
+			// The same, with the set ending exactly at the end of the buffer.
+			exact := roaring.New()
+			if n, _, err := dec.decodeSet(b[1:len(b)-1], c.pages, exact, "test", &setLayout{}); err != nil || n != len(b)-2 || !exact.Equals(c.set) {
+				t.Errorf("set at the end of its buffer: consumed %d of %d, err %v, equal %v", n, len(b)-2, err, exact.Equals(c.set))
 			}
 		})
 	}

@@ -93,7 +93,9 @@ type GeneratorSpec struct {
 	// Phases are, for kind phases, the workloads to run one after another,
 	// each for its own Duration. A phase whose Epoch or ZeroFraction is zero
 	// takes the top-level one; all phases must end up with the same epoch
-	// and zero fraction. Phases do not nest.
+	// and zero fraction. Phases do not nest. The top level of a phases spec
+	// gives only epoch and zero_fraction: its dirty_rate, read_rate and
+	// working_set must be left zero, and its other fields are ignored.
 	Phases []GeneratorSpec `mapstructure:"phases"`
 }
 
@@ -163,7 +165,8 @@ func newGenLayout(memory, pageSize units.Bytes) (genLayout, error) {
 // Validate checks the spec for a guest of the given memory and page size,
 // with zero fields taken as their defaults, and returns an error naming the
 // first offending key, e.g. "generator.dirty_rate: -5 is negative" or
-// "generator.phases[1].epoch: 20ms differs from phases[0].epoch 10ms".
+// "generator.phases[1].epoch: 20ms differs from generator.phases[0].epoch
+// 10ms (…)". Keys are those of the scenario file, under "generator".
 func (s *GeneratorSpec) Validate(memory, pageSize units.Bytes) error {
 	_, err := s.plan(memory, pageSize)
 	return err
@@ -435,7 +438,10 @@ func (p *genPlan) provenance(memory, pageSize units.Bytes, seed uint64) string {
 	} else {
 		p.phases[0].describe(&b, true)
 	}
-	fmt.Fprintf(&b, "; memory=%v page_size=%v working_set_pages=%d seed=%d", memory, pageSize, p.workingSet(), seed)
+	if p.top.Kind == GenPhases {
+		fmt.Fprintf(&b, "; union_working_set_pages=%d", p.workingSet())
+	}
+	fmt.Fprintf(&b, "; memory=%v page_size=%v seed=%d", memory, pageSize, seed)
 	return b.String()
 }
 
@@ -490,6 +496,7 @@ type genPhase struct {
 	hotW, hotR    share  // hot part of writes, of reads (hotcold)
 	pos           uint64 // next page of the sequential scan
 	w, r          sampler
+	wset, rset    setBuilder // build e.Written, e.Read
 }
 
 // Random stream numbers, mixed with the phase index into the second PCG
@@ -524,42 +531,49 @@ func newGenPhase(ph resolvedPhase, seed, index uint64) *genPhase {
 	return p
 }
 
-// step fills the (reset) epoch e.
+// step fills the (reset) epoch e: first its writes, then its reads, which
+// leave out the written pages. Each set is built by a setBuilder.
 func (p *genPhase) step(e *Epoch) {
 	p.done++
 	nw := min(p.writes.next(), p.ws)
-	nr := p.reads.next()
+	nr := min(p.reads.next(), p.ws-nw)
+	w, r := &p.wset, &p.rset
+	w.reset(e.Written)
+	r.reset(e.Read)
 	switch p.kind {
 	case GenIdle:
 	case GenSequential:
 		if nw >= p.ws {
-			e.Written.AddRange(0, p.ws)
+			w.AddRange(0, p.ws)
 		} else if end := p.pos + nw; end <= p.ws {
-			e.Written.AddRange(p.pos, end)
+			w.AddRange(p.pos, end)
 		} else {
-			e.Written.AddRange(0, end-p.ws)
-			e.Written.AddRange(p.pos, p.ws)
+			w.AddRange(0, end-p.ws)
+			w.AddRange(p.pos, p.ws)
 		}
 		p.pos = (p.pos + nw) % p.ws
-		p.r.uniform(e.Read, e.Written, 0, p.ws, min(nr, p.ws-nw))
+		p.r.uniform(r, w.flush(), 0, p.ws, nr)
 	case GenUniform:
-		p.w.uniform(e.Written, nil, 0, p.ws, nw)
-		p.r.uniform(e.Read, e.Written, 0, p.ws, min(nr, p.ws-nw))
+		p.w.uniform(w, nil, 0, p.ws, nw)
+		p.r.uniform(r, w.flush(), 0, p.ws, nr)
 	case GenHotCold:
 		hotCap, coldCap := p.hot, p.ws-p.hot
 		wh, wc := splitShare(&p.hotW, nw, hotCap, coldCap)
-		p.w.uniform(e.Written, nil, 0, p.hot, wh)
-		p.w.uniform(e.Written, nil, p.hot, p.ws, wc)
+		p.w.uniform(w, nil, 0, p.hot, wh)
+		p.w.uniform(w, nil, p.hot, p.ws, wc)
+		written := w.flush()
 		hotCap, coldCap = hotCap-wh, coldCap-wc
-		rh, rc := splitShare(&p.hotR, min(nr, hotCap+coldCap), hotCap, coldCap)
-		p.r.uniform(e.Read, e.Written, 0, p.hot, rh)
-		p.r.uniform(e.Read, e.Written, p.hot, p.ws, rc)
+		rh, rc := splitShare(&p.hotR, nr, hotCap, coldCap)
+		p.r.uniform(r, written, 0, p.hot, rh)
+		p.r.uniform(r, written, p.hot, p.ws, rc)
 	case GenZipf:
-		p.w.zipf(e.Written, nil, nw)
-		p.r.zipf(e.Read, e.Written, min(nr, p.ws-nw))
+		p.w.zipf(w, nil, nw)
+		p.r.zipf(r, w.flush(), nr)
 	default:
 		panic("traces: generator kind " + p.kind + " passed validation but has no step")
 	}
+	w.flush()
+	r.flush()
 }
 
 // splitShare splits n pages between a hot part that can take hotCap more

@@ -103,7 +103,7 @@ zero: 48-63
 		return
 	}
 	fmt.Println("imported", n, "epochs")
-	r, err := traces.NewReader(&bin, "example.mst")
+	r, err := traces.NewReader(&bin, "example.mgt")
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -93,6 +93,7 @@ type sampler struct {
 	has     bool     // spare is unused
 	buf     []uint32 // the current sample
 	scratch []uint32
+	exclBuf []uint32 // batch of excluded pages for mapAvailable
 
 	// zipf only
 	law      *zipfLaw
@@ -237,8 +238,9 @@ func mergeTail(a []uint32, m int, tmp []uint32) []uint32 {
 // It draws indexes among the available pages and maps them to pages by
 // walking excl, so a dense excl costs no rejections; when k is more than
 // half the available pages it draws the pages to leave out instead.
-// Cost: O(k log k + |excl ∩ [lo, hi)|).
-func (s *sampler) uniform(out, excl *roaring.Bitmap, lo, hi, k uint64) {
+// Cost: O(k + |excl ∩ [lo, hi)|) (draws, a radix sort, one AddMany), plus
+// one AndNot when excl is not empty.
+func (s *sampler) uniform(out pageSink, excl *roaring.Bitmap, lo, hi, k uint64) {
 	if k == 0 || lo >= hi {
 		return
 	}
@@ -252,12 +254,12 @@ func (s *sampler) uniform(out, excl *roaring.Bitmap, lo, hi, k uint64) {
 		out.AddRange(lo, hi)
 	case k <= avail/2:
 		idx := s.distinctBelow(avail, k)
-		mapAvailable(idx, excl, nex, lo)
+		s.mapAvailable(idx, excl, nex, lo)
 		out.AddMany(idx)
 		return
 	default:
 		skip := s.distinctBelow(avail, avail-k)
-		mapAvailable(skip, excl, nex, lo)
+		s.mapAvailable(skip, excl, nex, lo)
 		prev := lo
 		for _, p := range skip {
 			out.AddRange(prev, uint64(p))
@@ -272,23 +274,36 @@ func (s *sampler) uniform(out, excl *roaring.Bitmap, lo, hi, k uint64) {
 
 // mapAvailable maps sorted indexes among the pages of [lo, …) that are
 // not in excl to the pages themselves, in place. nex is the number of excl
-// pages in the range (0 means excl can be ignored).
-func mapAvailable(idx []uint32, excl *roaring.Bitmap, nex uint64, lo uint64) {
+// pages in the range (0 means excl can be ignored). It walks excl in
+// batches, from its start: O(len(idx) + excl pages up to the last one
+// mapped).
+func (s *sampler) mapAvailable(idx []uint32, excl *roaring.Bitmap, nex uint64, lo uint64) {
 	if nex == 0 {
 		for i := range idx {
 			idx[i] += uint32(lo)
 		}
 		return
 	}
-	it := excl.Iterator()
-	it.AdvanceIfNeeded(uint32(lo))
+	if s.exclBuf == nil {
+		s.exclBuf = make([]uint32, 256)
+	}
+	eb := s.exclBuf
+	it := excl.ManyIterator()
+	n, j := it.NextMany(eb), 0
+	for n > 0 && uint64(eb[j]) < lo {
+		if j++; j == n {
+			n, j = it.NextMany(eb), 0
+		}
+	}
 	var skipped uint64
-	for i, j := range idx {
-		p := lo + uint64(j) + skipped
-		for it.HasNext() && uint64(it.PeekNext()) <= p {
-			it.Next()
+	for i, x := range idx {
+		p := lo + uint64(x) + skipped
+		for n > 0 && uint64(eb[j]) <= p {
 			skipped++
 			p++
+			if j++; j == n {
+				n, j = it.NextMany(eb), 0
+			}
 		}
 		idx[i] = uint32(p)
 	}

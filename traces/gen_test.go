@@ -618,7 +618,7 @@ func TestPhases(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"kind=phases", "phases[0]: kind=idle", "phases[1]: kind=sequential", "working_set_pages=100", "seed=1"} {
+	for _, want := range []string{"kind=phases", "phases[0]: kind=idle", "phases[1]: kind=sequential", "working_set_pages=100", "union_working_set_pages=500", "seed=1"} {
 		if !strings.Contains(h.Provenance, want) {
 			t.Errorf("provenance %q lacks %q", h.Provenance, want)
 		}
@@ -636,7 +636,7 @@ func TestGeneratorProvenance(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := "migsim generator kind=hotcold dirty_rate=2500.5 read_rate=10 working_set=2MiB working_set_pages=512 duration=10m0s " +
-		"epoch=10ms zero_fraction=0.25 hot_fraction=0.1 hot_share=0.7 hot_pages=51; memory=8MiB page_size=4KiB working_set_pages=512 seed=42"
+		"epoch=10ms zero_fraction=0.25 hot_fraction=0.1 hot_share=0.7 hot_pages=51; memory=8MiB page_size=4KiB seed=42"
 	if got := src.Header().Provenance; got != want {
 		t.Errorf("provenance\n got %s\nwant %s", got, want)
 	}

@@ -140,7 +140,7 @@ type zipfKey struct {
 // O(k log k) plus draws from the tail of the law. (Measured on 2^28 pages:
 // rejection alone is best for s near 1.2, and 30 times slower than the
 // finish for s = 2.)
-func (s *sampler) zipf(out, excl *roaring.Bitmap, k uint64) {
+func (s *sampler) zipf(out pageSink, excl *roaring.Bitmap, k uint64) {
 	if k == 0 {
 		return
 	}
@@ -203,7 +203,7 @@ func (s *sampler) zipf(out, excl *roaring.Bitmap, k uint64) {
 // page ignores the point, and the process stops once its time passes the
 // m-th smallest key so far. The result is exact; the cost is O(H log m)
 // plus the tail points, few when the tail is light.
-func (s *sampler) zipfFinish(out, excl *roaring.Bitmap, nex, k uint64) {
+func (s *sampler) zipfFinish(out pageSink, excl *roaring.Bitmap, nex, k uint64) {
 	z := s.law
 	chosen := s.buf
 	m := k - uint64(len(chosen))

@@ -142,7 +142,7 @@ func TestImportRoundTrip(t *testing.T) {
 			if err != nil || n != uint64(len(want)) {
 				t.Fatalf("Import = %d, %v; want %d epochs", n, err, len(want))
 			}
-			r, err := NewReader(&bin, "gen.mst")
+			r, err := NewReader(&bin, "gen.mgt")
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -14,10 +14,11 @@ import (
 
 // Writer writes a trace file in the format of FORMAT.md: the header, one
 // record per epoch, and an end record. It streams: memory use does not grow
-// with the number of epochs.
+// with the number of epochs. Each page set is stored in whichever of the
+// format's two encodings is smaller for it.
 //
-// A Writer issues a few small writes per epoch and does not buffer; give it a
-// *bufio.Writer when writing to a file.
+// A Writer issues three writes per epoch and does not buffer; when writing
+// to a file, give it a *bufio.Writer and flush that after Close.
 type Writer struct {
 	w   io.Writer
 	crc hash.Hash32 // CRC-32C of the bytes written since its last Reset

@@ -77,13 +77,16 @@ func metricError(name string, real, sim float64) MetricError {
 
 // compareMetrics lists the compared metrics. Transferred bytes are the RAM
 // stream on both sides: QEMU's ram.transferred leaves the device state
-// out, so the simulator's device state is taken out too.
+// out, so the simulator's device state is taken out too. bandwidth_bps is
+// the mean throughput of the live phase (see [RealMetrics.MeanBandwidthBps]):
+// where it differs, the path or the host's CPU, not the model, is off.
 func compareMetrics(real RealMetrics, sim *models.Result) []MetricError {
 	return []MetricError{
 		metricError("total_time_s", real.TotalTimeS, sim.TotalTimeS),
 		metricError("downtime_s", real.DowntimeS, sim.DowntimeS),
 		metricError("setup_time_s", real.SetupTimeS, sim.SetupTimeS),
 		metricError("transferred_bytes", float64(real.TransferredBytes), float64(sim.TransferredBytes-sim.DeviceStateBytes)),
+		metricError("bandwidth_bps", real.MeanBandwidthBps(), sim.BandwidthBps),
 		metricError("rounds", float64(real.Rounds), float64(sim.Rounds)),
 		metricError("dirty_sync_count", float64(real.DirtySyncCount), float64(sim.DirtySyncCount)),
 		metricError("pages.zero", float64(real.Pages.Zero), float64(sim.Pages.Zero)),
@@ -217,6 +220,8 @@ func formatValue(name string, v float64) string {
 	switch {
 	case len(name) > 2 && name[len(name)-2:] == "_s":
 		return fmt.Sprintf("%.3f", v)
+	case name == "bandwidth_bps":
+		return fmt.Sprintf("%.0fMbit", v/1e6)
 	case name == "transferred_bytes":
 		return fmt.Sprintf("%.1fMiB", v/float64(units.MiB))
 	}

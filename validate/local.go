@@ -102,6 +102,10 @@ type LocalOptions struct {
 	WorkDir string
 	// Log, when not nil, receives progress lines.
 	Log io.Writer
+
+	// allowBuggyRAMSize lets a test run a RAM size that ErrRAMSize
+	// forbids, to check that verification catches the corruption.
+	allowBuggyRAMSize bool
 }
 
 // DefaultGuestOverhead is the RAM the lab gives a guest beyond its trace's
@@ -133,6 +137,9 @@ type RealMetrics struct {
 	// TransferredBytes is QEMU ram.transferred: RAM stream bytes, page
 	// headers included, device state not.
 	TransferredBytes uint64 `json:"transferred_bytes"`
+	// DowntimeBytes is QEMU ram.downtime-bytes: what the stop-and-copy
+	// pass sent.
+	DowntimeBytes uint64 `json:"downtime_bytes"`
 	// Rounds is QEMU ram.dirty-sync-count: one per pass over memory,
 	// the stop-and-copy pass included.
 	Rounds int `json:"rounds"`
@@ -146,6 +153,18 @@ type RealMetrics struct {
 	BandwidthBps float64 `json:"bandwidth_bps"`
 	// ThrottlePct is QEMU cpu-throttle-percentage at the end.
 	ThrottlePct float64 `json:"throttle_pct"`
+}
+
+// MeanBandwidthBps is the mean throughput of the live phase, bits per
+// second: the bytes sent before the guest stopped (ram.transferred less
+// ram.downtime-bytes) over total time less setup time and downtime, as the
+// simulator's bandwidth_bps measures it.
+func (m RealMetrics) MeanBandwidthBps() float64 {
+	live := m.TotalTimeS - m.SetupTimeS - m.DowntimeS
+	if live <= 0 || m.DowntimeBytes > m.TransferredBytes {
+		return 0
+	}
+	return float64(m.TransferredBytes-m.DowntimeBytes) * 8 / live
 }
 
 // MigrateSample is one poll of query-migrate on the source.
@@ -217,6 +236,7 @@ type migrateInfo struct {
 		Mbps           float64 `json:"mbps"`
 		DirtySyncCount int     `json:"dirty-sync-count"`
 		PageSize       uint64  `json:"page-size"`
+		DowntimeBytes  uint64  `json:"downtime-bytes"`
 	} `json:"ram"`
 	SocketAddress []struct {
 		Type string `json:"type"`
@@ -263,6 +283,7 @@ func (m *migrateInfo) metrics() RealMetrics {
 			ps = 4096
 		}
 		r.TransferredBytes = m.RAM.Transferred
+		r.DowntimeBytes = m.RAM.DowntimeBytes
 		r.Rounds = m.RAM.DirtySyncCount
 		r.DirtySyncCount = m.RAM.DirtySyncCount
 		r.Pages = models.PageCounts{Total: m.RAM.Total / ps, Zero: m.RAM.Duplicate, Normal: m.RAM.Normal}
@@ -326,7 +347,7 @@ func RunLocal(ctx context.Context, opts LocalOptions) (_ *RealRun, err error) {
 	if mem%(4*units.KiB) != 0 {
 		return nil, fmt.Errorf("guest RAM %d bytes is not a whole number of 4 KiB pages", int64(mem))
 	}
-	if mem%(256*units.KiB) == 0 {
+	if mem%(256*units.KiB) == 0 && !opts.allowBuggyRAMSize {
 		return nil, fmt.Errorf("guest RAM %v: %w", mem, ErrRAMSize)
 	}
 	if mem < opts.TraceMemory+64*units.MiB {

@@ -142,13 +142,3 @@ func (p *qemuProc) kill() {
 		p.qmp.Close()
 	}
 }
-
-// alive reports whether QEMU is still running.
-func (p *qemuProc) alive() bool {
-	select {
-	case <-p.exited:
-		return false
-	default:
-		return true
-	}
-}

@@ -116,6 +116,18 @@ type MetricSummary struct {
 // is recorded in Failed and the suite goes on; cancellation stops it.
 func RunSuite(ctx context.Context, s *Suite, opts Options) (*SuiteResult, error) {
 	res := &SuiteResult{Suite: s.Name}
+	if opts.Image.Guest == "" {
+		// One replayer for every case, built before the first.
+		tmp, err := os.MkdirTemp("", "migsim-suite-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(tmp)
+		opts.Image.Guest = filepath.Join(tmp, "migsim-guest")
+		if err := BuildGuest(ctx, opts.Image.Guest); err != nil {
+			return nil, err
+		}
+	}
 	for i, c := range s.Cases {
 		spec, err := s.Scenario(i)
 		if err != nil {

@@ -15,24 +15,48 @@ func newProfilesCmd(s streams) *cobra.Command {
 	return &cobra.Command{
 		Use:   "profiles",
 		Short: "List the built-in network profiles (network.profile)",
-		Args:  usageArgs(cobra.NoArgs),
+		Long: `List the built-in network profiles (network.profile) with what TCP makes of
+them: the steady rate of one stream (QEMU's migration channel), of 8
+parallel streams, and how many streams fill the link. One stream is held to
+the least of tcp_window/RTT, Mathis's MSS/(RTT·√loss)·√(3/2) and the link;
+parallel streams share the link fairly and add up to it.`,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			tw := tabwriter.NewWriter(s.out, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tBANDWIDTH\tRTT\tLOSS\tDESCRIPTION")
+			fmt.Fprintln(tw, "NAME\tBANDWIDTH\tRTT\tJITTER\tLOSS\tWINDOW\t1 STREAM\t8 STREAMS\tSTREAMS TO FILL")
 			for _, p := range scenarios.Profiles() {
-				fmt.Fprintf(tw, "%s\t%v\t%v\t%g\t%s\n", p.Name, p.Bandwidth, p.RTT, p.Loss, p.Description)
+				path := p.Path()
+				fmt.Fprintf(tw, "%s\t%v\t%v\t%v\t%g\t%v\t%s\t%s\t%d\n", p.Name, p.Bandwidth, p.RTT, p.Jitter, p.Loss, p.Window,
+					rateText(path.SteadyBps(1, 0, 0)), rateText(path.SteadyBps(8, 0, 0)), path.StreamsToFill(0))
 			}
 			if err := tw.Flush(); err != nil {
 				return err
+			}
+			fmt.Fprintln(s.out, "\nDescriptions:")
+			for _, p := range scenarios.Profiles() {
+				fmt.Fprintf(s.out, "  %s: %s\n", p.Name, p.Description)
 			}
 			fmt.Fprintln(s.out, "\nSources:")
 			for _, p := range scenarios.Profiles() {
 				fmt.Fprintf(s.out, "  %s: %s\n", p.Name, p.Source)
 			}
-			_, err := fmt.Fprintf(s.out, "\nSet one with --set network.profile=NAME; network.bandwidth, rtt and loss override it.\n")
+			_, err := fmt.Fprintf(s.out, "\nSet one with --set network.profile=NAME; network.bandwidth, rtt, loss, jitter,\n"+
+				"tcp_window and mss override it, network.streams sets the stream count.\n"+
+				"network.profile=%s takes the path from those keys alone (bandwidth and rtt required).\n", scenarios.CustomProfile)
 			return err
 		},
 	}
+}
+
+// rateText prints a rate in bits/s with three significant digits.
+func rateText(bps float64) string {
+	switch {
+	case bps >= 1e9:
+		return fmt.Sprintf("%.3g Gbit/s", bps/1e9)
+	case bps >= 1e6:
+		return fmt.Sprintf("%.3g Mbit/s", bps/1e6)
+	}
+	return fmt.Sprintf("%.3g kbit/s", bps/1e3)
 }
 
 func newModelsCmd(s streams) *cobra.Command {

@@ -72,6 +72,7 @@ Exit status: 0 ok, 1 error, 2 usage error, 3 accuracy gate failed.`,
 		newProfilesCmd(s),
 		newModelsCmd(s),
 		newVersionCmd(s),
+		newValidateCmd(s),
 	)
 	return root
 }

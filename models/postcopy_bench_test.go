@@ -1,0 +1,87 @@
+package models_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/migsim/migsim/models"
+	"github.com/migsim/migsim/sim"
+	"github.com/migsim/migsim/traces"
+	"github.com/migsim/migsim/units"
+)
+
+// postcopyBench runs m on in b.N times and reports simulated faults per
+// second of wall time, trace generation included.
+func postcopyBench(b *testing.B, m models.Model, in models.Input) *models.Result {
+	var res *models.Result
+	var err error
+	for b.Loop() {
+		res, err = m.Run(context.Background(), in)
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	faults := float64(res.PostcopyRequests + res.MinorFaults)
+	b.ReportMetric(faults, "faults/op")
+	b.ReportMetric(faults*float64(b.N)/b.Elapsed().Seconds(), "faults/s")
+	b.ReportMetric(res.TotalTimeS, "sim-s/op")
+	return res
+}
+
+// BenchmarkPostcopyMillionFaults simulates a post-copy migration of a
+// 12 GiB guest that reads 200 000 random pages per second, over 1 Gbit/s
+// with no round-trip time and demand paging (prepaging none): about 1.3
+// million network faults, each one engine event. The target is well under
+// a second per million faults.
+func BenchmarkPostcopyMillionFaults(b *testing.B) {
+	const mem = 12 * units.GiB
+	spec := traces.DefaultGeneratorSpec()
+	spec.Kind = traces.GenUniform
+	spec.ReadRate = 200000
+	in := models.Input{
+		Scenario: "bench-faults", Seed: 1,
+		VM: models.VM{Memory: mem, PageSize: 4 * units.KiB, VCPUs: 4, DeviceState: units.MiB},
+		Trace: func() (traces.Source, error) {
+			return traces.NewGenerator(spec, mem, 4*units.KiB, 1)
+		},
+		Path: sim.Path{Bandwidth: units.Gbit},
+	}
+	p := models.DefaultPostcopyParams()
+	p.Prepaging = models.PrepagingNone
+	m, err := models.NewPostcopy(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if res := postcopyBench(b, m, in); res.PostcopyRequests < 1000000 {
+		b.Fatalf("%d network faults, want at least a million", res.PostcopyRequests)
+	}
+}
+
+// BenchmarkPostcopy64GiBBubbling simulates post-copy of a 64 GiB guest
+// with a hot/cold workload over 25 Gbit/s with bubbling: 16 million pages
+// pushed, the per-page cost of the push.
+func BenchmarkPostcopy64GiBBubbling(b *testing.B) {
+	const mem = 64 * units.GiB
+	spec := traces.DefaultGeneratorSpec()
+	spec.Kind = traces.GenHotCold
+	spec.DirtyRate = 100000
+	spec.ReadRate = 100000
+	spec.WorkingSet = 16 * units.GiB
+	spec.ZeroFraction = 0.25
+	in := models.Input{
+		Scenario: "bench-64gib", Seed: 1,
+		VM: models.VM{Memory: mem, PageSize: 4 * units.KiB, VCPUs: 16, DeviceState: units.MiB},
+		Trace: func() (traces.Source, error) {
+			return traces.NewGenerator(spec, mem, 4*units.KiB, 1)
+		},
+		Path: sim.Path{Bandwidth: 25 * units.Gbit, RTT: 50 * time.Microsecond},
+	}
+	p := models.DefaultPostcopyParams()
+	p.Prepaging = models.PrepagingBubbling
+	m, err := models.NewPostcopy(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	postcopyBench(b, m, in)
+}

@@ -1,0 +1,963 @@
+package scenarios
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/migsim/migsim/units"
+)
+
+// Sweep is a parameter sweep: a base scenario and axes over its keys,
+// expanded into points, each a scenario of its own. Build one with
+// [LoadSweep], which validates every point.
+//
+// # File format
+//
+// A sweep file is a YAML mapping:
+//
+//	name: hines2009                # text; defaults to the file's base name
+//	base: ../../examples/demo.yaml # a scenario file, relative to this file, or
+//	base:                          # a scenario inline
+//	  vm: {memory: 512MiB}
+//	seed: 1                        # seeds random and latin (default 1)
+//	grid:                          # every combination; the first key varies slowest
+//	  model.name: [precopy, postcopy]
+//	  workload.generator.dirty_rate: [1000, 10000, 50000]
+//	zip:                           # lists walked together; all the same length
+//	  network.bandwidth: [1Gbit, 10Gbit]
+//	  network.rtt: [1ms, 0.1ms]
+//	random:                        # n samples drawn uniformly
+//	  n: 100
+//	  keys:
+//	    workload.generator.dirty_rate: {min: 1000, max: 100000, log: true}
+//	    model.name: {values: [precopy, postcopy]}
+//	latin:                         # n samples, a Latin hypercube
+//	  n: 100
+//	  keys:
+//	    network.bandwidth: {min: 1Gbit, max: 25Gbit}
+//	repeat: 5                      # each point with seeds seed, seed+1, ..., seed+4
+//
+// Every key of grid, zip, random and latin is a dotted scenario key (see
+// `migsim scenario explain`), applied to the base like `--set key=value`,
+// so values take the same units and are checked by the same strict
+// decoding. A value may be a mapping to replace a whole section, e.g.
+// `model: [{name: precopy, max_rounds: 30}, {name: postcopy}]`. The
+// blocks combine as a cartesian product, in the order grid, zip, random,
+// latin, repeat (repeat varies fastest); a sweep without axes has one
+// point, the base.
+//
+// # Points
+//
+// Points are numbered from 0 in that order, and each has an ID, a hash of
+// its resolved scenario: the same sweep file and base give the same points,
+// IDs and order on every machine.
+type Sweep struct {
+	// Name names the sweep: its name key, or the file's base name.
+	Name string
+	// File is the sweep file as given to LoadSweep.
+	File string
+	// Seed seeds the random and latin samples.
+	Seed uint64
+	// Axes are the swept keys, in column order: grid keys, zip keys,
+	// random keys, latin keys, then "seed" for repeat.
+	Axes []Axis
+	// Points are the sweep's scenarios, in order.
+	Points []Point
+	// Fingerprint identifies the sweep's points: a hash of every point's
+	// ID in order, 16 hex digits. Two sweeps with one fingerprint run the
+	// same scenarios.
+	Fingerprint string
+}
+
+// Axis is one swept key.
+type Axis struct {
+	// Key is the dotted scenario key, e.g. "network.bandwidth"; "seed" for
+	// repeat.
+	Key string
+	// Kind is the block the axis comes from: grid, zip, random, latin or
+	// repeat.
+	Kind string
+	// Column names the axis in result tables: the key, with a unit suffix
+	// for sizes (_bytes), rates (_bps, bits/s) and durations (_s, seconds),
+	// e.g. "network.bandwidth_bps".
+	Column string
+	// Type is the type of the axis's column values.
+	Type ColumnType
+}
+
+// ColumnType is the type of a result column.
+type ColumnType string
+
+// Column types: what the values of [Point.Columns] hold.
+const (
+	ColumnInt   ColumnType = "int"    // int64
+	ColumnFloat ColumnType = "float"  // float64
+	ColumnText  ColumnType = "string" // string
+	ColumnBool  ColumnType = "bool"   // bool
+)
+
+// Point is one scenario of a sweep.
+type Point struct {
+	// Index numbers the point from 0 in sweep order.
+	Index int
+	// ID is 16 hex digits of the SHA-256 of the resolved scenario: points
+	// that run the same scenario have the same ID.
+	ID string
+	// Sets are the overrides that make the point from the base, as
+	// "key=value" in the syntax of --set, one per axis.
+	Sets []string
+	// Values are the axes' values as given, one per axis, decoded from
+	// YAML (strings, numbers, booleans, or maps for sections).
+	Values []any
+	// Columns are the axes' values resolved and typed for result tables,
+	// one per axis, of the axis's [ColumnType]: sizes in bytes, rates in
+	// bits/s, durations in seconds.
+	Columns []any
+	// Spec is the point's scenario, loaded and validated.
+	Spec *Spec
+}
+
+// SweepError is a problem with a sweep file. LoadSweep joins every
+// distinct problem it finds with errors.Join.
+type SweepError struct {
+	// File is the sweep file.
+	File string
+	// Line is the line in File, from 1; 0 when unknown.
+	Line int
+	// Block is the axis block (grid, zip, random, latin, repeat), or ""
+	// for the file's other keys.
+	Block string
+	// Key is the dotted scenario key of the axis, or the sweep file's key.
+	Key string
+	// Err says what is wrong.
+	Err error
+	// Point and Value are, for an axis value the scenario rejects, the
+	// first point that has it and the value, as YAML.
+	Point int
+	Value string
+}
+
+// Error formats the problem as "file:line: block key: message", followed
+// by "(value V at point N)" for a rejected axis value.
+func (e *SweepError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Line)
+	}
+	b.WriteString(": ")
+	if e.Block != "" {
+		b.WriteString(e.Block + " ")
+	}
+	if e.Key != "" {
+		b.WriteString(e.Key + ": ")
+	}
+	b.WriteString(e.Err.Error())
+	if e.Value != "" {
+		fmt.Fprintf(&b, " (value %s at point %d)", e.Value, e.Point)
+	}
+	return b.String()
+}
+
+// dedupKey identifies the problem apart from the point that showed it.
+func dedupKey(err error) string {
+	var se *SweepError
+	if errors.As(err, &se) && se.Value != "" {
+		c := *se
+		c.Value, c.Point = "", 0
+		return c.Error()
+	}
+	return err.Error()
+}
+
+// Unwrap returns e.Err.
+func (e *SweepError) Unwrap() error { return e.Err }
+
+// Sweep blocks: the axis kinds.
+const (
+	BlockGrid   = "grid"
+	BlockZip    = "zip"
+	BlockRandom = "random"
+	BlockLatin  = "latin"
+	BlockRepeat = "repeat"
+)
+
+// sweepKeys are the keys of a sweep file, in documentation order.
+var sweepKeys = []string{"name", "base", "seed", BlockGrid, BlockZip, BlockRandom, BlockLatin, BlockRepeat}
+
+// maxSweepErrors bounds the distinct point errors LoadSweep reports.
+const maxSweepErrors = 20
+
+// maxSweepPoints bounds the size of a sweep, so that a typo in a grid
+// fails fast instead of exhausting memory.
+const maxSweepPoints = 50_000_000
+
+// LoadSweep reads the sweep file at path, expands its axes into points and
+// loads every point's scenario with sets (the user's --set overrides, for
+// every point) and then the point's axis values applied to the base. It
+// validates every point before returning, so a sweep that loads runs
+// without scenario errors.
+//
+// Errors name the sweep file, the line, the axis block and the key; an
+// axis value that the scenario rejects is reported once, however many
+// points carry it.
+func LoadSweep(path string, sets []string) (*Sweep, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	sf, err := parseSweep(path, data)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range sets {
+		key, _, _ := strings.Cut(s, "=")
+		key = strings.TrimSpace(key)
+		for _, ax := range sf.axes {
+			if key == ax.Key || strings.HasPrefix(ax.Key, key+".") || strings.HasPrefix(key, ax.Key+".") {
+				return nil, &SweepError{File: path, Line: ax.line, Block: ax.Kind, Key: ax.Key,
+					Err: fmt.Errorf("--set %s conflicts with this axis (an axis gives the key its value at every point)", key)}
+			}
+		}
+	}
+	return sf.expand(sets)
+}
+
+// sweepAxis is an axis being parsed: its values, one per step of its block.
+type sweepAxis struct {
+	Axis
+	line   int
+	values []*yaml.Node // grid, zip: the listed values; random, latin: sampled
+}
+
+// sweepFile is a parsed sweep file.
+type sweepFile struct {
+	path     string
+	name     string
+	seed     uint64
+	baseFile string // scenario file of the base; the sweep file for an inline base
+	baseData []byte
+	baseSeed uint64 // the base scenario's seed key, for repeat
+	blocks   [][]*sweepAxis
+	sizes    []int // steps of each block
+	axes     []*sweepAxis
+}
+
+func (sf *sweepFile) errf(line int, block, key, format string, args ...any) error {
+	return &SweepError{File: sf.path, Line: line, Block: block, Key: key, Err: fmt.Errorf(format, args...)}
+}
+
+// parseSweep checks the sweep file's keys and reads its blocks.
+func parseSweep(path string, data []byte) (*sweepFile, error) {
+	sf := &sweepFile{path: path, seed: 1, name: strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		e := &SweepError{File: path, Err: err}
+		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+			e.Line, _ = strconv.Atoi(m[2])
+			e.Err = errors.New(strings.TrimPrefix(err.Error(), m[0]))
+		}
+		return nil, e
+	}
+	var root *yaml.Node
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) > 0 {
+		root = resolveAlias(doc.Content[0])
+	}
+	if root == nil || root.Kind != yaml.MappingNode {
+		return nil, sf.errf(0, "", "", "a sweep is a mapping of keys (%s)", strings.Join(sweepKeys, ", "))
+	}
+
+	var errs []error
+	seen := map[string]int{}
+	var baseNode *yaml.Node
+	baseEnd := 0 // the line after the base's value: the next key's, or 0 for EOF
+	var repeat *yaml.Node
+	blockNodes := map[string]*yaml.Node{}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		kn, vn := root.Content[i], resolveAlias(root.Content[i+1])
+		if first, dup := seen[kn.Value]; dup {
+			errs = append(errs, sf.errf(kn.Line, "", kn.Value, "duplicate key (first at line %d)", first))
+			continue
+		}
+		seen[kn.Value] = kn.Line
+		if baseNode != nil && baseEnd == 0 {
+			baseEnd = kn.Line
+		}
+		switch kn.Value {
+		case "name":
+			if vn.Kind != yaml.ScalarNode || vn.Value == "" {
+				errs = append(errs, sf.errf(vn.Line, "", "name", "want text, got %s", describeNode(vn)))
+				continue
+			}
+			sf.name = vn.Value
+		case "seed":
+			s, err := strconv.ParseUint(vn.Value, 10, 64)
+			if vn.Kind != yaml.ScalarNode || err != nil {
+				errs = append(errs, sf.errf(vn.Line, "", "seed", "want a non-negative integer, got %s", describeNode(vn)))
+				continue
+			}
+			sf.seed = s
+		case "base":
+			baseNode = vn
+		case BlockRepeat:
+			repeat = vn
+		case BlockGrid, BlockZip, BlockRandom, BlockLatin:
+			blockNodes[kn.Value] = vn
+		default:
+			msg := "unknown key"
+			if s := suggest(kn.Value, sweepKeys); s != "" {
+				msg += " (did you mean " + s + "?)"
+			} else {
+				msg += " (known: " + strings.Join(sweepKeys, ", ") + ")"
+			}
+			errs = append(errs, sf.errf(kn.Line, "", kn.Value, "%s", msg))
+		}
+	}
+	if err := sf.readBase(baseNode, baseEnd, data); err != nil {
+		errs = append(errs, err)
+	}
+	for _, block := range []string{BlockGrid, BlockZip, BlockRandom, BlockLatin} {
+		n, ok := blockNodes[block]
+		if !ok {
+			continue
+		}
+		var axes []*sweepAxis
+		var err error
+		switch block {
+		case BlockGrid, BlockZip:
+			axes, err = sf.readLists(block, n)
+		default:
+			axes, err = sf.readSamples(block, n)
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if len(axes) == 0 {
+			continue
+		}
+		if block == BlockGrid {
+			// Each grid key is a block of its own: a product.
+			for _, ax := range axes {
+				sf.addBlock([]*sweepAxis{ax}, len(ax.values))
+			}
+		} else {
+			sf.addBlock(axes, len(axes[0].values))
+		}
+	}
+	if repeat != nil {
+		if err := sf.readRepeat(repeat); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := sf.checkOverlaps(); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return sf, nil
+}
+
+func (sf *sweepFile) addBlock(axes []*sweepAxis, size int) {
+	sf.blocks = append(sf.blocks, axes)
+	sf.sizes = append(sf.sizes, size)
+	sf.axes = append(sf.axes, axes...)
+}
+
+// readBase reads the base scenario: a file, or the mapping inline. An
+// inline base keeps its place in the sweep file, so that scenario errors
+// give the sweep file's lines.
+func (sf *sweepFile) readBase(n *yaml.Node, end int, data []byte) error {
+	switch {
+	case n == nil || isNull(n):
+		sf.baseFile, sf.baseData = "", nil
+	case n.Kind == yaml.ScalarNode:
+		p := n.Value
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(filepath.Dir(sf.path), p)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return sf.errf(n.Line, "", "base", "%v", err)
+		}
+		sf.baseFile, sf.baseData = p, b
+	case n.Kind == yaml.MappingNode:
+		sf.baseFile, sf.baseData = sf.path, inlineBlock(data, n.Line, n.Column, end)
+	default:
+		return sf.errf(n.Line, "", "base", "want a scenario file or a scenario mapping, got %s", describeNode(n))
+	}
+	sf.baseSeed = DefaultSpec().Seed
+	var doc yaml.Node
+	if err := yaml.Unmarshal(sf.baseData, &doc); err == nil && len(doc.Content) > 0 {
+		if s := mappingValue(doc.Content[0], "seed"); s != nil && s.Kind == yaml.ScalarNode {
+			if v, err := strconv.ParseUint(s.Value, 10, 64); err == nil {
+				sf.baseSeed = v
+			}
+		}
+	}
+	return nil
+}
+
+// inlineBlock returns data with everything blanked but the YAML value that
+// starts at line, column and ends before line end (0: at the end of data),
+// so that it parses alone with its lines unchanged.
+func inlineBlock(data []byte, line, column, end int) []byte {
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	var out bytes.Buffer
+	for i, l := range lines {
+		n := i + 1
+		switch {
+		case n < line || (end > 0 && n >= end):
+			out.WriteByte('\n')
+		case n == line:
+			c := min(column-1, len(l))
+			out.Write(bytes.Repeat([]byte(" "), c))
+			out.Write(l[c:])
+		default:
+			out.Write(l)
+		}
+	}
+	return out.Bytes()
+}
+
+// axisKey checks the dotted key of an axis and returns it.
+func (sf *sweepFile) axisKey(block string, kn *yaml.Node) (string, error) {
+	key := strings.TrimSpace(kn.Value)
+	if key == "" {
+		return "", sf.errf(kn.Line, block, "", "empty key")
+	}
+	if _, err := keyType(key); err != nil {
+		return "", sf.errf(kn.Line, block, key, "%v", err)
+	}
+	return key, nil
+}
+
+// readLists reads a grid or zip block: a mapping of keys to lists.
+func (sf *sweepFile) readLists(block string, n *yaml.Node) ([]*sweepAxis, error) {
+	if n.Kind != yaml.MappingNode {
+		return nil, sf.errf(n.Line, block, "", "want a mapping of scenario keys to lists of values, got %s", describeNode(n))
+	}
+	if len(n.Content) == 0 {
+		return nil, sf.errf(n.Line, block, "", "empty block: give at least one key and its values")
+	}
+	var axes []*sweepAxis
+	var errs []error
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		kn, vn := n.Content[i], resolveAlias(n.Content[i+1])
+		key, err := sf.axisKey(block, kn)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if first, dup := seen[key]; dup {
+			errs = append(errs, sf.errf(kn.Line, block, key, "duplicate key (first at line %d)", first))
+			continue
+		}
+		seen[key] = kn.Line
+		if vn.Kind != yaml.SequenceNode {
+			errs = append(errs, sf.errf(kn.Line, block, key, "want a list of values, e.g. [1, 2, 3], got %s", describeNode(vn)))
+			continue
+		}
+		if len(vn.Content) == 0 {
+			errs = append(errs, sf.errf(kn.Line, block, key, "empty axis: give at least one value (an empty axis leaves no points)"))
+			continue
+		}
+		vals := make([]*yaml.Node, len(vn.Content))
+		for j, v := range vn.Content {
+			vals[j] = resolveAlias(v)
+		}
+		axes = append(axes, &sweepAxis{Axis: Axis{Key: key, Kind: block}, line: kn.Line, values: vals})
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	if block == BlockZip {
+		for _, ax := range axes[1:] {
+			if len(ax.values) != len(axes[0].values) {
+				return nil, sf.errf(ax.line, block, ax.Key, "has %d values but %s has %d: zip walks its lists together, so they need one length",
+					len(ax.values), axes[0].Key, len(axes[0].values))
+			}
+		}
+	}
+	return axes, nil
+}
+
+// readRepeat reads "repeat: N": N seeds from the base scenario's.
+func (sf *sweepFile) readRepeat(n *yaml.Node) error {
+	count, err := strconv.Atoi(n.Value)
+	if n.Kind != yaml.ScalarNode || err != nil || count < 1 {
+		return sf.errf(n.Line, BlockRepeat, "", "want a count of at least 1, got %s", describeNode(n))
+	}
+	vals := make([]*yaml.Node, count)
+	for i := range vals {
+		vals[i] = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.FormatUint(sf.baseSeed+uint64(i), 10)}
+	}
+	sf.addBlock([]*sweepAxis{{Axis: Axis{Key: "seed", Kind: BlockRepeat}, line: n.Line, values: vals}}, count)
+	return nil
+}
+
+// checkOverlaps rejects a key swept twice, or a key inside a swept
+// section.
+func (sf *sweepFile) checkOverlaps() error {
+	var errs []error
+	for i, a := range sf.axes {
+		for _, b := range sf.axes[:i] {
+			switch {
+			case a.Key == b.Key:
+				errs = append(errs, sf.errf(a.line, a.Kind, a.Key, "already swept by %s (line %d): a key can be on one axis only", b.Kind, b.line))
+			case strings.HasPrefix(a.Key, b.Key+".") || strings.HasPrefix(a.Key, b.Key+"["):
+				errs = append(errs, sf.errf(a.line, a.Kind, a.Key, "is inside %s, swept by %s (line %d)", b.Key, b.Kind, b.line))
+			case strings.HasPrefix(b.Key, a.Key+".") || strings.HasPrefix(b.Key, a.Key+"["):
+				errs = append(errs, sf.errf(a.line, a.Kind, a.Key, "contains %s, swept by %s (line %d)", b.Key, b.Kind, b.line))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// count returns the number of points, or an error when there are too many.
+func (sf *sweepFile) count() (int, error) {
+	n := 1
+	for i, s := range sf.sizes {
+		if n > maxSweepPoints/s {
+			ax := sf.blocks[i][0]
+			return 0, sf.errf(ax.line, ax.Kind, ax.Key, "the sweep has more than %d points", maxSweepPoints)
+		}
+		n *= s
+	}
+	return n, nil
+}
+
+// expand builds and loads every point.
+func (sf *sweepFile) expand(sets []string) (*Sweep, error) {
+	n, err := sf.count()
+	if err != nil {
+		return nil, err
+	}
+	sw := &Sweep{Name: sf.name, File: sf.path, Seed: sf.seed, Points: make([]Point, n)}
+	decoded := make([][]any, len(sf.axes))
+	for i, ax := range sf.axes {
+		sw.Axes = append(sw.Axes, ax.Axis)
+		decoded[i] = make([]any, len(ax.values))
+		for j, v := range ax.values {
+			if err := v.Decode(&decoded[i][j]); err != nil {
+				return nil, sf.errf(v.Line, ax.Kind, ax.Key, "value %d: %v", j, err)
+			}
+		}
+	}
+
+	// Load the points in parallel; each load is independent.
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	workers := min(runtime.GOMAXPROCS(0), n)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += workers {
+				errs[i] = sf.point(&sw.Points[i], i, sets, decoded)
+			}
+		}()
+	}
+	wg.Wait()
+
+	var out []error
+	seen := map[string]bool{}
+	for _, err := range errs {
+		if err == nil {
+			continue
+		}
+		for _, e := range flatten(err) {
+			if msg := dedupKey(e); !seen[msg] {
+				seen[msg] = true
+				out = append(out, e)
+			}
+		}
+		if len(out) >= maxSweepErrors {
+			out = append(out[:maxSweepErrors], fmt.Errorf("%s: more errors not shown", sf.path))
+			break
+		}
+	}
+	if len(out) > 0 {
+		return nil, errors.Join(out...)
+	}
+	if err := sw.setColumns(sf); err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(sw.Points))
+	for i, p := range sw.Points {
+		ids[i] = p.ID
+	}
+	sw.Fingerprint = SweepFingerprint(ids)
+	return sw, nil
+}
+
+// SweepFingerprint returns the fingerprint of a sweep whose points have
+// the given IDs, in point order: 16 hex digits of the SHA-256 of the IDs
+// joined with newlines.
+func SweepFingerprint(ids []string) string {
+	h := sha256.New()
+	for _, id := range ids {
+		h.Write([]byte(id))
+		h.Write([]byte{'\n'})
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// flatten returns the parts of a joined error.
+func flatten(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
+// step returns the step of block b at point i.
+func (sf *sweepFile) step(i, b int) int {
+	for k := len(sf.sizes) - 1; k > b; k-- {
+		i /= sf.sizes[k]
+	}
+	return i % sf.sizes[b]
+}
+
+// point loads point i into p.
+func (sf *sweepFile) point(p *Point, i int, sets []string, decoded [][]any) error {
+	p.Index = i
+	p.Sets = make([]string, 0, len(sf.axes))
+	p.Values = make([]any, 0, len(sf.axes))
+	a := 0
+	for b, axes := range sf.blocks {
+		s := sf.step(i, b)
+		for _, ax := range axes {
+			p.Sets = append(p.Sets, ax.Key+"="+yamlText(ax.values[s]))
+			p.Values = append(p.Values, decoded[a][s])
+			a++
+		}
+	}
+	spec, err := load(sf.baseFile, sf.baseData, append(slices.Clip(sets), p.Sets...))
+	if err != nil {
+		return sf.pointError(err, p)
+	}
+	p.Spec = spec
+	id, err := specID(spec)
+	if err != nil {
+		return err
+	}
+	p.ID = id
+	return nil
+}
+
+// pointError rewrites the errors of a point's --set overrides as errors
+// of the axes that gave them.
+func (sf *sweepFile) pointError(err error, p *Point) error {
+	var out []error
+	for _, e := range flatten(err) {
+		var se *Error
+		if !errors.As(e, &se) || !se.Flag {
+			out = append(out, e)
+			continue
+		}
+		ax := sf.axisOf(se.Key)
+		if ax == nil {
+			out = append(out, e)
+			continue
+		}
+		a := slices.Index(sf.axes, ax)
+		_, val, _ := strings.Cut(p.Sets[a], "=")
+		msg := se.Err
+		if se.Key != ax.Key {
+			msg = fmt.Errorf("%s: %w", se.Key, se.Err)
+		}
+		out = append(out, &SweepError{File: sf.path, Line: ax.line, Block: ax.Kind, Key: ax.Key,
+			Err: msg, Point: p.Index, Value: val})
+	}
+	return errors.Join(out...)
+}
+
+// axisOf returns the axis whose override gave key, or nil.
+func (sf *sweepFile) axisOf(key string) *sweepAxis {
+	for _, ax := range sf.axes {
+		if key == ax.Key || strings.HasPrefix(key, ax.Key+".") || strings.HasPrefix(key, ax.Key+"[") {
+			return ax
+		}
+	}
+	return nil
+}
+
+// yamlText returns a value as YAML text on one line, for key=value.
+func yamlText(n *yaml.Node) string {
+	if n.Kind == yaml.ScalarNode {
+		if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) == 0 && n.Tag != "!!str" {
+			return n.Value
+		}
+		if n.Tag == "!!str" && n.Style == 0 {
+			// A plain string stays plain unless YAML would read it as
+			// something else.
+			var v any
+			if yaml.Unmarshal([]byte(n.Value), &v) == nil {
+				if s, ok := v.(string); ok && s == n.Value {
+					return n.Value
+				}
+			}
+		}
+	}
+	c := flowCopy(n)
+	b, err := yaml.Marshal(c)
+	if err != nil {
+		return n.Value
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// flowCopy returns a copy of n with every collection in flow style and
+// no comments.
+func flowCopy(n *yaml.Node) *yaml.Node {
+	c := *resolveAlias(n)
+	c.HeadComment, c.LineComment, c.FootComment = "", "", ""
+	if c.Kind == yaml.MappingNode || c.Kind == yaml.SequenceNode {
+		c.Style = yaml.FlowStyle
+		c.Content = make([]*yaml.Node, len(n.Content))
+		for i, k := range resolveAlias(n).Content {
+			c.Content[i] = flowCopy(k)
+		}
+	}
+	return &c
+}
+
+// WorkloadKey identifies the spec's trace exactly, for sharing one
+// materialised copy between runs (see traces.Cache): the generator spec,
+// memory, page size and seed, or the trace file's absolute path.
+func (s *Spec) WorkloadKey() string {
+	if g := s.Workload.Generator; g != nil && s.Workload.Trace == "" {
+		return fmt.Sprintf("generator %+v memory=%d page_size=%d seed=%d", *g, int64(s.VM.Memory), int64(s.VM.PageSize), s.Seed)
+	}
+	p := s.TracePath()
+	if abs, err := filepath.Abs(p); err == nil {
+		p = abs
+	}
+	return "file " + p
+}
+
+// specID hashes the resolved scenario.
+func specID(s *Spec) (string, error) {
+	b, err := json.Marshal(struct {
+		*Spec
+		Params any
+	}{s, s.Model.Params})
+	if err != nil {
+		return "", fmt.Errorf("hashing scenario: %w", err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8]), nil
+}
+
+// setColumns types each axis's columns from the resolved scenarios.
+func (sw *Sweep) setColumns(sf *sweepFile) error {
+	for a := range sw.Axes {
+		ax := &sw.Axes[a]
+		var typ ColumnType
+		var suffix string
+		for i := range sw.Points {
+			p := &sw.Points[i]
+			v, t, suf := columnValue(p.Spec, ax.Key, p.Sets[a])
+			if i == 0 {
+				typ, suffix = t, suf
+			} else if t != typ || suf != suffix {
+				typ, suffix = ColumnText, ""
+			}
+			p.Columns = append(p.Columns, v)
+		}
+		ax.Type = typ
+		ax.Column = ax.Key + suffix
+		if typ == ColumnText {
+			for i := range sw.Points {
+				p := &sw.Points[i]
+				if _, ok := p.Columns[a].(string); !ok {
+					_, val, _ := strings.Cut(p.Sets[a], "=")
+					p.Columns[a] = val
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// columnValue returns the value of key in s typed for a result column,
+// its type and the column name's unit suffix. set is the point's
+// key=value, used for sections.
+func columnValue(s *Spec, key, set string) (any, ColumnType, string) {
+	_, text, _ := strings.Cut(set, "=")
+	v, ok := specValue(s, key)
+	if !ok {
+		return text, ColumnText, ""
+	}
+	switch x := v.Interface().(type) {
+	case units.Bytes:
+		return int64(x), ColumnInt, "_bytes"
+	case units.BitRate:
+		return float64(x), ColumnFloat, "_bps"
+	case time.Duration:
+		return x.Seconds(), ColumnFloat, "_s"
+	}
+	switch v.Kind() {
+	case reflect.Bool:
+		return v.Bool(), ColumnBool, ""
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return v.Int(), ColumnInt, ""
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		if v.Uint() <= math.MaxInt64 {
+			return int64(v.Uint()), ColumnInt, ""
+		}
+	case reflect.Float32, reflect.Float64:
+		return v.Float(), ColumnFloat, ""
+	case reflect.String:
+		return v.String(), ColumnText, ""
+	}
+	return text, ColumnText, ""
+}
+
+// specValue returns the value of the dotted key in s: a field of the
+// scenario, of the model's parameters, or of an item of a list.
+func specValue(s *Spec, key string) (reflect.Value, bool) {
+	v := reflect.ValueOf(s).Elem()
+	for _, seg := range strings.Split(key, ".") {
+		name, idx, hasIdx := splitIndex(seg)
+		for v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface {
+			if v.IsNil() {
+				return reflect.Value{}, false
+			}
+			v = v.Elem()
+		}
+		if v.Kind() != reflect.Struct {
+			return reflect.Value{}, false
+		}
+		if v.Type() == modelSpecType && name != "name" {
+			v = reflect.ValueOf(s.Model.Params)
+			for v.Kind() == reflect.Pointer {
+				v = v.Elem()
+			}
+		}
+		found := false
+		for _, f := range fieldsOf(v.Type()) {
+			if f.key == name {
+				v, found = v.Field(f.index), true
+				break
+			}
+		}
+		if !found {
+			return reflect.Value{}, false
+		}
+		if hasIdx {
+			if v.Kind() != reflect.Slice || idx >= v.Len() {
+				return reflect.Value{}, false
+			}
+			v = v.Index(idx)
+		}
+	}
+	for v.Kind() == reflect.Pointer {
+		if v.IsNil() {
+			return reflect.Value{}, false
+		}
+		v = v.Elem()
+	}
+	return v, true
+}
+
+// splitIndex splits "phases[2]" into "phases", 2, true.
+func splitIndex(seg string) (string, int, bool) {
+	name, rest, ok := strings.Cut(seg, "[")
+	if !ok || !strings.HasSuffix(rest, "]") {
+		return seg, 0, false
+	}
+	i, err := strconv.Atoi(strings.TrimSuffix(rest, "]"))
+	if err != nil || i < 0 {
+		return seg, 0, false
+	}
+	return name, i, true
+}
+
+// keyType returns the Go type of the dotted scenario key: a field of the
+// scenario or, below model, of any registered model's parameters. It is an
+// error naming the closest key when no scenario has the key.
+func keyType(key string) (reflect.Type, error) {
+	if key == "seed" || key == "name" {
+		f, _ := sectionKeys(specType, nil).lookup(key)
+		return f.typ, nil
+	}
+	var firstErr error
+	var found reflect.Type
+	for _, params := range modelParamTypes() {
+		t, err := keyTypeIn(key, params)
+		if err == nil {
+			found = t
+			break
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	if found == nil {
+		return nil, firstErr
+	}
+	return found, nil
+}
+
+func keyTypeIn(key string, params reflect.Type) (reflect.Type, error) {
+	t, prefix := specType, ""
+	for _, seg := range strings.Split(key, ".") {
+		name, _, hasIdx := splitIndex(seg)
+		st, ok := sectionOf(t)
+		if !ok {
+			return nil, fmt.Errorf("%s is a value, not a section", prefix)
+		}
+		ks := sectionKeys(st, params)
+		f, ok := ks.lookup(name)
+		if !ok {
+			names := ks.names()
+			msg := "unknown key"
+			if prefix != "" {
+				msg = "unknown key " + joinKey(prefix, name)
+			}
+			if s := suggest(name, names); s != "" {
+				msg += " (did you mean " + s + "?)"
+			} else if len(names) <= 8 {
+				msg += " (known: " + strings.Join(names, ", ") + ")"
+			} else {
+				msg += " (see migsim scenario explain)"
+			}
+			return nil, errors.New(msg)
+		}
+		t = f.typ
+		if hasIdx {
+			et, ok := listOf(t)
+			if !ok {
+				return nil, fmt.Errorf("%s is not a list", joinKey(prefix, name))
+			}
+			t = et
+		}
+		prefix = joinKey(prefix, seg)
+	}
+	return t, nil
+}

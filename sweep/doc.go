@@ -1,0 +1,60 @@
+// Package sweep runs the points of a [scenarios.Sweep] on all local cores
+// and writes their results: JSON Lines, CSV and Parquet.
+//
+// # Running
+//
+// [Run] simulates each point of a sweep (or of one shard of it) on
+// Options.Workers goroutines, one model run each, and appends every
+// finished point to a journal as soon as it ends. Runs that share a
+// workload (generator spec, memory, page size and seed, or trace file)
+// replay one in-memory copy of its trace from a [traces.Cache], and
+// points are handed out grouped by workload so that the cache stays
+// small. Cancelling the context stops the run cleanly: points in flight
+// are abandoned, finished ones are already in the journal.
+//
+// # Output directory
+//
+// A run writes one directory:
+//
+//	sweep.json       the manifest: sweep name, fingerprint, point count, shard, axes
+//	results.jsonl    one line per point, in point order once the run is complete
+//	results.csv      one row per point: point, axis columns, metric columns
+//	results.parquet  the same table, typed
+//
+// A line of results.jsonl is
+//
+//	{"point":3,"id":"1f0c…","axes":{"network.bandwidth_bps":1e+10,"seed":2},"result":{…}}
+//
+// where result is the [models.Result] with rounds_detail. The table's
+// columns are "point", then one per axis ([scenarios.Axis].Column, with a
+// unit suffix: _bytes, _bps for bits/s, _s for seconds), then the metrics
+// of [models.Result] in its field order, nested fields joined with "_"
+// (pages_total, pages_zero, pages_normal) and rounds_detail left out; a
+// metric whose name is already an axis column ("seed" under repeat) is
+// not repeated. Names and units follow the JSON result contract.
+//
+// # Crash safety and resume
+//
+// The journal is append-only: a single writer appends each batch of
+// finished points, one complete line each, and fsyncs it before counting
+// them as done (a group commit, so that fast points do not wait for one
+// fsync each). A process killed at any moment, even by SIGKILL, leaves
+// complete lines and at most one partial line at the end. Resuming
+// ([Options].Resume) reads the journal, checks every line against the
+// sweep (the point's ID must match, so a journal of another sweep is
+// refused), truncates a partial last line, and runs only the points that
+// have no line. When every point of the shard is in the journal, Run
+// rewrites it in point order and writes the CSV and Parquet files from
+// it, each to a temporary file renamed into place, so the outputs are
+// byte for byte the same whatever the scheduling, the number of workers,
+// the interruptions and the trace cache.
+//
+// # Shards
+//
+// [Shard] k/n (1 ≤ k ≤ n) takes the points whose index i has i mod n =
+// k−1: a deterministic subset, balanced across the axes. Each shard writes
+// its own directory; [Merge] checks that the directories hold every shard
+// of one sweep, each complete, and writes the union exactly as an
+// unsharded run would have: merged output equals unsharded output byte for
+// byte.
+package sweep

@@ -1,0 +1,216 @@
+package sweep
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/migsim/migsim/scenarios"
+)
+
+// Output file names inside an output directory.
+const (
+	ManifestFile = "sweep.json"
+	JournalFile  = "results.jsonl"
+	CSVFile      = "results.csv"
+	ParquetFile  = "results.parquet"
+)
+
+// manifestFormat is the version of sweep.json; readers refuse others.
+const manifestFormat = 1
+
+// Shard is a deterministic share of a sweep: the points whose index i has
+// i mod N = K−1. The zero Shard, like 1/1, is the whole sweep.
+type Shard struct {
+	K, N int
+}
+
+// ParseShard parses "k/n" with 1 ≤ k ≤ n.
+func ParseShard(s string) (Shard, error) {
+	ks, ns, ok := strings.Cut(s, "/")
+	k, err1 := strconv.Atoi(strings.TrimSpace(ks))
+	n, err2 := strconv.Atoi(strings.TrimSpace(ns))
+	if !ok || err1 != nil || err2 != nil {
+		return Shard{}, fmt.Errorf("shard %q: want k/n, e.g. 2/8 for the second of 8 shards", s)
+	}
+	sh := Shard{K: k, N: n}
+	return sh, sh.check()
+}
+
+func (s Shard) check() error {
+	switch {
+	case s == Shard{}:
+		return nil
+	case s.N < 1:
+		return fmt.Errorf("shard %d/%d: the shard count must be at least 1", s.K, s.N)
+	case s.K < 1 || s.K > s.N:
+		return fmt.Errorf("shard %d/%d: k must be between 1 and %d", s.K, s.N, s.N)
+	}
+	return nil
+}
+
+// whole reports whether s is the whole sweep.
+func (s Shard) whole() bool { return s.N <= 1 }
+
+// String returns "k/n", or "" for the whole sweep.
+func (s Shard) String() string {
+	if s.whole() {
+		return ""
+	}
+	return fmt.Sprintf("%d/%d", s.K, s.N)
+}
+
+// Points returns the indexes of the shard's points among n, in order.
+func (s Shard) Points(n int) []int {
+	if s.whole() {
+		out := make([]int, n)
+		for i := range out {
+			out[i] = i
+		}
+		return out
+	}
+	var out []int
+	for i := s.K - 1; i < n; i += s.N {
+		out = append(out, i)
+	}
+	return out
+}
+
+// AxisInfo describes an axis in the manifest.
+type AxisInfo struct {
+	Key    string               `json:"key"`
+	Kind   string               `json:"kind"`
+	Column string               `json:"column"`
+	Type   scenarios.ColumnType `json:"type"`
+}
+
+func axisInfos(axes []scenarios.Axis) []AxisInfo {
+	out := make([]AxisInfo, len(axes))
+	for i, a := range axes {
+		out[i] = AxisInfo{Key: a.Key, Kind: a.Kind, Column: a.Column, Type: a.Type}
+	}
+	return out
+}
+
+// Manifest is sweep.json: what an output directory holds.
+type Manifest struct {
+	// Format is the manifest's version, 1.
+	Format int `json:"format"`
+	// Sweep is the sweep's name.
+	Sweep string `json:"sweep"`
+	// Fingerprint identifies the sweep's points ([scenarios.Sweep].Fingerprint).
+	Fingerprint string `json:"fingerprint"`
+	// Points is the number of points of the whole sweep.
+	Points int `json:"points"`
+	// Shard is "k/n", or empty for the whole sweep (and for merged shards).
+	Shard string `json:"shard,omitempty"`
+	// ShardPoints is the number of points in the directory when complete.
+	ShardPoints int `json:"shard_points"`
+	// Axes are the sweep's axes, in column order.
+	Axes []AxisInfo `json:"axes"`
+}
+
+func newManifest(sw *scenarios.Sweep, sh Shard) *Manifest {
+	return &Manifest{
+		Format:      manifestFormat,
+		Sweep:       sw.Name,
+		Fingerprint: sw.Fingerprint,
+		Points:      len(sw.Points),
+		Shard:       sh.String(),
+		ShardPoints: len(sh.Points(len(sw.Points))),
+		Axes:        axisInfos(sw.Axes),
+	}
+}
+
+// shard returns the manifest's shard.
+func (m *Manifest) shard() (Shard, error) {
+	if m.Shard == "" {
+		return Shard{}, nil
+	}
+	return ParseShard(m.Shard)
+}
+
+func (m *Manifest) encode() ([]byte, error) {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// ReadManifest reads the manifest of the output directory dir.
+func ReadManifest(dir string) (*Manifest, error) {
+	path := filepath.Join(dir, ManifestFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var m Manifest
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if m.Format != manifestFormat {
+		return nil, fmt.Errorf("%s: format %d, this migsim reads format %d", path, m.Format, manifestFormat)
+	}
+	if _, err := m.shard(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &m, nil
+}
+
+// sameSweep returns an error when m and o describe different sweeps.
+func (m *Manifest) sameSweep(o *Manifest) error {
+	if m.Fingerprint != o.Fingerprint || m.Points != o.Points {
+		return fmt.Errorf("sweep %q (%d points, fingerprint %s), not %q (%d points, fingerprint %s)",
+			o.Sweep, o.Points, o.Fingerprint, m.Sweep, m.Points, m.Fingerprint)
+	}
+	return nil
+}
+
+// writeFileAtomic writes data to path through a temporary file in the same
+// directory, fsynced and renamed into place.
+func writeFileAtomic(path string, write func(f *os.File) error) (err error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if err := write(f); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// syncDir fsyncs a directory so that a rename in it is durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
+		return err
+	}
+	return nil
+}

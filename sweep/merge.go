@@ -1,0 +1,89 @@
+package sweep
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/migsim/migsim/scenarios"
+)
+
+// Merge joins the output directories of the shards of one sweep into dir,
+// which then holds exactly what an unsharded run of the sweep writes. It
+// is an error, before anything is written, when the directories hold
+// different sweeps, a shard twice, not every shard, or an incomplete
+// shard.
+func Merge(dir string, shardDirs []string, formats Formats) error {
+	if len(shardDirs) == 0 {
+		return fmt.Errorf("merge: no shard directories given")
+	}
+	var first *Manifest
+	seen := map[int]string{}
+	entries := map[int]entry{}
+	n := 0
+	for _, sd := range shardDirs {
+		m, err := ReadManifest(sd)
+		if err != nil {
+			return err
+		}
+		sh, _ := m.shard()
+		if first == nil {
+			first = m
+			n = max(sh.N, 1)
+		} else if err := first.sameSweep(m); err != nil {
+			return fmt.Errorf("merge: %s holds %v; %s holds sweep %q", sd, err, shardDirs[0], first.Sweep)
+		}
+		if max(sh.N, 1) != n {
+			return fmt.Errorf("merge: %s is shard %s, but %s is one of %d shards", sd, orWhole(m.Shard), shardDirs[0], n)
+		}
+		k := max(sh.K, 1)
+		if prev, dup := seen[k]; dup {
+			return fmt.Errorf("merge: %s and %s both hold shard %s", prev, sd, orWhole(m.Shard))
+		}
+		seen[k] = sd
+		es, _, err := scanJournal(filepath.Join(sd, JournalFile), m.Points, nil)
+		if err != nil {
+			return err
+		}
+		want := sh.Points(m.Points)
+		if len(es) != len(want) {
+			return fmt.Errorf("merge: %s is incomplete: %d of its %d points are done; finish it with migsim sweep --shard %s --resume",
+				sd, len(es), len(want), orWhole(m.Shard))
+		}
+		for _, p := range want {
+			e, ok := es[p]
+			if !ok {
+				return fmt.Errorf("merge: %s lacks point %d of shard %s", sd, p, orWhole(m.Shard))
+			}
+			entries[p] = e
+		}
+	}
+	if len(seen) != n {
+		var missing []string
+		for k := 1; k <= n; k++ {
+			if _, ok := seen[k]; !ok {
+				missing = append(missing, fmt.Sprintf("%d/%d", k, n))
+			}
+		}
+		return fmt.Errorf("merge: shards %s are missing", strings.Join(missing, ", "))
+	}
+	ids := make([]string, first.Points)
+	for p, e := range entries {
+		ids[p] = e.id
+	}
+	if fp := scenarios.SweepFingerprint(ids); fp != first.Fingerprint {
+		return fmt.Errorf("merge: the shards' point IDs give fingerprint %s, not the sweep's %s: a shard was run from another version of the sweep", fp, first.Fingerprint)
+	}
+	if slices.Contains(shardDirs, dir) {
+		return fmt.Errorf("merge: the output directory %s is one of the shards", dir)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	m := *first
+	m.Shard, m.ShardPoints = "", m.Points
+	points := Shard{}.Points(m.Points)
+	return writeOutputs(dir, &m, points, entries, formats)
+}
