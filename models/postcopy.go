@@ -61,9 +61,13 @@ import (
 //
 // Each fault is one engine event: the vCPU's wake-up when its page
 // arrives. Between stalls the guest's progress is computed from guest
-// time, one event per epoch, and the push is advanced lazily up to each
-// access (the link's timetable is known analytically between requests),
-// so the cost is per access and per pushed page, not per nanosecond.
+// time, one event per epoch. The push needs no events: between requests
+// the link's timetable is known, so the push is advanced lazily up to the
+// time of each access that may fault. An access to a page that had
+// already arrived costs two bit tests (pages never return to the source),
+// and pages that have long arrived are committed a 64-page word at a
+// time while the push is an upward scan. A million faults take about
+// 0.3 s; pushed pages cost about 12 ns each.
 //
 // # Known differences from QEMU
 //

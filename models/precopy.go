@@ -31,9 +31,9 @@ import (
 //     bandwidth_window of transfer (QEMU's 100 ms BUFFER_DELAY) and stops
 //     the guest when the remaining dirty bytes fit in
 //     measured bandwidth × downtime_limit.
-//   - Downtime = one sync + (final dirty set + device state) over the path
-//   - resume_time + one RTT. As in QEMU, max_bandwidth does not apply to
-//     the stop-and-copy pass.
+//   - Downtime is the sum of one sync, the final dirty set and the device
+//     state over the path, resume_time and one RTT. As in QEMU,
+//     max_bandwidth does not apply to the stop-and-copy pass.
 //   - Every pass goes over the path's TCP stream model ([sim.Path.Send]):
 //     network.streams streams (one by default, QEMU's migration channel),
 //     each held to its window over the RTT and to Mathis's loss limit,

@@ -14,7 +14,9 @@
 //	  generator: {kind: sequential, dirty_rate: 50000, working_set: 1GiB,
 //	              zero_fraction: 0, read_rate: 0, duration: 600s, epoch: 10ms}
 //	  at_end: loop                 # loop|idle when the trace ends first
-//	network: {profile: lan-10g}    # plus bandwidth: 10Gbit, rtt: 0.1ms, loss: 0
+//	network: {profile: lan-10g}    # plus bandwidth: 10Gbit, rtt: 0.1ms, loss: 0,
+//	                               # jitter: 0, tcp_window: 3MiB, mss: 1448B, streams: 1,
+//	                               # bandwidth_schedule: [{at: 60s, bandwidth: 2Gbit}]
 //	model: {name: precopy, downtime_limit: 300ms, max_bandwidth: 0, max_rounds: 0, auto_converge: false}
 //
 // `migsim scenario explain` lists every key with its default, unit and
@@ -43,9 +45,13 @@
 //     vm.page_size keys, the VM takes the trace header's; with them, they
 //     must match it. A relative trace path is relative to the scenario
 //     file's directory (to the working directory when given with --set).
-//   - network.profile picks a built-in path ([Profiles]); bandwidth, rtt
-//     and loss given beside it override the profile's values. An empty
-//     profile means none: bandwidth must then be given.
+//   - network.profile picks a built-in path ([Profiles]); bandwidth, rtt,
+//     loss, jitter, tcp_window and mss given beside it override the
+//     profile's values. An empty profile means none: bandwidth must then
+//     be given, rtt, loss and jitter default to 0. Profile "custom" is the
+//     same but needs rtt too. Without a profile, tcp_window and mss take
+//     Linux's defaults (3MiB, 1448B). network.streams and
+//     network.bandwidth_schedule belong to no profile.
 //   - model.name picks a model ([models.Lookup]); the model section's
 //     other keys are decoded into that model's parameters, starting from
 //     its defaults, so a key of one model is an error for another.

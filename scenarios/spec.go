@@ -106,8 +106,12 @@ type NetworkSpec struct {
 	// migration channel). They share the link fairly and add up to it.
 	Streams int `mapstructure:"streams"`
 	// BandwidthSchedule changes the link during the migration: a list of
-	// {at, bandwidth, cross_traffic}, in increasing at order. Empty (the
-	// default) keeps the link at bandwidth throughout.
+	// {at, bandwidth, cross_traffic} steps in increasing at order, each
+	// saying that from at (a duration since the start) the link is
+	// bandwidth (bits/s; 0 means network.bandwidth), of which other
+	// traffic takes the share cross_traffic (a fraction in [0, 1)), e.g.
+	// [{at: 0s, bandwidth: 10Gbit}, {at: 60s, bandwidth: 2Gbit}]. Empty
+	// (the default) keeps the link at bandwidth throughout.
 	BandwidthSchedule []BandwidthStep `mapstructure:"bandwidth_schedule"`
 }
 

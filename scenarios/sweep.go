@@ -162,11 +162,8 @@ func (e *SweepError) Error() string {
 		fmt.Fprintf(&b, ":%d", e.Line)
 	}
 	b.WriteString(": ")
-	if e.Block != "" {
-		b.WriteString(e.Block + " ")
-	}
-	if e.Key != "" {
-		b.WriteString(e.Key + ": ")
+	if label := strings.TrimSpace(e.Block + " " + e.Key); label != "" {
+		b.WriteString(label + ": ")
 	}
 	b.WriteString(e.Err.Error())
 	if e.Value != "" {
@@ -254,6 +251,7 @@ type sweepFile struct {
 	baseFile string // scenario file of the base; the sweep file for an inline base
 	baseData []byte
 	baseSeed uint64 // the base scenario's seed key, for repeat
+	nameSet  string // "name=…" for an inline base without a name, else ""
 	blocks   [][]*sweepAxis
 	sizes    []int // steps of each block
 	axes     []*sweepAxis
@@ -289,6 +287,7 @@ func parseSweep(path string, data []byte) (*sweepFile, error) {
 	baseEnd := 0 // the line after the base's value: the next key's, or 0 for EOF
 	var repeat *yaml.Node
 	blockNodes := map[string]*yaml.Node{}
+	blockLines := map[string]int{}
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		kn, vn := root.Content[i], resolveAlias(root.Content[i+1])
 		if first, dup := seen[kn.Value]; dup {
@@ -318,7 +317,7 @@ func parseSweep(path string, data []byte) (*sweepFile, error) {
 		case BlockRepeat:
 			repeat = vn
 		case BlockGrid, BlockZip, BlockRandom, BlockLatin:
-			blockNodes[kn.Value] = vn
+			blockNodes[kn.Value], blockLines[kn.Value] = vn, kn.Line
 		default:
 			msg := "unknown key"
 			if s := suggest(kn.Value, sweepKeys); s != "" {
@@ -341,9 +340,9 @@ func parseSweep(path string, data []byte) (*sweepFile, error) {
 		var err error
 		switch block {
 		case BlockGrid, BlockZip:
-			axes, err = sf.readLists(block, n)
+			axes, err = sf.readLists(block, blockLines[block], n)
 		default:
-			axes, err = sf.readSamples(block, n)
+			axes, err = sf.readSamples(block, blockLines[block], n)
 		}
 		if err != nil {
 			errs = append(errs, err)
@@ -388,6 +387,7 @@ func (sf *sweepFile) readBase(n *yaml.Node, end int, data []byte) error {
 	switch {
 	case n == nil || isNull(n):
 		sf.baseFile, sf.baseData = "", nil
+		sf.nameSet = "name=" + yamlText(&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: sf.name})
 	case n.Kind == yaml.ScalarNode:
 		p := n.Value
 		if !filepath.IsAbs(p) {
@@ -400,6 +400,10 @@ func (sf *sweepFile) readBase(n *yaml.Node, end int, data []byte) error {
 		sf.baseFile, sf.baseData = p, b
 	case n.Kind == yaml.MappingNode:
 		sf.baseFile, sf.baseData = sf.path, inlineBlock(data, n.Line, n.Column, end)
+		if mappingValue(n, "name") == nil {
+			// The points are named after the sweep, not its file.
+			sf.nameSet = "name=" + yamlText(&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: sf.name})
+		}
 	default:
 		return sf.errf(n.Line, "", "base", "want a scenario file or a scenario mapping, got %s", describeNode(n))
 	}
@@ -450,12 +454,12 @@ func (sf *sweepFile) axisKey(block string, kn *yaml.Node) (string, error) {
 }
 
 // readLists reads a grid or zip block: a mapping of keys to lists.
-func (sf *sweepFile) readLists(block string, n *yaml.Node) ([]*sweepAxis, error) {
+func (sf *sweepFile) readLists(block string, line int, n *yaml.Node) ([]*sweepAxis, error) {
 	if n.Kind != yaml.MappingNode {
-		return nil, sf.errf(n.Line, block, "", "want a mapping of scenario keys to lists of values, got %s", describeNode(n))
+		return nil, sf.errf(line, block, "", "want a mapping of scenario keys to lists of values, got %s", describeNode(n))
 	}
 	if len(n.Content) == 0 {
-		return nil, sf.errf(n.Line, block, "", "empty block: give at least one key and its values")
+		return nil, sf.errf(line, block, "", "empty block: give at least one key and its values")
 	}
 	var axes []*sweepAxis
 	var errs []error
@@ -656,7 +660,12 @@ func (sf *sweepFile) point(p *Point, i int, sets []string, decoded [][]any) erro
 			a++
 		}
 	}
-	spec, err := load(sf.baseFile, sf.baseData, append(slices.Clip(sets), p.Sets...))
+	all := make([]string, 0, 1+len(sets)+len(p.Sets))
+	if sf.nameSet != "" {
+		all = append(all, sf.nameSet)
+	}
+	all = append(append(all, sets...), p.Sets...)
+	spec, err := load(sf.baseFile, sf.baseData, all)
 	if err != nil {
 		return sf.pointError(err, p)
 	}
@@ -902,26 +911,33 @@ func splitIndex(seg string) (string, int, bool) {
 // scenario or, below model, of any registered model's parameters. It is an
 // error naming the closest key when no scenario has the key.
 func keyType(key string) (reflect.Type, error) {
-	if key == "seed" || key == "name" {
-		f, _ := sectionKeys(specType, nil).lookup(key)
-		return f.typ, nil
-	}
 	var firstErr error
-	var found reflect.Type
 	for _, params := range modelParamTypes() {
 		t, err := keyTypeIn(key, params)
 		if err == nil {
-			found = t
-			break
+			return t, nil
 		}
 		if firstErr == nil {
 			firstErr = err
 		}
 	}
-	if found == nil {
-		return nil, firstErr
+	// A model key no model has: suggest from all of them.
+	if rest, ok := strings.CutPrefix(key, "model."); ok && !strings.Contains(rest, ".") {
+		names := []string{"name"}
+		for _, params := range modelParamTypes() {
+			for _, f := range fieldsOf(params) {
+				if !slices.Contains(names, f.key) {
+					names = append(names, f.key)
+				}
+			}
+		}
+		msg := "unknown key: no model has it"
+		if s := suggest(rest, names); s != "" {
+			msg += " (did you mean " + s + "?)"
+		}
+		return nil, errors.New(msg)
 	}
-	return found, nil
+	return nil, firstErr
 }
 
 func keyTypeIn(key string, params reflect.Type) (reflect.Type, error) {
@@ -937,9 +953,6 @@ func keyTypeIn(key string, params reflect.Type) (reflect.Type, error) {
 		if !ok {
 			names := ks.names()
 			msg := "unknown key"
-			if prefix != "" {
-				msg = "unknown key " + joinKey(prefix, name)
-			}
 			if s := suggest(name, names); s != "" {
 				msg += " (did you mean " + s + "?)"
 			} else if len(names) <= 8 {

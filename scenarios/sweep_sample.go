@@ -41,9 +41,9 @@ type sampleRange struct {
 // range into n equal strata and draws one value in each, in an
 // independently shuffled order per key (a Latin hypercube). A list of
 // values is sampled through its index.
-func (sf *sweepFile) readSamples(block string, n *yaml.Node) ([]*sweepAxis, error) {
+func (sf *sweepFile) readSamples(block string, line int, n *yaml.Node) ([]*sweepAxis, error) {
 	if n.Kind != yaml.MappingNode {
-		return nil, sf.errf(n.Line, block, "", "want a mapping with n and keys, got %s", describeNode(n))
+		return nil, sf.errf(line, block, "", "want a mapping with n and keys, got %s", describeNode(n))
 	}
 	count := 0
 	var keys *yaml.Node
@@ -63,10 +63,10 @@ func (sf *sweepFile) readSamples(block string, n *yaml.Node) ([]*sweepAxis, erro
 		}
 	}
 	if count == 0 {
-		return nil, sf.errf(n.Line, block, "n", "missing: give the number of samples, e.g. n: 100")
+		return nil, sf.errf(line, block, "n", "missing: give the number of samples, e.g. n: 100")
 	}
 	if keys == nil || keys.Kind != yaml.MappingNode || len(keys.Content) == 0 {
-		return nil, sf.errf(n.Line, block, "keys", "missing or empty: give scenario keys with {min, max} or {values: [...]}")
+		return nil, sf.errf(line, block, "keys", "missing or empty: give scenario keys with {min, max} or {values: [...]}")
 	}
 
 	var ranges []*sampleRange

@@ -54,12 +54,12 @@ func (s Shard) check() error {
 	return nil
 }
 
-// whole reports whether s is the whole sweep.
-func (s Shard) whole() bool { return s.N <= 1 }
+// Whole reports whether s is the whole sweep (the zero Shard, or 1/1).
+func (s Shard) Whole() bool { return s.N <= 1 }
 
 // String returns "k/n", or "" for the whole sweep.
 func (s Shard) String() string {
-	if s.whole() {
+	if s.Whole() {
 		return ""
 	}
 	return fmt.Sprintf("%d/%d", s.K, s.N)
@@ -67,7 +67,7 @@ func (s Shard) String() string {
 
 // Points returns the indexes of the shard's points among n, in order.
 func (s Shard) Points(n int) []int {
-	if s.whole() {
+	if s.Whole() {
 		out := make([]int, n)
 		for i := range out {
 			out[i] = i
@@ -187,6 +187,9 @@ func writeFileAtomic(path string, write func(f *os.File) error) (err error) {
 			os.Remove(f.Name())
 		}
 	}()
+	if err := f.Chmod(0o644); err != nil {
+		return err
+	}
 	if err := write(f); err != nil {
 		return err
 	}

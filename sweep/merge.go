@@ -36,7 +36,8 @@ func Merge(dir string, shardDirs []string, formats Formats) error {
 			return fmt.Errorf("merge: %s holds %v; %s holds sweep %q", sd, err, shardDirs[0], first.Sweep)
 		}
 		if max(sh.N, 1) != n {
-			return fmt.Errorf("merge: %s is shard %s, but %s is one of %d shards", sd, orWhole(m.Shard), shardDirs[0], n)
+			return fmt.Errorf("merge: %s holds %s, but %s holds %s: give the directories of one split of the sweep",
+				sd, describeShard(m.Shard), shardDirs[0], describeShard(first.Shard))
 		}
 		k := max(sh.K, 1)
 		if prev, dup := seen[k]; dup {
@@ -67,6 +68,9 @@ func Merge(dir string, shardDirs []string, formats Formats) error {
 				missing = append(missing, fmt.Sprintf("%d/%d", k, n))
 			}
 		}
+		if len(missing) == 1 {
+			return fmt.Errorf("merge: shard %s is missing", missing[0])
+		}
 		return fmt.Errorf("merge: shards %s are missing", strings.Join(missing, ", "))
 	}
 	ids := make([]string, first.Points)
@@ -86,4 +90,11 @@ func Merge(dir string, shardDirs []string, formats Formats) error {
 	m.Shard, m.ShardPoints = "", m.Points
 	points := Shard{}.Points(m.Points)
 	return writeOutputs(dir, &m, points, entries, formats)
+}
+
+func describeShard(shard string) string {
+	if shard == "" {
+		return "the whole sweep"
+	}
+	return "shard " + shard
 }

@@ -51,6 +51,11 @@ func writeOutputs(dir string, m *Manifest, points []int, entries map[int]entry, 
 		if err != nil {
 			return nil, err
 		}
+		if err := f.Chmod(0o644); err != nil {
+			f.Close()
+			os.Remove(f.Name())
+			return nil, err
+		}
 		x := &tmp{f: f, bw: bufio.NewWriterSize(f, 1<<20), dest: dest}
 		files = append(files, x)
 		return x, nil

@@ -29,10 +29,10 @@
 // trace's header; it does not change while the Source is used. Next fills
 // the Epoch it is given with the next epoch, with Index counting from 0 and
 // no gaps, and returns nil; after the last epoch it returns io.EOF. Next
-// may reuse the bitmaps already in the Epoch, so a caller
-// that keeps an epoch past the next call must pass a different Epoch (or
-// clone the sets). A Source that fails returns a non-nil error other than
-// io.EOF; the trace cannot be continued after that.
+// may reuse the bitmaps already in the Epoch, so a caller that keeps an
+// epoch past the next call must pass a different Epoch (or clone the sets).
+// A Source that fails returns a non-nil error other than io.EOF; the trace
+// cannot be continued after that.
 //
 // Every Source guarantees, for each epoch: every page is below the header's
 // page count, and the written and read sets are disjoint. Models may rely on

@@ -325,33 +325,27 @@ func (d *setDecoder) decodeDelta(b []byte, pageCount uint64, bm *roaring.Bitmap,
 	// Gaps of one byte branch well; a mix of one- and two-byte gaps (a
 	// random set of 0.1% to 1.5% of memory) makes the length branch a coin
 	// toss, so such sets, recognised from a sample, take a branch-free path
-	// for gaps of up to two bytes. Either way longer gaps go to gapUvarint.
+	// for gaps of up to two bytes. The fast loops make no calls, so that
+	// their variables stay in registers; they stop at a longer gap, at the
+	// start of a new chunk and at the end of the data, which the slow step
+	// after them handles, one page at a time.
 	mixed := mixedGaps(b[i:min(len(b), i+256)])
 	for j := uint64(1); j < count; j++ {
-		var gap uint64
+		w0, end := w, w+2*int(count-j) // end stays within data: w <= 2*j
 		if mixed {
-			if i+2 <= len(b) {
-				x := uint64(binary.LittleEndian.Uint16(b[i:]))
-				if x&0x8080 != 0x8080 {
-					long := (x >> 7) & 1 // 1 if the gap takes two bytes
-					gap = x&0x7f | (x>>1)&(0x7f<<7)&-long
-					i += 1 + int(long)
-					goto add
-				}
-			}
-		} else if i < len(b) && b[i] < 0x80 {
-			gap = uint64(b[i])
-			i++
-			goto add
+			i, cur, w = deltaRunMixed(b, i, cur, key, data, w, end)
+		} else {
+			i, cur, w = deltaRunShort(b, i, cur, key, data, w, end)
 		}
-		{
-			var k int
-			if gap, k = gapUvarint(b[i:]); k <= 0 {
-				return 0, 0, fmt.Errorf("bad gap after %d of %d pages", j, count)
-			}
-			i += k
+		j += uint64(w-w0) / 2
+		if j == count {
+			break
 		}
-	add:
+		gap, k := gapUvarint(b[i:])
+		if k <= 0 {
+			return 0, 0, fmt.Errorf("bad gap after %d of %d pages", j, count)
+		}
+		i += k
 		// cur stays below 2^33: a gap is below 2^32, and cur is checked
 		// against the page count whenever it enters a new chunk.
 		cur += gap + 1
@@ -394,6 +388,48 @@ func (d *setDecoder) decodeDelta(b []byte, pageCount uint64, bm *roaring.Bitmap,
 		panic(fmt.Sprintf("traces: delta decoder built a serialization roaring rejects (%d of %d bytes read): %v", p, len(ser), err))
 	}
 	return i, count, nil
+}
+
+// deltaRunShort decodes one-byte gaps from b[i:] into pages, appending them
+// to data[w:end] as uint16 values, for as long as they stay in chunk key.
+// cur is the last page. It returns the new i, cur and w. It is kept apart,
+// and free of calls, so that its loop runs in registers: inlined into its
+// caller, it would not.
+//
+//go:noinline
+func deltaRunShort(b []byte, i int, cur uint64, key uint32, data []byte, w, end int) (int, uint64, int) {
+	for w < end && i < len(b) && b[i] < 0x80 {
+		next := cur + uint64(b[i]) + 1
+		if uint32(next>>16) != key {
+			break
+		}
+		cur = next
+		i++
+		data[w], data[w+1] = byte(cur), byte(cur>>8)
+		w += 2
+	}
+	return i, cur, w
+}
+
+// deltaRunMixed is deltaRunShort for gaps of one or two bytes, decoded
+// without a branch on their length.
+func deltaRunMixed(b []byte, i int, cur uint64, key uint32, data []byte, w, end int) (int, uint64, int) {
+	for w < end && i+1 < len(b) {
+		x := uint64(b[i]) | uint64(b[i+1])<<8
+		if x&0x8080 == 0x8080 {
+			break // three bytes or more
+		}
+		long := (x >> 7) & 1 // 1 if the gap takes two bytes
+		next := cur + (x&0x7f | (x>>1)&(0x7f<<7)&-long) + 1
+		if uint32(next>>16) != key {
+			break
+		}
+		cur = next
+		i += 1 + int(long)
+		data[w], data[w+1] = byte(cur), byte(cur>>8)
+		w += 2
+	}
+	return i, cur, w
 }
 
 // mixedGaps reports whether the varints in sample have continuation bytes
@@ -623,54 +659,85 @@ func (d *setDecoder) intersect(sa []byte, ca serialContainer, sb []byte, cb seri
 		sa, ca, sb, cb = sb, cb, sa, ca
 	}
 	bm := &d.probe
+	a := containerBytes(sa, ca)
 	switch ca.kind {
 	case kindArray:
-		for k := range int(ca.n) {
-			v := binary.LittleEndian.Uint16(sa[int(ca.off)+2*k:])
-			bm[v>>6] |= 1 << (v & 63)
-		}
+		setArrayBits(bm, a)
 	case kindBitmap:
 		for k := range bm {
-			bm[k] = binary.LittleEndian.Uint64(sa[int(ca.off)+8*k:])
+			bm[k] = binary.LittleEndian.Uint64(a[8*k:])
 		}
 	case kindRun:
-		for k := range int(ca.n) {
-			s := int(binary.LittleEndian.Uint16(sa[int(ca.off)+4*k:]))
-			l := int(binary.LittleEndian.Uint16(sa[int(ca.off)+4*k+2:]))
+		for k := 0; k+3 < len(a); k += 4 {
+			s := int(binary.LittleEndian.Uint16(a[k:]))
+			l := int(binary.LittleEndian.Uint16(a[k+2:]))
 			setBits(bm, s, s+l)
 		}
 	}
-	var hit uint64
+	hit := false
+	bb := containerBytes(sb, cb)
 	switch cb.kind {
 	case kindArray:
-		for k := range int(cb.n) {
-			v := binary.LittleEndian.Uint16(sb[int(cb.off)+2*k:])
-			hit |= bm[v>>6] >> (v & 63)
-		}
-		hit &= 1
+		hit = anyArrayBit(bm, bb)
 	case kindBitmap:
+		var and uint64
 		for k := range bm {
-			hit |= bm[k] & binary.LittleEndian.Uint64(sb[int(cb.off)+8*k:])
+			and |= bm[k] & binary.LittleEndian.Uint64(bb[8*k:])
 		}
+		hit = and != 0
 	case kindRun:
-		for k := range int(cb.n) {
-			s := int(binary.LittleEndian.Uint16(sb[int(cb.off)+4*k:]))
-			l := int(binary.LittleEndian.Uint16(sb[int(cb.off)+4*k+2:]))
-			if anyBits(bm, s, s+l) {
-				hit = 1
-				break
-			}
+		for k := 0; k+3 < len(bb) && !hit; k += 4 {
+			s := int(binary.LittleEndian.Uint16(bb[k:]))
+			l := int(binary.LittleEndian.Uint16(bb[k+2:]))
+			hit = anyBits(bm, s, s+l)
 		}
 	}
 	if ca.kind == kindArray {
-		for k := range int(ca.n) {
-			v := binary.LittleEndian.Uint16(sa[int(ca.off)+2*k:])
-			bm[v>>6] = 0
-		}
+		clearArrayBits(bm, a)
 	} else {
 		clear(bm[:])
 	}
-	return hit != 0
+	return hit
+}
+
+// containerBytes returns the bytes of container c in the serialization ser:
+// its values, bitmap words or runs.
+func containerBytes(ser []byte, c serialContainer) []byte {
+	size := int(c.n) * 2 // array
+	switch c.kind {
+	case kindBitmap:
+		size = roaringBitmapBytes
+	case kindRun:
+		size = int(c.n) * 4
+	}
+	return ser[c.off : int(c.off)+size]
+}
+
+// setArrayBits sets in bm the bit of each little-endian uint16 in a.
+func setArrayBits(bm *[roaringBitmapBytes / 8]uint64, a []byte) {
+	for k := 0; k+1 < len(a); k += 2 {
+		v := uint16(a[k]) | uint16(a[k+1])<<8
+		bm[v>>6] |= 1 << (v & 63)
+	}
+}
+
+// clearArrayBits clears the words of bm that setArrayBits(bm, a) touched.
+func clearArrayBits(bm *[roaringBitmapBytes / 8]uint64, a []byte) {
+	for k := 0; k+1 < len(a); k += 2 {
+		v := uint16(a[k]) | uint16(a[k+1])<<8
+		bm[v>>6] = 0
+	}
+}
+
+// anyArrayBit reports whether bm has the bit of any little-endian uint16
+// in a set. It does not branch on the bits.
+func anyArrayBit(bm *[roaringBitmapBytes / 8]uint64, a []byte) bool {
+	var hit uint64
+	for k := 0; k+1 < len(a); k += 2 {
+		v := uint16(a[k]) | uint16(a[k+1])<<8
+		hit |= bm[v>>6] >> (v & 63)
+	}
+	return hit&1 != 0
 }
 
 // setBits sets bits lo through hi, inclusive, of bm.

@@ -135,6 +135,48 @@ func TestSetRoundTrip(t *testing.T) {
 	}
 }
 
+// TestDeltaRoundTripRandom decodes delta encodings of random sets whose
+// gaps mix every varint length, in proportions that push the decoder onto
+// each of its paths, and compares them with the sets encoded.
+func TestDeltaRoundTripRandom(t *testing.T) {
+	r := rand.New(rand.NewPCG(4, 4))
+	var dec setDecoder
+	for n := range 300 {
+		// Gap lengths: up to 1, 2, 3 or 5 bytes, mixed in random shares.
+		limits := []uint64{1 << 7, 1 << 14, 1 << 21, 1 << 32}
+		weights := []int{r.IntN(10), r.IntN(10), r.IntN(3), r.IntN(2)}
+		weights[0]++
+		s := roaring.New()
+		var v uint64
+		for range r.IntN(5000) + 1 {
+			k := 0
+			for x := r.IntN(weights[0] + weights[1] + weights[2] + weights[3]); x >= weights[k]; k++ {
+				x -= weights[k]
+			}
+			v += r.Uint64N(limits[k])
+			if v >= MaxPages {
+				break
+			}
+			s.Add(uint32(v))
+			v++
+		}
+		if s.IsEmpty() {
+			continue
+		}
+		pages := uint64(s.Maximum()) + 1 + r.Uint64N(3)
+		b := fileDeltaEncode(s)
+		got := roaring.New()
+		m, card, err := dec.decodeSet(b, pages, got, "t", &setLayout{})
+		if err != nil || m != len(b) || card != s.GetCardinality() || !got.Equals(s) {
+			t.Fatalf("set %d (%d pages, weights %v): consumed %d of %d, err %v, equal %v", n, s.GetCardinality(), weights, m, len(b), err, got.Equals(s))
+		}
+		// One page fewer and the last page is out of range.
+		if _, _, err := dec.decodeSet(b, uint64(s.Maximum()), roaring.New(), "t", &setLayout{}); !errors.Is(err, ErrFormat) {
+			t.Fatalf("set %d: page count below the last page: err %v", n, err)
+		}
+	}
+}
+
 // TestSetEncodingChoice checks that the writer picks the smaller encoding.
 func TestSetEncodingChoice(t *testing.T) {
 	var enc setEncoder

@@ -4,7 +4,6 @@ import (
 	"math"
 	"math/bits"
 	"math/rand/v2"
-	"slices"
 	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -92,8 +91,8 @@ type sampler struct {
 	spare   uint32   // second half of the last 64-bit draw
 	has     bool     // spare is unused
 	buf     []uint32 // the current sample
-	scratch []uint32
 	exclBuf []uint32 // batch of excluded pages for mapAvailable
+	sorter           // sorts and deduplicates batches of draws
 
 	// zipf only
 	law      *zipfLaw
@@ -152,83 +151,6 @@ func (s *sampler) distinctBelow(n, k uint64) []uint32 {
 	}
 	s.buf = buf
 	return buf
-}
-
-// settle sorts the new values a[m:], merges them into the sorted, distinct
-// a[:m] and drops duplicates. Values are below 2^width.
-func (s *sampler) settle(a []uint32, m, width int) []uint32 {
-	s.scratch = radixSort(a[m:], s.scratch, width)
-	if m > 0 {
-		s.scratch = mergeTail(a, m, s.scratch)
-	}
-	return slices.Compact(a)
-}
-
-// radixDigit is the digit width of radixSort, in bits.
-const radixDigit = 11
-
-// radixSort sorts a, whose values are below 2^width, in place: pdqsort for
-// short slices, else a least-significant-digit radix sort with 11-bit
-// digits (three passes for 2^28 pages), O(len(a)). tmp is scratch space;
-// the possibly grown scratch is returned for reuse.
-func radixSort(a, tmp []uint32, width int) []uint32 {
-	if len(a) < 512 {
-		slices.Sort(a)
-		return tmp
-	}
-	passes := max((width+radixDigit-1)/radixDigit, 1)
-	if cap(tmp) < len(a) {
-		tmp = make([]uint32, len(a))
-	}
-	tmp = tmp[:len(a)]
-	var counts [3][1 << radixDigit]uint32
-	for _, v := range a {
-		counts[0][v&(1<<radixDigit-1)]++
-		counts[1][(v>>radixDigit)&(1<<radixDigit-1)]++
-		counts[2][v>>(2*radixDigit)]++
-	}
-	src, dst := a, tmp
-	for p := range passes {
-		c := &counts[p]
-		shift := uint(p * radixDigit)
-		if c[(src[0]>>shift)&(1<<radixDigit-1)] == uint32(len(a)) {
-			continue // every value has the same digit: nothing to move
-		}
-		var sum uint32
-		for i, n := range c {
-			c[i] = sum
-			sum += n
-		}
-		for _, v := range src {
-			d := (v >> shift) & (1<<radixDigit - 1)
-			dst[c[d]] = v
-			c[d]++
-		}
-		src, dst = dst, src
-	}
-	if &src[0] != &a[0] {
-		copy(a, src)
-	}
-	return tmp
-}
-
-// mergeTail merges the sorted a[:m] and a[m:] into a sorted a, using tmp
-// as scratch, and returns the possibly grown scratch.
-func mergeTail(a []uint32, m int, tmp []uint32) []uint32 {
-	tmp = append(tmp[:0], a[:m]...)
-	i, j, w := 0, m, 0
-	for i < len(tmp) && j < len(a) {
-		if tmp[i] <= a[j] {
-			a[w] = tmp[i]
-			i++
-		} else {
-			a[w] = a[j]
-			j++
-		}
-		w++
-	}
-	copy(a[w:], tmp[i:])
-	return tmp
 }
 
 // uniform adds to out k distinct pages drawn uniformly from [lo, hi)

@@ -260,7 +260,7 @@ func (s *sampler) zipfFinish(out pageSink, excl *roaring.Bitmap, nex, k uint64) 
 	for _, zk := range h {
 		chosen = append(chosen, zk.page)
 	}
-	s.scratch = radixSort(chosen, s.scratch, bits.Len64(z.ws-1))
+	chosen = s.sortDistinct(chosen, bits.Len64(z.ws-1))
 	s.buf = chosen
 	out.AddMany(chosen)
 }

@@ -25,7 +25,8 @@ import (
 // counts match the epochs read, so a truncated file is always reported.
 // Errors are [*FileError] values that wrap [ErrFormat], [ErrChecksum],
 // [ErrVersion], [io.ErrUnexpectedEOF] or the I/O error; after an error every
-// later call to Next returns it again.
+// later call to Next returns it again. A Reader is not safe for concurrent
+// use.
 type Reader struct {
 	name   string
 	br     *bufio.Reader

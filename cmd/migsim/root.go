@@ -72,6 +72,8 @@ Exit status: 0 ok, 1 error, 2 usage error, 3 accuracy gate failed.`,
 		newProfilesCmd(s),
 		newModelsCmd(s),
 		newVersionCmd(s),
+		newSweepCmd(s, nil),
+		newMergeCmd(s),
 		newValidateCmd(s),
 	)
 	return root

@@ -1,0 +1,262 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/migsim/migsim/scenarios"
+	"github.com/migsim/migsim/sweep"
+	"github.com/migsim/migsim/units"
+)
+
+// sweepOptions are the options of "migsim sweep".
+type sweepOptions struct {
+	streams
+	file       string
+	sets       []string
+	dir        string
+	workers    int
+	shard      string
+	resume     bool
+	formats    string
+	dryRun     bool
+	progress   string
+	traceCache string
+	interval   time.Duration
+}
+
+// newSweepCmd returns "migsim sweep". runF, when not nil, replaces the run
+// so that tests can check flag parsing alone.
+func newSweepCmd(s streams, runF func(*cobra.Command, *sweepOptions) error) *cobra.Command {
+	o := &sweepOptions{streams: s}
+	cmd := &cobra.Command{
+		Use:   "sweep sweep.yaml",
+		Short: "Run every point of a parameter sweep, resumably, on all cores",
+		Long: `Expand a sweep file (a base scenario and axes over its keys: grid, zip,
+random, latin, repeat) and simulate every point on all local cores. Every
+point is loaded and checked before anything runs.
+
+Results go to the output directory (--out): sweep.json (what it holds),
+results.jsonl (one line per point, with rounds_detail), results.csv and
+results.parquet (one row per point: point, the axes, then the metrics,
+units in the names). Each point's line is appended and fsynced as soon as
+it finishes, so a sweep stopped at any moment (Ctrl-C, SIGTERM, even
+kill -9) continues with --resume, losing and repeating nothing. The tables
+are written when every point is done, in point order: the same sweep gives
+the same bytes whatever the workers, the interruptions or the shards.
+
+--shard k/n runs only the points i with i mod n = k-1, for batch systems
+(see scenarios/cluster/); 'migsim merge' joins the shards' directories into
+what an unsharded run writes.
+
+Progress goes to stderr: a bar on a terminal, else a line every
+--progress-interval. The summary goes to stdout.`,
+		Example: `  migsim sweep scenarios/papers/hines2009/sweep.yaml --out hines
+  migsim sweep big.yaml --dry-run
+  migsim sweep big.yaml --out big --resume
+  migsim sweep big.yaml --out big-3 --shard 3/8 && migsim merge -o big big-*`,
+		Args: usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.file = args[0]
+			if err := oneOf("progress", o.progress, "auto", "bar", "lines", "none"); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(cmd, o)
+			}
+			return runSweep(cmd, o)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringArrayVar(&o.sets, "set", nil, "set a key of the base scenario for every point, e.g. --set network.profile=metro (repeatable)")
+	fl.StringVarP(&o.dir, "out", "o", "", "output directory (default: the sweep's name followed by -results)")
+	fl.IntVarP(&o.workers, "workers", "j", 0, "points simulated at once (default: one per CPU)")
+	fl.StringVar(&o.shard, "shard", "", "run shard k of n only, as k/n with 1 <= k <= n")
+	fl.BoolVar(&o.resume, "resume", false, "continue the run recorded in the output directory")
+	fl.StringVar(&o.formats, "format", "csv,jsonl,parquet", "tables to write: csv, jsonl, parquet (jsonl is always written)")
+	fl.BoolVarP(&o.dryRun, "dry-run", "n", false, "check the sweep, print its points and an estimate of the time, run nothing")
+	fl.StringVar(&o.progress, "progress", "auto", "progress on stderr: auto (a bar on a terminal, else lines), bar, lines or none")
+	fl.DurationVar(&o.interval, "progress-interval", 10*time.Second, "time between progress lines when not drawing a bar")
+	fl.StringVar(&o.traceCache, "trace-cache", "1GiB", "memory for traces shared by points with one workload (0 disables)")
+	return cmd
+}
+
+// sweepRunOptions checks the flags that need no sweep file.
+func (o *sweepOptions) runOptions() (sweep.Options, error) {
+	opts := sweep.Options{Dir: o.dir, Workers: o.workers, Resume: o.resume}
+	var err error
+	if o.shard != "" {
+		if opts.Shard, err = sweep.ParseShard(o.shard); err != nil {
+			return opts, usageErrorf("invalid value for --shard: %v", err)
+		}
+	}
+	if opts.Formats, err = sweep.ParseFormats(o.formats); err != nil {
+		return opts, usageErrorf("invalid value for --format: %v", err)
+	}
+	if o.workers < 0 {
+		return opts, usageErrorf("invalid value for --workers: %d is negative", o.workers)
+	}
+	size, err := units.ParseBytes(o.traceCache)
+	if err != nil {
+		return opts, usageErrorf("invalid value for --trace-cache: %v", err)
+	}
+	opts.TraceCache = int64(size)
+	return opts, nil
+}
+
+func runSweep(cmd *cobra.Command, o *sweepOptions) error {
+	opts, err := o.runOptions()
+	if err != nil {
+		return err
+	}
+	sw, err := scenarios.LoadSweep(o.file, o.sets)
+	if err != nil {
+		return err
+	}
+	if opts.Dir == "" {
+		opts.Dir = sw.Name + "-results"
+	}
+	if o.dryRun {
+		return dryRun(cmd, o, sw, opts)
+	}
+	if tty := isTerminal(o.err); o.progress == "bar" || (o.progress == "auto" && tty) {
+		opts.Progress = sweep.NewProgress(o.err, true, 0)
+	} else if o.progress != "none" {
+		opts.Progress = sweep.NewProgress(o.err, false, o.interval)
+	}
+	// Batch systems stop jobs with SIGTERM: stop as cleanly as on Ctrl-C.
+	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM)
+	defer stop()
+	sum, err := sweep.Run(ctx, sw, opts)
+	if err != nil {
+		return err
+	}
+	shard := ""
+	if !opts.Shard.Whole() {
+		shard = " shard " + opts.Shard.String() + ","
+	}
+	rate := float64(sum.Ran) / max(sum.Elapsed.Seconds(), 1e-9)
+	fmt.Fprintf(o.out, "sweep %s:%s %d points (%d run, %d resumed) in %.1f s, %.1f points/s; results in %s\n",
+		sw.Name, shard, sum.Points, sum.Ran, sum.Resumed, sum.Elapsed.Seconds(), rate, opts.Dir)
+	return nil
+}
+
+// dryRun prints the sweep's points and an estimate of its time.
+func dryRun(cmd *cobra.Command, o *sweepOptions, sw *scenarios.Sweep, opts sweep.Options) error {
+	points := opts.Shard.Points(len(sw.Points))
+	tw := tabwriter.NewWriter(o.out, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "sweep\t%s (%s)\n", sw.Name, sw.File)
+	if opts.Shard.Whole() {
+		fmt.Fprintf(tw, "points\t%d\n", len(sw.Points))
+	} else {
+		fmt.Fprintf(tw, "points\t%d in shard %s of %d\n", len(points), opts.Shard, len(sw.Points))
+	}
+	for _, a := range sw.Axes {
+		fmt.Fprintf(tw, "axis\t%s (%s): %s, column %s\n", a.Key, a.Kind, distinct(sw, a), a.Column)
+	}
+	fmt.Fprintf(tw, "output\t%s\n", opts.Dir)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	est, err := sweep.Estimate(cmd.Context(), sw, points, opts.Workers, 20, 3*time.Second)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(o.out, "estimate  %s on %d workers (%d sample points took %.3g s each; points sharing a workload run faster)\n",
+		roughDuration(est.Total), est.Workers, est.Samples, est.PerPoint.Seconds())
+	fmt.Fprintln(o.out, "first points:")
+	for _, p := range points[:min(len(points), 5)] {
+		fmt.Fprintf(o.out, "  %d  %s\n", p, strings.Join(sw.Points[p].Sets, " "))
+	}
+	return nil
+}
+
+// distinct describes how many values an axis takes.
+func distinct(sw *scenarios.Sweep, a scenarios.Axis) string {
+	i := 0
+	for i < len(sw.Axes) && sw.Axes[i].Key != a.Key {
+		i++
+	}
+	seen := map[string]bool{}
+	for _, p := range sw.Points {
+		seen[p.Sets[i]] = true
+	}
+	if len(seen) == 1 {
+		return "1 value"
+	}
+	return fmt.Sprintf("%d values", len(seen))
+}
+
+func roughDuration(d time.Duration) string {
+	switch {
+	case d < time.Second:
+		return "under a second"
+	case d < 2*time.Minute:
+		return fmt.Sprintf("about %.0f s", d.Seconds())
+	case d < 2*time.Hour:
+		return fmt.Sprintf("about %.0f min", d.Minutes())
+	}
+	return fmt.Sprintf("about %.1f h", d.Hours())
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// mergeOptions are the options of "migsim merge".
+type mergeOptions struct {
+	streams
+	dir     string // the merged output directory
+	formats string
+	shards  []string
+}
+
+func newMergeCmd(s streams) *cobra.Command {
+	o := &mergeOptions{streams: s}
+	cmd := &cobra.Command{
+		Use:   "merge -o DIR SHARD_DIR...",
+		Short: "Join the output directories of a sharded sweep",
+		Long: `Join the output directories written by 'migsim sweep --shard k/n' into DIR,
+which then holds byte for byte what an unsharded run of the sweep writes.
+Every shard 1/n to n/n must be given once and be complete, and all must
+come from the same sweep; otherwise nothing is written.`,
+		Example: `  migsim merge -o results results-1 results-2 results-3 results-4`,
+		Args:    usageArgs(cobra.MinimumNArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.shards = args
+			if o.dir == "" {
+				return usageErrorf("merge: -o DIR is required")
+			}
+			formats, err := sweep.ParseFormats(o.formats)
+			if err != nil {
+				return usageErrorf("invalid value for --format: %v", err)
+			}
+			if err := sweep.Merge(o.dir, o.shards, formats); err != nil {
+				return err
+			}
+			m, err := sweep.ReadManifest(o.dir)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(o.out, "merged %d shards of sweep %s: %d points in %s\n", len(o.shards), m.Sweep, m.Points, o.dir)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&o.dir, "out", "o", "", "output directory (required)")
+	cmd.Flags().StringVar(&o.formats, "format", "csv,jsonl,parquet", "tables to write: csv, jsonl, parquet (jsonl is always written)")
+	return cmd
+}

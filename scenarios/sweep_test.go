@@ -1,0 +1,316 @@
+package scenarios
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func writeSweep(t *testing.T, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "sweep.yaml")
+	writeFile(t, path, text)
+	return path
+}
+
+func loadSweep(t *testing.T, text string, sets ...string) *Sweep {
+	t.Helper()
+	sw, err := LoadSweep(writeSweep(t, text), sets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sw
+}
+
+// small is an inline base that loads fast.
+const small = `base:
+  vm: {memory: 64MiB}
+  workload:
+    generator: {kind: uniform, dirty_rate: 1000, working_set: 16MiB, duration: 1s}
+`
+
+// TestSweepExpansion checks the order of points (grid keys first, the
+// first slowest; then zip; repeat fastest), the overrides and the typed
+// columns.
+func TestSweepExpansion(t *testing.T) {
+	sw := loadSweep(t, small+`seed: 1
+grid:
+  model.name: [precopy, postcopy]
+  network.bandwidth: [1Gbit, 10Gbit, 25Gbit]
+zip:
+  vm.memory: [64MiB, 128MiB]
+  network.rtt: [1ms, 0.5ms]
+repeat: 2
+`)
+	if n := len(sw.Points); n != 2*3*2*2 {
+		t.Fatalf("%d points, want 24", n)
+	}
+	var cols []string
+	for _, a := range sw.Axes {
+		cols = append(cols, a.Column+":"+string(a.Type)+":"+a.Kind)
+	}
+	want := []string{"model.name:string:grid", "network.bandwidth_bps:float:grid", "vm.memory_bytes:int:zip",
+		"network.rtt_s:float:zip", "seed:int:repeat"}
+	if !slices.Equal(cols, want) {
+		t.Errorf("axes %v, want %v", cols, want)
+	}
+	p := sw.Points[7] // precopy, 10Gbit, zip step 1, seed 2
+	wantSets := []string{"model.name=precopy", "network.bandwidth=10Gbit", "vm.memory=128MiB", "network.rtt=0.5ms", "seed=2"}
+	if !slices.Equal(p.Sets, wantSets) {
+		t.Errorf("point 7 sets %v, want %v", p.Sets, wantSets)
+	}
+	wantCols := []any{"precopy", 1e10, int64(128 << 20), 0.0005, int64(2)}
+	if fmt.Sprint(p.Columns) != fmt.Sprint(wantCols) {
+		t.Errorf("point 7 columns %v, want %v", p.Columns, wantCols)
+	}
+	if p.Spec.Seed != 2 || p.Spec.VM.Memory != 128<<20 || p.Spec.Network.RTT != 500*time.Microsecond || p.Spec.Name != "sweep" {
+		t.Errorf("point 7 spec %+v", p.Spec)
+	}
+	if last := sw.Points[23]; last.Spec.Model.Name != "postcopy" || last.Columns[1] != 25e9 {
+		t.Errorf("last point %v", last.Sets)
+	}
+	ids := map[string]int{}
+	for i, p := range sw.Points {
+		if p.Index != i || len(p.ID) != 16 {
+			t.Errorf("point %d: index %d, id %q", i, p.Index, p.ID)
+		}
+		if j, dup := ids[p.ID]; dup {
+			t.Errorf("points %d and %d share ID %s", j, i, p.ID)
+		}
+		ids[p.ID] = i
+	}
+
+	// The same file gives the same points; a reformatted one too.
+	again := loadSweep(t, small+"\n# a comment\nseed: 1\ngrid: {model.name: [precopy, postcopy], network.bandwidth: [1Gbit, 10Gbit, 25Gbit]}\n"+
+		"zip: {vm.memory: [64MiB, 128MiB], network.rtt: [1ms, 0.5ms]}\nrepeat: 2\n")
+	if again.Fingerprint != sw.Fingerprint || again.Points[7].ID != p.ID {
+		t.Errorf("reformatted sweep has fingerprint %s, want %s", again.Fingerprint, sw.Fingerprint)
+	}
+}
+
+// TestSweepSamples checks random and latin samples: in range, seeded,
+// and for latin one value per stratum.
+func TestSweepSamples(t *testing.T) {
+	text := small + `seed: 9
+random:
+  n: 40
+  keys:
+    workload.generator.dirty_rate: {min: 100, max: 100000, log: true}
+    model.name: {values: [precopy, hybrid]}
+latin:
+  n: 10
+  keys:
+    network.bandwidth: {min: 1Gbit, max: 11Gbit}
+    model.downtime_limit: {min: 10ms, max: 1s}
+    vm.vcpus: {min: 1, max: 8}
+`
+	sw := loadSweep(t, text)
+	if len(sw.Points) != 400 {
+		t.Fatalf("%d points, want 40 × 10", len(sw.Points))
+	}
+	names := map[any]int{}
+	strata := map[int]bool{}
+	for i, p := range sw.Points {
+		rate := p.Columns[0].(float64)
+		if rate < 100 || rate > 100000 {
+			t.Errorf("point %d: dirty rate %v outside [100, 100000]", i, rate)
+		}
+		names[p.Columns[1]]++
+		bw := p.Columns[2].(float64)
+		if bw < 1e9 || bw > 11e9 {
+			t.Errorf("point %d: bandwidth %v outside the range", i, bw)
+		}
+		if i < 10 {
+			strata[int((bw-1e9)/1e9)] = true
+		}
+		if d := p.Spec.Model.Params; d == nil {
+			t.Errorf("point %d has no model parameters", i)
+		}
+		if v := p.Columns[4].(int64); v < 1 || v > 8 {
+			t.Errorf("point %d: vcpus %d outside [1, 8]", i, v)
+		}
+	}
+	if len(strata) != 10 {
+		t.Errorf("latin bandwidths of the first 10 points fall in %d of 10 strata", len(strata))
+	}
+	if names["precopy"] == 0 || names["hybrid"] == 0 {
+		t.Errorf("random model names %v: want both", names)
+	}
+	other := loadSweep(t, strings.Replace(text, "seed: 9", "seed: 10", 1))
+	again := loadSweep(t, text)
+	if other.Fingerprint == sw.Fingerprint || again.Fingerprint != sw.Fingerprint {
+		t.Errorf("fingerprints: seed 9 %s, again %s, seed 10 %s: want the seed, and only it, to change the samples",
+			sw.Fingerprint, again.Fingerprint, other.Fingerprint)
+	}
+}
+
+// TestSweepBase checks a base file (relative to the sweep file), a base
+// inline, no base, and --set applied to every point.
+func TestSweepBase(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "base.yaml"), "name: mybase\nseed: 5\nvm: {memory: 64MiB}\nworkload:\n  generator: {kind: uniform, dirty_rate: 100, working_set: 16MiB, duration: 1s}\n")
+	if err := os.Mkdir(filepath.Join(dir, "sweeps"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "sweeps", "s.yaml")
+	writeFile(t, path, "base: ../base.yaml\ngrid: {network.profile: [lan-1g, metro]}\nrepeat: 2\n")
+	sw, err := LoadSweep(path, []string{"vm.vcpus=3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := sw.Points[3]
+	if p.Spec.Name != "mybase" || p.Spec.Seed != 6 || p.Spec.VM.VCPUs != 3 || p.Spec.Network.Profile != "metro" || sw.Name != "s" {
+		t.Errorf("point 3: %+v (sweep %s)", p.Spec, sw.Name)
+	}
+	if sw.Points[2].Columns[1] != int64(5) {
+		t.Errorf("repeat seeds start at %v, want the base's 5", sw.Points[2].Columns[1])
+	}
+
+	none := loadSweep(t, "name: bare\ngrid: {model.downtime_limit: [100ms, 1s]}\n")
+	if got := none.Points[1].Spec; got.Name != "bare" || got.VM.Memory != DefaultSpec().VM.Memory {
+		t.Errorf("sweep without a base: %+v", got)
+	}
+}
+
+// TestSweepErrors checks that bad sweep files fail before anything runs,
+// with the file, line, block and key.
+func TestSweepErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, text string
+		sets       []string
+		want       []string // parts of the error, after the file name
+	}{
+		{"unknown key on an axis", small + "grid:\n  model.downtim_limit: [1s, 2s]\n",
+			nil, []string{":6: grid model.downtim_limit: unknown key: no model has it (did you mean downtime_limit?)"}},
+		{"unknown section on an axis", small + "grid:\n  netwrk.rtt: [1ms]\n",
+			nil, []string{":6: grid netwrk.rtt: unknown key (did you mean network?)"}},
+		{"key of another model", small + "grid:\n  model.name: [precopy, postcopy]\n  model.max_rounds: [5]\n",
+			nil, []string{":7: grid model.max_rounds: unknown key for model postcopy", "(value 5 at point 1)"}},
+		{"bad value", small + "zip:\n  model.downtime_limit: [30ms, 3]\n  network.rtt: [1ms, 2ms]\n",
+			nil, []string{`:6: zip model.downtime_limit: duration "3" has no unit`, "(value 3 at point 1)"}},
+		{"empty axis", small + "grid:\n  network.bandwidth: []\n",
+			nil, []string{":6: grid network.bandwidth: empty axis"}},
+		{"empty block", small + "grid: {}\n", nil, []string{":5: grid: empty block"}},
+		{"not a list", small + "grid:\n  network.bandwidth: 10Gbit\n",
+			nil, []string{":6: grid network.bandwidth: want a list of values"}},
+		{"zip lengths", small + "zip:\n  network.bandwidth: [1Gbit, 2Gbit]\n  network.rtt: [1ms]\n",
+			nil, []string{":7: zip network.rtt: has 1 values but network.bandwidth has 2"}},
+		{"key on two axes", small + "grid:\n  network.rtt: [1ms]\nzip:\n  network.rtt: [2ms]\n",
+			nil, []string{":8: zip network.rtt: already swept by grid (line 6)"}},
+		{"key inside a swept section", small + "grid:\n  network: [{profile: metro}]\n  network.rtt: [2ms]\n",
+			nil, []string{":7: grid network.rtt: is inside network"}},
+		{"seed axis and repeat", small + "grid:\n  seed: [1, 2]\nrepeat: 3\n",
+			nil, []string{"repeat seed: already swept by grid"}},
+		{"unknown sweep key", small + "grids:\n  seed: [1]\n", nil, []string{":5: grids: unknown key (did you mean grid?)"}},
+		{"bad repeat", small + "repeat: 0\n", nil, []string{":5: repeat: want a count of at least 1"}},
+		{"inline base error keeps its line", "name: x\nbase:\n  vm: {memroy: 1GiB}\n",
+			nil, []string{":3: vm.memroy: unknown key (did you mean memory?)"}},
+		{"missing base file", "base: nope.yaml\n", nil, []string{":1: base: open"}},
+		{"set conflicts with an axis", small + "grid:\n  network.rtt: [1ms]\n",
+			[]string{"network.rtt=2ms"}, []string{":6: grid network.rtt: --set network.rtt conflicts with this axis"}},
+		{"sample without n", small + "random:\n  keys: {network.rtt: {min: 1ms, max: 2ms}}\n",
+			nil, []string{":5: random n: missing"}},
+		{"range on text", small + "latin:\n  n: 3\n  keys: {model.name: {min: 1, max: 2}}\n",
+			nil, []string{"latin model.name: is text, not a number: sample it with values"}},
+		{"min above max", small + "random:\n  n: 3\n  keys: {network.rtt: {min: 2ms, max: 1ms}}\n",
+			nil, []string{"random network.rtt: min 2ms is above max 1ms"}},
+		{"log from zero", small + "random:\n  n: 3\n  keys: {workload.generator.dirty_rate: {min: 0, max: 10, log: true}}\n",
+			nil, []string{"log: true needs a positive min"}},
+		{"not a mapping", "- 1\n", nil, []string{"a sweep is a mapping of keys"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := writeSweep(t, tc.text)
+			_, err := LoadSweep(path, tc.sets)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			msg := err.Error()
+			if !strings.HasPrefix(msg, path) {
+				t.Errorf("error does not name the sweep file first:\n%s", msg)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error lacks %q:\n%s", w, msg)
+				}
+			}
+		})
+	}
+}
+
+// TestSweepErrorOncePerValue checks that a bad value is reported once
+// however many points carry it, as a *SweepError.
+func TestSweepErrorOncePerValue(t *testing.T) {
+	path := writeSweep(t, small+"grid:\n  model.downtime_limit: [3, 5ms, 7]\n  network.rtt: [1ms, 2ms, 3ms]\nrepeat: 4\n")
+	_, err := LoadSweep(path, nil)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	parts := flatten(err)
+	if len(parts) != 2 {
+		t.Errorf("%d errors, want one per bad value (2):\n%v", len(parts), err)
+	}
+	var se *SweepError
+	if !errors.As(err, &se) || se.File != path || se.Line != 6 || se.Block != BlockGrid || se.Key != "model.downtime_limit" || se.Value != "3" || se.Point != 0 {
+		t.Errorf("first error %+v", se)
+	}
+}
+
+// TestSweepKeepsQuotedText checks that a quoted value stays text and a
+// mapping value replaces a section.
+func TestSweepValues(t *testing.T) {
+	sw := loadSweep(t, small+`grid:
+  name: ["007", plain]
+  model: [{name: precopy, max_rounds: 3}, {name: postcopy}]
+`)
+	if got := sw.Points[0].Spec.Name; got != "007" {
+		t.Errorf("name %q, want \"007\"", got)
+	}
+	if got := sw.Points[0].Sets[1]; got != "model={name: precopy, max_rounds: 3}" {
+		t.Errorf("section override %q", got)
+	}
+	if sw.Axes[1].Type != ColumnText || sw.Points[1].Columns[1] != "{name: postcopy}" {
+		t.Errorf("section column %v %v", sw.Axes[1], sw.Points[1].Columns[1])
+	}
+	if sw.Points[1].Spec.Model.Name != "postcopy" {
+		t.Errorf("point 1 model %q", sw.Points[1].Spec.Model.Name)
+	}
+}
+
+// TestSweepPapers loads every sweep shipped under papers/.
+func TestSweepPapers(t *testing.T) {
+	files, _ := filepath.Glob("papers/*/sweep*.yaml")
+	if len(files) == 0 {
+		t.Skip("no paper sweeps")
+	}
+	for _, f := range files {
+		sw, err := LoadSweep(f, nil)
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+			continue
+		}
+		if len(sw.Points) == 0 {
+			t.Errorf("%s: no points", f)
+		}
+	}
+}
+
+func TestSweepWorkloadKey(t *testing.T) {
+	sw := loadSweep(t, small+"grid:\n  network.rtt: [1ms, 2ms]\n  workload.generator.dirty_rate: [10, 20]\nrepeat: 2\n")
+	keys := map[string]int{}
+	for _, p := range sw.Points {
+		keys[p.Spec.WorkloadKey()]++
+	}
+	if len(keys) != 4 {
+		t.Errorf("%d workloads, want 4 (2 rates × 2 seeds, shared by both RTTs)", len(keys))
+	}
+	for k, n := range keys {
+		if n != 2 {
+			t.Errorf("workload %s: %d points, want 2", k, n)
+		}
+	}
+}

@@ -1,0 +1,334 @@
+package capture
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/RoaringBitmap/roaring/v2"
+
+	"github.com/migsim/migsim/traces"
+)
+
+// Mechanism is the kernel facility used to find written pages.
+type Mechanism int
+
+const (
+	// Auto lets [Capture] choose with [Detect].
+	Auto Mechanism = iota
+	// SoftDirty uses /proc/PID/clear_refs and pagemap bit 55.
+	SoftDirty
+	// UffdWP uses asynchronous userfaultfd write-protection and PAGEMAP_SCAN.
+	UffdWP
+)
+
+// String returns the mechanism's stable name, as written in provenance.
+func (m Mechanism) String() string {
+	switch m {
+	case Auto:
+		return "auto"
+	case SoftDirty:
+		return "soft-dirty"
+	case UffdWP:
+		return "uffd-wp-async"
+	}
+	return "mechanism(" + strconv.Itoa(int(m)) + ")"
+}
+
+// ParseMechanism parses a name returned by [Mechanism.String].
+func ParseMechanism(s string) (Mechanism, error) {
+	for _, m := range []Mechanism{Auto, SoftDirty, UffdWP} {
+		if s == m.String() {
+			return m, nil
+		}
+	}
+	return Auto, fmt.Errorf("unknown capture mechanism %q: want auto, soft-dirty or uffd-wp-async", s)
+}
+
+// ErrUnsupported is returned when the kernel offers no usable mechanism,
+// or not the one asked for.
+var ErrUnsupported = errors.New("capture: not supported by this kernel")
+
+// ErrPermission is returned when the caller lacks the rights the mechanism
+// needs (ptrace for UffdWP, pagemap access for SoftDirty).
+var ErrPermission = errors.New("capture: permission denied")
+
+// DefaultEpoch is the sampling period when Options.Epoch is 0.
+const DefaultEpoch = 100 * time.Millisecond
+
+// Options configure [Capture].
+type Options struct {
+	// PID is the process to capture (its main thread's id).
+	PID int
+	// Epoch is the sampling period, the trace's epoch length; 0 means
+	// DefaultEpoch.
+	Epoch time.Duration
+	// Epochs stops the capture after this many epochs; 0 means until ctx
+	// is done or the target exits.
+	Epochs int
+	// Mechanism selects the kernel facility; Auto detects.
+	Mechanism Mechanism
+	// Host names the machine in provenance; "" means os.Hostname.
+	Host string
+	// OnEpoch, when not nil, is called after each epoch is written with its
+	// index and number of written pages (for progress output).
+	OnEpoch func(index uint64, written uint64)
+}
+
+// Region is one captured mapping: addresses [Start, End) of the target are
+// pages [FirstPage, FirstPage+(End-Start)/page size) of the trace.
+type Region struct {
+	Start, End uint64
+	FirstPage  uint64
+	// Name is the mapping's name in /proc/PID/maps ("[heap]", "[stack]")
+	// or "" for an anonymous mapping.
+	Name string
+}
+
+// Result describes a finished capture.
+type Result struct {
+	Mechanism Mechanism
+	// Epochs is the number of epochs written; WrittenPages the sum of their
+	// written sets.
+	Epochs       uint64
+	WrittenPages uint64
+	// Regions are the captured mappings, in address order.
+	Regions []Region
+	// DroppedRegions counts regions dropped because the target unmapped or
+	// replaced them during the capture.
+	DroppedRegions int
+	// TargetExited is true when the capture ended because the target did.
+	TargetExited bool
+}
+
+// sampler reads and resets the written-page state of the target's regions.
+type sampler interface {
+	// sample adds to set the trace pages of region r written since the
+	// last call (or since start) and re-arms tracking for them.
+	sample(r Region, set *roaring.Bitmap) error
+	// endEpoch is called after the regions of an epoch are sampled.
+	endEpoch() error
+	// Close stops tracking; it leaves the target as it was.
+	Close() error
+}
+
+// Capture samples the written pages of the process opts.PID every epoch
+// and writes them as a trace to w (through a [traces.Writer]; w is not
+// closed). It returns when ctx is done, opts.Epochs epochs are written or
+// the target exits, and the trace is then complete (end record written).
+// Whatever happens, the target is left running and untracked.
+func Capture(ctx context.Context, w io.Writer, opts Options) (*Result, error) {
+	if opts.PID <= 0 {
+		return nil, fmt.Errorf("capture: pid %d is not a process id", opts.PID)
+	}
+	if opts.Epoch == 0 {
+		opts.Epoch = DefaultEpoch
+	}
+	if opts.Epoch < time.Millisecond {
+		return nil, fmt.Errorf("capture: epoch %v is shorter than 1ms", opts.Epoch)
+	}
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d", opts.PID)); err != nil {
+		return nil, fmt.Errorf("capture: process %d: %w", opts.PID, err)
+	}
+	mech := opts.Mechanism
+	if mech == Auto {
+		var err error
+		if mech, err = Detect(); err != nil {
+			return nil, err
+		}
+	}
+	regions, err := anonRegions(opts.PID)
+	if err != nil {
+		return nil, err
+	}
+	if len(regions) == 0 {
+		return nil, fmt.Errorf("capture: process %d has no writable private anonymous memory", opts.PID)
+	}
+	last := regions[len(regions)-1]
+	pageCount := last.FirstPage + (last.End-last.Start)/pageSize
+
+	var s sampler
+	switch mech {
+	case SoftDirty:
+		s, err = newSoftDirty(opts.PID)
+	case UffdWP:
+		s, err = newUffdWP(opts.PID, regions)
+	default:
+		err = fmt.Errorf("capture: %w: mechanism %v", ErrUnsupported, mech)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+
+	host := opts.Host
+	if host == "" {
+		host, _ = os.Hostname()
+	}
+	h := &traces.Header{
+		PageSize:   pageSize,
+		PageCount:  pageCount,
+		Epoch:      opts.Epoch,
+		Provenance: provenance(opts, mech, host, regions),
+	}
+	tw, err := traces.NewWriter(w, h)
+	if err != nil {
+		return nil, fmt.Errorf("capture: %w", err)
+	}
+	res := &Result{Mechanism: mech, Regions: regions}
+	live := make([]bool, len(regions))
+	for i := range live {
+		live[i] = true
+	}
+	tick := time.NewTicker(opts.Epoch)
+	defer tick.Stop()
+	for opts.Epochs == 0 || res.Epochs < uint64(opts.Epochs) {
+		select {
+		case <-ctx.Done():
+			return res, closeTrace(tw, res, nil)
+		case <-tick.C:
+		}
+		set := roaring.New()
+		for i, r := range regions {
+			if !live[i] {
+				continue
+			}
+			if err := s.sample(r, set); err != nil {
+				if !alive(opts.PID) {
+					res.TargetExited = true
+					return res, closeTrace(tw, res, nil)
+				}
+				if errors.Is(err, errRegionGone) {
+					live[i] = false
+					res.DroppedRegions++
+					continue
+				}
+				return res, closeTrace(tw, res, err)
+			}
+		}
+		if err := s.endEpoch(); err != nil {
+			return res, closeTrace(tw, res, err)
+		}
+		if !alive(opts.PID) {
+			// Writes of the last partial epoch may be incomplete.
+			res.TargetExited = true
+			return res, closeTrace(tw, res, nil)
+		}
+		e := traces.Epoch{Index: res.Epochs, Written: set}
+		if err := tw.WriteEpoch(&e); err != nil {
+			return res, fmt.Errorf("capture: %w", err)
+		}
+		n := set.GetCardinality()
+		res.Epochs++
+		res.WrittenPages += n
+		if opts.OnEpoch != nil {
+			opts.OnEpoch(e.Index, n)
+		}
+	}
+	return res, closeTrace(tw, res, nil)
+}
+
+// closeTrace writes the end record and returns err, or the close error.
+func closeTrace(tw *traces.Writer, res *Result, err error) error {
+	if cerr := tw.Close(); cerr != nil && err == nil {
+		err = fmt.Errorf("capture: %w", cerr)
+	}
+	return err
+}
+
+// errRegionGone is returned by a sampler for a region that no longer
+// exists as registered.
+var errRegionGone = errors.New("region unmapped or replaced")
+
+// pageSize is the base page size of the targets we capture (x86-64 and
+// arm64 with 4 KiB pages); anonRegions checks it.
+const pageSize = 4096
+
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// State is the field after the parenthesised command; Z and X are gone.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+2 >= len(b) {
+		return false
+	}
+	st := b[i+2]
+	return st != 'Z' && st != 'X'
+}
+
+// anonRegions lists pid's writable private anonymous mappings in address
+// order, numbering their pages consecutively.
+func anonRegions(pid int) ([]Region, error) {
+	if os.Getpagesize() != pageSize {
+		return nil, fmt.Errorf("capture: %w: page size %d, want %d", ErrUnsupported, os.Getpagesize(), pageSize)
+	}
+	f, err := os.Open(fmt.Sprintf("/proc/%d/maps", pid))
+	if err != nil {
+		return nil, fmt.Errorf("capture: %w", err)
+	}
+	defer f.Close()
+	return parseMaps(f)
+}
+
+// parseMaps parses /proc/PID/maps text and keeps the writable private
+// anonymous mappings (no file; "[heap]", "[stack]" and unnamed).
+func parseMaps(r io.Reader) ([]Region, error) {
+	var out []Region
+	var next uint64
+	sc := bufio.NewScanner(r)
+	for line := 1; sc.Scan(); line++ {
+		f := strings.Fields(sc.Text())
+		if len(f) < 5 {
+			return nil, fmt.Errorf("capture: maps line %d: %q: want at least 5 fields", line, sc.Text())
+		}
+		lo, hi, ok := strings.Cut(f[0], "-")
+		start, err1 := strconv.ParseUint(lo, 16, 64)
+		end, err2 := strconv.ParseUint(hi, 16, 64)
+		if !ok || err1 != nil || err2 != nil || end <= start {
+			return nil, fmt.Errorf("capture: maps line %d: bad range %q", line, f[0])
+		}
+		name := ""
+		if len(f) >= 6 {
+			name = strings.Join(f[5:], " ")
+		}
+		if f[1] != "rw-p" || f[4] != "0" {
+			continue
+		}
+		if name != "" && name != "[heap]" && !strings.HasPrefix(name, "[stack") && !strings.HasPrefix(name, "[anon") {
+			continue
+		}
+		out = append(out, Region{Start: start, End: end, FirstPage: next, Name: name})
+		next += (end - start) / pageSize
+	}
+	return out, sc.Err()
+}
+
+func provenance(o Options, m Mechanism, host string, regions []Region) string {
+	cmd := "?"
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", o.PID)); err == nil {
+		cmd = strings.TrimRight(strings.ReplaceAll(string(b), "\x00", " "), " ")
+	}
+	if len(cmd) > 1024 {
+		cmd = cmd[:1024] + "..."
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "migsim trace capture: mechanism=%s pid=%d command=%q host=%s epoch=%v start=%s regions=%d",
+		m, o.PID, strings.ToValidUTF8(cmd, "?"), host, o.Epoch, time.Now().UTC().Format(time.RFC3339), len(regions))
+	for i, r := range regions {
+		if i == 64 {
+			fmt.Fprintf(&b, " ...")
+			break
+		}
+		fmt.Fprintf(&b, " [%#x,%#x)@%d", r.Start, r.End, r.FirstPage)
+	}
+	return b.String()
+}
