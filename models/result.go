@@ -49,6 +49,10 @@ func (s StopReason) String() string {
 // guest was stopped because its dirty memory fit the downtime limit.
 func (s StopReason) Converged() bool { return s == StopDowntimeMet }
 
+// Forced reports whether a cap (max_rounds, max_bytes) forced stop-and-copy
+// before the dirty memory fit the downtime limit.
+func (s StopReason) Forced() bool { return s == StopMaxRounds || s == StopMaxBytes }
+
 // Completed reports whether the migration completed (the guest runs on the
 // destination with all of its memory), converged, forced or by post-copy.
 func (s StopReason) Completed() bool {

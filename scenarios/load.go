@@ -167,6 +167,17 @@ func (l *loader) given(key string) bool {
 	return false
 }
 
+// givenInFile reports whether key, or a key below it, was given in the
+// file itself (not only by --set).
+func (l *loader) givenInFile(key string) bool {
+	for k, line := range l.lines {
+		if line > 0 && (k == key || strings.HasPrefix(k, key+".") || strings.HasPrefix(k, key+"[")) {
+			return true
+		}
+	}
+	return false
+}
+
 // result returns the errors found so far, sorted file first by line, then
 // flags, or nil.
 func (l *loader) result() error {
@@ -264,6 +275,13 @@ func load(file string, data []byte, overrides []string) (*Spec, error) {
 	}
 	if l.modelName != spec.Model.Name {
 		spec.Model.Params = info.Params()
+	}
+	if l.givenInFile("workload.generator") {
+		// A file's generator section starts from the generator's own
+		// defaults, not from the built-in scenario's workload: a file
+		// saying {kind: idle} means an idle guest.
+		g := traces.DefaultGeneratorSpec()
+		spec.Workload.Generator = &g
 	}
 	settings := v.AllSettings()
 	l.decodeErrors(decode(settings, spec, ""))

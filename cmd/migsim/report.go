@@ -64,8 +64,10 @@ func writeTable(w io.Writer, spec *scenarios.Spec, res *models.Result) error {
 	switch {
 	case !res.Completed:
 		status = "did not complete"
-	case !res.Converged:
+	case res.StopReason.Forced():
 		status = "completed, not converged (forced stop-and-copy)"
+	case !res.Converged:
+		status = "completed"
 	}
 	net := spec.Network
 	profile := net.Profile
@@ -81,7 +83,7 @@ func writeTable(w io.Writer, spec *scenarios.Spec, res *models.Result) error {
 		{"network", fmt.Sprintf("%s: %v, RTT %v, loss %v", profile, net.Bandwidth, net.RTT, net.Loss)},
 		{"result", fmt.Sprintf("%s (%s)", status, res.StopReason)},
 		{"total time", seconds(res.TotalTimeS)},
-		{"downtime", fmt.Sprintf("%s (expected %s)", seconds(res.DowntimeS), seconds(res.ExpectedDowntimeS))},
+		{"downtime", downtimeLine(res)},
 		{"setup time", seconds(res.SetupTimeS)},
 		{"transferred", fmt.Sprintf("%s (%d bytes, %.2f× memory)", humanBytes(res.TransferredBytes), res.TransferredBytes, float64(res.TransferredBytes)/memory)},
 		{"rounds", fmt.Sprintf("%d (%d dirty syncs)", res.Rounds, res.DirtySyncCount)},
@@ -139,4 +141,13 @@ func humanBytes(n uint64) string {
 		i++
 	}
 	return fmt.Sprintf("%.2f %s", v, [...]string{"B", "KiB", "MiB", "GiB", "TiB"}[i])
+}
+
+// downtimeLine prints the downtime and, where the model predicted one at
+// its last sync (pre-copy), the expected downtime beside it.
+func downtimeLine(res *models.Result) string {
+	if res.ExpectedDowntimeS == 0 {
+		return seconds(res.DowntimeS)
+	}
+	return fmt.Sprintf("%s (expected %s)", seconds(res.DowntimeS), seconds(res.ExpectedDowntimeS))
 }

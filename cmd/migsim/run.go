@@ -15,6 +15,7 @@ type runOptions struct {
 	scenario string // scenario file; "" for the built-in default
 	output   string // table, json or csv
 	progress bool   // print each round to stderr as it ends
+	plot     string // figure of the rounds to write (.png, .svg, .pdf); "" for none
 }
 
 // newRunCmd returns "migsim run". runF, when not nil, replaces the run so
@@ -58,6 +59,7 @@ The same scenario and seed give byte-identical output.`,
 	o.scenarioFlags.register(cmd)
 	cmd.Flags().StringVarP(&o.output, "output", "o", "table", "output format: table, json or csv")
 	cmd.Flags().BoolVar(&o.progress, "progress", false, "print each round to stderr as it ends")
+	cmd.Flags().StringVar(&o.plot, "plot", "", "also draw the rounds as a bar chart to this file (.png, .svg or .pdf)")
 	return cmd
 }
 
@@ -90,10 +92,15 @@ func runRun(cmd *cobra.Command, o *runOptions) error {
 	if err != nil {
 		return err
 	}
+	if o.plot != "" {
+		if err := plotRounds(o.plot, res); err != nil {
+			return err
+		}
+	}
 	switch {
 	case !res.Completed:
 		fmt.Fprintf(o.err, "warning: the migration did not complete: stop reason %s after %.3f s of simulated time\n", res.StopReason, res.TotalTimeS)
-	case !res.Converged:
+	case res.StopReason.Forced():
 		fmt.Fprintf(o.err, "warning: the migration did not converge: stop-and-copy was forced (%s)\n", res.StopReason)
 	}
 	return nil
