@@ -19,6 +19,12 @@
 //     after Abe et al. (VEE'16): the guest's working set goes first, free
 //     pages are never sent; its figure of merit is time_to_full_speed_s.
 //
+// Pre-copy and post-copy also take the memory-composition options
+// (composition.go, [BalloonParams], [PagecacheParams]): free-page hinting
+// (QEMU virtio-balloon free-page-hint), dynamic self-ballooning (Hines and
+// Gopalan, VEE'09) and page-cache skip or drop over shared storage
+// (Akiyama et al., CLOUD'14).
+//
 // Each model documents its semantics, its closed form where one exists,
 // and where it knowingly departs from the implementation it follows.
 //

@@ -55,6 +55,8 @@ type guest struct {
 	err       error
 
 	scratch *roaring.Bitmap
+	// onSync, when not nil, is given each synced log (composition.go).
+	onSync func(*dirtyLog)
 }
 
 // newGuest opens the trace and returns a guest at its first epoch, not yet
@@ -236,6 +238,9 @@ func (g *guest) sync() *dirtyLog {
 	d := g.dirty
 	g.spare.clear()
 	g.dirty, g.spare = g.spare, d
+	if g.onSync != nil {
+		g.onSync(d)
+	}
 	return d
 }
 

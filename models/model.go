@@ -146,6 +146,7 @@ func Registry() []Info {
 		postcopyInfo(),
 		hybridInfo(),
 		enlightenedInfo(),
+		parallelInfo(),
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].Name < all[j].Name })
 	return all

@@ -109,7 +109,7 @@ func (m *Postcopy) Params() PostcopyParams { return m.p }
 
 // Run simulates one post-copy migration.
 func (m *Postcopy) Run(ctx context.Context, in Input) (*Result, error) {
-	return runPostcopy(ctx, in, m.Name(), m.p.config(), wholeMemoryPlan)
+	return runPostcopyComposed(ctx, in, m.Name(), m.p.config(), m.p.memory(), wholeMemoryPlan)
 }
 
 // wholeMemoryPlan is the source's state when a guest stops right after
@@ -128,6 +128,7 @@ type postcopyPlan struct {
 	missing *roaring.Bitmap // pages the destination lacks
 	zero    *roaring.Bitmap // those of them sent as a zero-page header; nil: none
 	order   pushOrder
+	san     *sanRestore // page cache the SAN restores; nil: none (composition.go)
 }
 
 // allPages returns the set [0, n).
@@ -214,6 +215,8 @@ type flight struct {
 // O(1) tests and updates, where removing pages one by one from a
 // compressed set rewrites its containers.
 type postcopyRun struct {
+	rateBps float64 // the push's steady rate over the path, bits/s
+
 	cfg postcopyConfig
 	in  Input
 	eng *sim.Engine
@@ -227,7 +230,8 @@ type postcopyRun struct {
 	ring     []flight       // inflight in push order, which is arrival order, from head
 	head     int
 	order    pushOrder
-	stepFn   func() // step, bound once
+	san      *sanRestore // page cache the SAN restores; nil: none
+	stepFn   func()      // step, bound once
 
 	wireNormal, wireZero float64 // bytes on the wire per page
 	tauNormal, tauZero   float64 // link time per page, ns
@@ -269,10 +273,10 @@ func newPostcopyRun(cfg postcopyConfig, in Input, eng *sim.Engine, g *guest, res
 		idleG:      -1,
 		meter:      newFullSpeedMeter(cfg.fullWindow, cfg.fullSpeed),
 	}
-	rate := in.Path.GoodputBps()
-	if cfg.capBps > 0 && cfg.capBps < rate {
-		rate = cfg.capBps
-	}
+	// The push runs over the path's streams at their steady TCP rate:
+	// window/RTT and Mathis's loss limit per stream, up to the link.
+	rate := in.Path.SteadyBps(0, 0, cfg.capBps)
+	r.rateBps = rate
 	nsPerByte := 8e9 / rate
 	r.tauNormal = r.wireNormal * nsPerByte
 	r.tauZero = r.wireZero * nsPerByte
@@ -284,7 +288,7 @@ func newPostcopyRun(cfg postcopyConfig, in Input, eng *sim.Engine, g *guest, res
 // before the device state goes out (a hybrid's final sync).
 func (r *postcopyRun) begin(pre time.Duration, p *postcopyPlan) {
 	pages := r.g.hdr.PageCount
-	r.missing, r.order = dense(p.missing, pages), p.order
+	r.missing, r.order, r.san = dense(p.missing, pages), p.order, p.san
 	n := p.missing.GetCardinality()
 	var nz uint64
 	if p.zero != nil && !p.zero.IsEmpty() {
@@ -401,6 +405,15 @@ func (r *postcopyRun) step() {
 			continue
 		}
 		p := r.acc[r.idx]
+		if r.san != nil { // a page the SAN has not restored yet
+			tg := r.epochG + time.Duration(float64(2*r.idx+1)*float64(epoch)/float64(2*n))
+			if ta := r.wallAt(tg); ta < r.doneAt {
+				if w := r.san.ready(p, ta); w > ta {
+					r.wake(tg, ta, float64(w))
+					return
+				}
+			}
+		}
 		if !r.missing.Test(uint(p)) && !r.inflight.Test(uint(p)) {
 			// Arrived before the last update of the sets, so before now:
 			// pages never go back to missing or onto the wire.
@@ -601,6 +614,9 @@ func (r *postcopyRun) finish(reason StopReason, end sim.Time) {
 	if dur > 0 {
 		round.BandwidthBps = (post + dev) * 8 / dur
 	}
+	round.EffectiveBandwidthBps = r.rateBps
+	res.EffectiveBandwidthBps = r.rateBps
+	res.NetworkRTTS = r.in.Path.MeanRTT().Seconds()
 	res.RoundsDetail = append(res.RoundsDetail, round)
 	if r.in.Observer != nil {
 		r.in.Observer.ObserveRound(round)

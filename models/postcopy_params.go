@@ -109,6 +109,17 @@ type PostcopyParams struct {
 	// completed is abandoned with stop reason max_time, a duration.
 	// Default 1h.
 	MaxTime time.Duration `mapstructure:"max_time"`
+
+	// FreePageHint leaves free-class pages the guest has not written out
+	// of the migration, as QEMU's virtio-balloon free-page-hint does
+	// without delay (default false; see composition.go).
+	FreePageHint bool `mapstructure:"free_page_hint"`
+	// Balloon is dynamic self-ballooning (Hines and Gopalan, VEE'09): a
+	// balloon that takes free pages out of the migration.
+	Balloon BalloonParams `mapstructure:"balloon"`
+	// Pagecache says what happens to clean page-cache pages: sent, skipped
+	// and restored from the SAN, or dropped (Akiyama et al., CLOUD'14).
+	Pagecache PagecacheParams `mapstructure:"pagecache"`
 }
 
 // DefaultPostcopyParams returns QEMU-like defaults: forward pre-paging,
@@ -126,6 +137,8 @@ func DefaultPostcopyParams() PostcopyParams {
 		FullSpeedThreshold: DefaultFullSpeedThreshold,
 		FullSpeedWindow:    DefaultFullSpeedWindow,
 		MaxTime:            time.Hour,
+		Balloon:            DefaultBalloonParams(),
+		Pagecache:          DefaultPagecacheParams(),
 	}
 }
 
@@ -136,6 +149,7 @@ func (p *PostcopyParams) Validate() error {
 		errs = append(errs, fmt.Errorf("model.prepaging: %w", err))
 	}
 	errs = append(errs, p.config().validate()...)
+	errs = append(errs, p.memory().validate()...)
 	return errors.Join(errs...)
 }
 

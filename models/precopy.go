@@ -101,6 +101,10 @@ func (m *Precopy) Run(ctx context.Context, in Input) (*Result, error) {
 		return nil, err
 	}
 	r := newPrecopyRun(m.p, in, eng, g)
+	r.useMultifd(m.p.Multifd)
+	if r.comp = newComposition(m.p.memory(), g.hdr); r.comp != nil {
+		g.onSync = r.comp.observe
+	}
 	r.start()
 	err = eng.Run(ctx, sim.Never)
 	if g.err != nil {
@@ -148,8 +152,9 @@ type precopyRun struct {
 	syncCost   time.Duration
 
 	meter throughputMeter
-	conn  sim.Conn // the migration stream(s): TCP window state
-	sendS float64  // seconds spent sending, all passes
+	conn  sim.Conn     // the migration stream(s): TCP window state
+	comp  *composition // free-page hint, balloon, page cache; nil: off
+	sendS float64      // seconds spent sending, all passes
 
 	// Current round.
 	round        Round
@@ -175,6 +180,10 @@ type precopyRun struct {
 	// of the last sync; the pre-copy run does nothing more (see hybrid.go).
 	handover      func(dirty *dirtyLog)
 	handoverAfter int
+
+	// cpu, when not nil, holds passes to what the migration threads can
+	// process (multifd, parallel; see costs.go).
+	cpu *cpuPipeline
 }
 
 func newPrecopyRun(p PrecopyParams, in Input, eng *sim.Engine, g *guest) *precopyRun {
@@ -211,14 +220,19 @@ func (r *precopyRun) setupDone() {
 	r.res.SetupTimeS = now.Seconds()
 	r.liveStart, r.periodStart = now, now
 	zero := r.g.hdr.ClassPages(traces.ClassZero)
-	r.startRound(r.pages-zero, zero)
+	skip, err := r.comp.skip(now, r.in)
+	if err != nil {
+		r.g.fail(err)
+		return
+	}
+	r.startRound(r.pages-zero-skip, zero)
 }
 
 // startRound sends normal full pages and zero header-only pages.
 func (r *precopyRun) startRound(normal, zero uint64) {
 	now := r.eng.Now()
 	bytes := float64(normal)*r.wireNormal + float64(zero)*r.wireZero
-	x, conn := r.in.Path.Send(r.conn, now, bytes, r.capBps)
+	x, conn := r.in.Path.Send(r.conn, now, bytes, r.passCap(normal, zero, bytes, r.capBps))
 	r.conn = conn
 	dur := x.Duration
 	r.round = Round{
@@ -243,6 +257,7 @@ func (r *precopyRun) endRound() {
 	dirty := r.g.sync()
 	r.res.DirtySyncCount++
 	n := dirty.count
+	r.cpu.plan(dirty)
 	bw := r.meter.rate(now, r.bpsLimit())
 	r.round.DurationS = now.Seconds() - r.round.StartS
 	r.sendS += r.round.DurationS
@@ -272,7 +287,7 @@ func (r *precopyRun) endRound() {
 // bpsLimit is the live rounds' steady rate: the streams' rate over the
 // path (the fluid goodput when TCP does not limit them) or max_bandwidth.
 func (r *precopyRun) bpsLimit() float64 {
-	return r.in.Path.SteadyBps(r.conn.Streams, r.eng.Now(), r.capBps)
+	return r.in.Path.SteadyBps(r.conn.Streams, r.eng.Now(), r.steadyCap(r.capBps))
 }
 
 // autoConverge runs QEMU's migration_trigger_throttle logic at a sync that
@@ -315,7 +330,7 @@ func (r *precopyRun) stopAndCopy(reason StopReason, dirty *dirtyLog) {
 	r.res.DirtySyncCount++
 	bytes := float64(n)*r.wireNormal + float64(r.in.VM.DeviceState)
 	sendAt := now.Add(r.syncCost)
-	x, conn := r.in.Path.Send(r.conn, sendAt, bytes, 0) // QEMU lifts max-bandwidth here
+	x, conn := r.in.Path.Send(r.conn, sendAt, bytes, r.passCap(n, 0, bytes, 0)) // QEMU lifts max-bandwidth here
 	r.conn = conn
 	xfer := x.Duration
 	downtime := r.syncCost + xfer + r.p.ResumeTime + r.in.Path.MeanRTT()
@@ -326,7 +341,7 @@ func (r *precopyRun) stopAndCopy(reason StopReason, dirty *dirtyLog) {
 	r.emit(Round{
 		Round: len(r.res.RoundsDetail) + 1, StartS: now.Seconds(), DurationS: downtime.Seconds(),
 		Pages: n, Bytes: uint64(math.Round(bytes)),
-		BandwidthBps:          r.in.Path.SteadyBps(r.conn.Streams, sendAt, 0),
+		BandwidthBps:          r.in.Path.SteadyBps(r.conn.Streams, sendAt, r.steadyCap(0)),
 		EffectiveBandwidthBps: x.Bps(),
 		ThrottlePct:           r.throttlePct, StopAndCopy: true,
 	})
@@ -397,6 +412,8 @@ func (r *precopyRun) finish(end sim.Time) {
 		res.EffectiveBandwidthBps = r.transferred * 8 / r.sendS
 	}
 	res.NetworkRTTS = r.in.Path.MeanRTT().Seconds()
+	r.comp.finish(res)
+	r.cpu.fill(res)
 	precopyDisturbance(res)
 	r.eng.Stop()
 }

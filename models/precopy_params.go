@@ -62,6 +62,22 @@ type PrecopyParams struct {
 	// BandwidthWindow is the window over which throughput is measured for
 	// the stop decision (QEMU's BUFFER_DELAY, 100ms).
 	BandwidthWindow time.Duration `mapstructure:"bandwidth_window"`
+
+	// FreePageHint leaves free-class pages the guest has not written out
+	// of the migration, as QEMU's virtio-balloon free-page-hint does
+	// without delay (default false; see composition.go).
+	FreePageHint bool `mapstructure:"free_page_hint"`
+	// Balloon is dynamic self-ballooning (Hines and Gopalan, VEE'09): a
+	// balloon that takes free pages out of the migration.
+	Balloon BalloonParams `mapstructure:"balloon"`
+	// Pagecache says what happens to clean page-cache pages: sent, skipped
+	// and restored from the SAN, or dropped (Akiyama et al., CLOUD'14).
+	Pagecache PagecacheParams `mapstructure:"pagecache"`
+
+	// Multifd sends pages over several channels, optionally compressed
+	// (QEMU's multifd capability; see [Multifd]); off unless its
+	// channels is set.
+	Multifd Multifd `mapstructure:"multifd"`
 }
 
 // DefaultPrecopyParams returns QEMU's defaults, with max-bandwidth
@@ -81,6 +97,9 @@ func DefaultPrecopyParams() PrecopyParams {
 		PageHeader:               8,
 		ZeroPageBytes:            9,
 		BandwidthWindow:          100 * time.Millisecond,
+		Multifd:                  DefaultMultifd(),
+		Balloon:                  DefaultBalloonParams(),
+		Pagecache:                DefaultPagecacheParams(),
 	}
 }
 
@@ -109,5 +128,9 @@ func (p *PrecopyParams) Validate() error {
 	check(p.PageHeader >= 0, "page_header", "must not be negative")
 	check(p.ZeroPageBytes >= 0, "zero_page_bytes", "must not be negative")
 	check(p.BandwidthWindow > 0, "bandwidth_window", "%v must be positive", p.BandwidthWindow)
+	errs = append(errs, p.memory().validate()...)
+	if err := p.Multifd.validate(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }

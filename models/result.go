@@ -174,6 +174,45 @@ type Result struct {
 	// to the last page's arrival, in which losing either host loses the
 	// guest. 0 for pre-copy.
 	VMAtRiskS float64 `json:"vm_at_risk_s"`
+	// SkippedFreePages is the number of free-class pages free-page
+	// hinting left out of the migration and the guest never wrote, so
+	// never sent (see composition.go). 0 when hinting is off.
+	SkippedFreePages uint64 `json:"skipped_free_pages,omitempty"`
+	// BalloonReclaimedPages is the number of free pages the DSB balloon
+	// held when the migration took its pages and the guest did not
+	// reclaim by writing them, so never sent. 0 when the balloon is off.
+	BalloonReclaimedPages uint64 `json:"balloon_reclaimed_pages,omitempty"`
+	// SkippedPagecachePages is the number of clean page-cache pages
+	// page-cache skip or drop left out of the migration and the guest
+	// never wrote, so never sent over the network.
+	SkippedPagecachePages uint64 `json:"skipped_pagecache_pages,omitempty"`
+	// SANBytes is what the destination read from shared storage, bytes:
+	// the skipped page cache restored (mode skip) or the dropped pages
+	// read back on misses (mode drop).
+	SANBytes uint64 `json:"san_bytes,omitempty"`
+	// IOPenaltyS is the guest's time lost to page-cache misses after a
+	// drop, seconds: misses × (SAN read latency + page / SAN bandwidth).
+	IOPenaltyS float64 `json:"io_penalty_s,omitempty"`
+	// CPUSecondsSource is the CPU time the migration's threads spent on
+	// the source host, seconds of one core: each page's source stages
+	// from the cost table (see sim.CostTable). Omitted (0) when the model
+	// has no CPU model (no multifd, not parallel).
+	CPUSecondsSource float64 `json:"cpu_seconds_source,omitempty"`
+	// CPUSecondsDestination is the same on the destination host, seconds
+	// of one core. Omitted (0) without a CPU model.
+	CPUSecondsDestination float64 `json:"cpu_seconds_destination,omitempty"`
+	// Bottleneck names what bound the largest pass: a stage (scan, map,
+	// copy, compress, checksum, send, receive, decompress, install),
+	// map_lock, source_cores, destination_cores, worker_imbalance or link.
+	// Omitted without a CPU model.
+	Bottleneck string `json:"bottleneck,omitempty"`
+	// WorkerBytes is what each parallel worker or multifd channel put on
+	// the wire, page data and headers, bytes; the workers own equal
+	// contiguous page ranges. Omitted for a single stream.
+	WorkerBytes []uint64 `json:"worker_bytes,omitempty"`
+	// CompressionRatio is raw page bytes over compressed bytes, 1 without
+	// compression. Omitted (0) without a CPU model.
+	CompressionRatio float64 `json:"compression_ratio,omitempty"`
 	// RoundsDetail has one entry per pass, the stop-and-copy or post-copy
 	// pass last.
 	RoundsDetail []Round `json:"rounds_detail"`

@@ -18,10 +18,13 @@ func TestResultFieldsDocumentedWithUnits(t *testing.T) {
 		"seed": true, "rounds": true, "dirty_sync_count": true, "postcopy_requests": true,
 		"minor_faults": true, "round": true, "pages": true, "zero_pages": true, "dirtied_pages": true,
 		"total": true, "zero": true, "normal": true,
+		"skipped_free_pages": true, "balloon_reclaimed_pages": true, "skipped_pagecache_pages": true,
 		// rates in pages per second, as QEMU names it
 		"dirty_pages_rate": true,
 		// fractions
-		"guest_slowdown": true,
+		"guest_slowdown": true, "compression_ratio": true,
+		// CPU time, seconds of one core, unit spelt out
+		"cpu_seconds_source": true, "cpu_seconds_destination": true,
 	}
 	units := []string{"_s", "_bytes", "_bps", "_pct"}
 	fset := token.NewFileSet()

@@ -36,8 +36,9 @@ func ReadCSV(r io.Reader) (*Table, error) {
 // that name; else the one column whose last dotted segment is name, with
 // or without its unit suffix (so "dirty_rate" finds
 // "workload.generator.dirty_rate" and "bandwidth" finds
-// "network.bandwidth_bps"). A name that matches several columns is an
-// error listing them.
+// "network.bandwidth_bps", before the metric "bandwidth_bps", which its
+// full name reaches). A name that matches several columns is an error
+// listing them.
 func (t *Table) Column(name string) (int, error) {
 	if i := slices.Index(t.Columns, name); i >= 0 {
 		return i, nil
@@ -47,6 +48,19 @@ func (t *Table) Column(name string) (int, error) {
 		last := c[strings.LastIndexByte(c, '.')+1:]
 		if last == name || stripUnit(last) == name {
 			hits = append(hits, i)
+		}
+	}
+	if len(hits) > 1 {
+		// Prefer a sweep axis (a dotted scenario key) to a metric: a
+		// metric is reached by its full name anyway.
+		var axes []int
+		for _, i := range hits {
+			if strings.Contains(t.Columns[i], ".") {
+				axes = append(axes, i)
+			}
+		}
+		if len(axes) == 1 {
+			return axes[0], nil
 		}
 	}
 	switch len(hits) {

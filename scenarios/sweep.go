@@ -95,7 +95,8 @@ type Axis struct {
 	Kind string
 	// Column names the axis in result tables: the key, with a unit suffix
 	// for sizes (_bytes), rates (_bps, bits/s) and durations (_s, seconds),
-	// e.g. "network.bandwidth_bps".
+	// e.g. "network.bandwidth_bps", or _spec for a whole section given as
+	// a mapping (its YAML text), e.g. "model_spec".
 	Column string
 	// Type is the type of the axis's column values.
 	Type ColumnType
@@ -821,6 +822,11 @@ func columnValue(s *Spec, key, set string) (any, ColumnType, string) {
 	v, ok := specValue(s, key)
 	if !ok {
 		return text, ColumnText, ""
+	}
+	if v.Kind() == reflect.Struct || v.Kind() == reflect.Slice {
+		// A whole section: its YAML, in a column that does not take the
+		// name of a result field (model).
+		return text, ColumnText, "_spec"
 	}
 	switch x := v.Interface().(type) {
 	case units.Bytes:

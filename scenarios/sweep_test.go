@@ -273,7 +273,7 @@ func TestSweepValues(t *testing.T) {
 	if got := sw.Points[0].Sets[1]; got != "model={name: precopy, max_rounds: 3}" {
 		t.Errorf("section override %q", got)
 	}
-	if sw.Axes[1].Type != ColumnText || sw.Points[1].Columns[1] != "{name: postcopy}" {
+	if sw.Axes[1].Type != ColumnText || sw.Axes[1].Column != "model_spec" || sw.Points[1].Columns[1] != "{name: postcopy}" {
 		t.Errorf("section column %v %v", sw.Axes[1], sw.Points[1].Columns[1])
 	}
 	if sw.Points[1].Spec.Model.Name != "postcopy" {

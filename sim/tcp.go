@@ -276,8 +276,11 @@ func (p Path) Send(c Conn, at Time, n float64, capBps float64) (Transfer, Conn) 
 		ramp = rtt > 0 && w < target
 		if ramp {
 			rate = k * w * 8 / rtt
-		} else if rtt > 0 {
-			w = target
+		} else {
+			if rtt > 0 {
+				w = target
+			}
+			step = rtt // a later ramp starts a fresh round trip
 		}
 		h := math.Inf(1) // time to the next schedule change
 		if idx+1 < len(p.Schedule) {
@@ -302,7 +305,9 @@ func (p Path) Send(c Conn, at Time, n float64, capBps float64) (Transfer, Conn) 
 			step = rtt
 		} else {
 			idx++
-			step -= h
+			if ramp {
+				step -= h
+			}
 		}
 	}
 	if ramp { // the round trip in progress has grown the window part way

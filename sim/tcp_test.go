@@ -273,3 +273,34 @@ func BenchmarkSend(b *testing.B) {
 		_, _ = p.Send(c, 0, 4e9, 0)
 	}
 }
+
+// When the schedule raises the link mid-transfer, the streams ramp up to
+// their new share by doubling, from a fresh round trip.
+func TestScheduleRaiseRamps(t *testing.T) {
+	p := Path{Bandwidth: units.Gbit, RTT: 10 * time.Millisecond, Schedule: []RateChange{
+		{At: time.Second, Bandwidth: 4 * units.Gbit},
+	}}
+	x, c := p.Send(p.Open(1), 0, 2e9, 0)
+	// Before the raise: 7 round trips of ramp to 1.25 MB, then 1 Gbit/s.
+	iw := float64(InitialWindow) * 1448
+	by1s := iw*(math.Exp2(7)-1) + (1-0.07)*1e9/8
+	// After: two doublings (1.25 → 2.5 → 5 MB) at 1 and 2 Gbit/s, then 4.
+	rest := 2e9 - by1s - 0.010*1e9/8 - 0.010*2e9/8
+	want := 1 + 0.020 + rest*8/4e9
+	if got := x.Duration.Seconds(); math.Abs(got-want) > 1e-6 {
+		t.Errorf("2 GB across a raise to 4 Gbit/s: %v s, want %v s", got, want)
+	}
+	if relErr(c.Cwnd, 5e6) > 1e-9 {
+		t.Errorf("cwnd %v, want the new BDP 5 MB", c.Cwnd)
+	}
+	var sum float64
+	for _, s := range x.Spans {
+		if s.Bytes <= 0 || s.End <= s.Start {
+			t.Fatalf("bad span %+v in %+v", s, x.Spans)
+		}
+		sum += s.Bytes
+	}
+	if relErr(sum, 2e9) > 1e-12 {
+		t.Errorf("spans carry %v bytes, want 2e9", sum)
+	}
+}

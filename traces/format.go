@@ -205,9 +205,9 @@ func (enc *setEncoder) appendSet(dst []byte, s *roaring.Bitmap) ([]byte, error) 
 // setDecoder decodes page sets for the Reader. Its scratch storage is reused
 // from call to call; the bitmaps it fills never alias it.
 type setDecoder struct {
-	desc  []uint32 // per container: key<<16 | cardinality-1
-	offs  []uint32 // per container: offset of its values after the header
-	bm    [roaringBitmapBytes / 8]uint64
+	desc  []uint32                       // per container: key<<16 | cardinality-1
+	offs  []uint32                       // per container: offset of its values after the header
+	bm    [roaringBitmapBytes / 8]uint64 // scratch of closeContainer
 	probe [roaringBitmapBytes / 8]uint64 // all zero between calls to intersect
 }
 

@@ -70,6 +70,14 @@ type GeneratorSpec struct {
 	// never touched and starts in class zero; the page count is rounded
 	// down. In [0, 1).
 	ZeroFraction float64 `mapstructure:"zero_fraction"`
+	// FreeFraction is the share of memory, just below the zero class,
+	// that starts in class free and is never touched; the page count is
+	// rounded down. In [0, 1); top level only (see gen_composition.go).
+	FreeFraction float64 `mapstructure:"free_fraction"`
+	// PagecacheFraction is the share of memory, just below the free class,
+	// that starts in class pagecache (clean page cache on shared storage)
+	// and is never touched; rounded down. In [0, 1); top level only.
+	PagecacheFraction float64 `mapstructure:"pagecache_fraction"`
 	// ReadRate is the number of pages read, and not written, per second of
 	// guest time, in pages/s.
 	ReadRate float64 `mapstructure:"read_rate"`
@@ -143,6 +151,8 @@ type genLayout struct {
 	pageSize  uint32
 	pageCount uint64 // pages of guest memory
 	nonZero   uint64 // pages [0, nonZero) are not in the zero class
+	free      uint64 // class free pages, just below nonZero
+	pagecache uint64 // class pagecache pages, just below the free ones
 }
 
 func newGenLayout(memory, pageSize units.Bytes) (genLayout, error) {
@@ -217,6 +227,9 @@ func (s *GeneratorSpec) plan(memory, pageSize units.Bytes) (*genPlan, error) {
 	}
 	zeroPages := uint64(top.ZeroFraction * float64(layout.pageCount))
 	layout.nonZero = layout.pageCount - min(zeroPages, layout.pageCount-1)
+	if layout.free, layout.pagecache, err = top.composition(key, layout.pageCount); err != nil {
+		return nil, err
+	}
 	pl := &genPlan{layout: layout, top: top}
 	if top.Kind != GenPhases {
 		if len(top.Phases) > 0 {
@@ -239,6 +252,9 @@ func (s *GeneratorSpec) plan(memory, pageSize units.Bytes) (*genPlan, error) {
 		pkey := fmt.Sprintf("%s.phases[%d]", key, i)
 		if raw.Kind == GenPhases {
 			return nil, fmt.Errorf("%s.kind: phases do not nest", pkey)
+		}
+		if err := raw.checkPhaseComposition(pkey); err != nil {
+			return nil, err
 		}
 		ps := raw
 		if ps.Epoch == 0 {
@@ -337,12 +353,15 @@ const maxGenPages = 1 << 53
 
 // resolve checks what needs the layout and sizes the phase.
 func (s *GeneratorSpec) resolve(key string, layout genLayout, memory, pageSize units.Bytes) (resolvedPhase, error) {
-	ph := resolvedPhase{spec: *s, ws: layout.nonZero}
+	ph := resolvedPhase{spec: *s, ws: layout.writable()}
+	if layout.writable() == 0 {
+		return ph, fmt.Errorf("%s: the free and page-cache classes (%d + %d pages) leave no anon memory below the zero class (%d pages)", key, layout.free, layout.pagecache, layout.nonZero)
+	}
 	if s.WorkingSet > 0 {
 		ws := uint64((s.WorkingSet + pageSize - 1) / pageSize)
-		if ws > layout.nonZero {
-			return ph, fmt.Errorf("%s.working_set: %v (%d pages) does not fit in the %d non-zero pages (memory %v, zero_fraction %s)",
-				key, s.WorkingSet, ws, layout.nonZero, memory, fmtFloat(s.ZeroFraction))
+		if ws > layout.writable() {
+			return ph, fmt.Errorf("%s.working_set: %v (%d pages) does not fit in the %d %s (memory %v, zero_fraction %s)",
+				key, s.WorkingSet, ws, layout.writable(), layout.writableName(), memory, fmtFloat(s.ZeroFraction))
 		}
 		ph.ws = ws
 	}
@@ -419,6 +438,7 @@ func NewGenerator(spec GeneratorSpec, memory, pageSize units.Bytes, seed uint64)
 	if pl.layout.nonZero < pl.layout.pageCount {
 		g.hdr.Zero = newRangeBitmap(pl.layout.nonZero, pl.layout.pageCount)
 	}
+	pl.layout.setClasses(&g.hdr)
 	for i, ph := range pl.phases {
 		g.phases = append(g.phases, newGenPhase(ph, seed, uint64(i)))
 	}
@@ -441,6 +461,7 @@ func (p *genPlan) provenance(memory, pageSize units.Bytes, seed uint64) string {
 	if p.top.Kind == GenPhases {
 		fmt.Fprintf(&b, "; union_working_set_pages=%d", p.workingSet())
 	}
+	b.WriteString(p.top.describeComposition())
 	fmt.Fprintf(&b, "; memory=%v page_size=%v seed=%d", memory, pageSize, seed)
 	return b.String()
 }

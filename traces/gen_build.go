@@ -3,19 +3,20 @@ package traces
 import (
 	"encoding/binary"
 	"io"
+	"slices"
 	"unsafe"
 
 	"github.com/RoaringBitmap/roaring/v2"
 )
 
 // This file builds the generators' page sets. The random kinds produce
-// each epoch's pages sorted and distinct; adding them to a bitmap one by
-// one (AddMany) grows every container from empty, value by value, since
+// each epoch's pages sorted and distinct; adding them to a bitmap with
+// AddMany grows every container from empty, value by value, since
 // Epoch.Reset clears the bitmap. setBuilder instead collects the epoch's
-// pages and builds the whole bitmap at once: it writes the pages in
-// roaring's portable serialization format (the roaring* constants of
-// format.go) into a reused buffer and has the bitmap read it, with every
-// container sized once.
+// pages and builds the whole bitmap at once: it writes them in roaring's
+// portable serialization format (the roaring* constants of format.go), and
+// the bitmap reads that, each container sized once and taking its storage
+// from the serialization itself.
 
 // pageSink is where the samplers put pages: a *roaring.Bitmap, or a
 // *setBuilder that builds one faster. They give AddMany sorted, distinct
@@ -30,13 +31,13 @@ type pageSink interface {
 // pageSink. Batches of pages that come in increasing order, the samplers'
 // way, are collected and built in one pass by flush; anything else goes to
 // the bitmap directly, so every sequence of calls gives the set that the
-// same calls on the bitmap would. Its buffers are reused from epoch to
-// epoch; the bitmap never shares them.
+// same calls on the bitmap would. The bitmap shares no storage with the
+// builder: what it holds was allocated for it alone.
 type setBuilder struct {
 	bm      *roaring.Bitmap
 	pending []uint32 // sorted, distinct, not yet in bm
-	ser     []byte   // serialization scratch
-	ends    []int    // scratch: end index in pending of each container
+	ends    []int32  // serialize's scratch: where each container ends
+	low     []byte   // serialize's scratch: low 16 bits of each page
 	in      serialInput
 }
 
@@ -92,13 +93,12 @@ func (b *setBuilder) flush() *roaring.Bitmap {
 		return b.bm
 	}
 	if b.bm.IsEmpty() {
-		slabWords := b.serialize(b.pending)
-		b.in.reset(b.ser, slabWords)
+		b.in.reset(b.serialize(b.pending))
 		if _, err := b.bm.ReadFrom(&b.in); err != nil {
 			// The serialization is ours: failing to read it back is a bug.
 			panic("traces: reading back a page set's serialization: " + err.Error())
 		}
-		b.in.reset(nil, 0)
+		b.in.reset(nil) // the bitmap owns it now
 	} else {
 		b.bm.AddMany(b.pending)
 	}
@@ -106,60 +106,61 @@ func (b *setBuilder) flush() *roaring.Bitmap {
 	return b.bm
 }
 
-// serialize writes the portable serialization of pages (sorted, distinct,
-// not empty) to b.ser, with array containers of up to 4096 pages and
-// bitmap containers above, as AddMany would make them. It returns the
-// number of 8-byte words serialInput needs to copy out the header and the
-// containers.
-func (b *setBuilder) serialize(pages []uint32) (slabWords int) {
-	// Find the containers: pages with the same high 16 bits.
-	ends := b.ends[:0]
-	for i := 1; i < len(pages); i++ {
-		if pages[i]>>16 != pages[i-1]>>16 {
-			ends = append(ends, i)
+// serialize returns the portable serialization of pages (sorted, distinct,
+// not empty) in a new buffer, with array containers of up to 4096 pages and
+// bitmap containers above, as AddMany would make them.
+func (b *setBuilder) serialize(pages []uint32) []byte {
+	// One pass finds the containers (runs of pages with the same high 16
+	// bits) and writes the low 16 bits of every page: the payload, when
+	// every container is an array.
+	n := len(pages)
+	ends := slices.Grow(b.ends[:0], n)[:n]
+	low := slices.Grow(b.low[:0], 2*n)[:2*n]
+	b.ends, b.low = ends, low
+	le := binary.LittleEndian
+	nc, key := 0, pages[0]>>16
+	for i, p := range pages {
+		next := 0 // branch-free: container boundaries are unpredictable
+		if p>>16 != key {
+			next = 1
 		}
+		nc += next
+		ends[nc] = int32(i + 1) // until the key changes
+		key = p >> 16
+		le.PutUint16(low[2*i:], uint16(p))
 	}
-	ends = append(ends, len(pages))
-	b.ends = ends
-	nc := len(ends)
+	nc++
+	ends = ends[:nc]
 
 	// Cookie, count, (key, cardinality−1) and offset per container, then
 	// the payloads.
 	header := 8 + 8*nc
-	size := header
-	slabWords = (4*nc + 7) / 8 // the (key, cardinality−1) table
-	start := 0
+	size, start, arrays := header, int32(0), true
 	for _, end := range ends {
-		n := roaringBitmapBytes
-		if card := end - start; card <= roaringArrayMax {
-			n = 2 * card
+		if end-start <= roaringArrayMax {
+			size += 2 * int(end-start)
+		} else {
+			size += roaringBitmapBytes
+			arrays = false
 		}
-		size += n
-		slabWords += (n + 7) / 8
 		start = end
 	}
-	if cap(b.ser) < size {
-		b.ser = make([]byte, size, size+size/4)
-	}
-	ser := b.ser[:size]
-	le := binary.LittleEndian
+	ser := newSlab((size + 7) / 8)[:size]
 	le.PutUint32(ser[0:], roaringCookieNoRun)
 	le.PutUint32(ser[4:], uint32(nc))
-	off, start := header, 0
+	off, start := header, int32(0)
 	for i, end := range ends {
-		card := end - start
+		card := int(end - start)
 		le.PutUint16(ser[8+4*i:], uint16(pages[start]>>16))
 		le.PutUint16(ser[10+4*i:], uint16(card-1))
 		le.PutUint32(ser[8+4*nc+4*i:], uint32(off))
-		if card <= roaringArrayMax {
-			out := ser[off : off+2*card]
-			for j, p := range pages[start:end] {
-				le.PutUint16(out[2*j:], uint16(p))
-			}
+		switch {
+		case arrays: // the payloads are low, copied below
 			off += 2 * card
-		} else {
-			out := ser[off : off+roaringBitmapBytes]
-			clear(out)
+		case card <= roaringArrayMax:
+			off += copy(ser[off:], low[2*start:2*end])
+		default:
+			out := ser[off : off+roaringBitmapBytes] // zeroed by newSlab
 			for _, p := range pages[start:end] {
 				lo := uint16(p)
 				out[lo/8] |= 1 << (lo % 8)
@@ -168,34 +169,14 @@ func (b *setBuilder) serialize(pages []uint32) (slabWords int) {
 		}
 		start = end
 	}
-	b.ser = ser
-	return slabWords
+	if arrays {
+		copy(ser[header:], low)
+	}
+	return ser
 }
 
-// serialInput reads a serialization to a roaring bitmap. It implements,
-// besides io.Reader, the methods of roaring's internal ByteInput interface,
-// which ReadFrom uses when its reader has them: the bitmap's containers
-// then take the slices Next returns as their storage, without a copy of
-// their own. Next copies each slice out of the (reused) serialization into
-// a slab allocated for this read alone and never written again, so the
-// bitmap shares nothing with the next epoch; each slice starts on an 8-byte
-// boundary, as the words of a bitmap container need, and has no spare
-// capacity, so that a container growing by append moves out. Should a
-// later roaring stop recognizing these methods, ReadFrom falls back to
-// Read, and to copies of its own.
-type serialInput struct {
-	data []byte
-	off  int
-	slab []byte
-}
-
-// reset starts reading data, with a fresh slab of slabWords 8-byte words.
-func (r *serialInput) reset(data []byte, slabWords int) {
-	r.data, r.off = data, 0
-	r.slab = newSlab(slabWords)
-}
-
-// newSlab returns a new zeroed slice of words 8-byte words, as bytes.
+// newSlab returns a new zeroed slice of words 8-byte words, as bytes: its
+// start is 8-byte aligned.
 func newSlab(words int) []byte {
 	if words == 0 {
 		return nil
@@ -204,19 +185,35 @@ func newSlab(words int) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(&w[0])), 8*words)
 }
 
-// Next returns the next n bytes, copied to storage of their own.
+// serialInput reads a serialization to a roaring bitmap. It implements,
+// besides io.Reader, the methods of roaring's internal ByteInput interface,
+// which ReadFrom uses when its reader has them: the bitmap's containers
+// then take the slices Next returns as their storage, without a copy of
+// their own. Next hands out pieces of the serialization, which was
+// allocated for this bitmap alone, each without spare capacity (a container
+// that grows by append moves out); a piece of whole 8-byte words that is
+// not 8-byte aligned (a bitmap container after an odd-sized array
+// container) is copied to aligned storage first. Should a later roaring
+// stop recognizing these methods, ReadFrom falls back to Read and to
+// copies of its own.
+type serialInput struct {
+	data []byte
+	off  int
+}
+
+// reset starts reading data, which the bitmap being read will own.
+func (r *serialInput) reset(data []byte) { r.data, r.off = data, 0 }
+
+// Next returns the next n bytes.
 func (r *serialInput) Next(n int) ([]byte, error) {
 	if n > len(r.data)-r.off {
 		return nil, io.ErrUnexpectedEOF
 	}
-	aligned := (n + 7) &^ 7
-	if aligned > len(r.slab) {
-		// More than serialize planned for: never with today's roaring.
-		r.slab = newSlab(aligned / 8)
+	out := r.data[r.off : r.off+n : r.off+n]
+	r.off += n
+	if n%8 == 0 && n > 0 && uintptr(unsafe.Pointer(&out[0]))%8 != 0 {
+		out = append(newSlab(n / 8)[:0], out...)
 	}
-	out := r.slab[:n:n]
-	r.slab = r.slab[aligned:]
-	r.off += copy(out, r.data[r.off:])
 	return out, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/bits"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -93,6 +94,7 @@ type sampler struct {
 	buf     []uint32 // the current sample
 	exclBuf []uint32 // batch of excluded pages for mapAvailable
 	sorter           // sorts and deduplicates batches of draws
+	marks   markSet  // or marks them, for dense ranges
 
 	// zipf only
 	law      *zipfLaw
@@ -133,24 +135,79 @@ func (s *sampler) below(n uint64) uint64 {
 	return m >> 32
 }
 
-// distinctBelow returns k distinct uniform numbers in [0, n), sorted, in
-// s.buf (valid until the next call). It draws k with replacement, sorts,
-// drops duplicates, then draws the shortfall and merges it in until there
-// are k: the result is the set of the first k distinct values of an
-// i.i.d. sequence, a uniform k-subset. The caller keeps k ≤ n/2 so that
-// each draw is new with probability ≥ 1/2.
-func (s *sampler) distinctBelow(n, k uint64) []uint32 {
+// fillBelow fills dst with base plus uniform numbers in [0, n),
+// 0 < n ≤ 2^32 − base: the numbers successive calls of below would give,
+// at less cost (one threshold for the batch, and two numbers a PCG step
+// without the spare bookkeeping in between).
+func (s *sampler) fillBelow(dst []uint32, base uint32, n uint64) {
+	if n == 1<<32 {
+		for i := range dst {
+			dst[i] = s.uint32()
+		}
+		return
+	}
+	// below accepts the product x·n of a 32-bit draw x when its low half is
+	// at least t (it tests against n first only to skip computing t).
+	t := uint32(-uint32(n)) % uint32(n)
+	for i := 0; i < len(dst); {
+		if !s.has && i+1 < len(dst) {
+			x := s.src.Uint64()
+			m0, m1 := uint64(uint32(x))*n, (x>>32)*n
+			if uint32(m0) >= t && uint32(m1) >= t {
+				dst[i], dst[i+1] = base+uint32(m0>>32), base+uint32(m1>>32)
+				i += 2
+				continue
+			}
+			// A rejection (rare): take the halves one by one.
+			s.spare, s.has = uint32(x>>32), true
+			if uint32(m0) >= t {
+				dst[i] = base + uint32(m0>>32)
+				i++
+			}
+			continue
+		}
+		if m := uint64(s.uint32()) * n; uint32(m) >= t {
+			dst[i] = base + uint32(m>>32)
+			i++
+		}
+	}
+}
+
+// distinctBelow returns base plus k distinct uniform numbers in [0, n),
+// sorted, in s.buf (valid until the next call). It draws k with
+// replacement, sorts, drops duplicates, then draws the shortfall and
+// merges it in until there are k: the result is the set of the first k
+// distinct values of an i.i.d. sequence, a uniform k-subset. The caller
+// keeps k ≤ n/2 so that each draw is new with probability ≥ 1/2.
+func (s *sampler) distinctBelow(base uint32, n, k uint64) []uint32 {
+	if n <= marksMaxRange && n <= marksMaxSpread*k {
+		return s.distinctByMarks(base, n, k)
+	}
 	width := bits.Len64(n - 1)
 	buf := s.buf[:0]
 	for uint64(len(buf)) < k {
 		m := len(buf)
-		for range k - uint64(m) {
-			buf = append(buf, uint32(s.below(n)))
-		}
-		buf = s.settle(buf, m, width)
+		buf = slices.Grow(buf, int(k)-m)[:k]
+		s.fillBelow(buf[m:], base, n)
+		buf = s.settle(buf, m, base, width)
 	}
 	s.buf = buf
 	return buf
+}
+
+// distinctByMarks is distinctBelow for a range dense enough in draws to
+// mark them in a bitset: the same batches of draws, but a draw is
+// deduplicated as it is marked, and the bitset gives the sorted values.
+func (s *sampler) distinctByMarks(base uint32, n, k uint64) []uint32 {
+	buf := slices.Grow(s.buf[:0], int(k))[:k]
+	s.marks.size(n)
+	for got := uint64(0); got < k; {
+		batch := buf[:k-got]
+		s.fillBelow(batch, 0, n)
+		got += s.marks.add(batch)
+	}
+	s.buf = s.marks.drain(buf[:0], base)
+	return s.buf
 }
 
 // uniform adds to out k distinct pages drawn uniformly from [lo, hi)
@@ -174,13 +231,16 @@ func (s *sampler) uniform(out pageSink, excl *roaring.Bitmap, lo, hi, k uint64) 
 	switch {
 	case k >= avail:
 		out.AddRange(lo, hi)
+	case k <= avail/2 && nex == 0:
+		out.AddMany(s.distinctBelow(uint32(lo), avail, k))
+		return
 	case k <= avail/2:
-		idx := s.distinctBelow(avail, k)
+		idx := s.distinctBelow(0, avail, k)
 		s.mapAvailable(idx, excl, nex, lo)
 		out.AddMany(idx)
 		return
 	default:
-		skip := s.distinctBelow(avail, avail-k)
+		skip := s.distinctBelow(0, avail, avail-k)
 		s.mapAvailable(skip, excl, nex, lo)
 		prev := lo
 		for _, p := range skip {

@@ -186,7 +186,7 @@ func (s *sampler) zipf(out pageSink, excl *roaring.Bitmap, k uint64) {
 			}
 			buf = append(buf, p)
 		}
-		buf = s.settle(buf, m, bits.Len64(ws-1))
+		buf = s.settle(buf, m, 0, bits.Len64(ws-1))
 	}
 	s.buf = buf
 	out.AddMany(buf)
@@ -260,7 +260,7 @@ func (s *sampler) zipfFinish(out pageSink, excl *roaring.Bitmap, nex, k uint64) 
 	for _, zk := range h {
 		chosen = append(chosen, zk.page)
 	}
-	chosen = s.sortDistinct(chosen, bits.Len64(z.ws-1))
+	chosen = s.sortDistinct(chosen, 0, bits.Len64(z.ws-1))
 	s.buf = chosen
 	out.AddMany(chosen)
 }

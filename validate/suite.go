@@ -32,6 +32,9 @@ type Suite struct {
 	Base string `yaml:"base"`
 	// Cases are run in order.
 	Cases []SuiteCase `yaml:"cases"`
+	// Gate holds the accuracy thresholds "migsim validate suite --gate"
+	// checks (see [SuiteResult.Gate]); none by default.
+	Gate []Threshold `yaml:"gate"`
 
 	file string
 }
@@ -69,6 +72,9 @@ func LoadSuite(path string) (*Suite, error) {
 			return nil, fmt.Errorf("%s: cases[%d].name: %q is empty or repeated", path, i, c.Name)
 		}
 		seen[c.Name] = true
+	}
+	if err := checkThresholds(s.Gate); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	s.file = path
 	return &s, nil

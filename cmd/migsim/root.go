@@ -74,6 +74,7 @@ Exit status: 0 ok, 1 error, 2 usage error, 3 accuracy gate failed.`,
 		newVersionCmd(s),
 		newSweepCmd(s, nil),
 		newMergeCmd(s),
+		newPlotCmd(s, nil),
 		newValidateCmd(s),
 	)
 	return root

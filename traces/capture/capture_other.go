@@ -21,5 +21,5 @@ func (noSampler) sample(Region, *roaring.Bitmap) error { return errors.ErrUnsupp
 func (noSampler) endEpoch() error                      { return nil }
 func (noSampler) Close() error                         { return nil }
 
-func newSoftDirty(int) (sampler, error)          { _, err := Detect(); return noSampler{}, err }
-func newUffdWP(int, []Region) (sampler, error)   { _, err := Detect(); return noSampler{}, err }
+func newSoftDirty(int) (sampler, error)        { _, err := Detect(); return noSampler{}, err }
+func newUffdWP(int, []Region) (sampler, error) { _, err := Detect(); return noSampler{}, err }

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/migsim/migsim/traces/capture"
+)
+
+// captureOptions are the options of "migsim trace capture".
+type captureOptions struct {
+	streams
+	pid       int
+	argv      []string // the command to start, after "--"
+	output    string
+	epoch     time.Duration
+	duration  time.Duration
+	delay     time.Duration
+	mechanism string
+	quiet     bool
+}
+
+// newCaptureCmd builds "migsim trace capture". The lead registers it
+// under newTraceCmd.
+func newCaptureCmd(s streams) *cobra.Command {
+	o := &captureOptions{streams: s}
+	cmd := &cobra.Command{
+		Use:   "capture (--pid PID | -- command [args...]) -o out.mgt",
+		Short: "Record the page writes of a running process as a trace",
+		Long: `Sample, every epoch, which pages of a process's writable private anonymous
+memory (heap, stacks, anonymous mmap) were written, and write them as a
+migsim trace whose provenance names the mechanism, pid, command, host and
+epoch. With --pid, capture a running process until --duration, Ctrl-C or
+its exit; with "-- command args", start the command (its output goes to
+stderr), wait --delay for it to map its memory, and capture until it exits.
+
+The mechanism is detected (--mechanism auto): soft-dirty bits
+(/proc/PID/clear_refs and pagemap) where the kernel has them, else
+asynchronous userfaultfd write-protection read with PAGEMAP_SCAN (Linux
+6.7+), which attaches to the target with ptrace for an instant: it needs
+root, CAP_SYS_PTRACE or the target's user with ptrace_scope 0. The target
+is never left stopped or write-protected: the write-protection ends with
+this command's descriptor. Memory the target maps after the capture starts
+is not followed.`,
+		Example: `  migsim trace capture --pid 4242 --duration 60s -o app.mgt
+  migsim trace capture --epoch 50ms -o build.mgt -- make -j2`,
+		Args: usageArgs(func(cmd *cobra.Command, args []string) error {
+			dash := cmd.ArgsLenAtDash()
+			switch {
+			case dash < 0 && len(args) > 0:
+				return fmt.Errorf("unexpected argument %q (a command to start goes after --)", args[0])
+			case dash > 0:
+				return fmt.Errorf("unexpected argument %q before --", args[0])
+			}
+			return nil
+		}),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.argv = args
+			if (o.pid == 0) == (len(args) == 0) {
+				return usageErrorf("trace capture: give exactly one of --pid PID or -- command")
+			}
+			if o.output == "" {
+				return usageErrorf("trace capture: -o FILE is required (- for stdout)")
+			}
+			if _, err := capture.ParseMechanism(o.mechanism); err != nil {
+				return usageErrorf("trace capture: --mechanism: %v", err)
+			}
+			return runCapture(cmd.Context(), o)
+		},
+	}
+	fl := cmd.Flags()
+	fl.IntVar(&o.pid, "pid", 0, "process to capture")
+	fl.StringVarP(&o.output, "output", "o", "", "trace file to write (- for stdout)")
+	fl.DurationVar(&o.epoch, "epoch", capture.DefaultEpoch, "sampling period, the trace's epoch length")
+	fl.DurationVar(&o.duration, "duration", 0, "stop after this long (0: until the target exits or Ctrl-C)")
+	fl.DurationVar(&o.delay, "delay", 0, "with a command: wait this long after starting it before capturing")
+	fl.StringVar(&o.mechanism, "mechanism", "auto", "auto, soft-dirty or uffd-wp-async")
+	fl.BoolVarP(&o.quiet, "quiet", "q", false, "no per-epoch progress on stderr")
+	return cmd
+}
+
+func runCapture(ctx context.Context, o *captureOptions) error {
+	mech, _ := capture.ParseMechanism(o.mechanism)
+	if mech == capture.Auto {
+		var err error
+		if mech, err = capture.Detect(); err != nil {
+			return fmt.Errorf("trace capture: %w", err)
+		}
+	}
+	pid := o.pid
+	if len(o.argv) > 0 {
+		c := exec.Command(o.argv[0], o.argv[1:]...)
+		// The command's output goes to stderr (stdout may be the trace).
+		c.Stdout, c.Stderr = o.err, o.err
+		c.WaitDelay = time.Second
+		if err := c.Start(); err != nil {
+			return fmt.Errorf("trace capture: %w", err)
+		}
+		// No Wait until the capture ends: the capture's ptrace stops would
+		// be reported to a concurrent wait4 on our own child.
+		defer func() {
+			if err := c.Wait(); err != nil {
+				fmt.Fprintf(o.err, "trace capture: %s: %v\n", o.argv[0], err)
+			}
+		}()
+		pid = c.Process.Pid
+		select {
+		case <-time.After(o.delay):
+		case <-ctx.Done():
+			c.Process.Signal(os.Interrupt)
+			return ctx.Err()
+		}
+	}
+	if o.duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.duration)
+		defer cancel()
+	}
+	opts := capture.Options{PID: pid, Epoch: o.epoch, Mechanism: mech}
+	if !o.quiet {
+		opts.OnEpoch = func(i, n uint64) {
+			fmt.Fprintf(o.err, "epoch %d: %d pages written\n", i, n)
+		}
+	}
+	fmt.Fprintf(o.err, "capturing process %d with %v every %v\n", pid, mech, o.epoch)
+	var res *capture.Result
+	err := writeOutput(o.output, o.out, func(w io.Writer) error {
+		bw := bufio.NewWriterSize(w, 256<<10)
+		var err error
+		if res, err = capture.Capture(ctx, bw, opts); err != nil {
+			return err
+		}
+		return bw.Flush()
+	})
+	if err != nil {
+		return fmt.Errorf("trace capture: %w", err)
+	}
+	why := "stopped"
+	if res.TargetExited {
+		why = "target exited"
+	}
+	var names []string
+	for _, r := range res.Regions {
+		names = append(names, fmt.Sprintf("%#x-%#x", r.Start, r.End))
+	}
+	fmt.Fprintf(o.err, "wrote %s: %d epochs, %d page writes, %d regions (%s); %s\n",
+		o.output, res.Epochs, res.WrittenPages, len(res.Regions), strings.Join(first(names, 4), " "), why)
+	if res.DroppedRegions > 0 {
+		fmt.Fprintf(o.err, "warning: %d regions were unmapped or replaced during the capture and dropped\n", res.DroppedRegions)
+	}
+	return nil
+}
+
+// first returns the first n elements of s, with "..." when it had more.
+func first(s []string, n int) []string {
+	if len(s) <= n {
+		return s
+	}
+	return append(s[:n:n], "...")
+}

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"bytes"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/spf13/cobra"
+)
+
+// pngSize decodes the PNG at path and returns its size.
+func pngSize(t *testing.T, path string) (int, int) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return img.Bounds().Dx(), img.Bounds().Dy()
+}
+
+// TestPlotCommands draws every kind of figure from a real sweep and run
+// through the command line.
+func TestPlotCommands(t *testing.T) {
+	dir := t.TempDir()
+	spec := writeFile(t, dir, "s.yaml", `name: p
+base:
+  vm: {memory: 64MiB}
+  workload:
+    generator: {kind: uniform, dirty_rate: 4000, working_set: 32MiB, duration: 2s}
+grid:
+  workload.generator.dirty_rate: [2000, 8000, 20000]
+  network.bandwidth: [1Gbit, 2Gbit]
+  model.name: [precopy, postcopy]
+repeat: 2
+`)
+	out := filepath.Join(dir, "out")
+	if _, stderr, code := migsim(t, "sweep", spec, "-o", out, "--progress", "none"); code != exitOK {
+		t.Fatalf("sweep: exit %d: %s", code, stderr)
+	}
+	csvPath := filepath.Join(out, "results.csv")
+	fig := func(name string) string { return filepath.Join(dir, name) }
+	for _, tc := range []struct {
+		args []string
+		file string
+	}{
+		{[]string{"plot", csvPath, "--x", "dirty_rate", "--y", "total_time_s", "--by", "model", "-o", fig("line.png")}, "line.png"},
+		{[]string{"plot", csvPath, "--x", "dirty_rate", "--y", "downtime_s", "--by", "model", "--where", "bandwidth=1e9", "--logx", "-o", fig("line.svg")}, "line.svg"},
+		{[]string{"plot", csvPath, "--kind", "cdf", "--y", "downtime_s", "--by", "model", "-o", fig("cdf.pdf")}, "cdf.pdf"},
+		{[]string{"plot", csvPath, "--kind", "heatmap", "--x", "dirty_rate", "--y", "bandwidth", "--z", "converged", "-o", fig("heat.png"), "--width", "10cm", "--height", "8cm", "--dpi", "127"}, "heat.png"},
+		{[]string{"plot", filepath.Join(out, "results.jsonl"), "--point", "5", "--y", "duration_s", "-o", fig("rounds.svg")}, "rounds.svg"},
+	} {
+		_, stderr, code := migsim(t, tc.args...)
+		if code != exitOK || !strings.Contains(stderr, "wrote "+fig(tc.file)) {
+			t.Errorf("%v: exit %d: %s", tc.args, code, stderr)
+			continue
+		}
+		data, err := os.ReadFile(fig(tc.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch filepath.Ext(tc.file) {
+		case ".svg":
+			if !bytes.Contains(data[:200], []byte(`<svg width="252pt" height="187.2pt"`)) {
+				t.Errorf("%s: not a 3.5in x 2.6in SVG: %.200s", tc.file, data)
+			}
+		case ".pdf":
+			if !bytes.HasPrefix(data, []byte("%PDF-")) {
+				t.Errorf("%s: not a PDF", tc.file)
+			}
+		}
+	}
+	if w, h := pngSize(t, fig("line.png")); w != 1050 || h != 780 {
+		t.Errorf("line.png is %dx%d, want 1050x780 (3.5in x 2.6in at 300 dpi)", w, h)
+	}
+	if w, h := pngSize(t, fig("heat.png")); w != 500 || h != 400 {
+		t.Errorf("heat.png is %dx%d, want 500x400 (10cm x 8cm at 127 dpi)", w, h)
+	}
+
+	// migsim run --plot, and a plot of a run's JSON.
+	runJSON, stderr, code := migsim(t, "run", "-o", "json", "--plot", fig("run.png"))
+	if code != exitOK {
+		t.Fatalf("run --plot: exit %d: %s", code, stderr)
+	}
+	if w, h := pngSize(t, fig("run.png")); w != 1050 || h != 780 {
+		t.Errorf("run.png is %dx%d", w, h)
+	}
+	jsonPath := writeFile(t, dir, "run.json", runJSON)
+	if _, stderr, code := migsim(t, "plot", jsonPath); code != exitOK || !strings.Contains(stderr, "wrote "+filepath.Join(dir, "run-rounds.png")) {
+		t.Errorf("plot run.json: exit %d: %s", code, stderr)
+	}
+}
+
+func TestPlotErrorsCLI(t *testing.T) {
+	dir := t.TempDir()
+	csvPath := writeFile(t, dir, "r.csv", "point,model,total_time_s\n0,precopy,1.5\n1,postcopy,2\n")
+	for _, tc := range []struct {
+		args   []string
+		code   exitCode
+		stderr string
+	}{
+		{[]string{"plot", csvPath, "--y", "total_time_s"}, exitUsage, "plot --kind line needs --x"},
+		{[]string{"plot", csvPath, "--kind", "pie"}, exitUsage, `invalid value "pie" for --kind`},
+		{[]string{"plot", csvPath, "--kind", "cdf", "--y", "total_time_s", "--width", "wide"}, exitUsage, `invalid value "wide" for --width`},
+		{[]string{"plot", csvPath, "--x", "point", "--y", "total_tme_s"}, exitError, `--y: no column "total_tme_s" (did you mean total_time_s?)`},
+		{[]string{"plot", csvPath, "--x", "model", "--y", "total_time_s"}, exitError, `"precopy" is not a number`},
+		{[]string{"plot", csvPath, "--kind", "cdf", "--y", "total_time_s", "-o", filepath.Join(dir, "x.gif")}, exitError, "x.gif: name the figure's format with its extension"},
+		{[]string{"plot", filepath.Join(dir, "none.csv"), "--x", "a", "--y", "b"}, exitError, "no such file"},
+	} {
+		t.Run(strings.Join(tc.args[2:], " "), func(t *testing.T) {
+			_, stderr, code := migsim(t, tc.args...)
+			if code != tc.code || !strings.Contains(stderr, tc.stderr) {
+				t.Errorf("exit %d (want %d), stderr %q, want %q", code, tc.code, stderr, tc.stderr)
+			}
+		})
+	}
+}
+
+func TestPlotFlags(t *testing.T) {
+	var got *plotOptions
+	cmd := newPlotCmd(streams{}, func(_ *cobra.Command, o *plotOptions) error { got = o; return nil })
+	cmd.SetArgs([]string{"res/results.csv", "--x", "a", "--y", "b", "--by", "c", "--where", "d=1", "--where", "e=2", "--logx"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if got.kind != "line" || got.output != "res/results-line.png" || len(got.where) != 2 || !got.logX || got.errors != "ci95" {
+		t.Errorf("parsed %+v", *got)
+	}
+	cmd = newPlotCmd(streams{}, func(_ *cobra.Command, o *plotOptions) error { got = o; return nil })
+	cmd.SetArgs([]string{"run.json"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if got.kind != "rounds" || got.output != "run-rounds.png" {
+		t.Errorf("parsed %+v", *got)
+	}
+}

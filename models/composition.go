@@ -1,0 +1,453 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"time"
+
+	"github.com/RoaringBitmap/roaring/v2"
+
+	"github.com/migsim/migsim/sim"
+	"github.com/migsim/migsim/traces"
+	"github.com/migsim/migsim/units"
+)
+
+// Memory composition options of [Precopy] and [Postcopy]: free-page
+// hinting, dynamic self-ballooning and page-cache skip over shared
+// storage. They use the trace header's class sets (zero, free, page
+// cache) as the composition when the migration starts.
+//
+// # Semantics
+//
+// At the skip point — the setup sync for pre-copy (round 1's work is
+// decided there), the stop for post-copy — the source leaves out of the
+// migration, among the pages not in the zero class and not written since
+// the trace's start:
+//
+//   - balloon pages (model.balloon.enabled): the first k free-class pages
+//     in ascending order, k = min(reclaim_rate × interval,
+//     floor(efficiency × max(0, free pages − min_free/page size))): the
+//     balloon's first inflation, when the migration is requested, at its
+//     limited rate. With the default efficiency of 0.95 and min_free 0 the
+//     balloon holds 95 % of the free pages, what Hines and Gopalan
+//     (VEE'09, DSB) report for balloon intervals of 4-10 s;
+//   - the other free-class pages when model.free_page_hint is on (QEMU's
+//     virtio-balloon free-page-hint without delay: its upper bound);
+//   - page-cache-class pages when model.pagecache.mode is skip or drop.
+//
+// A skipped page the guest later writes is dirty like any other: pre-copy
+// sends it in the next round (a free page written is allocated, and
+// deflates the balloon if the balloon held it). On the post-copy
+// destination a skipped free page is backed by a fresh page, so touching it
+// moves nothing. The counts reported are the skipped pages never sent:
+// skipped_free_pages (hinting), balloon_reclaimed_pages (balloon) and
+// skipped_pagecache_pages.
+//
+// Page cache, mode skip (Akiyama et al., CLOUD'14): the destination
+// restores the skipped pages from the SAN, in parallel with the migration,
+// from the skip point at san_bandwidth; san_bytes is their size, and the
+// migration completes when both the migration and the restore are done
+// (total_time_s rises when the SAN is the slower). The restore goes in
+// ascending page order; a post-copy guest that touches a page it has not
+// reached yet stalls for a demand read, san_read_latency + page /
+// san_bandwidth, or until the restore gets there if sooner. Mode drop: the page
+// cache is discarded at the skip point and never restored; each distinct
+// dropped page the guest touches (reads or writes) within penalty_horizon
+// of guest time from the migration's start is a miss costing
+// san_read_latency + page size / san_bandwidth, summed in io_penalty_s,
+// and read from the SAN (san_bytes).
+//
+// # Known differences
+//
+// Inflations after the first change nothing here: the composition only
+// changes through writes (free to anon), so the balloon never has more to
+// reclaim, and pre-copy's round 1 has already queued the pages. Pre-copy's
+// guest resumes on the destination without waiting for the SAN, and its
+// accesses there are not simulated; post-copy's SAN stalls are simulated
+// until the last network page lands. Demand reads do not slow the
+// restore. Composition changes over time (trace record 0x02) are not
+// modelled.
+
+// BalloonParams is the scenario key model.balloon: dynamic
+// self-ballooning (Hines and Gopalan, VEE'09).
+type BalloonParams struct {
+	// Enabled turns DSB on (default false).
+	Enabled bool `mapstructure:"enabled"`
+	// Interval is the time between balloon inflations, a duration
+	// (default 5s, within Hines's 4-10 s).
+	Interval time.Duration `mapstructure:"interval"`
+	// ReclaimRate is how fast the balloon inflates, pages/s; one
+	// inflation reclaims at most reclaim_rate × interval pages (default
+	// 262144, 1 GiB/s of 4 KiB pages).
+	ReclaimRate float64 `mapstructure:"reclaim_rate"`
+	// MinFree is the free memory the balloon leaves to the guest, bytes
+	// (default 0).
+	MinFree units.Bytes `mapstructure:"min_free"`
+	// Efficiency is the share of the free pages above min_free an
+	// inflation reclaims, in (0, 1] (default 0.95, Hines's ~95 %).
+	Efficiency float64 `mapstructure:"efficiency"`
+}
+
+// DefaultBalloonParams returns DSB off with Hines's settings.
+func DefaultBalloonParams() BalloonParams {
+	return BalloonParams{Interval: 5 * time.Second, ReclaimRate: 262144, Efficiency: 0.95}
+}
+
+// PagecacheMode is the scenario key model.pagecache.mode.
+type PagecacheMode string
+
+// Page-cache modes.
+const (
+	// PagecacheSend sends page-cache pages like any other (the default).
+	PagecacheSend PagecacheMode = "send"
+	// PagecacheSkip restores them on the destination from the SAN.
+	PagecacheSkip PagecacheMode = "skip"
+	// PagecacheDrop discards them; the guest reads them back on misses.
+	PagecacheDrop PagecacheMode = "drop"
+)
+
+// PagecacheParams is the scenario key model.pagecache (Akiyama et al.,
+// CLOUD'14).
+type PagecacheParams struct {
+	// Mode is send, skip or drop (default send).
+	Mode PagecacheMode `mapstructure:"mode"`
+	// SANBandwidth is the shared storage's rate to the destination, bits
+	// per second (default 4Gbit).
+	SANBandwidth units.BitRate `mapstructure:"san_bandwidth"`
+	// SANReadLatency is the latency of one demand read of a page from the
+	// SAN (a miss in mode drop, a post-copy touch ahead of the restore in
+	// mode skip), a duration (default 100µs).
+	SANReadLatency time.Duration `mapstructure:"san_read_latency"`
+	// PenaltyHorizon is the guest time, from the migration's start, over
+	// which mode drop counts misses, a duration (default 60s).
+	PenaltyHorizon time.Duration `mapstructure:"penalty_horizon"`
+}
+
+// DefaultPagecacheParams returns mode send and a 4 Gbit SAN.
+func DefaultPagecacheParams() PagecacheParams {
+	return PagecacheParams{Mode: PagecacheSend, SANBandwidth: 4 * units.Gbit,
+		SANReadLatency: 100 * time.Microsecond, PenaltyHorizon: time.Minute}
+}
+
+// memoryOptions are the composition options of one run.
+type memoryOptions struct {
+	hint      bool
+	balloon   BalloonParams
+	pagecache PagecacheParams
+}
+
+func (o memoryOptions) pagecacheOn() bool {
+	return o.pagecache.Mode == PagecacheSkip || o.pagecache.Mode == PagecacheDrop
+}
+
+func (o memoryOptions) active() bool { return o.hint || o.balloon.Enabled || o.pagecacheOn() }
+
+// validate names the key of every bad option.
+func (o memoryOptions) validate() []error {
+	var errs []error
+	check := func(ok bool, key, format string, args ...any) {
+		if !ok {
+			errs = append(errs, fmt.Errorf("model.%s: "+format, append([]any{key}, args...)...))
+		}
+	}
+	b := o.balloon
+	if b.Enabled {
+		check(b.Interval > 0, "balloon.interval", "%v must be positive", b.Interval)
+		check(b.ReclaimRate > 0 && !math.IsInf(b.ReclaimRate, 0), "balloon.reclaim_rate", "%v must be a positive number of pages/s", b.ReclaimRate)
+		check(b.MinFree >= 0, "balloon.min_free", "must not be negative")
+		check(b.Efficiency > 0 && b.Efficiency <= 1, "balloon.efficiency", "%v must be in (0, 1]", b.Efficiency)
+	}
+	pc := o.pagecache
+	switch pc.Mode {
+	case PagecacheSend, PagecacheSkip, PagecacheDrop, "":
+	default:
+		check(false, "pagecache.mode", "%q is not one of send, skip, drop", string(pc.Mode))
+	}
+	if o.pagecacheOn() {
+		check(pc.SANBandwidth > 0, "pagecache.san_bandwidth", "%v must be positive", float64(pc.SANBandwidth))
+		check(pc.SANReadLatency >= 0, "pagecache.san_read_latency", "must not be negative")
+		check(pc.PenaltyHorizon >= 0, "pagecache.penalty_horizon", "must not be negative")
+	}
+	return errs
+}
+
+// composition applies the options to one run. A nil *composition (all
+// options off) does nothing, so runs without them are unchanged.
+type composition struct {
+	opts     memoryOptions
+	hdr      *traces.Header
+	pageSize float64
+
+	// written holds every page the guest has written since the start, as
+	// far as the dirty-log syncs have seen (pre-copy), one bit a page.
+	written []uint64
+
+	// The skip sets, fixed at the skip point.
+	skipAt          sim.Time
+	hinted, balloon *roaring.Bitmap // free pages
+	pagecache       *roaring.Bitmap
+	misses          uint64 // mode drop: dropped pages the guest touches
+}
+
+// newComposition returns the run's composition, nil when every option is
+// off.
+func newComposition(o memoryOptions, hdr *traces.Header) *composition {
+	if !o.active() {
+		return nil
+	}
+	return &composition{opts: o, hdr: hdr, pageSize: float64(hdr.PageSize), written: make([]uint64, (hdr.PageCount+63)/64)}
+}
+
+// observe adds a dirty-log sync's pages to the written set.
+func (c *composition) observe(d *dirtyLog) {
+	if c == nil || d.lo >= d.hi {
+		return
+	}
+	for i := d.lo; i < d.hi; i++ {
+		c.written[i] |= d.words[i]
+	}
+}
+
+// observeBitmap adds pages to the written set.
+func (c *composition) observeBitmap(b *roaring.Bitmap) {
+	if c == nil {
+		return
+	}
+	it := b.Iterator()
+	for it.HasNext() {
+		p := it.Next()
+		c.written[p>>6] |= 1 << (p & 63)
+	}
+}
+
+func (c *composition) writtenSet() *roaring.Bitmap {
+	return roaring.FromDense(c.written, false)
+}
+
+// skip fixes the skip sets at time at and returns how many pages leave the
+// migration. Call it once, after the pages written so far are observed.
+// For mode drop it reads in's trace ahead to count the misses.
+func (c *composition) skip(at sim.Time, in Input) (uint64, error) {
+	if c == nil {
+		return 0, nil
+	}
+	c.skipAt = at
+	out := c.writtenSet()
+	if c.hdr.Zero != nil {
+		out.Or(c.hdr.Zero)
+	}
+	free := roaring.New()
+	if c.hdr.Free != nil {
+		free = roaring.AndNot(c.hdr.Free, out)
+	}
+	if b := c.opts.balloon; b.Enabled {
+		above := float64(c.hdr.ClassPages(traces.ClassFree)) - float64(b.MinFree)/c.pageSize
+		k := min(math.Floor(b.ReclaimRate*b.Interval.Seconds()), math.Floor(b.Efficiency*math.Max(0, above)))
+		c.balloon = roaring.New()
+		if n := uint64(k); n > 0 && !free.IsEmpty() {
+			if n >= free.GetCardinality() {
+				c.balloon = free.Clone()
+			} else {
+				last, err := free.Select(uint32(n))
+				if err != nil {
+					panic("models: balloon rank out of range: " + err.Error())
+				}
+				c.balloon = free.Clone()
+				c.balloon.RemoveRange(uint64(last), math.MaxUint32+1)
+			}
+		}
+	}
+	if c.opts.hint {
+		c.hinted = free
+		if c.balloon != nil {
+			c.hinted = roaring.AndNot(free, c.balloon)
+		}
+	}
+	if c.opts.pagecacheOn() && c.hdr.PageCache != nil {
+		c.pagecache = roaring.AndNot(c.hdr.PageCache, out)
+	}
+	if c.opts.pagecache.Mode == PagecacheDrop {
+		var err error
+		if c.misses, err = c.countMisses(in); err != nil {
+			return 0, fmt.Errorf("pagecache drop: reading the trace ahead: %w", err)
+		}
+	}
+	return card(c.hinted) + card(c.balloon) + card(c.pagecache), nil
+}
+
+// skipped returns the union of the skip sets.
+func (c *composition) skipped() *roaring.Bitmap {
+	s := roaring.New()
+	for _, b := range []*roaring.Bitmap{c.hinted, c.balloon, c.pagecache} {
+		if b != nil {
+			s.Or(b)
+		}
+	}
+	return s
+}
+
+func card(b *roaring.Bitmap) uint64 {
+	if b == nil {
+		return 0
+	}
+	return b.GetCardinality()
+}
+
+// sanDone returns when the SAN has restored the skipped page cache (mode
+// skip), or the skip point.
+func (c *composition) sanDone() sim.Time {
+	if c == nil || c.opts.pagecache.Mode != PagecacheSkip {
+		return 0
+	}
+	bytes := float64(card(c.pagecache)) * c.pageSize
+	return c.skipAt.Add(time.Duration(math.Ceil(bytes * 8 / float64(c.opts.pagecache.SANBandwidth) * 1e9)))
+}
+
+// finish fills the result's composition fields. For a completed migration
+// with mode skip, total_time_s becomes the later of the migration's end
+// and the SAN restore's.
+func (c *composition) finish(res *Result) {
+	if c == nil {
+		return
+	}
+	w := c.writtenSet()
+	unsent := func(b *roaring.Bitmap) uint64 {
+		if b == nil {
+			return 0
+		}
+		return b.GetCardinality() - b.AndCardinality(w)
+	}
+	res.SkippedFreePages = unsent(c.hinted)
+	res.BalloonReclaimedPages = unsent(c.balloon)
+	res.SkippedPagecachePages = unsent(c.pagecache)
+	switch c.opts.pagecache.Mode {
+	case PagecacheSkip:
+		res.SANBytes = uint64(math.Round(float64(card(c.pagecache)) * c.pageSize))
+		if res.Completed {
+			res.TotalTimeS = math.Max(res.TotalTimeS, c.sanDone().Seconds())
+		}
+	case PagecacheDrop:
+		misses := c.misses
+		pc := c.opts.pagecache
+		per := pc.SANReadLatency.Seconds() + c.pageSize*8/float64(pc.SANBandwidth)
+		res.IOPenaltyS = float64(misses) * per
+		res.SANBytes = uint64(math.Round(float64(misses) * c.pageSize))
+	}
+}
+
+// countMisses counts the distinct dropped pages the guest touches within
+// the penalty horizon of guest time from the trace's start.
+func (c *composition) countMisses(in Input) (uint64, error) {
+	if card(c.pagecache) == 0 || c.opts.pagecache.PenaltyHorizon <= 0 {
+		return 0, nil
+	}
+	src, err := in.Trace()
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = traces.Close(src) }()
+	epoch := src.Header().Epoch
+	epochs := int((c.opts.pagecache.PenaltyHorizon + epoch - 1) / epoch)
+	touched := roaring.New()
+	var e traces.Epoch
+	e.Reset()
+	for range epochs {
+		err := src.Next(&e)
+		if errors.Is(err, io.EOF) {
+			break // a looped trace touches the same pages again
+		}
+		if err != nil {
+			return 0, err
+		}
+		touched.Or(roaring.And(e.Written, c.pagecache))
+		touched.Or(roaring.And(e.Read, c.pagecache))
+	}
+	return touched.GetCardinality(), nil
+}
+
+func (p *PrecopyParams) memory() memoryOptions {
+	return memoryOptions{hint: p.FreePageHint, balloon: p.Balloon, pagecache: p.Pagecache}
+}
+
+func (p *PostcopyParams) memory() memoryOptions {
+	return memoryOptions{hint: p.FreePageHint, balloon: p.Balloon, pagecache: p.Pagecache}
+}
+
+// runPostcopyComposed is runPostcopy with the composition options: the
+// skipped pages leave plan's missing set at the stop, and the result gets
+// the composition fields.
+func runPostcopyComposed(ctx context.Context, in Input, model string, cfg postcopyConfig, o memoryOptions, plan func(cfg postcopyConfig, g *guest, written *roaring.Bitmap) (*postcopyPlan, error)) (*Result, error) {
+	if !o.active() {
+		return runPostcopy(ctx, in, model, cfg, plan)
+	}
+	var comp *composition
+	res, err := runPostcopy(ctx, in, model, cfg, func(cfg postcopyConfig, g *guest, written *roaring.Bitmap) (*postcopyPlan, error) {
+		p, err := plan(cfg, g, written)
+		if err != nil {
+			return nil, err
+		}
+		comp = newComposition(o, g.hdr)
+		comp.observeBitmap(written)
+		if _, err := comp.skip(sim.Time(cfg.setup), in); err != nil {
+			return nil, err
+		}
+		p.missing.AndNot(comp.skipped())
+		p.san = comp.restore()
+		return p, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	total := res.TotalTimeS
+	comp.finish(res)
+	if res.TotalTimeS > total {
+		// The slowdown is a share of the total time, which the SAN
+		// restore has stretched.
+		res.GuestSlowdown *= total / res.TotalTimeS
+	}
+	return res, nil
+}
+
+// sanRestore is the destination's restore of skipped page cache from the
+// SAN (mode skip) as post-copy's guest sees it: the restore reads the
+// pages in ascending order at san_bandwidth from the skip point, and a
+// page the guest touches before the restore reaches it is read on demand,
+// san_read_latency + page / san_bandwidth after the touch, whichever comes
+// first. The guest stalls meanwhile, as on a network fault.
+type sanRestore struct {
+	pages   *roaring.Bitmap // skipped page-cache pages, in restore order
+	touched *roaring.Bitmap // pages the guest has already waited for
+	start   float64         // ns: the restore's start
+	perPage float64         // ns: one page's restore time
+	read    float64         // ns: one demand read
+	done    sim.Time        // the restore's end
+}
+
+// restore returns the post-copy guest's view of the SAN restore, nil
+// unless mode is skip with pages to restore.
+func (c *composition) restore() *sanRestore {
+	if c == nil || c.opts.pagecache.Mode != PagecacheSkip || card(c.pagecache) == 0 {
+		return nil
+	}
+	per := c.pageSize * 8 / float64(c.opts.pagecache.SANBandwidth) * 1e9
+	return &sanRestore{
+		pages: c.pagecache, touched: roaring.New(),
+		start: float64(c.skipAt), perPage: per,
+		read: float64(c.opts.pagecache.SANReadLatency) + per,
+		done: c.sanDone(),
+	}
+}
+
+// ready returns when page p, touched at ta, is on the destination: ta for
+// a page the SAN does not hold or has restored.
+func (s *sanRestore) ready(p uint32, ta sim.Time) sim.Time {
+	if s == nil || ta >= s.done || !s.pages.Contains(p) || s.touched.Contains(p) {
+		return ta
+	}
+	s.touched.Add(p)
+	restored := s.start + float64(s.pages.Rank(p))*s.perPage
+	return max(ta, sim.Time(math.Ceil(math.Min(restored, float64(ta)+s.read))))
+}

@@ -1,0 +1,131 @@
+package models
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/migsim/migsim/sim"
+	"github.com/migsim/migsim/units"
+)
+
+// Multifd is pre-copy's model.multifd section: QEMU's multiple-fd
+// migration (reference: QEMU migration/multifd.c, multifd-zlib.c,
+// multifd-zstd.c, multifd-qatzip.c; docs/devel/migration/
+// qatzip-compression.rst). It is off when Channels is 0.
+//
+// # Semantics
+//
+//   - Channels send threads, each with its own TCP stream over the path
+//     ([sim.Path.Send] with Channels streams), each receiving into guest
+//     memory on its own thread on the destination. The main channel walks
+//     the dirty bitmap (one thread: at most 1/costs.scan pages per second)
+//     and does the syncs (sync_time_per_gib, as without multifd).
+//   - Pages travel in packets of packet_size bytes of pages (QEMU: 128
+//     pages of 4 KiB, 512 KiB), each with a packet_header and, per page,
+//     an 8-byte offset (page_header); a zero page is its offset only.
+//   - A channel thread compresses then sends each page, a destination
+//     thread receives, decompresses and installs it: a channel moves a
+//     page per max(source stage sum, destination stage sum) of the cost
+//     table ([sim.Pipeline] without overlap). Guest memory is mapped once,
+//     so map and copy cost nothing by default.
+//   - A pass takes the longer of its CPU time (the busiest channel's
+//     pages) and its time on the streams. CPU seconds, the bottleneck and
+//     per-channel bytes are reported.
+type Multifd struct {
+	// Channels is the number of multifd send channels, each its own TCP
+	// stream, a count; 0 turns multifd off (QEMU multifd-channels, whose
+	// default is 2 when the capability is on).
+	Channels int `mapstructure:"channels"`
+	// Compression is the channels' compressor: none, zlib, zstd or
+	// qatzip-like (QEMU multifd-compression; qatzip-like offloads to an
+	// accelerator and costs the host little).
+	Compression string `mapstructure:"compression"`
+	// Level is the compression level, an integer; 0 means 1 (QEMU
+	// multifd-zlib-level, multifd-zstd-level, multifd-qatzip-level).
+	Level int `mapstructure:"level"`
+	// Ratio overrides the codec's raw-to-compressed ratio, a number; 0
+	// uses the codec's (2.7 at level 1, Silesia-like data).
+	Ratio float64 `mapstructure:"ratio"`
+	// PacketSize is the page data per packet before compression, bytes
+	// (QEMU: 128 pages, 512KiB).
+	PacketSize units.Bytes `mapstructure:"packet_size"`
+	// PacketHeader is each packet's header, bytes (QEMU's MultiFDPacket_t
+	// with its 256-byte ramblock name: about 320).
+	PacketHeader units.Bytes `mapstructure:"packet_header"`
+	// SourceCores is the source host's cores available to the channels, a
+	// number; 0 means no limit.
+	SourceCores float64 `mapstructure:"source_cores"`
+	// DestinationCores is the destination host's cores available to the
+	// receive threads, a number; 0 means no limit.
+	DestinationCores float64 `mapstructure:"destination_cores"`
+	// Costs is the per-page CPU cost of each stage (see [Costs]); map and
+	// copy default to 0 since QEMU maps guest memory once and sends from
+	// it.
+	Costs Costs `mapstructure:"costs"`
+}
+
+// DefaultMultifd returns multifd off with QEMU's packet layout and the
+// default costs.
+func DefaultMultifd() Multifd {
+	c := DefaultCosts()
+	c.Map, c.Copy = 0, 0
+	return Multifd{
+		Compression:  "none",
+		PacketSize:   512 * units.KiB,
+		PacketHeader: 320,
+		Costs:        c,
+	}
+}
+
+// validate checks the section and names the bad key.
+func (m Multifd) validate() error {
+	var errs []error
+	if m.Channels < 0 {
+		errs = append(errs, fmt.Errorf("model.multifd.channels %d must not be negative", m.Channels))
+	}
+	if _, err := codecAt(m.Compression, m.Level, m.Ratio); err != nil {
+		errs = append(errs, fmt.Errorf("model.multifd.compression: %w", err))
+	}
+	if m.Ratio < 0 {
+		errs = append(errs, fmt.Errorf("model.multifd.ratio %v must not be negative", m.Ratio))
+	}
+	if m.PacketSize <= 0 {
+		errs = append(errs, fmt.Errorf("model.multifd.packet_size %v must be positive", m.PacketSize))
+	}
+	if m.PacketHeader < 0 {
+		errs = append(errs, fmt.Errorf("model.multifd.packet_header %v must not be negative", m.PacketHeader))
+	}
+	if m.SourceCores < 0 || m.DestinationCores < 0 {
+		errs = append(errs, errors.New("model.multifd.source_cores and destination_cores must not be negative"))
+	}
+	if err := validateCosts(m.Costs); err != nil {
+		errs = append(errs, fmt.Errorf("multifd: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// useMultifd turns the run into a multifd migration when m.Channels > 0.
+// m has been validated.
+func (r *precopyRun) useMultifd(m Multifd) {
+	if m.Channels <= 0 {
+		return
+	}
+	codec, err := codecAt(m.Compression, m.Level, m.Ratio)
+	if err != nil {
+		panic("multifd: unvalidated parameters: " + err.Error())
+	}
+	ps := float64(r.g.hdr.PageSize)
+	perPacket := max(float64(m.PacketSize)/ps, 1)
+	hdr := float64(m.PacketHeader) / perPacket
+	r.wireNormal = ps/codec.Ratio + float64(r.p.PageHeader) + hdr
+	r.wireZero = float64(r.p.PageHeader) + hdr
+	r.conn = r.in.Path.Open(m.Channels)
+	pipe := sim.Pipeline{
+		Costs: m.Costs.table(codec), Workers: m.Channels, Lock: sim.LockRange,
+		SourceCores: m.SourceCores, DestinationCores: m.DestinationCores,
+	}
+	r.cpu = newCPUPipeline(pipe, codec, ps, r.pages, r.g.hdr.Zero, true)
+	if m.Costs.Scan > 0 {
+		r.cpu.extra, r.cpu.extraName = 1/m.Costs.Scan.Seconds(), "scan"
+	}
+}
