@@ -263,7 +263,10 @@ func (r *precopyRun) passCap(normal, zero uint64, bytes, capBps float64) float64
 		return capBps
 	}
 	t, b := c.cpuSeconds(normal, zero)
-	if t <= 0 {
+	if t <= 0 { // no CPU cost: only the path limits the pass
+		if bytes > c.bottleneckLen {
+			c.bottleneck, c.bottleneckLen = "link", bytes
+		}
 		return capBps
 	}
 	for w, s := range c.shares {

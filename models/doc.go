@@ -18,6 +18,15 @@
 //   - enlightened ([Enlightened], enlightened.go): enlightened post-copy
 //     after Abe et al. (VEE'16): the guest's working set goes first, free
 //     pages are never sent; its figure of merit is time_to_full_speed_s.
+//   - parallel ([Parallel], parallel.go; parameters in parallel_params.go,
+//     CPU hooks in costs.go): PMigrate after Song et al. (VEE'13): the
+//     pre-copy model's rounds moved by model.workers pipelined workers
+//     over disjoint memory ranges, a global or range address-space lock,
+//     and the CPU cost model of sim.Pipeline.
+//
+// Pre-copy also takes QEMU's multifd ([Multifd], multifd.go): channels
+// as separate TCP streams, 512 KiB packets, and none, zlib, zstd or
+// qatzip-like compression at per-page CPU costs ([Codecs]).
 //
 // Pre-copy and post-copy also take the memory-composition options
 // (composition.go, [BalloonParams], [PagecacheParams]): free-page hinting

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/RoaringBitmap/roaring/v2"
+
 	"github.com/migsim/migsim/sim"
 	"github.com/migsim/migsim/units"
 )
@@ -172,6 +174,34 @@ func TestParallelParamsValidate(t *testing.T) {
 		bad(&p)
 		if err := p.Validate(); err == nil {
 			t.Errorf("accepted %+v", p)
+		}
+	}
+}
+
+// countIn agrees with a page-by-page count on ranges with unaligned ends.
+func TestDirtyLogCountIn(t *testing.T) {
+	const pages = 1000
+	d := newDirtyLog(pages)
+	set := map[uint64]bool{}
+	b := roaring.New()
+	for p := uint64(0); p < pages; p += 7 {
+		b.Add(uint32(p))
+		set[p] = true
+	}
+	b.AddRange(130, 260)
+	for p := uint64(130); p < 260; p++ {
+		set[p] = true
+	}
+	d.add(b)
+	for _, r := range [][2]uint64{{0, 1000}, {0, 0}, {3, 5}, {63, 65}, {64, 128}, {100, 999}, {129, 261}, {500, 501}} {
+		var want uint64
+		for p := r[0]; p < r[1]; p++ {
+			if set[p] {
+				want++
+			}
+		}
+		if got := d.countIn(r[0], r[1]); got != want {
+			t.Errorf("countIn(%d, %d) = %d, want %d", r[0], r[1], got, want)
 		}
 	}
 }

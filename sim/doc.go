@@ -46,4 +46,15 @@
 // ([Path.MeanRTT]) and a longer RTO; no randomness is drawn.
 //
 // At RTT 0 the stream model is the fluid one, to the nanosecond.
+//
+// # CPU
+//
+// A [CostTable] gives each stage of moving a page ([Stage]: scan, map,
+// copy, compress, checksum, send on the source; receive, decompress,
+// install on the destination) its CPU time per page on one core, with
+// documented defaults ([DefaultCosts]). A [Pipeline] of workers, each
+// running the stages overlapped or in turn, sharing an address-space lock
+// ([LockMode]) and the hosts' cores ([AvailableCores]), has a closed-form
+// steady rate, [Pipeline.Throughput]: the least of the workers, the cores
+// and the link, naming the bottleneck.
 package sim

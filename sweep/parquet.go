@@ -14,9 +14,8 @@ import (
 // per table column (int64, double, boolean or UTF-8 string), Snappy
 // compressed, one row group.
 type parquetWriter struct {
-	typ reflect.Type // a struct with one field per column, in order
-	w   *parquet.Writer
-	row reflect.Value
+	w   *parquet.GenericWriter[any]
+	row parquet.Row
 }
 
 func newParquetWriter(w io.Writer, t *table) (*parquetWriter, error) {
@@ -39,34 +38,35 @@ func newParquetWriter(w io.Writer, t *table) (*parquetWriter, error) {
 			Tag:  reflect.StructTag(fmt.Sprintf(`parquet:%q`, c.Name)),
 		}
 	}
+	// A struct type gives the schema its column order.
 	typ := reflect.StructOf(fields)
 	schema := parquet.NewSchema("results", parquet.SchemaOf(reflect.New(typ).Interface()))
 	pw := &parquetWriter{
-		typ: typ,
-		w:   parquet.NewWriter(w, schema, parquet.Compression(&parquet.Snappy)),
-		row: reflect.New(typ),
+		w:   parquet.NewGenericWriter[any](w, schema, parquet.Compression(&parquet.Snappy)),
+		row: make(parquet.Row, len(t.columns)),
 	}
 	return pw, nil
 }
 
 func (pw *parquetWriter) write(vals []any) error {
-	r := pw.row.Elem()
 	for i, v := range vals {
-		f := r.Field(i)
+		var pv parquet.Value
 		switch x := v.(type) {
 		case int64:
-			f.SetInt(x)
+			pv = parquet.Int64Value(x)
 		case float64:
-			f.SetFloat(x)
+			pv = parquet.DoubleValue(x)
 		case bool:
-			f.SetBool(x)
+			pv = parquet.BooleanValue(x)
 		case string:
-			f.SetString(x)
+			pv = parquet.ByteArrayValue([]byte(x))
 		default:
 			return fmt.Errorf("parquet: column %d: unexpected %T", i, v)
 		}
+		pw.row[i] = pv.Level(0, 0, i)
 	}
-	return pw.w.Write(pw.row.Interface())
+	_, err := pw.w.WriteRows([]parquet.Row{pw.row})
+	return err
 }
 
 func (pw *parquetWriter) close() error { return pw.w.Close() }

@@ -158,22 +158,45 @@ func orWhole(shard string) string {
 	return shard
 }
 
-// byWorkload orders points so that those with one workload run together,
-// groups in order of their first point: the trace cache then holds about
-// one trace per worker.
-func byWorkload(sw *scenarios.Sweep, todo []int) []int {
+// workloads groups the points to run by workload: order lists them so
+// that those with one workload run together, groups in order of their
+// first point, and left counts the points of each workload still to run,
+// so that its trace leaves the cache with its last point. The cache then
+// holds about one trace per worker.
+type workloads struct {
+	order []int
+	key   map[int]string
+	mu    sync.Mutex
+	left  map[string]int
+}
+
+func groupByWorkload(sw *scenarios.Sweep, todo []int) *workloads {
+	w := &workloads{key: make(map[int]string, len(todo)), left: map[string]int{}}
 	first := map[string]int{}
-	keys := make(map[int]string, len(todo))
 	for _, p := range todo {
 		k := sw.Points[p].Spec.WorkloadKey()
-		keys[p] = k
+		w.key[p] = k
+		w.left[k]++
 		if _, ok := first[k]; !ok {
 			first[k] = p
 		}
 	}
-	out := slices.Clone(todo)
-	slices.SortStableFunc(out, func(a, b int) int { return first[keys[a]] - first[keys[b]] })
-	return out
+	w.order = slices.Clone(todo)
+	slices.SortStableFunc(w.order, func(a, b int) int { return first[w.key[a]] - first[w.key[b]] })
+	return w
+}
+
+// done records that point p has run and drops its workload's trace from
+// cache after the last of them.
+func (w *workloads) done(p int, cache *traces.Cache) {
+	k := w.key[p]
+	w.mu.Lock()
+	w.left[k]--
+	last := w.left[k] == 0
+	w.mu.Unlock()
+	if last {
+		cache.Drop(k)
+	}
 }
 
 // runPoints simulates todo on the workers and appends their lines to j.
@@ -190,9 +213,10 @@ func runPoints(ctx context.Context, sw *scenarios.Sweep, todo []int, j *journal,
 
 	jobs := make(chan int)
 	lines := make(chan []byte, 4*workers)
+	groups := groupByWorkload(sw, todo)
 	go func() {
 		defer close(jobs)
-		for _, p := range byWorkload(sw, todo) {
+		for _, p := range groups.order {
 			select {
 			case jobs <- p:
 			case <-ctx.Done():
@@ -211,6 +235,7 @@ func runPoints(ctx context.Context, sw *scenarios.Sweep, todo []int, j *journal,
 					}
 					return
 				}
+				groups.done(p, cache)
 				select {
 				case lines <- line:
 				case <-ctx.Done():

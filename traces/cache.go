@@ -57,8 +57,9 @@ type CacheStats struct {
 	// Generated is the number of epochs read from the wrapped Openers'
 	// Sources to record them; Replayed the number copied from a tape.
 	Generated, Replayed int64
-	// Evicted is the number of tapes dropped to stay within the limit.
-	Evicted int64
+	// Evicted is the number of tapes dropped to stay within the limit;
+	// Dropped the number removed by Drop.
+	Evicted, Dropped int64
 	// Bytes is the memory the tapes in the cache hold now, in bytes (the
 	// roaring sets' serialized size, a close estimate of their heap size).
 	Bytes int64
@@ -85,6 +86,22 @@ func (c *Cache) Opener(key string, open Opener) Opener {
 			return nil, err
 		}
 		return &tapeReader{t: t}, nil
+	}
+}
+
+// Drop removes the trace of key from the cache, when a caller knows it
+// will not be opened again; Sources open on it keep reading. Dropping a
+// key the cache does not hold does nothing.
+func (c *Cache) Drop(key string) {
+	if c == nil || c.limit <= 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.tapes[key]; ok {
+		c.dropLocked(el.Value.(*tape))
+		c.stats.Evicted--
+		c.stats.Dropped++
 	}
 }
 

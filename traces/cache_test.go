@@ -219,6 +219,34 @@ func TestCacheErrors(t *testing.T) {
 	}
 }
 
+// TestCacheDrop checks that a dropped trace is recorded again and that a
+// reader open on it reads on.
+func TestCacheDrop(t *testing.T) {
+	var opens int
+	inner := cacheTestOpener(t, 4, &opens)
+	want := drain(t, open(t, inner))
+	c := NewCache(64 << 20)
+	o := c.Opener("k", inner)
+	a := open(t, o)
+	var e Epoch
+	if err := a.Next(&e); err != nil {
+		t.Fatal(err)
+	}
+	c.Drop("k")
+	c.Drop("unknown")
+	if st := c.Stats(); st.Dropped != 1 || st.Evicted != 0 || st.Bytes != 0 {
+		t.Errorf("stats after Drop: %+v", st)
+	}
+	rest := drain(t, a)
+	sameEpochs(t, "reader across the drop", append([]Epoch{{Index: e.Index, Written: e.Written.Clone(), Read: e.Read.Clone()}}, rest...), want)
+	sameEpochs(t, "reader after the drop", drain(t, open(t, o)), want)
+	if opens != 4 {
+		// 1 for want, 1 for the first tape, 1 for the reader past the
+		// dropped tape's end, 1 for the new tape.
+		t.Errorf("opened %d times, want 4", opens)
+	}
+}
+
 // TestCacheDisabled checks that a limit of 0 returns the Opener as is.
 func TestCacheDisabled(t *testing.T) {
 	var opens int

@@ -28,14 +28,14 @@ type pageSink interface {
 }
 
 // setBuilder builds one page set (an epoch's Written or Read bitmap) as a
-// pageSink. Batches of pages that come in increasing order, the samplers'
-// way, are collected and built in one pass by flush; anything else goes to
-// the bitmap directly, so every sequence of calls gives the set that the
-// same calls on the bitmap would. The bitmap shares no storage with the
+// pageSink. Pages are collected and, if they came in increasing order (the
+// samplers' way), built in one pass by flush; otherwise they go to the
+// bitmap with AddMany. Every sequence of calls gives the set that the same
+// calls on the bitmap would. The bitmap shares no storage with the
 // builder: what it holds was allocated for it alone.
 type setBuilder struct {
 	bm      *roaring.Bitmap
-	pending []uint32 // sorted, distinct, not yet in bm
+	pending []uint32 // not yet in bm
 	ends    []int32  // serialize's scratch: where each container ends
 	low     []byte   // serialize's scratch: low 16 bits of each page
 	in      serialInput
@@ -47,30 +47,10 @@ func (b *setBuilder) reset(bm *roaring.Bitmap) {
 	b.pending = b.pending[:0]
 }
 
-// AddMany adds pages. A batch that is strictly increasing and starts above
-// the pages pending is only collected.
+// AddMany adds pages. They are only collected: flush checks that they
+// came in increasing order.
 func (b *setBuilder) AddMany(pages []uint32) {
-	if len(pages) == 0 {
-		return
-	}
-	if !strictlyIncreasing(pages) {
-		b.flush()
-		b.bm.AddMany(pages)
-		return
-	}
-	if n := len(b.pending); n > 0 && b.pending[n-1] >= pages[0] {
-		b.flush()
-	}
 	b.pending = append(b.pending, pages...)
-}
-
-func strictlyIncreasing(a []uint32) bool {
-	for i := 1; i < len(a); i++ {
-		if a[i-1] >= a[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // AddRange adds the pages [lo, hi).
@@ -85,15 +65,19 @@ func (b *setBuilder) AndNot(x *roaring.Bitmap) {
 	b.bm.AndNot(x)
 }
 
-// flush puts the pending pages into the bitmap and returns it. While the
-// bitmap is empty it builds it from their serialization; otherwise it adds
-// them with AddMany.
+// flush puts the pending pages into the bitmap and returns it. If the
+// bitmap is empty and the pages are strictly increasing, it builds it from
+// their serialization; otherwise it adds them with AddMany.
 func (b *setBuilder) flush() *roaring.Bitmap {
 	if len(b.pending) == 0 {
 		return b.bm
 	}
+	var ser []byte
 	if b.bm.IsEmpty() {
-		b.in.reset(b.serialize(b.pending))
+		ser = b.serialize(b.pending)
+	}
+	if ser != nil {
+		b.in.reset(ser)
 		if _, err := b.bm.ReadFrom(&b.in); err != nil {
 			// The serialization is ours: failing to read it back is a bug.
 			panic("traces: reading back a page set's serialization: " + err.Error())
@@ -106,9 +90,10 @@ func (b *setBuilder) flush() *roaring.Bitmap {
 	return b.bm
 }
 
-// serialize returns the portable serialization of pages (sorted, distinct,
-// not empty) in a new buffer, with array containers of up to 4096 pages and
-// bitmap containers above, as AddMany would make them.
+// serialize returns the portable serialization of pages (not empty) in a
+// new buffer, with array containers of up to 4096 pages and bitmap
+// containers above, as AddMany would make them; or nil if the pages are
+// not strictly increasing.
 func (b *setBuilder) serialize(pages []uint32) []byte {
 	// One pass finds the containers (runs of pages with the same high 16
 	// bits) and writes the low 16 bits of every page: the payload, when
@@ -118,15 +103,21 @@ func (b *setBuilder) serialize(pages []uint32) []byte {
 	low := slices.Grow(b.low[:0], 2*n)[:2*n]
 	b.ends, b.low = ends, low
 	le := binary.LittleEndian
-	nc, key := 0, pages[0]>>16
-	for i, p := range pages {
+	nc, prev := 0, pages[0]
+	ends[0] = 1
+	le.PutUint16(low, uint16(prev))
+	for i := 1; i < n; i++ {
+		p := pages[i]
+		if p <= prev {
+			return nil
+		}
 		next := 0 // branch-free: container boundaries are unpredictable
-		if p>>16 != key {
+		if p>>16 != prev>>16 {
 			next = 1
 		}
 		nc += next
 		ends[nc] = int32(i + 1) // until the key changes
-		key = p >> 16
+		prev = p
 		le.PutUint16(low[2*i:], uint16(p))
 	}
 	nc++

@@ -94,7 +94,6 @@ type sampler struct {
 	buf     []uint32 // the current sample
 	exclBuf []uint32 // batch of excluded pages for mapAvailable
 	sorter           // sorts and deduplicates batches of draws
-	marks   markSet  // or marks them, for dense ranges
 
 	// zipf only
 	law      *zipfLaw
@@ -180,9 +179,6 @@ func (s *sampler) fillBelow(dst []uint32, base uint32, n uint64) {
 // distinct values of an i.i.d. sequence, a uniform k-subset. The caller
 // keeps k ≤ n/2 so that each draw is new with probability ≥ 1/2.
 func (s *sampler) distinctBelow(base uint32, n, k uint64) []uint32 {
-	if n <= marksMaxRange && n <= marksMaxSpread*k {
-		return s.distinctByMarks(base, n, k)
-	}
 	width := bits.Len64(n - 1)
 	buf := s.buf[:0]
 	for uint64(len(buf)) < k {
@@ -193,21 +189,6 @@ func (s *sampler) distinctBelow(base uint32, n, k uint64) []uint32 {
 	}
 	s.buf = buf
 	return buf
-}
-
-// distinctByMarks is distinctBelow for a range dense enough in draws to
-// mark them in a bitset: the same batches of draws, but a draw is
-// deduplicated as it is marked, and the bitset gives the sorted values.
-func (s *sampler) distinctByMarks(base uint32, n, k uint64) []uint32 {
-	buf := slices.Grow(s.buf[:0], int(k))[:k]
-	s.marks.size(n)
-	for got := uint64(0); got < k; {
-		batch := buf[:k-got]
-		s.fillBelow(batch, 0, n)
-		got += s.marks.add(batch)
-	}
-	s.buf = s.marks.drain(buf[:0], base)
-	return s.buf
 }
 
 // uniform adds to out k distinct pages drawn uniformly from [lo, hi)

@@ -26,8 +26,8 @@ type sorter struct {
 
 // Bucket sort parameters.
 const (
-	insertionMax = 32 // sort fewer values by insertion alone
-	bucketMax    = 32 // fall back to radixSort if a bucket has more values
+	insertionMax   = 32 // sort fewer values by insertion alone
+	insertionMoves = 4  // per value: give up the insertion pass after more moves
 )
 
 // settle sorts the new values a[m:], drops their duplicates and those the
@@ -45,10 +45,11 @@ func (s *sorter) settle(a []uint32, m int, base uint32, width int) []uint32 {
 // sortDistinct sorts a, whose values are in [base, base+2^width), drops
 // duplicates and returns the result, a prefix of a.
 func (s *sorter) sortDistinct(a []uint32, base uint32, width int) []uint32 {
-	if len(a) < insertionMax {
-		return insertDistinct(a, a)
-	}
 	n := len(a)
+	if n < insertionMax {
+		out, _ := insertDistinct(a, a, n*n)
+		return out
+	}
 	b := bits.Len(uint(n)) + 1 // 2^b > 2n buckets: under half a value each on average
 	shift := max(width-b, 0)
 	buckets := 1 << (width - shift)
@@ -60,11 +61,6 @@ func (s *sorter) sortDistinct(a []uint32, base uint32, width int) []uint32 {
 	}
 	var start uint32
 	for i, c := range counts {
-		// With shift 0 a bucket holds copies of one value, cheap to drop.
-		if c > bucketMax && shift > 0 {
-			s.tmp = radixSort(a, s.tmp, bits.Len64(uint64(base)+1<<width-1))
-			return slices.Compact(a)
-		}
 		counts[i] = start
 		start += c
 	}
@@ -75,33 +71,49 @@ func (s *sorter) sortDistinct(a []uint32, base uint32, width int) []uint32 {
 		tmp[counts[b]] = v
 		counts[b]++
 	}
-	return insertDistinct(a, tmp)
+	// Spread values need about n/8 moves; crowded buckets, many more.
+	if out, ok := insertDistinct(a, tmp, insertionMoves*n); ok {
+		return out
+	}
+	copy(a, tmp)
+	s.tmp = radixSort(a, s.tmp, bits.Len64(uint64(base)+1<<width-1))
+	return slices.Compact(a)
 }
 
 // insertDistinct insertion-sorts src into dst, dropping duplicates, and
 // returns the filled prefix of dst. dst may be src itself (the writes
 // never pass the value being read). It is fast when src is nearly sorted,
-// as after a bucket pass: most values just go at the end.
-func insertDistinct(dst, src []uint32) []uint32 {
-	w := 0
-	for _, v := range src {
-		if w == 0 || v > dst[w-1] {
+// as after a bucket pass: most values just go at the end, the others a
+// few places down. It gives up, returning false, once it has moved more
+// than maxMoves values.
+func insertDistinct(dst, src []uint32, maxMoves int) ([]uint32, bool) {
+	if len(src) == 0 {
+		return dst[:0], true
+	}
+	dst[0] = src[0]
+	w := 1
+	for _, v := range src[1:] {
+		if v > dst[w-1] {
 			dst[w] = v
 			w++
 			continue
 		}
-		j := w - 1 // dst[j] >= v: find the first such j
-		for j > 0 && dst[j-1] >= v {
+		j := w
+		for j > 0 && dst[j-1] > v {
+			dst[j] = dst[j-1]
 			j--
 		}
-		if dst[j] == v {
+		if maxMoves -= w - j; maxMoves < 0 {
+			return nil, false
+		}
+		if j > 0 && dst[j-1] == v {
+			copy(dst[j:w], dst[j+1:w+1]) // a duplicate: undo the moves
 			continue
 		}
-		copy(dst[j+1:w+1], dst[j:w])
 		dst[j] = v
 		w++
 	}
-	return dst[:w]
+	return dst[:w], true
 }
 
 // mergeDistinct merges the sorted, distinct tail (a[m:m+len(tail)]) into
@@ -180,64 +192,4 @@ func radixSort(a, tmp []uint32, width int) []uint32 {
 		copy(a, src)
 	}
 	return tmp
-}
-
-// Limits of distinctByMarks: a range of at most 2^22 values (a bitset of
-// 512 KiB) and at most 1024 values per draw.
-const (
-	marksMaxRange  = 1 << 22
-	marksMaxSpread = 1024
-)
-
-// markSet is a set of values in [0, n) as a bitset with a summary (a bit
-// per nonzero word), all zero between uses: add marks, drain lists them
-// in order and clears what it read.
-type markSet struct {
-	words []uint64 // bit v%64 of word v/64: v is in the set
-	sum   []uint64 // bit w%64 of word w/64: words[w] may be nonzero
-}
-
-// size makes room for values below n.
-func (m *markSet) size(n uint64) {
-	w := int((n + 63) / 64)
-	if len(m.words) < w {
-		m.words = make([]uint64, w)
-		m.sum = make([]uint64, (w+63)/64)
-	}
-}
-
-// add puts the values of vs in the set and returns how many were new.
-func (m *markSet) add(vs []uint32) uint64 {
-	var added uint64
-	words, sum := m.words, m.sum
-	for _, v := range vs {
-		w := v / 64
-		old := words[w]
-		words[w] = old | 1<<(v%64)
-		added += old>>(v%64)&1 ^ 1
-		sum[w/64] |= 1 << (w % 64)
-	}
-	return added
-}
-
-// drain appends base plus each value of the set, in increasing order, to
-// out, empties the set and returns the extended out.
-func (m *markSet) drain(out []uint32, base uint32) []uint32 {
-	for si, sw := range m.sum {
-		if sw == 0 {
-			continue
-		}
-		m.sum[si] = 0
-		for sw != 0 {
-			w := si*64 + bits.TrailingZeros64(sw)
-			sw &= sw - 1
-			dw := m.words[w]
-			m.words[w] = 0
-			for dw != 0 {
-				out = append(out, base+uint32(w*64+bits.TrailingZeros64(dw)))
-				dw &= dw - 1
-			}
-		}
-	}
-	return out
 }

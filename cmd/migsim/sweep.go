@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -131,6 +132,12 @@ func runSweep(cmd *cobra.Command, o *sweepOptions) error {
 		opts.Progress = sweep.NewProgress(o.err, true, 0)
 	} else if o.progress != "none" {
 		opts.Progress = sweep.NewProgress(o.err, false, o.interval)
+	}
+	if os.Getenv("GOGC") == "" {
+		// Simulations allocate short-lived page sets at a high rate over a
+		// small live heap: collecting less often saves about a tenth of
+		// the CPU of a large sweep for a few hundred MB at most.
+		debug.SetGCPercent(400)
 	}
 	// Batch systems stop jobs with SIGTERM: stop as cleanly as on Ctrl-C.
 	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -29,7 +30,7 @@ It needs qemu-system-x86_64 and a kernel in /boot (Debian: qemu-system-x86
 and linux-image-amd64; validate/ci-install.sh installs both), and the go tool
 to build the guest replayer unless --guest names a built one.`,
 	})
-	cmd.AddCommand(newValidateRunCmd(s), newValidateSuiteCmd(s), newValidateImageCmd(s))
+	cmd.AddCommand(newValidateRunCmd(s), newValidateSuiteCmd(s), newValidateImageCmd(s), newValidateGateCmd(s))
 	return cmd
 }
 
@@ -131,6 +132,7 @@ type validateSuiteOptions struct {
 	streams
 	labFlags
 	output string
+	gateFlags
 }
 
 func newValidateSuiteCmd(s streams) *cobra.Command {
@@ -141,9 +143,14 @@ func newValidateSuiteCmd(s streams) *cobra.Command {
 		Long: `Run every case of a suite file (a base scenario and per-case --set
 overrides, see validate/suites/ci.yaml) as 'migsim validate run' does, then
 print each case side by side and the median and worst error per metric.
-The suite goes on past a failed case; the command exits 1 if any failed.`,
-		Example: `  migsim validate suite validate/suites/ci.yaml --json ci-results.json`,
-		Args:    usageArgs(cobra.ExactArgs(1)),
+The suite goes on past a failed case; the command exits 1 if any failed.
+
+With --gate, check the suite's gate: thresholds (median and worst relative
+error per metric and model); a crossed threshold is printed and the command
+exits 3. With --history FILE, append the run's errors as one JSON line.`,
+		Example: `  migsim validate suite validate/suites/ci.yaml --json ci-results.json
+  migsim validate suite validate/suites/ci.yaml --gate --history validate/history/ci.jsonl`,
+		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := oneOf("output", o.output, "table", "json"); err != nil {
 				return err
@@ -167,13 +174,15 @@ The suite goes on past a failed case; the command exits 1 if any failed.`,
 			if err != nil {
 				return err
 			}
+			gateErr := o.gateFlags.apply(o.streams, suite, res)
 			if len(res.Failed) > 0 {
-				return fmt.Errorf("suite %s: %d of %d cases failed", suite.Name, len(res.Failed), len(suite.Cases))
+				return errors.Join(fmt.Errorf("suite %s: %d of %d cases failed", suite.Name, len(res.Failed), len(suite.Cases)), gateErr)
 			}
-			return nil
+			return gateErr
 		},
 	}
 	o.labFlags.register(cmd)
+	o.gateFlags.register(cmd)
 	cmd.Flags().StringVarP(&o.output, "output", "o", "table", "output format: table or json")
 	return cmd
 }

@@ -1,3 +1,5 @@
+//go:build linux
+
 package capture
 
 import (
@@ -246,5 +248,15 @@ func median(x []float64) float64 {
 		return s[n/2]
 	} else {
 		return (s[n/2-1] + s[n/2]) / 2
+	}
+}
+
+func TestPermissionError(t *testing.T) {
+	err := permission(fmt.Errorf("capture: ptrace(PTRACE_SEIZE, 1): %w", os.ErrPermission))
+	if !errors.Is(err, ErrPermission) || !strings.Contains(err.Error(), "root") {
+		t.Errorf("permission(EPERM) = %v, want ErrPermission saying what rights are needed", err)
+	}
+	if err := permission(os.ErrNotExist); errors.Is(err, ErrPermission) {
+		t.Errorf("permission(ENOENT) = %v, wrapped as ErrPermission", err)
 	}
 }

@@ -28,8 +28,9 @@
 //     Needs ptrace rights (root, CAP_SYS_PTRACE, or the same user with
 //     kernel.yama.ptrace_scope 0) and, on amd64 only, the injection.
 //
-// [Capture] prefers SoftDirty when the kernel has it, as the brief of the
-// format asks for the least intrusive mechanism, and falls back to UffdWP.
+// [Capture] prefers SoftDirty when the kernel has it (it needs no ptrace
+// and never touches the target's page tables' protection) and falls back
+// to UffdWP.
 // The Debian kernel of the migsim lab (6.18, built without
 // CONFIG_MEM_SOFT_DIRTY: clear_refs accepts "4" but never sets bit 55) has
 // only UffdWP.

@@ -343,7 +343,7 @@ func (s *softDirty) Close() error {
 
 // permission wraps err with ErrPermission when it is EPERM or EACCES.
 func permission(err error) error {
-	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
+	if errors.Is(err, os.ErrPermission) { // EPERM or EACCES
 		return fmt.Errorf("%w (%w: run as root or as the target's user with ptrace rights)", err, ErrPermission)
 	}
 	return err

@@ -1,0 +1,144 @@
+package validate
+
+import (
+	"bufio"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// loadCI loads the CI suite and its gate.
+func loadCI(t *testing.T) *Suite {
+	t.Helper()
+	s, err := LoadSuite("suites/ci.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Gate) == 0 {
+		t.Fatal("suites/ci.yaml has no gate")
+	}
+	return s
+}
+
+// breakModel makes the recorded simulator results wrong on purpose, as a
+// simulator whose effective bandwidth is factor times the true one would
+// be: the transfer-bound metrics (total time, downtime) scale by 1/factor.
+// Real values are untouched; errors are recomputed.
+func breakModel(r *SuiteResult, factor float64) {
+	for _, c := range r.Comparisons {
+		for i, m := range c.Metrics {
+			switch m.Name {
+			case "total_time_s", "downtime_s":
+				c.Metrics[i] = metricError(m.Name, m.Real, m.Sim/factor)
+			case "bandwidth_bps":
+				c.Metrics[i] = metricError(m.Name, m.Real, m.Sim*factor)
+			}
+		}
+	}
+}
+
+// TestGateCatchesBrokenModel: the CI suite's gate passes the results
+// recorded at load 5 and fails them once the model is broken, naming the
+// metric; no QEMU needed.
+func TestGateCatchesBrokenModel(t *testing.T) {
+	s := loadCI(t)
+	res, err := ReadSuiteResult("testdata/ci-results-load5.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vs := res.Gate(s.Gate); len(vs) != 0 {
+		t.Fatalf("the run recorded at load 5 fails the gate: %v", vs)
+	}
+	for _, factor := range []float64{0.6, 1.6} {
+		broken, _ := ReadSuiteResult("testdata/ci-results-load5.json")
+		breakModel(broken, factor)
+		vs := broken.Gate(s.Gate)
+		var names []string
+		for _, v := range vs {
+			names = append(names, v.String())
+		}
+		t.Logf("bandwidth ×%v: %s", factor, strings.Join(names, "; "))
+		if !strings.Contains(strings.Join(names, "\n"), "total_time_s") {
+			t.Errorf("bandwidth ×%v: the gate did not catch total_time_s: %v", factor, names)
+		}
+	}
+}
+
+// TestGateLoadedRun: the run recorded on a heavily loaded machine (load
+// 10-15) crosses the gate; the gate is for a quiet machine.
+func TestGateLoadedRun(t *testing.T) {
+	res, err := ReadSuiteResult("testdata/ci-results-load15.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vs := res.Gate(loadCI(t).Gate); len(vs) == 0 {
+		t.Error("the loaded-machine run passes the gate")
+	}
+}
+
+func TestGateRules(t *testing.T) {
+	res := &SuiteResult{Comparisons: []*Comparison{
+		{Scenario: "a", Model: "precopy", Metrics: []MetricError{{Name: "downtime_s", RelErr: 0.1}}},
+		{Scenario: "b", Model: "precopy", Metrics: []MetricError{{Name: "downtime_s", RelErr: -0.5}}},
+		{Scenario: "c", Model: "precopy", Metrics: []MetricError{{Name: "downtime_s", RelErr: 0.2}}},
+	}}
+	ths := []Threshold{
+		{Metric: "downtime_s", Median: 0.25, Worst: 0.4},               // worst crossed by b
+		{Metric: "downtime_s", Model: "precopy", Median: 0.15},         // median 0.2 crossed
+		{Metric: "downtime_s", Model: "postcopy", Median: 1, Worst: 1}, // nothing to check
+		{Metric: "downtime_s", Median: 0.2, Worst: 0.5},                // passes (bounds inclusive)
+	}
+	var got []string
+	for _, v := range res.Gate(ths) {
+		got = append(got, v.String())
+	}
+	want := []string{
+		"downtime_s (all models): worst |error| 50.0% > 40.0% in case b",
+		"downtime_s (precopy): median |error| 20.0% > 15.0%",
+		"downtime_s (postcopy): missing |error| NaN% > 100.0%",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("Gate =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if err := checkThresholds([]Threshold{{Metric: "downtime", Median: 1}}); err == nil {
+		t.Error("an unknown metric passed")
+	}
+	if err := checkThresholds([]Threshold{{Metric: "downtime_s"}}); err == nil {
+		t.Error("a threshold without bounds passed")
+	}
+}
+
+// TestHistoryFile checks that the repository's history file parses, one
+// entry a line, and that AppendHistory writes such lines.
+func TestHistoryFile(t *testing.T) {
+	f, err := os.Open("history/ci.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	n := 0
+	for sc.Scan() {
+		var e HistoryEntry
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil || e.Suite == "" || len(e.Errors) == 0 {
+			t.Errorf("history/ci.jsonl line %d: %v %+v", n+1, err, e)
+		}
+		n++
+	}
+	if n == 0 {
+		t.Error("history/ci.jsonl is empty")
+	}
+	p := filepath.Join(t.TempDir(), "h.jsonl")
+	for range 2 {
+		if err := AppendHistory(p, HistoryEntry{Suite: "x", Errors: []MetricSummary{{Name: "downtime_s", MedianAbsErr: math.Pi}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, _ := os.ReadFile(p)
+	if strings.Count(string(b), "\n") != 2 {
+		t.Errorf("AppendHistory wrote %q", b)
+	}
+}
