@@ -7,9 +7,10 @@
 // Options.Workers goroutines, one model run each, and appends every
 // finished point to a journal as soon as it ends. Runs that share a
 // workload (generator spec, memory, page size and seed, or trace file)
-// replay one in-memory copy of its trace from a [traces.Cache], and
-// points are handed out grouped by workload so that the cache stays
-// small. Cancelling the context stops the run cleanly: points in flight
+// replay one in-memory copy of its trace from a [traces.Cache]; points
+// are handed out grouped by workload, and a workload's trace leaves the
+// cache with its last point, so the cache holds about one trace per
+// worker. Cancelling the context stops the run cleanly: points in flight
 // are abandoned, finished ones are already in the journal.
 //
 // # Output directory

@@ -18,14 +18,18 @@ type TimeEstimate struct {
 	PerPoint time.Duration
 	// Total is PerPoint × points / Workers.
 	Total time.Duration
+	// AtLeast is true when a sample point outran the time allowed and was
+	// stopped: the figures are lower bounds.
+	AtLeast bool
 }
 
 // Estimate times up to samples points drawn from points (a fixed
 // pseudo-random choice, so that every axis is represented), one after
-// another without a trace cache, stopping early once budget is spent, and
-// extrapolates to all of points on workers workers (0: one per CPU). It
-// is an upper bound when points share workloads, which a real run replays
-// from memory.
+// another without a trace cache, stopping once budget is spent (a point
+// still running at 3 × budget is stopped and the estimate marked AtLeast),
+// and extrapolates to all of points on workers workers (0: one per CPU).
+// Points that share workloads run faster in a real run, which replays
+// their trace from memory.
 func Estimate(ctx context.Context, sw *scenarios.Sweep, points []int, workers, samples int, budget time.Duration) (TimeEstimate, error) {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
@@ -38,13 +42,20 @@ func Estimate(ctx context.Context, sw *scenarios.Sweep, points []int, workers, s
 	order := rng.Perm(len(points))[:min(samples, len(points))]
 	axes := axisInfos(sw.Axes)
 	var spent time.Duration
+	limited, cancel := context.WithTimeout(ctx, 3*budget)
+	defer cancel()
 	for _, i := range order {
 		start := time.Now()
-		if _, err := runPoint(ctx, &sw.Points[points[i]], axes, traces.NewCache(0)); err != nil {
-			return est, err
-		}
+		_, err := runPoint(limited, &sw.Points[points[i]], axes, traces.NewCache(0))
 		spent += time.Since(start)
 		est.Samples++
+		if err != nil && limited.Err() != nil && ctx.Err() == nil {
+			est.AtLeast = true
+			break
+		}
+		if err != nil {
+			return est, err
+		}
 		if spent >= budget {
 			break
 		}

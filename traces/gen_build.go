@@ -13,10 +13,11 @@ import (
 // each epoch's pages sorted and distinct; adding them to a bitmap with
 // AddMany grows every container from empty, value by value, since
 // Epoch.Reset clears the bitmap. setBuilder instead collects the epoch's
-// pages and builds the whole bitmap at once: it writes them in roaring's
-// portable serialization format (the roaring* constants of format.go), and
-// the bitmap reads that, each container sized once and taking its storage
-// from the serialization itself.
+// pages, split into containers as they come, and builds the whole bitmap
+// at once: it writes them in roaring's portable serialization format (the
+// roaring* constants of format.go), and the bitmap reads that, each
+// container sized once and taking its storage from the serialization
+// itself.
 
 // pageSink is where the samplers put pages: a *roaring.Bitmap, or a
 // *setBuilder that builds one faster. They give AddMany sorted, distinct
@@ -28,29 +29,74 @@ type pageSink interface {
 }
 
 // setBuilder builds one page set (an epoch's Written or Read bitmap) as a
-// pageSink. Pages are collected and, if they came in increasing order (the
-// samplers' way), built in one pass by flush; otherwise they go to the
-// bitmap with AddMany. Every sequence of calls gives the set that the same
-// calls on the bitmap would. The bitmap shares no storage with the
-// builder: what it holds was allocated for it alone.
+// pageSink. It collects pages as they come, already split into runs of
+// pages with the same high 16 bits: the containers, when the pages
+// increase (the samplers' way). flush then builds the bitmap in one go if
+// it is empty and the pages increased, and otherwise adds them with
+// AddMany; so every sequence of calls gives the set that the same calls on
+// the bitmap would. The bitmap shares no storage with the builder: what it
+// holds was allocated for it alone.
 type setBuilder struct {
-	bm      *roaring.Bitmap
-	pending []uint32 // not yet in bm
-	ends    []int32  // serialize's scratch: where each container ends
-	low     []byte   // serialize's scratch: low 16 bits of each page
-	in      serialInput
+	bm *roaring.Bitmap
+
+	// The pending pages, in the order they came: run i has the high 16
+	// bits keys[i] and the low 16 bits of pages [ends[i-1], ends[i]), in
+	// low (little-endian, two bytes a page).
+	keys       []uint16
+	ends       []int32
+	low        []byte
+	n          int    // pending pages
+	last       uint32 // the last of them
+	increasing bool   // each came above the one before
+
+	in    serialInput
+	pages []uint32 // scratch: the pending pages, for AddMany
 }
 
 // reset starts a set in bm, which must be empty.
 func (b *setBuilder) reset(bm *roaring.Bitmap) {
 	b.bm = bm
-	b.pending = b.pending[:0]
+	b.clearPending()
 }
 
-// AddMany adds pages. They are only collected: flush checks that they
-// came in increasing order.
+func (b *setBuilder) clearPending() {
+	b.keys, b.ends, b.low = b.keys[:0], b.ends[:0], b.low[:0]
+	b.n, b.increasing = 0, true
+}
+
+// AddMany adds pages. They are only collected, in one pass.
 func (b *setBuilder) AddMany(pages []uint32) {
-	b.pending = append(b.pending, pages...)
+	if len(pages) == 0 {
+		return
+	}
+	n0 := b.n
+	r := len(b.keys) - 1 // the run of the previous page
+	prev, prevKey := int64(b.last), b.last>>16
+	if n0 == 0 { // the first page opens run 0
+		r, prev, prevKey = 0, int64(pages[0])-1, pages[0]>>16
+	}
+	// Room for a new run at each page, to write them without a branch.
+	keys := slices.Grow(b.keys, len(pages)+1)[:r+1+len(pages)]
+	ends := slices.Grow(b.ends, len(pages)+1)[:r+1+len(pages)]
+	low := slices.Grow(b.low, 2*len(pages))[:2*(n0+len(pages))]
+	increasing := b.increasing
+	for i, p := range pages {
+		if int64(p) <= prev {
+			increasing = false
+		}
+		key := p >> 16
+		next := 0 // branch-free: container boundaries are unpredictable
+		if key != prevKey {
+			next = 1
+		}
+		r += next
+		keys[r] = uint16(key)
+		ends[r] = int32(n0 + i + 1)
+		binary.LittleEndian.PutUint16(low[2*(n0+i):], uint16(p))
+		prev, prevKey = int64(p), key
+	}
+	b.keys, b.ends, b.low = keys[:r+1], ends[:r+1], low
+	b.n, b.last, b.increasing = n0+len(pages), uint32(prev), increasing
 }
 
 // AddRange adds the pages [lo, hi).
@@ -65,69 +111,50 @@ func (b *setBuilder) AndNot(x *roaring.Bitmap) {
 	b.bm.AndNot(x)
 }
 
-// flush puts the pending pages into the bitmap and returns it. If the
-// bitmap is empty and the pages are strictly increasing, it builds it from
-// their serialization; otherwise it adds them with AddMany.
+// flush puts the pending pages into the bitmap and returns it.
 func (b *setBuilder) flush() *roaring.Bitmap {
-	if len(b.pending) == 0 {
+	if b.n == 0 {
 		return b.bm
 	}
-	var ser []byte
-	if b.bm.IsEmpty() {
-		ser = b.serialize(b.pending)
-	}
-	if ser != nil {
-		b.in.reset(ser)
+	if b.increasing && b.bm.IsEmpty() {
+		b.in.reset(b.serialize())
 		if _, err := b.bm.ReadFrom(&b.in); err != nil {
 			// The serialization is ours: failing to read it back is a bug.
 			panic("traces: reading back a page set's serialization: " + err.Error())
 		}
 		b.in.reset(nil) // the bitmap owns it now
 	} else {
-		b.bm.AddMany(b.pending)
+		b.bm.AddMany(b.pendingPages())
 	}
-	b.pending = b.pending[:0]
+	b.clearPending()
 	return b.bm
 }
 
-// serialize returns the portable serialization of pages (not empty) in a
-// new buffer, with array containers of up to 4096 pages and bitmap
-// containers above, as AddMany would make them; or nil if the pages are
-// not strictly increasing.
-func (b *setBuilder) serialize(pages []uint32) []byte {
-	// One pass finds the containers (runs of pages with the same high 16
-	// bits) and writes the low 16 bits of every page: the payload, when
-	// every container is an array.
-	n := len(pages)
-	ends := slices.Grow(b.ends[:0], n)[:n]
-	low := slices.Grow(b.low[:0], 2*n)[:2*n]
-	b.ends, b.low = ends, low
-	le := binary.LittleEndian
-	nc, prev := 0, pages[0]
-	ends[0] = 1
-	le.PutUint16(low, uint16(prev))
-	for i := 1; i < n; i++ {
-		p := pages[i]
-		if p <= prev {
-			return nil
+// pendingPages returns the pending pages in the order they came.
+func (b *setBuilder) pendingPages() []uint32 {
+	pages := slices.Grow(b.pages[:0], b.n)[:b.n]
+	b.pages = pages
+	start := int32(0)
+	for i, end := range b.ends {
+		hi := uint32(b.keys[i]) << 16
+		for j := start; j < end; j++ {
+			pages[j] = hi | uint32(binary.LittleEndian.Uint16(b.low[2*j:]))
 		}
-		next := 0 // branch-free: container boundaries are unpredictable
-		if p>>16 != prev>>16 {
-			next = 1
-		}
-		nc += next
-		ends[nc] = int32(i + 1) // until the key changes
-		prev = p
-		le.PutUint16(low[2*i:], uint16(p))
+		start = end
 	}
-	nc++
-	ends = ends[:nc]
+	return pages
+}
 
+// serialize returns the portable serialization of the pending pages
+// (increasing) in a new buffer, with array containers of up to 4096 pages
+// and bitmap containers above, as AddMany would make them.
+func (b *setBuilder) serialize() []byte {
 	// Cookie, count, (key, cardinality−1) and offset per container, then
 	// the payloads.
+	nc := len(b.keys)
 	header := 8 + 8*nc
 	size, start, arrays := header, int32(0), true
-	for _, end := range ends {
+	for _, end := range b.ends {
 		if end-start <= roaringArrayMax {
 			size += 2 * int(end-start)
 		} else {
@@ -137,23 +164,24 @@ func (b *setBuilder) serialize(pages []uint32) []byte {
 		start = end
 	}
 	ser := newSlab((size + 7) / 8)[:size]
+	le := binary.LittleEndian
 	le.PutUint32(ser[0:], roaringCookieNoRun)
 	le.PutUint32(ser[4:], uint32(nc))
 	off, start := header, int32(0)
-	for i, end := range ends {
+	for i, end := range b.ends {
 		card := int(end - start)
-		le.PutUint16(ser[8+4*i:], uint16(pages[start]>>16))
+		le.PutUint16(ser[8+4*i:], b.keys[i])
 		le.PutUint16(ser[10+4*i:], uint16(card-1))
 		le.PutUint32(ser[8+4*nc+4*i:], uint32(off))
 		switch {
 		case arrays: // the payloads are low, copied below
 			off += 2 * card
 		case card <= roaringArrayMax:
-			off += copy(ser[off:], low[2*start:2*end])
+			off += copy(ser[off:], b.low[2*start:2*end])
 		default:
 			out := ser[off : off+roaringBitmapBytes] // zeroed by newSlab
-			for _, p := range pages[start:end] {
-				lo := uint16(p)
+			for j := start; j < end; j++ {
+				lo := le.Uint16(b.low[2*j:])
 				out[lo/8] |= 1 << (lo % 8)
 			}
 			off += roaringBitmapBytes
@@ -161,7 +189,7 @@ func (b *setBuilder) serialize(pages []uint32) []byte {
 		start = end
 	}
 	if arrays {
-		copy(ser[header:], low)
+		copy(ser[header:], b.low)
 	}
 	return ser
 }

@@ -18,10 +18,11 @@ import (
 // sorter is the sorting scratch space of a sampler, reused from call to
 // call.
 type sorter struct {
-	tmp    []uint32 // values in bucket order, or radixSort's scratch
-	counts []uint32 // per bucket: count, then start
-	keep   []uint32 // mergeDistinct: the new values
-	pos    []int    // mergeDistinct: where they go
+	tmp      []uint32 // values in bucket order, or radixSort's scratch
+	counts16 []uint16 // bucketPass's counts, for fewer than 2^16 values
+	counts32 []uint32 // and for more
+	keep     []uint32 // mergeDistinct: the new values
+	pos      []int    // mergeDistinct: where they go
 }
 
 // Bucket sort parameters.
@@ -53,23 +54,16 @@ func (s *sorter) sortDistinct(a []uint32, base uint32, width int) []uint32 {
 	b := bits.Len(uint(n)) + 1 // 2^b > 2n buckets: under half a value each on average
 	shift := max(width-b, 0)
 	buckets := 1 << (width - shift)
-	counts := slices.Grow(s.counts[:0], buckets)[:buckets]
-	clear(counts)
-	s.counts = counts
-	for _, v := range a {
-		counts[(v-base)>>shift]++
-	}
-	var start uint32
-	for i, c := range counts {
-		counts[i] = start
-		start += c
-	}
 	tmp := slices.Grow(s.tmp[:0], n)[:n]
 	s.tmp = tmp
-	for _, v := range a {
-		b := (v - base) >> shift
-		tmp[counts[b]] = v
-		counts[b]++
+	if n < 1<<16 { // 16-bit counts: half the cache lines
+		counts := slices.Grow(s.counts16[:0], buckets)[:buckets]
+		s.counts16 = counts
+		bucketPass(a, tmp, counts, base, shift)
+	} else {
+		counts := slices.Grow(s.counts32[:0], buckets)[:buckets]
+		s.counts32 = counts
+		bucketPass(a, tmp, counts, base, shift)
 	}
 	// Spread values need about n/8 moves; crowded buckets, many more.
 	if out, ok := insertDistinct(a, tmp, insertionMoves*n); ok {
@@ -78,6 +72,26 @@ func (s *sorter) sortDistinct(a []uint32, base uint32, width int) []uint32 {
 	copy(a, tmp)
 	s.tmp = radixSort(a, s.tmp, bits.Len64(uint64(base)+1<<width-1))
 	return slices.Compact(a)
+}
+
+// bucketPass copies a to tmp in the order of the buckets (v−base)>>shift,
+// a bucket sort without the sort within buckets; counts has one entry per
+// bucket. C holds counts up to len(a).
+func bucketPass[C uint16 | uint32](a, tmp []uint32, counts []C, base uint32, shift int) {
+	clear(counts)
+	for _, v := range a {
+		counts[(v-base)>>shift]++
+	}
+	var start C
+	for i, c := range counts {
+		counts[i] = start
+		start += c
+	}
+	for _, v := range a {
+		b := (v - base) >> shift
+		tmp[counts[b]] = v
+		counts[b]++
+	}
 }
 
 // insertDistinct insertion-sorts src into dst, dropping duplicates, and

@@ -1,12 +1,15 @@
 package validate
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/migsim/migsim/models"
 	"github.com/migsim/migsim/scenarios"
@@ -174,10 +177,11 @@ func (c calParam) toFree(v float64) float64 {
 // fromFree is the inverse of toFree: every real maps inside [lo, hi].
 func (c calParam) fromFree(x float64) float64 {
 	u := 1 / (1 + math.Exp(-x))
+	v := c.lo + u*(c.hi-c.lo)
 	if c.log {
-		return math.Exp(math.Log(c.lo) + u*(math.Log(c.hi)-math.Log(c.lo)))
+		v = math.Exp(math.Log(c.lo) + u*(math.Log(c.hi)-math.Log(c.lo)))
 	}
-	return c.lo + u*(c.hi-c.lo)
+	return min(max(v, c.lo), c.hi) // rounding at the ends
 }
 
 // caseErrors simulates every case under p and returns the relative error
@@ -199,4 +203,25 @@ func caseErrors(ctx context.Context, cases []*calCase, p *Profile) ([][]float64,
 		}
 	}
 	return out, nil
+}
+
+// LoadProfile reads a calibration profile written by "migsim calibrate",
+// strictly: an unknown key is an error naming the file.
+func LoadProfile(path string) (*Profile, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	var p Profile
+	if err := dec.Decode(&p); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	for _, c := range calParams {
+		if v := c.get(&p); v < c.lo || v > c.hi {
+			return nil, fmt.Errorf("%s: %s %v is outside [%v, %v]", path, c.name, v, c.lo, c.hi)
+		}
+	}
+	return &p, nil
 }

@@ -74,12 +74,23 @@ func TestCalibrationHeldOut(t *testing.T) {
 	if testing.Short() {
 		t.Skip("simulates the suite a few hundred times")
 	}
-	h, err := CrossValidate(context.Background(), loadCI(t), readGz(t), 2, 40)
+	h, err := CrossValidate(context.Background(), loadCI(t), readGz(t), 2, 25)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("held-out: defaults %.3f, calibrated %.3f; medians defaults %v calibrated %v", h.DefaultCost, h.CalibratedCost, h.Default, h.Calibrated)
 	if h.CalibratedCost >= h.DefaultCost {
 		t.Errorf("held-out cost %v calibrated, not below %v with defaults", h.CalibratedCost, h.DefaultCost)
+	}
+}
+
+// TestShippedProfile reads the shipped profile back.
+func TestShippedProfile(t *testing.T) {
+	p, err := LoadProfile("profiles/local-tcg.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Name != "local-tcg" || p.SetupTime <= 0 || p.LinkBandwidth <= 0 {
+		t.Errorf("profile %+v", p)
 	}
 }

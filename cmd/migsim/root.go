@@ -76,6 +76,7 @@ Exit status: 0 ok, 1 error, 2 usage error, 3 accuracy gate failed.`,
 		newMergeCmd(s),
 		newPlotCmd(s, nil),
 		newValidateCmd(s),
+		newCalibrateCmd(s),
 	)
 	return root
 }

@@ -177,8 +177,12 @@ func dryRun(cmd *cobra.Command, o *sweepOptions, sw *scenarios.Sweep, opts sweep
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(o.out, "estimate  %s on %d workers (%d sample points took %.3g s each; points sharing a workload run faster)\n",
-		roughDuration(est.Total), est.Workers, est.Samples, est.PerPoint.Seconds())
+	atLeast := ""
+	if est.AtLeast {
+		atLeast = "at least "
+	}
+	fmt.Fprintf(o.out, "estimate  %s%s on %d workers (%d sample points took %s%.3g s each; points sharing a workload run faster)\n",
+		atLeast, roughDuration(est.Total), est.Workers, est.Samples, atLeast, est.PerPoint.Seconds())
 	fmt.Fprintln(o.out, "first points:")
 	for _, p := range points[:min(len(points), 5)] {
 		fmt.Fprintf(o.out, "  %d  %s\n", p, strings.Join(sw.Points[p].Sets, " "))

@@ -19,7 +19,7 @@ func newTraceCmd(s streams) *cobra.Command {
 		Use:   "trace",
 		Short: "Generate, inspect and import dirty-page traces (.mgt files)",
 	})
-	cmd.AddCommand(newTraceGenCmd(s), newTraceStatsCmd(s), newTraceImportCmd(s))
+	cmd.AddCommand(newTraceGenCmd(s), newTraceStatsCmd(s), newTraceImportCmd(s), newCaptureCmd(s))
 	return cmd
 }
 
