@@ -190,7 +190,7 @@ func (g *guest) addShare(upto uint64) {
 		if err != nil {
 			panic("models: guest rank out of range: " + err.Error())
 		}
-		hi := uint64(math.MaxUint32) + 1
+		hi := uint64(w.Maximum()) + 1
 		if upto < n {
 			v, err := w.Select(uint32(upto))
 			if err != nil {
