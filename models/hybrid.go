@@ -2,9 +2,6 @@ package models
 
 import (
 	"context"
-	"errors"
-
-	"github.com/migsim/migsim/sim"
 )
 
 // Hybrid is pre-copy for a fixed number of rounds, then post-copy, as QEMU
@@ -65,48 +62,28 @@ func (m *Hybrid) Run(ctx context.Context, in Input) (*Result, error) {
 	if m.p.PrecopyRounds == 0 {
 		return runPostcopy(ctx, in, m.Name(), cfg, wholeMemoryPlan)
 	}
-	eng := sim.New(in.Seed)
-	g, err := newGuest(eng, in.Trace, in.AtEnd)
-	if err != nil {
-		return nil, err
-	}
-	defer g.close()
-	if err := checkInput(in, g); err != nil {
-		return nil, err
-	}
-	pre := newPrecopyRun(m.p.precopy(), in, eng, g)
-	pre.res.Model = m.Name()
-	pre.handoverAfter = m.p.PrecopyRounds
-	pre.handover = func(dirty *dirtyLog) {
-		now := eng.Now()
-		res := pre.res
-		res.BandwidthBps = pre.liveBytes * 8 / now.Sub(pre.liveStart).Seconds()
-		res.ExpectedDowntimeS = pre.lastExpected
-		res.StopReason = StopPostcopy // the pre-copy run's time limit no longer applies
-		g.pause()
-		if g.dirty.count > 0 { // written since the last round's sync
-			dirty.or(g.dirty)
+	return runPrecopyRounds(ctx, in, m.Name(), m.p.precopy(), func(pre *precopyRun) {
+		eng, g := pre.eng, pre.g
+		pre.handoverAfter = m.p.PrecopyRounds
+		pre.handover = func(dirty *dirtyLog) {
+			now := eng.Now()
+			res := pre.res
+			res.BandwidthBps = pre.liveBytes * 8 / now.Sub(pre.liveStart).Seconds()
+			res.ExpectedDowntimeS = pre.lastExpected
+			res.StopReason = StopPostcopy // the pre-copy run's time limit no longer applies
+			g.pause()
+			if g.dirty.count > 0 { // written since the last round's sync
+				dirty.or(g.dirty)
+			}
+			missing := dirty.bitmap()
+			g.sync() // the final sync, with the guest stopped
+			res.DirtySyncCount++
+			post := newPostcopyRun(cfg, in, eng, g, res)
+			post.preBytes, post.preNormal, post.preZero = pre.transferred, pre.normalPages, pre.zeroPages
+			post.begin(pre.syncCost, &postcopyPlan{
+				missing: missing,
+				order:   newPivotOrder(cfg.prepaging, g.hdr.PageCount, cfg.pivots),
+			})
 		}
-		missing := dirty.bitmap()
-		g.sync() // the final sync, with the guest stopped
-		res.DirtySyncCount++
-		post := newPostcopyRun(cfg, in, eng, g, res)
-		post.preBytes, post.preNormal, post.preZero = pre.transferred, pre.normalPages, pre.zeroPages
-		post.begin(pre.syncCost, &postcopyPlan{
-			missing: missing,
-			order:   newPivotOrder(cfg.prepaging, g.hdr.PageCount, cfg.pivots),
-		})
-	}
-	pre.start()
-	err = eng.Run(ctx, sim.Never)
-	if g.err != nil {
-		return nil, g.err
-	}
-	if err != nil && !errors.Is(err, sim.ErrStopped) {
-		return nil, err
-	}
-	if pre.res.StopReason == 0 {
-		return nil, errors.New("hybrid: simulation ended without a stop reason")
-	}
-	return pre.res, nil
+	})
 }

@@ -2,7 +2,6 @@ package models
 
 import (
 	"context"
-	"errors"
 
 	"github.com/migsim/migsim/sim"
 )
@@ -97,32 +96,11 @@ func (m *Parallel) pipeline(vcpus int) (sim.Pipeline, Codec) {
 
 // Run simulates one parallel migration.
 func (m *Parallel) Run(ctx context.Context, in Input) (*Result, error) {
-	eng := sim.New(in.Seed)
-	g, err := newGuest(eng, in.Trace, in.AtEnd)
-	if err != nil {
-		return nil, err
-	}
-	defer g.close()
-	if err := checkInput(in, g); err != nil {
-		return nil, err
-	}
-	r := newPrecopyRun(m.p.precopy(), in, eng, g)
-	r.res.Model = "parallel"
-	pipe, codec := m.pipeline(in.VM.VCPUs)
-	ps := float64(g.hdr.PageSize)
-	r.wireNormal = ps/codec.Ratio + float64(m.p.PageHeader)
-	r.conn = in.Path.Open(m.p.Workers)
-	r.cpu = newCPUPipeline(pipe, codec, ps, r.pages, g.hdr.Zero, false)
-	r.start()
-	err = eng.Run(ctx, sim.Never)
-	if g.err != nil {
-		return nil, g.err
-	}
-	if err != nil && !errors.Is(err, sim.ErrStopped) {
-		return nil, err
-	}
-	if r.res.StopReason == 0 {
-		return nil, errors.New("parallel: simulation ended without a stop reason")
-	}
-	return r.res, nil
+	return runPrecopyRounds(ctx, in, m.Name(), m.p.precopy(), func(r *precopyRun) {
+		pipe, codec := m.pipeline(in.VM.VCPUs)
+		ps := float64(r.g.hdr.PageSize)
+		r.wireNormal = ps/codec.Ratio + float64(m.p.PageHeader)
+		r.conn = in.Path.Open(m.p.Workers)
+		r.cpu = newCPUPipeline(pipe, codec, ps, r.pages, r.g.hdr.Zero, false)
+	})
 }

@@ -91,6 +91,20 @@ func (m *Precopy) Params() PrecopyParams { return m.p }
 
 // Run simulates one pre-copy migration.
 func (m *Precopy) Run(ctx context.Context, in Input) (*Result, error) {
+	return runPrecopyRounds(ctx, in, m.Name(), m.p, func(r *precopyRun) {
+		r.useMultifd(m.p.Multifd)
+		if r.comp = newComposition(m.p.memory(), r.g.hdr); r.comp != nil {
+			r.g.onSync = r.comp.observe
+		}
+	})
+}
+
+// runPrecopyRounds runs a migration on pre-copy's round structure: it
+// opens the guest, checks the input, builds the pre-copy run with p,
+// lets configure adapt it (multifd, parallel workers, a hybrid's
+// handover), runs the engine until the model stops it, and returns the
+// result under the model's name. Pre-copy, hybrid and parallel share it.
+func runPrecopyRounds(ctx context.Context, in Input, name string, p PrecopyParams, configure func(r *precopyRun)) (*Result, error) {
 	eng := sim.New(in.Seed)
 	g, err := newGuest(eng, in.Trace, in.AtEnd)
 	if err != nil {
@@ -100,11 +114,9 @@ func (m *Precopy) Run(ctx context.Context, in Input) (*Result, error) {
 	if err := checkInput(in, g); err != nil {
 		return nil, err
 	}
-	r := newPrecopyRun(m.p, in, eng, g)
-	r.useMultifd(m.p.Multifd)
-	if r.comp = newComposition(m.p.memory(), g.hdr); r.comp != nil {
-		g.onSync = r.comp.observe
-	}
+	r := newPrecopyRun(p, in, eng, g)
+	r.res.Model = name
+	configure(r)
 	r.start()
 	err = eng.Run(ctx, sim.Never)
 	if g.err != nil {
@@ -114,7 +126,7 @@ func (m *Precopy) Run(ctx context.Context, in Input) (*Result, error) {
 		return nil, err
 	}
 	if r.res.StopReason == 0 {
-		return nil, errors.New("precopy: simulation ended without a stop reason")
+		return nil, errors.New(name + ": simulation ended without a stop reason")
 	}
 	return r.res, nil
 }
