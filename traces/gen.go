@@ -417,11 +417,14 @@ func (s *GeneratorSpec) resolve(key string, layout genLayout, memory, pageSize u
 // Zero set (the top zero_fraction of memory), and a Provenance naming the
 // generator, every parameter and the seed.
 //
-// Next reuses the Epoch's bitmaps and allocates nothing per page. Its cost
-// per epoch, for n written and m read pages, is O(1) for sequential writes
-// (one or two AddRange calls) and O(n + m) for the random kinds (draws, a
-// radix sort, one AddMany); zipf costs more per page, as popular pages are
-// drawn many times (see BenchmarkGenerator for figures).
+// Next reuses the Epoch's bitmaps and allocates nothing per page: per
+// epoch, one block for the written and one for the read pages (the
+// storage of their containers) and one small object per container. Its
+// cost per epoch, for n written and m read pages, is O(1) for sequential
+// writes (one or two AddRange calls) and O(n + m) for the random kinds
+// (draws, a bucket sort, the bitmaps built whole by setBuilder); zipf costs
+// more per page, as popular pages are drawn many times (see
+// BenchmarkGenerator for figures).
 func NewGenerator(spec GeneratorSpec, memory, pageSize units.Bytes, seed uint64) (Source, error) {
 	pl, err := spec.plan(memory, pageSize)
 	if err != nil {

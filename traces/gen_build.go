@@ -79,6 +79,7 @@ func (b *setBuilder) AddMany(pages []uint32) {
 	keys := slices.Grow(b.keys, len(pages)+1)[:r+1+len(pages)]
 	ends := slices.Grow(b.ends, len(pages)+1)[:r+1+len(pages)]
 	low := slices.Grow(b.low, 2*len(pages))[:2*(n0+len(pages))]
+	out, end := low[2*n0:], int32(n0)
 	increasing := b.increasing
 	for i, p := range pages {
 		if int64(p) <= prev {
@@ -90,9 +91,9 @@ func (b *setBuilder) AddMany(pages []uint32) {
 			next = 1
 		}
 		r += next
-		keys[r] = uint16(key)
-		ends[r] = int32(n0 + i + 1)
-		binary.LittleEndian.PutUint16(low[2*(n0+i):], uint16(p))
+		end++
+		keys[r], ends[r] = uint16(key), end
+		binary.LittleEndian.PutUint16(out[2*i:], uint16(p))
 		prev, prevKey = int64(p), key
 	}
 	b.keys, b.ends, b.low = keys[:r+1], ends[:r+1], low

@@ -11,8 +11,9 @@ import (
 )
 
 // This file holds the generators' counting and sampling machinery. Nothing
-// here allocates per page: random batches go into a reused []uint32 and
-// reach the bitmaps through AddMany (sorted) or AddRange.
+// here allocates per page: random batches go into a reused []uint32, are
+// sorted and deduplicated (gen_sort.go), and reach the sets through a
+// pageSink's AddMany (sorted) or AddRange (gen_build.go).
 
 // fixedOne is the fixed-point scale of carry and share: rates are kept as
 // integer billionths of a page per epoch, shares as billionths.
@@ -198,7 +199,7 @@ func (s *sampler) distinctBelow(base uint32, n, k uint64) []uint32 {
 // It draws indexes among the available pages and maps them to pages by
 // walking excl, so a dense excl costs no rejections; when k is more than
 // half the available pages it draws the pages to leave out instead.
-// Cost: O(k + |excl ∩ [lo, hi)|) (draws, a radix sort, one AddMany), plus
+// Cost: O(k + |excl ∩ [lo, hi)|) (draws, a bucket sort, one AddMany), plus
 // one AndNot when excl is not empty.
 func (s *sampler) uniform(out pageSink, excl *roaring.Bitmap, lo, hi, k uint64) {
 	if k == 0 || lo >= hi {
