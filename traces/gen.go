@@ -422,7 +422,7 @@ func (s *GeneratorSpec) resolve(key string, layout genLayout, memory, pageSize u
 // storage of their containers) and one small object per container. Its
 // cost per epoch, for n written and m read pages, is O(1) for sequential
 // writes (one or two AddRange calls) and O(n + m) for the random kinds
-// (draws, a bucket sort, the bitmaps built whole by setBuilder); zipf costs
+// (draws, a radix sort, the bitmaps built whole by setBuilder); zipf costs
 // more per page, as popular pages are drawn many times (see
 // BenchmarkGenerator for figures).
 func NewGenerator(spec GeneratorSpec, memory, pageSize units.Bytes, seed uint64) (Source, error) {

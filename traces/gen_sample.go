@@ -199,8 +199,8 @@ func (s *sampler) distinctBelow(base uint32, n, k uint64) []uint32 {
 // It draws indexes among the available pages and maps them to pages by
 // walking excl, so a dense excl costs no rejections; when k is more than
 // half the available pages it draws the pages to leave out instead.
-// Cost: O(k + |excl ∩ [lo, hi)|) (draws, a bucket sort, one AddMany), plus
-// one AndNot when excl is not empty.
+// Cost: O(k + |excl ∩ [lo, hi)|) (draws, a radix or bucket sort, one
+// AddMany), plus one AndNot when excl is not empty.
 func (s *sampler) uniform(out pageSink, excl *roaring.Bitmap, lo, hi, k uint64) {
 	if k == 0 || lo >= hi {
 		return
