@@ -1,6 +1,7 @@
 package models
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -254,4 +255,41 @@ func (g *guest) progress() time.Duration {
 		return g.guestTime
 	}
 	return g.guestTime + time.Duration(g.done*float64(g.epochLen))
+}
+
+// openRun starts a model run: a new engine seeded from in.Seed and the
+// guest on it, with the VM, trace and path checked against each other.
+// The caller closes the guest.
+func openRun(in Input) (*sim.Engine, *guest, error) {
+	eng := sim.New(in.Seed)
+	g, err := newGuest(eng, in.Trace, in.AtEnd)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkInput(in, g); err != nil {
+		g.close()
+		return nil, nil, err
+	}
+	return eng, g, nil
+}
+
+// runToStop runs eng until the model stops it and returns res, or what
+// ended the run early: the trace's error, then *failed (an error a model
+// event recorded; failed may be nil), then the engine's (a cancelled
+// context). A run that ends without a stop reason is a broken model.
+func runToStop(ctx context.Context, eng *sim.Engine, g *guest, res *Result, failed *error) (*Result, error) {
+	err := eng.Run(ctx, sim.Never)
+	if g.err != nil {
+		return nil, g.err
+	}
+	if failed != nil && *failed != nil {
+		return nil, *failed
+	}
+	if err != nil && !errors.Is(err, sim.ErrStopped) {
+		return nil, err
+	}
+	if res.StopReason == 0 {
+		return nil, errors.New(res.Model + ": simulation ended without a stop reason")
+	}
+	return res, nil
 }

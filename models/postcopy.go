@@ -2,7 +2,6 @@ package models
 
 import (
 	"context"
-	"errors"
 	"math"
 	"math/bits"
 	"time"
@@ -151,15 +150,11 @@ func classAtStop(class, written *roaring.Bitmap) *roaring.Bitmap {
 // setup ends: plan says what the source holds at that moment, given the
 // pages the guest wrote during setup.
 func runPostcopy(ctx context.Context, in Input, model string, cfg postcopyConfig, plan func(cfg postcopyConfig, g *guest, written *roaring.Bitmap) (*postcopyPlan, error)) (*Result, error) {
-	eng := sim.New(in.Seed)
-	g, err := newGuest(eng, in.Trace, in.AtEnd)
+	eng, g, err := openRun(in)
 	if err != nil {
 		return nil, err
 	}
 	defer g.close()
-	if err := checkInput(in, g); err != nil {
-		return nil, err
-	}
 	res := &Result{Scenario: in.Scenario, Model: model, Seed: in.Seed, DeviceStateBytes: uint64(in.VM.DeviceState)}
 	var planErr error
 	g.start()
@@ -176,20 +171,7 @@ func runPostcopy(ctx context.Context, in Input, model string, cfg postcopyConfig
 		}
 		newPostcopyRun(cfg, in, eng, g, res).begin(0, p)
 	})
-	err = eng.Run(ctx, sim.Never)
-	if g.err != nil {
-		return nil, g.err
-	}
-	if planErr != nil {
-		return nil, planErr
-	}
-	if err != nil && !errors.Is(err, sim.ErrStopped) {
-		return nil, err
-	}
-	if res.StopReason == 0 {
-		return nil, errors.New(model + ": simulation ended without a stop reason")
-	}
-	return res, nil
+	return runToStop(ctx, eng, g, res, &planErr)
 }
 
 // dense returns b as a flat bitset over pages pages.

@@ -2,7 +2,6 @@ package models
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -105,30 +104,16 @@ func (m *Precopy) Run(ctx context.Context, in Input) (*Result, error) {
 // handover), runs the engine until the model stops it, and returns the
 // result under the model's name. Pre-copy, hybrid and parallel share it.
 func runPrecopyRounds(ctx context.Context, in Input, name string, p PrecopyParams, configure func(r *precopyRun)) (*Result, error) {
-	eng := sim.New(in.Seed)
-	g, err := newGuest(eng, in.Trace, in.AtEnd)
+	eng, g, err := openRun(in)
 	if err != nil {
 		return nil, err
 	}
 	defer g.close()
-	if err := checkInput(in, g); err != nil {
-		return nil, err
-	}
 	r := newPrecopyRun(p, in, eng, g)
 	r.res.Model = name
 	configure(r)
 	r.start()
-	err = eng.Run(ctx, sim.Never)
-	if g.err != nil {
-		return nil, g.err
-	}
-	if err != nil && !errors.Is(err, sim.ErrStopped) {
-		return nil, err
-	}
-	if r.res.StopReason == 0 {
-		return nil, errors.New(name + ": simulation ended without a stop reason")
-	}
-	return r.res, nil
+	return runToStop(ctx, eng, g, r.res, nil)
 }
 
 // checkInput checks that the VM, trace and path agree.
