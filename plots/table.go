@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/migsim/migsim/internal/editdist"
 )
 
 // Table is a result table as read from CSV: a header and rows of text,
@@ -168,29 +170,9 @@ func closest(name string, cols []string) string {
 	best, bestD := "", len(name)/2+1
 	for _, c := range cols {
 		last := c[strings.LastIndexByte(c, '.')+1:]
-		if d := editDistance(name, last); d < bestD {
+		if d := editdist.Distance(name, last); d < bestD {
 			best, bestD = c, d
 		}
 	}
 	return best
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

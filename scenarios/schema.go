@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+
+	"github.com/migsim/migsim/internal/editdist"
 )
 
 // field is one key of a scenario section, read from a struct's
@@ -102,7 +104,7 @@ func suggest(key string, known []string) string {
 	sorted := slices.Clone(known)
 	slices.Sort(sorted)
 	for _, k := range sorted {
-		if d := editDistance(strings.ToLower(key), k); d < bestD {
+		if d := editdist.Distance(strings.ToLower(key), k); d < bestD {
 			best, bestD = k, d
 		}
 	}
@@ -110,25 +112,4 @@ func suggest(key string, known []string) string {
 		return best
 	}
 	return ""
-}
-
-// editDistance is the Levenshtein distance between a and b, in bytes.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
