@@ -454,19 +454,15 @@ func (sf *sweepFile) axisKey(block string, kn *yaml.Node) (string, error) {
 	return key, nil
 }
 
-// readLists reads a grid or zip block: a mapping of keys to lists.
-func (sf *sweepFile) readLists(block string, line int, n *yaml.Node) ([]*sweepAxis, error) {
-	if n.Kind != yaml.MappingNode {
-		return nil, sf.errf(line, block, "", "want a mapping of scenario keys to lists of values, got %s", describeNode(n))
-	}
-	if len(n.Content) == 0 {
-		return nil, sf.errf(line, block, "", "empty block: give at least one key and its values")
-	}
-	var axes []*sweepAxis
+// eachAxisKey walks the key/value pairs of a block's mapping (pairs is a
+// yaml mapping node's Content). Every key must be a scenario key (see
+// axisKey) given once; fn reads the value of each good key. It returns
+// every problem found, with keys and values alike.
+func (sf *sweepFile) eachAxisKey(block string, pairs []*yaml.Node, fn func(key string, kn, vn *yaml.Node) error) []error {
 	var errs []error
 	seen := map[string]int{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		kn, vn := n.Content[i], resolveAlias(n.Content[i+1])
+	for i := 0; i+1 < len(pairs); i += 2 {
+		kn, vn := pairs[i], resolveAlias(pairs[i+1])
 		key, err := sf.axisKey(block, kn)
 		if err != nil {
 			errs = append(errs, err)
@@ -477,20 +473,36 @@ func (sf *sweepFile) readLists(block string, line int, n *yaml.Node) ([]*sweepAx
 			continue
 		}
 		seen[key] = kn.Line
+		if err := fn(key, kn, vn); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
+}
+
+// readLists reads a grid or zip block: a mapping of keys to lists.
+func (sf *sweepFile) readLists(block string, line int, n *yaml.Node) ([]*sweepAxis, error) {
+	if n.Kind != yaml.MappingNode {
+		return nil, sf.errf(line, block, "", "want a mapping of scenario keys to lists of values, got %s", describeNode(n))
+	}
+	if len(n.Content) == 0 {
+		return nil, sf.errf(line, block, "", "empty block: give at least one key and its values")
+	}
+	var axes []*sweepAxis
+	errs := sf.eachAxisKey(block, n.Content, func(key string, kn, vn *yaml.Node) error {
 		if vn.Kind != yaml.SequenceNode {
-			errs = append(errs, sf.errf(kn.Line, block, key, "want a list of values, e.g. [1, 2, 3], got %s", describeNode(vn)))
-			continue
+			return sf.errf(kn.Line, block, key, "want a list of values, e.g. [1, 2, 3], got %s", describeNode(vn))
 		}
 		if len(vn.Content) == 0 {
-			errs = append(errs, sf.errf(kn.Line, block, key, "empty axis: give at least one value (an empty axis leaves no points)"))
-			continue
+			return sf.errf(kn.Line, block, key, "empty axis: give at least one value (an empty axis leaves no points)")
 		}
 		vals := make([]*yaml.Node, len(vn.Content))
 		for j, v := range vn.Content {
 			vals[j] = resolveAlias(v)
 		}
 		axes = append(axes, &sweepAxis{Axis: Axis{Key: key, Kind: block}, line: kn.Line, values: vals})
-	}
+		return nil
+	})
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}

@@ -70,27 +70,14 @@ func (sf *sweepFile) readSamples(block string, line int, n *yaml.Node) ([]*sweep
 	}
 
 	var ranges []*sampleRange
-	var errs []error
-	seen := map[string]int{}
-	for i := 0; i+1 < len(keys.Content); i += 2 {
-		kn, vn := keys.Content[i], resolveAlias(keys.Content[i+1])
-		key, err := sf.axisKey(block, kn)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if first, dup := seen[key]; dup {
-			errs = append(errs, sf.errf(kn.Line, block, key, "duplicate key (first at line %d)", first))
-			continue
-		}
-		seen[key] = kn.Line
+	errs := sf.eachAxisKey(block, keys.Content, func(key string, kn, vn *yaml.Node) error {
 		r, err := sf.readRange(block, key, kn.Line, vn)
 		if err != nil {
-			errs = append(errs, err)
-			continue
+			return err
 		}
 		ranges = append(ranges, r)
-	}
+		return nil
+	})
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
