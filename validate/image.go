@@ -16,6 +16,8 @@ import (
 	"strings"
 
 	"github.com/u-root/u-root/pkg/cpio"
+
+	"github.com/migsim/migsim/units"
 )
 
 // Image is a boot kit for the lab's guests: a Linux kernel and an
@@ -31,6 +33,9 @@ type Image struct {
 	Key string
 	// Cached is true when the image was found in the cache, not built.
 	Cached bool
+	// Pruned are the least recently used kits removed after this one was
+	// built, to keep the cache within [ImageOptions.CacheMax].
+	Pruned []CachedImage
 }
 
 // ImageOptions say where BuildImage finds its inputs and keeps its output.
@@ -45,6 +50,10 @@ type ImageOptions struct {
 	// means build it with the go tool from the migsim module that contains
 	// the working directory.
 	Guest string
+	// CacheMax is the size the cache is pruned to, least recently used
+	// kits first, after a kit is built. Zero means [DefaultCacheMax];
+	// negative means never prune.
+	CacheMax units.Bytes
 }
 
 // imageLayout versions the initramfs layout: bump it when the file list,
@@ -122,15 +131,20 @@ func BuildImage(ctx context.Context, trace string, opts ImageOptions) (*Image, e
 	}
 
 	h := sha256.New()
-	for _, part := range [][]byte{[]byte(imageLayout), kernelBytes, guestBytes, traceBytes} {
+	var kernelHash string
+	for i, part := range [][]byte{[]byte(imageLayout), kernelBytes, guestBytes, traceBytes} {
 		sum := sha256.Sum256(part)
 		h.Write(sum[:])
+		if i == 1 {
+			kernelHash = hex.EncodeToString(sum[:])
+		}
 	}
 	key := hex.EncodeToString(h.Sum(nil))[:24]
 	dir := filepath.Join(cacheDir, "images", key)
 	img := &Image{Kernel: filepath.Join(dir, "vmlinuz"), Initramfs: filepath.Join(dir, "initramfs.cpio.gz"), Key: key}
 	if fileExists(img.Kernel) && fileExists(img.Initramfs) {
 		img.Cached = true
+		touch(dir)
 		return img, nil
 	}
 
@@ -148,8 +162,8 @@ func BuildImage(ctx context.Context, trace string, opts ImageOptions) (*Image, e
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
-	if err := os.WriteFile(filepath.Join(tmp, "vmlinuz"), kernelBytes, 0o644); err != nil {
-		return nil, err
+	if err := storeKernel(cacheDir, kernelHash, kernelBytes, filepath.Join(tmp, "vmlinuz")); err != nil {
+		return nil, fmt.Errorf("storing the kernel in the boot-kit cache: %w", err)
 	}
 	if err := os.WriteFile(filepath.Join(tmp, "initramfs.cpio.gz"), initramfs, 0o644); err != nil {
 		return nil, err
@@ -159,6 +173,16 @@ func BuildImage(ctx context.Context, trace string, opts ImageOptions) (*Image, e
 			return img, nil // another build won the race
 		}
 		return nil, err
+	}
+	if opts.CacheMax >= 0 {
+		limit := opts.CacheMax
+		if limit == 0 {
+			limit = DefaultCacheMax
+		}
+		img.Pruned, err = PruneImages(cacheDir, limit, key)
+		if err != nil {
+			return img, fmt.Errorf("boot kit built, but pruning the cache failed: %w", err)
+		}
 	}
 	return img, nil
 }

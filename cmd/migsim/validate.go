@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/migsim/migsim/traces"
+	"github.com/migsim/migsim/units"
 	"github.com/migsim/migsim/validate"
 )
 
@@ -37,6 +38,7 @@ to build the guest replayer unless --guest names a built one.`,
 // labFlags are the flags every lab command shares.
 type labFlags struct {
 	cacheDir string
+	cacheMax cacheLimit
 	kernel   string
 	guest    string
 	workDir  string
@@ -47,6 +49,7 @@ type labFlags struct {
 func (f *labFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.cacheDir, "cache-dir", "", "where boot kits are cached (default $XDG_CACHE_HOME/migsim or ~/.cache/migsim)")
+	fl.Var(&f.cacheMax, "cache-max", "prune least recently used boot kits to this size after a build, or off")
 	fl.StringVar(&f.kernel, "kernel", "", "kernel to boot (default the newest /boot/vmlinuz-*)")
 	fl.StringVar(&f.guest, "guest", "", "built migsim-guest binary (default: build it with the go tool)")
 	fl.StringVar(&f.workDir, "work-dir", "", "parent of each run's temporary folder (default /dev/shm)")
@@ -56,7 +59,7 @@ func (f *labFlags) register(cmd *cobra.Command) {
 
 func (f *labFlags) options(s streams) validate.Options {
 	return validate.Options{
-		Image: validate.ImageOptions{CacheDir: f.cacheDir, Kernel: f.kernel, Guest: f.guest},
+		Image: validate.ImageOptions{CacheDir: f.cacheDir, Kernel: f.kernel, Guest: f.guest, CacheMax: units.Bytes(f.cacheMax)},
 		Local: validate.LocalOptions{WorkDir: f.workDir, MigrationTimeout: f.timeout},
 		Log:   s.err,
 	}
@@ -224,7 +227,7 @@ hash of their inputs. Prints the kernel path, the initramfs path and the key.`,
 					return err
 				}
 			}
-			img, err := validate.BuildImage(cmd.Context(), trace, validate.ImageOptions{CacheDir: o.cacheDir, Kernel: o.kernel, Guest: o.guest})
+			img, err := validate.BuildImage(cmd.Context(), trace, validate.ImageOptions{CacheDir: o.cacheDir, Kernel: o.kernel, Guest: o.guest, CacheMax: units.Bytes(o.cacheMax)})
 			if err != nil {
 				return err
 			}
@@ -232,8 +235,13 @@ hash of their inputs. Prints the kernel path, the initramfs path and the key.`,
 			if img.Cached {
 				state = "cached"
 			}
-			_, err = fmt.Fprintf(o.out, "kernel: %s\ninitramfs: %s\nkey: %s (%s)\n", img.Kernel, img.Initramfs, img.Key, state)
-			return err
+			if _, err := fmt.Fprintf(o.out, "kernel: %s\ninitramfs: %s\nkey: %s (%s)\n", img.Kernel, img.Initramfs, img.Key, state); err != nil {
+				return err
+			}
+			for _, k := range img.Pruned {
+				fmt.Fprintf(o.err, "pruned boot kit %s (%v, last used %s)\n", k.Key, k.Bytes, k.Used.Format(time.RFC3339))
+			}
+			return nil
 		},
 	}
 	o.scenarioFlags.register(cmd)
