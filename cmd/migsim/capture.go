@@ -13,12 +13,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/migsim/migsim/traces/capture"
+	"github.com/migsim/migsim/validate"
 )
 
 // captureOptions are the options of "migsim trace capture".
 type captureOptions struct {
 	streams
 	pid       int
+	qmp       string   // a QEMU's QMP socket: capture its guest RAM
 	argv      []string // the command to start, after "--"
 	output    string
 	epoch     time.Duration
@@ -33,7 +35,7 @@ type captureOptions struct {
 func newCaptureCmd(s streams) *cobra.Command {
 	o := &captureOptions{streams: s}
 	cmd := &cobra.Command{
-		Use:   "capture (--pid PID | -- command [args...]) -o out.mgt",
+		Use:   "capture (--pid PID | --qmp SOCKET | -- command [args...]) -o out.mgt",
 		Short: "Record the page writes of a running process as a trace",
 		Long: `Sample, every epoch, which pages of a process's writable private anonymous
 memory (heap, stacks, anonymous mmap) were written, and write them as a
@@ -49,9 +51,19 @@ asynchronous userfaultfd write-protection read with PAGEMAP_SCAN (Linux
 root, CAP_SYS_PTRACE or the target's user with ptrace_scope 0. The target
 is never left stopped or write-protected: the write-protection ends with
 this command's descriptor. Memory the target maps after the capture starts
-is not followed.`,
+is not followed.
+
+With --qmp, capture a running QEMU guest: the QMP socket's peer is the QEMU
+process, query-memory-size-summary gives the guest's RAM size, and the one
+private anonymous mapping of that size (QEMU's default RAM) is captured, so
+trace page i is guest RAM page i. The guest runs on, under KVM or TCG, and
+its QEMU is left untracked afterwards. RAM shared with share=on
+(memory-backend-file or -memfd) is refused with a clear message. QEMU serves
+one client per monitor: where libvirt holds the VM's monitor, give QEMU a
+second one (-qmp unix:PATH,server=on,wait=off) and pass that.`,
 		Example: `  migsim trace capture --pid 4242 --duration 60s -o app.mgt
-  migsim trace capture --epoch 50ms -o build.mgt -- make -j2`,
+  migsim trace capture --epoch 50ms -o build.mgt -- make -j2
+  migsim trace capture --qmp /run/vm1.qmp --duration 5m -o vm1.mgt`,
 		Args: usageArgs(func(cmd *cobra.Command, args []string) error {
 			dash := cmd.ArgsLenAtDash()
 			switch {
@@ -64,8 +76,14 @@ is not followed.`,
 		}),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.argv = args
-			if (o.pid == 0) == (len(args) == 0) {
-				return usageErrorf("trace capture: give exactly one of --pid PID or -- command")
+			n := 0
+			for _, given := range []bool{o.pid != 0, o.qmp != "", len(args) > 0} {
+				if given {
+					n++
+				}
+			}
+			if n != 1 {
+				return usageErrorf("trace capture: give exactly one of --pid PID, --qmp SOCKET or -- command")
 			}
 			if o.output == "" {
 				return usageErrorf("trace capture: -o FILE is required (- for stdout)")
@@ -78,6 +96,7 @@ is not followed.`,
 	}
 	fl := cmd.Flags()
 	fl.IntVar(&o.pid, "pid", 0, "process to capture")
+	fl.StringVar(&o.qmp, "qmp", "", "QMP socket of a running QEMU: capture its guest's RAM")
 	fl.StringVarP(&o.output, "output", "o", "", "trace file to write (- for stdout)")
 	fl.DurationVar(&o.epoch, "epoch", capture.DefaultEpoch, "sampling period, the trace's epoch length")
 	fl.DurationVar(&o.duration, "duration", 0, "stop after this long (0: until the target exits or Ctrl-C)")
@@ -130,12 +149,25 @@ func runCapture(ctx context.Context, o *captureOptions) error {
 			fmt.Fprintf(o.err, "epoch %d: %d pages written\n", i, n)
 		}
 	}
-	fmt.Fprintf(o.err, "capturing process %d with %v every %v\n", pid, mech, o.epoch)
+	if o.qmp != "" {
+		fmt.Fprintf(o.err, "capturing the guest RAM of the QEMU at %s with %v every %v\n", o.qmp, mech, o.epoch)
+	} else {
+		fmt.Fprintf(o.err, "capturing process %d with %v every %v\n", pid, mech, o.epoch)
+	}
 	var res *capture.Result
 	err := writeOutput(o.output, o.out, func(w io.Writer) error {
 		bw := bufio.NewWriterSize(w, 256<<10)
 		var err error
-		if res, err = capture.Capture(ctx, bw, opts); err != nil {
+		if o.qmp != "" {
+			var ram *validate.GuestRAM
+			res, ram, err = validate.CaptureQEMU(ctx, o.qmp, bw, opts)
+			if ram != nil {
+				fmt.Fprintf(o.err, "QEMU %s pid %d: %v of guest RAM at %#x\n", ram.QEMUVersion, ram.PID, ram.Size, ram.Start)
+			}
+		} else {
+			res, err = capture.Capture(ctx, bw, opts)
+		}
+		if err != nil {
 			return err
 		}
 		return bw.Flush()

@@ -80,6 +80,14 @@ type Options struct {
 	// OnEpoch, when not nil, is called after each epoch is written with its
 	// index and number of written pages (for progress output).
 	OnEpoch func(index uint64, written uint64)
+	// Regions, when not empty, are the mappings to capture instead of all
+	// of the target's writable private anonymous memory (for example one
+	// QEMU guest's RAM). They must be page-aligned, in address order,
+	// with FirstPage numbering their pages from 0 without overlap.
+	Regions []Region
+	// Note, when not empty, is appended to the trace's provenance (what
+	// was captured, in words).
+	Note string
 }
 
 // Region is one captured mapping: addresses [Start, End) of the target are
@@ -144,15 +152,22 @@ func Capture(ctx context.Context, w io.Writer, opts Options) (*Result, error) {
 			return nil, err
 		}
 	}
-	regions, err := anonRegions(opts.PID)
-	if err != nil {
+	regions := opts.Regions
+	var err error
+	if len(regions) > 0 {
+		if err := checkRegions(regions); err != nil {
+			return nil, err
+		}
+	} else if regions, err = anonRegions(opts.PID); err != nil {
 		return nil, err
 	}
 	if len(regions) == 0 {
 		return nil, fmt.Errorf("capture: process %d has no writable private anonymous memory", opts.PID)
 	}
-	last := regions[len(regions)-1]
-	pageCount := last.FirstPage + (last.End-last.Start)/pageSize
+	var pageCount uint64
+	for _, r := range regions {
+		pageCount = max(pageCount, r.FirstPage+(r.End-r.Start)/pageSize)
+	}
 
 	var s sampler
 	switch mech {
@@ -233,6 +248,22 @@ func Capture(ctx context.Context, w io.Writer, opts Options) (*Result, error) {
 		}
 	}
 	return res, closeTrace(tw, res, nil)
+}
+
+// checkRegions checks regions given in [Options.Regions].
+func checkRegions(regions []Region) error {
+	for i, r := range regions {
+		if r.Start%pageSize != 0 || r.End%pageSize != 0 || r.End <= r.Start {
+			return fmt.Errorf("capture: region %d [%#x,%#x) is empty or not page-aligned", i, r.Start, r.End)
+		}
+		if i > 0 {
+			p := regions[i-1]
+			if r.Start < p.End || r.FirstPage < p.FirstPage+(p.End-p.Start)/pageSize {
+				return fmt.Errorf("capture: region %d [%#x,%#x)@%d overlaps or precedes region %d", i, r.Start, r.End, r.FirstPage, i-1)
+			}
+		}
+	}
+	return nil
 }
 
 // closeTrace writes the end record and returns err, or the close error.
@@ -323,6 +354,9 @@ func provenance(o Options, m Mechanism, host string, regions []Region) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "migsim trace capture: mechanism=%s pid=%d command=%q host=%s epoch=%v start=%s regions=%d",
 		m, o.PID, strings.ToValidUTF8(cmd, "?"), host, o.Epoch, time.Now().UTC().Format(time.RFC3339), len(regions))
+	if o.Note != "" {
+		fmt.Fprintf(&b, " note=%q", strings.ToValidUTF8(o.Note, "?"))
+	}
 	for i, r := range regions {
 		if i == 64 {
 			fmt.Fprintf(&b, " ...")
