@@ -15,35 +15,40 @@ import (
 	"github.com/migsim/migsim/units"
 )
 
-// Memory composition options of [Precopy] and [Postcopy]: free-page
-// hinting, dynamic self-ballooning and page-cache skip over shared
-// storage. They use the trace header's class sets (zero, free, page
-// cache) as the composition when the migration starts.
+// Memory composition options of [Precopy], [Postcopy], [Hybrid] and
+// [Parallel]: free-page hinting, dynamic self-ballooning and page-cache
+// skip over shared storage. They use the trace header's class sets (zero,
+// free, page cache) as the composition when the migration starts, and
+// follow its changes over time (composition_time.go).
 //
 // # Semantics
 //
 // At the skip point — the setup sync for pre-copy (round 1's work is
 // decided there), the stop for post-copy — the source leaves out of the
-// migration, among the pages not in the zero class and not written since
-// the trace's start:
+// migration, among the pages not in the zero class and not allocated
+// (written, or moved to anon by the trace) since the trace's start:
 //
-//   - balloon pages (model.balloon.enabled): the first k free-class pages
-//     in ascending order, k = min(reclaim_rate × interval,
-//     floor(efficiency × max(0, free pages − min_free/page size))): the
-//     balloon's first inflation, when the migration is requested, at its
-//     limited rate. With the default efficiency of 0.95 and min_free 0 the
-//     balloon holds 95 % of the free pages, what Hines and Gopalan
-//     (VEE'09, DSB) report for balloon intervals of 4-10 s;
+//   - balloon pages (model.balloon.enabled): the pages the balloon holds.
+//     It inflates when the migration is requested and every interval
+//     after, each time by at most reclaim_rate × interval pages, up to
+//     floor(efficiency × max(0, free pages − min_free/page size)), the
+//     lowest free pages first (composition_time.go). With the default
+//     efficiency of 0.95 and min_free 0 the balloon holds 95 % of the free
+//     pages, what Hines and Gopalan (VEE'09, DSB) report for balloon
+//     intervals of 4-10 s;
 //   - the other free-class pages when model.free_page_hint is on (QEMU's
 //     virtio-balloon free-page-hint without delay: its upper bound);
 //   - page-cache-class pages when model.pagecache.mode is skip or drop.
 //
 // A skipped page the guest later writes is dirty like any other: pre-copy
 // sends it in the next round (a free page written is allocated, and
-// deflates the balloon if the balloon held it). On the post-copy
-// destination a skipped free page is backed by a fresh page, so touching it
-// moves nothing. The counts reported are the skipped pages never sent:
-// skipped_free_pages (hinting), balloon_reclaimed_pages (balloon) and
+// deflates the balloon if the balloon held it). After the skip point,
+// pre-copy's later passes leave out the dirty pages the balloon holds, or
+// that are free when hinting is on: pages freed during the migration are
+// not resent. On the post-copy destination a skipped free page is backed
+// by a fresh page, so touching it moves nothing. The counts reported are
+// the pages skipped at some time and never sent: skipped_free_pages
+// (hinting), balloon_reclaimed_pages (balloon) and
 // skipped_pagecache_pages.
 //
 // Page cache, mode skip (Akiyama et al., CLOUD'14): the destination
@@ -62,14 +67,13 @@ import (
 //
 // # Known differences
 //
-// Inflations after the first change nothing here: the composition only
-// changes through writes (free to anon), so the balloon never has more to
-// reclaim, and pre-copy's round 1 has already queued the pages. Pre-copy's
+// Pre-copy's round 1 is decided at the setup sync: later inflations and
+// frees save on the later passes only (composition_time.go). Pre-copy's
 // guest resumes on the destination without waiting for the SAN, and its
 // accesses there are not simulated; post-copy's SAN stalls are simulated
 // until the last network page lands. Demand reads do not slow the
-// restore. Composition changes over time (trace record 0x02) are not
-// modelled.
+// restore. Page cache the trace adds during the migration
+// (to_pagecache) is sent when dirty and not skipped.
 
 // BalloonParams is the scenario key model.balloon: dynamic
 // self-ballooning (Hines and Gopalan, VEE'09).
@@ -180,16 +184,31 @@ type composition struct {
 	opts     memoryOptions
 	hdr      *traces.Header
 	pageSize float64
+	eng      *sim.Engine
+	g        *guest
 
-	// written holds every page the guest has written since the start, as
-	// far as the dirty-log syncs have seen (pre-copy), one bit a page.
-	written []uint64
+	// The composition now, as far as the guest has run
+	// (composition_time.go): the zero, free and page-cache classes.
+	zero, free, cache *roaring.Bitmap
+	// freedSinceSync holds the pages trace changes freed since the last
+	// dirty-log sync.
+	freedSinceSync *roaring.Bitmap
+	// live is true while the balloon inflates.
+	live bool
 
-	// The skip sets, fixed at the skip point.
+	// The skip point (pastSkip turns true at skipAt) and the skip sets:
+	// hinted holds every page the free-page hint left out, balloon the
+	// pages the balloon holds now (nil when off), everBalloon every page
+	// it held from the skip point on, pagecache the page-cache pages left
+	// out, sent every page sent since the skip point or never skipped.
 	skipAt          sim.Time
-	hinted, balloon *roaring.Bitmap // free pages
+	pastSkip        bool
+	hinted, balloon *roaring.Bitmap
+	everBalloon     *roaring.Bitmap
 	pagecache       *roaring.Bitmap
-	misses          uint64 // mode drop: dropped pages the guest touches
+	sent            *roaring.Bitmap
+	skip0           *roaring.Bitmap // the skip sets' union at the skip point
+	misses          uint64          // mode drop: dropped pages the guest touches
 }
 
 // newComposition returns the run's composition, nil when every option is
@@ -198,33 +217,17 @@ func newComposition(o memoryOptions, hdr *traces.Header) *composition {
 	if !o.active() {
 		return nil
 	}
-	return &composition{opts: o, hdr: hdr, pageSize: float64(hdr.PageSize), written: make([]uint64, (hdr.PageCount+63)/64)}
-}
-
-// observe adds a dirty-log sync's pages to the written set.
-func (c *composition) observe(d *dirtyLog) {
-	if c == nil || d.lo >= d.hi {
-		return
+	c := &composition{opts: o, hdr: hdr, pageSize: float64(hdr.PageSize),
+		zero: roaring.New(), free: roaring.New(), cache: roaring.New(), freedSinceSync: roaring.New()}
+	for _, p := range [...]struct{ dst, src *roaring.Bitmap }{{c.zero, hdr.Zero}, {c.free, hdr.Free}, {c.cache, hdr.PageCache}} {
+		if p.src != nil {
+			p.dst.Or(p.src)
+		}
 	}
-	for i := d.lo; i < d.hi; i++ {
-		c.written[i] |= d.words[i]
+	if o.balloon.Enabled {
+		c.balloon = roaring.New()
 	}
-}
-
-// observeBitmap adds pages to the written set.
-func (c *composition) observeBitmap(b *roaring.Bitmap) {
-	if c == nil {
-		return
-	}
-	it := b.Iterator()
-	for it.HasNext() {
-		p := it.Next()
-		c.written[p>>6] |= 1 << (p & 63)
-	}
-}
-
-func (c *composition) writtenSet() *roaring.Bitmap {
-	return roaring.FromDense(c.written, false)
+	return c
 }
 
 // skip fixes the skip sets at time at and returns how many pages leave the
@@ -234,31 +237,17 @@ func (c *composition) skip(at sim.Time, in Input) (uint64, error) {
 	if c == nil {
 		return 0, nil
 	}
-	c.skipAt = at
-	out := c.writtenSet()
+	c.skipAt, c.pastSkip = at, true
+	// The syncs so far have taken the written pages out of the classes
+	// and the balloon, and the balloon has inflated (composition_time.go).
+	zero := roaring.New()
 	if c.hdr.Zero != nil {
-		out.Or(c.hdr.Zero)
+		zero = c.hdr.Zero
 	}
-	free := roaring.New()
-	if c.hdr.Free != nil {
-		free = roaring.AndNot(c.hdr.Free, out)
-	}
-	if b := c.opts.balloon; b.Enabled {
-		above := float64(c.hdr.ClassPages(traces.ClassFree)) - float64(b.MinFree)/c.pageSize
-		k := min(math.Floor(b.ReclaimRate*b.Interval.Seconds()), math.Floor(b.Efficiency*math.Max(0, above)))
-		c.balloon = roaring.New()
-		if n := uint64(k); n > 0 && !free.IsEmpty() {
-			if n >= free.GetCardinality() {
-				c.balloon = free.Clone()
-			} else {
-				last, err := free.Select(uint32(n))
-				if err != nil {
-					panic("models: balloon rank out of range: " + err.Error())
-				}
-				c.balloon = free.Clone()
-				c.balloon.RemoveRange(uint64(last), math.MaxUint32+1)
-			}
-		}
+	free := roaring.AndNot(c.free, zero)
+	if c.balloon != nil {
+		c.balloon.And(free)
+		c.everBalloon = c.balloon.Clone()
 	}
 	if c.opts.hint {
 		c.hinted = free
@@ -266,9 +255,12 @@ func (c *composition) skip(at sim.Time, in Input) (uint64, error) {
 			c.hinted = roaring.AndNot(free, c.balloon)
 		}
 	}
-	if c.opts.pagecacheOn() && c.hdr.PageCache != nil {
-		c.pagecache = roaring.AndNot(c.hdr.PageCache, out)
+	if c.opts.pagecacheOn() && !c.cache.IsEmpty() {
+		c.pagecache = roaring.AndNot(c.cache, zero)
 	}
+	c.skip0 = c.skipped()
+	c.sent = allPages(c.hdr.PageCount)
+	c.sent.AndNot(c.skip0)
 	if c.opts.pagecache.Mode == PagecacheDrop {
 		var err error
 		if c.misses, err = c.countMisses(in); err != nil {
@@ -313,15 +305,19 @@ func (c *composition) finish(res *Result) {
 	if c == nil {
 		return
 	}
-	w := c.writtenSet()
+	c.live = false
 	unsent := func(b *roaring.Bitmap) uint64 {
-		if b == nil {
+		if b == nil || c.sent == nil {
 			return 0
 		}
-		return b.GetCardinality() - b.AndCardinality(w)
+		return b.GetCardinality() - b.AndCardinality(c.sent)
 	}
-	res.SkippedFreePages = unsent(c.hinted)
-	res.BalloonReclaimedPages = unsent(c.balloon)
+	hinted := c.hinted
+	if hinted != nil && c.everBalloon != nil {
+		hinted = roaring.AndNot(hinted, c.everBalloon) // counted as the balloon's
+	}
+	res.SkippedFreePages = unsent(hinted)
+	res.BalloonReclaimedPages = unsent(c.everBalloon)
 	res.SkippedPagecachePages = unsent(c.pagecache)
 	switch c.opts.pagecache.Mode {
 	case PagecacheSkip:
@@ -376,6 +372,14 @@ func (p *PostcopyParams) memory() memoryOptions {
 	return memoryOptions{hint: p.FreePageHint, balloon: p.Balloon, pagecache: p.Pagecache}
 }
 
+func (p *HybridParams) memory() memoryOptions {
+	return memoryOptions{hint: p.FreePageHint, balloon: p.Balloon, pagecache: p.Pagecache}
+}
+
+func (p ParallelParams) memory() memoryOptions {
+	return memoryOptions{hint: p.FreePageHint, balloon: p.Balloon, pagecache: p.Pagecache}
+}
+
 // runPostcopyComposed is runPostcopy with the composition options: the
 // skipped pages leave plan's missing set at the stop, and the result gets
 // the composition fields.
@@ -383,14 +387,26 @@ func runPostcopyComposed(ctx context.Context, in Input, model string, cfg postco
 	if !o.active() {
 		return runPostcopy(ctx, in, model, cfg, plan)
 	}
+	res, _, err := runPostcopyComposition(ctx, in, model, cfg, o, plan)
+	return res, err
+}
+
+// runPostcopyComposition is runPostcopyComposed with options on; it
+// returns the run's composition too.
+func runPostcopyComposition(ctx context.Context, in Input, model string, cfg postcopyConfig, o memoryOptions, plan func(cfg postcopyConfig, g *guest, written *roaring.Bitmap) (*postcopyPlan, error)) (*Result, *composition, error) {
 	var comp *composition
+	cfg.attach = func(g *guest) {
+		comp = newComposition(o, g.hdr)
+		comp.attach(g)
+	}
 	res, err := runPostcopy(ctx, in, model, cfg, func(cfg postcopyConfig, g *guest, written *roaring.Bitmap) (*postcopyPlan, error) {
 		p, err := plan(cfg, g, written)
 		if err != nil {
 			return nil, err
 		}
-		comp = newComposition(o, g.hdr)
-		comp.observeBitmap(written)
+		// The stop's sync has shown comp the pages written; the balloon
+		// stops inflating as the guest leaves the source.
+		comp.live = false
 		if _, err := comp.skip(sim.Time(cfg.setup), in); err != nil {
 			return nil, err
 		}
@@ -399,7 +415,7 @@ func runPostcopyComposed(ctx context.Context, in Input, model string, cfg postco
 		return p, nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	total := res.TotalTimeS
 	comp.finish(res)
@@ -408,7 +424,7 @@ func runPostcopyComposed(ctx context.Context, in Input, model string, cfg postco
 		// restore has stretched.
 		res.GuestSlowdown *= total / res.TotalTimeS
 	}
-	return res, nil
+	return res, comp, nil
 }
 
 // sanRestore is the destination's restore of skipped page cache from the

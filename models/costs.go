@@ -41,6 +41,12 @@ type Costs struct {
 	// ZeroPage is detecting a zero page on the source, a duration
 	// (default 200ns).
 	ZeroPage time.Duration `mapstructure:"zero_page"`
+	// XbzrleEncode is the source's extra work on a page sent as an
+	// XBZRLE delta, a duration (default 1.5µs; see [sim.CostTable]).
+	XbzrleEncode time.Duration `mapstructure:"xbzrle_encode"`
+	// XbzrleDecode is the destination's work to apply an XBZRLE delta, a
+	// duration (default 300ns).
+	XbzrleDecode time.Duration `mapstructure:"xbzrle_decode"`
 }
 
 // DefaultCosts returns [sim.DefaultCosts] as a scenario section.
@@ -49,7 +55,7 @@ func DefaultCosts() Costs {
 	return Costs{
 		Scan: c.Scan, Map: c.Map, MapLockedShare: c.MapLockedShare, Copy: c.Copy,
 		Checksum: c.Checksum, Send: c.Send, Receive: c.Receive, Install: c.Install,
-		ZeroPage: c.ZeroPage,
+		ZeroPage: c.ZeroPage, XbzrleEncode: c.XbzrleEncode, XbzrleDecode: c.XbzrleDecode,
 	}
 }
 
@@ -59,7 +65,7 @@ func (c Costs) table(codec Codec) sim.CostTable {
 		Scan: c.Scan, Map: c.Map, MapLockedShare: c.MapLockedShare, Copy: c.Copy,
 		Compress: codec.Compress, Checksum: c.Checksum, Send: c.Send,
 		Receive: c.Receive, Decompress: codec.Decompress, Install: c.Install,
-		ZeroPage: c.ZeroPage,
+		ZeroPage: c.ZeroPage, XbzrleEncode: c.XbzrleEncode, XbzrleDecode: c.XbzrleDecode,
 	}
 }
 
@@ -155,6 +161,12 @@ type cpuPipeline struct {
 
 	bottleneck    string
 	bottleneckLen float64 // the bytes of the pass that set bottleneck
+
+	// passSrc and passDst are the coming pass's CPU seconds beyond its
+	// pages' stages (XBZRLE encoding and decoding, see xbzrle.go);
+	// extraSrc and extraDst add them up over the run.
+	passSrc, passDst   float64
+	extraSrc, extraDst float64
 }
 
 // newCPUPipeline returns the hook for a run over pages pages split among
@@ -248,6 +260,13 @@ func (c *cpuPipeline) cpuSeconds(normal, zero uint64) (float64, sim.Bound) {
 	perWorker := b.PagesPerSecond / n // each worker's rate under the shared limits
 	zeroS := c.pipe.Costs.ZeroSourceSeconds()
 	t := maxShare * (float64(normal)/perWorker + float64(zero)*zeroS)
+	if c.passSrc > 0 || c.passDst > 0 {
+		// Extra work fills its host's idle time first.
+		t0 := t
+		idleSrc := t0 - maxShare*(float64(normal)*c.pipe.Costs.SourceSeconds()+float64(zero)*zeroS)
+		idleDst := t0 - maxShare*float64(normal)*c.pipe.Costs.DestinationSeconds()
+		t += max(0, maxShare*c.passSrc-idleSrc, maxShare*c.passDst-idleDst)
+	}
 	if maxShare > 1.05/n && float64(normal) > 0 {
 		b.Bottleneck = "worker_imbalance"
 	}
@@ -308,6 +327,8 @@ func (c *cpuPipeline) fill(res *Result) {
 	t := c.pipe.Costs
 	res.CPUSecondsSource = float64(res.Pages.Normal)*t.SourceSeconds() + float64(res.Pages.Zero)*t.ZeroSourceSeconds()
 	res.CPUSecondsDestination = float64(res.Pages.Normal) * t.DestinationSeconds()
+	res.CPUSecondsSource += c.extraSrc
+	res.CPUSecondsDestination += c.extraDst
 	res.Bottleneck = c.bottleneck
 	res.CompressionRatio = c.codec.Ratio
 	if len(c.weight) > 1 {

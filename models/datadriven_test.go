@@ -26,6 +26,8 @@ package models_test
 // "*" marks stop-and-copy, "p" the post-copy pass), then the totals (and,
 // after a switch to post-copy, its faults, stalls and bytes), then a hash
 // of the full JSON result, so that any change to any field shows up. A
+// run with a CPU model adds its bottleneck, CPU seconds, compression
+// ratio and per-worker MiB; one with XBZRLE its cache counters. A
 // failing run prints "error: ..." instead.
 //
 // Leftover or unknown arguments fail the test.
@@ -121,6 +123,24 @@ func formatGolden(t *testing.T, res *models.Result) string {
 		fmt.Fprintf(&b, "requests=%d minor=%d stall=%.3fs slowdown=%.4f full_speed=%.2fs at_risk=%.3fs precopy=%.1fMiB postcopy=%.1fMiB\n",
 			res.PostcopyRequests, res.MinorFaults, res.StallTimeS, res.GuestSlowdown, res.TimeToFullSpeedS, res.VMAtRiskS,
 			float64(res.PrecopyBytes)/(1<<20), float64(res.PostcopyBytes)/(1<<20))
+	}
+	if res.Bottleneck != "" {
+		fmt.Fprintf(&b, "bottleneck=%s cpu_src=%.3fs cpu_dst=%.3fs ratio=%.2f", res.Bottleneck, res.CPUSecondsSource, res.CPUSecondsDestination, res.CompressionRatio)
+		if len(res.WorkerBytes) > 0 {
+			fmt.Fprint(&b, " worker_MiB=[")
+			for i, w := range res.WorkerBytes {
+				if i > 0 {
+					fmt.Fprint(&b, " ")
+				}
+				fmt.Fprintf(&b, "%.1f", float64(w)/(1<<20))
+			}
+			fmt.Fprint(&b, "]")
+		}
+		fmt.Fprintln(&b)
+	}
+	if res.XbzrleCacheSizeBytes > 0 {
+		fmt.Fprintf(&b, "xbzrle pages=%d MiB=%.1f misses=%d miss_rate=%.3f overflow=%d encoding_rate=%.2f\n",
+			res.XbzrlePages, float64(res.XbzrleBytes)/(1<<20), res.XbzrleCacheMisses, res.XbzrleCacheMissRate, res.XbzrleOverflow, res.XbzrleEncodingRate)
 	}
 	js, err := json.Marshal(res)
 	if err != nil {

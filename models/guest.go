@@ -58,6 +58,9 @@ type guest struct {
 	scratch *roaring.Bitmap
 	// onSync, when not nil, is given each synced log (composition.go).
 	onSync func(*dirtyLog)
+	// onChange, when not nil, is given each epoch's composition change
+	// as the guest starts the epoch (composition_time.go).
+	onChange func(*traces.ClassChange)
 }
 
 // newGuest opens the trace and returns a guest at its first epoch, not yet
@@ -132,6 +135,9 @@ func (g *guest) loadNext() {
 		return
 	}
 	g.curValid = true
+	if g.onChange != nil && !g.cur.Change.Empty() {
+		g.onChange(&g.cur.Change)
+	}
 }
 
 func (g *guest) fail(err error) {

@@ -60,10 +60,15 @@ func (m *Hybrid) Params() HybridParams { return m.p }
 func (m *Hybrid) Run(ctx context.Context, in Input) (*Result, error) {
 	cfg := m.p.config()
 	if m.p.PrecopyRounds == 0 {
-		return runPostcopy(ctx, in, m.Name(), cfg, wholeMemoryPlan)
+		return runPostcopyComposed(ctx, in, m.Name(), cfg, m.p.memory(), wholeMemoryPlan)
 	}
-	return runPrecopyRounds(ctx, in, m.Name(), m.p.precopy(), func(pre *precopyRun) {
+	var comp *composition // free-page hint, balloon, page cache; nil: off
+	res, err := runPrecopyRounds(ctx, in, m.Name(), m.p.precopy(), func(pre *precopyRun) {
 		eng, g := pre.eng, pre.g
+		pre.useMultifd(m.p.Multifd)
+		pre.comp = newComposition(m.p.memory(), g.hdr)
+		pre.comp.attach(g)
+		comp = pre.comp
 		pre.handoverAfter = m.p.PrecopyRounds
 		pre.handover = func(dirty *dirtyLog) {
 			now := eng.Now()
@@ -72,6 +77,7 @@ func (m *Hybrid) Run(ctx context.Context, in Input) (*Result, error) {
 			res.ExpectedDowntimeS = pre.lastExpected
 			res.StopReason = StopPostcopy // the pre-copy run's time limit no longer applies
 			g.pause()
+			comp.stopInflating()
 			if g.dirty.count > 0 { // written since the last round's sync
 				dirty.or(g.dirty)
 			}
@@ -80,10 +86,19 @@ func (m *Hybrid) Run(ctx context.Context, in Input) (*Result, error) {
 			res.DirtySyncCount++
 			post := newPostcopyRun(cfg, in, eng, g, res)
 			post.preBytes, post.preNormal, post.preZero = pre.transferred, pre.normalPages, pre.zeroPages
+			pre.fillHandoverCPU(res)
 			post.begin(pre.syncCost, &postcopyPlan{
 				missing: missing,
 				order:   newPivotOrder(cfg.prepaging, g.hdr.PageCount, cfg.pivots),
+				san:     comp.restore(),
 			})
 		}
 	})
+	if err != nil {
+		return nil, err
+	}
+	if res.StopReason == StopPostcopy {
+		comp.finish(res) // a pre-copy that completed has done it
+	}
+	return res, nil
 }

@@ -70,6 +70,21 @@ type HybridParams struct {
 	// completed is abandoned with stop reason max_time, a duration.
 	// Default 1h.
 	MaxTime time.Duration `mapstructure:"max_time"`
+	// Multifd sends the pre-copy rounds over several channels, as QEMU
+	// does with multifd and postcopy-ram together, and pushes the
+	// post-copy phase's pages over them, uncompressed (see [Multifd] and
+	// postcopy_stream.go); off unless its channels is set.
+	Multifd Multifd `mapstructure:"multifd"`
+	// FreePageHint leaves free-class pages the guest has not written out
+	// of the migration, as for pre-copy and post-copy (default false;
+	// composition.go).
+	FreePageHint bool `mapstructure:"free_page_hint"`
+	// Balloon is dynamic self-ballooning (Hines and Gopalan, VEE'09) during
+	// the pre-copy rounds and until the switch (default off).
+	Balloon BalloonParams `mapstructure:"balloon"`
+	// Pagecache says what happens to clean page-cache pages: sent, skipped
+	// and restored from the SAN, or dropped (default send).
+	Pagecache PagecacheParams `mapstructure:"pagecache"`
 }
 
 // DefaultHybridParams returns one pre-copy round, then post-copy with
@@ -92,6 +107,9 @@ func DefaultHybridParams() HybridParams {
 		FullSpeedThreshold: post.FullSpeedThreshold,
 		FullSpeedWindow:    post.FullSpeedWindow,
 		MaxTime:            post.MaxTime,
+		Multifd:            pre.Multifd,
+		Balloon:            pre.Balloon,
+		Pagecache:          pre.Pagecache,
 	}
 }
 
@@ -112,6 +130,10 @@ func (p *HybridParams) Validate() error {
 		errs = append(errs, fmt.Errorf("model.prepaging: %w", err))
 	}
 	errs = append(errs, p.config().validate()...)
+	errs = append(errs, p.memory().validate()...)
+	if err := p.Multifd.validate(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -129,6 +151,8 @@ func (p *HybridParams) precopy() PrecopyParams {
 	pre.PageHeader = p.PageHeader
 	pre.ZeroPageBytes = p.ZeroPageBytes
 	pre.BandwidthWindow = p.BandwidthWindow
+	pre.Multifd = p.Multifd
+	pre.FreePageHint, pre.Balloon, pre.Pagecache = p.FreePageHint, p.Balloon, p.Pagecache
 	return pre
 }
 
@@ -147,6 +171,7 @@ func (p *HybridParams) config() postcopyConfig {
 		FullSpeedThreshold:   p.FullSpeedThreshold,
 		FullSpeedWindow:      p.FullSpeedWindow,
 		MaxTime:              p.MaxTime,
+		Multifd:              p.Multifd,
 	}
 	return post.config()
 }

@@ -34,6 +34,10 @@ type Input struct {
 	Scenario string
 	// Seed seeds the run's engine; the same seed gives the same result.
 	Seed uint64
+	// Calibration names the calibration profile the parameters come from
+	// (the scenario's calibration key), copied into the Result; "" for
+	// none.
+	Calibration string
 	// VM describes the guest.
 	VM VM
 	// Trace opens the guest's dirty-page trace at its first epoch.

@@ -53,8 +53,16 @@ type Multifd struct {
 	// with its 256-byte ramblock name: about 320).
 	PacketHeader units.Bytes `mapstructure:"packet_header"`
 	// SourceCores is the source host's cores available to the channels, a
-	// number; 0 means no limit.
+	// number; 0 means no limit. With vcpu_busy above 0 it is the host's
+	// cores, shared with the guest's busy vCPUs.
 	SourceCores float64 `mapstructure:"source_cores"`
+	// VCPUBusy is the share of each guest vCPU that is busy on the source
+	// and competes with the channel threads for source_cores, a fraction
+	// in [0, 1] (default 0: source_cores are the channels' own). When the
+	// host is oversubscribed the channels get a fair share,
+	// [sim.AvailableCores]. Pre-copy only: after a post-copy switch the
+	// guest runs on the destination.
+	VCPUBusy float64 `mapstructure:"vcpu_busy"`
 	// DestinationCores is the destination host's cores available to the
 	// receive threads, a number; 0 means no limit.
 	DestinationCores float64 `mapstructure:"destination_cores"`
@@ -95,6 +103,9 @@ func (m Multifd) validate() error {
 	if m.PacketHeader < 0 {
 		errs = append(errs, fmt.Errorf("model.multifd.packet_header %v must not be negative", m.PacketHeader))
 	}
+	if !(m.VCPUBusy >= 0 && m.VCPUBusy <= 1) {
+		errs = append(errs, fmt.Errorf("model.multifd.vcpu_busy %v must be in [0, 1]", m.VCPUBusy))
+	}
 	if m.SourceCores < 0 || m.DestinationCores < 0 {
 		errs = append(errs, errors.New("model.multifd.source_cores and destination_cores must not be negative"))
 	}
@@ -122,7 +133,8 @@ func (r *precopyRun) useMultifd(m Multifd) {
 	r.conn = r.in.Path.Open(m.Channels)
 	pipe := sim.Pipeline{
 		Costs: m.Costs.table(codec), Workers: m.Channels, Lock: sim.LockRange,
-		SourceCores: m.SourceCores, DestinationCores: m.DestinationCores,
+		SourceCores:      sim.AvailableCores(m.SourceCores, float64(r.in.VM.VCPUs)*m.VCPUBusy, float64(m.Channels)),
+		DestinationCores: m.DestinationCores,
 	}
 	r.cpu = newCPUPipeline(pipe, codec, ps, r.pages, r.g.hdr.Zero, true)
 	if m.Costs.Scan > 0 {

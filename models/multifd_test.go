@@ -81,3 +81,29 @@ func TestMultifdValidate(t *testing.T) {
 		}
 	}
 }
+
+// Busy guest vCPUs share the source's cores with the channels: 8 zstd
+// channels on 8 cores run at the compress stage's rate alone, and with 8
+// busy vCPUs on the same cores they get a fair half, 4 cores, so the
+// CPU-bound pass takes twice as long and the cores are the bottleneck.
+func TestMultifdVCPUContention(t *testing.T) {
+	const pages = 1 << 18
+	in := input(pages, 1024, 0, 0, 100*units.Gbit)
+	in.VM.VCPUs = 8
+	p := bareParams()
+	p.Multifd.Channels, p.Multifd.Compression, p.Multifd.SourceCores = 8, "zstd", 8
+	alone := run(t, p, in)
+	p.Multifd.VCPUBusy = 1
+	shared := run(t, p, in)
+	ratio := shared.RoundsDetail[0].DurationS / alone.RoundsDetail[0].DurationS
+	// Alone, each channel's source stages (scan, compress, send) take
+	// 8 cores; shared, 8 × 8 / (8 + 8) = 4.
+	if math.Abs(ratio-2) > 0.01 || shared.Bottleneck != "source_cores" {
+		t.Errorf("shared cores: round 1 %.3fs vs %.3fs alone (×%.3f, want 2), bottleneck %q (alone %q)",
+			shared.RoundsDetail[0].DurationS, alone.RoundsDetail[0].DurationS, ratio, shared.Bottleneck, alone.Bottleneck)
+	}
+	p.Multifd.VCPUBusy = 1.5
+	if err := p.Validate(); err == nil {
+		t.Error("accepted vcpu_busy 1.5")
+	}
+}

@@ -102,5 +102,7 @@ func (m *Parallel) Run(ctx context.Context, in Input) (*Result, error) {
 		r.wireNormal = ps/codec.Ratio + float64(m.p.PageHeader)
 		r.conn = in.Path.Open(m.p.Workers)
 		r.cpu = newCPUPipeline(pipe, codec, ps, r.pages, r.g.hdr.Zero, false)
+		r.comp = newComposition(m.p.memory(), r.g.hdr)
+		r.comp.attach(r.g)
 	})
 }

@@ -80,6 +80,15 @@ type ParallelParams struct {
 	// BandwidthWindow is the throughput measurement window of the stop
 	// condition, a duration (default 100ms).
 	BandwidthWindow time.Duration `mapstructure:"bandwidth_window"`
+	// FreePageHint leaves free-class pages the guest has not written out
+	// of the migration, as for pre-copy (default false; composition.go).
+	FreePageHint bool `mapstructure:"free_page_hint"`
+	// Balloon is dynamic self-ballooning (Hines and Gopalan, VEE'09)
+	// (default off).
+	Balloon BalloonParams `mapstructure:"balloon"`
+	// Pagecache says what happens to clean page-cache pages: sent, skipped
+	// and restored from the SAN, or dropped (default send).
+	Pagecache PagecacheParams `mapstructure:"pagecache"`
 }
 
 // DefaultParallelParams returns four range-locked pipelined workers, no
@@ -93,6 +102,7 @@ func DefaultParallelParams() ParallelParams {
 		MaxTime: pc.MaxTime, SetupTime: pc.SetupTime, SyncTimePerGiB: pc.SyncTimePerGiB,
 		ResumeTime: pc.ResumeTime, PageHeader: pc.PageHeader, ZeroPageBytes: pc.ZeroPageBytes,
 		BandwidthWindow: pc.BandwidthWindow,
+		Balloon:         pc.Balloon, Pagecache: pc.Pagecache,
 	}
 }
 
@@ -103,6 +113,7 @@ func (p ParallelParams) precopy() PrecopyParams {
 	pc.MaxBytesFactor = p.MaxBytesFactor
 	pc.SetupTime, pc.SyncTimePerGiB, pc.ResumeTime = p.SetupTime, p.SyncTimePerGiB, p.ResumeTime
 	pc.PageHeader, pc.ZeroPageBytes, pc.BandwidthWindow = p.PageHeader, p.ZeroPageBytes, p.BandwidthWindow
+	pc.FreePageHint, pc.Balloon, pc.Pagecache = p.FreePageHint, p.Balloon, p.Pagecache
 	return pc
 }
 

@@ -155,8 +155,11 @@ func runPostcopy(ctx context.Context, in Input, model string, cfg postcopyConfig
 		return nil, err
 	}
 	defer g.close()
-	res := &Result{Scenario: in.Scenario, Model: model, Seed: in.Seed, DeviceStateBytes: uint64(in.VM.DeviceState)}
+	res := &Result{Scenario: in.Scenario, Model: model, Seed: in.Seed, Calibration: in.Calibration, DeviceStateBytes: uint64(in.VM.DeviceState)}
 	var planErr error
+	if cfg.attach != nil {
+		cfg.attach(g)
+	}
 	g.start()
 	eng.Schedule(sim.Time(cfg.setup), sim.PhaseDecide, func() {
 		g.pause()
@@ -242,6 +245,11 @@ type postcopyRun struct {
 	preBytes           float64 // page bytes of the live pre-copy rounds
 	preNormal, preZero uint64
 	meter              fullSpeedMeter
+
+	// Streams and CPU (postcopy_stream.go).
+	preempt                  bool    // requests bypass the push (multifd)
+	tauReqNormal, tauReqZero float64 // a requested page's time on its stream, ns
+	bottleneck               string
 }
 
 func newPostcopyRun(cfg postcopyConfig, in Input, eng *sim.Engine, g *guest, res *Result) *postcopyRun {
@@ -262,6 +270,7 @@ func newPostcopyRun(cfg postcopyConfig, in Input, eng *sim.Engine, g *guest, res
 	nsPerByte := 8e9 / rate
 	r.tauNormal = r.wireNormal * nsPerByte
 	r.tauZero = r.wireZero * nsPerByte
+	r.useStream()
 	return r
 }
 
@@ -436,7 +445,7 @@ func (r *postcopyRun) networkFault(p uint32, tg time.Duration, ta sim.Time) {
 		r.left--
 		start := math.Max(req, r.linkFree) // after the page on the link
 		r.linkFree = start + r.send(p)
-		arrive = r.linkFree + r.oneWay
+		arrive = r.requestArrival(p, req, r.linkFree)
 	} else {
 		arrive = r.arrival(p) // pushed while the request travelled
 	}
@@ -624,5 +633,6 @@ func (r *postcopyRun) finish(reason StopReason, end sim.Time) {
 		res.GuestSlowdown = lost / res.TotalTimeS
 	}
 	res.TimeToFullSpeedS = r.meter.result()
+	r.fillStream(res)
 	r.eng.Stop()
 }

@@ -120,6 +120,19 @@ type PostcopyParams struct {
 	// Pagecache says what happens to clean page-cache pages: sent, skipped
 	// and restored from the SAN, or dropped (Akiyama et al., CLOUD'14).
 	Pagecache PagecacheParams `mapstructure:"pagecache"`
+
+	// Multifd pushes the missing pages over several channels, each its own
+	// TCP stream, while page requests go on the main channel (see
+	// postcopy_stream.go); off unless its channels is set. Compression
+	// must be none.
+	Multifd Multifd `mapstructure:"multifd"`
+	// CPUBound holds the single post-copy stream to what one migration
+	// thread per host can process, from costs (default false; with
+	// multifd the channels' CPU model applies).
+	CPUBound bool `mapstructure:"cpu_bound"`
+	// Costs is the per-page CPU cost of each stage of the single stream
+	// (see [Costs]), used with cpu_bound.
+	Costs Costs `mapstructure:"costs"`
 }
 
 // DefaultPostcopyParams returns QEMU-like defaults: forward pre-paging,
@@ -139,6 +152,8 @@ func DefaultPostcopyParams() PostcopyParams {
 		MaxTime:            time.Hour,
 		Balloon:            DefaultBalloonParams(),
 		Pagecache:          DefaultPagecacheParams(),
+		Multifd:            DefaultMultifd(),
+		Costs:              singleStreamCosts(),
 	}
 }
 
@@ -150,6 +165,9 @@ func (p *PostcopyParams) Validate() error {
 	}
 	errs = append(errs, p.config().validate()...)
 	errs = append(errs, p.memory().validate()...)
+	if err := validatePostcopyStream(p.Multifd, p.Costs); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -168,6 +186,7 @@ func (p *PostcopyParams) config() postcopyConfig {
 		fullSpeed:     p.FullSpeedThreshold,
 		fullWindow:    p.FullSpeedWindow,
 		maxTime:       p.MaxTime,
+		stream:        postcopyStreamOf(p.Multifd, p.CPUBound, p.Costs),
 	}
 }
 
@@ -187,6 +206,10 @@ type postcopyConfig struct {
 	fullSpeed     float64
 	fullWindow    time.Duration
 	maxTime       time.Duration
+	stream        postcopyStream
+	// attach, when not nil, is called with the run's guest before it
+	// starts (the composition options, composition.go).
+	attach func(g *guest)
 }
 
 // validate checks the shared settings, one error per bad key.

@@ -92,9 +92,10 @@ func (m *Precopy) Params() PrecopyParams { return m.p }
 func (m *Precopy) Run(ctx context.Context, in Input) (*Result, error) {
 	return runPrecopyRounds(ctx, in, m.Name(), m.p, func(r *precopyRun) {
 		r.useMultifd(m.p.Multifd)
-		if r.comp = newComposition(m.p.memory(), r.g.hdr); r.comp != nil {
-			r.g.onSync = r.comp.observe
-		}
+		r.useSingleStreamCPU(m.p)
+		r.useXbzrle(m.p.Xbzrle)
+		r.comp = newComposition(m.p.memory(), r.g.hdr)
+		r.comp.attach(r.g)
 	})
 }
 
@@ -181,6 +182,8 @@ type precopyRun struct {
 	// cpu, when not nil, holds passes to what the migration threads can
 	// process (multifd, parallel; see costs.go).
 	cpu *cpuPipeline
+	// xb, when not nil, sends re-sent pages as XBZRLE deltas (xbzrle.go).
+	xb *xbzrleCache
 }
 
 func newPrecopyRun(p PrecopyParams, in Input, eng *sim.Engine, g *guest) *precopyRun {
@@ -189,7 +192,7 @@ func newPrecopyRun(p PrecopyParams, in Input, eng *sim.Engine, g *guest) *precop
 	return &precopyRun{
 		p: p, in: in, eng: eng, g: g,
 		res: &Result{
-			Scenario: in.Scenario, Model: "precopy", Seed: in.Seed,
+			Scenario: in.Scenario, Model: "precopy", Seed: in.Seed, Calibration: in.Calibration,
 			DeviceStateBytes: uint64(in.VM.DeviceState),
 		},
 		pages:      g.hdr.PageCount,
@@ -228,7 +231,7 @@ func (r *precopyRun) setupDone() {
 // startRound sends normal full pages and zero header-only pages.
 func (r *precopyRun) startRound(normal, zero uint64) {
 	now := r.eng.Now()
-	bytes := float64(normal)*r.wireNormal + float64(zero)*r.wireZero
+	bytes := float64(normal)*r.wireNormal + float64(zero)*r.wireZero - r.xb.saved(normal)
 	x, conn := r.in.Path.Send(r.conn, now, bytes, r.passCap(normal, zero, bytes, r.capBps))
 	r.conn = conn
 	dur := x.Duration
@@ -277,7 +280,10 @@ func (r *precopyRun) endRound() {
 	case r.p.MaxBytesFactor > 0 && r.transferred >= r.p.MaxBytesFactor*float64(r.g.hdr.MemoryBytes()):
 		r.stopAndCopy(StopMaxBytes, dirty)
 	default:
-		r.eng.After(r.syncCost, sim.PhaseDecide, func() { r.startRound(n, 0) })
+		r.eng.After(r.syncCost, sim.PhaseDecide, func() {
+			r.xb.plan(dirty, uint64(r.res.DirtySyncCount), false, r.cpu, r.p.Costs)
+			r.startRound(n, 0)
+		})
 	}
 }
 
@@ -323,9 +329,10 @@ func (r *precopyRun) stopAndCopy(reason StopReason, dirty *dirtyLog) {
 		dirty.or(r.g.dirty)
 	}
 	n := dirty.count
+	r.xb.plan(dirty, uint64(r.res.DirtySyncCount+1), true, r.cpu, r.p.Costs)
 	r.g.sync() // the final sync, with the guest stopped
 	r.res.DirtySyncCount++
-	bytes := float64(n)*r.wireNormal + float64(r.in.VM.DeviceState)
+	bytes := float64(n)*r.wireNormal + float64(r.in.VM.DeviceState) - r.xb.saved(n)
 	sendAt := now.Add(r.syncCost)
 	x, conn := r.in.Path.Send(r.conn, sendAt, bytes, r.passCap(n, 0, bytes, 0)) // QEMU lifts max-bandwidth here
 	r.conn = conn
@@ -361,7 +368,7 @@ func (r *precopyRun) timeUp() {
 		}
 		zero := uint64(math.Floor(float64(r.round.ZeroPages) * frac))
 		normal := uint64(math.Floor(float64(r.roundNormal) * frac))
-		bytes := float64(normal)*r.wireNormal + float64(zero)*r.wireZero
+		bytes := float64(normal)*r.wireNormal + float64(zero)*r.wireZero - r.xb.saved(normal)
 		r.account(bytes, normal, zero)
 		r.round.Pages, r.round.ZeroPages, r.round.Bytes = normal+zero, zero, uint64(math.Round(bytes))
 		r.round.DurationS = now.Seconds() - r.round.StartS
@@ -411,6 +418,7 @@ func (r *precopyRun) finish(end sim.Time) {
 	res.NetworkRTTS = r.in.Path.MeanRTT().Seconds()
 	r.comp.finish(res)
 	r.cpu.fill(res)
+	r.xb.fill(res)
 	precopyDisturbance(res)
 	r.eng.Stop()
 }

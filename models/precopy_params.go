@@ -78,6 +78,19 @@ type PrecopyParams struct {
 	// (QEMU's multifd capability; see [Multifd]); off unless its
 	// channels is set.
 	Multifd Multifd `mapstructure:"multifd"`
+	// Xbzrle sends re-sent pages as deltas against a cache of what was
+	// sent before (QEMU's xbzrle capability; see [Xbzrle]); off unless
+	// its enabled is set.
+	Xbzrle Xbzrle `mapstructure:"xbzrle"`
+	// CPUBound holds the single migration stream to what one migration
+	// thread on each host can process, from the costs table (see
+	// cpubound.go); default false, so that the link alone bounds it. With
+	// multifd the channels' own CPU model applies instead.
+	CPUBound bool `mapstructure:"cpu_bound"`
+	// Costs is the per-page CPU cost of each stage of the single stream
+	// (see [Costs]), used with cpu_bound and for XBZRLE's CPU time; map
+	// and copy default to 0 since QEMU sends from guest memory.
+	Costs Costs `mapstructure:"costs"`
 }
 
 // DefaultPrecopyParams returns QEMU's defaults, with max-bandwidth
@@ -98,6 +111,8 @@ func DefaultPrecopyParams() PrecopyParams {
 		ZeroPageBytes:            9,
 		BandwidthWindow:          100 * time.Millisecond,
 		Multifd:                  DefaultMultifd(),
+		Xbzrle:                   DefaultXbzrle(),
+		Costs:                    singleStreamCosts(),
 		Balloon:                  DefaultBalloonParams(),
 		Pagecache:                DefaultPagecacheParams(),
 	}
@@ -130,6 +145,12 @@ func (p *PrecopyParams) Validate() error {
 	check(p.BandwidthWindow > 0, "bandwidth_window", "%v must be positive", p.BandwidthWindow)
 	errs = append(errs, p.memory().validate()...)
 	if err := p.Multifd.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := p.Xbzrle.validate(p.Multifd.Channels > 0); err != nil {
+		errs = append(errs, err)
+	}
+	if err := validateCosts(p.Costs); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

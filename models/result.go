@@ -83,6 +83,9 @@ type Result struct {
 	Model string `json:"model"`
 	// Seed is the seed of the run.
 	Seed uint64 `json:"seed"`
+	// Calibration is the scenario's calibration key, text: the built-in
+	// profile's name or the profile file applied; omitted without one.
+	Calibration string `json:"calibration,omitempty"`
 	// Converged is true when the guest was stopped because its remaining
 	// dirty memory fit the downtime limit.
 	Converged bool `json:"converged"`
@@ -213,6 +216,32 @@ type Result struct {
 	// CompressionRatio is raw page bytes over compressed bytes, 1 without
 	// compression. Omitted (0) without a CPU model.
 	CompressionRatio float64 `json:"compression_ratio,omitempty"`
+	// XbzrleCacheSizeBytes is the XBZRLE page cache's size, bytes, QEMU
+	// xbzrle-cache.cache-size. Omitted (0) when XBZRLE is off.
+	XbzrleCacheSizeBytes uint64 `json:"xbzrle_cache_size_bytes,omitempty"`
+	// XbzrleBytes is what the pages sent as XBZRLE deltas put on the wire,
+	// headers included, bytes, QEMU xbzrle-cache.bytes. Omitted when off.
+	XbzrleBytes uint64 `json:"xbzrle_bytes,omitempty"`
+	// XbzrlePages is the number of pages sent as XBZRLE deltas, QEMU
+	// xbzrle-cache.pages; they are not counted in pages.normal. Omitted
+	// when off.
+	XbzrlePages uint64 `json:"xbzrle_pages,omitempty"`
+	// XbzrleCacheMisses is the number of XBZRLE lookups that missed the
+	// cache and sent the full page, QEMU xbzrle-cache.cache-miss. Omitted
+	// when off.
+	XbzrleCacheMisses uint64 `json:"xbzrle_cache_misses,omitempty"`
+	// XbzrleCacheMissRate is cache misses over lookups (pages re-sent
+	// after round 1), a fraction, over the whole run (QEMU's
+	// cache-miss-rate is over the last sync period). Omitted when off.
+	XbzrleCacheMissRate float64 `json:"xbzrle_cache_miss_rate,omitempty"`
+	// XbzrleOverflow is the number of cache hits whose encoding exceeded
+	// the page, sent in full, QEMU xbzrle-cache.overflow. Omitted when
+	// off.
+	XbzrleOverflow uint64 `json:"xbzrle_overflow,omitempty"`
+	// XbzrleEncodingRate is the raw bytes of the XBZRLE pages over what
+	// they put on the wire, a ratio, QEMU xbzrle-cache.encoding-rate.
+	// Omitted when off.
+	XbzrleEncodingRate float64 `json:"xbzrle_encoding_rate,omitempty"`
 	// RoundsDetail has one entry per pass, the stop-and-copy or post-copy
 	// pass last.
 	RoundsDetail []Round `json:"rounds_detail"`

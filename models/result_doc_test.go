@@ -23,6 +23,9 @@ func TestResultFieldsDocumentedWithUnits(t *testing.T) {
 		"dirty_pages_rate": true,
 		// fractions
 		"guest_slowdown": true, "compression_ratio": true,
+		// XBZRLE counts, fraction and ratio (QEMU's xbzrle-cache)
+		"xbzrle_pages": true, "xbzrle_cache_misses": true, "xbzrle_overflow": true,
+		"xbzrle_cache_miss_rate": true, "xbzrle_encoding_rate": true,
 		// CPU time, seconds of one core, unit spelt out
 		"cpu_seconds_source": true, "cpu_seconds_destination": true,
 	}

@@ -28,11 +28,11 @@ import (
 // # Shared, read-only epochs
 //
 // To replay without copying, a cached Source fills the Epoch it is given
-// with the tape's own sets: e.Written and e.Read are replaced, not filled
-// in, and are shared by every reader of the trace. Callers must treat them
-// as read-only (models only read a trace) and must not pass such an Epoch
-// to another Source's Next, which could clear the shared sets in place;
-// use a fresh Epoch for that. Shared sets are safe for concurrent reads.
+// with the tape's own sets: e.Written, e.Read and e.Change's sets are
+// replaced, not filled in, and are shared by every reader of the trace.
+// Callers must treat them as read-only (models only read a trace) and
+// must not pass such an Epoch to another Source's Next, which could clear
+// the shared sets in place; use a fresh Epoch for that. Shared sets are safe for concurrent reads.
 //
 // A Cache is safe for concurrent use. Sources it opens are not (each is
 // read by one goroutine, as every Source is).
@@ -237,7 +237,13 @@ func (t *tape) at(i int) (ep *Epoch, ok bool, err error) {
 		return nil, true, err
 	}
 	t.c.generated.Add(1)
-	if !t.c.reserve(t, int64(e.Written.GetSerializedSizeInBytes()+e.Read.GetSerializedSizeInBytes())) {
+	size := int64(e.Written.GetSerializedSizeInBytes() + e.Read.GetSerializedSizeInBytes())
+	for _, s := range e.Change.Sets() {
+		if *s != nil {
+			size += int64((*s).GetSerializedSizeInBytes())
+		}
+	}
+	if !t.c.reserve(t, size) {
 		// Stop recording; hand this epoch to the caller alone.
 		_ = Close(t.src)
 		t.src = nil
@@ -285,7 +291,7 @@ func (r *tapeReader) Next(e *Epoch) error {
 		}
 		return r.Next(e)
 	}
-	e.Index, e.Written, e.Read = ep.Index, ep.Written, ep.Read
+	e.Index, e.Written, e.Read, e.Change = ep.Index, ep.Written, ep.Read, ep.Change
 	r.shared = true
 	r.next++
 	r.t.c.replayed.Add(1)

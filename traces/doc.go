@@ -6,7 +6,9 @@
 // A trace is a [Header] (the guest memory it covers: page size, page count,
 // epoch length, the pages of each memory [Class] at the start, and free-text
 // provenance) followed by a sequence of [Epoch] values, one per epoch of guest
-// time, each holding the pages written and the pages only read during it.
+// time, each holding the pages written and the pages only read during it,
+// and any change of the memory composition at its start ([ClassChange]:
+// pages allocated, freed, added to or dropped from the page cache).
 // Page sets are plain 32-bit roaring bitmaps (*roaring.Bitmap); page numbers
 // are below [Header.PageCount], which is at most [MaxPages].
 //
@@ -35,8 +37,9 @@
 // cannot be continued after that.
 //
 // Every Source guarantees, for each epoch: every page is below the header's
-// page count, and the written and read sets are disjoint. Models may rely on
-// both without checking.
+// page count, the written and read sets are disjoint, and so are the four
+// sets of its composition change. Models may rely on these without
+// checking.
 //
 // An [Opener] opens a fresh Source at the first epoch; simulations that
 // outlast a trace call it again to replay the trace from the start. A Source
@@ -46,7 +49,8 @@
 // # The trace file format
 //
 // A trace file (conventionally *.mgt) is a magic number and version byte, a
-// header block, one record per epoch, and an end record holding the epoch
+// header block, one record per epoch (preceded by a composition-change
+// record when the epoch changes the composition), and an end record holding the epoch
 // count and page-event totals; the header and every record carry a CRC-32C.
 // Page sets are stored either delta-coded as uvarints or as roaring
 // serializations, whichever is smaller. The full specification, with byte

@@ -31,7 +31,7 @@ const magic = "\x89MGT"
 // not know one checks its CRC and skips it.
 const (
 	recEpoch       = 0x01 // one epoch: index, written set, read set
-	recComposition = 0x02 // reserved: change of the zero/free/pagecache sets
+	recComposition = 0x02 // change of composition at an epoch's start: index, four class sets
 	recEnd         = 0x7E // end of trace: epoch count and page-event totals
 	recOptional    = 0x80 // first optional type
 	recEpochIndex  = 0x80 // reserved: epoch index footer for seeking
@@ -114,6 +114,12 @@ func maxSetBytes(pageCount uint64) uint64 {
 // pageCount pages: the index and two page sets.
 func maxEpochPayload(pageCount uint64) uint64 {
 	return 32 + 2*maxSetBytes(pageCount)
+}
+
+// maxChangePayload is the largest valid composition-change payload for
+// pageCount pages: the index and four sets.
+func maxChangePayload(pageCount uint64) uint64 {
+	return 32 + 4*maxSetBytes(pageCount)
 }
 
 // uvarintLen returns the length of the uvarint encoding of v.

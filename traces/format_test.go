@@ -418,7 +418,31 @@ var fileDocExamples = map[string]func(t *testing.T) []byte{
 		s.Add(65636)
 		return fileEncodeSet(t, s)
 	},
-	"file": func(t *testing.T) []byte { return fileExampleTrace(t) },
+	"file":               func(t *testing.T) []byte { return fileExampleTrace(t) },
+	"composition-change": func(t *testing.T) []byte { return fileExampleChange(t) },
+}
+
+// fileExampleChange is the composition-change record shown in FORMAT.md:
+// the bytes the writer puts before epoch 3's record when epoch 3 allocates
+// pages 5-7 and frees page 100.
+func fileExampleChange(t *testing.T) []byte {
+	var buf bytes.Buffer
+	w, err := NewWriter(&buf, &Header{PageSize: 4096, PageCount: 128, Epoch: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range uint64(3) {
+		if err := w.WriteEpoch(&Epoch{Index: i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := buf.Len()
+	e := Epoch{Index: 3, Change: ClassChange{ToAnon: roaring.BitmapOf(5, 6, 7), ToFree: roaring.BitmapOf(100)}}
+	if err := w.WriteEpoch(&e); err != nil {
+		t.Fatal(err)
+	}
+	const epochRecord = 1 + 1 + 3 + 4 // type, len, index and two empty sets, CRC
+	return buf.Bytes()[start : buf.Len()-epochRecord]
 }
 
 // fileEncodeSet returns the writer's encoding of s.

@@ -47,7 +47,11 @@ func fileFuzzSeeds(tb testing.TB) [][]byte {
 	withOptional := fileWrite(tb, small, fileEpochs(1, 64, 2))
 	end := len(withOptional) - 38 // the end record
 	withOptional = fileCat(withOptional[:end], fileRecord(0x9A, []byte("optional")), withOptional[end:])
+	changes := fileEpochs(4, 64, 3)
+	changes[1].Change = ClassChange{ToAnon: fileRangeSet(40, 50), ToFree: roaring.BitmapOf(2, 3), ToZero: roaring.BitmapOf(63)}
+	changes[2].Change = ClassChange{ToPageCache: fileRangeSet(0, 30)}
 	return [][]byte{
+		fileWrite(tb, small, changes),
 		fileWrite(tb, small, nil),
 		fileWrite(tb, small, fileEpochs(1, 64, 3)),
 		fileWrite(tb, &Header{PageSize: 512, PageCount: 1, Epoch: 1}, []Epoch{{Index: 0, Written: roaring.BitmapOf(0)}}),
@@ -86,6 +90,20 @@ func fileFuzzRead(t *testing.T, data []byte) {
 		}
 		if e.Written.Intersects(e.Read) {
 			t.Fatalf("epoch %d: written and read overlap", i)
+		}
+		sets := e.Change.Sets()
+		for a, s := range sets {
+			if *s == nil {
+				continue
+			}
+			if !(*s).IsEmpty() && uint64((*s).Maximum()) >= h.PageCount {
+				t.Fatalf("epoch %d: %s page %d beyond page count %d", i, changeNames[a], (*s).Maximum(), h.PageCount)
+			}
+			for _, o := range sets[a+1:] {
+				if *o != nil && (*s).Intersects(*o) {
+					t.Fatalf("epoch %d: composition change sets overlap", i)
+				}
+			}
 		}
 	}
 	again := fileWrite(t, h, es)

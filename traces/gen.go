@@ -81,6 +81,16 @@ type GeneratorSpec struct {
 	// ReadRate is the number of pages read, and not written, per second of
 	// guest time, in pages/s.
 	ReadRate float64 `mapstructure:"read_rate"`
+	// AllocRate is the number of free pages the guest allocates (free →
+	// anon, then writes) per second of guest time, lowest free page
+	// first, in pages/s (default 0; see gen_churn.go). For kind phases,
+	// set per phase.
+	AllocRate float64 `mapstructure:"alloc_rate"`
+	// FreeRate is the number of anon pages outside the working set the
+	// guest frees (anon → free) per second of guest time, most recently
+	// allocated first, in pages/s (default 0). For kind phases, set per
+	// phase.
+	FreeRate float64 `mapstructure:"free_rate"`
 	// Duration is the guest time the trace covers (default 600s); the trace
 	// has ceil(Duration/Epoch) epochs. For kind phases it is ignored: the
 	// trace lasts as long as its phases together.
@@ -248,6 +258,9 @@ func (s *GeneratorSpec) plan(memory, pageSize units.Bytes) (*genPlan, error) {
 	if top.DirtyRate != 0 || top.ReadRate != 0 || top.WorkingSet != 0 {
 		return nil, fmt.Errorf("%s: kind %s takes dirty_rate, read_rate and working_set from each phase, not from the top level", key, GenPhases)
 	}
+	if top.AllocRate != 0 || top.FreeRate != 0 {
+		return nil, fmt.Errorf("%s: kind %s takes alloc_rate and free_rate from each phase (a phase is their time window), not from the top level", key, GenPhases)
+	}
 	for i, raw := range top.Phases {
 		pkey := fmt.Sprintf("%s.phases[%d]", key, i)
 		if raw.Kind == GenPhases {
@@ -304,6 +317,9 @@ func (s *GeneratorSpec) checkCommon(key string) error {
 		return err
 	}
 	if err := checkRate(key+".read_rate", s.ReadRate); err != nil {
+		return err
+	}
+	if err := s.checkChurn(key); err != nil {
 		return err
 	}
 	if s.WorkingSet < 0 {
@@ -371,7 +387,7 @@ func (s *GeneratorSpec) resolve(key string, layout genLayout, memory, pageSize u
 	for _, r := range []struct {
 		name string
 		v    float64
-	}{{"dirty_rate", s.DirtyRate}, {"read_rate", s.ReadRate}} {
+	}{{"dirty_rate", s.DirtyRate}, {"read_rate", s.ReadRate}, {"alloc_rate", s.AllocRate}, {"free_rate", s.FreeRate}} {
 		if r.v*covered >= maxGenPages || r.v*float64(s.Epoch) >= math.MaxInt64 {
 			return ph, fmt.Errorf("%s.%s: %s pages/s over %v is more than 2^53 pages", key, r.name, fmtFloat(r.v), s.Duration)
 		}
@@ -442,6 +458,7 @@ func NewGenerator(spec GeneratorSpec, memory, pageSize units.Bytes, seed uint64)
 		g.hdr.Zero = newRangeBitmap(pl.layout.nonZero, pl.layout.pageCount)
 	}
 	pl.layout.setClasses(&g.hdr)
+	g.churn = newGenChurn(pl, &g.hdr)
 	for i, ph := range pl.phases {
 		g.phases = append(g.phases, newGenPhase(ph, seed, uint64(i)))
 	}
@@ -476,6 +493,7 @@ func (ph *resolvedPhase) describe(b *strings.Builder, top bool) {
 	if top {
 		fmt.Fprintf(b, " epoch=%v zero_fraction=%s", s.Epoch, fmtFloat(s.ZeroFraction))
 	}
+	s.describeChurn(b)
 	switch s.Kind {
 	case GenHotCold:
 		fmt.Fprintf(b, " hot_fraction=%s hot_share=%s hot_pages=%d", fmtFloat(s.HotFraction), fmtFloat(s.HotShare), ph.hot)
@@ -490,8 +508,9 @@ func fmtFloat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 type generator struct {
 	hdr    Header
 	phases []*genPhase
-	cur    int    // phase being played
-	next   uint64 // index of the next epoch
+	cur    int       // phase being played
+	next   uint64    // index of the next epoch
+	churn  *genChurn // allocation and freeing; nil: none (gen_churn.go)
 }
 
 func (g *generator) Header() *Header { return &g.hdr }
@@ -507,6 +526,9 @@ func (g *generator) Next(e *Epoch) error {
 	e.Reset()
 	e.Index = g.next
 	g.phases[g.cur].step(e)
+	if g.churn != nil {
+		g.churn.step(g.cur, e)
+	}
 	g.next++
 	return nil
 }

@@ -547,6 +547,9 @@ func ExportText(w io.Writer, src Source) (uint64, error) {
 		if err != nil {
 			return n, err
 		}
+		if !e.Change.Empty() {
+			return n, fmt.Errorf("epoch %d has a composition change (record 0x02), which the text format cannot express", e.Index)
+		}
 		n++
 		last = e.Index
 		idle = e.Written.IsEmpty() && e.Read.IsEmpty()

@@ -21,7 +21,9 @@ import (
 //
 // Every record is checked as it is read: its CRC-32C, then every invariant of
 // its contents (pages below the page count, written and read sets disjoint,
-// epochs in order). Next returns io.EOF only after an end record whose
+// epochs in order, composition changes followed by their epoch). An
+// epoch's composition change (record 0x02) is returned in e.Change; e.Change
+// is emptied for an epoch without one. Next returns io.EOF only after an end record whose
 // counts match the epochs read, so a truncated file is always reported.
 // Errors are [*FileError] values that wrap [ErrFormat], [ErrChecksum],
 // [ErrVersion], [io.ErrUnexpectedEOF] or the I/O error; after an error every
@@ -39,6 +41,7 @@ type Reader struct {
 	read       uint64 // read-page events so far
 	maxPayload uint64 // largest valid epoch payload
 	lastIndex  int64  // offset of the last epoch-index record seen, or 0
+	changeAt   int64  // offset of the composition change of epoch next, or -1
 
 	buf []byte // payload of the current record
 	dec setDecoder
@@ -61,7 +64,7 @@ func NewReader(r io.Reader, name string) (*Reader, error) {
 	if !ok {
 		br = bufio.NewReaderSize(r, readerBufferSize)
 	}
-	tr := &Reader{name: name, br: br}
+	tr := &Reader{name: name, br: br, changeAt: -1}
 	if err := tr.readHeader(); err != nil {
 		return nil, err
 	}
@@ -300,6 +303,7 @@ func (tr *Reader) Next(e *Epoch) error {
 	if tr.err != nil {
 		return tr.err
 	}
+	e.Change.clear()
 	for {
 		done, err := tr.nextRecord(e)
 		if err != nil {
@@ -328,13 +332,15 @@ func (tr *Reader) nextRecord(e *Epoch) (bool, error) {
 		return false, tr.fail(epoch, off, err)
 	}
 	tr.off++
-	if typ == recEpoch {
+	if typ == recEpoch || typ == recComposition {
 		epoch = int64(tr.next)
 	}
 	var what string // names the record in errors
 	switch typ {
 	case recEpoch:
 		what = "epoch record"
+	case recComposition:
+		what = "composition change"
 	case recEnd:
 		what = "end record"
 	default:
@@ -349,7 +355,7 @@ func (tr *Reader) nextRecord(e *Epoch) (bool, error) {
 	}
 	sum := crc32.Update(0, castagnoli, raw)
 
-	if typ != recEpoch && typ != recEnd {
+	if typ != recEpoch && typ != recEnd && typ != recComposition {
 		// Unknown: stream it through the CRC without holding it, then decide.
 		h := crc32.New(castagnoli)
 		h.Write(raw)
@@ -376,6 +382,17 @@ func (tr *Reader) nextRecord(e *Epoch) (bool, error) {
 	if typ == recEpoch && size > tr.maxPayload {
 		return false, tr.fail(epoch, off, formatError("epoch record of %d bytes, larger than the %d possible for %d pages", size, tr.maxPayload, tr.hdr.PageCount))
 	}
+	if typ == recComposition {
+		if tr.changeAt >= 0 {
+			return false, tr.fail(epoch, off, formatError("second composition change for epoch %d (the first is at offset %#x)", tr.next, tr.changeAt))
+		}
+		if m := maxChangePayload(tr.hdr.PageCount); size > m {
+			return false, tr.fail(epoch, off, formatError("composition change of %d bytes, larger than the %d possible for %d pages", size, m, tr.hdr.PageCount))
+		}
+	}
+	if typ == recEnd && tr.changeAt >= 0 {
+		return false, tr.fail(int64(tr.next), tr.changeAt, formatError("composition change for epoch %d is not followed by its epoch record", tr.next))
+	}
 	p, err := tr.readPayload(size)
 	if err != nil {
 		return false, tr.fail(epoch, off, tr.readError(what, err))
@@ -389,10 +406,54 @@ func (tr *Reader) nextRecord(e *Epoch) (bool, error) {
 		}
 		return false, io.EOF
 	}
+	if typ == recComposition {
+		if err := tr.decodeChange(p, e); err != nil {
+			return false, tr.fail(epoch, off, err)
+		}
+		tr.changeAt = off
+		return false, nil
+	}
 	if err := tr.decodeEpoch(p, e); err != nil {
 		return false, tr.fail(epoch, off, err)
 	}
+	tr.changeAt = -1
 	return true, nil
+}
+
+// decodeChange decodes a composition-change payload into e.Change and
+// checks it: it names the epoch due, its pages are below the page count
+// and its four sets are disjoint.
+func (tr *Reader) decodeChange(p []byte, e *Epoch) error {
+	idx, i := binary.Uvarint(p)
+	if i <= 0 {
+		return formatError("bad epoch index in composition change")
+	}
+	if idx != tr.next {
+		return formatError("composition change for epoch %d where epoch %d is due", idx, tr.next)
+	}
+	sets := e.Change.Sets()
+	for k, s := range sets {
+		if *s == nil {
+			*s = roaring.New()
+		}
+		n, _, err := tr.dec.decodeSet(p[i:], tr.hdr.PageCount, *s, changeNames[k], &tr.lay[0])
+		tr.lay[0].ser = nil
+		if err != nil {
+			return err
+		}
+		i += n
+	}
+	if i != len(p) {
+		return formatError("%d bytes after the to_pagecache set", len(p)-i)
+	}
+	for a := range sets {
+		for b := a + 1; b < len(sets); b++ {
+			if !(*sets[a]).IsEmpty() && !(*sets[b]).IsEmpty() && (*sets[a]).Intersects(*sets[b]) {
+				return formatError("composition change: %s and %s sets overlap", changeNames[a], changeNames[b])
+			}
+		}
+	}
+	return nil
 }
 
 // decodeEpoch decodes an epoch payload into e and checks it.

@@ -74,6 +74,12 @@ func fileCheckTrace(t *testing.T, wantH, gotH *Header, want, got []Epoch) {
 		t.Fatalf("read %d epochs, wrote %d", len(got), len(want))
 	}
 	for i := range want {
+		wc, gc := want[i].Change.Sets(), got[i].Change.Sets()
+		for k := range wc {
+			if !fileSameSet(*wc[k], *gc[k]) {
+				t.Fatalf("epoch %d: composition change %s set differs: got %v, want %v", i, changeNames[k], *gc[k], *wc[k])
+			}
+		}
 		if got[i].Index != want[i].Index || !fileSameSet(got[i].Written, want[i].Written) || !fileSameSet(got[i].Read, want[i].Read) {
 			t.Fatalf("epoch %d differs: got index %d, %d written, %d read; want index %d, %d written, %d read", i,
 				got[i].Index, got[i].Written.GetCardinality(), got[i].Read.GetCardinality(),
@@ -99,6 +105,14 @@ func TestRoundTrip(t *testing.T) {
 				es = append(es, Epoch{Index: uint64(i), Written: c.set, Read: roaring.BitmapOf(0xFFFFFFFF)})
 				es[i].Read.AndNot(c.set)
 			}
+			return es
+		}()},
+		{"composition changes", fileHeader(1000), func() []Epoch {
+			es := fileEpochs(2, 1000, 6)
+			es[0].Change = ClassChange{ToAnon: fileRangeSet(900, 950), ToFree: roaring.BitmapOf(3, 5)}
+			es[2].Change = ClassChange{ToZero: roaring.BitmapOf(999), ToPageCache: fileRangeSet(0, 1000)}
+			es[2].Change.ToPageCache.Remove(999)
+			es[5].Change = ClassChange{ToFree: fileRangeSet(10, 20, 500, 700)}
 			return es
 		}()},
 		{"last page everywhere", &Header{PageSize: 1 << 21, PageCount: 1 << 20, Epoch: 5e9,
@@ -221,6 +235,21 @@ func fileEpochPayload(index uint64, written, read []uint32) []byte {
 	return p
 }
 
+// fileChangePayload returns a composition-change payload with the sets
+// to_anon, to_zero, to_free, to_pagecache given as page lists (missing or
+// nil for empty), delta-encoded.
+func fileChangePayload(index uint64, sets ...[]uint32) []byte {
+	p := binary.AppendUvarint(nil, index)
+	for i := range 4 {
+		if i >= len(sets) || len(sets[i]) == 0 {
+			p = append(p, encEmpty)
+			continue
+		}
+		p = append(p, fileDeltaEncode(roaring.BitmapOf(sets[i]...))...)
+	}
+	return p
+}
+
 // fileCat concatenates byte slices.
 func fileCat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 
@@ -238,6 +267,7 @@ func TestReaderRejects(t *testing.T) {
 	end := fileEnd(2, 2, 2, 0)
 	good := fileCat(hdr, ep0, ep1, end)
 	hdrLen := len(hdr)
+	ch0 := fileRecord(recComposition, fileChangePayload(0, []uint32{1}, nil, []uint32{7}))
 	fields := fileHeaderPayload(4096, 100, 1, "")
 	fields = fields[:len(fields)-3] // without the class sets
 
@@ -284,7 +314,17 @@ func TestReaderRejects(t *testing.T) {
 		{"epoch missing read set", fileCat(hdr, fileRecord(recEpoch, fileEpochPayload(0, nil, nil)[:2]), end), ErrFormat, 0, hdrLen, "read set: record ends before the encoding byte"},
 		{"epoch too long for page count", fileCat(hdr, []byte{recEpoch}, binary.AppendUvarint(nil, maxEpochPayload(100)+1)), ErrFormat, 0, hdrLen, "larger than the"},
 		{"unknown mandatory record", fileCat(hdr, ep0, fileRecord(0x05, []byte("future")), ep1, end), ErrVersion, -1, hdrLen + len(ep0), "mandatory record type 0x05 is unknown"},
-		{"reserved composition record", fileCat(hdr, fileRecord(recComposition, nil), ep0, ep1, end), ErrVersion, -1, hdrLen, "record type 0x02"},
+		{"composition change empty payload", fileCat(hdr, fileRecord(recComposition, nil), ep0, ep1, end), ErrFormat, 0, hdrLen, "epoch 0 at offset 0x" + fmt.Sprintf("%x", hdrLen) + ": malformed trace: bad epoch index in composition change"},
+		{"composition change for another epoch", fileCat(hdr, ep0, fileRecord(recComposition, fileChangePayload(0, []uint32{1})), ep1, end), ErrFormat, 1, hdrLen + len(ep0), "composition change for epoch 0 where epoch 1 is due"},
+		{"composition change twice", fileCat(hdr, ch0, ch0, ep0, ep1, end), ErrFormat, 0, hdrLen + len(ch0), "second composition change for epoch 0 (the first is at offset 0x" + fmt.Sprintf("%x", hdrLen)},
+		{"composition change before the end", fileCat(hdr, ep0, ep1, fileRecord(recComposition, fileChangePayload(2, []uint32{1})), end), ErrFormat, 2, hdrLen + len(ep0) + len(ep1), "composition change for epoch 2 is not followed by its epoch record"},
+		{"composition change cut", fileCat(hdr, ch0[:len(ch0)-3]), io.ErrUnexpectedEOF, 0, hdrLen, "composition change cut short"},
+		{"composition change flipped byte", fileCat(hdr, fileFlip(ch0, 3), ep0, ep1, end), ErrChecksum, 0, hdrLen, "epoch 0 at offset 0x" + fmt.Sprintf("%x", hdrLen) + ": composition change: checksum mismatch"},
+		{"composition change beyond count", fileCat(hdr, fileRecord(recComposition, fileChangePayload(0, nil, nil, []uint32{100})), ep0, ep1, end), ErrFormat, 0, hdrLen, "to_free set (delta): page 100 is beyond the page count 100"},
+		{"composition change sets overlap", fileCat(hdr, fileRecord(recComposition, fileChangePayload(0, []uint32{4, 5}, nil, nil, []uint32{5})), ep0, ep1, end), ErrFormat, 0, hdrLen, "to_anon and to_pagecache sets overlap"},
+		{"composition change trailing byte", fileCat(hdr, fileRecord(recComposition, append(fileChangePayload(0, []uint32{1}), 0)), ep0, ep1, end), ErrFormat, 0, hdrLen, "1 bytes after the to_pagecache set"},
+		{"composition change missing set", fileCat(hdr, fileRecord(recComposition, fileChangePayload(0, []uint32{1})[:4]), ep0, ep1, end), ErrFormat, 0, hdrLen, "to_zero set: record ends before the encoding byte"},
+		{"composition change too long", fileCat(hdr, []byte{recComposition}, binary.AppendUvarint(nil, maxChangePayload(100)+1)), ErrFormat, 0, hdrLen, "composition change of"},
 		{"optional record with bad CRC", fileCat(hdr, fileFlip(fileRecord(0x91, []byte("note")), 3), ep0, ep1, end), ErrChecksum, -1, hdrLen, "record type 0x91: checksum mismatch"},
 		{"optional record cut", fileCat(hdr, fileRecord(0x91, []byte("note"))[:5]), io.ErrUnexpectedEOF, -1, hdrLen, "record type 0x91 cut short"},
 		{"end counts epochs wrong", fileCat(hdr, ep0, ep1, fileEnd(3, 2, 2, 0)), ErrFormat, -1, len(good) - len(end), "end record counts 3 epochs, the file holds 2"},

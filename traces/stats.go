@@ -65,6 +65,33 @@ type TraceStats struct {
 	WorkingSets []WindowStats `json:"working_sets"`
 	// Composition is the number of pages of each class in the header.
 	Composition Composition `json:"composition"`
+	// CompositionChanges is the number of epochs that change the
+	// composition (trace record 0x02).
+	CompositionChanges uint64 `json:"composition_changes,omitempty"`
+	// CompositionOverTime is the composition at the end of each interval
+	// of StatsCompositionInterval of guest time (rounded to whole epochs;
+	// the last interval may be shorter), with the pages moved in it; empty
+	// when the trace has no composition changes.
+	CompositionOverTime []CompositionSample `json:"composition_over_time,omitempty"`
+}
+
+// StatsCompositionInterval is the interval over which [Stats] reports the
+// composition over time.
+const StatsCompositionInterval = 10 * time.Second
+
+// CompositionSample is the composition at the end of one interval of a
+// trace, and the pages the interval moved between classes.
+type CompositionSample struct {
+	// EndS is the guest time at the end of the interval, in seconds.
+	EndS float64 `json:"end_s"`
+	Composition
+	// ToAnonPages, ToZeroPages, ToFreePages and ToPageCachePages count the
+	// pages the interval's changes moved into each class (allocations are
+	// to_anon, frees to_free), in pages.
+	ToAnonPages      uint64 `json:"to_anon_pages"`
+	ToZeroPages      uint64 `json:"to_zero_pages"`
+	ToFreePages      uint64 `json:"to_free_pages"`
+	ToPageCachePages uint64 `json:"to_pagecache_pages"`
 }
 
 // WindowStats is the writable working set over consecutive, disjoint
@@ -226,6 +253,7 @@ func Stats(src Source) (*TraceStats, error) {
 	var e Epoch
 	var peak uint64
 	vals := make([]uint32, 4096)
+	comp := newCompositionTracker(h)
 	for {
 		err := src.Next(&e)
 		if err == io.EOF {
@@ -235,6 +263,7 @@ func Stats(src Source) (*TraceStats, error) {
 			return nil, err
 		}
 		st.Epochs++
+		comp.epoch(st, &e)
 		n := e.Written.GetCardinality()
 		st.WrittenPages += n
 		st.ReadPages += e.Read.GetCardinality()
@@ -269,6 +298,7 @@ func Stats(src Source) (*TraceStats, error) {
 	for _, l := range levels { // pages of unfinished windows
 		all.merge(&l.set)
 	}
+	comp.finish(st)
 	st.DurationS = float64(st.Epochs) * st.EpochS
 	if st.DurationS > 0 {
 		st.MeanDirtyRate = float64(st.WrittenPages) / st.DurationS
@@ -325,10 +355,94 @@ func (st *TraceStats) WriteText(w io.Writer) error {
 		}
 		lines = append(lines, struct{ label, value string }{label, value})
 	}
+	if st.CompositionChanges > 0 {
+		lines = append(lines, struct{ label, value string }{"class changes", fmt.Sprintf("%d epochs change the composition", st.CompositionChanges)})
+	}
 	for _, l := range lines {
 		if _, err := fmt.Fprintf(w, "%-18s %s\n", l.label, l.value); err != nil {
 			return err
 		}
 	}
+	if len(st.CompositionOverTime) == 0 {
+		return nil
+	}
+	if _, err := fmt.Fprintf(w, "composition over time (pages at the end of each %v interval that moves pages, and the last; pages moved in it)\n%10s %12s %12s %12s %12s %10s %10s %10s %12s\n",
+		StatsCompositionInterval, "end", "anon", "zero", "free", "pagecache", "to_anon", "to_zero", "to_free", "to_pagecache"); err != nil {
+		return err
+	}
+	for i, c := range st.CompositionOverTime {
+		if c.ToAnonPages+c.ToZeroPages+c.ToFreePages+c.ToPageCachePages == 0 && i < len(st.CompositionOverTime)-1 {
+			continue
+		}
+		if _, err := fmt.Fprintf(w, "%10v %12d %12d %12d %12d %10d %10d %10d %12d\n",
+			time.Duration(math.Round(c.EndS*1e9)), c.AnonPages, c.ZeroPages, c.FreePages, c.PageCachePages,
+			c.ToAnonPages, c.ToZeroPages, c.ToFreePages, c.ToPageCachePages); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// compositionTracker follows a trace's composition changes for Stats.
+type compositionTracker struct {
+	pages          uint64
+	epochLen       float64 // s
+	every          uint64  // epochs per interval
+	zero, free, pc *roaring.Bitmap
+	moved          [4]uint64 // pages moved into each class in the interval
+	n              uint64    // epochs in the interval
+	samples        []CompositionSample
+	changed        bool
+}
+
+func newCompositionTracker(h *Header) *compositionTracker {
+	c := &compositionTracker{pages: h.PageCount, epochLen: h.Epoch.Seconds(), every: 1,
+		zero: roaring.New(), free: roaring.New(), pc: roaring.New()}
+	if h.Epoch > 0 {
+		c.every = max(1, uint64(math.Round(float64(StatsCompositionInterval)/float64(h.Epoch))))
+	}
+	for _, p := range [...]struct{ dst, src *roaring.Bitmap }{{c.zero, h.Zero}, {c.free, h.Free}, {c.pc, h.PageCache}} {
+		if p.src != nil {
+			p.dst.Or(p.src)
+		}
+	}
+	return c
+}
+
+// epoch applies e's change and closes an interval every c.every epochs.
+func (c *compositionTracker) epoch(st *TraceStats, e *Epoch) {
+	if !e.Change.Empty() {
+		st.CompositionChanges++
+		c.changed = true
+		for i, s := range e.Change.Sets() {
+			c.moved[i] += pagesIn(*s)
+		}
+		e.Change.Apply(c.zero, c.free, c.pc)
+	}
+	c.n++
+	if c.n == c.every {
+		c.sample(st)
+	}
+}
+
+func (c *compositionTracker) sample(st *TraceStats) {
+	z, f, p := c.zero.GetCardinality(), c.free.GetCardinality(), c.pc.GetCardinality()
+	c.samples = append(c.samples, CompositionSample{
+		EndS:        float64(st.Epochs) * c.epochLen,
+		Composition: Composition{AnonPages: c.pages - z - f - p, ZeroPages: z, FreePages: f, PageCachePages: p},
+		ToAnonPages: c.moved[0], ToZeroPages: c.moved[1], ToFreePages: c.moved[2], ToPageCachePages: c.moved[3],
+	})
+	c.moved, c.n = [4]uint64{}, 0
+}
+
+// finish closes the last, partial interval and hands the samples to st
+// when the trace changed its composition.
+func (c *compositionTracker) finish(st *TraceStats) {
+	if !c.changed {
+		return
+	}
+	if c.n > 0 {
+		c.sample(st)
+	}
+	st.CompositionOverTime = c.samples
 }

@@ -262,3 +262,60 @@ func TestStatsWriteText(t *testing.T) {
 		t.Errorf("report lacks the memory line:\n%s", b.String())
 	}
 }
+
+// TestStatsCompositionOverTime checks the composition table of a trace
+// that allocates for 2 s and then frees: one sample per 10 s interval and
+// one for the partial last interval, the classes adding up to memory, and
+// each interval's free class moving by what it freed less what it
+// allocated.
+func TestStatsCompositionOverTime(t *testing.T) {
+	spec := GeneratorSpec{Kind: GenPhases, Epoch: 100 * time.Millisecond, FreeFraction: 0.5, Phases: []GeneratorSpec{
+		{Kind: GenUniform, DirtyRate: 100, WorkingSet: 100 * genPage, AllocRate: 50, Duration: 15 * time.Second},
+		{Kind: GenUniform, DirtyRate: 100, WorkingSet: 100 * genPage, FreeRate: 20, Duration: 10 * time.Second},
+	}}
+	src, err := NewGenerator(spec, 4096*genPage, genPage, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := Stats(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := st.CompositionOverTime
+	if len(got) != 3 || got[0].EndS != 10 || got[1].EndS != 20 || got[2].EndS != 25 {
+		t.Fatalf("samples %+v, want ends 10, 20, 25 s", got)
+	}
+	if st.CompositionChanges != 250 {
+		t.Errorf("%d epochs with changes, want 250 (every epoch moves pages)", st.CompositionChanges)
+	}
+	prevFree := st.Composition.FreePages
+	var alloc, freed uint64
+	for _, c := range got {
+		if c.AnonPages+c.ZeroPages+c.FreePages+c.PageCachePages != st.MemoryPages {
+			t.Fatalf("sample at %v s: classes add up to %d, not %d", c.EndS, c.AnonPages+c.ZeroPages+c.FreePages+c.PageCachePages, st.MemoryPages)
+		}
+		if c.FreePages != prevFree+c.ToFreePages-c.ToAnonPages {
+			t.Fatalf("sample at %v s: free %d, want %d + %d − %d", c.EndS, c.FreePages, prevFree, c.ToFreePages, c.ToAnonPages)
+		}
+		prevFree = c.FreePages
+		alloc, freed = alloc+c.ToAnonPages, freed+c.ToFreePages
+	}
+	if alloc != 750 || freed != 200 {
+		t.Fatalf("allocated %d and freed %d pages, want 750 and 200", alloc, freed)
+	}
+	var b strings.Builder
+	if err := st.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "composition over time") || !strings.Contains(b.String(), "       25s") {
+		t.Fatalf("text report lacks the composition table:\n%s", b.String())
+	}
+
+	// A trace without changes reports no table.
+	plain := spec
+	plain.Phases = []GeneratorSpec{{Kind: GenUniform, DirtyRate: 100, Duration: time.Second}}
+	src, _ = NewGenerator(plain, 4096*genPage, genPage, 1)
+	if st, err := Stats(src); err != nil || st.CompositionOverTime != nil || st.CompositionChanges != 0 {
+		t.Fatalf("trace without changes: %v, %+v", err, st.CompositionOverTime)
+	}
+}

@@ -133,10 +133,101 @@ type Epoch struct {
 	Written *roaring.Bitmap
 	// Read holds the pages read, and not written, in the epoch.
 	Read *roaring.Bitmap
+	// Change is the change of memory composition at the start of the
+	// epoch (trace record 0x02); its sets are nil or empty for an epoch
+	// without one.
+	Change ClassChange
 }
 
-// Reset empties the epoch's sets, keeping their storage.
+// ClassChange is a change of memory composition that takes effect at the
+// start of an epoch, before its writes and reads: the pages that move into
+// each class. A page's old class is the one it was in (the header's sets
+// and earlier changes); moving a page to the class it is in changes
+// nothing. The four sets are disjoint; nil means the empty set. Typical
+// changes are an allocation (free → anon: ToAnon), a free (anon → free:
+// ToFree), page cache read in (free → pagecache: ToPageCache) and page
+// cache dropped (pagecache → free: ToFree).
+type ClassChange struct {
+	// ToAnon holds the pages that become anonymous memory.
+	ToAnon *roaring.Bitmap
+	// ToZero holds the pages that become all-zero (e.g. freed and
+	// zeroed by the guest).
+	ToZero *roaring.Bitmap
+	// ToFree holds the pages that become free in the guest's allocator.
+	ToFree *roaring.Bitmap
+	// ToPageCache holds the pages that become clean page cache.
+	ToPageCache *roaring.Bitmap
+}
+
+// Sets returns the four sets in record order (anon, zero, free,
+// pagecache), as pointers so that callers can fill them.
+func (c *ClassChange) Sets() [4]**roaring.Bitmap {
+	return [4]**roaring.Bitmap{&c.ToAnon, &c.ToZero, &c.ToFree, &c.ToPageCache}
+}
+
+// changeNames names the sets of a ClassChange in record order.
+var changeNames = [4]string{"to_anon", "to_zero", "to_free", "to_pagecache"}
+
+// ChangeClasses are the classes of a ClassChange's sets, in record order.
+var ChangeClasses = [4]Class{ClassAnon, ClassZero, ClassFree, ClassPageCache}
+
+// Empty reports whether the change moves no page.
+func (c *ClassChange) Empty() bool {
+	for _, s := range c.Sets() {
+		if !noPages(*s) {
+			return false
+		}
+	}
+	return true
+}
+
+// Pages returns the number of pages the change moves.
+func (c *ClassChange) Pages() uint64 {
+	var n uint64
+	for _, s := range c.Sets() {
+		n += pagesIn(*s)
+	}
+	return n
+}
+
+// clear empties the change's sets, keeping their storage.
+func (c *ClassChange) clear() {
+	for _, s := range c.Sets() {
+		if *s != nil {
+			(*s).Clear()
+		}
+	}
+}
+
+// Apply moves the change's pages into their classes in the composition
+// sets zero, free and pagecache (anon is every page in none of them),
+// which must not be nil.
+func (c *ClassChange) Apply(zero, free, pagecache *roaring.Bitmap) {
+	if c.Empty() {
+		return
+	}
+	classes := [4]*roaring.Bitmap{nil, zero, free, pagecache}
+	for i, s := range c.Sets() {
+		if noPages(*s) {
+			continue
+		}
+		for j, cl := range classes {
+			if cl == nil {
+				continue
+			}
+			if i == j {
+				cl.Or(*s)
+			} else {
+				cl.AndNot(*s)
+			}
+		}
+	}
+}
+
+// Reset empties the epoch's sets, keeping their storage; the change's
+// sets are emptied too (and left nil when nil).
 func (e *Epoch) Reset() {
+	e.Change.clear()
 	if e.Written == nil {
 		e.Written = roaring.New()
 	} else {

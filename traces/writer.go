@@ -102,9 +102,11 @@ func (tw *Writer) writeRecord(typ byte, payload []byte) error {
 }
 
 // WriteEpoch appends e to the trace. Epochs must come in order, with
-// e.Index counting from 0 without gaps; nil sets are empty. WriteEpoch
+// e.Index counting from 0 without gaps; nil sets are empty. A non-empty
+// e.Change is written first, as a composition-change record. WriteEpoch
 // returns an error, and writes nothing, if e.Index is out of order, a page is
-// not below the header's page count, or a page is both written and read.
+// not below the header's page count, a page is both written and read, or
+// two sets of e.Change overlap.
 // After a write error every later call returns that error.
 func (tw *Writer) WriteEpoch(e *Epoch) error {
 	if tw.err != nil {
@@ -127,6 +129,11 @@ func (tw *Writer) WriteEpoch(e *Epoch) error {
 	if !noPages(e.Written) && !noPages(e.Read) && e.Written.Intersects(e.Read) {
 		return fmt.Errorf("traces: epoch %d: written and read sets overlap", e.Index)
 	}
+	if !e.Change.Empty() {
+		if err := tw.writeChange(e); err != nil {
+			return err
+		}
+	}
 
 	p := binary.AppendUvarint(tw.buf[:0], e.Index)
 	var err error
@@ -145,6 +152,41 @@ func (tw *Writer) WriteEpoch(e *Epoch) error {
 	tw.next++
 	tw.written += pagesIn(e.Written)
 	tw.read += pagesIn(e.Read)
+	return nil
+}
+
+// writeChange checks e's composition change and writes it as a
+// composition-change record (0x02), which precedes the epoch's record. It
+// writes nothing when the change is invalid.
+func (tw *Writer) writeChange(e *Epoch) error {
+	sets := e.Change.Sets()
+	for i, s := range sets {
+		if noPages(*s) {
+			continue
+		}
+		if m := uint64((*s).Maximum()); m >= tw.pageCount {
+			return fmt.Errorf("traces: epoch %d: composition change: %s page %d is beyond the page count %d", e.Index, changeNames[i], m, tw.pageCount)
+		}
+		for j := i + 1; j < len(sets); j++ {
+			if !noPages(*sets[j]) && (*s).Intersects(*sets[j]) {
+				return fmt.Errorf("traces: epoch %d: composition change: %s and %s sets overlap", e.Index, changeNames[i], changeNames[j])
+			}
+		}
+	}
+	p := binary.AppendUvarint(tw.buf[:0], e.Index)
+	var err error
+	for i, s := range sets {
+		if p, err = tw.enc.appendSet(p, *s); err != nil {
+			tw.buf = p
+			tw.err = fmt.Errorf("traces: encoding the composition change of epoch %d, %s set: %w", e.Index, changeNames[i], err)
+			return tw.err
+		}
+	}
+	tw.buf = p
+	if err := tw.writeRecord(recComposition, p); err != nil {
+		tw.err = fmt.Errorf("traces: writing the composition change of epoch %d: %w", e.Index, err)
+		return tw.err
+	}
 	return nil
 }
 

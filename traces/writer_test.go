@@ -109,6 +109,8 @@ func TestWriterRejectsEpoch(t *testing.T) {
 		{"written beyond", Epoch{Index: 1, Written: roaring.BitmapOf(5, 100)}, "written page 100 is beyond the page count 100"},
 		{"read beyond", Epoch{Index: 1, Read: roaring.BitmapOf(1000)}, "read page 1000 is beyond"},
 		{"overlap", Epoch{Index: 1, Written: roaring.BitmapOf(5, 6), Read: roaring.BitmapOf(6, 7)}, "overlap"},
+		{"change beyond", Epoch{Index: 1, Change: ClassChange{ToFree: roaring.BitmapOf(100)}}, "epoch 1: composition change: to_free page 100 is beyond the page count 100"},
+		{"change overlap", Epoch{Index: 1, Change: ClassChange{ToAnon: roaring.BitmapOf(3), ToZero: roaring.BitmapOf(3)}}, "epoch 1: composition change: to_anon and to_zero sets overlap"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -258,5 +260,42 @@ func TestWriterDoesNotChangeSets(t *testing.T) {
 	fileWrite(t, fileHeader(10000), []Epoch{{Index: 0, Written: w}})
 	if after, _ := w.ToBytes(); !bytes.Equal(before, after) {
 		t.Error("the writer changed the caller's bitmap")
+	}
+}
+
+// TestClassChangeApply moves pages between classes and checks the
+// composition after each change, and that a change record's epoch reads
+// back with its change while the next epoch, read into the same Epoch,
+// has none.
+func TestClassChangeApply(t *testing.T) {
+	zero, free, pc := fileRangeSet(90, 100), fileRangeSet(50, 90), fileRangeSet(40, 50)
+	allocate := ClassChange{ToAnon: fileRangeSet(50, 60)}
+	allocate.Apply(zero, free, pc)
+	if free.GetCardinality() != 30 || free.Contains(55) {
+		t.Fatalf("after allocating 10 free pages: free = %v", free)
+	}
+	release := ClassChange{ToFree: fileRangeSet(0, 5, 45, 50), ToZero: roaring.BitmapOf(7)}
+	release.Apply(zero, free, pc)
+	if free.GetCardinality() != 40 || pc.GetCardinality() != 5 || !zero.Contains(7) || zero.GetCardinality() != 11 {
+		t.Fatalf("after freeing: free %d, pagecache %d, zero %d pages", free.GetCardinality(), pc.GetCardinality(), zero.GetCardinality())
+	}
+	if n := release.Pages(); n != 11 {
+		t.Errorf("release moves %d pages, want 11", n)
+	}
+	if free.Intersects(pc) || free.Intersects(zero) || pc.Intersects(zero) {
+		t.Fatal("classes overlap after changes")
+	}
+
+	es := []Epoch{{Index: 0, Change: release}, {Index: 1, Written: roaring.BitmapOf(1)}}
+	tr, err := NewReader(bytes.NewReader(fileWrite(t, fileHeader(100), es)), "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e Epoch
+	if err := tr.Next(&e); err != nil || e.Change.Pages() != 11 {
+		t.Fatalf("epoch 0: err %v, change of %d pages, want 11", err, e.Change.Pages())
+	}
+	if err := tr.Next(&e); err != nil || !e.Change.Empty() {
+		t.Fatalf("epoch 1: err %v, change of %d pages, want none", err, e.Change.Pages())
 	}
 }

@@ -93,6 +93,14 @@ func writeTable(w io.Writer, spec *scenarios.Spec, res *models.Result) error {
 		{"throttle", fmt.Sprintf("%g%%", res.ThrottlePct)},
 		{"guest time", seconds(res.GuestTimeS)},
 	}
+	if res.Bottleneck != "" {
+		lines = append(lines, [2]string{"cpu", fmt.Sprintf("bound by %s; %.3g s source, %.3g s destination (core-seconds)",
+			res.Bottleneck, res.CPUSecondsSource, res.CPUSecondsDestination)})
+	}
+	if res.XbzrleCacheSizeBytes > 0 {
+		lines = append(lines, [2]string{"xbzrle", fmt.Sprintf("%d pages as deltas (%s), %d misses (%.1f%%), %d overflows, encoding rate %.2f",
+			res.XbzrlePages, humanBytes(res.XbzrleBytes), res.XbzrleCacheMisses, 100*res.XbzrleCacheMissRate, res.XbzrleOverflow, res.XbzrleEncodingRate)})
+	}
 	for _, l := range lines {
 		fmt.Fprintf(tw, "%s\t%s\n", l[0], l[1])
 	}

@@ -158,8 +158,9 @@ func newTraceStatsCmd(s streams) *cobra.Command {
 		Short: "Summarize a trace: dirty rates, working sets, composition",
 		Long: `Read a trace file to its end, checking every checksum, and print its
 statistics: size, epochs, mean and peak dirty rate, distinct pages written,
-and the writable working set over 1 s, 10 s and 100 s windows. The json
-output's keys carry their units.`,
+the writable working set over 1 s, 10 s and 100 s windows, and, for a
+trace whose composition changes (record 0x02), the composition at the end
+of every 10 s interval. The json output's keys carry their units.`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.file = args[0]
