@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/viper"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/migsim/migsim/calibration"
 	"github.com/migsim/migsim/models"
 	"github.com/migsim/migsim/sim"
 	"github.com/migsim/migsim/traces"
@@ -123,11 +124,12 @@ func parseOverride(s string) (override, *Error) {
 // loader holds what one Load learns about where each key came from.
 type loader struct {
 	file      string
-	lines     map[string]int  // key → line in file
-	present   map[string]bool // keys given in the file or by --set
-	fromFlag  map[string]bool // keys given by --set
-	modelName string          // the effective model.name
-	params    reflect.Type    // the model's parameter type; nil if unknown
+	lines     map[string]int       // key → line in file
+	present   map[string]bool      // keys given in the file or by --set
+	fromFlag  map[string]bool      // keys given by --set
+	modelName string               // the effective model.name
+	params    reflect.Type         // the model's parameter type; nil if unknown
+	calib     *calibration.Profile // the profile of the calibration key; nil if none
 	errs      []*Error
 }
 
@@ -245,7 +247,7 @@ func load(file string, data []byte, overrides []string) (*Spec, error) {
 	// 3. Check every key of the file and of the overrides.
 	if root != nil && !isNull(root) {
 		if root.Kind != yaml.MappingNode {
-			return nil, &Error{File: file, Line: root.Line, Err: fmt.Errorf("a scenario is a mapping of keys (name, seed, vm, workload, network, model), not %s", describeNode(root))}
+			return nil, &Error{File: file, Line: root.Line, Err: fmt.Errorf("a scenario is a mapping of keys (name, seed, calibration, vm, workload, network, model), not %s", describeNode(root))}
 		}
 		l.walkMapping("", root, specType, false)
 	}
@@ -295,8 +297,11 @@ func load(file string, data []byte, overrides []string) (*Spec, error) {
 	}
 	spec.traceFromFlag = spec.Workload.Trace != "" && l.at("workload.trace", nil).Flag
 
-	// 5. Resolve what depends on other keys, then validate.
+	// 5. Resolve what depends on other keys, apply the calibration
+	// profile to the keys not given, then validate.
+	l.loadCalibration(spec)
 	l.resolve(spec)
+	l.applyCalibration(spec)
 	l.validate(spec)
 	if err := l.result(); err != nil {
 		return nil, err
@@ -606,7 +611,7 @@ func (l *loader) resolveNetwork(n *NetworkSpec) {
 	base := Profile{Window: sim.DefaultWindow, MSS: sim.DefaultMSS}
 	switch n.Profile {
 	case "":
-		if !l.present["network.bandwidth"] {
+		if !l.present["network.bandwidth"] && (l.calib == nil || l.calib.LinkBandwidth <= 0) {
 			l.addf("network.bandwidth", "required when network.profile is empty")
 		}
 		base.Bandwidth = n.Bandwidth
@@ -690,4 +695,65 @@ func (l *loader) validateNetwork(n NetworkSpec) {
 			l.addf(key+".cross_traffic", "%v must be a fraction in [0, 1)", st.CrossTraffic)
 		}
 	}
+}
+
+// loadCalibration finds the profile of the calibration key, a built-in
+// name or a profile file: relative to the scenario file's directory, or
+// to the working directory when the key came from --set.
+func (l *loader) loadCalibration(s *Spec) {
+	if s.Calibration == "" {
+		return
+	}
+	dir := ""
+	if s.file != "" && !l.at("calibration", nil).Flag {
+		dir = filepath.Dir(s.file)
+	}
+	p, err := calibration.Resolve(s.Calibration, dir)
+	if err != nil {
+		l.add("calibration", err)
+		return
+	}
+	l.calib, s.calib = p, p
+}
+
+// applyCalibration sets, from the calibration profile, network.bandwidth
+// and the model parameters the profile fits that the model has and the
+// scenario does not give, and scales model.max_bandwidth by the profile's
+// bandwidth factor (see [Spec.Calibration]).
+func (l *loader) applyCalibration(s *Spec) {
+	p := l.calib
+	if p == nil {
+		return
+	}
+	s.uncal = &uncalibrated{params: cloneParams(s.Model.Params), bandwidth: s.Network.Bandwidth}
+	if p.LinkBandwidth > 0 && !l.present["network.bandwidth"] {
+		s.Network.Bandwidth = p.LinkBandwidth
+	}
+	pv := reflect.ValueOf(s.Model.Params)
+	if pv.Kind() != reflect.Pointer || pv.IsNil() {
+		return
+	}
+	pv = pv.Elem()
+	keys := p.ModelKeys()
+	for _, f := range fieldsOf(pv.Type()) {
+		fv := pv.Field(f.index)
+		if d, ok := keys[f.key]; ok && f.typ == durationType && !l.present["model."+f.key] {
+			fv.SetInt(int64(d))
+		}
+		if f.key == "max_bandwidth" && f.typ == rateType {
+			fv.Set(reflect.ValueOf(p.ScaleMaxBandwidth(fv.Interface().(units.BitRate))))
+		}
+	}
+}
+
+// cloneParams returns a shallow copy of the model parameters params
+// points to (nil stays nil).
+func cloneParams(params any) any {
+	v := reflect.ValueOf(params)
+	if v.Kind() != reflect.Pointer || v.IsNil() {
+		return params
+	}
+	c := reflect.New(v.Elem().Type())
+	c.Elem().Set(v.Elem())
+	return c.Interface()
 }

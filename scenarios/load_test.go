@@ -77,7 +77,7 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name: "unknown top-level key lists the known ones",
 			yaml: "name: demo\nfoo: 1\n",
-			want: "demo.yaml:2: foo: unknown key (known: name, seed, vm, workload, network, model)",
+			want: "demo.yaml:2: foo: unknown key (known: name, seed, calibration, vm, workload, network, model)",
 		},
 		{
 			name: "unknown key in generator",
@@ -107,7 +107,7 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name: "not a mapping",
 			yaml: "- a\n- b\n",
-			want: "demo.yaml:1: a scenario is a mapping of keys (name, seed, vm, workload, network, model), not a list",
+			want: "demo.yaml:1: a scenario is a mapping of keys (name, seed, calibration, vm, workload, network, model), not a list",
 		},
 		{
 			name: "YAML syntax",

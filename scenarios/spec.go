@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/migsim/migsim/calibration"
 	"github.com/migsim/migsim/models"
 	"github.com/migsim/migsim/sim"
 	"github.com/migsim/migsim/traces"
@@ -23,6 +24,19 @@ type Spec struct {
 	// Seed seeds the workload generator and the simulation engine, an
 	// unsigned integer; the same scenario and seed give the same result.
 	Seed uint64 `mapstructure:"seed"`
+	// Calibration selects a calibration profile (see `migsim calibrate`),
+	// text: a built-in profile's name (local-tcg, fitted on the TCG
+	// validation lab) or, ending in .yaml or .yml, a profile file relative
+	// to the scenario file (to the working directory when given with
+	// --set). The profile sets network.bandwidth (its link_bandwidth) and
+	// model.setup_time, model.resume_time and model.sync_time_per_gib, for
+	// the models that have them, unless the scenario gives the key itself:
+	// --set > scenario file > calibration > network.profile > default. Its
+	// bandwidth_factor multiplies model.max_bandwidth (0, no cap, stays
+	// so), explicit or not: it is the share of the cap the migration
+	// really achieves. A profile key absent or 0 changes nothing. Empty
+	// (the default) means no calibration.
+	Calibration string `mapstructure:"calibration"`
 	// VM describes the migrating guest.
 	VM VMSpec `mapstructure:"vm"`
 	// Workload is what the guest does while it migrates.
@@ -37,6 +51,17 @@ type Spec struct {
 	// traceFromFlag is true when workload.trace came from --set, so that a
 	// relative path is taken from the working directory, not the file's.
 	traceFromFlag bool
+	// calib is the profile Calibration names, applied by Load; nil without.
+	calib *calibration.Profile
+	// uncal holds the model parameters and link rate as they were before
+	// calib was applied; nil without calib.
+	uncal *uncalibrated
+}
+
+// uncalibrated is what a calibration profile changed in a Spec.
+type uncalibrated struct {
+	params    any
+	bandwidth units.BitRate
 }
 
 // VMSpec is the scenario's vm section.
@@ -208,6 +233,26 @@ func DefaultSpec() *Spec {
 	}
 }
 
+// CalibrationProfile returns the calibration profile the scenario applied
+// (its calibration key), or nil.
+func (s *Spec) CalibrationProfile() *calibration.Profile { return s.calib }
+
+// WithoutCalibration returns the scenario as it would be without its
+// calibration key: the model parameters and network.bandwidth the scenario
+// itself gives or defaults to. A real migration of the scenario (the
+// validation lab) runs this, the simulator the calibrated one. It returns
+// s itself when there is no calibration.
+func (s *Spec) WithoutCalibration() *Spec {
+	if s.uncal == nil {
+		return s
+	}
+	c := *s
+	c.Calibration, c.calib, c.uncal = "", nil, nil
+	c.Model.Params = s.uncal.params
+	c.Network.Bandwidth = s.uncal.bandwidth
+	return &c
+}
+
 // File returns the scenario file the spec was loaded from, or "" for the
 // built-in scenario.
 func (s *Spec) File() string { return s.file }
@@ -260,8 +305,9 @@ func (s *Spec) Build() (models.Model, models.Input, error) {
 		return nil, models.Input{}, err
 	}
 	in := models.Input{
-		Scenario: s.Name,
-		Seed:     s.Seed,
+		Scenario:    s.Name,
+		Seed:        s.Seed,
+		Calibration: s.Calibration,
 		VM: models.VM{
 			Memory:      s.VM.Memory,
 			PageSize:    s.VM.PageSize,

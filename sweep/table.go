@@ -31,7 +31,9 @@ type metric struct {
 var resultType = reflect.TypeFor[models.Result]()
 
 // metrics returns the table columns of models.Result, in field order:
-// nested structs flattened with "_", rounds_detail left out.
+// nested structs flattened with "_", rounds_detail left out, and so is
+// calibration: a scenario key, an axis column when a sweep varies it, so
+// that tables without it keep their columns.
 func metrics() []metric {
 	var out []metric
 	var walk func(t reflect.Type, prefix string, index []int)
@@ -39,7 +41,7 @@ func metrics() []metric {
 		for i := range t.NumField() {
 			f := t.Field(i)
 			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-			if !f.IsExported() || name == "" || name == "-" || name == "rounds_detail" {
+			if !f.IsExported() || name == "" || name == "-" || name == "rounds_detail" || name == "calibration" {
 				continue
 			}
 			idx := append(append([]int(nil), index...), i)

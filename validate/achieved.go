@@ -89,6 +89,11 @@ type achievedTrace struct {
 	Behind float64
 }
 
+// minPaceEpochs is the fewest source epochs during the migration from
+// which buildAchieved takes the guest's pace; with fewer (post-copy that
+// switched at once) it takes the warm-up's too.
+const minPaceEpochs = 20
+
 // buildAchieved rebuilds, from the replayer's reports, the trace the guest
 // really replayed during run, laid out over the whole guest RAM so that the
 // simulator migrates what QEMU migrated:
@@ -103,8 +108,10 @@ type achievedTrace struct {
 //     report arrived (epochs a slow guest stretched are spread out; epochs
 //     that arrive together are merged);
 //   - past the last source report the guest goes on at the pace it held
-//     during the migration, for horizon of wall time (or until the trace
-//     ends when atEnd is idle).
+//     during the migration (warm-up included when a post-copy run
+//     switched within minPaceEpochs), for horizon of wall time (or until
+//     the trace ends when atEnd is idle): after a post-copy switch the
+//     simulator, not the trace, slows the guest down on the destination.
 //
 // It needs the trace's page size to be 4 KiB, QEMU's page size.
 func buildAchieved(orig *memTrace, run *RealRun, atEnd models.TraceEnd, horizon time.Duration) (*achievedTrace, error) {
@@ -149,18 +156,35 @@ func buildAchieved(orig *memTrace, run *RealRun, atEnd models.TraceEnd, horizon 
 
 	a := &achievedTrace{trace: out}
 	end := run.Metrics.TotalTimeS
-	var last EpochReport
+	var last, first EpochReport
 	var writes uint64
+	warm := 0 // source reports up to the end, warm-up included
 	for _, r := range run.Epochs {
-		if r.Side != "source" || r.At < 0 || r.At > end {
+		if r.At > end {
+			continue
+		}
+		if r.Side == "destination" && r.At >= 0 {
+			// Post-copy: the guest ran on the destination before the
+			// end; the simulator models that part itself.
+			writes += r.Wrote
+			continue
+		}
+		if r.Side != "source" {
+			continue
+		}
+		if warm == 0 {
+			first = r
+		}
+		warm++
+		last = r
+		if r.At < 0 {
 			continue
 		}
 		place(r.At, r.Index)
 		writes += r.Wrote
-		last = r
 		a.Epochs++
 	}
-	if a.Epochs == 0 {
+	if warm == 0 || (a.Epochs == 0 && run.Metrics.PostcopyBytes == 0) {
 		return nil, errors.New("the source guest reported no epoch during the migration: it replayed nothing")
 	}
 	a.DirtyRate = float64(writes) / end
@@ -168,7 +192,12 @@ func buildAchieved(orig *memTrace, run *RealRun, atEnd models.TraceEnd, horizon 
 
 	// Past the migration: the same pace, from where the guest was.
 	pace := float64(a.Epochs) / last.At // epochs per second
-	if last.At <= 0 {
+	switch {
+	case a.Epochs < minPaceEpochs && last.At > first.At:
+		// A post-copy run that switched within a few epochs: the pace
+		// the guest held on the source, warm-up included.
+		pace = float64(warm-1) / (last.At - first.At)
+	case last.At <= 0:
 		pace = 1 / epochS
 	}
 	for j := uint64(1); ; j++ {
@@ -179,6 +208,9 @@ func buildAchieved(orig *memTrace, run *RealRun, atEnd models.TraceEnd, horizon 
 		t := last.At + float64(j)/pace
 		if t > horizon.Seconds() {
 			break
+		}
+		if t < 0 {
+			continue // before the migrate command (post-copy at once)
 		}
 		place(t, g)
 	}

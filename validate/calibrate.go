@@ -1,7 +1,6 @@
 package validate
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"math"
@@ -9,8 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
+	"github.com/migsim/migsim/calibration"
 	"github.com/migsim/migsim/models"
 	"github.com/migsim/migsim/scenarios"
 	"github.com/migsim/migsim/traces"
@@ -26,11 +24,14 @@ type calCase struct {
 	ach  *achievedTrace
 	mem  units.Bytes
 	real RealMetrics
+	rec  *Comparison // the recorded comparison
 }
 
-// prepareCases rebuilds, for every comparison of res, the achieved trace
-// from the suite's scenario (regenerated from its seed) and the run's
-// epoch reports, as [Run] did.
+// prepareCases rebuilds, for every comparison of res that calibration
+// fits (pre-copy over the lab's loopback: not post-copy or hybrid, whose
+// parameters the profile does not fit, nor a shaped path, whose link is
+// the scenario's), the achieved trace from the suite's scenario
+// (regenerated from its seed) and the run's epoch reports, as [Run] did.
 func prepareCases(ctx context.Context, s *Suite, res *SuiteResult) ([]*calCase, error) {
 	idx := map[string]int{}
 	for i, c := range s.Cases {
@@ -43,6 +44,9 @@ func prepareCases(ctx context.Context, s *Suite, res *SuiteResult) ([]*calCase, 
 	defer os.RemoveAll(tmp)
 	var out []*calCase
 	for _, c := range res.Comparisons {
+		if c.Model != "precopy" || c.shaping() != ShapingQEMU {
+			continue
+		}
 		i, ok := idx[c.Scenario]
 		if !ok {
 			return nil, fmt.Errorf("result case %q is not in suite %s", c.Scenario, s.Name)
@@ -50,7 +54,9 @@ func prepareCases(ctx context.Context, s *Suite, res *SuiteResult) ([]*calCase, 
 		if c.Real == nil || len(c.Real.Epochs) == 0 {
 			return nil, fmt.Errorf("case %s: the results hold no real run (write them with --json)", c.Scenario)
 		}
-		spec, err := s.Scenario(i)
+		// The fit starts from the uncalibrated scenario, whatever profile
+		// the suite or its base scenario names.
+		spec, err := s.scenario(i, "calibration=")
 		if err != nil {
 			return nil, err
 		}
@@ -77,7 +83,10 @@ func prepareCases(ctx context.Context, s *Suite, res *SuiteResult) ([]*calCase, 
 		if err != nil {
 			return nil, fmt.Errorf("case %s: %w", c.Scenario, err)
 		}
-		out = append(out, &calCase{name: c.Scenario, spec: spec, ach: ach, mem: units.Bytes(c.Real.GuestMemoryBytes), real: c.Real.Metrics})
+		out = append(out, &calCase{name: c.Scenario, spec: spec, ach: ach, mem: units.Bytes(c.Real.GuestMemoryBytes), real: c.Real.Metrics, rec: c})
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("results of suite %s hold no pre-copy run over loopback to calibrate on", s.Name)
 	}
 	return out, nil
 }
@@ -91,7 +100,13 @@ func (c *calCase) simulate(ctx context.Context, p *Profile) (*models.Result, err
 	}
 	pp := *params
 	if p != nil {
-		p.apply(&pp, &spec.Network)
+		applyProfile(p, &pp, &spec.Network)
+	}
+	// A candidate under which the migration does not converge would run
+	// to max_time (an hour); ten times the real run, at least a minute,
+	// is already an error no fit keeps.
+	if lim := time.Duration(max(10*c.real.TotalTimeS, 60) * float64(time.Second)); pp.MaxTime > lim {
+		pp.MaxTime = lim
 	}
 	spec.Model.Params = &pp
 	model, in, err := spec.Build()
@@ -105,28 +120,16 @@ func (c *calCase) simulate(ctx context.Context, p *Profile) (*models.Result, err
 	return model.Run(ctx, in)
 }
 
-// Profile is a calibration profile: the physical parameters the models
-// leave free, fitted to lab runs by [Calibrate].
-type Profile struct {
-	// Name names the profile (e.g. "local-tcg").
-	Name string `yaml:"name"`
-	// BandwidthFactor scales model.max_bandwidth for the live rounds:
-	// the share of the cap the migration thread really achieves (1 = all).
-	BandwidthFactor float64 `yaml:"bandwidth_factor"`
-	// LinkBandwidth is the path's rate, used uncapped by stop-and-copy,
-	// bits per second (network.bandwidth).
-	LinkBandwidth units.BitRate `yaml:"link_bandwidth"`
-	// SetupTime is model.setup_time; ResumeTime model.resume_time (fixed
-	// downtime); SyncTimePerGiB model.sync_time_per_gib.
-	SetupTime      time.Duration `yaml:"setup_time"`
-	ResumeTime     time.Duration `yaml:"resume_time"`
-	SyncTimePerGiB time.Duration `yaml:"sync_time_per_gib"`
-}
+// Profile is a calibration profile (see package calibration): the
+// physical parameters the models leave free, fitted to lab runs by
+// [Calibrate].
+type Profile = calibration.Profile
 
-func (p *Profile) apply(pp *models.PrecopyParams, n *scenarios.NetworkSpec) {
-	if p.BandwidthFactor > 0 && pp.MaxBandwidth > 0 {
-		pp.MaxBandwidth = units.BitRate(math.Round(float64(pp.MaxBandwidth) * p.BandwidthFactor))
-	}
+// applyProfile sets the parameters p fits on a pre-copy case, whatever
+// its scenario gives: the fit searches them all. It is what a scenario's
+// calibration key does to the keys the scenario does not set itself.
+func applyProfile(p *Profile, pp *models.PrecopyParams, n *scenarios.NetworkSpec) {
+	pp.MaxBandwidth = p.ScaleMaxBandwidth(pp.MaxBandwidth)
 	if p.LinkBandwidth > 0 {
 		n.Bandwidth = p.LinkBandwidth
 	}
@@ -135,7 +138,7 @@ func (p *Profile) apply(pp *models.PrecopyParams, n *scenarios.NetworkSpec) {
 	pp.SyncTimePerGiB = p.SyncTimePerGiB
 }
 
-// calMetrics are the metrics calibration fits, equally weighted.
+// calMetrics are the metrics calibration fits, weighted by [Weights].
 var calMetrics = []string{"total_time_s", "downtime_s", "setup_time_s", "transferred_bytes"}
 
 // calParam is one free parameter, searched in [lo, hi] through a logistic
@@ -205,23 +208,18 @@ func caseErrors(ctx context.Context, cases []*calCase, p *Profile) ([][]float64,
 	return out, nil
 }
 
-// LoadProfile reads a calibration profile written by "migsim calibrate",
-// strictly: an unknown key is an error naming the file.
+// LoadProfile reads a calibration profile written by "migsim calibrate"
+// (see [calibration.Load]) and checks that every fitted parameter lies
+// within the bounds the fit searches.
 func LoadProfile(path string) (*Profile, error) {
-	b, err := os.ReadFile(path)
+	p, err := calibration.Load(path)
 	if err != nil {
 		return nil, err
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	var p Profile
-	if err := dec.Decode(&p); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
 	for _, c := range calParams {
-		if v := c.get(&p); v < c.lo || v > c.hi {
+		if v := c.get(p); v < c.lo || v > c.hi {
 			return nil, fmt.Errorf("%s: %s %v is outside [%v, %v]", path, c.name, v, c.lo, c.hi)
 		}
 	}
-	return &p, nil
+	return p, nil
 }

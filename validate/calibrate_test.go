@@ -37,13 +37,16 @@ func TestResimulateReproduces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, c := range cases {
+	if len(cases) != len(res.Comparisons) {
+		t.Fatalf("%d of %d recorded runs prepared", len(cases), len(res.Comparisons))
+	}
+	for _, c := range cases {
 		p := defaultProfile(c)
 		r, err := c.simulate(context.Background(), &p)
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := res.Comparisons[i].Metrics
+		want := c.rec.Metrics
 		for j, m := range compareMetrics(c.real, r) {
 			if math.Abs(m.RelErr-want[j].RelErr) > 1e-9 {
 				t.Errorf("%s %s: resimulated error %v, recorded %v", c.name, m.Name, m.RelErr, want[j].RelErr)
@@ -74,7 +77,7 @@ func TestCalibrationHeldOut(t *testing.T) {
 	if testing.Short() {
 		t.Skip("simulates the suite a few hundred times")
 	}
-	h, err := CrossValidate(context.Background(), loadCI(t), readGz(t), 2, 25)
+	h, err := CrossValidate(context.Background(), loadCI(t), readGz(t), 2, 25, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +89,7 @@ func TestCalibrationHeldOut(t *testing.T) {
 
 // TestShippedProfile reads the shipped profile back.
 func TestShippedProfile(t *testing.T) {
-	p, err := LoadProfile("profiles/local-tcg.yaml")
+	p, err := LoadProfile("../calibration/profiles/local-tcg.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -94,15 +94,59 @@ func compareMetrics(real RealMetrics, sim *models.Result) []MetricError {
 	}
 }
 
+// comparePostcopy lists the post-copy metrics, compared after
+// compareMetrics' for the postcopy and hybrid models. postcopy_requests is
+// QEMU ram.postcopy-requests (the source's count of the destination's page
+// requests) against the simulator's network faults, its postcopy_requests
+// (its minor faults, accesses to pages already on the wire, are no request
+// in QEMU either); postcopy_bytes is ram.postcopy-bytes; stall_time_s is
+// the destination's postcopy-blocktime.
+func comparePostcopy(real RealMetrics, sim *models.Result) []MetricError {
+	return []MetricError{
+		metricError("postcopy_requests", float64(real.PostcopyRequests), float64(sim.PostcopyRequests)),
+		metricError("postcopy_bytes", float64(real.PostcopyBytes), float64(sim.PostcopyBytes)),
+		metricError("stall_time_s", real.StallTimeS, sim.StallTimeS),
+	}
+}
+
+// labMigrationParams returns the QEMU settings for spec's model, or an
+// error naming the models the lab can run.
+func labMigrationParams(spec *scenarios.Spec) (MigrationParams, error) {
+	switch p := spec.Model.Params.(type) {
+	case *models.PrecopyParams:
+		if spec.Model.Name == "precopy" {
+			switch c := p.Multifd.Compression; {
+			case p.Multifd.Channels == 0, c == "", c == "none", c == "zlib", c == "zstd":
+			default:
+				return MigrationParams{}, fmt.Errorf("model.multifd.compression %q: QEMU 7.2 offers none, zlib and zstd", c)
+			}
+			return PrecopyMigrationParams(*p), nil
+		}
+	case *models.PostcopyParams:
+		if spec.Model.Name == "postcopy" {
+			return PostcopyMigrationParams(*p), nil
+		}
+	case *models.HybridParams:
+		if spec.Model.Name == "hybrid" {
+			return HybridMigrationParams(*p), nil
+		}
+	}
+	return MigrationParams{}, fmt.Errorf("model.name %q: the lab validates the precopy, postcopy and hybrid models so far", spec.Model.Name)
+}
+
 // Run runs spec as a real local migration (see [RunLocal]) and in the
 // simulator, and compares them. The simulator replays the trace the guest
 // really achieved (see buildAchieved in achieved.go) over the whole guest
 // RAM, not the trace's wish: under TCG a guest can fall behind its trace.
-// Only the pre-copy model can be validated so far.
+// The precopy, postcopy and hybrid models can be validated so far (see
+// postcopy.go for how the lab runs post-copy).
 func Run(ctx context.Context, spec *scenarios.Spec, opts Options) (*Comparison, error) {
-	params, ok := spec.Model.Params.(*models.PrecopyParams)
-	if spec.Model.Name != "precopy" || !ok {
-		return nil, fmt.Errorf("model.name %q: the lab validates only the precopy model so far", spec.Model.Name)
+	// The real migration runs the scenario as given; a calibration profile
+	// changes only the simulator's side.
+	labSpec := spec.WithoutCalibration()
+	mig, err := labMigrationParams(labSpec)
+	if err != nil {
+		return nil, err
 	}
 	logf := func(format string, args ...any) {
 		if opts.Log != nil {
@@ -147,7 +191,12 @@ func Run(ctx context.Context, spec *scenarios.Spec, opts Options) (*Comparison, 
 	lo.Image = img
 	lo.TraceMemory = spec.VM.Memory
 	lo.AtEnd = spec.Workload.AtEnd
-	lo.Migration = PrecopyMigrationParams(*params)
+	lo.Migration = mig
+	if lo.Shaping == ShapingNetns {
+		if lo.Network, err = NetShapeFromSpec(labSpec.Network); err != nil {
+			return nil, fmt.Errorf("scenario %s: %w", spec.Name, err)
+		}
+	}
 	if lo.Log == nil {
 		lo.Log = opts.Log
 	}
@@ -183,6 +232,9 @@ func Run(ctx context.Context, spec *scenarios.Spec, opts Options) (*Comparison, 
 		Metrics:           compareMetrics(real.Metrics, sim),
 		Real:              real,
 		Sim:               sim,
+	}
+	if mig.Postcopy {
+		c.Metrics = append(c.Metrics, comparePostcopy(real.Metrics, sim)...)
 	}
 	return c, nil
 }

@@ -67,7 +67,7 @@ func TestLoadSuiteRejectsUnknownKey(t *testing.T) {
 }
 
 func TestSuiteCasesLoad(t *testing.T) {
-	for _, f := range []string{"suites/ci.yaml"} {
+	for _, f := range []string{"suites/ci.yaml", "suites/full.yaml"} {
 		s, err := LoadSuite(f)
 		if err != nil {
 			t.Fatal(err)
@@ -81,6 +81,9 @@ func TestSuiteCasesLoad(t *testing.T) {
 			var _ *scenarios.Spec = spec
 			if _, _, err := spec.Build(); err != nil {
 				t.Errorf("%s case %s: %v", f, s.Cases[i].Name, err)
+			}
+			if _, err := labMigrationParams(spec); err != nil {
+				t.Errorf("%s case %s: the lab cannot run it: %v", f, s.Cases[i].Name, err)
 			}
 		}
 	}

@@ -23,8 +23,14 @@
 // the scenario's model section ([MigrationParams]); query-migrate is polled
 // every 100 ms ([MigrateSample]) and re-queried after completion until its
 // figures settle; the final figures are mapped to migsim's result keys
-// ([RealMetrics]). Shaping is QEMU's max-bandwidth over loopback TCP, which
-// QEMU lifts for the stop-and-copy pass.
+// ([RealMetrics]). Shaping ([Shaping]) is by default QEMU's max-bandwidth
+// over loopback TCP, which QEMU lifts for the stop-and-copy pass; with
+// [ShapingNetns] each QEMU runs in its own network namespace, the two
+// joined by a veth pair with tbf at the scenario's network.bandwidth, and
+// the migration crosses a userspace relay (relay.go) that adds
+// network.rtt and bounds the bytes in flight to network.tcp_window
+// (netns.go). Every namespace, veth, qdisc and relay goes with the run;
+// namespaces left by a lab killed outright are removed by the next one.
 //
 // # Memory verification
 //

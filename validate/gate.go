@@ -25,6 +25,9 @@ type Threshold struct {
 	// Model restricts the threshold to comparisons of this model; "" means
 	// every model.
 	Model string `yaml:"model" json:"model,omitempty"`
+	// Shaping restricts the threshold to runs of this shaping ("qemu" or
+	// "netns", see [Shaping]); "" means every run.
+	Shaping Shaping `yaml:"shaping" json:"shaping,omitempty"`
 	// Median and Worst are the largest allowed median and worst absolute
 	// relative error, as fractions (0.15 is 15 %).
 	Median float64 `yaml:"median" json:"median"`
@@ -50,6 +53,9 @@ func (v Violation) String() string {
 	if model == "" {
 		model = "all models"
 	}
+	if v.Threshold.Shaping != "" {
+		model += ", shaping " + string(v.Threshold.Shaping)
+	}
 	s := fmt.Sprintf("%s (%s): %s |error| %.1f%% > %.1f%%", v.Threshold.Metric, model, v.Stat, 100*v.Got, 100*limit)
 	if v.Case != "" {
 		s += " in case " + v.Case
@@ -61,7 +67,7 @@ func (v Violation) String() string {
 // bound, at least one bound per entry.
 func checkThresholds(ths []Threshold) error {
 	known := map[string]bool{}
-	for _, m := range compareMetrics(RealMetrics{}, &models.Result{}) {
+	for _, m := range append(compareMetrics(RealMetrics{}, &models.Result{}), comparePostcopy(RealMetrics{}, &models.Result{})...) {
 		known[m.Name] = true
 	}
 	for i, t := range ths {
@@ -72,6 +78,11 @@ func checkThresholds(ths []Threshold) error {
 			return fmt.Errorf("gate[%d]: median and worst must be non-negative fractions", i)
 		case t.Median == 0 && t.Worst == 0:
 			return fmt.Errorf("gate[%d]: %s has neither median nor worst", i, t.Metric)
+		}
+		if t.Shaping != "" {
+			if _, err := ParseShaping(string(t.Shaping)); err != nil {
+				return fmt.Errorf("gate[%d].%w", i, err)
+			}
 		}
 	}
 	return nil
@@ -87,6 +98,9 @@ func (r *SuiteResult) Gate(ths []Threshold) []Violation {
 		worst, worstCase := -1.0, ""
 		for _, c := range r.Comparisons {
 			if t.Model != "" && c.Model != t.Model {
+				continue
+			}
+			if t.Shaping != "" && c.shaping() != t.Shaping {
 				continue
 			}
 			for _, m := range c.Metrics {

@@ -41,8 +41,9 @@ func breakModel(r *SuiteResult, factor float64) {
 }
 
 // TestGateCatchesBrokenModel: the CI suite's gate passes the results
-// recorded at load 5 and fails them once the model is broken, naming the
-// metric; no QEMU needed.
+// recorded at load 5 (its post-copy and hybrid cases from a run at load
+// 3.5-4.3) and fails them once the model is broken, naming the metric; no
+// QEMU needed.
 func TestGateCatchesBrokenModel(t *testing.T) {
 	s := loadCI(t)
 	res, err := ReadSuiteResult("testdata/ci-results-load5.json")

@@ -2,6 +2,7 @@ package validate
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -34,6 +35,28 @@ type MigrationParams struct {
 	CPUThrottleInitial, CPUThrottleIncrement, MaxCPUThrottle float64
 	// ThrottleTriggerThreshold is QEMU's throttle-trigger-threshold, percent.
 	ThrottleTriggerThreshold float64
+
+	// Postcopy enables the postcopy-ram capability on both sides (see
+	// postcopy.go): the lab calls migrate-start-postcopy once QEMU's
+	// dirty-sync-count reaches PostcopyAfterSyncs, and the destination
+	// starts the guest itself when the switch comes.
+	Postcopy bool
+	// PostcopyAfterSyncs is the dirty-sync-count (a count) at which the
+	// lab switches to post-copy: 0 right after the migrate command, N+1
+	// after N full pre-copy passes (QEMU syncs once at setup).
+	PostcopyAfterSyncs int
+	// MaxPostcopyBandwidth is QEMU's max-postcopy-bandwidth in bits per
+	// second; 0 means unlimited (QEMU's default).
+	MaxPostcopyBandwidth units.BitRate
+	// MultifdChannels enables the multifd capability on both sides with
+	// this many channels (QEMU multifd-channels), a count; 0 is off.
+	MultifdChannels int
+	// MultifdCompression is QEMU's multifd-compression: none, zlib or
+	// zstd ("" means none).
+	MultifdCompression string
+	// MultifdLevel is QEMU's multifd-zlib-level or multifd-zstd-level, an
+	// integer; 0 leaves QEMU's default (1).
+	MultifdLevel int
 }
 
 // PrecopyMigrationParams returns the QEMU settings that match the pre-copy
@@ -47,6 +70,9 @@ func PrecopyMigrationParams(p models.PrecopyParams) MigrationParams {
 		CPUThrottleIncrement:     p.CPUThrottleIncrement,
 		MaxCPUThrottle:           p.MaxCPUThrottle,
 		ThrottleTriggerThreshold: p.ThrottleTriggerThreshold,
+		MultifdChannels:          p.Multifd.Channels,
+		MultifdCompression:       p.Multifd.Compression,
+		MultifdLevel:             p.Multifd.Level,
 	}
 }
 
@@ -63,6 +89,16 @@ func (p MigrationParams) qmpParams() map[string]any {
 	m := map[string]any{
 		"downtime-limit": max(p.DowntimeLimit.Milliseconds(), 1),
 		"max-bandwidth":  bw,
+	}
+	if p.Postcopy && p.MaxPostcopyBandwidth > 0 {
+		m["max-postcopy-bandwidth"] = int64(float64(p.MaxPostcopyBandwidth) / 8)
+	}
+	if p.MultifdChannels > 0 {
+		m["multifd-channels"] = p.MultifdChannels
+		m["multifd-compression"] = cmp.Or(p.MultifdCompression, "none")
+		if c := p.MultifdCompression; p.MultifdLevel > 0 && (c == "zlib" || c == "zstd") {
+			m["multifd-"+c+"-level"] = p.MultifdLevel
+		}
 	}
 	if p.AutoConverge {
 		m["cpu-throttle-initial"] = int(p.CPUThrottleInitial)
@@ -102,6 +138,11 @@ type LocalOptions struct {
 	WorkDir string
 	// Log, when not nil, receives progress lines.
 	Log io.Writer
+	// Shaping is how the path between the QEMUs is shaped ("" means
+	// [ShapingQEMU]); with [ShapingNetns], Network is the path emulated
+	// (see netns.go).
+	Shaping Shaping
+	Network NetShape
 
 	// allowBuggyRAMSize lets a test run a RAM size that ErrRAMSize
 	// forbids, to check that verification catches the corruption.
@@ -153,6 +194,22 @@ type RealMetrics struct {
 	BandwidthBps float64 `json:"bandwidth_bps"`
 	// ThrottlePct is QEMU cpu-throttle-percentage at the end.
 	ThrottlePct float64 `json:"throttle_pct"`
+	// PrecopyBytes and PostcopyBytes are QEMU ram.precopy-bytes and
+	// ram.postcopy-bytes: RAM stream bytes sent while the guest ran on
+	// the source, and while it ran on the destination.
+	PrecopyBytes  uint64 `json:"precopy_bytes"`
+	PostcopyBytes uint64 `json:"postcopy_bytes"`
+	// PostcopyRequests is QEMU ram.postcopy-requests on the source: the
+	// destination's page requests (the simulator's postcopy_requests,
+	// its network faults).
+	PostcopyRequests uint64 `json:"postcopy_requests"`
+	// StallTimeS is the destination's postcopy-blocktime (capability
+	// postcopy-blocktime), seconds: vCPU time blocked on page faults.
+	StallTimeS float64 `json:"stall_time_s"`
+	// QEMUDowntimeS is QEMU's own downtime figure, seconds, kept for
+	// post-copy runs, where DowntimeS is the STOP-to-RESUME time instead
+	// (see postcopy.go); 0 for pre-copy.
+	QEMUDowntimeS float64 `json:"qemu_downtime_s,omitempty"`
 }
 
 // MeanBandwidthBps is the mean throughput of the live phase, bits per
@@ -208,6 +265,10 @@ type RealRun struct {
 	Epochs []EpochReport `json:"epochs"`
 	// PagesCompared is the number of RAM pages found equal on both sides.
 	PagesCompared uint64 `json:"pages_compared"`
+	// PagesChanged is, for a post-copy run, the number of RAM pages the
+	// destination's guest changed after it resumed (they differ from the
+	// paused source's); 0 for pre-copy, where any difference fails.
+	PagesChanged uint64 `json:"pages_changed,omitempty"`
 	// GuestVerify is the destination replayer's verify line.
 	GuestVerify string `json:"guest_verify"`
 	// BootS, MigrationWallS and VerifyS are wall-clock durations of the
@@ -215,6 +276,9 @@ type RealRun struct {
 	BootS          float64 `json:"boot_s"`
 	MigrationWallS float64 `json:"migration_wall_s"`
 	VerifyS        float64 `json:"verify_s"`
+	// Network is the path a shaped run emulated (see netns.go); absent
+	// with QEMU's max-bandwidth alone.
+	Network *NetShape `json:"network,omitempty"`
 }
 
 // migrateInfo is the part of query-migrate the lab reads.
@@ -237,8 +301,12 @@ type migrateInfo struct {
 		DirtySyncCount int     `json:"dirty-sync-count"`
 		PageSize       uint64  `json:"page-size"`
 		DowntimeBytes  uint64  `json:"downtime-bytes"`
+		PrecopyBytes   uint64  `json:"precopy-bytes"`
+		PostcopyBytes  uint64  `json:"postcopy-bytes"`
+		PostcopyReqs   uint64  `json:"postcopy-requests"`
 	} `json:"ram"`
-	SocketAddress []struct {
+	PostcopyBlocktime *int64 `json:"postcopy-blocktime"`
+	SocketAddress     []struct {
 		Type string `json:"type"`
 		Host string `json:"host"`
 		Port string `json:"port"`
@@ -289,6 +357,9 @@ func (m *migrateInfo) metrics() RealMetrics {
 		r.Pages = models.PageCounts{Total: m.RAM.Total / ps, Zero: m.RAM.Duplicate, Normal: m.RAM.Normal}
 		r.DirtyPagesRate = m.RAM.DirtyPagesRate
 		r.BandwidthBps = m.RAM.Mbps * 1e6
+		r.PrecopyBytes = m.RAM.PrecopyBytes
+		r.PostcopyBytes = m.RAM.PostcopyBytes
+		r.PostcopyRequests = m.RAM.PostcopyReqs
 	}
 	return r
 }
@@ -304,6 +375,7 @@ type lab struct {
 	links    []*guestLink
 	ramFiles []*os.File
 	maps     [][]byte
+	net      *labNet // shaped runs: namespaces, veth, tbf, relay
 }
 
 func (l *lab) close() {
@@ -313,6 +385,7 @@ func (l *lab) close() {
 	for _, p := range l.procs {
 		p.kill()
 	}
+	l.closeNet()
 	for _, m := range l.maps {
 		_ = unix.Munmap(m)
 	}
@@ -378,12 +451,20 @@ func RunLocal(ctx context.Context, opts LocalOptions) (_ *RealRun, err error) {
 	}
 	l := &lab{dir: dir}
 	defer l.close()
+	if opts.Migration.Postcopy {
+		if err := checkPostcopyDir(dir); err != nil {
+			return nil, err
+		}
+	}
 
 	accel := "tcg"
 	if KVMUsable() {
 		accel = "kvm"
 	}
 	run := &RealRun{Accel: accel, GuestMemoryBytes: uint64(mem)}
+	if err := l.setupShaping(opts, run, logf); err != nil {
+		return nil, err
+	}
 
 	// Guest RAM lives in files the lab holds open, so that it can read
 	// both sides' memory; the names are removed once QEMU has them open.
@@ -415,7 +496,7 @@ func RunLocal(ctx context.Context, opts LocalOptions) (_ *RealRun, err error) {
 	bootStart := time.Now()
 	start := func(side string, incoming bool) (*qemuProc, *guestLink, error) {
 		args := qemuArgs(opts.Image, dir, side, mem, accel, atEnd, incoming)
-		p, err := startQEMU(ctx, side, dir, args)
+		p, err := startQEMUIn(ctx, side, dir, l.netnsOf(side), args)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -457,6 +538,7 @@ func RunLocal(ctx context.Context, opts LocalOptions) (_ *RealRun, err error) {
 	if opts.Migration.AutoConverge {
 		caps = append(caps, map[string]any{"capability": "auto-converge", "state": true})
 	}
+	caps = append(caps, opts.Migration.extraCaps()...)
 	// exec runs one QMP command with its own time bound.
 	exec := func(p *qemuProc, cmd string, args, out any) error {
 		c, cancel := context.WithTimeout(ctx, qmpCommandTimeout)
@@ -465,15 +547,20 @@ func RunLocal(ctx context.Context, opts LocalOptions) (_ *RealRun, err error) {
 	}
 	for _, p := range []*qemuProc{src, dst} {
 		if err := exec(p, "migrate-set-capabilities", map[string]any{"capabilities": caps}, nil); err != nil {
-			return nil, err
+			return nil, capabilityError(p.name, opts.Migration, err)
 		}
 	}
 	if err := exec(src, "migrate-set-parameters", opts.Migration.qmpParams(), nil); err != nil {
 		return nil, err
 	}
+	if dp := opts.Migration.destinationParams(); len(dp) > 0 {
+		if err := exec(dst, "migrate-set-parameters", dp, nil); err != nil {
+			return nil, err
+		}
+	}
 	// Port 0: QEMU picks a free port and reports it. Nothing else may
 	// connect to it: any connection is taken as the migration.
-	if err := exec(dst, "migrate-incoming", map[string]any{"uri": "tcp:127.0.0.1:0"}, nil); err != nil {
+	if err := exec(dst, "migrate-incoming", map[string]any{"uri": l.incomingURI()}, nil); err != nil {
 		return nil, err
 	}
 	var inc migrateInfo
@@ -483,7 +570,17 @@ func RunLocal(ctx context.Context, opts LocalOptions) (_ *RealRun, err error) {
 	if len(inc.SocketAddress) == 0 || inc.SocketAddress[0].Port == "" {
 		return nil, errors.New("destination QEMU reported no listening address after migrate-incoming")
 	}
-	uri := "tcp:127.0.0.1:" + inc.SocketAddress[0].Port
+	uri, err := l.migrateURI(inc.SocketAddress[0].Port)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Migration.Postcopy {
+		// cont during an incoming migration arms autostart: the
+		// destination runs the guest as soon as post-copy starts.
+		if err := exec(dst, "cont", nil, nil); err != nil {
+			return nil, err
+		}
+	}
 
 	if err := srcLink.send("start"); err != nil {
 		return nil, err
@@ -501,9 +598,13 @@ func RunLocal(ctx context.Context, opts LocalOptions) (_ *RealRun, err error) {
 		return nil, err
 	}
 	logf("migrating to %s", uri)
+	sw := &postcopySwitch{params: opts.Migration, exec: func() error { return exec(src, "migrate-start-postcopy", nil, nil) }, logf: logf}
+	if err := sw.check(0); err != nil {
+		return nil, err
+	}
 	mctx, mcancel := context.WithTimeout(ctx, migTimeout)
 	defer mcancel()
-	final, raw, err := pollMigration(mctx, src, t0, &run.Series)
+	final, raw, err := pollMigration(mctx, src, t0, &run.Series, sw.check)
 	if err != nil {
 		// Cancel a migration still running, so that QEMU is not killed
 		// mid-stream for nothing; the processes go in close anyway.
@@ -513,11 +614,19 @@ func RunLocal(ctx context.Context, opts LocalOptions) (_ *RealRun, err error) {
 		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 			return nil, fmt.Errorf("migration did not complete within %v (last status %q)", migTimeout, lastStatus(run.Series))
 		}
+		if opts.Migration.Postcopy {
+			err = fmt.Errorf("%w%s", err, stderrTail(dst))
+		}
 		return nil, err
 	}
 	run.MigrationWallS = time.Since(t0).Seconds()
 	run.Final = raw
 	run.Metrics = final.metrics()
+	if opts.Migration.Postcopy {
+		if err := postcopyMetrics(ctx, src, dst, &run.Metrics); err != nil {
+			return nil, err
+		}
+	}
 	logf("completed: total %.3fs, downtime %.3fs, %d syncs", run.Metrics.TotalTimeS, run.Metrics.DowntimeS, run.Metrics.Rounds)
 
 	// Verification: both sides are paused (the source after completion,
@@ -525,11 +634,22 @@ func RunLocal(ctx context.Context, opts LocalOptions) (_ *RealRun, err error) {
 	vStart := time.Now()
 	wctx, wcancel := context.WithTimeout(ctx, 60*time.Second)
 	defer wcancel()
-	if err := waitDestination(wctx, dst); err != nil {
+	if opts.Migration.Postcopy {
+		// The destination has run the guest since the switch: stop it and
+		// bound the pages it changed (see postcopy.go).
+		if err := stopDestination(wctx, dst); err != nil {
+			return nil, err
+		}
+	} else if err := waitDestination(wctx, dst); err != nil {
 		return nil, err
 	}
 	same, bad, firstBad := compareRAM(srcRAM, dstRAM)
-	if bad > 0 {
+	if opts.Migration.Postcopy {
+		if err := checkPostcopyRAM(same, bad, dstLink.reports(t0)); err != nil {
+			return nil, err
+		}
+		run.PagesChanged = bad
+	} else if bad > 0 {
 		return nil, fmt.Errorf("%w: %d of %d pages differ, the first at guest physical address %#x",
 			ErrMemoryMismatch, bad, same+bad, firstBad*4096)
 	}
@@ -581,7 +701,9 @@ func qemuArgs(img *Image, dir, side string, mem units.Bytes, accel string, atEnd
 // pollMigration polls query-migrate every 100 ms, appending to series,
 // until the migration ends, then re-queries until total-time and downtime
 // are filled in (QEMU can say completed before it has them).
-func pollMigration(ctx context.Context, src *qemuProc, t0 time.Time, series *[]MigrateSample) (*migrateInfo, json.RawMessage, error) {
+// onSample, when not nil, sees each sample's dirty-sync-count while the
+// migration runs.
+func pollMigration(ctx context.Context, src *qemuProc, t0 time.Time, series *[]MigrateSample, onSample func(syncs int) error) (*migrateInfo, json.RawMessage, error) {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	query := func() (*migrateInfo, json.RawMessage, error) {
@@ -624,8 +746,15 @@ func pollMigration(ctx context.Context, src *qemuProc, t0 time.Time, series *[]M
 				}
 				prev = raw
 			}
-		case "failed", "cancelled":
+		case "failed", "cancelled", "postcopy-paused":
+			// postcopy-paused: the post-copy stream broke; QEMU waits for
+			// a recovery the lab does not attempt.
 			return nil, nil, fmt.Errorf("migration %s: %s", m.Status, m.ErrorDesc)
+		}
+		if onSample != nil && m.RAM != nil {
+			if err := onSample(m.RAM.DirtySyncCount); err != nil {
+				return nil, nil, err
+			}
 		}
 		select {
 		case <-ctx.Done():

@@ -57,6 +57,12 @@ type qemuProc struct {
 // (Pdeathsig), and is stopped by [qemuProc.kill]. On error nothing is left
 // running.
 func startQEMU(ctx context.Context, name, dir string, args []string) (*qemuProc, error) {
+	return startQEMUIn(ctx, name, dir, "", args)
+}
+
+// startQEMUIn is [startQEMU] inside the named network namespace ("" for
+// the lab's own), entered with ip netns exec.
+func startQEMUIn(ctx context.Context, name, dir, netns string, args []string) (*qemuProc, error) {
 	bin, err := FindQEMU()
 	if err != nil {
 		return nil, err
@@ -69,6 +75,7 @@ func startQEMU(ctx context.Context, name, dir string, args []string) (*qemuProc,
 	}
 	defer errFile.Close()
 	full := append([]string{"-name", "migsim-" + name, "-qmp", "unix:" + sock + ",server=on,wait=off"}, args...)
+	bin, full = netnsCommand(netns, bin, full)
 	cmd := exec.Command(bin, full...)
 	cmd.Dir = dir
 	cmd.Stdout = errFile

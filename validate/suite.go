@@ -2,17 +2,18 @@ package validate
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"math"
 	"os"
 	"path/filepath"
-	"slices"
 	"text/tabwriter"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/migsim/migsim/calibration"
 	"github.com/migsim/migsim/scenarios"
 )
 
@@ -35,6 +36,20 @@ type Suite struct {
 	// Gate holds the accuracy thresholds "migsim validate suite --gate"
 	// checks (see [SuiteResult.Gate]); none by default.
 	Gate []Threshold `yaml:"gate"`
+	// Shaping is how every case's path is shaped: "qemu" (the default:
+	// QEMU's max-bandwidth over loopback) or "netns" (namespaces, tbf and
+	// the RTT relay, see netns.go). A case's own shaping wins over it,
+	// and --shaping on the command line over both.
+	Shaping Shaping `yaml:"shaping"`
+	// Calibration, when set, is the scenario key calibration of every
+	// case (a built-in profile's name, or a profile file relative to the
+	// suite file), before the case's own set: the simulator side then runs
+	// calibrated. "" leaves the base scenario's.
+	Calibration string `yaml:"calibration"`
+	// CalibrationWeights weighs the metrics when "migsim calibrate" fits a
+	// profile to this suite's results (see [Weights]); --weight flags
+	// override them.
+	CalibrationWeights Weights `yaml:"calibration_weights"`
 
 	file string
 }
@@ -43,8 +58,14 @@ type Suite struct {
 type SuiteCase struct {
 	// Name names the case; it becomes the scenario's name.
 	Name string `yaml:"name"`
+	// Base, when set, replaces the suite's base scenario file for this
+	// case (relative to the suite file), e.g. a post-copy base whose model
+	// section has no pre-copy keys.
+	Base string `yaml:"base"`
 	// Set holds key=value scenario overrides, applied to the base in order.
 	Set []string `yaml:"set"`
+	// Shaping, when set, replaces the suite's shaping for this case.
+	Shaping Shaping `yaml:"shaping"`
 }
 
 // LoadSuite reads a suite file strictly: an unknown key is an error naming
@@ -72,9 +93,20 @@ func LoadSuite(path string) (*Suite, error) {
 			return nil, fmt.Errorf("%s: cases[%d].name: %q is empty or repeated", path, i, c.Name)
 		}
 		seen[c.Name] = true
+		if _, err := ParseShaping(string(c.Shaping)); err != nil {
+			return nil, fmt.Errorf("%s: cases[%d].%w", path, i, err)
+		}
+	}
+	if _, err := ParseShaping(string(s.Shaping)); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if err := checkThresholds(s.Gate); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if s.CalibrationWeights != nil {
+		if err := s.CalibrationWeights.Check(); err != nil {
+			return nil, fmt.Errorf("%s: calibration_weights: %w", path, err)
+		}
 	}
 	s.file = path
 	return &s, nil
@@ -83,12 +115,24 @@ func LoadSuite(path string) (*Suite, error) {
 // Scenario loads case i's scenario: the base with the case's overrides,
 // named after the case.
 func (s *Suite) Scenario(i int) (*scenarios.Spec, error) {
-	base := s.Base
+	return s.scenario(i)
+}
+
+// scenario is [Suite.Scenario] with further overrides after the case's.
+func (s *Suite) scenario(i int, extra ...string) (*scenarios.Spec, error) {
+	c := s.Cases[i]
+	base := cmp.Or(c.Base, s.Base)
 	if !filepath.IsAbs(base) {
 		base = filepath.Join(filepath.Dir(s.file), base)
 	}
-	c := s.Cases[i]
-	sets := append(slices.Clone(c.Set), "name="+c.Name)
+	var sets []string
+	if cal := s.Calibration; cal != "" {
+		if calibration.IsFile(cal) && !filepath.IsAbs(cal) {
+			cal = filepath.Join(filepath.Dir(s.file), cal)
+		}
+		sets = append(sets, "calibration="+cal)
+	}
+	sets = append(append(append(sets, c.Set...), "name="+c.Name), extra...)
 	return scenarios.Load(base, sets)
 }
 
@@ -142,7 +186,7 @@ func RunSuite(ctx context.Context, s *Suite, opts Options) (*SuiteResult, error)
 		if opts.Log != nil {
 			fmt.Fprintf(opts.Log, "case %d/%d: %s\n", i+1, len(s.Cases), c.Name)
 		}
-		cmp, err := Run(ctx, spec, opts)
+		cmp, err := Run(ctx, spec, s.caseOptions(i, opts))
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
@@ -156,28 +200,33 @@ func RunSuite(ctx context.Context, s *Suite, opts Options) (*SuiteResult, error)
 	return res, nil
 }
 
+// summarise summarises each metric over the comparisons that have it, in
+// the order metrics first appear (post-copy metrics only in post-copy
+// cases).
 func summarise(cs []*Comparison) []MetricSummary {
 	if len(cs) == 0 {
 		return nil
 	}
 	var out []MetricSummary
-	for j, m := range cs[0].Metrics {
-		errs := make([]float64, len(cs))
-		sum := MetricSummary{Name: m.Name}
-		for i, c := range cs {
-			e := math.Abs(c.Metrics[j].RelErr)
-			errs[i] = e
-			if e >= sum.WorstAbsErr {
-				sum.WorstAbsErr, sum.Worst = e, c.Scenario
+	errs := map[string][]float64{}
+	idx := map[string]int{}
+	for _, c := range cs {
+		for _, m := range c.Metrics {
+			i, ok := idx[m.Name]
+			if !ok {
+				i = len(out)
+				idx[m.Name] = i
+				out = append(out, MetricSummary{Name: m.Name})
+			}
+			e := math.Abs(m.RelErr)
+			errs[m.Name] = append(errs[m.Name], e)
+			if e >= out[i].WorstAbsErr {
+				out[i].WorstAbsErr, out[i].Worst = e, c.Scenario
 			}
 		}
-		slices.Sort(errs)
-		if n := len(errs); n%2 == 1 {
-			sum.MedianAbsErr = errs[n/2]
-		} else {
-			sum.MedianAbsErr = (errs[n/2-1] + errs[n/2]) / 2
-		}
-		out = append(out, sum)
+	}
+	for i := range out {
+		out[i].MedianAbsErr = median(errs[out[i].Name])
 	}
 	return out
 }

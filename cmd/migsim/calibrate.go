@@ -1,12 +1,15 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/migsim/migsim/calibration"
 	"github.com/migsim/migsim/validate"
 )
 
@@ -18,6 +21,9 @@ type calibrateOptions struct {
 	name    string
 	kfold   int
 	maxEval int
+	weights []string
+	eval    string
+	json    string
 }
 
 // newCalibrateCmd builds "migsim calibrate". The lead registers it on the
@@ -31,15 +37,26 @@ func newCalibrateCmd(s streams) *cobra.Command {
 link bandwidth of stop-and-copy, setup time, resume time, dirty-sync cost)
 to the real runs in suite results written by 'migsim validate suite --json',
 with Nelder-Mead over the sum of squared relative errors of total time,
-downtime, setup time and transferred bytes. Each run is simulated again on
+downtime, setup time and transferred bytes, each weighted (--weight
+metric=w, repeatable, over the suite file's calibration_weights; 1 by
+default, 0 leaves a metric out). Each run is simulated again on
 the trace its guest achieved (rebuilt from the suite's scenario and the
 run's epoch reports). Prints the residuals; with --kfold K also the
-held-out error of K-fold cross-validation against the defaults.`,
-		Example: `  migsim calibrate ci-results.json --suite validate/suites/ci.yaml -o local-tcg.yaml --name local-tcg --kfold 3`,
-		Args:    usageArgs(cobra.ExactArgs(1)),
+held-out error of K-fold cross-validation against the defaults.
+
+With --evaluate PROFILE (a built-in name or a profile file) it fits
+nothing: it simulates the recorded runs again under that profile ("none":
+uncalibrated), prints the comparison table as 'migsim validate suite'
+does and checks the suite's gate thresholds for pre-copy over loopback,
+the runs calibration re-simulates (exit 3 when one is crossed);
+--json writes the re-simulated results for 'migsim validate gate'.`,
+		Example: `  migsim calibrate ci-results.json --suite validate/suites/ci.yaml -o local-tcg.yaml --name local-tcg --kfold 3
+  migsim calibrate ci-results.json --suite validate/suites/ci.yaml -o - --weight downtime_s=3
+  migsim calibrate ci-results.json --suite validate/suites/ci.yaml --evaluate local-tcg`,
+		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if o.suite == "" || o.output == "" {
-				return usageErrorf("calibrate: --suite and -o are required")
+			if o.suite == "" || (o.output == "" && o.eval == "") {
+				return usageErrorf("calibrate: --suite and -o (or --evaluate) are required")
 			}
 			suite, err := validate.LoadSuite(o.suite)
 			if err != nil {
@@ -49,7 +66,22 @@ held-out error of K-fold cross-validation against the defaults.`,
 			if err != nil {
 				return err
 			}
-			fit, err := validate.Calibrate(cmd.Context(), suite, res, o.maxEval)
+			if o.eval != "" {
+				return o.evaluate(cmd, suite, res)
+			}
+			weights := validate.Weights{}
+			for m, w := range suite.CalibrationWeights {
+				weights[m] = w
+			}
+			for _, s := range o.weights {
+				if err := weights.Set(s); err != nil {
+					return usageErrorf("--weight: %v", err)
+				}
+			}
+			if err := weights.Check(); err != nil {
+				return usageErrorf("--weight: %v", err)
+			}
+			fit, err := validate.Calibrate(cmd.Context(), suite, res, o.maxEval, weights)
 			if err != nil {
 				return fmt.Errorf("calibrate: %w", err)
 			}
@@ -58,7 +90,7 @@ held-out error of K-fold cross-validation against the defaults.`,
 				return err
 			}
 			if o.kfold > 0 {
-				h, err := validate.CrossValidate(cmd.Context(), suite, res, o.kfold, o.maxEval)
+				h, err := validate.CrossValidate(cmd.Context(), suite, res, o.kfold, o.maxEval, weights)
 				if err != nil {
 					return fmt.Errorf("calibrate: %w", err)
 				}
@@ -67,7 +99,7 @@ held-out error of K-fold cross-validation against the defaults.`,
 				}
 			}
 			return writeOutput(o.output, o.out, func(w io.Writer) error {
-				fmt.Fprintf(w, "# Calibration profile fitted by 'migsim calibrate %s --suite %s' to %d runs.\n", args[0], o.suite, len(fit.Cases))
+				fmt.Fprintf(w, "# Calibration profile fitted by 'migsim calibrate %s --suite %s' to %d runs, weights %s.\n", args[0], o.suite, len(fit.Cases), weights)
 				return yaml.NewEncoder(w).Encode(fit.Profile)
 			})
 		},
@@ -78,5 +110,48 @@ held-out error of K-fold cross-validation against the defaults.`,
 	fl.StringVar(&o.name, "name", "local", "profile name")
 	fl.IntVar(&o.kfold, "kfold", 0, "also report K-fold held-out error (0: no)")
 	fl.IntVar(&o.maxEval, "max-eval", 200, "Nelder-Mead evaluations (each simulates every case)")
+	fl.StringVar(&o.eval, "evaluate", "", "fit nothing: re-simulate the runs under this profile (name, file, or none) and check the gate")
+	fl.StringVar(&o.json, "json", "", "with --evaluate, write the re-simulated results as JSON to this file")
+	fl.StringArrayVar(&o.weights, "weight", nil, "metric=weight in the objective, repeatable (metrics: "+strings.Join(validate.CalibratedMetrics(), ", ")+")")
 	return cmd
+}
+
+// evaluate is --evaluate: the recorded runs simulated again under one
+// profile, tabled and gated.
+func (o *calibrateOptions) evaluate(cmd *cobra.Command, suite *validate.Suite, res *validate.SuiteResult) error {
+	var p *validate.Profile
+	if o.eval != "none" {
+		var err error
+		if p, err = calibration.Resolve(o.eval, ""); err != nil {
+			return usageErrorf("--evaluate: %v", err)
+		}
+	}
+	re, err := validate.Resimulate(cmd.Context(), suite, res, p)
+	if err != nil {
+		return fmt.Errorf("calibrate: %w", err)
+	}
+	if err := re.WriteTable(o.out); err != nil {
+		return err
+	}
+	if o.json != "" {
+		if err := writeOutput(o.json, o.out, func(w io.Writer) error {
+			enc := json.NewEncoder(w)
+			enc.SetIndent("", "  ")
+			return enc.Encode(re)
+		}); err != nil {
+			return err
+		}
+	}
+	ths := validate.ResimulatedThresholds(suite.Gate)
+	if len(ths) == 0 {
+		return nil
+	}
+	vs := re.Gate(ths)
+	if err := validate.WriteGate(o.out, ths, vs); err != nil {
+		return err
+	}
+	if len(vs) > 0 {
+		return &accuracyError{err: fmt.Errorf("suite %s under %s: accuracy gate failed: %d thresholds crossed", suite.Name, o.eval, len(vs))}
+	}
+	return nil
 }

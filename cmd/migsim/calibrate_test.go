@@ -2,7 +2,11 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -21,6 +25,50 @@ func TestCalibrateCmdUsage(t *testing.T) {
 		cmd.SilenceErrors, cmd.SilenceUsage = true, true
 		if code := exitCodeOf(cmd.ExecuteContext(context.Background())); code != exitUsage {
 			t.Errorf("calibrate %q: exit %d, want %d", args, code, exitUsage)
+		}
+	}
+}
+
+// TestCalibrateEvaluate re-simulates the recorded load-5 runs under the
+// shipped profile with --evaluate and gates them; bad --weight and
+// --evaluate values are usage errors.
+func TestCalibrateEvaluate(t *testing.T) {
+	f, err := os.Open("../../validate/testdata/ci-results-load5-full.json.gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	results := filepath.Join(t.TempDir(), "results.json")
+	b, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(results, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) (string, exitCode) {
+		var out, errb bytes.Buffer
+		cmd := newCalibrateCmd(streams{in: strings.NewReader(""), out: &out, err: &errb})
+		cmd.SetArgs(append([]string{results, "--suite", "../../validate/suites/ci.yaml"}, args...))
+		cmd.SilenceErrors, cmd.SilenceUsage = true, true
+		code := exitCodeOf(cmd.ExecuteContext(context.Background()))
+		return out.String() + errb.String(), code
+	}
+	out, code := run("--evaluate", "local-tcg")
+	if code != 0 || !strings.Contains(out, "gate passed") || !strings.Contains(out, "total_time_s") {
+		t.Errorf("--evaluate local-tcg: exit %d\n%s", code, out)
+	}
+	for _, args := range [][]string{
+		{"--evaluate", "no-such-profile"},
+		{"-o", "-", "--weight", "downtime=3"},
+		{"-o", "-", "--weight", "downtime_s=-1"},
+	} {
+		if out, code := run(args...); code != exitUsage {
+			t.Errorf("%q: exit %d, want %d\n%s", args, code, exitUsage, out)
 		}
 	}
 }

@@ -27,7 +27,7 @@ func (f *gateFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.history, "history", "", "append the run's errors as a JSON line to this file (e.g. validate/history/ci.jsonl)")
 	fl.StringVar(&f.commit, "commit", "", "commit recorded in --history (default: git rev-parse --short HEAD, if it works)")
 	fl.StringVar(&f.host, "host", "", "machine and load recorded in --history, e.g. \"TCG 2 cores, load 0.5\"")
-	fl.StringVar(&f.calibration, "calibration-name", "", "calibration profile recorded in --history")
+	fl.StringVar(&f.calibration, "calibration-name", "", "calibration profile recorded in --history (default: the one the simulated results name)")
 }
 
 // apply records history and checks the gate; it returns an accuracyError
@@ -50,9 +50,15 @@ func (f *gateFlags) apply(s streams, suite *validate.Suite, res *validate.SuiteR
 				commit = strings.TrimSpace(string(b))
 			}
 		}
+		cal := f.calibration
+		for _, c := range res.Comparisons {
+			if cal == "" && c.Sim != nil {
+				cal = c.Sim.Calibration
+			}
+		}
 		e := validate.HistoryEntry{
 			Date: time.Now().UTC().Truncate(time.Second), Commit: commit, Suite: res.Suite,
-			Calibration: f.calibration, Host: f.host,
+			Calibration: cal, Host: f.host,
 			Cases: len(res.Comparisons), Failed: len(res.Failed), Errors: res.Summary,
 		}
 		for _, v := range vs {

@@ -44,6 +44,7 @@ type labFlags struct {
 	workDir  string
 	timeout  time.Duration
 	jsonOut  string
+	shaping  string
 }
 
 func (f *labFlags) register(cmd *cobra.Command) {
@@ -55,12 +56,13 @@ func (f *labFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.workDir, "work-dir", "", "parent of each run's temporary folder (default /dev/shm)")
 	fl.DurationVar(&f.timeout, "timeout", 5*time.Minute, "longest a migration may take before it is cancelled and the run fails")
 	fl.StringVar(&f.jsonOut, "json", "", "also write the full result (series, epochs, both results) as JSON to this file")
+	fl.StringVar(&f.shaping, "shaping", "", "how the path is shaped: qemu (QEMU's max-bandwidth over loopback, the default) or netns (network namespaces, tbf at network.bandwidth, a relay adding network.rtt with network.tcp_window; needs root and iproute2); for a suite it overrides the file's shaping")
 }
 
 func (f *labFlags) options(s streams) validate.Options {
 	return validate.Options{
 		Image: validate.ImageOptions{CacheDir: f.cacheDir, Kernel: f.kernel, Guest: f.guest, CacheMax: units.Bytes(f.cacheMax)},
-		Local: validate.LocalOptions{WorkDir: f.workDir, MigrationTimeout: f.timeout},
+		Local: validate.LocalOptions{WorkDir: f.workDir, MigrationTimeout: f.timeout, Shaping: validate.Shaping(f.shaping)},
 		Log:   s.err,
 	}
 }
@@ -98,7 +100,8 @@ func newValidateRunCmd(s streams) *cobra.Command {
 the guest achieved, and print each metric's real and simulated values with
 the simulator's relative error. A run whose destination memory differs from
 the source's fails (exit 1); it is never reported as a data point.
-Only the precopy model can be validated so far.`,
+The precopy (multifd included), postcopy and hybrid models can be validated
+so far; post-copy needs userfaultfd and a work dir on tmpfs.`,
 		Example: `  migsim validate run validate/suites/lab-base.yaml
   migsim validate run validate/suites/lab-base.yaml --set workload.generator.dirty_rate=4000 --json run.json`,
 		Args: usageArgs(cobra.ExactArgs(1)),
@@ -106,6 +109,9 @@ Only the precopy model can be validated so far.`,
 			o.scenario = args[0]
 			if err := oneOf("output", o.output, "table", "json"); err != nil {
 				return err
+			}
+			if _, err := validate.ParseShaping(o.shaping); err != nil {
+				return usageErrorf("--%v", err)
 			}
 			spec, err := o.load(cmd, o.scenario)
 			if err != nil {
@@ -157,6 +163,9 @@ exits 3. With --history FILE, append the run's errors as one JSON line.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := oneOf("output", o.output, "table", "json"); err != nil {
 				return err
+			}
+			if _, err := validate.ParseShaping(o.shaping); err != nil {
+				return usageErrorf("--%v", err)
 			}
 			suite, err := validate.LoadSuite(args[0])
 			if err != nil {

@@ -1,0 +1,14 @@
+// Package calibration holds calibration profiles: the physical parameters
+// the migration models leave free (the share of max-bandwidth the live
+// rounds achieve, the link rate of stop-and-copy, fixed setup and resume
+// costs, the dirty-sync cost), fitted to real migrations by "migsim
+// calibrate" (package validate) and selected by a scenario with the
+// top-level key
+//
+//	calibration: local-tcg          # a built-in profile, see Names
+//	calibration: my-cluster.yaml    # a profile file, relative to the scenario
+//
+// The built-in profiles are embedded in the binary (profiles/*.yaml). The
+// package sits below scenarios in the import graph so that scenarios can
+// apply a profile and validate can fit one with the same type.
+package calibration
