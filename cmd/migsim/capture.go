@@ -28,6 +28,7 @@ type captureOptions struct {
 	delay     time.Duration
 	mechanism string
 	quiet     bool
+	follow    bool
 }
 
 // newCaptureCmd builds "migsim trace capture". The lead registers it
@@ -50,8 +51,12 @@ asynchronous userfaultfd write-protection read with PAGEMAP_SCAN (Linux
 6.7+), which attaches to the target with ptrace for an instant: it needs
 root, CAP_SYS_PTRACE or the target's user with ptrace_scope 0. The target
 is never left stopped or write-protected: the write-protection ends with
-this command's descriptor. Memory the target maps after the capture starts
-is not followed.
+this command's descriptor. Memory the target maps (or grows its heap into)
+after the capture starts is followed from the epoch after it appears, its
+pages numbered after the earlier ones (--follow=false captures only the
+memory mapped at the start); the trace's page count is then known only at
+the end, so the epochs are spooled to a temporary file and the trace is
+written when the capture ends.
 
 With --qmp, capture a running QEMU guest: the QMP socket's peer is the QEMU
 process, query-memory-size-summary gives the guest's RAM size, and the one
@@ -103,6 +108,7 @@ second one (-qmp unix:PATH,server=on,wait=off) and pass that.`,
 	fl.DurationVar(&o.delay, "delay", 0, "with a command: wait this long after starting it before capturing")
 	fl.StringVar(&o.mechanism, "mechanism", "auto", "auto, soft-dirty or uffd-wp-async")
 	fl.BoolVarP(&o.quiet, "quiet", "q", false, "no per-epoch progress on stderr")
+	fl.BoolVar(&o.follow, "follow", true, "also capture memory the target maps after the start (not with --qmp)")
 	return cmd
 }
 
@@ -143,7 +149,7 @@ func runCapture(ctx context.Context, o *captureOptions) error {
 		ctx, cancel = context.WithTimeout(ctx, o.duration)
 		defer cancel()
 	}
-	opts := capture.Options{PID: pid, Epoch: o.epoch, Mechanism: mech}
+	opts := capture.Options{PID: pid, Epoch: o.epoch, Mechanism: mech, Follow: o.follow}
 	if !o.quiet {
 		opts.OnEpoch = func(i, n uint64) {
 			fmt.Fprintf(o.err, "epoch %d: %d pages written\n", i, n)
@@ -185,6 +191,9 @@ func runCapture(ctx context.Context, o *captureOptions) error {
 	}
 	fmt.Fprintf(o.err, "wrote %s: %d epochs, %d page writes, %d regions (%s); %s\n",
 		o.output, res.Epochs, res.WrittenPages, len(res.Regions), strings.Join(first(names, 4), " "), why)
+	if res.AddedRegions > 0 {
+		fmt.Fprintf(o.err, "followed %d regions mapped during the capture\n", res.AddedRegions)
+	}
 	if res.DroppedRegions > 0 {
 		fmt.Fprintf(o.err, "warning: %d regions were unmapped or replaced during the capture and dropped\n", res.DroppedRegions)
 	}

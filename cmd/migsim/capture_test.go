@@ -5,6 +5,7 @@ import (
 	"context"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/spf13/cobra"
@@ -17,8 +18,11 @@ import (
 // the lead registers it under "trace".
 func runCaptureCmd(t *testing.T, args ...string) (exitCode, string) {
 	t.Helper()
-	var out, errb bytes.Buffer
-	cmd := newCaptureCmd(streams{in: strings.NewReader(""), out: &out, err: &errb})
+	var out bytes.Buffer
+	// The started command's output is copied into errb by another
+	// goroutine while the capture writes its own lines there.
+	errb := &lockedBuffer{}
+	cmd := newCaptureCmd(streams{in: strings.NewReader(""), out: &out, err: errb})
 	cmd.SetArgs(args)
 	cmd.SilenceErrors, cmd.SilenceUsage = true, true
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err: err} })
@@ -27,6 +31,27 @@ func runCaptureCmd(t *testing.T, args ...string) (exitCode, string) {
 		errb.WriteString(err.Error())
 	}
 	return exitCodeOf(err), errb.String()
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent writers. It has no
+// ReadFrom, so io.Copy into it goes through Write.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) WriteString(s string) (int, error) { return l.Write([]byte(s)) }
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func TestCaptureCmdUsage(t *testing.T) {

@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -88,6 +90,13 @@ type Options struct {
 	// Note, when not empty, is appended to the trace's provenance (what
 	// was captured, in words).
 	Note string
+	// Follow also captures anonymous memory the target maps, or grows
+	// its heap into, after the capture starts: every epoch the memory map
+	// is read again and new ranges are tracked as new trace pages after
+	// the existing ones. The trace's page count is known only at the end,
+	// so the epochs are kept in a temporary file and copied to w behind
+	// the final header when the capture ends. Ignored with Regions.
+	Follow bool
 }
 
 // Region is one captured mapping: addresses [Start, End) of the target are
@@ -112,6 +121,9 @@ type Result struct {
 	// DroppedRegions counts regions dropped because the target unmapped or
 	// replaced them during the capture.
 	DroppedRegions int
+	// AddedRegions counts regions found after the start ([Options.Follow]);
+	// they are at the end of Regions.
+	AddedRegions int
 	// TargetExited is true when the capture ended because the target did.
 	TargetExited bool
 }
@@ -123,6 +135,8 @@ type sampler interface {
 	sample(r Region, set *roaring.Bitmap) error
 	// endEpoch is called after the regions of an epoch are sampled.
 	endEpoch() error
+	// add starts tracking a region found after the start.
+	add(r Region) error
 	// Close stops tracking; it leaves the target as it was.
 	Close() error
 }
@@ -187,18 +201,94 @@ func Capture(ctx context.Context, w io.Writer, opts Options) (*Result, error) {
 	if host == "" {
 		host, _ = os.Hostname()
 	}
-	h := &traces.Header{
-		PageSize:   pageSize,
-		PageCount:  pageCount,
-		Epoch:      opts.Epoch,
-		Provenance: provenance(opts, mech, host, regions),
+	cmd, start := commandLine(opts.PID), time.Now()
+	follow := opts.Follow && len(opts.Regions) == 0
+	h := &traces.Header{PageSize: pageSize, PageCount: pageCount, Epoch: opts.Epoch}
+	out := w
+	var spool *os.File
+	var spoolBuf *bufio.Writer
+	if follow {
+		// The page count grows with the memory found; the final header
+		// is written when the capture ends.
+		if spool, err = os.CreateTemp("", "migsim-capture-*.mgt"); err != nil {
+			return nil, fmt.Errorf("capture: %w", err)
+		}
+		defer os.Remove(spool.Name())
+		defer spool.Close()
+		h.PageCount = maxPageCount
+		spoolBuf = bufio.NewWriterSize(spool, 256<<10)
+		out = spoolBuf
+	} else {
+		h.Provenance = provenance(opts, mech, host, cmd, start, regions)
 	}
-	tw, err := traces.NewWriter(w, h)
+	tw, err := traces.NewWriter(out, h)
 	if err != nil {
 		return nil, fmt.Errorf("capture: %w", err)
 	}
 	res := &Result{Mechanism: mech, Regions: regions}
-	live := make([]bool, len(regions))
+	err = sampleEpochs(ctx, tw, s, res, opts, follow)
+	if cerr := tw.Close(); cerr != nil && err == nil {
+		err = fmt.Errorf("capture: %w", cerr)
+	}
+	if err == nil && spoolBuf != nil {
+		if err = spoolBuf.Flush(); err != nil {
+			err = fmt.Errorf("capture: spooling epochs: %w", err)
+		}
+	}
+	if err != nil || !follow {
+		return res, err
+	}
+	// Copy the spooled epochs behind the final header.
+	h.PageCount = 0
+	for _, r := range res.Regions {
+		h.PageCount = max(h.PageCount, r.FirstPage+(r.End-r.Start)/pageSize)
+	}
+	h.Provenance = provenance(opts, mech, host, cmd, start, res.Regions)
+	if _, err := spool.Seek(0, io.SeekStart); err != nil {
+		return res, fmt.Errorf("capture: %w", err)
+	}
+	return res, recopy(w, spool, h)
+}
+
+// maxPageCount is the page count of a spooled trace, whose final count is
+// not known yet: the format's largest.
+const maxPageCount = 1 << 32
+
+// recopy writes the trace read from spool to w under header h.
+func recopy(w io.Writer, spool io.Reader, h *traces.Header) error {
+	tr, err := traces.NewReader(spool, "capture spool")
+	if err != nil {
+		return fmt.Errorf("capture: %w", err)
+	}
+	tw, err := traces.NewWriter(w, h)
+	if err != nil {
+		return fmt.Errorf("capture: %w", err)
+	}
+	var e traces.Epoch
+	for {
+		err := tr.Next(&e)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err == nil {
+			err = tw.WriteEpoch(&e)
+		}
+		if err != nil {
+			tw.Close()
+			return fmt.Errorf("capture: %w", err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return fmt.Errorf("capture: %w", err)
+	}
+	return nil
+}
+
+// sampleEpochs samples res.Regions every epoch and writes the epochs to
+// tw until ctx is done, opts.Epochs are written or the target exits; with
+// follow it adds the target's new anonymous memory to res.Regions first.
+func sampleEpochs(ctx context.Context, tw *traces.Writer, s sampler, res *Result, opts Options, follow bool) error {
+	live := make([]bool, len(res.Regions))
 	for i := range live {
 		live[i] = true
 	}
@@ -207,38 +297,51 @@ func Capture(ctx context.Context, w io.Writer, opts Options) (*Result, error) {
 	for opts.Epochs == 0 || res.Epochs < uint64(opts.Epochs) {
 		select {
 		case <-ctx.Done():
-			return res, closeTrace(tw, res, nil)
+			return nil
 		case <-tick.C:
 		}
 		set := roaring.New()
-		for i, r := range regions {
+		for i, r := range res.Regions {
 			if !live[i] {
 				continue
 			}
 			if err := s.sample(r, set); err != nil {
-				if !alive(opts.PID) {
+				if exited(opts.PID, err) {
 					res.TargetExited = true
-					return res, closeTrace(tw, res, nil)
+					return nil
 				}
 				if errors.Is(err, errRegionGone) {
 					live[i] = false
 					res.DroppedRegions++
 					continue
 				}
-				return res, closeTrace(tw, res, err)
+				return err
 			}
 		}
 		if err := s.endEpoch(); err != nil {
-			return res, closeTrace(tw, res, err)
+			return err
 		}
 		if !alive(opts.PID) {
 			// Writes of the last partial epoch may be incomplete.
 			res.TargetExited = true
-			return res, closeTrace(tw, res, nil)
+			return nil
+		}
+		if follow {
+			added, err := addNewRegions(opts.PID, s, res, live)
+			if err != nil && exited(opts.PID, err) {
+				res.TargetExited = true
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			for range added {
+				live = append(live, true)
+			}
 		}
 		e := traces.Epoch{Index: res.Epochs, Written: set}
 		if err := tw.WriteEpoch(&e); err != nil {
-			return res, fmt.Errorf("capture: %w", err)
+			return fmt.Errorf("capture: %w", err)
 		}
 		n := set.GetCardinality()
 		res.Epochs++
@@ -247,7 +350,67 @@ func Capture(ctx context.Context, w io.Writer, opts Options) (*Result, error) {
 			opts.OnEpoch(e.Index, n)
 		}
 	}
-	return res, closeTrace(tw, res, nil)
+	return nil
+}
+
+// addNewRegions reads the target's memory map again and starts tracking
+// the parts of its writable private anonymous mappings that no live region
+// covers (new mappings, a grown heap), numbering their pages after all
+// pages so far. It returns the regions added to res.Regions.
+func addNewRegions(pid int, s sampler, res *Result, live []bool) ([]Region, error) {
+	now, err := anonRegions(pid)
+	if err != nil {
+		return nil, err
+	}
+	var covered []Region
+	next := uint64(0)
+	for i, r := range res.Regions {
+		if live[i] {
+			covered = append(covered, r)
+		}
+		next = max(next, r.FirstPage+(r.End-r.Start)/pageSize)
+	}
+	sort.Slice(covered, func(i, j int) bool { return covered[i].Start < covered[j].Start })
+	var added []Region
+	for _, m := range now {
+		for _, gap := range uncovered(m.Start, m.End, covered) {
+			r := Region{Start: gap[0], End: gap[1], FirstPage: next, Name: m.Name}
+			if err := s.add(r); err != nil {
+				if errors.Is(err, errRegionGone) {
+					continue // unmapped again meanwhile
+				}
+				return added, err
+			}
+			next += (r.End - r.Start) / pageSize
+			res.Regions = append(res.Regions, r)
+			res.AddedRegions++
+			added = append(added, r)
+		}
+	}
+	return added, nil
+}
+
+// uncovered returns the parts of [start, end) outside every range of
+// covered (sorted by Start, not overlapping).
+func uncovered(start, end uint64, covered []Region) [][2]uint64 {
+	var out [][2]uint64
+	at := start
+	for _, c := range covered {
+		if c.End <= at || c.Start >= end {
+			continue
+		}
+		if c.Start > at {
+			out = append(out, [2]uint64{at, c.Start})
+		}
+		at = max(at, c.End)
+		if at >= end {
+			return out
+		}
+	}
+	if at < end {
+		out = append(out, [2]uint64{at, end})
+	}
+	return out
 }
 
 // checkRegions checks regions given in [Options.Regions].
@@ -266,14 +429,6 @@ func checkRegions(regions []Region) error {
 	return nil
 }
 
-// closeTrace writes the end record and returns err, or the close error.
-func closeTrace(tw *traces.Writer, res *Result, err error) error {
-	if cerr := tw.Close(); cerr != nil && err == nil {
-		err = fmt.Errorf("capture: %w", cerr)
-	}
-	return err
-}
-
 // errRegionGone is returned by a sampler for a region that no longer
 // exists as registered.
 var errRegionGone = errors.New("region unmapped or replaced")
@@ -281,6 +436,12 @@ var errRegionGone = errors.New("region unmapped or replaced")
 // pageSize is the base page size of the targets we capture (x86-64 and
 // arm64 with 4 KiB pages); anonRegions checks it.
 const pageSize = 4096
+
+// exited tells whether err, from sampling pid, means that pid has exited:
+// an exiting process loses its memory (ESRCH) before it is a zombie.
+func exited(pid int, err error) bool {
+	return errors.Is(err, syscall.ESRCH) || !alive(pid)
+}
 
 func alive(pid int) bool {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
@@ -343,17 +504,24 @@ func parseMaps(r io.Reader) ([]Region, error) {
 	return out, sc.Err()
 }
 
-func provenance(o Options, m Mechanism, host string, regions []Region) string {
+// commandLine returns pid's command line for provenance, or "?".
+func commandLine(pid int) string {
 	cmd := "?"
-	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", o.PID)); err == nil {
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil {
 		cmd = strings.TrimRight(strings.ReplaceAll(string(b), "\x00", " "), " ")
 	}
 	if len(cmd) > 1024 {
 		cmd = cmd[:1024] + "..."
 	}
+	return cmd
+}
+
+// provenance describes a capture of the process running cmd, started at
+// start, for the trace header.
+func provenance(o Options, m Mechanism, host, cmd string, start time.Time, regions []Region) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "migsim trace capture: mechanism=%s pid=%d command=%q host=%s epoch=%v start=%s regions=%d",
-		m, o.PID, strings.ToValidUTF8(cmd, "?"), host, o.Epoch, time.Now().UTC().Format(time.RFC3339), len(regions))
+		m, o.PID, strings.ToValidUTF8(cmd, "?"), host, o.Epoch, start.UTC().Format(time.RFC3339), len(regions))
 	if o.Note != "" {
 		fmt.Fprintf(&b, " note=%q", strings.ToValidUTF8(o.Note, "?"))
 	}

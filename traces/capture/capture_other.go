@@ -19,6 +19,7 @@ type noSampler struct{}
 
 func (noSampler) sample(Region, *roaring.Bitmap) error { return errors.ErrUnsupported }
 func (noSampler) endEpoch() error                      { return nil }
+func (noSampler) add(Region) error                     { return nil }
 func (noSampler) Close() error                         { return nil }
 
 func newSoftDirty(int) (sampler, error)        { _, err := Detect(); return noSampler{}, err }

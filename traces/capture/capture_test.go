@@ -66,10 +66,43 @@ func TestCaptureNoProcess(t *testing.T) {
 	}
 }
 
-// startWriter builds and starts testdata/writer writing rate pages/s and
-// returns its process, the address of its region and a function that
-// starts the writes.
-func startWriter(t *testing.T, rate int) (*exec.Cmd, uint64, func()) {
+// writerProc is a running testdata/writer.
+type writerProc struct {
+	cmd   *exec.Cmd
+	addr  uint64 // its region
+	stdin io.Writer
+	out   *bufio.Reader
+}
+
+// start starts the writes.
+func (w *writerProc) start() { io.WriteString(w.stdin, "go\n") }
+
+// grow has the writer map a second region and write there; it returns the
+// new region's address. It may run outside the test's goroutine.
+func (w *writerProc) grow() (uint64, error) {
+	if _, err := io.WriteString(w.stdin, "grow\n"); err != nil {
+		return 0, err
+	}
+	return readRegion(w.out)
+}
+
+// readRegion reads the writer's "region ADDR PAGES" line.
+func readRegion(out *bufio.Reader) (uint64, error) {
+	line, err := out.ReadString('\n')
+	if err != nil {
+		return 0, fmt.Errorf("reading the writer's region: %w", err)
+	}
+	var addr uint64
+	var pages int
+	if _, err := fmt.Sscanf(line, "region %v %d", &addr, &pages); err != nil {
+		return 0, fmt.Errorf("writer said %q: %w", line, err)
+	}
+	return addr, nil
+}
+
+// startWriter builds and starts testdata/writer writing rate pages/s in a
+// 16384-page region.
+func startWriter(t *testing.T, rate int) *writerProc {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "writer")
 	if out, err := exec.Command("go", "build", "-o", bin, "./testdata/writer").CombinedOutput(); err != nil {
@@ -100,16 +133,12 @@ func startWriter(t *testing.T, rate int) (*exec.Cmd, uint64, func()) {
 			t.Error("the writer did not exit when its stdin closed (left stopped?)")
 		}
 	})
-	line, err := bufio.NewReader(stdout).ReadString('\n')
+	out := bufio.NewReader(stdout)
+	addr, err := readRegion(out)
 	if err != nil {
-		t.Fatalf("reading the writer's region: %v", err)
+		t.Fatal(err)
 	}
-	var addr uint64
-	var pages int
-	if _, err := fmt.Sscanf(line, "region %v %d", &addr, &pages); err != nil {
-		t.Fatalf("writer said %q: %v", line, err)
-	}
-	return cmd, addr, func() { io.WriteString(stdin, "go\n") }
+	return &writerProc{cmd: cmd, addr: addr, stdin: stdin, out: out}
 }
 
 // TestCaptureKnownPattern captures a program that writes 2,000 distinct
@@ -123,9 +152,9 @@ func TestCaptureKnownPattern(t *testing.T) {
 	}
 	t.Logf("mechanism: %v", mech)
 	const rate, epochs = 2000, 30
-	cmd, addr, start := startWriter(t, rate)
-	pid := cmd.Process.Pid
-	start()
+	wp := startWriter(t, rate)
+	pid, addr := wp.cmd.Process.Pid, wp.addr
+	wp.start()
 
 	var buf bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -258,5 +287,88 @@ func TestPermissionError(t *testing.T) {
 	}
 	if err := permission(os.ErrNotExist); errors.Is(err, ErrPermission) {
 		t.Errorf("permission(ENOENT) = %v, wrapped as ErrPermission", err)
+	}
+}
+
+// TestCaptureFollowsNewMappings captures with Follow while the writer maps
+// a second region halfway and moves its writes there: the new region is
+// found, its pages are numbered after the first ones, the header's page
+// count covers them, and the epochs after the move hold the writer's rate
+// in the new region (median within 3 %).
+func TestCaptureFollowsNewMappings(t *testing.T) {
+	if _, err := Detect(); err != nil {
+		t.Skipf("no capture mechanism: %v", err)
+	}
+	const rate, epochs = 2000, 30
+	wp := startWriter(t, rate)
+	pid := wp.cmd.Process.Pid
+	wp.start()
+	grown := make(chan uint64, 1)
+	growErr := make(chan error, 1)
+	go func() {
+		time.Sleep(1500 * time.Millisecond)
+		addr, err := wp.grow()
+		growErr <- err
+		grown <- addr
+	}()
+
+	var buf bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var growEpoch uint64
+	res, err := Capture(ctx, &buf, Options{PID: pid, Epochs: epochs, Follow: true, OnEpoch: func(i, n uint64) {
+		if growEpoch == 0 && len(grown) > 0 {
+			growEpoch = i
+		}
+	}})
+	if errors.Is(err, ErrPermission) {
+		t.Skipf("no rights to capture: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-growErr; err != nil {
+		t.Fatal(err)
+	}
+	addr := <-grown
+	checkReleased(t, pid, addr)
+	var lo, hi uint64
+	for _, r := range res.Regions[len(res.Regions)-res.AddedRegions:] {
+		if r.Start <= addr && addr < r.End {
+			lo = r.FirstPage + (addr-r.Start)/pageSize
+			hi = lo + 16384
+		}
+	}
+	if hi == 0 {
+		t.Fatalf("the new region %#x is not among the %d added regions: %+v", addr, res.AddedRegions, res.Regions)
+	}
+	tr, err := traces.NewReader(&buf, "captured")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pc := tr.Header().PageCount; pc < hi {
+		t.Fatalf("header page count %d does not cover the new region's pages [%d,%d)", pc, lo, hi)
+	}
+	var after []float64
+	var e traces.Epoch
+	for i := uint64(0); ; i++ {
+		err := tr.Next(&e)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		// From the second full epoch after the one that saw the new line.
+		if growEpoch > 0 && i >= growEpoch+2 {
+			after = append(after, float64(e.Written.CardinalityInRange(lo, hi)))
+		}
+	}
+	if len(after) < 10 {
+		t.Fatalf("%d epochs after the new mapping, want at least 10 (grew at epoch %d)", len(after), growEpoch)
+	}
+	want := float64(rate) * DefaultEpoch.Seconds()
+	if med := median(after); med < 0.97*want || med > 1.03*want {
+		t.Errorf("median %v pages per epoch in the new region, want %v ±3%% (per epoch: %v)", med, want, after)
 	}
 }

@@ -261,6 +261,18 @@ func (u *uffdWP) sample(r Region, set *roaring.Bitmap) error {
 	return scanWritten(int(u.pm.Fd()), r, set, u.vec)
 }
 
+// add registers and write-protects a region found after the start; a
+// range no longer mapped as it was is reported as errRegionGone.
+func (u *uffdWP) add(r Region) error {
+	if err := uffdArm(u.uffd, r); err != nil {
+		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOMEM) {
+			return errRegionGone
+		}
+		return fmt.Errorf("capture: %w", err)
+	}
+	return nil
+}
+
 // endEpoch does nothing: PAGEMAP_SCAN re-armed each page as it read it.
 func (u *uffdWP) endEpoch() error { return nil }
 
@@ -330,6 +342,9 @@ func (s *softDirty) sample(r Region, set *roaring.Bitmap) error {
 }
 
 func (s *softDirty) endEpoch() error { return s.clear() }
+
+// add does nothing: soft-dirty bits cover the whole process.
+func (s *softDirty) add(Region) error { return nil }
 
 // Close leaves the target's soft-dirty bits cleared, as clear_refs left
 // them; soft-dirty tracking costs the target nothing.

@@ -3,7 +3,9 @@
 // arrives on stdin, writes -rate distinct pages per second in address
 // order (wrapping), on an absolute schedule checked every millisecond, so
 // that any interval of t seconds sees rate×t writes whatever the sleeps.
-// It exits when stdin is closed.
+// A line "grow" on stdin maps a second region of the same size, prints
+// "region ADDR PAGES" for it and moves the writes there. It exits when
+// stdin is closed.
 package main
 
 import (
@@ -34,9 +36,18 @@ func main() {
 		return
 	}
 	done := make(chan struct{})
+	grow := make(chan struct{})
 	go func() {
-		in.ReadString('\n') // EOF when the test closes stdin
-		close(done)
+		for {
+			line, err := in.ReadString('\n')
+			if err != nil { // EOF when the test closes stdin
+				close(done)
+				return
+			}
+			if line == "grow\n" {
+				grow <- struct{}{}
+			}
+		}
 	}()
 	start := time.Now()
 	written := 0
@@ -44,6 +55,13 @@ func main() {
 		select {
 		case <-done:
 			return
+		case <-grow:
+			mem, err = syscall.Mmap(-1, 0, *pages*4096, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANON)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+			fmt.Printf("region %#x %d\n", uintptr(unsafe.Pointer(&mem[0])), *pages)
 		default:
 		}
 		due := int(time.Since(start).Seconds() * *rate)
