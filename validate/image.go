@@ -33,6 +33,10 @@ type Image struct {
 	Key string
 	// Cached is true when the image was found in the cache, not built.
 	Cached bool
+	// Modules are the kernel modules in the initramfs, in load order
+	// (the replayer loads them at boot): the virtio PCI transport and
+	// balloon driver when the kernel builds them as modules.
+	Modules []string
 	// Pruned are the least recently used kits removed after this one was
 	// built, to keep the cache within [ImageOptions.CacheMax].
 	Pruned []CachedImage
@@ -58,7 +62,7 @@ type ImageOptions struct {
 
 // imageLayout versions the initramfs layout: bump it when the file list,
 // modes or device nodes change, so that cached images are rebuilt.
-const imageLayout = "migsim-initramfs-1"
+const imageLayout = "migsim-initramfs-2"
 
 // ErrNoKernel reports that no kernel was found to boot.
 var ErrNoKernel = errors.New("no kernel found in /boot: install Debian's linux-image-amd64 package " +
@@ -130,9 +134,19 @@ func BuildImage(ctx context.Context, trace string, opts ImageOptions) (*Image, e
 		return nil, fmt.Errorf("reading replayer: %w", err)
 	}
 
+	mods, err := findGuestModules(kernel)
+	if err != nil {
+		return nil, fmt.Errorf("finding the kernel's modules: %w", err)
+	}
+	parts := [][]byte{[]byte(imageLayout), kernelBytes, guestBytes, traceBytes}
+	var modNames []string
+	for _, m := range mods {
+		parts = append(parts, []byte(m.Name), m.Data)
+		modNames = append(modNames, m.Name)
+	}
 	h := sha256.New()
 	var kernelHash string
-	for i, part := range [][]byte{[]byte(imageLayout), kernelBytes, guestBytes, traceBytes} {
+	for i, part := range parts {
 		sum := sha256.Sum256(part)
 		h.Write(sum[:])
 		if i == 1 {
@@ -141,14 +155,14 @@ func BuildImage(ctx context.Context, trace string, opts ImageOptions) (*Image, e
 	}
 	key := hex.EncodeToString(h.Sum(nil))[:24]
 	dir := filepath.Join(cacheDir, "images", key)
-	img := &Image{Kernel: filepath.Join(dir, "vmlinuz"), Initramfs: filepath.Join(dir, "initramfs.cpio.gz"), Key: key}
+	img := &Image{Kernel: filepath.Join(dir, "vmlinuz"), Initramfs: filepath.Join(dir, "initramfs.cpio.gz"), Key: key, Modules: modNames}
 	if fileExists(img.Kernel) && fileExists(img.Initramfs) {
 		img.Cached = true
 		touch(dir)
 		return img, nil
 	}
 
-	initramfs, err := buildInitramfs(guestBytes, traceBytes)
+	initramfs, err := buildInitramfs(guestBytes, traceBytes, mods)
 	if err != nil {
 		return nil, err
 	}
@@ -207,9 +221,10 @@ func BuildGuest(ctx context.Context, out string) error {
 }
 
 // buildInitramfs returns the gzipped newc archive: the device nodes the
-// replayer and the kernel need, /init and /trace.mgt, in sorted order with
-// fixed inodes, owners and times.
-func buildInitramfs(guest, trace []byte) ([]byte, error) {
+// replayer and the kernel need, /init, /trace.mgt and the modules in
+// /modules (numbered in load order), in sorted order with fixed inodes,
+// owners and times.
+func buildInitramfs(guest, trace []byte, mods []kernelModule) ([]byte, error) {
 	recs := []cpio.Record{
 		cpio.Directory("dev", 0o755),
 		cpio.CharDev("dev/console", 0o600, 5, 1),
@@ -219,6 +234,13 @@ func buildInitramfs(guest, trace []byte) ([]byte, error) {
 		cpio.StaticRecord(guest, cpio.Info{Name: "init", Mode: cpio.S_IFREG | 0o755}),
 		cpio.Directory("proc", 0o555),
 		cpio.StaticRecord(trace, cpio.Info{Name: "trace.mgt", Mode: cpio.S_IFREG | 0o644}),
+	}
+	if len(mods) > 0 {
+		recs = append(recs, cpio.Directory("modules", 0o755))
+	}
+	for i, m := range mods {
+		name := fmt.Sprintf("modules/%02d-%s", i+1, m.Name)
+		recs = append(recs, cpio.StaticRecord(m.Data, cpio.Info{Name: name, Mode: cpio.S_IFREG | 0o644}))
 	}
 	sort.Slice(recs, func(i, j int) bool { return recs[i].Name < recs[j].Name })
 	var raw bytes.Buffer

@@ -14,11 +14,12 @@ import (
 )
 
 func TestBuildInitramfsIsReproducible(t *testing.T) {
-	a, err := buildInitramfs([]byte("guest"), []byte("trace"))
+	mods := []kernelModule{{Name: "virtio_ring.ko", Data: []byte("ring")}, {Name: "virtio.ko", Data: []byte("virtio")}}
+	a, err := buildInitramfs([]byte("guest"), []byte("trace"), mods)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := buildInitramfs([]byte("guest"), []byte("trace"))
+	b, err := buildInitramfs([]byte("guest"), []byte("trace"), mods)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +55,9 @@ func TestBuildInitramfsIsReproducible(t *testing.T) {
 			}
 		}
 	}
-	want := []string{"dev", "dev/console", "dev/null", "dev/ttyS0", "dev/ttyS1", "init", "proc", "trace.mgt"}
+	// Modules keep their load order (dependencies first) in their names.
+	want := []string{"dev", "dev/console", "dev/null", "dev/ttyS0", "dev/ttyS1", "init",
+		"modules", "modules/01-virtio_ring.ko", "modules/02-virtio.ko", "proc", "trace.mgt"}
 	if len(names) != len(want) {
 		t.Fatalf("entries %v, want %v", names, want)
 	}
