@@ -80,13 +80,16 @@ func (c *composition) change(ch *traces.ClassChange) {
 	if ch.ToFree != nil && !ch.ToFree.IsEmpty() {
 		c.freedSinceSync.Or(ch.ToFree)
 	}
-	before := c.free.Clone()
-	ch.Apply(c.zero, c.free, c.cache)
 	if c.balloon != nil {
-		// Pages leaving the free class deflate the balloon.
-		before.AndNot(c.free)
-		c.balloon.AndNot(before)
+		// Pages leaving the free class deflate the balloon: those the
+		// change moves into another class (its sets are disjoint).
+		for _, to := range []*roaring.Bitmap{ch.ToAnon, ch.ToZero, ch.ToPageCache} {
+			if to != nil && !to.IsEmpty() {
+				c.balloon.AndNot(to)
+			}
+		}
 	}
+	ch.Apply(c.zero, c.free, c.cache)
 }
 
 // inflate is one balloon inflation; it schedules the next.

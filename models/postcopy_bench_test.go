@@ -3,7 +3,6 @@ package models_test
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/migsim/migsim/models"
 	"github.com/migsim/migsim/sim"
@@ -35,18 +34,11 @@ func postcopyBench(b *testing.B, m models.Model, in models.Input) *models.Result
 // million network faults, each one engine event. The target is well under
 // a second per million faults.
 func BenchmarkPostcopyMillionFaults(b *testing.B) {
-	const mem = 12 * units.GiB
 	spec := traces.DefaultGeneratorSpec()
 	spec.Kind = traces.GenUniform
 	spec.ReadRate = 200000
-	in := models.Input{
-		Scenario: "bench-faults", Seed: 1,
-		VM: models.VM{Memory: mem, PageSize: 4 * units.KiB, VCPUs: 4, DeviceState: units.MiB},
-		Trace: func() (traces.Source, error) {
-			return traces.NewGenerator(spec, mem, 4*units.KiB, 1)
-		},
-		Path: sim.Path{Bandwidth: units.Gbit},
-	}
+	in := benchInput("bench-faults", 12*units.GiB, 4, spec, units.Gbit)
+	in.Path = sim.Path{Bandwidth: units.Gbit}
 	p := models.DefaultPostcopyParams()
 	p.Prepaging = models.PrepagingNone
 	m, err := models.NewPostcopy(p)
@@ -62,21 +54,13 @@ func BenchmarkPostcopyMillionFaults(b *testing.B) {
 // with a hot/cold workload over 25 Gbit/s with bubbling: 16 million pages
 // pushed, the per-page cost of the push.
 func BenchmarkPostcopy64GiBBubbling(b *testing.B) {
-	const mem = 64 * units.GiB
 	spec := traces.DefaultGeneratorSpec()
 	spec.Kind = traces.GenHotCold
 	spec.DirtyRate = 100000
 	spec.ReadRate = 100000
 	spec.WorkingSet = 16 * units.GiB
 	spec.ZeroFraction = 0.25
-	in := models.Input{
-		Scenario: "bench-64gib", Seed: 1,
-		VM: models.VM{Memory: mem, PageSize: 4 * units.KiB, VCPUs: 16, DeviceState: units.MiB},
-		Trace: func() (traces.Source, error) {
-			return traces.NewGenerator(spec, mem, 4*units.KiB, 1)
-		},
-		Path: sim.Path{Bandwidth: 25 * units.Gbit, RTT: 50 * time.Microsecond},
-	}
+	in := benchInput("bench-64gib", 64*units.GiB, 16, spec, 25*units.Gbit)
 	p := models.DefaultPostcopyParams()
 	p.Prepaging = models.PrepagingBubbling
 	m, err := models.NewPostcopy(p)

@@ -2,7 +2,6 @@ package traces
 
 import (
 	"fmt"
-	"math"
 	"strings"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -97,28 +96,36 @@ func (c *genChurn) step(i int, e *Epoch) {
 	}
 }
 
-// lowest returns a new set of the n smallest pages of b (0 < n ≤ |b|).
+// lowest returns a new set of the n smallest pages of b (0 < n ≤ |b|),
+// in time proportional to n, not to |b|.
 func lowest(b *roaring.Bitmap, n uint64) *roaring.Bitmap {
-	out := b.Clone()
-	if n < b.GetCardinality() {
-		v, err := b.Select(uint32(n))
-		if err != nil {
-			panic("traces: churn rank out of range: " + err.Error())
+	if n >= b.GetCardinality() {
+		return b.Clone()
+	}
+	out := roaring.New()
+	it := b.ManyIterator()
+	buf := make([]uint32, min(n, 4096))
+	for left := n; left > 0; {
+		k := it.NextMany(buf[:min(left, uint64(len(buf)))])
+		if k == 0 {
+			break
 		}
-		out.RemoveRange(uint64(v), math.MaxUint32+1)
+		out.AddMany(buf[:k])
+		left -= uint64(k)
 	}
 	return out
 }
 
-// highest returns a new set of the n largest pages of b (0 < n ≤ |b|).
+// highest returns a new set of the n largest pages of b (0 < n ≤ |b|),
+// in time proportional to n.
 func highest(b *roaring.Bitmap, n uint64) *roaring.Bitmap {
-	out := b.Clone()
-	if card := b.GetCardinality(); n < card {
-		v, err := b.Select(uint32(card - n))
-		if err != nil {
-			panic("traces: churn rank out of range: " + err.Error())
-		}
-		out.RemoveRange(0, uint64(v))
+	if n >= b.GetCardinality() {
+		return b.Clone()
+	}
+	out := roaring.New()
+	it := b.ReverseIterator()
+	for left := n; left > 0 && it.HasNext(); left-- {
+		out.Add(it.Next())
 	}
 	return out
 }
