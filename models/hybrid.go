@@ -15,7 +15,10 @@ import (
 //     stop condition (downtime_limit), no round or byte caps and no
 //     auto-converge. If a round's sync finds that the remaining dirty
 //     bytes fit the downtime limit, the migration completes as pre-copy
-//     (stop reason downtime_met), exactly as [Precopy] would.
+//     (stop reason downtime_met), exactly as [Precopy] would. Under
+//     sync_policy qemu a round is a sync period (see [SyncQEMU]), so the
+//     switch comes at the precopy_rounds-th sync after setup's, and the
+//     pages the bitmap still held are among those post-copy moves.
 //   - Otherwise, at the sync that ends round precopy_rounds, the source
 //     switches to post-copy: the guest stops, a final sync
 //     (sync_time_per_gib × memory) collects what it dirtied last, its

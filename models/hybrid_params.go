@@ -17,7 +17,13 @@ type HybridParams struct {
 	// PrecopyRounds is the number of live pre-copy rounds before the
 	// switch to post-copy, a count (default 1: one full pass, then
 	// post-copy). 0 switches as soon as setup ends, as pure post-copy.
+	// Under sync_policy pass it counts whole passes; under qemu it counts
+	// the dirty-log syncs after setup's, so the switch comes at QEMU
+	// dirty-sync-count precopy_rounds + 1, as the lab issues it.
 	PrecopyRounds int `mapstructure:"precopy_rounds"`
+	// SyncPolicy says when the pre-copy rounds sync the dirty log: pass
+	// (the default) or qemu, as in [PrecopyParams].
+	SyncPolicy SyncPolicy `mapstructure:"sync_policy"`
 	// DowntimeLimit is pre-copy's stop condition during those rounds: if
 	// the remaining dirty bytes fit in measured bandwidth × this, the
 	// guest stops and the migration completes as pre-copy, without
@@ -49,6 +55,16 @@ type HybridParams struct {
 	// MaxPostcopyBandwidth caps the post-copy stream, bits per second; 0
 	// means the link's rate. QEMU max-postcopy-bandwidth.
 	MaxPostcopyBandwidth units.BitRate `mapstructure:"max_postcopy_bandwidth"`
+	// RateLimitWindow is the source's rate-limit window under
+	// max_postcopy_bandwidth after the switch, a duration (default 100ms,
+	// QEMU's BUFFER_DELAY; 0 turns the wait off): a page request waits for
+	// the window's burst to drain or, while the source sleeps, for the next
+	// window (postcopy_ratelimit.go).
+	RateLimitWindow time.Duration `mapstructure:"rate_limit_window"`
+	// Preempt sends requested pages on their own channel, as QEMU's
+	// postcopy-preempt capability does: they wait neither for the
+	// rate-limit window nor behind the push (default false).
+	Preempt bool `mapstructure:"postcopy_preempt"`
 	// SetupTime is the time from the migrate command to the first round,
 	// a duration. Default 10ms.
 	SetupTime time.Duration `mapstructure:"setup_time"`
@@ -93,6 +109,7 @@ func DefaultHybridParams() HybridParams {
 	pre, post := DefaultPrecopyParams(), DefaultPostcopyParams()
 	return HybridParams{
 		PrecopyRounds:      1,
+		SyncPolicy:         pre.SyncPolicy,
 		DowntimeLimit:      pre.DowntimeLimit,
 		SyncTimePerGiB:     pre.SyncTimePerGiB,
 		BandwidthWindow:    pre.BandwidthWindow,
@@ -100,6 +117,7 @@ func DefaultHybridParams() HybridParams {
 		Pivots:             post.Pivots,
 		FaultServiceTime:   post.FaultServiceTime,
 		MinorFaultTime:     post.MinorFaultTime,
+		RateLimitWindow:    post.RateLimitWindow,
 		SetupTime:          post.SetupTime,
 		ResumeTime:         post.ResumeTime,
 		PageHeader:         post.PageHeader,
@@ -126,6 +144,9 @@ func (p *HybridParams) Validate() error {
 	check(p.MaxBandwidth >= 0, "max_bandwidth", "%v must not be negative", float64(p.MaxBandwidth))
 	check(p.SyncTimePerGiB >= 0, "sync_time_per_gib", "must not be negative")
 	check(p.BandwidthWindow > 0, "bandwidth_window", "%v must be positive", p.BandwidthWindow)
+	if err := p.SyncPolicy.validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if err := p.Prepaging.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("model.prepaging: %w", err))
 	}
@@ -151,6 +172,7 @@ func (p *HybridParams) precopy() PrecopyParams {
 	pre.PageHeader = p.PageHeader
 	pre.ZeroPageBytes = p.ZeroPageBytes
 	pre.BandwidthWindow = p.BandwidthWindow
+	pre.SyncPolicy = p.SyncPolicy
 	pre.Multifd = p.Multifd
 	pre.FreePageHint, pre.Balloon, pre.Pagecache = p.FreePageHint, p.Balloon, p.Pagecache
 	return pre
@@ -164,6 +186,8 @@ func (p *HybridParams) config() postcopyConfig {
 		FaultServiceTime:     p.FaultServiceTime,
 		MinorFaultTime:       p.MinorFaultTime,
 		MaxPostcopyBandwidth: p.MaxPostcopyBandwidth,
+		RateLimitWindow:      p.RateLimitWindow,
+		Preempt:              p.Preempt,
 		SetupTime:            p.SetupTime,
 		ResumeTime:           p.ResumeTime,
 		PageHeader:           p.PageHeader,

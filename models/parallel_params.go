@@ -114,6 +114,9 @@ func (p ParallelParams) precopy() PrecopyParams {
 	pc.SetupTime, pc.SyncTimePerGiB, pc.ResumeTime = p.SetupTime, p.SyncTimePerGiB, p.ResumeTime
 	pc.PageHeader, pc.ZeroPageBytes, pc.BandwidthWindow = p.PageHeader, p.ZeroPageBytes, p.BandwidthWindow
 	pc.FreePageHint, pc.Balloon, pc.Pagecache = p.FreePageHint, p.Balloon, p.Pagecache
+	// Whole passes: the workers split each pass's set, which QEMU's
+	// threshold-driven syncs (sync_policy qemu) would cut short.
+	pc.SyncPolicy = SyncPass
 	return pc
 }
 

@@ -34,13 +34,15 @@ import (
 //     page on the wire (pushed, not yet arrived) is a minor fault: the
 //     guest waits for it, plus minor_fault_time. Any other access is a
 //     network fault (a postcopy request): the request leaves after
-//     fault_service_time and reaches the source half an RTT later; the
-//     page goes out as soon as the link finishes the page it is sending
-//     (requests take priority over the push, as on QEMU's preempt
-//     channel) and arrives half an RTT after its transfer. With an idle
-//     link the stall is RTT + page transfer + fault_service_time. If the
-//     push sent the page while the request was on its way, the source
-//     does not send it again and the guest waits for the pushed copy.
+//     fault_service_time and reaches the source half an RTT later; under
+//     max_postcopy_bandwidth it waits there for the end of the source's
+//     burst or its next rate-limit window (postcopy_ratelimit.go); then
+//     the page goes out as soon as the link finishes the page it is
+//     sending (requests take priority over the push) and arrives half an
+//     RTT after its transfer. With an idle, uncapped link the stall is
+//     RTT + page transfer + fault_service_time. If the push sent the page
+//     while the request was on its way, the source does not send it again
+//     and the guest waits for the pushed copy.
 //   - Active push: from the end of the device state the source sends the
 //     pages still missing back to back, in the order prepaging gives (see
 //     [Prepaging]); every request also moves the push pivot. Each page
@@ -247,7 +249,8 @@ type postcopyRun struct {
 	meter              fullSpeedMeter
 
 	// Streams and CPU (postcopy_stream.go).
-	preempt                  bool    // requests bypass the push (multifd)
+	preempt                  bool    // requests bypass the push (multifd, postcopy_preempt)
+	burstFrac                float64 // share of a rate-limit window the source sends in (postcopy_ratelimit.go)
 	tauReqNormal, tauReqZero float64 // a requested page's time on its stream, ns
 	bottleneck               string
 }
@@ -271,6 +274,7 @@ func newPostcopyRun(cfg postcopyConfig, in Input, eng *sim.Engine, g *guest, res
 	r.tauNormal = r.wireNormal * nsPerByte
 	r.tauZero = r.wireZero * nsPerByte
 	r.useStream()
+	r.useWindow()
 	return r
 }
 
@@ -438,6 +442,7 @@ func (r *postcopyRun) step() {
 func (r *postcopyRun) networkFault(p uint32, tg time.Duration, ta sim.Time) {
 	r.requests++
 	req := float64(ta) + float64(r.cfg.faultService) + r.oneWay // the request reaches the source
+	req = r.windowWait(req)                                     // the source serves it (postcopy_ratelimit.go)
 	r.advance(req, float64(ta))                                 // the push goes on meanwhile
 	var arrive float64
 	if r.missing.Test(uint(p)) {

@@ -86,6 +86,18 @@ type PostcopyParams struct {
 	// and requested pages), bits per second; 0 means the link's rate.
 	// QEMU max-postcopy-bandwidth.
 	MaxPostcopyBandwidth units.BitRate `mapstructure:"max_postcopy_bandwidth"`
+	// RateLimitWindow is the source's rate-limit window under
+	// max_postcopy_bandwidth, a duration (default 100ms, QEMU 7.2's
+	// BUFFER_DELAY; 0 turns the wait off): the source sends each window's
+	// quota in one burst, and a page request waits for the burst to drain
+	// or, while the source sleeps, for the next window
+	// (postcopy_ratelimit.go).
+	RateLimitWindow time.Duration `mapstructure:"rate_limit_window"`
+	// Preempt sends requested pages on their own channel, as QEMU's
+	// postcopy-preempt capability does (7.1 and later): they wait neither
+	// for the rate-limit window nor behind the push (default false, QEMU's
+	// default).
+	Preempt bool `mapstructure:"postcopy_preempt"`
 	// SetupTime is the time from the migrate command to stopping the
 	// guest, a duration; the guest runs on the source meanwhile. Default
 	// 10ms.
@@ -143,6 +155,7 @@ func DefaultPostcopyParams() PostcopyParams {
 		Pivots:             DefaultPivots,
 		FaultServiceTime:   DefaultFaultServiceTime,
 		MinorFaultTime:     DefaultMinorFaultTime,
+		RateLimitWindow:    DefaultRateLimitWindow,
 		SetupTime:          10 * time.Millisecond,
 		ResumeTime:         5 * time.Millisecond,
 		PageHeader:         8,
@@ -179,6 +192,8 @@ func (p *PostcopyParams) config() postcopyConfig {
 		faultService:  p.FaultServiceTime,
 		minorFault:    p.MinorFaultTime,
 		capBps:        float64(p.MaxPostcopyBandwidth),
+		window:        p.RateLimitWindow,
+		preempt:       p.Preempt,
 		setup:         p.SetupTime,
 		resume:        p.ResumeTime,
 		pageHeader:    p.PageHeader,
@@ -199,6 +214,8 @@ type postcopyConfig struct {
 	faultService  time.Duration
 	minorFault    time.Duration
 	capBps        float64
+	window        time.Duration // rate-limit window; 0: requests never wait for one
+	preempt       bool          // requests on their own channel (postcopy_preempt)
 	setup         time.Duration
 	resume        time.Duration
 	pageHeader    units.Bytes
@@ -224,6 +241,7 @@ func (c postcopyConfig) validate() []error {
 	check(c.faultService >= 0, "fault_service_time", "must not be negative")
 	check(c.minorFault >= 0, "minor_fault_time", "must not be negative")
 	check(c.capBps >= 0 && !math.IsInf(c.capBps, 0), "max_postcopy_bandwidth", "%v must not be negative", c.capBps)
+	check(c.window >= 0, "rate_limit_window", "%v must not be negative", c.window)
 	check(c.setup >= 0, "setup_time", "must not be negative")
 	check(c.resume >= 0, "resume_time", "must not be negative")
 	check(c.pageHeader >= 0, "page_header", "must not be negative")

@@ -57,11 +57,12 @@ import (
 // V(i+1) = V(i) × d/b pages, V(1) = non-zero pages, and the guest stops in
 // the first round with V(i) × page size ≤ b × downtime_limit.
 //
-// # Known differences from QEMU
+// # Sync policy
 //
-// QEMU syncs as soon as the pending estimate falls below the threshold,
-// not only when a pass ends, so its dirty-sync-count can exceed this
-// model's in the last rounds; both stop on the same condition.
+// The above is sync_policy pass, the default. QEMU syncs instead as soon
+// as the pages still to send fall below the threshold, not when a pass
+// ends; sync_policy qemu does so (precopy_sync.go), a round then being
+// one sync period. The closed form holds for pass only.
 type Precopy struct {
 	p PrecopyParams
 }
@@ -165,6 +166,15 @@ type precopyRun struct {
 	liveBytes    float64
 	liveStart    sim.Time
 	lastExpected float64
+	// The chunk in flight: the whole round under sync_policy pass, one
+	// run of iteration steps under qemu (precopy_sync.go).
+	chunkStart sim.Time
+	chunkZero  uint64
+	chunkBytes float64
+	roundSendS float64 // seconds the round's chunks spent sending
+
+	// q is the qemu sync policy's bitmap; nil under sync_policy pass.
+	q *qemuSync
 
 	// Auto-converge period (QEMU's time_last_bitmap_sync etc.).
 	periodStart   sim.Time
@@ -225,6 +235,11 @@ func (r *precopyRun) setupDone() {
 		r.g.fail(err)
 		return
 	}
+	if r.p.SyncPolicy == SyncQEMU {
+		r.q = r.newQEMUSync()
+		r.startPeriod()
+		return
+	}
 	r.startRound(r.pages-zero-skip, zero)
 }
 
@@ -241,6 +256,7 @@ func (r *precopyRun) startRound(normal, zero uint64) {
 		EffectiveBandwidthBps: x.Bps(), ThrottlePct: r.throttlePct,
 	}
 	r.roundNormal = normal
+	r.chunkStart, r.chunkZero, r.chunkBytes = now, zero, bytes
 	for _, sp := range x.Spans {
 		r.meter.add(now.Add(sp.Start), now.Add(sp.End), sp.Bytes)
 	}
@@ -328,23 +344,27 @@ func (r *precopyRun) stopAndCopy(reason StopReason, dirty *dirtyLog) {
 	if r.g.dirty.count > 0 { // written since the decision's sync
 		dirty.or(r.g.dirty)
 	}
-	n := dirty.count
+	n, zero := dirty.count, uint64(0)
+	if r.q != nil { // round 1's unsent zero pages still go as a header
+		zero = dirty.andCount(r.q.zeroLeft)
+	}
 	r.xb.plan(dirty, uint64(r.res.DirtySyncCount+1), true, r.cpu, r.p.Costs)
 	r.g.sync() // the final sync, with the guest stopped
 	r.res.DirtySyncCount++
-	bytes := float64(n)*r.wireNormal + float64(r.in.VM.DeviceState) - r.xb.saved(n)
+	normal := n - zero
+	bytes := float64(normal)*r.wireNormal + float64(zero)*r.wireZero + float64(r.in.VM.DeviceState) - r.xb.saved(normal)
 	sendAt := now.Add(r.syncCost)
-	x, conn := r.in.Path.Send(r.conn, sendAt, bytes, r.passCap(n, 0, bytes, 0)) // QEMU lifts max-bandwidth here
+	x, conn := r.in.Path.Send(r.conn, sendAt, bytes, r.passCap(normal, zero, bytes, 0)) // QEMU lifts max-bandwidth here
 	r.conn = conn
 	xfer := x.Duration
 	downtime := r.syncCost + xfer + r.p.ResumeTime + r.in.Path.MeanRTT()
 	r.sendS += xfer.Seconds()
-	r.account(bytes, n, 0)
+	r.account(bytes, normal, zero)
 	r.res.StopReason = reason
 	r.res.DowntimeS = downtime.Seconds()
 	r.emit(Round{
 		Round: len(r.res.RoundsDetail) + 1, StartS: now.Seconds(), DurationS: downtime.Seconds(),
-		Pages: n, Bytes: uint64(math.Round(bytes)),
+		Pages: n, ZeroPages: zero, Bytes: uint64(math.Round(bytes)),
 		BandwidthBps:          r.in.Path.SteadyBps(r.conn.Streams, sendAt, r.steadyCap(0)),
 		EffectiveBandwidthBps: x.Bps(),
 		ThrottlePct:           r.throttlePct, StopAndCopy: true,
@@ -363,17 +383,22 @@ func (r *precopyRun) timeUp() {
 	if r.roundEnd != nil {
 		r.eng.Cancel(r.roundEnd)
 		frac := 0.0
-		if total := r.roundEnd.At().Sub(sim.Time(r.round.StartS * 1e9)); total > 0 {
-			frac = math.Min(1, float64(now.Sub(sim.Time(r.round.StartS*1e9)))/float64(total))
+		if total := r.roundEnd.At().Sub(r.chunkStart); total > 0 {
+			frac = math.Min(1, float64(now.Sub(r.chunkStart))/float64(total))
 		}
-		zero := uint64(math.Floor(float64(r.round.ZeroPages) * frac))
+		zero := uint64(math.Floor(float64(r.chunkZero) * frac))
 		normal := uint64(math.Floor(float64(r.roundNormal) * frac))
 		bytes := float64(normal)*r.wireNormal + float64(zero)*r.wireZero - r.xb.saved(normal)
 		r.account(bytes, normal, zero)
-		r.round.Pages, r.round.ZeroPages, r.round.Bytes = normal+zero, zero, uint64(math.Round(bytes))
+		// The chunk in flight counts up to now; earlier chunks in full.
+		r.round.Pages = r.round.Pages - r.roundNormal - r.chunkZero + normal + zero
+		r.round.ZeroPages = r.round.ZeroPages - r.chunkZero + zero
+		r.round.Bytes = r.round.Bytes - uint64(math.Round(r.chunkBytes)) + uint64(math.Round(bytes))
 		r.round.DurationS = now.Seconds() - r.round.StartS
 		r.sendS += r.round.DurationS
-		if r.round.DurationS > 0 {
+		if sendS := r.roundSendS + now.Sub(r.chunkStart).Seconds(); r.q != nil && sendS > 0 {
+			r.round.EffectiveBandwidthBps = float64(r.round.Bytes) * 8 / sendS
+		} else if r.round.DurationS > 0 {
 			r.round.EffectiveBandwidthBps = bytes * 8 / r.round.DurationS
 		}
 		r.round.BandwidthBps = r.meter.rate(now, r.bpsLimit())

@@ -112,10 +112,13 @@ type Result struct {
 	TransferredBytes uint64 `json:"transferred_bytes"`
 	// DeviceStateBytes is the CPU and device state sent at stop time.
 	DeviceStateBytes uint64 `json:"device_state_bytes"`
-	// Rounds is the number of passes over memory, the stop-and-copy pass
-	// included.
+	// Rounds is the number of entries in RoundsDetail: the live rounds
+	// and the stop-and-copy (or post-copy) pass, a count. Under pre-copy's
+	// sync_policy pass a live round is a pass over memory; under qemu it
+	// is a sync period, so Rounds is DirtySyncCount − 1.
 	Rounds int `json:"rounds"`
-	// DirtySyncCount is the number of dirty-log syncs, QEMU dirty-sync-count.
+	// DirtySyncCount is the number of dirty-log syncs, setup's and the
+	// final one included, QEMU dirty-sync-count.
 	DirtySyncCount int `json:"dirty_sync_count"`
 	// Pages counts pages, QEMU's ram.total/duplicate/normal.
 	Pages PageCounts `json:"pages"`
@@ -257,7 +260,8 @@ type PageCounts struct {
 	Normal uint64 `json:"normal"`
 }
 
-// Round is one pass over memory.
+// Round is one pass over memory, or under pre-copy's sync_policy qemu one
+// sync period: the pages sent from one dirty-log sync to the next.
 type Round struct {
 	// Round numbers passes from 1.
 	Round int `json:"round"`
@@ -272,8 +276,9 @@ type Round struct {
 	// Bytes is what the pass put on the wire (device state included in
 	// the stop-and-copy pass).
 	Bytes uint64 `json:"bytes"`
-	// DirtiedPages is the number of pages dirtied while the pass ran (the
-	// next pass's work).
+	// DirtiedPages is the number of pages dirtied while the pass ran,
+	// found by the sync that ends it (the next pass's work; under
+	// sync_policy qemu the pages it left unsent are added to that).
 	DirtiedPages uint64 `json:"dirtied_pages"`
 	// BandwidthBps is the throughput measured at the pass's end over
 	// QEMU's 100 ms window, bits per second.

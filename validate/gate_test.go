@@ -41,9 +41,9 @@ func breakModel(r *SuiteResult, factor float64) {
 }
 
 // TestGateCatchesBrokenModel: the CI suite's gate passes the results
-// recorded at load 5 (its post-copy and hybrid cases from a run at load
-// 3.5-4.3) and fails them once the model is broken, naming the metric; no
-// QEMU needed.
+// recorded at load 5 (its post-copy and hybrid cases re-recorded with the
+// rate-limit window at load 4-5.5) and fails them once the model is broken,
+// naming the metric; no QEMU needed.
 func TestGateCatchesBrokenModel(t *testing.T) {
 	s := loadCI(t)
 	res, err := ReadSuiteResult("testdata/ci-results-load5.json")
@@ -64,6 +64,38 @@ func TestGateCatchesBrokenModel(t *testing.T) {
 		t.Logf("bandwidth ×%v: %s", factor, strings.Join(names, "; "))
 		if !strings.Contains(strings.Join(names, "\n"), "total_time_s") {
 			t.Errorf("bandwidth ×%v: the gate did not catch total_time_s: %v", factor, names)
+		}
+	}
+}
+
+// TestGateCatchesFaultCost: the post-copy gate fails a simulator whose
+// page requests cost microseconds, as before the rate-limit window
+// (models/postcopy_ratelimit.go): 15-80x the requests, a fraction of the
+// stall.
+func TestGateCatchesFaultCost(t *testing.T) {
+	s := loadCI(t)
+	res, err := ReadSuiteResult("testdata/ci-results-load5.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range res.Comparisons {
+		for i, m := range c.Metrics {
+			switch m.Name {
+			case "postcopy_requests":
+				c.Metrics[i] = metricError(m.Name, m.Real, 15*m.Real)
+			case "stall_time_s":
+				c.Metrics[i] = metricError(m.Name, m.Real, 0.15*m.Real)
+			}
+		}
+	}
+	var names []string
+	for _, v := range res.Gate(s.Gate) {
+		names = append(names, v.String())
+	}
+	got := strings.Join(names, "\n")
+	for _, want := range []string{"postcopy_requests (postcopy)", "stall_time_s (postcopy)", "postcopy_requests (hybrid)", "stall_time_s (hybrid)"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the gate did not catch %s: %v", want, names)
 		}
 	}
 }
