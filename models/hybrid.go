@@ -69,6 +69,7 @@ func (m *Hybrid) Run(ctx context.Context, in Input) (*Result, error) {
 	res, err := runPrecopyRounds(ctx, in, m.Name(), m.p.precopy(), func(pre *precopyRun) {
 		eng, g := pre.eng, pre.g
 		pre.useMultifd(m.p.Multifd)
+		pre.useXbzrle(m.p.Xbzrle)
 		pre.comp = newComposition(m.p.memory(), g.hdr)
 		pre.comp.attach(g)
 		comp = pre.comp
@@ -90,6 +91,7 @@ func (m *Hybrid) Run(ctx context.Context, in Input) (*Result, error) {
 			post := newPostcopyRun(cfg, in, eng, g, res)
 			post.preBytes, post.preNormal, post.preZero = pre.transferred, pre.normalPages, pre.zeroPages
 			pre.fillHandoverCPU(res)
+			pre.xb.fill(res) // XBZRLE ends with the pre-copy rounds
 			post.begin(pre.syncCost, &postcopyPlan{
 				missing: missing,
 				order:   newPivotOrder(cfg.prepaging, g.hdr.PageCount, cfg.pivots),

@@ -91,6 +91,10 @@ type HybridParams struct {
 	// post-copy phase's pages over them, uncompressed (see [Multifd] and
 	// postcopy_stream.go); off unless its channels is set.
 	Multifd Multifd `mapstructure:"multifd"`
+	// Xbzrle sends pages re-sent in the pre-copy rounds as XBZRLE deltas,
+	// as for pre-copy (see [Xbzrle]); QEMU uses it until the switch and
+	// never in post-copy. Off unless enabled; not with multifd.
+	Xbzrle Xbzrle `mapstructure:"xbzrle"`
 	// FreePageHint leaves free-class pages the guest has not written out
 	// of the migration, as for pre-copy and post-copy (default false;
 	// composition.go).
@@ -126,6 +130,7 @@ func DefaultHybridParams() HybridParams {
 		FullSpeedWindow:    post.FullSpeedWindow,
 		MaxTime:            post.MaxTime,
 		Multifd:            pre.Multifd,
+		Xbzrle:             pre.Xbzrle,
 		Balloon:            pre.Balloon,
 		Pagecache:          pre.Pagecache,
 	}
@@ -152,6 +157,9 @@ func (p *HybridParams) Validate() error {
 	}
 	errs = append(errs, p.config().validate()...)
 	errs = append(errs, p.memory().validate()...)
+	if err := p.Xbzrle.validate(p.Multifd.Channels > 0); err != nil {
+		errs = append(errs, err)
+	}
 	if err := p.Multifd.validate(); err != nil {
 		errs = append(errs, err)
 	}
@@ -174,6 +182,7 @@ func (p *HybridParams) precopy() PrecopyParams {
 	pre.BandwidthWindow = p.BandwidthWindow
 	pre.SyncPolicy = p.SyncPolicy
 	pre.Multifd = p.Multifd
+	pre.Xbzrle = p.Xbzrle
 	pre.FreePageHint, pre.Balloon, pre.Pagecache = p.FreePageHint, p.Balloon, p.Pagecache
 	return pre
 }

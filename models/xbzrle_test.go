@@ -203,3 +203,44 @@ func TestXbzrleCPU(t *testing.T) {
 		t.Errorf("bottleneck %q on 1 Gbit/s, want link", res.Bottleneck)
 	}
 }
+
+// Hybrid with XBZRLE: the pre-copy rounds before the switch encode
+// re-sent pages exactly as pre-copy's do (round 3 of TestXbzrleClosedForm's
+// workload is all deltas), the switch reports the XBZRLE figures, and the
+// post-copy phase sends full pages only (4104 bytes each: the workload has
+// no zero pages and no device state).
+func TestHybridXbzrle(t *testing.T) {
+	const pages, ws = 1 << 16, 1 << 14
+	in := input(pages, ws, 0, 60000, units.Gbit)
+	p := DefaultHybridParams()
+	p.SetupTime, p.SyncTimePerGiB, p.ResumeTime = 0, 0, 0
+	p.PrecopyRounds = 3
+	p.MaxTime = 30 * time.Second
+	// Too tight to stop in pre-copy, so both runs switch after round 3.
+	p.DowntimeLimit = time.Microsecond
+	plainP := p
+	p.Xbzrle.Enabled = true
+	p.Xbzrle.CacheSize = 128 * units.MiB
+	plain := runHybrid(t, plainP, in)
+	res := runHybrid(t, p, in)
+	if res.StopReason != StopPostcopy || plain.StopReason != StopPostcopy {
+		t.Fatalf("stop %v with xbzrle and %v without, want both to switch to post-copy", res.StopReason, plain.StopReason)
+	}
+	enc, _ := xbzrleEncoded(4096, p.Xbzrle.ChangedFraction, uint64(p.Xbzrle.RunBytes))
+	want := uint64(math.Round(ws * (8 + 3 + float64(enc))))
+	if rd := res.RoundsDetail; len(rd) < 3 || rd[2].Pages != ws || rd[2].Bytes != want {
+		t.Fatalf("round 3: %+v, want %d deltas in %d bytes", res.RoundsDetail, ws, want)
+	}
+	if res.XbzrlePages != ws || res.XbzrleCacheMisses == 0 {
+		t.Errorf("xbzrle pages %d misses %d, want %d deltas (round 3) after round 2's misses", res.XbzrlePages, res.XbzrleCacheMisses, ws)
+	}
+	if plain.XbzrlePages != 0 {
+		t.Errorf("plain hybrid reports %d xbzrle pages", plain.XbzrlePages)
+	}
+	if res.PostcopyBytes == 0 || res.PostcopyBytes%4104 != 0 {
+		t.Errorf("post-copy phase sent %d bytes, want whole 4104-byte pages (XBZRLE ends at the switch)", res.PostcopyBytes)
+	}
+	if res.PrecopyBytes >= plain.PrecopyBytes {
+		t.Errorf("pre-copy phase %d bytes with xbzrle, %d without: want fewer", res.PrecopyBytes, plain.PrecopyBytes)
+	}
+}

@@ -56,6 +56,7 @@ var fieldDocs = map[string]string{
 	"models.HybridParams.SetupTime":                 "SetupTime is the time from the migrate command to the first round, a duration. Default 10ms.",
 	"models.HybridParams.SyncPolicy":                "SyncPolicy says when the pre-copy rounds sync the dirty log: pass (the default) or qemu, as in [PrecopyParams].",
 	"models.HybridParams.SyncTimePerGiB":            "SyncTimePerGiB is the cost of one dirty-log sync per GiB of guest memory, a duration; the switch's final sync is part of downtime. Default 100µs.",
+	"models.HybridParams.Xbzrle":                    "Xbzrle sends pages re-sent in the pre-copy rounds as XBZRLE deltas, as for pre-copy (see [Xbzrle]); QEMU uses it until the switch and never in post-copy. Off unless enabled; not with multifd.",
 	"models.HybridParams.ZeroPageBytes":             "ZeroPageBytes is what a zero page costs on the wire, bytes (QEMU: 9).",
 	"models.Multifd.Channels":                       "Channels is the number of multifd send channels, each its own TCP stream, a count; 0 turns multifd off (QEMU multifd-channels, whose default is 2 when the capability is on).",
 	"models.Multifd.Compression":                    "Compression is the channels' compressor: none, zlib, zstd or qatzip-like (QEMU multifd-compression; qatzip-like offloads to an accelerator and costs the host little).",
