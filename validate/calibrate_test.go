@@ -12,7 +12,13 @@ import (
 // readGz reads the gzipped suite results with real runs recorded at load 5.
 func readGz(t *testing.T) *SuiteResult {
 	t.Helper()
-	f, err := os.Open("testdata/ci-results-load5-full.json.gz")
+	return readRecording(t, "testdata/ci-results-load5-full.json.gz")
+}
+
+// readRecording reads gzipped suite results with epochs.
+func readRecording(t *testing.T, path string) *SuiteResult {
+	t.Helper()
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -85,47 +85,64 @@ func TestWeightsChangeFit(t *testing.T) {
 }
 
 // TestShippedProfileResimulated: under the shipped local-tcg profile the
-// recorded load-5 runs, simulated again, pass the CI gate, and total
-// time, setup time and bytes are closer to the real runs than with the
-// defaults. These are the profile's own training runs: a regression test
-// of the simulator under the profile, not a held-out figure.
+// recorded CI-suite runs, simulated again, pass the CI gate; on the quiet
+// recording (the conditions CI runs in) setup time and downtime are much
+// closer to the real runs than with the defaults while total time and
+// bytes, already within a few percent, stay within a point of them; on the
+// load-5 recording total time, setup time and bytes are closer. The quiet runs are the profile's training runs (a
+// regression test of the simulator under it, not a held-out figure); the
+// load-5 runs were recorded under other conditions.
 func TestShippedProfileResimulated(t *testing.T) {
-	s, res := loadCI(t), readGz(t)
 	p, err := calibration.Builtin("local-tcg")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cal, err := Resimulate(context.Background(), s, res, p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	def, err := Resimulate(context.Background(), s, res, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ths := ResimulatedThresholds(s.Gate)
-	if len(ths) < 5 {
-		t.Fatalf("only %d pre-copy thresholds in the CI gate", len(ths))
-	}
-	if vs := cal.Gate(ths); len(vs) != 0 {
-		t.Errorf("local-tcg fails the CI gate on the recorded load-5 runs: %v", vs)
-	}
-	med := func(r *SuiteResult, name string) float64 {
-		for _, m := range r.Summary {
-			if m.Name == name {
-				return m.MedianAbsErr
+	for _, rec := range []struct {
+		path    string
+		better  []string // metrics the profile must improve
+		noWorse []string // metrics it may worsen by at most a point
+	}{
+		{"testdata/ci-results-quiet.json.gz", []string{"setup_time_s", "downtime_s"}, []string{"total_time_s", "transferred_bytes"}},
+		{"testdata/ci-results-load5-full.json.gz", []string{"total_time_s", "setup_time_s", "transferred_bytes"}, nil},
+	} {
+		s, res := loadCI(t), readRecording(t, rec.path)
+		cal, err := Resimulate(context.Background(), s, res, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		def, err := Resimulate(context.Background(), s, res, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ths := ResimulatedThresholds(s.Gate)
+		if len(ths) < 5 {
+			t.Fatalf("only %d pre-copy thresholds in the CI gate", len(ths))
+		}
+		if vs := cal.Gate(ths); len(vs) != 0 {
+			t.Errorf("%s: local-tcg fails the CI gate: %v", rec.path, vs)
+		}
+		med := func(r *SuiteResult, name string) float64 {
+			for _, m := range r.Summary {
+				if m.Name == name {
+					return m.MedianAbsErr
+				}
+			}
+			t.Fatalf("no %s", name)
+			return 0
+		}
+		for _, m := range rec.better {
+			if med(cal, m) >= med(def, m) {
+				t.Errorf("%s: %s median |err| %.3f under local-tcg, %.3f with defaults", rec.path, m, med(cal, m), med(def, m))
 			}
 		}
-		t.Fatalf("no %s", name)
-		return 0
-	}
-	for _, m := range []string{"total_time_s", "setup_time_s", "transferred_bytes"} {
-		if med(cal, m) >= med(def, m) {
-			t.Errorf("%s: median |err| %.3f under local-tcg, %.3f with defaults", m, med(cal, m), med(def, m))
+		for _, m := range rec.noWorse {
+			if med(cal, m) > med(def, m)+0.01 {
+				t.Errorf("%s: %s median |err| %.3f under local-tcg, %.3f with defaults: worse by more than a point", rec.path, m, med(cal, m), med(def, m))
+			}
 		}
-	}
-	if c := cal.Comparisons[0]; c.Sim.Calibration != "local-tcg" || c.Real == nil {
-		t.Errorf("re-simulated comparison: calibration %q", c.Sim.Calibration)
+		if c := cal.Comparisons[0]; c.Sim.Calibration != "local-tcg" || c.Real == nil {
+			t.Errorf("re-simulated comparison: calibration %q", c.Sim.Calibration)
+		}
 	}
 }
 
