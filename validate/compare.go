@@ -27,6 +27,9 @@ type Options struct {
 	// Log, when not nil, receives progress lines (also used as Local.Log
 	// when that is nil).
 	Log io.Writer
+	// Hosts, when not nil, runs the real migration between the hosts of a
+	// hosts file (see [RunRemote]); nil runs it on this machine.
+	Hosts *Hosts
 }
 
 // Comparison is a scenario run twice, as a real migration and in the
@@ -148,6 +151,9 @@ func Run(ctx context.Context, spec *scenarios.Spec, opts Options) (*Comparison, 
 	if err != nil {
 		return nil, err
 	}
+	if opts.Hosts != nil && opts.Local.Shaping == ShapingNetns {
+		return nil, fmt.Errorf("scenario %s: %w", spec.Name, ErrRemoteShaping)
+	}
 	logf := func(format string, args ...any) {
 		if opts.Log != nil {
 			fmt.Fprintf(opts.Log, format+"\n", args...)
@@ -200,7 +206,12 @@ func Run(ctx context.Context, spec *scenarios.Spec, opts Options) (*Comparison, 
 	if lo.Log == nil {
 		lo.Log = opts.Log
 	}
-	real, err := RunLocal(ctx, lo)
+	var real *RealRun
+	if opts.Hosts != nil {
+		real, err = RunRemote(ctx, lo, opts.Hosts)
+	} else {
+		real, err = RunLocal(ctx, lo)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("scenario %s: real migration: %w", spec.Name, err)
 	}

@@ -8,7 +8,8 @@
 // ([BuildImage]: Debian's kernel plus an initramfs whose /init is the
 // replayer, cmd/migsim-guest, and which holds the trace), migrates a guest
 // that replays the trace between two QEMU processes on this machine
-// ([RunLocal]), rebuilds the trace the guest really achieved from its
+// ([RunLocal]) or on two hosts reached over SSH ([RunRemote], hosts named
+// in a hosts file read by [LoadHosts]; see remote.go), rebuilds the trace the guest really achieved from its
 // per-epoch reports, simulates the same migration on that trace, and
 // returns a [Comparison] with the relative error of each metric. [RunSuite]
 // does that for every case of a [Suite] (validate/suites/ci.yaml) and

@@ -375,7 +375,8 @@ type lab struct {
 	links    []*guestLink
 	ramFiles []*os.File
 	maps     [][]byte
-	net      *labNet // shaped runs: namespaces, veth, tbf, relay
+	net      *labNet    // shaped runs: namespaces, veth, tbf, relay
+	remote   *remoteLab // runs on remote hosts (see remote.go); nil locally
 }
 
 func (l *lab) close() {
@@ -386,6 +387,9 @@ func (l *lab) close() {
 		p.kill()
 	}
 	l.closeNet()
+	if l.remote != nil {
+		l.remote.close()
+	}
 	for _, m := range l.maps {
 		_ = unix.Munmap(m)
 	}
@@ -406,12 +410,21 @@ func (l *lab) close() {
 // with [ErrMemoryMismatch]. Every process, socket and file it made is gone
 // when it returns, whether it succeeds, fails, times out or ctx is
 // cancelled.
-func RunLocal(ctx context.Context, opts LocalOptions) (_ *RealRun, err error) {
+func RunLocal(ctx context.Context, opts LocalOptions) (*RealRun, error) {
+	return runLab(ctx, opts, nil)
+}
+
+// runLab is [RunLocal] when hosts is nil, and [RunRemote] otherwise: past
+// the transport (local processes and unix sockets, or SSH) the run is the
+// same.
+func runLab(ctx context.Context, opts LocalOptions, hosts *Hosts) (_ *RealRun, err error) {
 	if opts.Image == nil {
-		return nil, errors.New("local run: no image")
+		return nil, errors.New("lab run: no image")
 	}
-	if _, err := FindQEMU(); err != nil {
-		return nil, err
+	if hosts == nil {
+		if _, err := FindQEMU(); err != nil {
+			return nil, err
+		}
 	}
 	mem := opts.GuestMemory
 	if mem == 0 {
@@ -426,9 +439,6 @@ func RunLocal(ctx context.Context, opts LocalOptions) (_ *RealRun, err error) {
 	if mem < opts.TraceMemory+64*units.MiB {
 		return nil, fmt.Errorf("guest RAM %v leaves less than 64 MiB beside the trace's %v", mem, opts.TraceMemory)
 	}
-	warmup := orDefault(opts.Warmup, time.Second)
-	bootTimeout := orDefault(opts.BootTimeout, 180*time.Second)
-	migTimeout := orDefault(opts.MigrationTimeout, 300*time.Second)
 	atEnd := opts.AtEnd
 	if atEnd == "" {
 		atEnd = models.AtEndLoop
@@ -439,6 +449,11 @@ func RunLocal(ctx context.Context, opts LocalOptions) (_ *RealRun, err error) {
 		}
 	}
 
+	l := &lab{}
+	defer l.close()
+	if hosts != nil {
+		return l.run(ctx, opts, hosts, mem, atEnd, logf)
+	}
 	parent := opts.WorkDir
 	if parent == "" {
 		if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
@@ -449,16 +464,35 @@ func RunLocal(ctx context.Context, opts LocalOptions) (_ *RealRun, err error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &lab{dir: dir}
-	defer l.close()
+	l.dir = dir
 	if opts.Migration.Postcopy {
 		if err := checkPostcopyDir(dir); err != nil {
 			return nil, err
 		}
 	}
+	return l.run(ctx, opts, nil, mem, atEnd, logf)
+}
+
+// run is the body of a run whose work dir (local) or hosts (remote) are
+// ready; l.close releases everything it starts.
+func (l *lab) run(ctx context.Context, opts LocalOptions, hosts *Hosts, mem units.Bytes, atEnd models.TraceEnd, logf func(string, ...any)) (*RealRun, error) {
+	warmup := orDefault(opts.Warmup, time.Second)
+	bootTimeout := orDefault(opts.BootTimeout, 180*time.Second)
+	migTimeout := orDefault(opts.MigrationTimeout, 300*time.Second)
+	dir := l.dir
 
 	accel := "tcg"
-	if KVMUsable() {
+	if hosts != nil {
+		if sh, err := ParseShaping(string(opts.Shaping)); err != nil || sh == ShapingNetns {
+			return nil, fmt.Errorf("remote hosts: %w", cmp.Or(err, ErrRemoteShaping))
+		}
+		r, err := openRemote(ctx, hosts, opts.Image, logf)
+		if err != nil {
+			return nil, err
+		}
+		l.remote = r
+		accel = r.accel
+	} else if KVMUsable() {
 		accel = "kvm"
 	}
 	run := &RealRun{Accel: accel, GuestMemoryBytes: uint64(mem)}
@@ -466,6 +500,7 @@ func RunLocal(ctx context.Context, opts LocalOptions) (_ *RealRun, err error) {
 		return nil, err
 	}
 
+	var srcRAM, dstRAM []byte
 	// Guest RAM lives in files the lab holds open, so that it can read
 	// both sides' memory; the names are removed once QEMU has them open.
 	ram := func(name string) (*os.File, []byte, error) {
@@ -484,17 +519,28 @@ func RunLocal(ctx context.Context, opts LocalOptions) (_ *RealRun, err error) {
 		l.maps = append(l.maps, m)
 		return f, m, nil
 	}
-	_, srcRAM, err := ram("source.ram")
-	if err != nil {
-		return nil, err
-	}
-	_, dstRAM, err := ram("destination.ram")
-	if err != nil {
-		return nil, err
+	if l.remote == nil {
+		var err error
+		if _, srcRAM, err = ram("source.ram"); err != nil {
+			return nil, err
+		}
+		if _, dstRAM, err = ram("destination.ram"); err != nil {
+			return nil, err
+		}
 	}
 
 	bootStart := time.Now()
 	start := func(side string, incoming bool) (*qemuProc, *guestLink, error) {
+		if l.remote != nil {
+			p, g, err := l.remote.start(ctx, side, mem, accel, atEnd, incoming)
+			if p != nil {
+				l.procs = append(l.procs, p)
+			}
+			if g != nil {
+				l.links = append(l.links, g)
+			}
+			return p, g, err
+		}
 		args := qemuArgs(opts.Image, dir, side, mem, accel, atEnd, incoming)
 		p, err := startQEMUIn(ctx, side, dir, l.netnsOf(side), args)
 		if err != nil {
@@ -522,13 +568,13 @@ func RunLocal(ctx context.Context, opts LocalOptions) (_ *RealRun, err error) {
 	if err != nil {
 		return nil, err
 	}
-	logf("booting %v guests (QEMU %s, %s) in %s", mem, run.QEMUVersion, accel, dir)
+	logf("booting %v guests (QEMU %s, %s) in %s", mem, run.QEMUVersion, accel, l.where())
 
 	bctx, cancel := context.WithTimeout(ctx, bootTimeout)
 	ready, err := srcLink.wait(bctx, "MIGSIM ready")
 	cancel()
 	if err != nil {
-		return nil, fmt.Errorf("source guest did not get ready: %w%s", err, consoleTail(dir, "source"))
+		return nil, fmt.Errorf("source guest did not get ready: %w%s", err, l.consoleTail("source"))
 	}
 	run.BootS = time.Since(bootStart).Seconds()
 	logf("source ready after %.1fs: %s", run.BootS, ready)
@@ -547,6 +593,10 @@ func RunLocal(ctx context.Context, opts LocalOptions) (_ *RealRun, err error) {
 	}
 	for _, p := range []*qemuProc{src, dst} {
 		if err := exec(p, "migrate-set-capabilities", map[string]any{"capabilities": caps}, nil); err != nil {
+			if l.remote != nil {
+				// The local userfaultfd probe says nothing about the host.
+				return nil, fmt.Errorf("%s host: migrate-set-capabilities: %w (for post-copy the SSH user must be allowed userfaultfd on the host: root, CAP_SYS_PTRACE or vm.unprivileged_userfaultfd=1)", p.name, err)
+			}
 			return nil, capabilityError(p.name, opts.Migration, err)
 		}
 	}
@@ -560,7 +610,7 @@ func RunLocal(ctx context.Context, opts LocalOptions) (_ *RealRun, err error) {
 	}
 	// Port 0: QEMU picks a free port and reports it. Nothing else may
 	// connect to it: any connection is taken as the migration.
-	if err := exec(dst, "migrate-incoming", map[string]any{"uri": l.incomingURI()}, nil); err != nil {
+	if err := exec(dst, "migrate-incoming", map[string]any{"uri": l.incoming()}, nil); err != nil {
 		return nil, err
 	}
 	var inc migrateInfo
@@ -570,7 +620,7 @@ func RunLocal(ctx context.Context, opts LocalOptions) (_ *RealRun, err error) {
 	if len(inc.SocketAddress) == 0 || inc.SocketAddress[0].Port == "" {
 		return nil, errors.New("destination QEMU reported no listening address after migrate-incoming")
 	}
-	uri, err := l.migrateURI(inc.SocketAddress[0].Port)
+	uri, err := l.migrateTo(inc.SocketAddress[0].Port)
 	if err != nil {
 		return nil, err
 	}
@@ -590,7 +640,13 @@ func RunLocal(ctx context.Context, opts LocalOptions) (_ *RealRun, err error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	run.ZeroPagesAtStart = countZeroPages(srcRAM)
+	if l.remote != nil {
+		if run.ZeroPagesAtStart, err = l.remote.zeroPages(ctx); err != nil {
+			return nil, err
+		}
+	} else {
+		run.ZeroPagesAtStart = countZeroPages(srcRAM)
+	}
 
 	// The migration.
 	t0 := time.Now()
@@ -643,7 +699,14 @@ func RunLocal(ctx context.Context, opts LocalOptions) (_ *RealRun, err error) {
 	} else if err := waitDestination(wctx, dst); err != nil {
 		return nil, err
 	}
-	same, bad, firstBad := compareRAM(srcRAM, dstRAM)
+	var same, bad, firstBad uint64
+	if l.remote != nil {
+		if same, bad, firstBad, err = l.remote.compareRAM(wctx); err != nil {
+			return nil, err
+		}
+	} else {
+		same, bad, firstBad = compareRAM(srcRAM, dstRAM)
+	}
 	if opts.Migration.Postcopy {
 		if err := checkPostcopyRAM(same, bad, dstLink.reports(t0)); err != nil {
 			return nil, err
@@ -664,7 +727,7 @@ func RunLocal(ctx context.Context, opts LocalOptions) (_ *RealRun, err error) {
 	defer vcancel()
 	v, err := dstLink.wait(vctx, "MIGSIM verify")
 	if err != nil {
-		return nil, fmt.Errorf("destination guest did not verify its memory: %w%s", err, consoleTail(dir, "destination"))
+		return nil, fmt.Errorf("destination guest did not verify its memory: %w%s", err, l.consoleTail("destination"))
 	}
 	run.GuestVerify = v
 	if f := lineFields(v); f["bad"] != "0" {
@@ -844,4 +907,36 @@ func orDefault(d, def time.Duration) time.Duration {
 		return def
 	}
 	return d
+}
+
+// where says where the run's files are, for messages.
+func (l *lab) where() string {
+	if l.remote != nil {
+		return l.remote.where()
+	}
+	return l.dir
+}
+
+// consoleTail returns the end of a side's kernel console log, for errors.
+func (l *lab) consoleTail(side string) string {
+	if l.remote != nil {
+		return l.remote.consoleTail(side)
+	}
+	return consoleTail(l.dir, side)
+}
+
+// incoming is what the destination listens on for the migration stream.
+func (l *lab) incoming() string {
+	if l.remote != nil {
+		return l.remote.incomingURI()
+	}
+	return l.incomingURI()
+}
+
+// migrateTo is where the source migrates to, given the destination's port.
+func (l *lab) migrateTo(port string) (string, error) {
+	if l.remote != nil {
+		return l.remote.migrateURI(port), nil
+	}
+	return l.migrateURI(port)
 }

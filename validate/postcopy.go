@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -259,7 +258,7 @@ func checkPostcopyDir(dir string) error {
 
 // stderrTail returns the end of a QEMU process's stderr, for errors.
 func stderrTail(p *qemuProc) string {
-	b, err := os.ReadFile(p.stderr)
+	b, err := p.stderrBytes()
 	if err != nil || len(b) == 0 {
 		return ""
 	}

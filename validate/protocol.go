@@ -54,8 +54,14 @@ type guestLink struct {
 // retrying until it accepts or ctx ends.
 func dialGuest(ctx context.Context, side, path string) (*guestLink, error) {
 	var d net.Dialer
+	return dialGuestWith(ctx, side, path, func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "unix", path) })
+}
+
+// dialGuestWith is [dialGuest] over connections made by dial (a local unix
+// socket, or one reached through SSH); path names the socket in messages.
+func dialGuestWith(ctx context.Context, side, path string, dial func(context.Context) (net.Conn, error)) (*guestLink, error) {
 	for {
-		c, err := d.DialContext(ctx, "unix", path)
+		c, err := dial(ctx)
 		if err == nil {
 			g := &guestLink{side: side, conn: c, wake: make(chan struct{}), done: make(chan struct{})}
 			go g.read()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -50,6 +51,12 @@ type qemuProc struct {
 	stderr string // file holding QEMU's stderr
 	exited chan struct{}
 	err    error // Wait's result, valid once exited is closed
+
+	// Remote QEMUs (see remote.go) have no local process: hardKill ends
+	// the process where it runs and readStderr reads its stderr there.
+	// Both are nil for a local QEMU.
+	hardKill   func()
+	readStderr func() ([]byte, error)
 }
 
 // startQEMU starts QEMU with args plus a QMP socket in dir and connects to
@@ -89,7 +96,17 @@ func startQEMUIn(ctx context.Context, name, dir, netns string, args []string) (*
 		p.err = cmd.Wait()
 		close(p.exited)
 	}()
+	var d net.Dialer
+	if err := p.connectQMP(ctx, sock, func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "unix", sock) }); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
 
+// connectQMP connects p to its QMP socket sock through dial, giving up
+// after 30s or as soon as the process exits; on error p is killed.
+func (p *qemuProc) connectQMP(ctx context.Context, sock string, dial func(context.Context) (net.Conn, error)) error {
+	name := p.name
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	qctx, qcancel := context.WithCancel(dctx)
@@ -100,22 +117,30 @@ func startQEMUIn(ctx context.Context, name, dir, netns string, args []string) (*
 		case <-qctx.Done():
 		}
 	}()
-	q, err := DialQMP(qctx, sock)
+	q, err := dialQMP(qctx, sock, dial)
 	qcancel()
 	if err != nil {
 		p.kill()
 		if msg := p.stderrTail(); msg != "" {
-			return nil, fmt.Errorf("%s QEMU exited or did not answer on QMP (%v); its stderr:\n%s", name, err, msg)
+			return fmt.Errorf("%s QEMU exited or did not answer on QMP (%v); its stderr:\n%s", name, err, msg)
 		}
-		return nil, fmt.Errorf("%s QEMU: %w", name, err)
+		return fmt.Errorf("%s QEMU: %w", name, err)
 	}
 	p.qmp = q
-	return p, nil
+	return nil
+}
+
+// stderrBytes returns what QEMU wrote to stderr, wherever it runs.
+func (p *qemuProc) stderrBytes() ([]byte, error) {
+	if p.readStderr != nil {
+		return p.readStderr()
+	}
+	return os.ReadFile(p.stderr)
 }
 
 // stderrTail returns the last lines QEMU wrote to stderr.
 func (p *qemuProc) stderrTail() string {
-	b, err := os.ReadFile(p.stderr)
+	b, err := p.stderrBytes()
 	if err != nil {
 		return ""
 	}
@@ -141,9 +166,13 @@ func (p *qemuProc) kill() {
 			case <-time.After(2 * time.Second):
 			}
 		}
-		// The group, so that anything QEMU forked goes too.
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-		<-p.exited
+		if p.hardKill != nil {
+			p.hardKill() // returns once the remote process is gone or unreachable
+		} else {
+			// The group, so that anything QEMU forked goes too.
+			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+			<-p.exited
+		}
 	}
 	if p.qmp != nil {
 		p.qmp.Close()

@@ -110,10 +110,16 @@ type qmpMessage struct {
 // the connection until the socket accepts or ctx ends, so it can be called
 // right after starting QEMU.
 func DialQMP(ctx context.Context, path string) (*QMP, error) {
-	var conn net.Conn
 	var d net.Dialer
+	return dialQMP(ctx, path, func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "unix", path) })
+}
+
+// dialQMP is [DialQMP] over connections made by dial (a local unix socket,
+// or one reached through SSH); path names the socket in messages.
+func dialQMP(ctx context.Context, path string, dial func(context.Context) (net.Conn, error)) (*QMP, error) {
+	var conn net.Conn
 	for {
-		c, err := d.DialContext(ctx, "unix", path)
+		c, err := dial(ctx)
 		if err == nil {
 			conn = c
 			break

@@ -21,7 +21,8 @@
 //
 // Run by hand (not as PID 1) it takes the same settings as flags, -trace,
 // -port and -at_end, with stdin and stdout as the control port when -port
-// is empty. The line protocol is documented on session in replay.go.
+// is empty. With -hash-ram FILE it only prints an 8-byte hash of every
+// 4 KiB page of FILE (see hash.go): the lab runs that on remote hosts. The line protocol is documented on session in replay.go.
 //
 // Build it static: CGO_ENABLED=0 go build ./cmd/migsim-guest.
 package main
@@ -68,7 +69,15 @@ func main() {
 		flag.StringVar(&s.trace, "trace", "trace.mgt", "trace file")
 		flag.StringVar(&s.port, "port", "", "control port (a tty); stdin and stdout when empty")
 		flag.StringVar(&s.atEnd, "at_end", "loop", "loop or idle when the trace ends")
+		hashPath := flag.String("hash-ram", "", "print an 8-byte hash of every 4 KiB page of this RAM file to stdout and exit (the lab's remote memory check)")
 		flag.Parse()
+		if *hashPath != "" {
+			if err := hashRAM(*hashPath, os.Stdout); err != nil {
+				fmt.Fprintf(os.Stderr, "migsim-guest: %v\n", err)
+				os.Exit(1)
+			}
+			return
+		}
 	}
 
 	var in io.Reader = os.Stdin
@@ -176,6 +185,7 @@ func setupInit() error {
 	if err := unix.Mount("proc", "/proc", "proc", 0, ""); err != nil {
 		return fmt.Errorf("mounting /proc: %w", err)
 	}
+	loadModules(modulesDir, os.Stdout) // the console
 	return nil
 }
 

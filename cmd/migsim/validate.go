@@ -26,6 +26,8 @@ is usable, TCG otherwise), a source whose guest replays the scenario's trace
 and a destination waiting for it, migrates the guest over loopback TCP with the
 scenario's migration settings, verifies the destination's memory against the
 source's, and runs the simulator on the trace the guest really achieved.
+With --hosts hosts.yaml the two QEMUs run on the hosts the file names,
+reached over SSH (see validate/hosts.example.yaml and validate/README.md).
 
 It needs qemu-system-x86_64 and a kernel in /boot (Debian: qemu-system-x86
 and linux-image-amd64; validate/ci-install.sh installs both), and the go tool
@@ -45,6 +47,7 @@ type labFlags struct {
 	timeout  time.Duration
 	jsonOut  string
 	shaping  string
+	hosts    string
 }
 
 func (f *labFlags) register(cmd *cobra.Command) {
@@ -56,15 +59,24 @@ func (f *labFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.workDir, "work-dir", "", "parent of each run's temporary folder (default /dev/shm)")
 	fl.DurationVar(&f.timeout, "timeout", 5*time.Minute, "longest a migration may take before it is cancelled and the run fails")
 	fl.StringVar(&f.jsonOut, "json", "", "also write the full result (series, epochs, both results) as JSON to this file")
+	fl.StringVar(&f.hosts, "hosts", validate.HostsLocal, "where the two QEMUs run: local (this machine) or a hosts file naming a source and a destination host reached over SSH (see validate/hosts.example.yaml)")
 	fl.StringVar(&f.shaping, "shaping", "", "how the path is shaped: qemu (QEMU's max-bandwidth over loopback, the default) or netns (network namespaces, tbf at network.bandwidth, a relay adding network.rtt with network.tcp_window; needs root and iproute2); for a suite it overrides the file's shaping")
 }
 
-func (f *labFlags) options(s streams) validate.Options {
+func (f *labFlags) options(s streams) (validate.Options, error) {
+	hosts, err := validate.ParseHostsFlag(f.hosts)
+	if err != nil {
+		return validate.Options{}, err
+	}
+	if sh, _ := validate.ParseShaping(f.shaping); hosts != nil && sh == validate.ShapingNetns {
+		return validate.Options{}, usageErrorf("%v", validate.ErrRemoteShaping)
+	}
 	return validate.Options{
 		Image: validate.ImageOptions{CacheDir: f.cacheDir, Kernel: f.kernel, Guest: f.guest, CacheMax: units.Bytes(f.cacheMax)},
 		Local: validate.LocalOptions{WorkDir: f.workDir, MigrationTimeout: f.timeout, Shaping: validate.Shaping(f.shaping)},
 		Log:   s.err,
-	}
+		Hosts: hosts,
+	}, nil
 }
 
 func (f *labFlags) writeJSON(v any) error {
@@ -103,7 +115,8 @@ the source's fails (exit 1); it is never reported as a data point.
 The precopy (multifd included), postcopy and hybrid models can be validated
 so far; post-copy needs userfaultfd and a work dir on tmpfs.`,
 		Example: `  migsim validate run validate/suites/lab-base.yaml
-  migsim validate run validate/suites/lab-base.yaml --set workload.generator.dirty_rate=4000 --json run.json`,
+  migsim validate run validate/suites/lab-base.yaml --set workload.generator.dirty_rate=4000 --json run.json
+  migsim validate run validate/suites/lab-base.yaml --hosts hosts.yaml`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.scenario = args[0]
@@ -113,11 +126,15 @@ so far; post-copy needs userfaultfd and a work dir on tmpfs.`,
 			if _, err := validate.ParseShaping(o.shaping); err != nil {
 				return usageErrorf("--%v", err)
 			}
+			opts, err := o.options(o.streams)
+			if err != nil {
+				return err
+			}
 			spec, err := o.load(cmd, o.scenario)
 			if err != nil {
 				return err
 			}
-			c, err := validate.Run(cmd.Context(), spec, o.options(o.streams))
+			c, err := validate.Run(cmd.Context(), spec, opts)
 			if err != nil {
 				return err
 			}
@@ -167,11 +184,15 @@ exits 3. With --history FILE, append the run's errors as one JSON line.`,
 			if _, err := validate.ParseShaping(o.shaping); err != nil {
 				return usageErrorf("--%v", err)
 			}
+			opts, err := o.options(o.streams)
+			if err != nil {
+				return err
+			}
 			suite, err := validate.LoadSuite(args[0])
 			if err != nil {
 				return err
 			}
-			res, err := validate.RunSuite(cmd.Context(), suite, o.options(o.streams))
+			res, err := validate.RunSuite(cmd.Context(), suite, opts)
 			if err != nil {
 				return err
 			}

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +22,36 @@ func TestValidateUsage(t *testing.T) {
 		err := cmd.Execute()
 		if exitCodeOf(err) != exitUsage {
 			t.Errorf("validate %v: %v (exit %d), want a usage error", args, err, exitCodeOf(err))
+		}
+	}
+}
+
+// TestValidateHostsFlag checks --hosts before anything runs: a missing
+// hosts file is named, and --shaping netns with remote hosts is a usage
+// error.
+func TestValidateHostsFlag(t *testing.T) {
+	hosts := filepath.Join(t.TempDir(), "hosts.yaml")
+	text := "source:\n  ssh: a\n  user: u\n  identity_file: k\ndestination:\n  ssh: b\n  user: u\n  identity_file: k\n  migration_address: 10.0.0.2\n"
+	if err := os.WriteFile(hosts, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args  []string
+		usage bool
+		want  string
+	}{
+		{[]string{"run", "a.yaml", "--hosts", hosts, "--shaping", "netns"}, true, "--hosts local only"},
+		{[]string{"suite", "s.yaml", "--hosts", hosts, "--shaping", "netns"}, true, "--hosts local only"},
+		{[]string{"run", "a.yaml", "--hosts", hosts + ".missing"}, false, "hosts file"},
+	} {
+		var out, errb bytes.Buffer
+		cmd := newValidateCmd(streams{in: strings.NewReader(""), out: &out, err: &errb})
+		cmd.SetArgs(tc.args)
+		cmd.SetOut(&out)
+		cmd.SetErr(&errb)
+		err := cmd.Execute()
+		if err == nil || (exitCodeOf(err) == exitUsage) != tc.usage || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("validate %v: %v (exit %d), want usage error %v saying %q", tc.args, err, exitCodeOf(err), tc.usage, tc.want)
 		}
 	}
 }
