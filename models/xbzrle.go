@@ -134,14 +134,15 @@ func xbzrleEncoded(pageSize uint64, changed float64, run uint64) (uint64, bool) 
 
 // xbzrleCache is the source's XBZRLE state during one pre-copy run.
 type xbzrleCache struct {
-	mask     uint64
-	pageSize uint64
-	addr     []uint32 // page + 1 held by each slot; 0: empty
-	age      []uint64 // sync count of the slot's insert or last hit
-	encoded  uint64   // encoding bytes of a hit page
-	overflow bool     // a hit page overflows
-	wireHit  float64  // wire bytes of a hit page
-	wireFull float64  // wire bytes of a full page
+	mask       uint64
+	pageSize   uint64
+	addr       []uint32 // page + 1 held by each slot; 0: empty
+	age        []uint64 // sync count of the slot's insert or last hit
+	encoded    uint64   // encoding bytes of a hit page
+	overflow   bool     // a hit page overflows
+	wireHit    float64  // wire bytes of a hit page
+	pageHeader float64  // the page header within wireHit, bytes
+	wireFull   float64  // wire bytes of a full page
 
 	// The pass planned last, and how much of it was sent (timeUp may cut
 	// it short).
@@ -181,9 +182,10 @@ func (r *precopyRun) useXbzrle(x Xbzrle) {
 	r.xb = &xbzrleCache{
 		mask: slots - 1, pageSize: uint64(ps), addr: make([]uint32, slots), age: make([]uint64, slots),
 		encoded: enc, overflow: over,
-		wireHit:  float64(r.p.PageHeader) + xbzrleFlagBytes + float64(enc),
-		wireFull: r.wireNormal,
-		scale:    1,
+		wireHit:    float64(r.p.PageHeader) + xbzrleFlagBytes + float64(enc),
+		pageHeader: float64(r.p.PageHeader),
+		wireFull:   r.wireNormal,
+		scale:      1,
 	}
 }
 
@@ -270,7 +272,9 @@ func (x *xbzrleCache) fill(res *Result) {
 	}
 	res.XbzrleCacheSizeBytes = uint64(len(x.addr)) * x.pageSize
 	res.XbzrlePages = t.hits
-	res.XbzrleBytes = uint64(math.Round(float64(t.hits) * x.wireHit))
+	// As QEMU's xbzrle-cache.bytes (since 5.0): the encoding and its
+	// 3-byte header, not the 8-byte page header every page carries.
+	res.XbzrleBytes = uint64(math.Round(float64(t.hits) * (x.wireHit - x.pageHeader)))
 	res.XbzrleCacheMisses = t.misses
 	res.XbzrleOverflow = t.overflows
 	if t.pages > 0 {

@@ -247,6 +247,9 @@ func Run(ctx context.Context, spec *scenarios.Spec, opts Options) (*Comparison, 
 	if mig.Postcopy {
 		c.Metrics = append(c.Metrics, comparePostcopy(real.Metrics, sim)...)
 	}
+	if mig.Xbzrle {
+		c.Metrics = append(c.Metrics, compareXbzrle(real.Metrics, sim)...)
+	}
 	return c, nil
 }
 

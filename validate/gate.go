@@ -67,7 +67,8 @@ func (v Violation) String() string {
 // bound, at least one bound per entry.
 func checkThresholds(ths []Threshold) error {
 	known := map[string]bool{}
-	for _, m := range append(compareMetrics(RealMetrics{}, &models.Result{}), comparePostcopy(RealMetrics{}, &models.Result{})...) {
+	var none models.Result
+	for _, m := range slices.Concat(compareMetrics(RealMetrics{}, &none), comparePostcopy(RealMetrics{}, &none), compareXbzrle(RealMetrics{}, &none)) {
 		known[m.Name] = true
 	}
 	for i, t := range ths {

@@ -57,6 +57,13 @@ type MigrationParams struct {
 	// MultifdLevel is QEMU's multifd-zlib-level or multifd-zstd-level, an
 	// integer; 0 leaves QEMU's default (1).
 	MultifdLevel int
+	// Xbzrle enables the xbzrle capability on the source with a cache of
+	// XbzrleCacheSize bytes (QEMU xbzrle-cache-size).
+	Xbzrle          bool
+	XbzrleCacheSize units.Bytes
+	// PostcopyPreempt enables QEMU's postcopy-preempt capability on both
+	// sides (QEMU 7.1+): requested pages get their own channel.
+	PostcopyPreempt bool
 }
 
 // PrecopyMigrationParams returns the QEMU settings that match the pre-copy
@@ -73,6 +80,8 @@ func PrecopyMigrationParams(p models.PrecopyParams) MigrationParams {
 		MultifdChannels:          p.Multifd.Channels,
 		MultifdCompression:       p.Multifd.Compression,
 		MultifdLevel:             p.Multifd.Level,
+		Xbzrle:                   p.Xbzrle.Enabled,
+		XbzrleCacheSize:          p.Xbzrle.CacheSize,
 	}
 }
 
@@ -99,6 +108,9 @@ func (p MigrationParams) qmpParams() map[string]any {
 		if c := p.MultifdCompression; p.MultifdLevel > 0 && (c == "zlib" || c == "zstd") {
 			m["multifd-"+c+"-level"] = p.MultifdLevel
 		}
+	}
+	if p.Xbzrle {
+		m["xbzrle-cache-size"] = int64(p.XbzrleCacheSize)
 	}
 	if p.AutoConverge {
 		m["cpu-throttle-initial"] = int(p.CPUThrottleInitial)
@@ -210,6 +222,8 @@ type RealMetrics struct {
 	// post-copy runs, where DowntimeS is the STOP-to-RESUME time instead
 	// (see postcopy.go); 0 for pre-copy.
 	QEMUDowntimeS float64 `json:"qemu_downtime_s,omitempty"`
+	// Xbzrle is QEMU's xbzrle-cache figures; nil when XBZRLE was off.
+	Xbzrle *RealXbzrle `json:"xbzrle,omitempty"`
 }
 
 // MeanBandwidthBps is the mean throughput of the live phase, bits per
@@ -305,7 +319,8 @@ type migrateInfo struct {
 		PostcopyBytes  uint64  `json:"postcopy-bytes"`
 		PostcopyReqs   uint64  `json:"postcopy-requests"`
 	} `json:"ram"`
-	PostcopyBlocktime *int64 `json:"postcopy-blocktime"`
+	PostcopyBlocktime *int64      `json:"postcopy-blocktime"`
+	XbzrleCache       *xbzrleInfo `json:"xbzrle-cache"`
 	SocketAddress     []struct {
 		Type string `json:"type"`
 		Host string `json:"host"`
@@ -361,6 +376,7 @@ func (m *migrateInfo) metrics() RealMetrics {
 		r.PostcopyBytes = m.RAM.PostcopyBytes
 		r.PostcopyRequests = m.RAM.PostcopyReqs
 	}
+	r.Xbzrle = m.XbzrleCache.metrics()
 	return r
 }
 

@@ -60,6 +60,7 @@ func PostcopyMigrationParams(p models.PostcopyParams) MigrationParams {
 		MaxBandwidth:         p.MaxPostcopyBandwidth,
 		Postcopy:             true,
 		MaxPostcopyBandwidth: p.MaxPostcopyBandwidth,
+		PostcopyPreempt:      p.Preempt,
 	}
 }
 
@@ -78,6 +79,9 @@ func HybridMigrationParams(p models.HybridParams) MigrationParams {
 		Postcopy:             true,
 		PostcopyAfterSyncs:   after,
 		MaxPostcopyBandwidth: p.MaxPostcopyBandwidth,
+		PostcopyPreempt:      p.Preempt,
+		Xbzrle:               p.Xbzrle.Enabled,
+		XbzrleCacheSize:      p.Xbzrle.CacheSize,
 	}
 }
 
@@ -88,8 +92,14 @@ func (p MigrationParams) extraCaps() []map[string]any {
 	if p.Postcopy {
 		c = append(c, on("postcopy-ram"), on("postcopy-blocktime"))
 	}
+	if p.Postcopy && p.PostcopyPreempt {
+		c = append(c, on("postcopy-preempt"))
+	}
 	if p.MultifdChannels > 0 {
 		c = append(c, on("multifd"))
+	}
+	if p.Xbzrle {
+		c = append(c, on("xbzrle"))
 	}
 	return c
 }
