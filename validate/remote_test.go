@@ -5,8 +5,8 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
-	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -214,26 +214,11 @@ func TestRunRemoteCancelLeavesNothing(t *testing.T) {
 	defer cancel()
 	p := models.DefaultPrecopyParams()
 	p.MaxBandwidth = 8 * units.Mbit // a minute or more for round 1
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() {
+	done := startUntilMigrating(t, func(log io.Writer) error {
 		_, err := RunRemote(ctx, LocalOptions{Image: img, TraceMemory: smallMemory,
-			Migration: PrecopyMigrationParams(p), Log: pw, Warmup: 200 * time.Millisecond}, hosts)
-		pw.Close()
-		done <- err
-	}()
-	buf := make([]byte, 4096)
-	var seen strings.Builder
-	for !strings.Contains(seen.String(), "lab: migrating") {
-		n, err := pr.Read(buf)
-		if err != nil {
-			t.Fatalf("run ended before migrating: %v\n%s", <-done, seen.String())
-		}
-		seen.Write(buf[:n])
-	}
+			Migration: PrecopyMigrationParams(p), Log: log, Warmup: 200 * time.Millisecond}, hosts)
+		return err
+	})
 	time.Sleep(time.Second)
 	// Besides the QEMUs, their shell wrappers name the work dir too.
 	var qemus []string
@@ -245,18 +230,7 @@ func TestRunRemoteCancelLeavesNothing(t *testing.T) {
 	if len(qemus) != 2 {
 		t.Errorf("mid-migration: want the 2 remote QEMU processes running, found %d: %v", len(qemus), qemus)
 	}
-	cancel()
-	cancelled := time.Now()
-	go func() { _, _ = pr.Read(buf) }()
-	select {
-	case err := <-done:
-		if !errors.Is(err, context.Canceled) {
-			t.Errorf("cancelled run: error %v, want context.Canceled", err)
-		}
-		t.Logf("returned %.1fs after the cancellation", time.Since(cancelled).Seconds())
-	case <-time.After(60 * time.Second):
-		t.Fatal("run did not return within 60s of cancellation")
-	}
+	cancelAndWait(t, cancel, done, 60*time.Second)
 	checkNothingLeft(t, work)
 }
 

@@ -2,7 +2,7 @@ package validate
 
 import (
 	"context"
-	"errors"
+	"io"
 	"math"
 	"os"
 	"os/exec"
@@ -171,27 +171,12 @@ func TestRunLocalShapedCancelLeavesNothing(t *testing.T) {
 	work := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() {
+	done := startUntilMigrating(t, func(log io.Writer) error {
 		_, err := RunLocal(ctx, LocalOptions{Image: img, TraceMemory: smallMemory,
-			Migration: PrecopyMigrationParams(models.DefaultPrecopyParams()), WorkDir: work, Log: pw, Warmup: 200 * time.Millisecond,
+			Migration: PrecopyMigrationParams(models.DefaultPrecopyParams()), WorkDir: work, Log: log, Warmup: 200 * time.Millisecond,
 			Shaping: ShapingNetns, Network: NetShape{Bandwidth: 8 * units.Mbit, RTT: 20 * time.Millisecond, Window: 3 * units.MiB}})
-		pw.Close()
-		done <- err
-	}()
-	buf := make([]byte, 4096)
-	var seen strings.Builder
-	for !strings.Contains(seen.String(), "lab: migrating") {
-		n, err := pr.Read(buf)
-		if err != nil {
-			t.Fatalf("run ended before migrating: %v\n%s", <-done, seen.String())
-		}
-		seen.Write(buf[:n])
-	}
+		return err
+	})
 	time.Sleep(time.Second)
 	if ps := labProcesses(t, work); len(ps) != 2 {
 		t.Errorf("mid-migration: want the 2 QEMU processes running, found %v", ps)
@@ -199,16 +184,7 @@ func TestRunLocalShapedCancelLeavesNothing(t *testing.T) {
 	if ns := ownNamespaces(); len(ns) != 2 {
 		t.Errorf("mid-migration: want the run's 2 namespaces, found %v", ns)
 	}
-	cancel()
-	go func() { _, _ = pr.Read(buf) }()
-	select {
-	case err := <-done:
-		if !errors.Is(err, context.Canceled) {
-			t.Errorf("cancelled run: error %v, want context.Canceled", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("run did not return within 30s of cancellation")
-	}
+	cancelAndWait(t, cancel, done, 30*time.Second)
 	checkNothingLeft(t, work)
 	if ns := ownNamespaces(); len(ns) > 0 {
 		t.Errorf("namespaces left after cancel: %v", ns)
