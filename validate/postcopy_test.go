@@ -170,12 +170,13 @@ func TestBuildAchievedPostcopyAtOnce(t *testing.T) {
 }
 
 // shmDir returns a folder under /dev/shm removed after the test: post-copy
-// needs guest RAM on tmpfs. It skips the test without /dev/shm.
+// and remote hosts need a tmpfs work dir. It skips the test without
+// /dev/shm.
 func shmDir(t *testing.T) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("/dev/shm", "migsim-test-")
 	if err != nil {
-		t.Skipf("skipping: post-copy needs a tmpfs work dir: %v", err)
+		t.Skipf("skipping: no tmpfs work dir: %v", err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	return dir

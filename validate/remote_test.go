@@ -155,17 +155,6 @@ func (s *testSSHD) hostsFile(t *testing.T, work, extra string) *Hosts {
 	return h
 }
 
-// shmWorkDir makes a fresh work dir on tmpfs, as remote hosts need.
-func shmWorkDir(t *testing.T) string {
-	t.Helper()
-	w, err := os.MkdirTemp("/dev/shm", "migsim-remote-test-")
-	if err != nil {
-		t.Skipf("skipping: no /dev/shm: %v", err)
-	}
-	t.Cleanup(func() { os.RemoveAll(w) })
-	return w
-}
-
 // TestRunRemote runs a real migration whose "remote" hosts are both this
 // machine reached through a throwaway sshd: the whole remote path (SSH
 // connection, upload, QEMU as a remote command, QMP and guest control
@@ -174,7 +163,7 @@ func shmWorkDir(t *testing.T) string {
 func TestRunRemote(t *testing.T) {
 	img := labImage(t, smallWorkload, smallMemory)
 	sshd := startSSHD(t)
-	work := shmWorkDir(t)
+	work := shmDir(t)
 	hosts := sshd.hostsFile(t, work, "")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -208,7 +197,7 @@ func TestRunRemote(t *testing.T) {
 func TestRunRemoteCancelLeavesNothing(t *testing.T) {
 	img := labImage(t, smallWorkload, smallMemory)
 	sshd := startSSHD(t)
-	work := shmWorkDir(t)
+	work := shmDir(t)
 	hosts := sshd.hostsFile(t, work, "")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -239,7 +228,7 @@ func TestRunRemoteCancelLeavesNothing(t *testing.T) {
 // throwaway sshd.
 func TestRemoteConnectErrors(t *testing.T) {
 	sshd := startSSHD(t)
-	work := shmWorkDir(t)
+	work := shmDir(t)
 	img := &Image{Kernel: "/nonexistent", Initramfs: "/nonexistent"}
 	try := func(mutate func(*Hosts)) error {
 		h := sshd.hostsFile(t, work, "")
@@ -332,7 +321,7 @@ func TestLoadHostsErrors(t *testing.T) {
 func TestRunRemotePostcopy(t *testing.T) {
 	img := labImage(t, smallWorkload, smallMemory)
 	sshd := startSSHD(t)
-	work := shmWorkDir(t)
+	work := shmDir(t)
 	hosts := sshd.hostsFile(t, work, "")
 	guestPages := uint64(smallMemory+DefaultGuestOverhead) / 4096
 	pc := models.DefaultPostcopyParams()
@@ -367,7 +356,7 @@ func TestRunRemotePostcopy(t *testing.T) {
 func TestRemoteQEMUDiesWithConnection(t *testing.T) {
 	img := labImage(t, smallWorkload, smallMemory)
 	sshd := startSSHD(t)
-	work := shmWorkDir(t)
+	work := shmDir(t)
 	hosts := sshd.hostsFile(t, work, "")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
