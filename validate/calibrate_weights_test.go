@@ -114,7 +114,7 @@ func TestShippedProfileResimulated(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ths := ResimulatedThresholds(s.Gate)
+		ths := ResimulatedThresholds(ThresholdsFor(s.Gate, "local-tcg"))
 		if len(ths) < 5 {
 			t.Fatalf("only %d pre-copy thresholds in the CI gate", len(ths))
 		}

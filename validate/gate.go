@@ -28,6 +28,10 @@ type Threshold struct {
 	// Shaping restricts the threshold to runs of this shaping ("qemu" or
 	// "netns", see [Shaping]); "" means every run.
 	Shaping Shaping `yaml:"shaping" json:"shaping,omitempty"`
+	// Calibration makes the threshold one for runs simulated under this
+	// calibration profile (e.g. "local-tcg"); "" is for uncalibrated runs.
+	// See [ThresholdsFor].
+	Calibration string `yaml:"calibration" json:"calibration,omitempty"`
 	// Median and Worst are the largest allowed median and worst absolute
 	// relative error, as fractions (0.15 is 15 %).
 	Median float64 `yaml:"median" json:"median"`
@@ -55,6 +59,9 @@ func (v Violation) String() string {
 	}
 	if v.Threshold.Shaping != "" {
 		model += ", shaping " + string(v.Threshold.Shaping)
+	}
+	if v.Threshold.Calibration != "" {
+		model += ", calibration " + v.Threshold.Calibration
 	}
 	s := fmt.Sprintf("%s (%s): %s |error| %.1f%% > %.1f%%", v.Threshold.Metric, model, v.Stat, 100*v.Got, 100*limit)
 	if v.Case != "" {
@@ -89,6 +96,37 @@ func checkThresholds(ths []Threshold) error {
 	return nil
 }
 
+// ThresholdsFor returns the thresholds of ths for runs simulated under the
+// calibration profile named calibration ("" for none): those that name it
+// or, when none does, the uncalibrated ones, so that a profile without
+// thresholds of its own is held to the uncalibrated simulator's.
+func ThresholdsFor(ths []Threshold, calibration string) []Threshold {
+	pick := func(name string) []Threshold {
+		var out []Threshold
+		for _, t := range ths {
+			if t.Calibration == name {
+				out = append(out, t)
+			}
+		}
+		return out
+	}
+	if out := pick(calibration); len(out) > 0 || calibration == "" {
+		return out
+	}
+	return pick("")
+}
+
+// Calibration returns the calibration profile the simulator used for r's
+// comparisons ("" for none).
+func (r *SuiteResult) Calibration() string {
+	for _, c := range r.Comparisons {
+		if c.Sim != nil && c.Sim.Calibration != "" {
+			return c.Sim.Calibration
+		}
+	}
+	return ""
+}
+
 // Gate checks r against ths and returns the thresholds crossed, in the
 // order of ths, median before worst. A threshold with no matching
 // comparison is crossed (Stat "missing"): a gate must not pass on nothing.
@@ -102,6 +140,9 @@ func (r *SuiteResult) Gate(ths []Threshold) []Violation {
 				continue
 			}
 			if t.Shaping != "" && c.shaping() != t.Shaping {
+				continue
+			}
+			if t.Calibration != "" && (c.Sim == nil || c.Sim.Calibration != t.Calibration) {
 				continue
 			}
 			for _, m := range c.Metrics {

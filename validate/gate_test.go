@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/migsim/migsim/models"
 )
 
 // loadCI loads the CI suite and its gate.
@@ -50,13 +52,13 @@ func TestGateCatchesBrokenModel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if vs := res.Gate(s.Gate); len(vs) != 0 {
+	if vs := res.Gate(ThresholdsFor(s.Gate, "")); len(vs) != 0 {
 		t.Fatalf("the run recorded at load 5 fails the gate: %v", vs)
 	}
 	for _, factor := range []float64{0.6, 1.6} {
 		broken, _ := ReadSuiteResult("testdata/ci-results-load5.json")
 		breakModel(broken, factor)
-		vs := broken.Gate(s.Gate)
+		vs := broken.Gate(ThresholdsFor(s.Gate, ""))
 		var names []string
 		for _, v := range vs {
 			names = append(names, v.String())
@@ -89,7 +91,7 @@ func TestGateCatchesFaultCost(t *testing.T) {
 		}
 	}
 	var names []string
-	for _, v := range res.Gate(s.Gate) {
+	for _, v := range res.Gate(ThresholdsFor(s.Gate, "")) {
 		names = append(names, v.String())
 	}
 	got := strings.Join(names, "\n")
@@ -107,7 +109,7 @@ func TestGateLoadedRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if vs := res.Gate(loadCI(t).Gate); len(vs) == 0 {
+	if vs := res.Gate(ThresholdsFor(loadCI(t).Gate, "")); len(vs) == 0 {
 		t.Error("the loaded-machine run passes the gate")
 	}
 }
@@ -173,5 +175,39 @@ func TestHistoryFile(t *testing.T) {
 	b, _ := os.ReadFile(p)
 	if strings.Count(string(b), "\n") != 2 {
 		t.Errorf("AppendHistory wrote %q", b)
+	}
+}
+
+// TestThresholdsForCalibration: a profile's own thresholds replace the
+// uncalibrated ones for its runs, a profile without any falls back to
+// them, and a calibrated threshold only sees comparisons simulated under
+// its profile.
+func TestThresholdsForCalibration(t *testing.T) {
+	ths := []Threshold{
+		{Metric: "total_time_s", Median: 0.2},
+		{Metric: "total_time_s", Calibration: "local-tcg", Median: 0.1},
+	}
+	if got := ThresholdsFor(ths, ""); len(got) != 1 || got[0].Calibration != "" {
+		t.Errorf("uncalibrated: %+v", got)
+	}
+	if got := ThresholdsFor(ths, "local-tcg"); len(got) != 1 || got[0].Median != 0.1 {
+		t.Errorf("local-tcg: %+v", got)
+	}
+	if got := ThresholdsFor(ths, "mine"); len(got) != 1 || got[0].Calibration != "" {
+		t.Errorf("a profile without thresholds: %+v, want the uncalibrated ones", got)
+	}
+	cmp := func(cal string, err float64) *Comparison {
+		return &Comparison{Model: "precopy", Sim: &models.Result{Calibration: cal},
+			Metrics: []MetricError{{Name: "total_time_s", RelErr: err}}}
+	}
+	res := &SuiteResult{Comparisons: []*Comparison{cmp("local-tcg", 0.05), cmp("", 0.5)}}
+	if res.Calibration() != "local-tcg" {
+		t.Errorf("result calibration %q", res.Calibration())
+	}
+	if vs := res.Gate(ThresholdsFor(ths, "local-tcg")); len(vs) != 0 {
+		t.Errorf("the uncalibrated comparison leaked into the local-tcg threshold: %v", vs)
+	}
+	if vs := (&SuiteResult{Comparisons: []*Comparison{cmp("", 0.5)}}).Gate(ThresholdsFor(ths, "local-tcg")); len(vs) != 1 || vs[0].Stat != "missing" {
+		t.Errorf("no local-tcg comparison: %v, want the threshold missing", vs)
 	}
 }

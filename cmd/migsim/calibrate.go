@@ -142,7 +142,7 @@ func (o *calibrateOptions) evaluate(cmd *cobra.Command, suite *validate.Suite, r
 			return err
 		}
 	}
-	ths := validate.ResimulatedThresholds(suite.Gate)
+	ths := validate.ResimulatedThresholds(validate.ThresholdsFor(suite.Gate, re.Calibration()))
 	if len(ths) == 0 {
 		return nil
 	}

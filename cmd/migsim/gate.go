@@ -38,8 +38,9 @@ func (f *gateFlags) apply(s streams, suite *validate.Suite, res *validate.SuiteR
 		if len(suite.Gate) == 0 {
 			return usageErrorf("--gate: suite %s has no gate: thresholds", suite.Name)
 		}
-		vs = res.Gate(suite.Gate)
-		if err := validate.WriteGate(s.err, suite.Gate, vs); err != nil {
+		ths := validate.ThresholdsFor(suite.Gate, res.Calibration())
+		vs = res.Gate(ths)
+		if err := validate.WriteGate(s.err, ths, vs); err != nil {
 			return err
 		}
 	}
