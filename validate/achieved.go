@@ -102,7 +102,9 @@ const minPaceEpochs = 20
 //     the rest stand for the guest kernel and the replayer's own memory;
 //   - the zero set is the trace's own zero pages plus, at the top of RAM,
 //     as many more as the source RAM held all-zero pages when the
-//     migration started, counted from the RAM itself;
+//     migration started, counted from the RAM itself; in a free-page-hint
+//     run, the free set is every page the guest kernel held free and the
+//     zero set the all-zero pages beyond them (see hintedLayout);
 //   - each epoch the source reported during the migration lands, with the
 //     trace's written and read sets, in the epoch of the host time the
 //     report arrived (epochs a slow guest stretched are spread out; epochs
@@ -127,18 +129,30 @@ func buildAchieved(orig *memTrace, run *RealRun, atEnd models.TraceEnd, horizon 
 		return nil, fmt.Errorf("guest has %d pages, fewer than the trace's %d", guestPages, h.PageCount)
 	}
 	zero := roaring.New()
-	if h.Zero != nil {
-		zero.Or(h.Zero)
-	}
-	if extra := int64(run.ZeroPagesAtStart) - int64(zero.GetCardinality()); extra > 0 {
-		extra = min(extra, int64(guestPages-h.PageCount))
-		zero.AddRange(guestPages-uint64(extra), guestPages)
+	var free *roaring.Bitmap
+	if run.MemFreeAtReady > 0 {
+		// A DSB run: every page free in the guest kernel is free to the
+		// simulator, whose balloon reclaims its share of them.
+		zero, free = hintedLayout(guestPages, h.PageCount, h.Zero, h.Free, run.MemFreeAtReady, 0, run.ZeroPagesAtStart)
+	} else if run.FreePagesAtReady > 0 {
+		// A free-page-hint run: every page free in the guest kernel is
+		// free to the simulator (see hintedLayout).
+		zero, free = hintedLayout(guestPages, h.PageCount, h.Zero, h.Free, run.FreePagesAtReady, run.PagesHinted, run.ZeroPagesAtStart)
+	} else {
+		if h.Zero != nil {
+			zero.Or(h.Zero)
+		}
+		if extra := int64(run.ZeroPagesAtStart) - int64(zero.GetCardinality()); extra > 0 {
+			extra = min(extra, int64(guestPages-h.PageCount))
+			zero.AddRange(guestPages-uint64(extra), guestPages)
+		}
 	}
 	out := &memTrace{hdr: traces.Header{
 		PageSize:  4096,
 		PageCount: guestPages,
 		Epoch:     h.Epoch,
 		Zero:      zero,
+		Free:      free,
 		Provenance: fmt.Sprintf("migsim validate: achieved replay of a %d-page trace in a %d-page %s guest (QEMU %s)",
 			h.PageCount, guestPages, run.Accel, run.QEMUVersion),
 	}}

@@ -250,6 +250,11 @@ func Run(ctx context.Context, spec *scenarios.Spec, opts Options) (*Comparison, 
 	if mig.Xbzrle {
 		c.Metrics = append(c.Metrics, compareXbzrle(real.Metrics, sim)...)
 	}
+	if mig.Balloon {
+		// The pages the real balloon held against the model's DSB
+		// reclaim (see balloon.go).
+		c.Metrics = append(c.Metrics, metricError("balloon_reclaimed_pages", float64(real.BalloonPages), float64(sim.BalloonReclaimedPages)))
+	}
 	return c, nil
 }
 

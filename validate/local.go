@@ -64,6 +64,17 @@ type MigrationParams struct {
 	// PostcopyPreempt enables QEMU's postcopy-preempt capability on both
 	// sides (QEMU 7.1+): requested pages get their own channel.
 	PostcopyPreempt bool
+	// FreePageHint gives both sides a virtio-balloon with free-page-hint
+	// and the guest the replayer's free-page mode (see freehint.go);
+	// pre-copy only, local hosts only.
+	FreePageHint bool
+	// Balloon emulates the model's DSB from the host (see balloon.go):
+	// the balloon is set, before the migration, to the guest's RAM less
+	// BalloonEfficiency (a fraction) × its free memory above
+	// BalloonMinFree (bytes). Pre-copy only, local hosts only.
+	Balloon           bool
+	BalloonEfficiency float64
+	BalloonMinFree    units.Bytes
 }
 
 // PrecopyMigrationParams returns the QEMU settings that match the pre-copy
@@ -82,6 +93,10 @@ func PrecopyMigrationParams(p models.PrecopyParams) MigrationParams {
 		MultifdLevel:             p.Multifd.Level,
 		Xbzrle:                   p.Xbzrle.Enabled,
 		XbzrleCacheSize:          p.Xbzrle.CacheSize,
+		FreePageHint:             p.FreePageHint,
+		Balloon:                  p.Balloon.Enabled,
+		BalloonEfficiency:        p.Balloon.Efficiency,
+		BalloonMinFree:           p.Balloon.MinFree,
 	}
 }
 
@@ -269,6 +284,21 @@ type RealRun struct {
 	// ZeroPagesAtStart is the number of all-zero guest RAM pages just
 	// before the migrate command, read from the source's RAM.
 	ZeroPagesAtStart uint64 `json:"zero_pages_at_start"`
+	// FreePagesAtReady is, in a free-page-hint run, the guest's free pages
+	// in blocks of the buddy allocator's highest order (the blocks the
+	// balloon driver hints: 4 MiB) when the replayer was ready, a count of
+	// 4 KiB pages; 0 otherwise.
+	FreePagesAtReady uint64 `json:"free_pages_at_ready,omitempty"`
+	// PagesHinted is, in a free-page-hint run, the number of RAM pages
+	// the destination holds all zero where the source does not: pages
+	// QEMU skipped as free (hinted pages that were zero anyway are not
+	// counted); 0 otherwise.
+	PagesHinted uint64 `json:"pages_hinted,omitempty"`
+	// MemFreeAtReady is, in a DSB run, the guest kernel's MemFree when the
+	// replayer was ready, 4 KiB pages; BalloonPages the pages the balloon
+	// held when the migration started. 0 otherwise.
+	MemFreeAtReady uint64 `json:"mem_free_at_ready,omitempty"`
+	BalloonPages   uint64 `json:"balloon_pages,omitempty"`
 	// Metrics are the final figures.
 	Metrics RealMetrics `json:"metrics"`
 	// Final is the last query-migrate reply, raw.
@@ -459,6 +489,15 @@ func runLab(ctx context.Context, opts LocalOptions, hosts *Hosts) (_ *RealRun, e
 	if atEnd == "" {
 		atEnd = models.AtEndLoop
 	}
+	if hosts != nil && (opts.Migration.FreePageHint || opts.Migration.Balloon) {
+		return nil, errors.New("remote hosts: free-page hinting and balloon runs are local only so far")
+	}
+	if (opts.Migration.FreePageHint || opts.Migration.Balloon) && opts.Migration.Postcopy {
+		return nil, errors.New("free-page hinting and balloon runs are pre-copy only so far")
+	}
+	if opts.Migration.FreePageHint && opts.Migration.Balloon {
+		return nil, errors.New("free-page hinting and the balloon together: the lab runs one at a time")
+	}
 	logf := func(format string, args ...any) {
 		if opts.Log != nil {
 			fmt.Fprintf(opts.Log, "lab: "+format+"\n", args...)
@@ -558,6 +597,12 @@ func (l *lab) run(ctx context.Context, opts LocalOptions, hosts *Hosts, mem unit
 			return p, g, err
 		}
 		args := qemuArgs(opts.Image, dir, side, mem, accel, atEnd, incoming)
+		if opts.Migration.FreePageHint {
+			args = withFreePageHint(args)
+		}
+		if opts.Migration.Balloon {
+			args = withBalloon(args)
+		}
 		p, err := startQEMUIn(ctx, side, dir, l.netnsOf(side), args)
 		if err != nil {
 			return nil, nil, err
@@ -593,6 +638,12 @@ func (l *lab) run(ctx context.Context, opts LocalOptions, hosts *Hosts, mem unit
 		return nil, fmt.Errorf("source guest did not get ready: %w%s", err, l.consoleTail("source"))
 	}
 	run.BootS = time.Since(bootStart).Seconds()
+	if opts.Migration.FreePageHint {
+		run.FreePagesAtReady = hintablePages(ready)
+	}
+	if opts.Migration.Balloon {
+		run.MemFreeAtReady = readyCount(ready, "mem_free_kb") / 4
+	}
 	logf("source ready after %.1fs: %s", run.BootS, ready)
 
 	// Capabilities on both sides, parameters on the source.
@@ -655,6 +706,13 @@ func (l *lab) run(ctx context.Context, opts LocalOptions, hosts *Hosts, mem unit
 	case <-time.After(warmup):
 	case <-ctx.Done():
 		return nil, ctx.Err()
+	}
+	if opts.Migration.Balloon {
+		target := balloonTarget(mem, run.MemFreeAtReady*4, opts.Migration.BalloonEfficiency, opts.Migration.BalloonMinFree)
+		if run.BalloonPages, err = inflate(ctx, src, mem, target, 60*time.Second); err != nil {
+			return nil, err
+		}
+		logf("balloon at %v (target %v): %d pages", mem-units.Bytes(run.BalloonPages)*4096, target, run.BalloonPages)
 	}
 	if l.remote != nil {
 		if run.ZeroPagesAtStart, err = l.remote.zeroPages(ctx); err != nil {
@@ -720,6 +778,8 @@ func (l *lab) run(ctx context.Context, opts LocalOptions, hosts *Hosts, mem unit
 		if same, bad, firstBad, err = l.remote.compareRAM(wctx); err != nil {
 			return nil, err
 		}
+	} else if opts.Migration.FreePageHint {
+		same, run.PagesHinted, bad, firstBad = compareRAMHinted(srcRAM, dstRAM)
 	} else {
 		same, bad, firstBad = compareRAM(srcRAM, dstRAM)
 	}

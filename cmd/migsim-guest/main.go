@@ -18,6 +18,17 @@
 //	migsim.trace=/trace.mgt    the trace file
 //	migsim.port=/dev/ttyS1     the control port (a serial line, set raw)
 //	migsim.at_end=loop         loop or idle when the trace ends
+//	migsim.free=1              free-page mode: free-class pages stay
+//	                           untouched and pages the trace frees are
+//	                           handed back (madvise MADV_DONTNEED), so the
+//	                           guest kernel holds them as free (the lab's
+//	                           virtio-balloon free-page-hint runs); the
+//	                           ready line then adds mem_free_kb, the
+//	                           kernel's MemFree after the touch, and
+//	                           hint_pages, the pages in free blocks of the
+//	                           buddy allocator's highest order (the blocks
+//	                           the balloon driver hints, from
+//	                           /proc/buddyinfo)
 //
 // Run by hand (not as PID 1) it takes the same settings as flags, -trace,
 // -port and -at_end, with stdin and stdout as the control port when -port
@@ -33,6 +44,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -46,6 +58,7 @@ type settings struct {
 	trace string
 	port  string
 	atEnd string
+	free  bool // free-page mode (migsim.free=1, -free)
 }
 
 func defaultSettings() settings {
@@ -69,6 +82,7 @@ func main() {
 		flag.StringVar(&s.trace, "trace", "trace.mgt", "trace file")
 		flag.StringVar(&s.port, "port", "", "control port (a tty); stdin and stdout when empty")
 		flag.StringVar(&s.atEnd, "at_end", "loop", "loop or idle when the trace ends")
+		flag.BoolVar(&s.free, "free", false, "free-page mode: leave free-class pages untouched and hand freed pages back to the kernel")
 		hashPath := flag.String("hash-ram", "", "print an 8-byte hash of every 4 KiB page of this RAM file to stdout and exit (the lab's remote memory check)")
 		flag.Parse()
 		if *hashPath != "" {
@@ -125,14 +139,24 @@ func run(s settings, in io.Reader, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("mapping %d bytes for the trace's memory: %w", size, err)
 	}
-	r, err := newReplayer(region, &hdr)
+	var release func([]byte) error
+	if s.free {
+		release = func(b []byte) error { return unix.Madvise(b, unix.MADV_DONTNEED) }
+	}
+	r, err := newReplayer(region, &hdr, release)
 	if err != nil {
 		return err
 	}
 	t0 := time.Now()
 	touched := r.touch(&hdr)
-	fmt.Fprintf(out, "MIGSIM ready pages=%d page_size=%d epoch_ns=%d touched=%d touch_ns=%d\n",
-		hdr.PageCount, hdr.PageSize, hdr.Epoch.Nanoseconds(), touched, time.Since(t0).Nanoseconds())
+	touchNs := time.Since(t0).Nanoseconds()
+	if s.free {
+		fmt.Fprintf(out, "MIGSIM ready pages=%d page_size=%d epoch_ns=%d touched=%d touch_ns=%d mem_free_kb=%d hint_pages=%d\n",
+			hdr.PageCount, hdr.PageSize, hdr.Epoch.Nanoseconds(), touched, touchNs, memFreeKB(), topOrderFreePages())
+	} else {
+		fmt.Fprintf(out, "MIGSIM ready pages=%d page_size=%d epoch_ns=%d touched=%d touch_ns=%d\n",
+			hdr.PageCount, hdr.PageSize, hdr.Epoch.Nanoseconds(), touched, touchNs)
+	}
 
 	cmds := make(chan command, 16)
 	go readCommands(in, cmds)
@@ -171,9 +195,59 @@ func parseCmdline(cmdline string, s settings) settings {
 			s.port = v
 		case "migsim.at_end":
 			s.atEnd = v
+		case "migsim.free":
+			s.free = v == "1"
 		}
 	}
 	return s
+}
+
+// memFreeKB returns the kernel's MemFree from /proc/meminfo, KiB; -1 when
+// it cannot be read.
+func memFreeKB() int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return -1
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "MemFree:" {
+			if n, err := strconv.ParseInt(f[1], 10, 64); err == nil {
+				return n
+			}
+		}
+	}
+	return -1
+}
+
+// topOrderFreePages returns the pages in free blocks of the highest order
+// /proc/buddyinfo lists (its last column, MAX_ORDER-1: the order of the
+// blocks virtio-balloon's free-page hinting takes), summed over zones; -1
+// when it cannot be read.
+func topOrderFreePages() int64 {
+	b, err := os.ReadFile("/proc/buddyinfo")
+	if err != nil {
+		return -1
+	}
+	return parseBuddyinfo(string(b))
+}
+
+// parseBuddyinfo is topOrderFreePages on the text of /proc/buddyinfo.
+func parseBuddyinfo(text string) int64 {
+	var n int64
+	for _, l := range strings.Split(text, "\n") {
+		f := strings.Fields(l)
+		// Node N, zone NAME c0 c1 ... c(K-1)
+		if len(f) < 5 || f[2] != "zone" {
+			continue
+		}
+		counts := f[4:]
+		c, err := strconv.ParseInt(counts[len(counts)-1], 10, 64)
+		if err != nil {
+			return -1
+		}
+		n += c << (len(counts) - 1)
+	}
+	return n
 }
 
 // setupInit does what an init must before anything else: mount /proc.

@@ -8,6 +8,8 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/RoaringBitmap/roaring/v2"
+
 	"github.com/migsim/migsim/traces"
 )
 
@@ -31,6 +33,14 @@ type replayer struct {
 	last     []uint32 // gen of the last write of each page, or neverWritten
 	buf      []uint32 // iterator batch
 	sink     uint64   // reads are summed here so they are not optimised away
+	// free is the free-page mode (migsim.free=1, see main.go): touch
+	// leaves the free class untouched too, and play hands the pages an
+	// epoch frees (Change.ToFree) back to the kernel, so that the guest
+	// kernel holds them as free (virtio-balloon free-page hinting).
+	free bool
+	// release hands pages back to the kernel (madvise MADV_DONTNEED on
+	// the region); after it they read as zero.
+	release func(b []byte) error
 }
 
 // stamp is the value written to page p by write generation gen: a mix of
@@ -45,7 +55,9 @@ func stamp(p uint64, gen uint32) uint64 {
 	return x | 1
 }
 
-func newReplayer(region []byte, h *traces.Header) (*replayer, error) {
+// newReplayer returns a replayer over region for the trace of header h;
+// release is how free mode hands pages back (nil: free mode off).
+func newReplayer(region []byte, h *traces.Header, release func([]byte) error) (*replayer, error) {
 	need := h.PageCount * uint64(h.PageSize)
 	if uint64(len(region)) < need {
 		return nil, fmt.Errorf("region of %d bytes is smaller than the trace's %d", len(region), need)
@@ -56,6 +68,8 @@ func newReplayer(region []byte, h *traces.Header) (*replayer, error) {
 		pages:    h.PageCount,
 		last:     make([]uint32, h.PageCount),
 		buf:      make([]uint32, 1024),
+		free:     release != nil,
+		release:  release,
 	}, nil
 }
 
@@ -66,11 +80,12 @@ func (r *replayer) word(p uint64) *uint64 {
 
 // touch writes every page not in the header's zero set, so that the
 // region's composition matches the trace's; zero pages stay untouched.
-// It returns the number of pages written.
+// In free mode free-class pages stay untouched too: never faulted in, the
+// guest kernel holds them as free. It returns the number of pages written.
 func (r *replayer) touch(h *traces.Header) uint64 {
 	var n uint64
 	for p := range r.pages {
-		if h.Zero != nil && h.Zero.Contains(uint32(p)) {
+		if (h.Zero != nil && h.Zero.Contains(uint32(p))) || (r.free && h.Free != nil && h.Free.Contains(uint32(p))) {
 			r.last[p] = neverWritten
 			continue
 		}
@@ -83,8 +98,15 @@ func (r *replayer) touch(h *traces.Header) uint64 {
 
 // play applies one epoch: a store to every written page and a load from
 // every read page. gen is 1 + the epoch's global index (epochs replayed
-// from the start of a looping trace keep counting).
-func (r *replayer) play(e *traces.Epoch, gen uint32) (wrote, read uint64) {
+// from the start of a looping trace keep counting). In free mode the
+// pages the epoch frees are handed back to the kernel first (see
+// freePages); the epoch's writes then fault pages in as usual.
+func (r *replayer) play(e *traces.Epoch, gen uint32) (wrote, read uint64, err error) {
+	if r.free && e.Change.ToFree != nil && !e.Change.ToFree.IsEmpty() {
+		if err := r.freePages(e.Change.ToFree); err != nil {
+			return 0, 0, err
+		}
+	}
 	if e.Written != nil {
 		it := e.Written.ManyIterator()
 		for n := it.NextMany(r.buf); n > 0; n = it.NextMany(r.buf) {
@@ -104,7 +126,40 @@ func (r *replayer) play(e *traces.Epoch, gen uint32) (wrote, read uint64) {
 			read += uint64(n)
 		}
 	}
-	return wrote, read
+	return wrote, read, nil
+}
+
+// freePages hands the pages of set back to the kernel, one madvise per
+// run of consecutive pages, and records them as never written: a page
+// handed back reads as zero.
+func (r *replayer) freePages(set *roaring.Bitmap) error {
+	it := set.Iterator()
+	var lo, hi uint64 // current run [lo, hi)
+	flush := func() error {
+		if hi <= lo {
+			return nil
+		}
+		if err := r.release(r.region[lo*r.pageSize : hi*r.pageSize]); err != nil {
+			return fmt.Errorf("handing pages [%d, %d) back to the kernel: %w", lo, hi, err)
+		}
+		return nil
+	}
+	for it.HasNext() {
+		p := uint64(it.Next())
+		if p >= r.pages {
+			return fmt.Errorf("freed page %d is outside the trace's %d pages", p, r.pages)
+		}
+		r.last[p] = neverWritten
+		if p == hi {
+			hi++
+			continue
+		}
+		if err := flush(); err != nil {
+			return err
+		}
+		lo, hi = p, p+1
+	}
+	return flush()
 }
 
 // verifyResult is what verify found.
@@ -263,7 +318,10 @@ func (s *session) replay() error {
 		if global >= neverWritten-1 {
 			return errors.New("too many epochs for 32-bit write generations")
 		}
-		wrote, read := s.r.play(&e, uint32(global+1))
+		wrote, read, err := s.r.play(&e, uint32(global+1))
+		if err != nil {
+			return err
+		}
 		due := time.Duration(global+1) * epochLen
 		done := time.Since(start)
 		late := max(done-due, 0)

@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/RoaringBitmap/roaring/v2"
+	"golang.org/x/sys/unix"
+
 	"github.com/migsim/migsim/traces"
 	"github.com/migsim/migsim/units"
 )
@@ -60,7 +63,7 @@ func TestReplayerVerifyFindsLostWrite(t *testing.T) {
 	}
 	h := src.Header()
 	region := make([]byte, h.MemoryBytes())
-	r, err := newReplayer(region, h)
+	r, err := newReplayer(region, h, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +80,7 @@ func TestReplayerVerifyFindsLostWrite(t *testing.T) {
 		} else if err != nil {
 			t.Fatal(err)
 		}
-		w, _ := r.play(&e, gen)
+		w, _, _ := r.play(&e, gen)
 		if w != e.Written.GetCardinality() {
 			t.Fatalf("epoch %d: wrote %d pages, want %d", e.Index, w, e.Written.GetCardinality())
 		}
@@ -175,5 +178,104 @@ func TestParseCmdline(t *testing.T) {
 	want := settings{trace: "/t.mgt", port: "/dev/ttyS2", atEnd: "idle"}
 	if s != want {
 		t.Errorf("parseCmdline = %+v, want %+v", s, want)
+	}
+}
+
+// TestReplayerFreeMode replays a trace that frees pages in free mode over
+// a real anonymous mapping: free-class pages are left untouched, every
+// page an epoch frees is handed back to the kernel (it reads as zero
+// afterwards, and verify still finds the region right), and the default
+// mode writes the free class as before.
+func TestReplayerFreeMode(t *testing.T) {
+	spec := traces.GeneratorSpec{Kind: traces.GenUniform, DirtyRate: 2000, ZeroFraction: 0.2, FreeFraction: 0.3,
+		FreeRate: 5000, WorkingSet: 512 * units.KiB, Duration: 200 * time.Millisecond, Epoch: 10 * time.Millisecond}
+	gen := func() traces.Source {
+		src, err := traces.NewGenerator(spec, 4*units.MiB, 4*units.KiB, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return src
+	}
+	h := gen().Header()
+	if h.Free == nil || h.Free.IsEmpty() {
+		t.Fatal("trace has no free class")
+	}
+	// Default mode: the free class is written like anon memory.
+	def, err := newReplayer(make([]byte, h.MemoryBytes()), h, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := def.touch(h), h.PageCount-h.Zero.GetCardinality(); got != want {
+		t.Errorf("default mode touched %d pages, want every non-zero page, %d", got, want)
+	}
+
+	region, err := unix.Mmap(-1, 0, int(h.MemoryBytes()), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(region)
+	var released uint64
+	r, err := newReplayer(region, h, func(b []byte) error {
+		released += uint64(len(b)) / 4096
+		return unix.Madvise(b, unix.MADV_DONTNEED)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := r.touch(h), h.PageCount-h.Zero.GetCardinality()-h.Free.GetCardinality(); got != want {
+		t.Errorf("free mode touched %d pages, want the %d pages neither zero nor free", got, want)
+	}
+	src := gen()
+	var e traces.Epoch
+	freed := roaring.New()
+	for g := uint32(1); ; g++ {
+		if err := src.Next(&e); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if e.Change.ToFree != nil {
+			freed.Or(e.Change.ToFree)
+		}
+		if e.Written != nil {
+			freed.AndNot(e.Written)
+		}
+		if _, _, err := r.play(&e, g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if freed.IsEmpty() || released == 0 {
+		t.Fatalf("the trace freed no page (released %d): the test needs churn", released)
+	}
+	it := freed.Iterator()
+	for it.HasNext() {
+		p := uint64(it.Next())
+		if *r.word(p) != 0 || r.last[p] != neverWritten {
+			t.Fatalf("page %d freed and not rewritten: word %#x, last %d; want 0 and never written", p, *r.word(p), r.last[p])
+		}
+	}
+	if v := r.verify(); v.Bad != 0 {
+		t.Errorf("verify after a free-mode replay = %+v, want no bad page", v)
+	}
+}
+
+func TestParseCmdlineFree(t *testing.T) {
+	if s := parseCmdline("quiet migsim.free=1", defaultSettings()); !s.free {
+		t.Error("migsim.free=1 did not turn free mode on")
+	}
+	if s := parseCmdline("quiet", defaultSettings()); s.free {
+		t.Error("free mode on without migsim.free=1")
+	}
+}
+
+func TestParseBuddyinfo(t *testing.T) {
+	text := "Node 0, zone      DMA      0      0      0      0      0      0      0      0      1      1      3 \n" +
+		"Node 0, zone    DMA32      2      3      0      2      3      2      1      4      4      2    752 \n"
+	// Order 10 blocks of 1024 pages: 3 + 752.
+	if got, want := parseBuddyinfo(text), int64(755*1024); got != want {
+		t.Errorf("parseBuddyinfo = %d, want %d", got, want)
+	}
+	if got := parseBuddyinfo("Node 0, zone DMA 1 x\n"); got != -1 {
+		t.Errorf("parseBuddyinfo of a bad count = %d, want -1", got)
 	}
 }
