@@ -46,6 +46,7 @@ type labFlags struct {
 	workDir  string
 	timeout  time.Duration
 	jsonOut  string
+	csvOut   string
 	shaping  string
 	hosts    string
 }
@@ -59,6 +60,7 @@ func (f *labFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.workDir, "work-dir", "", "parent of each run's temporary folder (default /dev/shm)")
 	fl.DurationVar(&f.timeout, "timeout", 5*time.Minute, "longest a migration may take before it is cancelled and the run fails")
 	fl.StringVar(&f.jsonOut, "json", "", "also write the full result (series, epochs, both results) as JSON to this file")
+	fl.StringVar(&f.csvOut, "csv", "", "also write the per-metric comparison (case, model, metric, real, sim, rel_err) as CSV to this file")
 	fl.StringVar(&f.hosts, "hosts", validate.HostsLocal, "where the two QEMUs run: local (this machine) or a hosts file naming a source and a destination host reached over SSH (see validate/hosts.example.yaml)")
 	fl.StringVar(&f.shaping, "shaping", "", "how the path is shaped: qemu (QEMU's max-bandwidth over loopback, the default) or netns (network namespaces, tbf at network.bandwidth, a relay adding network.rtt with network.tcp_window; needs root and iproute2); for a suite it overrides the file's shaping")
 }
@@ -77,6 +79,22 @@ func (f *labFlags) options(s streams) (validate.Options, error) {
 		Log:   s.err,
 		Hosts: hosts,
 	}, nil
+}
+
+// writeCSV writes the comparisons to --csv, if given.
+func (f *labFlags) writeCSV(cs []*validate.Comparison) error {
+	if f.csvOut == "" {
+		return nil
+	}
+	file, err := os.Create(f.csvOut)
+	if err != nil {
+		return err
+	}
+	if err := validate.WriteCSV(file, cs); err != nil {
+		file.Close()
+		return err
+	}
+	return file.Close()
 }
 
 func (f *labFlags) writeJSON(v any) error {
@@ -141,6 +159,9 @@ so far; post-copy needs userfaultfd and a work dir on tmpfs.`,
 			if err := o.writeJSON(c); err != nil {
 				return err
 			}
+			if err := o.writeCSV([]*validate.Comparison{c}); err != nil {
+				return err
+			}
 			if o.output == "json" {
 				return writeJSON(o.out, c)
 			}
@@ -197,6 +218,9 @@ exits 3. With --history FILE, append the run's errors as one JSON line.`,
 				return err
 			}
 			if err := o.writeJSON(res); err != nil {
+				return err
+			}
+			if err := o.writeCSV(res.Comparisons); err != nil {
 				return err
 			}
 			if o.output == "json" {
