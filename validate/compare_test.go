@@ -28,19 +28,7 @@ func TestRunComparesOneCase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	var log strings.Builder
-	c, err := Run(ctx, spec, Options{Log: &log, Local: LocalOptions{WorkDir: t.TempDir()}})
-	t.Log(log.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var tab strings.Builder
-	if err := c.WriteTable(&tab); err != nil {
-		t.Fatal(err)
-	}
-	t.Log("\n" + tab.String())
+	c := runCase(t, spec, LocalOptions{WorkDir: t.TempDir()})
 	t.Logf("real: %+v; boot %.1fs, migration %.1fs, verify %.1fs, %d epoch reports",
 		c.Real.Metrics, c.Real.BootS, c.Real.MigrationWallS, c.Real.VerifyS, len(c.Real.Epochs))
 	checkRealRun(t, c.Real, spec.VM.Memory, spec.Model.Params.(*models.PrecopyParams).MaxBandwidth)
@@ -87,4 +75,25 @@ func TestSuiteCasesLoad(t *testing.T) {
 			}
 		}
 	}
+}
+
+// runCase runs spec for real and in the simulator with the lab options
+// local (five minutes at most), logs the lab's progress and the table, and
+// fails the test if the run fails.
+func runCase(t *testing.T, spec *scenarios.Spec, local LocalOptions) *Comparison {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var log strings.Builder
+	c, err := Run(ctx, spec, Options{Log: &log, Local: local})
+	t.Log(log.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tab strings.Builder
+	if err := c.WriteTable(&tab); err != nil {
+		t.Fatal(err)
+	}
+	t.Log("\n" + tab.String())
+	return c
 }

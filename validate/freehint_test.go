@@ -1,12 +1,10 @@
 package validate
 
 import (
-	"context"
 	"math"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
 
@@ -155,18 +153,7 @@ func runFullCase(t *testing.T, prefix string) *Comparison {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	var log strings.Builder
-	c, err := Run(ctx, spec, Options{Log: &log, Local: LocalOptions{WorkDir: t.TempDir()}})
-	t.Log(log.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var tab strings.Builder
-	_ = c.WriteTable(&tab)
-	t.Log("\n" + tab.String())
-	return c
+	return runCase(t, spec, LocalOptions{WorkDir: t.TempDir()})
 }
 
 // TestBalloonRun runs the suite's DSB case for real: the guest's driver

@@ -118,19 +118,7 @@ func TestRunShapedAgreesWithSimulator(t *testing.T) {
 		t.Skipf("skipping: %v", err)
 	}
 	spec := shapedLabSpec(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	var log strings.Builder
-	c, err := Run(ctx, spec, Options{Log: &log, Local: LocalOptions{WorkDir: t.TempDir(), Shaping: ShapingNetns}})
-	t.Log(log.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var tab strings.Builder
-	if err := c.WriteTable(&tab); err != nil {
-		t.Fatal(err)
-	}
-	t.Log("\n" + tab.String())
+	c := runCase(t, spec, LocalOptions{WorkDir: t.TempDir(), Shaping: ShapingNetns})
 	if ns := ownNamespaces(); len(ns) > 0 {
 		t.Errorf("namespaces left after the run: %v", ns)
 	}
