@@ -229,14 +229,8 @@ func TestRunLocalPostcopy(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			checkPostcopyRun(t, run, guestPages)
 			m := run.Metrics
-			t.Logf("metrics %+v; %d pages changed on the destination", m, run.PagesChanged)
-			if m.PostcopyRequests == 0 || m.PostcopyBytes == 0 {
-				t.Errorf("postcopy_requests %d, postcopy_bytes %d: want both positive for a guest writing during post-copy", m.PostcopyRequests, m.PostcopyBytes)
-			}
-			if m.DowntimeS <= 0 || m.StallTimeS <= 0 || m.TotalTimeS <= m.DowntimeS {
-				t.Errorf("downtime %.3fs, stall %.3fs, total %.3fs: want positive, and downtime below total", m.DowntimeS, m.StallTimeS, m.TotalTimeS)
-			}
 			nonZero := float64(guestPages-run.ZeroPagesAtStart) * 4096
 			switch tc.name {
 			case "postcopy":
@@ -250,11 +244,28 @@ func TestRunLocalPostcopy(t *testing.T) {
 					t.Errorf("pre-copy %d bytes over %d syncs: want one pass over the %.0f non-zero bytes, then the switch's sync", m.PrecopyBytes, m.DirtySyncCount, nonZero)
 				}
 			}
-			if run.PagesCompared+run.PagesChanged != guestPages || run.PagesChanged == 0 || !strings.Contains(run.GuestVerify, " bad=0 ") {
-				t.Errorf("verification: %d equal + %d changed pages (want %d, some changed), guest said %q",
-					run.PagesCompared, run.PagesChanged, guestPages, run.GuestVerify)
-			}
 			checkNothingLeft(t, work)
 		})
+	}
+}
+
+// checkPostcopyRun checks what a completed post-copy run of a guest that
+// writes during post-copy must show: page requests and post-copy bytes,
+// positive downtime and stall below the total time, and a verification in
+// which every one of guestPages is equal or changed on the destination,
+// some changed, and the replayer found nothing bad.
+func checkPostcopyRun(t *testing.T, run *RealRun, guestPages uint64) {
+	t.Helper()
+	m := run.Metrics
+	t.Logf("metrics %+v; %d pages changed on the destination", m, run.PagesChanged)
+	if m.PostcopyRequests == 0 || m.PostcopyBytes == 0 {
+		t.Errorf("postcopy_requests %d, postcopy_bytes %d: want both positive for a guest writing during post-copy", m.PostcopyRequests, m.PostcopyBytes)
+	}
+	if m.DowntimeS <= 0 || m.StallTimeS <= 0 || m.TotalTimeS <= m.DowntimeS {
+		t.Errorf("downtime %.3fs, stall %.3fs, total %.3fs: want positive, and downtime below total", m.DowntimeS, m.StallTimeS, m.TotalTimeS)
+	}
+	if run.PagesCompared+run.PagesChanged != guestPages || run.PagesChanged == 0 || !strings.Contains(run.GuestVerify, " bad=0 ") {
+		t.Errorf("verification: %d equal + %d changed pages (want %d, some changed), guest said %q",
+			run.PagesCompared, run.PagesChanged, guestPages, run.GuestVerify)
 	}
 }
