@@ -35,9 +35,8 @@ func hotcold64GiB() traces.GeneratorSpec {
 	return spec
 }
 
-// runConverging runs m on in b.N times, fails unless the migration
-// converges, and reports simulated seconds and rounds per migration.
-func runConverging(b *testing.B, m models.Model, in models.Input) *models.Result {
+// runBench runs m on in b.N times and returns the last result.
+func runBench(b *testing.B, m models.Model, in models.Input) *models.Result {
 	b.Helper()
 	var res *models.Result
 	var err error
@@ -47,6 +46,14 @@ func runConverging(b *testing.B, m models.Model, in models.Input) *models.Result
 			b.Fatal(err)
 		}
 	}
+	return res
+}
+
+// runConverging runs m on in b.N times, fails unless the migration
+// converges, and reports simulated seconds and rounds per migration.
+func runConverging(b *testing.B, m models.Model, in models.Input) *models.Result {
+	b.Helper()
+	res := runBench(b, m, in)
 	if !res.Converged {
 		b.Fatalf("benchmark scenario did not converge: %s", res.StopReason)
 	}

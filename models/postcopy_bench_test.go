@@ -1,7 +1,6 @@
 package models_test
 
 import (
-	"context"
 	"testing"
 
 	"github.com/migsim/migsim/models"
@@ -13,14 +12,7 @@ import (
 // postcopyBench runs m on in b.N times and reports simulated faults per
 // second of wall time, trace generation included.
 func postcopyBench(b *testing.B, m models.Model, in models.Input) *models.Result {
-	var res *models.Result
-	var err error
-	for b.Loop() {
-		res, err = m.Run(context.Background(), in)
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
+	res := runBench(b, m, in)
 	faults := float64(res.PostcopyRequests + res.MinorFaults)
 	b.ReportMetric(faults, "faults/op")
 	b.ReportMetric(faults*float64(b.N)/b.Elapsed().Seconds(), "faults/s")
