@@ -42,11 +42,16 @@ var ErrRAMNotFound = errors.New("guest RAM mapping not found")
 // with share=on) is not supported: its writes are not tracked the same
 // way, and the error says so.
 func FindGuestRAM(ctx context.Context, qmpPath string) (*GuestRAM, error) {
+	if st, err := os.Stat(qmpPath); err != nil {
+		return nil, fmt.Errorf("QMP socket: %w", err)
+	} else if st.Mode()&os.ModeSocket == 0 {
+		return nil, fmt.Errorf("QMP socket %s is not a socket (want the path of QEMU's -qmp unix:PATH,server=on)", qmpPath)
+	}
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	q, err := DialQMP(dctx, qmpPath)
 	cancel()
 	if err != nil {
-		if ctx.Err() == nil {
+		if ctx.Err() == nil && strings.Contains(err.Error(), "greeting") {
 			err = fmt.Errorf("%w (QEMU serves one client per QMP monitor: if another program such as libvirt holds this one, "+
 				"start QEMU with a second monitor, -qmp unix:PATH,server=on,wait=off, and pass that)", err)
 		}

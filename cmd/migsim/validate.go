@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -59,8 +60,8 @@ func (f *labFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.guest, "guest", "", "built migsim-guest binary (default: build it with the go tool)")
 	fl.StringVar(&f.workDir, "work-dir", "", "parent of each run's temporary folder (default /dev/shm)")
 	fl.DurationVar(&f.timeout, "timeout", 5*time.Minute, "longest a migration may take before it is cancelled and the run fails")
-	fl.StringVar(&f.jsonOut, "json", "", "also write the full result (series, epochs, both results) as JSON to this file")
-	fl.StringVar(&f.csvOut, "csv", "", "also write the per-metric comparison (case, model, metric, real, sim, rel_err) as CSV to this file")
+	fl.StringVar(&f.jsonOut, "json", "", "also write the full result (series, epochs, both results) as JSON to this file (- for stdout)")
+	fl.StringVar(&f.csvOut, "csv", "", "also write the per-metric comparison (case, model, metric, real, sim, rel_err) as CSV to this file (- for stdout)")
 	fl.StringVar(&f.hosts, "hosts", validate.HostsLocal, "where the two QEMUs run: local (this machine) or a hosts file naming a source and a destination host reached over SSH (see validate/hosts.example.yaml)")
 	fl.StringVar(&f.shaping, "shaping", "", "how the path is shaped: qemu (QEMU's max-bandwidth over loopback, the default) or netns (network namespaces, tbf at network.bandwidth, a relay adding network.rtt with network.tcp_window; needs root and iproute2); for a suite it overrides the file's shaping")
 }
@@ -86,30 +87,14 @@ func (f *labFlags) writeCSV(cs []*validate.Comparison) error {
 	if f.csvOut == "" {
 		return nil
 	}
-	file, err := os.Create(f.csvOut)
-	if err != nil {
-		return err
-	}
-	if err := validate.WriteCSV(file, cs); err != nil {
-		file.Close()
-		return err
-	}
-	return file.Close()
+	return writeOutput(f.csvOut, os.Stdout, func(w io.Writer) error { return validate.WriteCSV(w, cs) })
 }
 
 func (f *labFlags) writeJSON(v any) error {
 	if f.jsonOut == "" {
 		return nil
 	}
-	file, err := os.Create(f.jsonOut)
-	if err != nil {
-		return err
-	}
-	if err := writeJSON(file, v); err != nil {
-		file.Close()
-		return err
-	}
-	return file.Close()
+	return writeOutput(f.jsonOut, os.Stdout, func(w io.Writer) error { return writeJSON(w, v) })
 }
 
 // validateRunOptions are the options of "migsim validate run".
