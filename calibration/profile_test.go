@@ -64,7 +64,7 @@ func TestResolvePath(t *testing.T) {
 	if got := p.ModelKeys(); len(got) != 1 || got["setup_time"] != 250*time.Millisecond {
 		t.Errorf("ModelKeys = %v, want only setup_time (the others are 0)", got)
 	}
-	if p.ScaleMaxBandwidth(100*units.Mbit) != 100*units.Mbit {
+	if p.ScaleMaxBandwidth(100*units.Mbit, false) != 100*units.Mbit {
 		t.Error("a profile without a factor scaled max_bandwidth")
 	}
 	write("typo.yml", "name: x\nsetup_tme: 1s\n")
@@ -78,10 +78,20 @@ func TestResolvePath(t *testing.T) {
 
 func TestScaleMaxBandwidth(t *testing.T) {
 	p := Profile{BandwidthFactor: 0.5}
-	if got := p.ScaleMaxBandwidth(200 * units.Mbit); got != 100*units.Mbit {
+	if got := p.ScaleMaxBandwidth(200*units.Mbit, false); got != 100*units.Mbit {
 		t.Errorf("0.5 × 200 Mbit = %v", got)
 	}
-	if got := p.ScaleMaxBandwidth(0); got != 0 {
+	if got := p.ScaleMaxBandwidth(200*units.Mbit, true); got != 100*units.Mbit {
+		t.Errorf("multifd without its own factor: 0.5 × 200 Mbit = %v", got)
+	}
+	if got := p.ScaleMaxBandwidth(0, false); got != 0 {
 		t.Errorf("no cap became %v", got)
+	}
+	p.MultifdBandwidthFactor = 1.25
+	if got := p.ScaleMaxBandwidth(200*units.Mbit, true); got != 250*units.Mbit {
+		t.Errorf("multifd: 1.25 × 200 Mbit = %v", got)
+	}
+	if got := p.ScaleMaxBandwidth(200*units.Mbit, false); got != 100*units.Mbit {
+		t.Errorf("single stream with a multifd factor: 0.5 × 200 Mbit = %v", got)
 	}
 }

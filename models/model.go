@@ -45,6 +45,12 @@ type Input struct {
 	// AtEnd says what the guest does when the trace ends before the
 	// migration does.
 	AtEnd TraceEnd
+	// CatchUp says the guest runs on a wall-clock schedule (an open-loop
+	// workload): after a post-copy stall it runs its overdue accesses at
+	// once until it is back on the schedule it held when the source
+	// stopped it, downtime included. False: a stall delays everything
+	// after it (a closed-loop workload keeps its pace, shifted).
+	CatchUp bool
 	// Path is the network between source and destination.
 	Path sim.Path
 	// Observer, when not nil, is told of each pass over memory as it ends.

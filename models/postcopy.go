@@ -237,8 +237,13 @@ type postcopyRun struct {
 	epochG  time.Duration // guest time at the start of the current epoch
 	anchorG time.Duration
 	anchorW sim.Time
-	idleG   time.Duration // guest time at which the trace ended (at_end idle); −1 while running
-	accSet  *roaring.Bitmap
+	// With Input.CatchUp, guest time schedG is due at wall time schedW
+	// (where the guest was when the source stopped it) and the guest runs
+	// its overdue accesses at once.
+	schedG time.Duration
+	schedW sim.Time
+	idleG  time.Duration // guest time at which the trace ended (at_end idle); −1 while running
+	accSet *roaring.Bitmap
 
 	// Counters.
 	requests, minor    uint64
@@ -344,6 +349,7 @@ func (r *postcopyRun) startGuest() {
 	r.idx = min(len(r.acc), max(0, int(math.Ceil(g.done*n-0.5))))
 	r.epochG = g.guestTime
 	r.anchorG = g.guestTime + time.Duration(g.done*float64(g.epochLen))
+	r.schedG, r.schedW = r.anchorG, r.stopAt
 	r.step()
 }
 
@@ -361,8 +367,12 @@ func (r *postcopyRun) loadAccesses() {
 }
 
 // wallAt returns the wall time at which the running guest reaches guest
-// time tg.
+// time tg: at full speed from its last wake-up, or, catching up, when its
+// schedule has it due but not before its last wake-up.
 func (r *postcopyRun) wallAt(tg time.Duration) sim.Time {
+	if r.in.CatchUp {
+		return max(r.anchorW, r.schedW.Add(tg-r.schedG))
+	}
 	return max(r.anchorW, r.anchorW.Add(tg-r.anchorG))
 }
 
@@ -567,6 +577,9 @@ func (r *postcopyRun) progress(t sim.Time) time.Duration {
 	tg := r.anchorG
 	if t > r.anchorW {
 		tg += t.Sub(r.anchorW)
+	}
+	if r.in.CatchUp && t > r.anchorW {
+		tg = max(r.anchorG, r.schedG+t.Sub(r.schedW))
 	}
 	if r.idleG >= 0 {
 		tg = min(tg, r.idleG)

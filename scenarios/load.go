@@ -716,34 +716,15 @@ func (l *loader) loadCalibration(s *Spec) {
 	l.calib, s.calib = p, p
 }
 
-// applyCalibration sets, from the calibration profile, network.bandwidth
-// and the model parameters the profile fits that the model has and the
-// scenario does not give, and scales model.max_bandwidth by the profile's
-// bandwidth factor (see [Spec.Calibration]).
+// applyCalibration applies the calibration profile to the keys the
+// scenario does not give itself (see [Spec.Calibration] and
+// applyProfile), remembering what it changed.
 func (l *loader) applyCalibration(s *Spec) {
-	p := l.calib
-	if p == nil {
+	if l.calib == nil {
 		return
 	}
-	s.uncal = &uncalibrated{params: cloneParams(s.Model.Params), bandwidth: s.Network.Bandwidth}
-	if p.LinkBandwidth > 0 && !l.present["network.bandwidth"] {
-		s.Network.Bandwidth = p.LinkBandwidth
-	}
-	pv := reflect.ValueOf(s.Model.Params)
-	if pv.Kind() != reflect.Pointer || pv.IsNil() {
-		return
-	}
-	pv = pv.Elem()
-	keys := p.ModelKeys()
-	for _, f := range fieldsOf(pv.Type()) {
-		fv := pv.Field(f.index)
-		if d, ok := keys[f.key]; ok && f.typ == durationType && !l.present["model."+f.key] {
-			fv.SetInt(int64(d))
-		}
-		if f.key == "max_bandwidth" && f.typ == rateType {
-			fv.Set(reflect.ValueOf(p.ScaleMaxBandwidth(fv.Interface().(units.BitRate))))
-		}
-	}
+	s.uncal = &uncalibrated{params: cloneParams(s.Model.Params), bandwidth: s.Network.Bandwidth, deviceState: s.VM.DeviceState}
+	applyProfile(s, l.calib, func(key string) bool { return l.present[key] })
 }
 
 // cloneParams returns a shallow copy of the model parameters params

@@ -60,8 +60,9 @@ type Spec struct {
 
 // uncalibrated is what a calibration profile changed in a Spec.
 type uncalibrated struct {
-	params    any
-	bandwidth units.BitRate
+	params      any
+	bandwidth   units.BitRate
+	deviceState units.Bytes
 }
 
 // VMSpec is the scenario's vm section.
@@ -94,6 +95,15 @@ type WorkloadSpec struct {
 	// migration does: loop (replay it from the start) or idle (write and
 	// read nothing more).
 	AtEnd models.TraceEnd `mapstructure:"at_end"`
+	// CatchUp, true or false (default false), says the guest keeps a
+	// wall-clock schedule (an open-loop workload, such as requests
+	// arriving at a fixed rate, or the validation lab's replayer): after
+	// a post-copy stall it runs its overdue accesses at once until it is
+	// back on the schedule it held when the source stopped it, downtime
+	// included, so stalls bunch its faults. False: a stall delays
+	// everything after it, the guest keeping its pace (a closed loop).
+	// Only post-copy stalls are affected (postcopy, hybrid, enlightened).
+	CatchUp bool `mapstructure:"catch_up"`
 }
 
 // NetworkSpec is the scenario's network section. Profile names a base
@@ -250,6 +260,7 @@ func (s *Spec) WithoutCalibration() *Spec {
 	c.Calibration, c.calib, c.uncal = "", nil, nil
 	c.Model.Params = s.uncal.params
 	c.Network.Bandwidth = s.uncal.bandwidth
+	c.VM.DeviceState = s.uncal.deviceState
 	return &c
 }
 
@@ -315,8 +326,8 @@ func (s *Spec) Build() (models.Model, models.Input, error) {
 			DeviceState: s.VM.DeviceState,
 		},
 		Trace: s.Opener(),
-		AtEnd: s.Workload.AtEnd,
-		Path:  s.Path(),
+		AtEnd: s.Workload.AtEnd, CatchUp: s.Workload.CatchUp,
+		Path: s.Path(),
 	}
 	return m, in, nil
 }

@@ -6,7 +6,13 @@ import (
 	"encoding/json"
 	"math"
 	"os"
+	"slices"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/migsim/migsim/models"
+	"github.com/migsim/migsim/units"
 )
 
 // readGz reads the gzipped suite results with real runs recorded at load 5.
@@ -35,27 +41,39 @@ func readRecording(t *testing.T, path string) *SuiteResult {
 }
 
 // TestResimulateReproduces: simulating a recorded run again on its rebuilt
-// achieved trace with the default profile gives the errors recorded by
-// the lab, so calibration fits the same simulator the lab compared.
+// achieved trace, uncalibrated or under the profile of its own values
+// (ProfileOf), gives the errors recorded by the lab, so calibration fits
+// the same simulator the lab compared.
 func TestResimulateReproduces(t *testing.T) {
 	res := readGz(t)
 	cases, err := prepareCases(context.Background(), loadCI(t), res)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cases) != len(res.Comparisons) {
-		t.Fatalf("%d of %d recorded runs prepared", len(cases), len(res.Comparisons))
+	loopback := 0
+	for _, c := range res.Comparisons {
+		if c.shaping() == ShapingQEMU {
+			loopback++
+		}
+	}
+	if len(cases) != loopback {
+		t.Fatalf("%d of %d recorded loopback runs prepared", len(cases), loopback)
 	}
 	for _, c := range cases {
-		p := defaultProfile(c)
-		r, err := c.simulate(context.Background(), &p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := c.rec.Metrics
-		for j, m := range compareMetrics(c.real, r) {
-			if math.Abs(m.RelErr-want[j].RelErr) > 1e-9 {
-				t.Errorf("%s %s: resimulated error %v, recorded %v", c.name, m.Name, m.RelErr, want[j].RelErr)
+		for _, p := range []*Profile{nil, new(c.spec.ProfileOf())} {
+			r, err := c.simulate(context.Background(), p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := c.rec.Metrics
+			got := compareRun(c.real, r, c.mig)
+			if len(got) != len(want) {
+				t.Fatalf("%s: %d metrics resimulated, %d recorded", c.name, len(got), len(want))
+			}
+			for j, m := range got {
+				if math.Abs(m.RelErr-want[j].RelErr) > 1e-9 {
+					t.Errorf("%s %s (profile %v): resimulated error %v, recorded %v", c.name, m.Name, p, m.RelErr, want[j].RelErr)
+				}
 			}
 		}
 	}
@@ -63,7 +81,7 @@ func TestResimulateReproduces(t *testing.T) {
 
 func TestCalParamTransform(t *testing.T) {
 	for _, c := range calParams {
-		for _, v := range []float64{c.lo * 1.01, (c.lo + c.hi) / 2, c.hi * 0.99} {
+		for _, v := range []float64{c.lo + 0.01*(c.hi-c.lo), (c.lo + c.hi) / 2, c.hi * 0.99} {
 			if got := c.fromFree(c.toFree(v)); math.Abs(got-v) > 1e-6*v {
 				t.Errorf("%s: fromFree(toFree(%v)) = %v", c.name, v, got)
 			}
@@ -76,20 +94,26 @@ func TestCalParamTransform(t *testing.T) {
 	}
 }
 
-// TestCalibrationHeldOut: 2-fold cross-validation on the recorded runs
-// (a short search) lowers the held-out sum of squared relative errors
-// below the defaults'.
+// TestCalibrationHeldOut: 3-fold cross-validation on the quiet recording
+// (every model, a short search) lowers the held-out sum of squared
+// relative errors below half the defaults', and the held-out median setup
+// time error, the defaults' worst, below a third of theirs.
 func TestCalibrationHeldOut(t *testing.T) {
 	if testing.Short() {
 		t.Skip("simulates the suite a few hundred times")
 	}
-	h, err := CrossValidate(context.Background(), loadCI(t), readGz(t), 2, 25, nil)
+	h, err := CrossValidate(context.Background(), loadCI(t), readRecording(t, "testdata/ci-results-quiet.json.gz"), 3, 120, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("held-out: defaults %.3f, calibrated %.3f; medians defaults %v calibrated %v", h.DefaultCost, h.CalibratedCost, h.Default, h.Calibrated)
-	if h.CalibratedCost >= h.DefaultCost {
-		t.Errorf("held-out cost %v calibrated, not below %v with defaults", h.CalibratedCost, h.DefaultCost)
+	var buf strings.Builder
+	_ = h.WriteTable(&buf)
+	t.Log(buf.String())
+	if h.CalibratedCost >= h.DefaultCost/2 {
+		t.Errorf("held-out cost %v calibrated, not below half the defaults' %v", h.CalibratedCost, h.DefaultCost)
+	}
+	if j := slices.Index(calMetrics, "setup_time_s"); h.Calibrated[j] > h.Default[j]/3 {
+		t.Errorf("held-out setup time median %v calibrated, defaults %v", h.Calibrated[j], h.Default[j])
 	}
 }
 
@@ -101,5 +125,125 @@ func TestShippedProfile(t *testing.T) {
 	}
 	if p.Name != "local-tcg" || p.SetupTime <= 0 || p.LinkBandwidth <= 0 {
 		t.Errorf("profile %+v", p)
+	}
+}
+
+// asReal returns run with the simulator's result r in place of its real
+// metrics: a synthetic "real" run whose true parameters are known.
+func asReal(run *RealRun, r *models.Result) *RealRun {
+	out := *run
+	out.Metrics = RealMetrics{
+		TotalTimeS: r.TotalTimeS, DowntimeS: r.DowntimeS, SetupTimeS: r.SetupTimeS,
+		TransferredBytes: r.TransferredBytes - r.DeviceStateBytes,
+		Rounds:           r.Rounds, DirtySyncCount: r.DirtySyncCount, Pages: r.Pages,
+		PostcopyRequests: r.PostcopyRequests, PostcopyBytes: r.PostcopyBytes, StallTimeS: r.StallTimeS,
+	}
+	return &out
+}
+
+// recoveryCases returns the quiet recording's loopback runs with their
+// "real" metrics replaced by the simulator's own under truth.
+func recoveryCases(t *testing.T, truth *Profile) []*calCase {
+	t.Helper()
+	cases, err := prepareCases(context.Background(), loadCI(t), readRecording(t, "testdata/ci-results-quiet.json.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cases {
+		r, err := c.simulate(context.Background(), truth)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.real = asReal(c.real, r)
+	}
+	return cases
+}
+
+// recoveryTruth is a profile far from the defaults under which every
+// recorded run still converges (a run that does not would be limited by
+// its real run's length, which the synthetic run changes).
+var recoveryTruth = Profile{
+	BandwidthFactor: 1.05, LinkBandwidth: 8 * units.Gbit, SetupTime: 150 * time.Millisecond,
+	ResumeTime: 12 * time.Millisecond, SyncTimePerGiB: 2 * time.Millisecond, PageHeader: 40,
+	DeviceState: 2 * units.MiB, FaultServiceTime: 3 * time.Millisecond,
+}
+
+// TestInitialEstimateRecovers: on runs whose "real" metrics are the
+// simulator's own under a known profile, the closed forms find the
+// parameters they pin down: setup time, page header and bandwidth factor
+// almost exactly, fault service time within half (a stall also slows the
+// guest, which changes the faults that follow).
+func TestInitialEstimateRecovers(t *testing.T) {
+	truth := recoveryTruth
+	cases := recoveryCases(t, &truth)
+	start := startProfile(cases)
+	got, err := initialEstimate(context.Background(), cases, start, calParams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("closed forms: %s", describeProfile(&got))
+	for _, c := range []struct {
+		name      string
+		got, want float64
+		tol       float64
+	}{
+		{"setup_time", got.SetupTime.Seconds(), truth.SetupTime.Seconds(), 0.01},
+		{"page_header", float64(got.PageHeader), float64(truth.PageHeader), 0.05},
+		{"bandwidth_factor", got.BandwidthFactor, truth.BandwidthFactor, 0.02},
+		{"fault_service_time", got.FaultServiceTime.Seconds(), truth.FaultServiceTime.Seconds(), 0.5},
+	} {
+		if math.Abs(c.got/c.want-1) > c.tol {
+			t.Errorf("%s: estimated %.4g, true %.4g (tolerance %.0f %%)", c.name, c.got, c.want, 100*c.tol)
+		}
+	}
+	if got.LinkBandwidth != start.LinkBandwidth || got.DeviceState != start.DeviceState {
+		t.Errorf("closed forms moved link or device state, which no single quantity pins: %s", describeProfile(&got))
+	}
+}
+
+// TestCalibrationRecoversProfile: the whole fit on those synthetic runs
+// (parameter recovery). The objective falls to a few percent of the
+// defaults'; the parameters the metrics pin down directly come back close
+// (setup time and bandwidth factor within 5 %, page header within half);
+// a parameter that acts on no run (cost_factor: no run is CPU-bound) is
+// named unidentified and left out. What it does not promise, and why:
+// resume time, link bandwidth and device state all add to downtime alone,
+// and downtime jumps with the pages left for the stop, so the fit may
+// trade one for another (ACCURACY.md).
+func TestCalibrationRecoversProfile(t *testing.T) {
+	if testing.Short() {
+		t.Skip("simulates the suite about 1,500 times")
+	}
+	truth := recoveryTruth
+	cases := recoveryCases(t, &truth)
+	fit, err := calibrate(context.Background(), cases, 1500, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf strings.Builder
+	_ = fit.WriteTable(&buf)
+	t.Log(buf.String())
+	if fit.Cost > 0.03*fit.DefaultCost {
+		t.Errorf("objective %.3g, defaults %.3g: not recovered", fit.Cost, fit.DefaultCost)
+	}
+	got := fit.Profile
+	for _, c := range []struct {
+		name      string
+		got, want float64
+		tol       float64
+	}{
+		{"setup_time", got.SetupTime.Seconds(), truth.SetupTime.Seconds(), 0.05},
+		{"bandwidth_factor", got.BandwidthFactor, truth.BandwidthFactor, 0.05},
+		{"page_header", float64(got.PageHeader), float64(truth.PageHeader), 0.5},
+	} {
+		if math.Abs(c.got/c.want-1) > c.tol {
+			t.Errorf("%s: fitted %.4g, true %.4g (tolerance %.0f %%)", c.name, c.got, c.want, 100*c.tol)
+		}
+	}
+	if !slices.Contains(fit.Unidentified, "cost_factor") || got.CostFactor != 0 {
+		t.Errorf("cost_factor acts on no run, yet fitted %v (unidentified: %v)", got.CostFactor, fit.Unidentified)
+	}
+	if len(fit.Estimates) == 0 {
+		t.Error("no estimates with standard errors")
 	}
 }

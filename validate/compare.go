@@ -216,46 +216,64 @@ func Run(ctx context.Context, spec *scenarios.Spec, opts Options) (*Comparison, 
 		return nil, fmt.Errorf("scenario %s: real migration: %w", spec.Name, err)
 	}
 
-	horizon := time.Duration(max(3*real.Metrics.TotalTimeS, real.Metrics.TotalTimeS+60) * float64(time.Second))
-	ach, err := buildAchieved(orig, real, spec.Workload.AtEnd, horizon)
+	ach, err := buildAchieved(orig, real, spec.Workload.AtEnd, achievedHorizon(real))
 	if err != nil {
 		return nil, fmt.Errorf("scenario %s: rebuilding the achieved trace: %w", spec.Name, err)
 	}
+	sim, err := simulateAchieved(ctx, spec, ach, real.GuestMemoryBytes)
+	if err != nil {
+		return nil, fmt.Errorf("scenario %s: simulation: %w", spec.Name, err)
+	}
+	c := &Comparison{
+		Scenario:          spec.Name,
+		Model:             sim.Model,
+		NominalDirtyRate:  nominalRate(orig),
+		AchievedDirtyRate: ach.DirtyRate,
+		BehindS:           ach.Behind,
+		Metrics:           compareRun(real, sim, mig),
+		Real:              real,
+		Sim:               sim,
+	}
+	return c, nil
+}
+
+// achievedHorizon is how long the achieved trace of real runs: three times
+// the migration, at least a minute more.
+func achievedHorizon(real *RealRun) time.Duration {
+	tt := real.Metrics.TotalTimeS
+	return time.Duration(max(3*tt, tt+60) * float64(time.Second))
+}
+
+// simulateAchieved simulates spec on the trace its guest achieved, over
+// the whole guest RAM (memBytes) in QEMU's 4 KiB pages.
+func simulateAchieved(ctx context.Context, spec *scenarios.Spec, ach *achievedTrace, memBytes uint64) (*models.Result, error) {
 	model, in, err := spec.Build()
 	if err != nil {
 		return nil, err
 	}
 	in.Trace = ach.trace.opener()
 	in.AtEnd = models.AtEndLoop
-	in.VM.Memory = units.Bytes(real.GuestMemoryBytes)
+	in.VM.Memory = units.Bytes(memBytes)
 	in.VM.PageSize = 4 * units.KiB
-	sim, err := model.Run(ctx, in)
-	if err != nil {
-		return nil, fmt.Errorf("scenario %s: simulation: %w", spec.Name, err)
-	}
+	return model.Run(ctx, in)
+}
 
-	c := &Comparison{
-		Scenario:          spec.Name,
-		Model:             model.Name(),
-		NominalDirtyRate:  nominalRate(orig),
-		AchievedDirtyRate: ach.DirtyRate,
-		BehindS:           ach.Behind,
-		Metrics:           compareMetrics(real.Metrics, sim),
-		Real:              real,
-		Sim:               sim,
-	}
+// compareRun compares every metric the real run of a migration with
+// settings mig measured with the simulator's.
+func compareRun(real *RealRun, sim *models.Result, mig MigrationParams) []MetricError {
+	out := compareMetrics(real.Metrics, sim)
 	if mig.Postcopy {
-		c.Metrics = append(c.Metrics, comparePostcopy(real.Metrics, sim)...)
+		out = append(out, comparePostcopy(real.Metrics, sim)...)
 	}
 	if mig.Xbzrle {
-		c.Metrics = append(c.Metrics, compareXbzrle(real.Metrics, sim)...)
+		out = append(out, compareXbzrle(real.Metrics, sim)...)
 	}
 	if mig.Balloon {
 		// The pages the real balloon held against the model's DSB
 		// reclaim (see balloon.go).
-		c.Metrics = append(c.Metrics, metricError("balloon_reclaimed_pages", float64(real.BalloonPages), float64(sim.BalloonReclaimedPages)))
+		out = append(out, metricError("balloon_reclaimed_pages", float64(real.BalloonPages), float64(sim.BalloonReclaimedPages)))
 	}
-	return c, nil
+	return out
 }
 
 // nominalRate is the trace's mean page writes per second.

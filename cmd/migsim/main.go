@@ -6,10 +6,14 @@ import (
 	"context"
 	"os"
 	"os/signal"
+	"syscall"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	// Batch systems and CI time-outs stop jobs with SIGTERM: every command
+	// stops as cleanly as on Ctrl-C (the lab removes its QEMUs, network
+	// namespaces and work directories).
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := execute(ctx, os.Args[1:], streams{in: os.Stdin, out: os.Stdout, err: os.Stderr})
 	stop()
 	os.Exit(int(code))

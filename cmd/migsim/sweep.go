@@ -4,10 +4,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"runtime/debug"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -139,10 +137,8 @@ func runSweep(cmd *cobra.Command, o *sweepOptions) error {
 		// the CPU of a large sweep for a few hundred MB at most.
 		debug.SetGCPercent(400)
 	}
-	// Batch systems stop jobs with SIGTERM: stop as cleanly as on Ctrl-C.
-	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM)
-	defer stop()
-	sum, err := sweep.Run(ctx, sw, opts)
+	// main stops the context on SIGTERM too (batch systems stop jobs so).
+	sum, err := sweep.Run(cmd.Context(), sw, opts)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,131 @@
+package scenarios
+
+import (
+	"reflect"
+	"time"
+
+	"github.com/migsim/migsim/calibration"
+	"github.com/migsim/migsim/models"
+	"github.com/migsim/migsim/units"
+)
+
+var costsType = reflect.TypeFor[models.Costs]()
+
+// applyProfile applies calibration profile p to s in place, leaving the
+// keys explicit reports as given (full scenario keys, e.g.
+// "model.setup_time"):
+//
+//   - network.bandwidth from link_bandwidth, vm.device_state from
+//     device_state;
+//   - the model keys of [calibration.Profile.ModelKeys] the model has;
+//   - model.max_bandwidth scaled by bandwidth_factor (or, with multifd
+//     channels, multifd_bandwidth_factor), given or not (it is the share
+//     of the cap the migration achieves);
+//   - every per-page cost duration of a costs section (model.costs,
+//     model.multifd.costs) scaled by cost_factor.
+//
+// A profile field that is 0 changes nothing. s.Model.Params must not be
+// shared with another Spec.
+func applyProfile(s *Spec, p *calibration.Profile, explicit func(key string) bool) {
+	if p.LinkBandwidth > 0 && !explicit("network.bandwidth") {
+		s.Network.Bandwidth = p.LinkBandwidth
+	}
+	if p.DeviceState > 0 && !explicit("vm.device_state") {
+		s.VM.DeviceState = p.DeviceState
+	}
+	pv := reflect.ValueOf(s.Model.Params)
+	if pv.Kind() != reflect.Pointer || pv.IsNil() {
+		return
+	}
+	keys := p.ModelKeys()
+	multifd := false
+	if v, ok := s.modelKey("multifd"); ok {
+		if m, ok := v.Interface().(models.Multifd); ok {
+			multifd = m.Channels > 0
+		}
+	}
+	var walk func(v reflect.Value, prefix string, costs bool)
+	walk = func(v reflect.Value, prefix string, costs bool) {
+		for _, f := range fieldsOf(v.Type()) {
+			fv, key := v.Field(f.index), prefix+f.key
+			switch {
+			case f.typ.Kind() == reflect.Struct && f.typ != durationType:
+				walk(fv, key+".", f.typ == costsType)
+			case explicit(key):
+			case costs && f.typ == durationType:
+				fv.SetInt(int64(p.ScaleCost(time.Duration(fv.Int()))))
+			case prefix == "model.":
+				if val, ok := keys[f.key]; ok && reflect.TypeOf(val) == f.typ {
+					fv.Set(reflect.ValueOf(val))
+				}
+			}
+			if key == "model.max_bandwidth" && f.typ == rateType {
+				fv.Set(reflect.ValueOf(p.ScaleMaxBandwidth(fv.Interface().(units.BitRate), multifd)))
+			}
+		}
+	}
+	walk(pv.Elem(), "model.", false)
+}
+
+// Calibrated returns a copy of s with profile p applied to every key p
+// fits, whether s gives the key itself or not: calibration's search,
+// which starts from the uncalibrated scenario, tries p on it. The copy
+// names p as its calibration (see [Spec.CalibrationProfile]) and
+// [Spec.WithoutCalibration] returns s's values.
+func (s *Spec) Calibrated(p *calibration.Profile) *Spec {
+	c := *s
+	c.Model.Params = cloneParams(s.Model.Params)
+	c.uncal = &uncalibrated{params: s.Model.Params, bandwidth: s.Network.Bandwidth, deviceState: s.VM.DeviceState}
+	c.Calibration, c.calib = p.Name, p
+	applyProfile(&c, p, func(string) bool { return false })
+	return &c
+}
+
+// ProfileOf returns the profile that, applied to s with
+// [Spec.Calibrated], changes nothing: factors 1 and the values s has for
+// every key a profile fits (0 for the model keys s's model lacks).
+func (s *Spec) ProfileOf() calibration.Profile {
+	p := calibration.Profile{
+		BandwidthFactor: 1, MultifdBandwidthFactor: 1, CostFactor: 1,
+		LinkBandwidth: s.Network.Bandwidth, DeviceState: s.VM.DeviceState,
+	}
+	get := func(key string) reflect.Value {
+		if v, ok := s.modelKey(key); ok {
+			return v
+		}
+		return reflect.Value{}
+	}
+	for key, dst := range map[string]*time.Duration{
+		"setup_time": &p.SetupTime, "resume_time": &p.ResumeTime,
+		"sync_time_per_gib": &p.SyncTimePerGiB, "fault_service_time": &p.FaultServiceTime,
+	} {
+		if v := get(key); v.IsValid() && v.Type() == durationType {
+			*dst = time.Duration(v.Int())
+		}
+	}
+	if v := get("page_header"); v.IsValid() && v.Type() == bytesType {
+		p.PageHeader = units.Bytes(v.Int())
+	}
+	return p
+}
+
+// HasModelKey reports whether the scenario's model has the parameter key
+// (directly below model., e.g. "fault_service_time").
+func (s *Spec) HasModelKey(key string) bool {
+	_, ok := s.modelKey(key)
+	return ok
+}
+
+// modelKey returns the model parameter key of s, directly below model.
+func (s *Spec) modelKey(key string) (reflect.Value, bool) {
+	pv := reflect.ValueOf(s.Model.Params)
+	if pv.Kind() != reflect.Pointer || pv.IsNil() {
+		return reflect.Value{}, false
+	}
+	for _, f := range fieldsOf(pv.Type()) {
+		if f.key == key {
+			return pv.Elem().Field(f.index), true
+		}
+	}
+	return reflect.Value{}, false
+}
