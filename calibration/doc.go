@@ -1,7 +1,9 @@
 // Package calibration holds calibration profiles: the physical parameters
 // the migration models leave free (the share of max-bandwidth the live
-// rounds achieve, the link rate of stop-and-copy, fixed setup and resume
-// costs, the dirty-sync cost), fitted to real migrations by "migsim
+// rounds achieve, single-stream and multifd, the link rate of
+// stop-and-copy, fixed setup and resume costs, the dirty-sync cost, the
+// per-page header, the device state, the post-copy fault service time, a
+// CPU cost factor), fitted to real migrations by "migsim
 // calibrate" (package validate) and selected by a scenario with the
 // top-level key
 //

@@ -28,14 +28,18 @@ type Spec struct {
 	// text: a built-in profile's name (local-tcg, fitted on the TCG
 	// validation lab) or, ending in .yaml or .yml, a profile file relative
 	// to the scenario file (to the working directory when given with
-	// --set). The profile sets network.bandwidth (its link_bandwidth) and
-	// model.setup_time, model.resume_time and model.sync_time_per_gib, for
-	// the models that have them, unless the scenario gives the key itself:
-	// --set > scenario file > calibration > network.profile > default. Its
-	// bandwidth_factor multiplies model.max_bandwidth (0, no cap, stays
-	// so), explicit or not: it is the share of the cap the migration
-	// really achieves. A profile key absent or 0 changes nothing. Empty
-	// (the default) means no calibration.
+	// --set). The profile sets network.bandwidth (its link_bandwidth),
+	// vm.device_state and model.setup_time, model.resume_time,
+	// model.sync_time_per_gib, model.page_header and
+	// model.fault_service_time, for the models that have them, unless the
+	// scenario gives the key itself: --set > scenario file > calibration >
+	// network.profile > default. Its bandwidth_factor (with multifd
+	// channels, its multifd_bandwidth_factor) multiplies
+	// model.max_bandwidth (0, no cap, stays so), explicit or not: it is the
+	// share of the cap the migration really achieves. Its cost_factor
+	// multiplies the per-page CPU costs (model.costs, model.multifd.costs)
+	// the scenario does not give. A profile key absent or 0 changes
+	// nothing. Empty (the default) means no calibration.
 	Calibration string `mapstructure:"calibration"`
 	// VM describes the migrating guest.
 	VM VMSpec `mapstructure:"vm"`

@@ -247,3 +247,50 @@ func TestCalibrationRecoversProfile(t *testing.T) {
 		t.Error("no estimates with standard errors")
 	}
 }
+
+// TestCalibrationRecoversCostFactor: where the CPU binds, the CPU cost
+// factor is identified and recovered. The recorded pre-copy runs are made
+// CPU-bound (cpu_bound, 100 µs to send a page: about 10,000 pages/s at
+// most, below the 200 and 400 Mbit caps), their "real" metrics simulated
+// with every stage 1.5× slower; the fit finds the factor within 5 %.
+func TestCalibrationRecoversCostFactor(t *testing.T) {
+	if testing.Short() {
+		t.Skip("simulates the suite a few hundred times")
+	}
+	ctx := context.Background()
+	all, err := prepareCases(ctx, loadCI(t), readRecording(t, "testdata/ci-results-quiet.json.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases []*calCase
+	for _, c := range all {
+		if c.rec.Model != "precopy" {
+			continue
+		}
+		spec := c.spec.Calibrated(&Profile{}) // a copy with its own parameters
+		pp := spec.Model.Params.(*models.PrecopyParams)
+		pp.CPUBound, pp.Costs.Send = true, 100*time.Microsecond
+		c.spec = spec.WithoutCalibration()
+		c.spec.Model.Params = pp
+		cases = append(cases, c)
+	}
+	truth := cases[0].spec.ProfileOf()
+	truth.CostFactor = 1.5
+	for _, c := range cases {
+		r, err := c.simulate(ctx, &truth)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.real = asReal(c.real, r)
+	}
+	fit, err := calibrate(ctx, cases, 1000, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf strings.Builder
+	_ = fit.WriteTable(&buf)
+	t.Log(buf.String())
+	if slices.Contains(fit.Unidentified, "cost_factor") || math.Abs(fit.Profile.CostFactor/truth.CostFactor-1) > 0.05 {
+		t.Errorf("cost_factor fitted %v (unidentified: %v), true %v", fit.Profile.CostFactor, fit.Unidentified, truth.CostFactor)
+	}
+}

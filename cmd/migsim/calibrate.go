@@ -33,23 +33,30 @@ func newCalibrateCmd(s streams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "calibrate suite-results.json --suite suite.yaml -o profile.yaml",
 		Short: "Fit a calibration profile to recorded lab runs",
-		Long: `Fit the parameters the models leave free (live-round bandwidth factor,
-link bandwidth of stop-and-copy, setup time, resume time, dirty-sync cost)
-to the real runs in suite results written by 'migsim validate suite --json',
-with Nelder-Mead over the sum of squared relative errors of total time,
-downtime, setup time and transferred bytes, each weighted (--weight
+		Long: `Fit the parameters the models leave free to the real runs in suite
+results written by 'migsim validate suite --json' (every loopback run:
+pre-copy, multifd, XBZRLE, post-copy, hybrid): live-round bandwidth
+factors (single stream and multifd), link bandwidth of stop-and-copy,
+setup time, resume time, dirty-sync cost, per-page header, device state,
+post-copy fault service time and a CPU cost factor. Each run is simulated
+again on the trace its guest achieved (rebuilt from the suite's scenario
+and the run's epoch reports). The objective is the sum of squared relative
+errors of total time, downtime, setup time, transferred bytes, normal
+pages, post-copy requests and stall time, each weighted (--weight
 metric=w, repeatable, over the suite file's calibration_weights; 1 by
-default, 0 leaves a metric out). Each run is simulated again on
-the trace its guest achieved (rebuilt from the suite's scenario and the
-run's epoch reports). Prints the residuals; with --kfold K also the
-held-out error of K-fold cross-validation against the defaults.
+default, 0 leaves a metric out). Parameters the runs do not move are left
+out of the profile and named; those one measurement pins down come from
+closed forms; the rest are searched (Levenberg-Marquardt, CMA-ES,
+Nelder-Mead). Prints the residuals and each parameter's standard error;
+with --kfold K also the held-out error of K-fold cross-validation against
+the defaults.
 
 With --evaluate PROFILE (a built-in name or a profile file) it fits
 nothing: it simulates the recorded runs again under that profile ("none":
 uncalibrated), prints the comparison table as 'migsim validate suite'
-does and checks the suite's gate thresholds for pre-copy over loopback,
-the runs calibration re-simulates (exit 3 when one is crossed);
---json writes the re-simulated results for 'migsim validate gate'.`,
+does and checks the suite's gate thresholds for the runs it re-simulated
+(exit 3 when one is crossed); --json writes the re-simulated results for
+'migsim validate gate'.`,
 		Example: `  migsim calibrate ci-results.json --suite validate/suites/ci.yaml -o local-tcg.yaml --name local-tcg --kfold 3
   migsim calibrate ci-results.json --suite validate/suites/ci.yaml -o - --weight downtime_s=3
   migsim calibrate ci-results.json --suite validate/suites/ci.yaml --evaluate local-tcg`,
@@ -109,7 +116,7 @@ the runs calibration re-simulates (exit 3 when one is crossed);
 	fl.StringVarP(&o.output, "output", "o", "", "profile YAML to write (- for stdout)")
 	fl.StringVar(&o.name, "name", "local", "profile name")
 	fl.IntVar(&o.kfold, "kfold", 0, "also report K-fold held-out error (0: no)")
-	fl.IntVar(&o.maxEval, "max-eval", 200, "Nelder-Mead evaluations (each simulates every case)")
+	fl.IntVar(&o.maxEval, "max-eval", 400, "evaluations of the search (each simulates every case)")
 	fl.StringVar(&o.eval, "evaluate", "", "fit nothing: re-simulate the runs under this profile (name, file, or none) and check the gate")
 	fl.StringVar(&o.json, "json", "", "with --evaluate, write the re-simulated results as JSON to this file")
 	fl.StringArrayVar(&o.weights, "weight", nil, "metric=weight in the objective, repeatable (metrics: "+strings.Join(validate.CalibratedMetrics(), ", ")+")")
@@ -142,7 +149,7 @@ func (o *calibrateOptions) evaluate(cmd *cobra.Command, suite *validate.Suite, r
 			return err
 		}
 	}
-	ths := validate.ResimulatedThresholds(validate.ThresholdsFor(suite.Gate, re.Calibration()))
+	ths := validate.ResimulatedThresholds(validate.ThresholdsFor(suite.Gate, re.Calibration()), re)
 	if len(ths) == 0 {
 		return nil
 	}
