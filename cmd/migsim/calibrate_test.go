@@ -29,11 +29,11 @@ func TestCalibrateCmdUsage(t *testing.T) {
 	}
 }
 
-// TestCalibrateEvaluate re-simulates the recorded load-5 runs under the
+// TestCalibrateEvaluate re-simulates the recorded quiet runs under the
 // shipped profile with --evaluate and gates them; bad --weight and
 // --evaluate values are usage errors.
 func TestCalibrateEvaluate(t *testing.T) {
-	f, err := os.Open("../../validate/testdata/ci-results-load5-full.json.gz")
+	f, err := os.Open("../../validate/testdata/ci-results-quiet2.json.gz")
 	if err != nil {
 		t.Fatal(err)
 	}
