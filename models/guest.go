@@ -268,7 +268,11 @@ func (g *guest) progress() time.Duration {
 // The caller closes the guest.
 func openRun(in Input) (*sim.Engine, *guest, error) {
 	eng := sim.New(in.Seed)
-	g, err := newGuest(eng, in.Trace, in.AtEnd)
+	open := in.Trace
+	if in.BackgroundPages > 0 && open != nil {
+		open = withBackground(open, in.BackgroundPages)
+	}
+	g, err := newGuest(eng, open, in.AtEnd)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -51,6 +51,10 @@ type Input struct {
 	// stopped it, downtime included. False: a stall delays everything
 	// after it (a closed-loop workload keeps its pace, shifted).
 	CatchUp bool
+	// BackgroundPages is the guest OS's own working set: that many pages,
+	// spread evenly over memory, are read in every epoch beside the
+	// trace's accesses (see backgroundSource). 0: none.
+	BackgroundPages int
 	// Path is the network between source and destination.
 	Path sim.Path
 	// Observer, when not nil, is told of each pass over memory as it ends.

@@ -570,6 +570,11 @@ func (l *loader) validate(s *Spec) {
 	if err := s.Workload.AtEnd.Validate(); err != nil {
 		l.add("workload.at_end", err)
 	}
+	if b := s.Workload.BackgroundPages; b < 0 {
+		l.addf("workload.background_pages", "%d must not be negative", b)
+	} else if vmOK && uint64(b) > uint64(vm.Memory/vm.PageSize) {
+		l.addf("workload.background_pages", "%d is more than the guest's %d pages", b, int64(vm.Memory/vm.PageSize))
+	}
 	if g := s.Workload.Generator; g != nil && vmOK {
 		if err := g.Validate(vm.Memory, vm.PageSize); err != nil {
 			l.keyed(err, "workload.generator", "generator.", "workload.generator.")

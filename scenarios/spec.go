@@ -108,6 +108,14 @@ type WorkloadSpec struct {
 	// everything after it, the guest keeping its pace (a closed loop).
 	// Only post-copy stalls are affected (postcopy, hybrid, enlightened).
 	CatchUp bool `mapstructure:"catch_up"`
+	// BackgroundPages is the guest OS's own working set beside the
+	// workload, a count of pages (default 0): pages spread evenly over
+	// memory that the guest reads every epoch (its kernel and runtimes:
+	// timers, scheduler, stacks). They are never dirtied, so pre-copy is
+	// unchanged, but after a post-copy switch each is a page fault until
+	// it arrives: an idle lab guest makes about 100 post-copy requests
+	// (validate/README.md).
+	BackgroundPages int `mapstructure:"background_pages"`
 }
 
 // NetworkSpec is the scenario's network section. Profile names a base
@@ -330,7 +338,7 @@ func (s *Spec) Build() (models.Model, models.Input, error) {
 			DeviceState: s.VM.DeviceState,
 		},
 		Trace: s.Opener(),
-		AtEnd: s.Workload.AtEnd, CatchUp: s.Workload.CatchUp,
+		AtEnd: s.Workload.AtEnd, CatchUp: s.Workload.CatchUp, BackgroundPages: s.Workload.BackgroundPages,
 		Path: s.Path(),
 	}
 	return m, in, nil

@@ -105,7 +105,7 @@ func sumSq(errs [][]float64) float64 {
 //  2. Closed forms (initialEstimate): the parameters one measured
 //     quantity pins down are set to match it, and stay so.
 //  3. The others (link bandwidth, resume time, dirty-sync cost, device
-//     state, CPU cost) are searched with those held. Searching all
+//     state, fault service time, CPU cost) are searched with those held. Searching all
 //     together lets the noisy metric (downtime, which jumps with the
 //     pages left for the stop) pull the well-determined parameters away:
 //     on synthetic runs it traded a 60 % error in the page header for a
@@ -208,7 +208,7 @@ const closedFormPasses = 4
 
 // closedForm names the parameters initialEstimate sets from one measured
 // quantity each; calibrate searches the others first with these held.
-var closedForm = []string{"setup_time_s", "page_header_bytes", "bandwidth_factor", "multifd_bandwidth_factor", "fault_service_time_s"}
+var closedForm = []string{"setup_time_s", "page_header_bytes", "bandwidth_factor", "multifd_bandwidth_factor"}
 
 // fitter evaluates candidate profiles on a case set: the objective, the
 // residuals, and the count of evaluations (simulations of the whole

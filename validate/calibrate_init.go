@@ -24,10 +24,12 @@ import (
 //     max_bandwidth runs at the cap times the factor, so the factor scales
 //     by the median ratio of real to simulated live bandwidth, over the
 //     runs whose simulation sits at its cap (single-stream and multifd
-//     runs apart);
-//   - fault_service_time: each post-copy request stalls the guest for
-//     it, so it moves by the median of (real − simulated stall time) per
-//     simulated request.
+//     runs apart).
+//
+// fault_service_time has no closed form: a request that leaves a little
+// later can miss the source's rate-limit burst and wait a whole window
+// (postcopy_ratelimit.go), so the stall per request is a step function of
+// it; the search fits it.
 //
 // Only the parameters in active move, each clamped to its range. The
 // joint search then starts inside the right basin instead of wandering
@@ -35,7 +37,7 @@ import (
 // going), where it can settle in a valley that trades one parameter for
 // another (a larger page header against a faster live phase).
 func initialEstimate(ctx context.Context, cases []*calCase, start Profile, active []calParam) (Profile, error) {
-	var setup, down, bpp, bwSingle, bwMultifd, fault []float64
+	var setup, down, bpp, bwSingle, bwMultifd []float64
 	for _, c := range cases {
 		r, err := c.simulate(ctx, &start)
 		if err != nil {
@@ -59,9 +61,6 @@ func initialEstimate(ctx context.Context, cases []*calCase, start Profile, activ
 				}
 			}
 		}
-		if c.mig.Postcopy && r.PostcopyRequests > 0 {
-			fault = append(fault, (real.StallTimeS-r.StallTimeS)/float64(r.PostcopyRequests))
-		}
 	}
 	p := start
 	move := func(name string, f func(v float64) float64, xs []float64) {
@@ -80,7 +79,6 @@ func initialEstimate(ctx context.Context, cases []*calCase, start Profile, activ
 	move("page_header_bytes", func(d float64) float64 { return float64(start.PageHeader) + d }, bpp)
 	move("bandwidth_factor", func(k float64) float64 { return start.BandwidthFactor * k }, bwSingle)
 	move("multifd_bandwidth_factor", func(k float64) float64 { return start.MultifdBandwidthFactor * k }, bwMultifd)
-	move("fault_service_time_s", func(d float64) float64 { return start.FaultServiceTime.Seconds() + d }, fault)
 	return p, nil
 }
 
