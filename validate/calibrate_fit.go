@@ -21,7 +21,8 @@ type Fit struct {
 	DefaultCost, Cost float64
 	// Evaluations counts the simulations of the whole case set.
 	Evaluations int
-	// Status is gonum's termination status.
+	// Status says how the search ended: the method that found the best
+	// point and its termination status.
 	Status string
 	// Residuals are the relative errors after calibration, per case and
 	// metric (see CalibratedMetrics); NaN where the case lacks the metric.
@@ -451,6 +452,9 @@ func (f *Fit) WriteTable(w io.Writer) error {
 			se = "at a bound of its range"
 		} else if !math.IsInf(e.StdErr, 0) {
 			se = fmt.Sprintf("±%.3g (%.1f%%)", e.StdErr, 100*e.StdErr/math.Abs(e.Value))
+			if e.StdErr > 10*math.Abs(e.Value) {
+				se = fmt.Sprintf("not determined (±%.3g: the runs barely move it)", e.StdErr)
+			}
 		}
 		fmt.Fprintf(tw, "%s\t%.4g\t%s\t\n", e.Name, e.Value, se)
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/migsim/migsim/calibration"
 	"github.com/migsim/migsim/models"
 	"github.com/migsim/migsim/units"
 )
@@ -22,7 +23,7 @@ func readGz(t *testing.T) *SuiteResult {
 }
 
 // readRecording reads gzipped suite results with epochs.
-func readRecording(t *testing.T, path string) *SuiteResult {
+func readRecording(t testing.TB, path string) *SuiteResult {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -291,4 +292,26 @@ func TestCalibrationRecoversCostFactor(t *testing.T) {
 	if slices.Contains(fit.Unidentified, "cost_factor") || math.Abs(fit.Profile.CostFactor/truth.CostFactor-1) > 0.05 {
 		t.Errorf("cost_factor fitted %v (unidentified: %v), true %v", fit.Profile.CostFactor, fit.Unidentified, truth.CostFactor)
 	}
+}
+
+// BenchmarkCalibrationEvaluation is one evaluation of the calibration
+// objective: the quiet recording's 12 loopback runs, every model,
+// simulated again under a profile. A fit costs about its --max-eval of
+// these.
+func BenchmarkCalibrationEvaluation(b *testing.B) {
+	ctx := context.Background()
+	cases, err := prepareCases(ctx, loadCI(b), readRecording(b, "testdata/ci-results-quiet2.json.gz"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := calibration.Builtin("local-tcg")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := caseErrors(ctx, cases, p); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(cases)), "runs/op")
 }

@@ -13,7 +13,7 @@ import (
 )
 
 // loadCI loads the CI suite and its gate.
-func loadCI(t *testing.T) *Suite {
+func loadCI(t testing.TB) *Suite {
 	t.Helper()
 	s, err := LoadSuite("suites/ci.yaml")
 	if err != nil {
