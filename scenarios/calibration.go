@@ -39,7 +39,7 @@ func applyProfile(s *Spec, p *calibration.Profile, explicit func(key string) boo
 	}
 	keys := p.ModelKeys()
 	multifd := false
-	if v, ok := s.modelKey("multifd"); ok {
+	if v := s.modelKey("multifd"); v.IsValid() {
 		if m, ok := v.Interface().(models.Multifd); ok {
 			multifd = m.Channels > 0
 		}
@@ -51,7 +51,7 @@ func applyProfile(s *Spec, p *calibration.Profile, explicit func(key string) boo
 			switch {
 			case f.typ.Kind() == reflect.Struct && f.typ != durationType:
 				walk(fv, key+".", f.typ == costsType)
-			case explicit(key):
+			case explicit(key): // the scenario gives it: leave it
 			case costs && f.typ == durationType:
 				fv.SetInt(int64(p.ScaleCost(time.Duration(fv.Int()))))
 			case prefix == "model.":
@@ -89,43 +89,31 @@ func (s *Spec) ProfileOf() calibration.Profile {
 		BandwidthFactor: 1, MultifdBandwidthFactor: 1, CostFactor: 1,
 		LinkBandwidth: s.Network.Bandwidth, DeviceState: s.VM.DeviceState,
 	}
-	get := func(key string) reflect.Value {
-		if v, ok := s.modelKey(key); ok {
-			return v
-		}
-		return reflect.Value{}
-	}
 	for key, dst := range map[string]*time.Duration{
 		"setup_time": &p.SetupTime, "resume_time": &p.ResumeTime,
 		"sync_time_per_gib": &p.SyncTimePerGiB, "fault_service_time": &p.FaultServiceTime,
 	} {
-		if v := get(key); v.IsValid() && v.Type() == durationType {
+		if v := s.modelKey(key); v.IsValid() && v.Type() == durationType {
 			*dst = time.Duration(v.Int())
 		}
 	}
-	if v := get("page_header"); v.IsValid() && v.Type() == bytesType {
+	if v := s.modelKey("page_header"); v.IsValid() && v.Type() == bytesType {
 		p.PageHeader = units.Bytes(v.Int())
 	}
 	return p
 }
 
-// HasModelKey reports whether the scenario's model has the parameter key
-// (directly below model., e.g. "fault_service_time").
-func (s *Spec) HasModelKey(key string) bool {
-	_, ok := s.modelKey(key)
-	return ok
-}
-
-// modelKey returns the model parameter key of s, directly below model.
-func (s *Spec) modelKey(key string) (reflect.Value, bool) {
+// modelKey returns the model parameter key of s, directly below model.,
+// or the zero Value (not valid) when the model has no such key.
+func (s *Spec) modelKey(key string) reflect.Value {
 	pv := reflect.ValueOf(s.Model.Params)
 	if pv.Kind() != reflect.Pointer || pv.IsNil() {
-		return reflect.Value{}, false
+		return reflect.Value{}
 	}
 	for _, f := range fieldsOf(pv.Type()) {
 		if f.key == key {
-			return pv.Elem().Field(f.index), true
+			return pv.Elem().Field(f.index)
 		}
 	}
-	return reflect.Value{}, false
+	return reflect.Value{}
 }

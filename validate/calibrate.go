@@ -190,13 +190,19 @@ func (c calParam) toFree(v float64) float64 {
 // levenbergMarquardt: one that moves the parameter by 2 % of its value,
 // at least by its quantum, within [1e-4, 1].
 func (c calParam) fdStep(x float64) float64 {
-	const e = 1e-6
-	d := (c.fromFree(x+e) - c.fromFree(x-e)) / (2 * e) // dv/dx
+	d := c.slope(x)
 	want := max(0.02*math.Abs(c.fromFree(x)), c.quantum, 1e-9*(c.hi-c.lo))
 	if d <= 0 || math.IsNaN(d) {
 		return 1
 	}
 	return min(max(want/d, 1e-4), 1)
+}
+
+// slope is dv/dx, the parameter's rate of change with the free variable
+// at x (central difference).
+func (c calParam) slope(x float64) float64 {
+	const e = 1e-6
+	return (c.fromFree(x+e) - c.fromFree(x-e)) / (2 * e)
 }
 
 // fromFree is the inverse of toFree: every real maps inside [lo, hi].

@@ -81,17 +81,7 @@ func residualVector(errs [][]float64, wv []float64, cases int) []float64 {
 
 // sumSq is the sum of the squared errors, NaN (a metric a case lacks)
 // left out.
-func sumSq(errs [][]float64) float64 {
-	var s float64
-	for _, row := range errs {
-		for _, e := range row {
-			if !math.IsNaN(e) {
-				s += e * e
-			}
-		}
-	}
-	return s
-}
+func sumSq(errs [][]float64) float64 { return weightedSumSq(errs, Weights{}.vector()) }
 
 // calibrate fits the free parameters to cases, starting from the
 // scenarios' defaults, minimising the sum of squared relative errors of
@@ -161,12 +151,13 @@ func calibrate(ctx context.Context, cases []*calCase, maxEval int, w Weights) (*
 			return nil, err
 		}
 		ft.evals++
-		if ft.objective(&init) >= f0 {
+		fi := ft.objective(&init)
+		if fi >= f0 {
 			break
 		}
-		start, f0 = init, ft.objective(&init)
+		start, f0 = init, fi
 	}
-	// 3. The others, then 4. all.
+	// 3. The others.
 	var rest []calParam
 	for _, c := range active {
 		if !slices.Contains(closedForm, c.name) {

@@ -162,9 +162,7 @@ func estimates(params []calParam, x []float64, jac *mat.Dense, r []float64) []Es
 	// seconds): the standard error comes out relative, then × v.
 	jv := mat.NewDense(m, n, nil)
 	for j, i := range keep {
-		const e = 1e-6
-		c := params[i]
-		d := (c.fromFree(x[i]+e) - c.fromFree(x[i]-e)) / (2 * e)
+		d := params[i].slope(x[i])
 		for k := range m {
 			jv.Set(k, j, jac.At(k, i)/d*out[i].Value)
 		}
