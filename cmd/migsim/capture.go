@@ -137,6 +137,7 @@ func runCapture(ctx context.Context, o *captureOptions) error {
 			}
 		}()
 		pid = c.Process.Pid
+		capture.WaitExecuted(ctx, pid, time.Second)
 		select {
 		case <-time.After(o.delay):
 		case <-ctx.Done():

@@ -534,3 +534,32 @@ func provenance(o Options, m Mechanism, host, cmd string, start time.Time, regio
 	}
 	return b.String()
 }
+
+// WaitExecuted waits, for at most timeout, until process pid has an
+// executable mapping: a command whose start was just reported (os/exec
+// returns once execve(2) has passed its point of no return) may still be
+// loading its program, its memory not yet mapped. It returns when the
+// mapping appears, the process is gone, or the time is up; the capture
+// that follows reports a process that has gone.
+func WaitExecuted(ctx context.Context, pid int, timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		maps, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", pid))
+		if err != nil || hasExecMapping(maps) {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// hasExecMapping tells whether a /proc/PID/maps text lists an executable
+// mapping.
+func hasExecMapping(maps []byte) bool {
+	for _, line := range bytes.Split(maps, []byte{'\n'}) {
+		f := bytes.Fields(line)
+		if len(f) >= 2 && bytes.IndexByte(f[1], 'x') >= 0 {
+			return true
+		}
+	}
+	return false
+}

@@ -372,3 +372,42 @@ func TestCaptureFollowsNewMappings(t *testing.T) {
 		t.Errorf("median %v pages per epoch in the new region, want %v ±3%% (per epoch: %v)", med, want, after)
 	}
 }
+
+func TestHasExecMapping(t *testing.T) {
+	for _, c := range []struct {
+		maps string
+		want bool
+	}{
+		{"", false},
+		{"7ffd1c000000-7ffd1c021000 rw-p 00000000 00:00 0                          [stack]\n", false},
+		{"55d0c0000000-55d0c0002000 r--p 00000000 08:01 1234 /usr/bin/sleep\n55d0c0002000-55d0c0006000 r-xp 00002000 08:01 1234 /usr/bin/sleep\n", true},
+		{"7fff3e5f0000-7fff3e5f2000 r-xp 00000000 00:00 0                          [vdso]", true},
+	} {
+		if got := hasExecMapping([]byte(c.maps)); got != c.want {
+			t.Errorf("hasExecMapping(%q) = %v, want %v", c.maps, got, c.want)
+		}
+	}
+}
+
+// TestWaitExecutedFreshCommand starts commands and waits for each to be
+// loaded, as 'trace capture -- CMD' does: the wait must see the program's
+// executable mapping, never the half-built address space of a process
+// still inside execve(2).
+func TestWaitExecutedFreshCommand(t *testing.T) {
+	for i := 0; i < 20; i++ {
+		c := exec.Command("sleep", "0.2")
+		if err := c.Start(); err != nil {
+			t.Skip(err)
+		}
+		WaitExecuted(context.Background(), c.Process.Pid, 5*time.Second)
+		maps, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", c.Process.Pid))
+		c.Process.Kill()
+		c.Wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !hasExecMapping(maps) {
+			t.Fatalf("start %d: no executable mapping after WaitExecuted:\n%s", i, maps)
+		}
+	}
+}

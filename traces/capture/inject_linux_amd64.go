@@ -27,10 +27,6 @@ func stealUffd(pid int) (fd int, err error) {
 	runtime.LockOSThread() // ptrace requests must come from the tracer thread
 	defer runtime.UnlockOSThread()
 
-	insn, err := findSyscallInsn(pid)
-	if err != nil {
-		return -1, err
-	}
 	pidfd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
 		return -1, fmt.Errorf("capture: pidfd_open %d: %w", pid, err)
@@ -50,6 +46,14 @@ func stealUffd(pid int) (fd int, err error) {
 		return -1, fmt.Errorf("capture: ptrace(PTRACE_INTERRUPT, %d): %w", pid, err)
 	}
 	if err := t.waitTrap(true); err != nil {
+		return -1, err
+	}
+	// Only now, with the tracee stopped on its way back to user mode, are
+	// its mappings final: a process started a moment ago may still be
+	// inside execve(2), its new executable and vDSO not yet mapped, and
+	// /proc/PID/maps read then holds no executable mapping at all.
+	insn, err := findSyscallInsn(pid)
+	if err != nil {
 		return -1, err
 	}
 	if err := unix.PtraceGetRegs(pid, &t.saved); err != nil {
