@@ -380,26 +380,43 @@ func (p ParallelParams) memory() memoryOptions {
 	return memoryOptions{hint: p.FreePageHint, balloon: p.Balloon, pagecache: p.Pagecache}
 }
 
-// runPostcopyComposed is runPostcopy with the composition options: the
-// skipped pages leave plan's missing set at the stop, and the result gets
-// the composition fields.
-func runPostcopyComposed(ctx context.Context, in Input, model string, cfg postcopyConfig, o memoryOptions, plan func(cfg postcopyConfig, g *guest, written *roaring.Bitmap) (*postcopyPlan, error)) (*Result, error) {
+// launchPostcopyComposed is launchPostcopy with the composition options:
+// the skipped pages leave plan's missing set at the stop, and the result
+// gets the composition fields.
+func launchPostcopyComposed(env *runEnv, in Input, model string, cfg postcopyConfig, o memoryOptions, plan postcopyPlanner) (func(error) (*Result, error), error) {
 	if !o.active() {
-		return runPostcopy(ctx, in, model, cfg, plan)
+		return launchPostcopy(env, in, model, cfg, plan)
 	}
-	res, _, err := runPostcopyComposition(ctx, in, model, cfg, o, plan)
-	return res, err
+	wait, err := launchPostcopyComposition(env, in, model, cfg, o, plan)
+	if err != nil {
+		return nil, err
+	}
+	return func(runErr error) (*Result, error) {
+		res, _, err := wait(runErr)
+		return res, err
+	}, nil
 }
 
-// runPostcopyComposition is runPostcopyComposed with options on; it
+// runPostcopyComposition runs launchPostcopyComposition alone, and
 // returns the run's composition too.
-func runPostcopyComposition(ctx context.Context, in Input, model string, cfg postcopyConfig, o memoryOptions, plan func(cfg postcopyConfig, g *guest, written *roaring.Bitmap) (*postcopyPlan, error)) (*Result, *composition, error) {
+func runPostcopyComposition(ctx context.Context, in Input, model string, cfg postcopyConfig, o memoryOptions, plan postcopyPlanner) (*Result, *composition, error) {
+	eng := sim.New(in.Seed)
+	wait, err := launchPostcopyComposition(&runEnv{eng: eng, halt: eng.Stop}, in, model, cfg, o, plan)
+	if err != nil {
+		return nil, nil, err
+	}
+	return wait(eng.Run(ctx, sim.Never))
+}
+
+// launchPostcopyComposition is launchPostcopyComposed with options on;
+// its wait returns the run's composition too.
+func launchPostcopyComposition(env *runEnv, in Input, model string, cfg postcopyConfig, o memoryOptions, plan postcopyPlanner) (func(error) (*Result, *composition, error), error) {
 	var comp *composition
 	cfg.attach = func(g *guest) {
 		comp = newComposition(o, g.hdr)
 		comp.attach(g)
 	}
-	res, err := runPostcopy(ctx, in, model, cfg, func(cfg postcopyConfig, g *guest, written *roaring.Bitmap) (*postcopyPlan, error) {
+	wait, err := launchPostcopy(env, in, model, cfg, func(cfg postcopyConfig, g *guest, written *roaring.Bitmap) (*postcopyPlan, error) {
 		p, err := plan(cfg, g, written)
 		if err != nil {
 			return nil, err
@@ -415,16 +432,22 @@ func runPostcopyComposition(ctx context.Context, in Input, model string, cfg pos
 		return p, nil
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	total := res.TotalTimeS
-	comp.finish(res)
-	if res.TotalTimeS > total {
-		// The slowdown is a share of the total time, which the SAN
-		// restore has stretched.
-		res.GuestSlowdown *= total / res.TotalTimeS
-	}
-	return res, comp, nil
+	return func(runErr error) (*Result, *composition, error) {
+		res, err := wait(runErr)
+		if err != nil {
+			return nil, nil, err
+		}
+		total := res.TotalTimeS
+		comp.finish(res)
+		if res.TotalTimeS > total {
+			// The slowdown is a share of the total time, which the SAN
+			// restore has stretched.
+			res.GuestSlowdown *= total / res.TotalTimeS
+		}
+		return res, comp, nil
+	}, nil
 }
 
 // sanRestore is the destination's restore of skipped page cache from the

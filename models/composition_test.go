@@ -175,7 +175,7 @@ func runPrecopySets(t *testing.T, p PrecopyParams, in Input) (*Result, *roaring.
 		t.Fatal(err)
 	}
 	defer g.close()
-	r := newPrecopyRun(p, in, eng, g)
+	r := newPrecopyRun(p, in, &runEnv{eng: eng, halt: eng.Stop}, g)
 	r.comp = newComposition(p.memory(), g.hdr)
 	r.comp.attach(g)
 	var syncs []*roaring.Bitmap

@@ -293,7 +293,7 @@ func (r *precopyRun) passCap(normal, zero uint64, bytes, capBps float64) float64
 	}
 	cpuBps := bytes * 8 / t
 	name := b.Bottleneck
-	if link := r.in.Path.SteadyBps(r.conn.Streams, r.eng.Now(), capBps); link > 0 && link < cpuBps {
+	if link := r.steadyBps(r.conn.Streams, r.eng.Now(), capBps); link > 0 && link < cpuBps {
 		name = "link"
 	}
 	if bytes > c.bottleneckLen {

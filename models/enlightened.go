@@ -10,6 +10,7 @@ import (
 	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/bits-and-blooms/bitset"
 
+	"github.com/migsim/migsim/sim"
 	"github.com/migsim/migsim/traces"
 )
 
@@ -72,7 +73,17 @@ func (m *Enlightened) Params() EnlightenedParams { return m.p }
 
 // Run simulates one enlightened post-copy migration.
 func (m *Enlightened) Run(ctx context.Context, in Input) (*Result, error) {
-	return runPostcopy(ctx, in, m.Name(), m.p.config(), func(_ postcopyConfig, g *guest, written *roaring.Bitmap) (*postcopyPlan, error) {
+	return runAlone(ctx, in, m.launch)
+}
+
+// Launch starts one enlightened post-copy migration beside others
+// ([Launcher]).
+func (m *Enlightened) Launch(eng *sim.Engine, net SharedNet, in Input, done func(*Result, error)) error {
+	return launchShared(eng, net, in, done, m.launch)
+}
+
+func (m *Enlightened) launch(env *runEnv, in Input) (func(error) (*Result, error), error) {
+	return launchPostcopy(env, in, m.Name(), m.p.config(), func(_ postcopyConfig, g *guest, written *roaring.Bitmap) (*postcopyPlan, error) {
 		missing := allPages(g.hdr.PageCount)
 		if free := classAtStop(g.hdr.Free, written); free != nil {
 			missing.AndNot(free)

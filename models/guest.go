@@ -1,7 +1,6 @@
 package models
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -28,6 +27,7 @@ type guest struct {
 	eng   *sim.Engine
 	open  traces.Opener
 	atEnd TraceEnd
+	halt  func() // ends the run (runEnv.halt)
 
 	src      traces.Source
 	hdr      *traces.Header
@@ -75,7 +75,7 @@ func newGuest(eng *sim.Engine, open traces.Opener, atEnd TraceEnd) (*guest, erro
 	}
 	g := &guest{
 		eng: eng, open: open, atEnd: atEnd, src: src, hdr: src.Header(),
-		speed: 1, scratch: roaring.New(),
+		speed: 1, scratch: roaring.New(), halt: eng.Stop,
 	}
 	g.dirty, g.spare = newDirtyLog(g.hdr.PageCount), newDirtyLog(g.hdr.PageCount)
 	g.cur.Reset()
@@ -144,7 +144,7 @@ func (g *guest) fail(err error) {
 	if g.err == nil {
 		g.err = err
 	}
-	g.eng.Stop()
+	g.halt()
 }
 
 // schedule arranges the end of the current epoch at the current speed.
@@ -263,43 +263,22 @@ func (g *guest) progress() time.Duration {
 	return g.guestTime + time.Duration(g.done*float64(g.epochLen))
 }
 
-// openRun starts a model run: a new engine seeded from in.Seed and the
-// guest on it, with the VM, trace and path checked against each other.
-// The caller closes the guest.
-func openRun(in Input) (*sim.Engine, *guest, error) {
-	eng := sim.New(in.Seed)
+// openGuest starts a model run on env: the guest on env's engine, with
+// the VM, trace and path checked against each other. The caller closes
+// the guest.
+func openGuest(env *runEnv, in Input) (*guest, error) {
 	open := in.Trace
 	if in.BackgroundPages > 0 && open != nil {
 		open = withBackground(open, in.BackgroundPages)
 	}
-	g, err := newGuest(eng, open, in.AtEnd)
+	g, err := newGuest(env.eng, open, in.AtEnd)
 	if err != nil {
-		return nil, nil, err
-	}
-	if err := checkInput(in, g); err != nil {
-		g.close()
-		return nil, nil, err
-	}
-	return eng, g, nil
-}
-
-// runToStop runs eng until the model stops it and returns res, or what
-// ended the run early: the trace's error, then *failed (an error a model
-// event recorded; failed may be nil), then the engine's (a cancelled
-// context). A run that ends without a stop reason is a broken model.
-func runToStop(ctx context.Context, eng *sim.Engine, g *guest, res *Result, failed *error) (*Result, error) {
-	err := eng.Run(ctx, sim.Never)
-	if g.err != nil {
-		return nil, g.err
-	}
-	if failed != nil && *failed != nil {
-		return nil, *failed
-	}
-	if err != nil && !errors.Is(err, sim.ErrStopped) {
 		return nil, err
 	}
-	if res.StopReason == 0 {
-		return nil, errors.New(res.Model + ": simulation ended without a stop reason")
+	g.halt = env.halt
+	if err := checkInput(in, g); err != nil {
+		g.close()
+		return nil, err
 	}
-	return res, nil
+	return g, nil
 }

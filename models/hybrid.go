@@ -2,6 +2,8 @@ package models
 
 import (
 	"context"
+
+	"github.com/migsim/migsim/sim"
 )
 
 // Hybrid is pre-copy for a fixed number of rounds, then post-copy, as QEMU
@@ -61,12 +63,21 @@ func (m *Hybrid) Params() HybridParams { return m.p }
 
 // Run simulates one hybrid migration.
 func (m *Hybrid) Run(ctx context.Context, in Input) (*Result, error) {
+	return runAlone(ctx, in, m.launch)
+}
+
+// Launch starts one hybrid migration beside others ([Launcher]).
+func (m *Hybrid) Launch(eng *sim.Engine, net SharedNet, in Input, done func(*Result, error)) error {
+	return launchShared(eng, net, in, done, m.launch)
+}
+
+func (m *Hybrid) launch(env *runEnv, in Input) (func(error) (*Result, error), error) {
 	cfg := m.p.config()
 	if m.p.PrecopyRounds == 0 {
-		return runPostcopyComposed(ctx, in, m.Name(), cfg, m.p.memory(), wholeMemoryPlan)
+		return launchPostcopyComposed(env, in, m.Name(), cfg, m.p.memory(), wholeMemoryPlan)
 	}
 	var comp *composition // free-page hint, balloon, page cache; nil: off
-	res, err := runPrecopyRounds(ctx, in, m.Name(), m.p.precopy(), func(pre *precopyRun) {
+	wait, err := launchPrecopyRounds(env, in, m.Name(), m.p.precopy(), func(pre *precopyRun) {
 		eng, g := pre.eng, pre.g
 		pre.useMultifd(m.p.Multifd)
 		pre.useXbzrle(m.p.Xbzrle)
@@ -88,7 +99,7 @@ func (m *Hybrid) Run(ctx context.Context, in Input) (*Result, error) {
 			missing := dirty.bitmap()
 			g.sync() // the final sync, with the guest stopped
 			res.DirtySyncCount++
-			post := newPostcopyRun(cfg, in, eng, g, res)
+			post := newPostcopyRun(cfg, in, env, g, res)
 			post.preBytes, post.preNormal, post.preZero = pre.transferred, pre.normalPages, pre.zeroPages
 			pre.fillHandoverCPU(res)
 			pre.xb.fill(res) // XBZRLE ends with the pre-copy rounds
@@ -102,8 +113,14 @@ func (m *Hybrid) Run(ctx context.Context, in Input) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if res.StopReason == StopPostcopy {
-		comp.finish(res) // a pre-copy that completed has done it
-	}
-	return res, nil
+	return func(runErr error) (*Result, error) {
+		res, err := wait(runErr)
+		if err != nil {
+			return nil, err
+		}
+		if res.StopReason == StopPostcopy {
+			comp.finish(res) // a pre-copy that completed has done it
+		}
+		return res, nil
+	}, nil
 }

@@ -29,6 +29,18 @@ func (m *throughputMeter) add(start, end sim.Time, bytes float64) {
 	m.segs = append(m.segs, segment{start, end, bytes})
 }
 
+// cut forgets the segments that start at or after from (a transfer
+// planned again from from on).
+func (m *throughputMeter) cut(from sim.Time) {
+	keep := m.segs[:0]
+	for _, s := range m.segs {
+		if s.start < from {
+			keep = append(keep, s)
+		}
+	}
+	m.segs = keep
+}
+
 // rate returns the throughput over the window ending at now, in bits per
 // second: the bytes sent in [now−window, now] over the window, or over the
 // time since the first transfer when that is shorter. With nothing sent it

@@ -96,7 +96,16 @@ func (m *Parallel) pipeline(vcpus int) (sim.Pipeline, Codec) {
 
 // Run simulates one parallel migration.
 func (m *Parallel) Run(ctx context.Context, in Input) (*Result, error) {
-	return runPrecopyRounds(ctx, in, m.Name(), m.p.precopy(), func(r *precopyRun) {
+	return runAlone(ctx, in, m.launch)
+}
+
+// Launch starts one parallel migration beside others ([Launcher]).
+func (m *Parallel) Launch(eng *sim.Engine, net SharedNet, in Input, done func(*Result, error)) error {
+	return launchShared(eng, net, in, done, m.launch)
+}
+
+func (m *Parallel) launch(env *runEnv, in Input) (func(error) (*Result, error), error) {
+	return launchPrecopyRounds(env, in, m.Name(), m.p.precopy(), func(r *precopyRun) {
 		pipe, codec := m.pipeline(in.VM.VCPUs)
 		ps := float64(r.g.hdr.PageSize)
 		r.wireNormal = ps/codec.Ratio + float64(m.p.PageHeader)

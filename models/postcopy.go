@@ -110,7 +110,16 @@ func (m *Postcopy) Params() PostcopyParams { return m.p }
 
 // Run simulates one post-copy migration.
 func (m *Postcopy) Run(ctx context.Context, in Input) (*Result, error) {
-	return runPostcopyComposed(ctx, in, m.Name(), m.p.config(), m.p.memory(), wholeMemoryPlan)
+	return runAlone(ctx, in, m.launch)
+}
+
+// Launch starts one post-copy migration beside others ([Launcher]).
+func (m *Postcopy) Launch(eng *sim.Engine, net SharedNet, in Input, done func(*Result, error)) error {
+	return launchShared(eng, net, in, done, m.launch)
+}
+
+func (m *Postcopy) launch(env *runEnv, in Input) (func(error) (*Result, error), error) {
+	return launchPostcopyComposed(env, in, m.Name(), m.p.config(), m.p.memory(), wholeMemoryPlan)
 }
 
 // wholeMemoryPlan is the source's state when a guest stops right after
@@ -148,15 +157,19 @@ func classAtStop(class, written *roaring.Bitmap) *roaring.Bitmap {
 	return roaring.AndNot(class, written)
 }
 
-// runPostcopy runs a migration that switches to post-copy as soon as
-// setup ends: plan says what the source holds at that moment, given the
-// pages the guest wrote during setup.
-func runPostcopy(ctx context.Context, in Input, model string, cfg postcopyConfig, plan func(cfg postcopyConfig, g *guest, written *roaring.Bitmap) (*postcopyPlan, error)) (*Result, error) {
-	eng, g, err := openRun(in)
+// postcopyPlanner says what the source holds when the guest stops, given
+// the pages it wrote during setup.
+type postcopyPlanner func(cfg postcopyConfig, g *guest, written *roaring.Bitmap) (*postcopyPlan, error)
+
+// launchPostcopy starts a migration that switches to post-copy as soon
+// as setup ends: plan says what the source holds at that moment, given
+// the pages the guest wrote during setup.
+func launchPostcopy(env *runEnv, in Input, model string, cfg postcopyConfig, plan postcopyPlanner) (func(error) (*Result, error), error) {
+	eng := env.eng
+	g, err := openGuest(env, in)
 	if err != nil {
 		return nil, err
 	}
-	defer g.close()
 	res := &Result{Scenario: in.Scenario, Model: model, Seed: in.Seed, Calibration: in.Calibration, DeviceStateBytes: uint64(in.VM.DeviceState)}
 	var planErr error
 	if cfg.attach != nil {
@@ -171,12 +184,15 @@ func runPostcopy(ctx context.Context, in Input, model string, cfg postcopyConfig
 		p, err := plan(cfg, g, written)
 		if err != nil {
 			planErr = err
-			eng.Stop()
+			env.halt()
 			return
 		}
-		newPostcopyRun(cfg, in, eng, g, res).begin(0, p)
+		newPostcopyRun(cfg, in, env, g, res).begin(0, p)
 	})
-	return runToStop(ctx, eng, g, res, &planErr)
+	return func(runErr error) (*Result, error) {
+		defer g.close()
+		return collect(g, res, &planErr, runErr)
+	}, nil
 }
 
 // dense returns b as a flat bitset over pages pages.
@@ -206,6 +222,7 @@ type postcopyRun struct {
 
 	cfg postcopyConfig
 	in  Input
+	env *runEnv
 	eng *sim.Engine
 	g   *guest
 	res *Result
@@ -260,9 +277,9 @@ type postcopyRun struct {
 	bottleneck               string
 }
 
-func newPostcopyRun(cfg postcopyConfig, in Input, eng *sim.Engine, g *guest, res *Result) *postcopyRun {
+func newPostcopyRun(cfg postcopyConfig, in Input, env *runEnv, g *guest, res *Result) *postcopyRun {
 	r := &postcopyRun{
-		cfg: cfg, in: in, eng: eng, g: g, res: res,
+		cfg: cfg, in: in, env: env, eng: env.eng, g: g, res: res,
 		inflight:   bitset.New(uint(g.hdr.PageCount)),
 		accSet:     roaring.New(),
 		wireNormal: float64(g.hdr.PageSize) + float64(cfg.pageHeader),
@@ -652,5 +669,5 @@ func (r *postcopyRun) finish(reason StopReason, end sim.Time) {
 	}
 	res.TimeToFullSpeedS = r.meter.result()
 	r.fillStream(res)
-	r.eng.Stop()
+	r.env.halt()
 }

@@ -76,7 +76,7 @@ func TestPostcopyMultifdPush(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(g.close)
-		return newPostcopyRun(p.config(), in, eng, g, &Result{})
+		return newPostcopyRun(p.config(), in, &runEnv{eng: eng, halt: eng.Stop}, g, &Result{})
 	}
 	rs, rm := runOf(DefaultPostcopyParams()), runOf(p)
 	const req = 1e9

@@ -91,7 +91,16 @@ func (m *Precopy) Params() PrecopyParams { return m.p }
 
 // Run simulates one pre-copy migration.
 func (m *Precopy) Run(ctx context.Context, in Input) (*Result, error) {
-	return runPrecopyRounds(ctx, in, m.Name(), m.p, func(r *precopyRun) {
+	return runAlone(ctx, in, m.launch)
+}
+
+// Launch starts one pre-copy migration beside others ([Launcher]).
+func (m *Precopy) Launch(eng *sim.Engine, net SharedNet, in Input, done func(*Result, error)) error {
+	return launchShared(eng, net, in, done, m.launch)
+}
+
+func (m *Precopy) launch(env *runEnv, in Input) (func(error) (*Result, error), error) {
+	return launchPrecopyRounds(env, in, m.Name(), m.p, func(r *precopyRun) {
 		r.useMultifd(m.p.Multifd)
 		r.useSingleStreamCPU(m.p)
 		r.useXbzrle(m.p.Xbzrle)
@@ -100,22 +109,24 @@ func (m *Precopy) Run(ctx context.Context, in Input) (*Result, error) {
 	})
 }
 
-// runPrecopyRounds runs a migration on pre-copy's round structure: it
-// opens the guest, checks the input, builds the pre-copy run with p,
+// launchPrecopyRounds starts a migration on pre-copy's round structure:
+// it opens the guest, checks the input, builds the pre-copy run with p,
 // lets configure adapt it (multifd, parallel workers, a hybrid's
-// handover), runs the engine until the model stops it, and returns the
-// result under the model's name. Pre-copy, hybrid and parallel share it.
-func runPrecopyRounds(ctx context.Context, in Input, name string, p PrecopyParams, configure func(r *precopyRun)) (*Result, error) {
-	eng, g, err := openRun(in)
+// handover) and starts it; the model halts the run when it stops.
+// Pre-copy, hybrid and parallel share it.
+func launchPrecopyRounds(env *runEnv, in Input, name string, p PrecopyParams, configure func(r *precopyRun)) (func(error) (*Result, error), error) {
+	g, err := openGuest(env, in)
 	if err != nil {
 		return nil, err
 	}
-	defer g.close()
-	r := newPrecopyRun(p, in, eng, g)
+	r := newPrecopyRun(p, in, env, g)
 	r.res.Model = name
 	configure(r)
 	r.start()
-	return runToStop(ctx, eng, g, r.res, nil)
+	return func(runErr error) (*Result, error) {
+		defer g.close()
+		return collect(g, r.res, nil, runErr)
+	}, nil
 }
 
 // checkInput checks that the VM, trace and path agree.
@@ -140,6 +151,7 @@ func checkInput(in Input, g *guest) error {
 type precopyRun struct {
 	p   PrecopyParams
 	in  Input
+	env *runEnv
 	eng *sim.Engine
 	g   *guest
 	res *Result
@@ -196,11 +208,11 @@ type precopyRun struct {
 	xb *xbzrleCache
 }
 
-func newPrecopyRun(p PrecopyParams, in Input, eng *sim.Engine, g *guest) *precopyRun {
+func newPrecopyRun(p PrecopyParams, in Input, env *runEnv, g *guest) *precopyRun {
 	ps := float64(g.hdr.PageSize)
 	memGiB := float64(g.hdr.MemoryBytes()) / float64(units.GiB)
 	return &precopyRun{
-		p: p, in: in, eng: eng, g: g,
+		p: p, in: in, env: env, eng: env.eng, g: g,
 		res: &Result{
 			Scenario: in.Scenario, Model: "precopy", Seed: in.Seed, Calibration: in.Calibration,
 			DeviceStateBytes: uint64(in.VM.DeviceState),
@@ -247,20 +259,14 @@ func (r *precopyRun) setupDone() {
 func (r *precopyRun) startRound(normal, zero uint64) {
 	now := r.eng.Now()
 	bytes := float64(normal)*r.wireNormal + float64(zero)*r.wireZero - r.xb.saved(normal)
-	x, conn := r.in.Path.Send(r.conn, now, bytes, r.passCap(normal, zero, bytes, r.capBps))
-	r.conn = conn
-	dur := x.Duration
 	r.round = Round{
 		Round: len(r.res.RoundsDetail) + 1, StartS: now.Seconds(),
 		Pages: normal + zero, ZeroPages: zero, Bytes: uint64(math.Round(bytes)),
-		EffectiveBandwidthBps: x.Bps(), ThrottlePct: r.throttlePct,
+		ThrottlePct: r.throttlePct,
 	}
 	r.roundNormal = normal
 	r.chunkStart, r.chunkZero, r.chunkBytes = now, zero, bytes
-	for _, sp := range x.Spans {
-		r.meter.add(now.Add(sp.Start), now.Add(sp.End), sp.Bytes)
-	}
-	r.roundEnd = r.eng.After(dur, sim.PhaseDecide, r.endRound)
+	r.livePass(now, bytes, r.passCap(normal, zero, bytes, r.capBps), r.endRound)
 }
 
 // endRound accounts the round, syncs the dirty log and decides.
@@ -306,7 +312,7 @@ func (r *precopyRun) endRound() {
 // bpsLimit is the live rounds' steady rate: the streams' rate over the
 // path (the fluid goodput when TCP does not limit them) or max_bandwidth.
 func (r *precopyRun) bpsLimit() float64 {
-	return r.in.Path.SteadyBps(r.conn.Streams, r.eng.Now(), r.steadyCap(r.capBps))
+	return r.steadyBps(r.conn.Streams, r.eng.Now(), r.steadyCap(r.capBps))
 }
 
 // autoConverge runs QEMU's migration_trigger_throttle logic at a sync that
@@ -354,22 +360,41 @@ func (r *precopyRun) stopAndCopy(reason StopReason, dirty *dirtyLog) {
 	normal := n - zero
 	bytes := float64(normal)*r.wireNormal + float64(zero)*r.wireZero + float64(r.in.VM.DeviceState) - r.xb.saved(normal)
 	sendAt := now.Add(r.syncCost)
-	x, conn := r.in.Path.Send(r.conn, sendAt, bytes, r.passCap(normal, zero, bytes, 0)) // QEMU lifts max-bandwidth here
-	r.conn = conn
-	xfer := x.Duration
-	downtime := r.syncCost + xfer + r.p.ResumeTime + r.in.Path.MeanRTT()
-	r.sendS += xfer.Seconds()
-	r.account(bytes, normal, zero)
 	r.res.StopReason = reason
-	r.res.DowntimeS = downtime.Seconds()
-	r.emit(Round{
-		Round: len(r.res.RoundsDetail) + 1, StartS: now.Seconds(), DurationS: downtime.Seconds(),
-		Pages: n, ZeroPages: zero, Bytes: uint64(math.Round(bytes)),
-		BandwidthBps:          r.in.Path.SteadyBps(r.conn.Streams, sendAt, r.steadyCap(0)),
-		EffectiveBandwidthBps: x.Bps(),
-		ThrottlePct:           r.throttlePct, StopAndCopy: true,
+	capBps := r.passCap(normal, zero, bytes, 0) // QEMU lifts max-bandwidth here
+	done := func(x sim.Transfer, bw float64) {
+		xfer := x.Duration
+		downtime := r.syncCost + xfer + r.p.ResumeTime + r.in.Path.MeanRTT()
+		r.sendS += xfer.Seconds()
+		r.account(bytes, normal, zero)
+		r.res.DowntimeS = downtime.Seconds()
+		r.emit(Round{
+			Round: len(r.res.RoundsDetail) + 1, StartS: now.Seconds(), DurationS: downtime.Seconds(),
+			Pages: n, ZeroPages: zero, Bytes: uint64(math.Round(bytes)),
+			BandwidthBps:          bw,
+			EffectiveBandwidthBps: x.Bps(),
+			ThrottlePct:           r.throttlePct, StopAndCopy: true,
+		})
+		r.finish(now.Add(downtime))
+	}
+	if r.env.net == nil {
+		x := r.send(sendAt, bytes, capBps, nil)
+		done(x, r.steadyBps(r.conn.Streams, sendAt, r.steadyCap(0)))
+		return
+	}
+	// On a shared network the pass takes the share it gets from sendAt
+	// on, and the run ends when its last plan does.
+	r.eng.Schedule(sendAt, sim.PhaseDecide, func() {
+		bw := r.steadyBps(r.conn.Streams, sendAt, r.steadyCap(0))
+		var end *sim.Event
+		var last sim.Transfer
+		plan := func(x sim.Transfer) {
+			r.eng.Cancel(end)
+			last = x
+			end = r.eng.Schedule(sendAt.Add(x.Duration), sim.PhaseDecide, func() { done(last, bw) })
+		}
+		plan(r.send(sendAt, bytes, capBps, plan))
 	})
-	r.finish(now.Add(downtime))
 }
 
 // timeUp abandons a migration that has not converged by max_time. The
@@ -445,5 +470,5 @@ func (r *precopyRun) finish(end sim.Time) {
 	r.cpu.fill(res)
 	r.xb.fill(res)
 	precopyDisturbance(res)
-	r.eng.Stop()
+	r.env.halt()
 }

@@ -78,7 +78,7 @@ func (r *precopyRun) startPeriod() {
 // quota for the bandwidth window is used (rate-limited) or for at most
 // iterate_max_wait (QEMU's MAX_WAIT) at the path's rate.
 func (r *precopyRun) stepPages() float64 {
-	link := r.in.Path.SteadyBps(r.conn.Streams, r.eng.Now(), r.steadyCap(0))
+	link := r.steadyBps(r.conn.Streams, r.eng.Now(), r.steadyCap(0))
 	step := r.q.maxWait
 	rate := link
 	if r.capBps > 0 && (link <= 0 || r.capBps <= link) {
@@ -114,16 +114,11 @@ func (r *precopyRun) sendChunk() {
 	}
 	q.wrapped = q.wrapped || wrapped
 	bytes := float64(normal)*r.wireNormal + float64(zero)*r.wireZero - r.xb.saved(normal)
-	x, conn := r.in.Path.Send(r.conn, now, bytes, r.passCap(normal, zero, bytes, r.capBps))
-	r.conn = conn
 	r.round.Pages += taken
 	r.round.ZeroPages += zero
 	r.round.Bytes += uint64(math.Round(bytes))
 	r.chunkStart, r.roundNormal, r.chunkZero, r.chunkBytes = now, normal, zero, bytes
-	for _, sp := range x.Spans {
-		r.meter.add(now.Add(sp.Start), now.Add(sp.End), sp.Bytes)
-	}
-	r.roundEnd = r.eng.After(x.Duration, sim.PhaseDecide, r.endChunk)
+	r.livePass(now, bytes, r.passCap(normal, zero, bytes, r.capBps), r.endChunk)
 }
 
 // endChunk accounts the chunk; if the bitmap is below the threshold (or
@@ -188,7 +183,7 @@ func (r *precopyRun) syncQEMU() {
 // (migration_rate_limit); a sync fits in that sleep, and only what
 // exceeds it delays the sending.
 func (r *precopyRun) syncPause() time.Duration {
-	link := r.in.Path.SteadyBps(r.conn.Streams, r.eng.Now(), r.steadyCap(0))
+	link := r.steadyBps(r.conn.Streams, r.eng.Now(), r.steadyCap(0))
 	if r.capBps <= 0 || link <= r.capBps {
 		return r.syncCost
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -128,4 +129,30 @@ func BenchmarkEngineEvents(b *testing.B) {
 	b.ResetTimer()
 	_ = e.Run(context.Background(), Time(b.N)*Time(time.Microsecond)/64)
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "events/s")
+}
+
+// TestSubEngine runs two sub-engines on one clock: each counts time from
+// where it was made, their events interleave by shared time, and an
+// event's At is on its own engine's clock.
+func TestSubEngine(t *testing.T) {
+	root := New(1)
+	var log []string
+	var b *Engine
+	root.Schedule(5, PhaseDecide, func() {
+		b = root.Sub(2)
+		ev := b.After(10, PhaseDecide, func() { log = append(log, "b@"+b.Now().String()) })
+		if ev.At() != 10 || b.Now() != 0 || b.Origin() != 5 {
+			t.Errorf("sub-engine: event at %v, now %v, origin %v", ev.At(), b.Now(), b.Origin())
+		}
+	})
+	a := root.Sub(3)
+	a.Schedule(12, PhaseDecide, func() { log = append(log, "a@"+a.Now().String()) })
+	a.Schedule(16, PhaseDecide, func() { log = append(log, "a@"+a.Now().String()+" root@"+root.Now().String()) })
+	if err := root.Run(context.Background(), Never); err != nil {
+		t.Fatal(err)
+	}
+	want := "a@12ns b@10ns a@16ns root@16ns"
+	if got := strings.Join(log, " "); got != want {
+		t.Errorf("order %q, want %q", got, want)
+	}
 }
