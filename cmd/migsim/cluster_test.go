@@ -12,7 +12,7 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-const clusterDir = "../../scenarios/cluster/"
+const clusterDir = "../../deploy/"
 
 // echoMigsim puts a fake migsim on PATH that prints its arguments, one a
 // line, and returns the PATH to use.

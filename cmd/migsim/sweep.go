@@ -53,7 +53,7 @@ are written when every point is done, in point order: the same sweep gives
 the same bytes whatever the workers, the interruptions or the shards.
 
 --shard k/n runs only the points i with i mod n = k-1, for batch systems
-(see scenarios/cluster/); 'migsim merge' joins the shards' directories into
+(see deploy/); 'migsim merge' joins the shards' directories into
 what an unsharded run writes.
 
 Progress goes to stderr: a bar on a terminal, else a line every

@@ -2,7 +2,7 @@
 # Submit a sweep as a Slurm job array of N shards, and a job that merges
 # them once all succeed:
 #
-#   scenarios/cluster/submit-slurm.sh sweep.yaml 16 results
+#   deploy/submit-slurm.sh sweep.yaml 16 results
 set -euo pipefail
 
 sweep=${1:?usage: submit-slurm.sh SWEEP.yaml SHARDS [OUTDIR]}
