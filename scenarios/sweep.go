@@ -754,14 +754,18 @@ func yamlText(n *yaml.Node) string {
 }
 
 // flowCopy returns a copy of n with every collection in flow style and
-// no comments.
+// no comments. Aliases are replaced by copies of their targets (sized
+// from the target, not from the alias node, which has no content) and
+// anchors are dropped, so the copy stands alone as a --set value.
 func flowCopy(n *yaml.Node) *yaml.Node {
-	c := *resolveAlias(n)
+	src := resolveAlias(n)
+	c := *src
 	c.HeadComment, c.LineComment, c.FootComment = "", "", ""
+	c.Anchor = ""
 	if c.Kind == yaml.MappingNode || c.Kind == yaml.SequenceNode {
 		c.Style = yaml.FlowStyle
-		c.Content = make([]*yaml.Node, len(n.Content))
-		for i, k := range resolveAlias(n).Content {
+		c.Content = make([]*yaml.Node, len(src.Content))
+		for i, k := range src.Content {
 			c.Content[i] = flowCopy(k)
 		}
 	}
