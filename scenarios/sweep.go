@@ -53,6 +53,9 @@ import (
 //	    network.bandwidth: {min: 1Gbit, max: 25Gbit}
 //	repeat: 5                      # each point with seeds seed, seed+1, ..., seed+4
 //
+// The file may also be one flow mapping, {name: f, base: {seed: 3},
+// grid: {…}}; an inline base is read the same either way.
+//
 // Every key of grid, zip, random and latin is a dotted scenario key (see
 // `migsim scenario explain`), applied to the base like `--set key=value`,
 // so values take the same units and are checked by the same strict
@@ -285,7 +288,7 @@ func parseSweep(path string, data []byte) (*sweepFile, error) {
 	var errs []error
 	seen := map[string]int{}
 	var baseNode *yaml.Node
-	baseEnd := 0 // the line after the base's value: the next key's, or 0 for EOF
+	var baseNext *yaml.Node // the key after base, nil when base is last
 	var repeat *yaml.Node
 	blockNodes := map[string]*yaml.Node{}
 	blockLines := map[string]int{}
@@ -296,8 +299,8 @@ func parseSweep(path string, data []byte) (*sweepFile, error) {
 			continue
 		}
 		seen[kn.Value] = kn.Line
-		if baseNode != nil && baseEnd == 0 {
-			baseEnd = kn.Line
+		if baseNode != nil && baseNext == nil {
+			baseNext = kn
 		}
 		switch kn.Value {
 		case "name":
@@ -329,7 +332,7 @@ func parseSweep(path string, data []byte) (*sweepFile, error) {
 			errs = append(errs, sf.errf(kn.Line, "", kn.Value, "%s", msg))
 		}
 	}
-	if err := sf.readBase(baseNode, baseEnd, data); err != nil {
+	if err := sf.readBase(baseNode, baseNext, root.Style&yaml.FlowStyle != 0, data); err != nil {
 		errs = append(errs, err)
 	}
 	for _, block := range []string{BlockGrid, BlockZip, BlockRandom, BlockLatin} {
@@ -383,8 +386,10 @@ func (sf *sweepFile) addBlock(axes []*sweepAxis, size int) {
 
 // readBase reads the base scenario: a file, or the mapping inline. An
 // inline base keeps its place in the sweep file, so that scenario errors
-// give the sweep file's lines.
-func (sf *sweepFile) readBase(n *yaml.Node, end int, data []byte) error {
+// give the sweep file's lines. next is the sweep key after base (nil when
+// base is last) and flow tells whether the sweep is one flow mapping,
+// {name: …, base: {…}, grid: {…}}, whose keys may share a line.
+func (sf *sweepFile) readBase(n *yaml.Node, next *yaml.Node, flow bool, data []byte) error {
 	switch {
 	case n == nil || isNull(n):
 		sf.baseFile, sf.baseData = "", nil
@@ -400,7 +405,7 @@ func (sf *sweepFile) readBase(n *yaml.Node, end int, data []byte) error {
 		}
 		sf.baseFile, sf.baseData = p, b
 	case n.Kind == yaml.MappingNode:
-		sf.baseFile, sf.baseData = sf.path, inlineBlock(data, n.Line, n.Column, end)
+		sf.baseFile, sf.baseData = sf.path, inlineBase(data, n, next, flow)
 		if mappingValue(n, "name") == nil {
 			// The points are named after the sweep, not its file.
 			sf.nameSet = "name=" + yamlText(&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: sf.name})
@@ -420,26 +425,80 @@ func (sf *sweepFile) readBase(n *yaml.Node, end int, data []byte) error {
 	return nil
 }
 
-// inlineBlock returns data with everything blanked but the YAML value that
-// starts at line, column and ends before line end (0: at the end of data),
-// so that it parses alone with its lines unchanged.
-func inlineBlock(data []byte, line, column, end int) []byte {
+// inlineBase returns the text of the inline base mapping n as a YAML
+// document of its own whose keys keep their lines in the sweep file:
+// data with everything blanked but n's text, which runs from n's start to
+// the start of next, the following sweep key (nil: to the end of data).
+// In a sweep written as one flow mapping the text then ends with the
+// separating comma, or the sweep's closing brace when base is last; both
+// are cut. Should the text not hold exactly n's value (a comment after
+// the closing brace, say), n is written out anew on its first line, so
+// the base is never lost, only its line numbers beyond the first.
+func inlineBase(data []byte, n, next *yaml.Node, flow bool) []byte {
+	endLine, endCol := 0, 0
+	if next != nil {
+		endLine, endCol = next.Line, next.Column
+	}
+	text := inlineSpan(data, n.Line, n.Column, endLine, endCol)
+	if flow {
+		text = bytes.TrimRight(text, " \t\r\n")
+		if next != nil {
+			text = bytes.TrimSuffix(text, []byte(","))
+		} else {
+			text = bytes.TrimSuffix(text, []byte("}"))
+		}
+		text = append(text, '\n')
+	}
+	if sameValue(text, n) {
+		return text
+	}
+	b, err := yaml.Marshal(flowCopy(n))
+	if err != nil {
+		return text
+	}
+	return append([]byte(strings.Repeat("\n", max(n.Line-1, 0))), b...)
+}
+
+// inlineSpan returns data with everything blanked but the text from line,
+// column up to endLine, endCol (endLine 0: the end of data), all 1-based
+// with columns in characters, keeping every line in its place.
+func inlineSpan(data []byte, line, column, endLine, endCol int) []byte {
 	lines := bytes.SplitAfter(data, []byte("\n"))
 	var out bytes.Buffer
 	for i, l := range lines {
 		n := i + 1
-		switch {
-		case n < line || (end > 0 && n >= end):
+		if n < line || (endLine > 0 && n > endLine) {
 			out.WriteByte('\n')
-		case n == line:
-			c := min(column-1, len(l))
-			out.Write(bytes.Repeat([]byte(" "), c))
-			out.Write(l[c:])
-		default:
-			out.Write(l)
+			continue
+		}
+		r := []rune(string(l))
+		hi := len(r)
+		if n == endLine {
+			hi = min(max(endCol-1, 0), len(r))
+		}
+		lo := 0
+		if n == line {
+			lo = min(max(column-1, 0), hi)
+		}
+		out.WriteString(strings.Repeat(" ", lo))
+		out.WriteString(string(r[lo:hi]))
+		if hi < len(r) && !strings.HasSuffix(string(r[lo:hi]), "\n") {
+			out.WriteByte('\n')
 		}
 	}
 	return out.Bytes()
+}
+
+// sameValue reports whether text parses as YAML to the value of n.
+func sameValue(text []byte, n *yaml.Node) bool {
+	var got, want any
+	if err := yaml.Unmarshal(text, &got); err != nil {
+		return false
+	}
+	if err := n.Decode(&want); err != nil {
+		return false
+	}
+	return reflect.DeepEqual(got, want)
 }
 
 // axisKey checks the dotted key of an axis and returns it.
