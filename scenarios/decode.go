@@ -111,9 +111,19 @@ func unitsHook(from, to reflect.Type, data any) (any, error) {
 		if isNum && num != math.Trunc(num) {
 			return nil, fmt.Errorf("want an integer, got %v", data)
 		}
+		if isNum {
+			if err := checkIntNumber(data, to); err != nil {
+				return nil, err
+			}
+		}
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		if isNum && (num != math.Trunc(num) || num < 0) {
 			return nil, fmt.Errorf("want a non-negative integer, got %v", data)
+		}
+		if isNum {
+			if err := checkIntNumber(data, to); err != nil {
+				return nil, err
+			}
 		}
 	case reflect.String:
 		if isNum || from.Kind() == reflect.Bool {

@@ -410,6 +410,10 @@ func (l *loader) walkValue(key string, n *yaml.Node, t reflect.Type, flag bool) 
 	if isNull(n) {
 		return
 	}
+	if err := checkIntScalar(n, t); err != nil {
+		l.add(key, err)
+		return
+	}
 	if st, ok := sectionOf(t); ok {
 		if n.Kind != yaml.MappingNode {
 			l.addf(key, "want a mapping of keys (%s), got %s", strings.Join(sectionKeys(st, l.params).names(), ", "), describeNode(n))

@@ -53,3 +53,60 @@ func TestSweepFlowBase(t *testing.T) {
 		t.Errorf("error %v, want it at line 3, vm.vcpus", err)
 	}
 }
+
+// TestIntegerOverflow: an integer beyond its key's type is an error saying
+// it does not fit, in a file and in --set (issue 20, item 5), instead of
+// a wrapped value ("seed=18446744073709551616" ran seed 2^63) or a
+// misleading range error.
+func TestIntegerOverflow(t *testing.T) {
+	bad := []struct{ set, want string }{
+		{"seed=18446744073709551616", "--set seed: 18446744073709551616 does not fit: want an integer from 0 to 18446744073709551615"},
+		{"seed=-1", "--set seed: want a non-negative integer, got -1"},
+		{"seed=2e19", "--set seed: 20000000000000000000 does not fit"},
+		{"vm.vcpus=99999999999999999999", "--set vm.vcpus: 99999999999999999999 does not fit: want an integer from -9223372036854775808 to 9223372036854775807"},
+		{"vm.vcpus=1e20", "--set vm.vcpus: 100000000000000000000 does not fit"},
+		{"model.max_rounds=9223372036854775808", "--set model.max_rounds: 9223372036854775808 does not fit"},
+	}
+	for _, c := range bad {
+		_, err := LoadDefault([]string{c.set})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("--set %s: error %v, want %q", c.set, err, c.want)
+		}
+	}
+	for set, want := range map[string]uint64{"seed=18446744073709551615": 1<<64 - 1, "seed=1e19": 1e19} {
+		s, err := LoadDefault([]string{set})
+		if err != nil {
+			t.Errorf("--set %s: %v", set, err)
+		} else if s.Seed != want {
+			t.Errorf("--set %s: seed %d, want %d", set, s.Seed, want)
+		}
+	}
+	dir := t.TempDir()
+	path := dir + "/s.yaml"
+	writeFile(t, path, "name: s\nseed: 18446744073709551616\n")
+	if _, err := Load(path, nil); err == nil || !strings.Contains(err.Error(), "s.yaml:2: seed: 18446744073709551616 does not fit") {
+		t.Errorf("file: error %v, want it at line 2", err)
+	}
+	writeFile(t, path, "vm: {vcpus: 99999999999999999999}\n")
+	if _, err := Load(path, nil); err == nil || !strings.Contains(err.Error(), "s.yaml:1: vm.vcpus: 99999999999999999999 does not fit") {
+		t.Errorf("file: error %v, want it at line 1", err)
+	}
+}
+
+// TestSweepSeedOverflow: a sweep's seed beyond 64 bits, and repeat seeds
+// that would wrap past the largest seed, are errors (issue 20, item 5).
+func TestSweepSeedOverflow(t *testing.T) {
+	for text, want := range map[string]string{
+		"seed: 18446744073709551616\n":                    "sweep.yaml:1: seed: 18446744073709551616 does not fit",
+		"base: {seed: 18446744073709551615}\nrepeat: 2\n": "sweep.yaml:2: repeat: seeds 18446744073709551615 to 18446744073709551615+1 do not fit",
+	} {
+		_, err := LoadSweep(writeSweep(t, text), nil)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want %q", text, err, want)
+		}
+	}
+	sw := loadSweep(t, "base: {seed: 18446744073709551614}\nrepeat: 2\n")
+	if got := sw.Points[1].Spec.Seed; got != 1<<64-1 {
+		t.Errorf("second repeat has seed %d, want %d", got, uint64(1<<64-1))
+	}
+}

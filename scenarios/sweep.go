@@ -312,6 +312,10 @@ func parseSweep(path string, data []byte) (*sweepFile, error) {
 		case "seed":
 			s, err := strconv.ParseUint(vn.Value, 10, 64)
 			if vn.Kind != yaml.ScalarNode || err != nil {
+				if err := checkIntScalar(vn, reflect.TypeFor[uint64]()); err != nil {
+					errs = append(errs, sf.errf(vn.Line, "", "seed", "%v", err))
+					continue
+				}
 				errs = append(errs, sf.errf(vn.Line, "", "seed", "want a non-negative integer, got %s", describeNode(vn)))
 				continue
 			}
@@ -581,6 +585,10 @@ func (sf *sweepFile) readRepeat(n *yaml.Node) error {
 	count, err := strconv.Atoi(n.Value)
 	if n.Kind != yaml.ScalarNode || err != nil || count < 1 {
 		return sf.errf(n.Line, BlockRepeat, "", "want a count of at least 1, got %s", describeNode(n))
+	}
+	if uint64(count-1) > math.MaxUint64-sf.baseSeed {
+		return sf.errf(n.Line, BlockRepeat, "", "seeds %d to %d+%d do not fit: the last seed must be at most %d",
+			sf.baseSeed, sf.baseSeed, count-1, uint64(math.MaxUint64))
 	}
 	vals := make([]*yaml.Node, count)
 	for i := range vals {
