@@ -27,6 +27,14 @@ type SharedNet interface {
 	// the migration at time at (now): what k streams capped at capBps
 	// would get once past slow start.
 	SteadyBps(k int, at sim.Time, capBps float64) float64
+	// Path returns the migration's path as the network offers it now to
+	// k streams capped at capBps: its Bandwidth is the offer.
+	Path(k int, capBps float64) sim.Path
+	// Hold keeps k streams capped at capBps in the network until release
+	// is called, and tells onRate the steady rate they get, at once and
+	// at each change: a transfer paced by its rate, such as post-copy's
+	// background push.
+	Hold(k int, capBps float64, onRate func(bps float64)) (release func())
 }
 
 // Launcher is a model that can run beside other migrations on one engine

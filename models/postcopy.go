@@ -244,6 +244,8 @@ type postcopyRun struct {
 
 	stopAt, resumeAt, doneAt sim.Time
 	finished                 bool
+	endEv                    *sim.Event // the phase's end (scheduleEnd)
+	release                  func()     // leaves a shared network; nil alone
 
 	// The guest on the destination: acc holds the current epoch's
 	// accesses in ascending order, idx the next one. Guest time anchorG
@@ -290,7 +292,7 @@ func newPostcopyRun(cfg postcopyConfig, in Input, env *runEnv, g *guest, res *Re
 	}
 	// The push runs over the path's streams at their steady TCP rate:
 	// window/RTT and Mathis's loss limit per stream, up to the link.
-	rate := in.Path.SteadyBps(0, 0, cfg.capBps)
+	rate := r.path(0).SteadyBps(0, 0, cfg.capBps)
 	r.rateBps = rate
 	nsPerByte := 8e9 / rate
 	r.tauNormal = r.wireNormal * nsPerByte
@@ -315,7 +317,7 @@ func (r *postcopyRun) begin(pre time.Duration, p *postcopyPlan) {
 	r.left = n
 	now := r.eng.Now()
 	r.stopAt = now
-	dev := r.in.Path.TransferTime(float64(r.in.VM.DeviceState), r.cfg.capBps)
+	dev := r.path(r.cfg.stream.channels).TransferTime(float64(r.in.VM.DeviceState), r.cfg.capBps)
 	pushStart := now.Add(pre + dev)
 	r.resumeAt = pushStart.Add(r.cfg.resume + r.in.Path.RTT)
 	r.linkFree = float64(pushStart)
@@ -332,11 +334,71 @@ func (r *postcopyRun) begin(pre time.Duration, p *postcopyPlan) {
 	r.meter.addLoss(r.stopAt, r.resumeAt, 1)
 	r.stepFn = r.step
 	r.eng.Schedule(r.resumeAt, sim.PhaseGuest, r.startGuest)
-	if limit := sim.Time(r.cfg.maxTime); r.doneAt > limit {
-		r.eng.Schedule(max(limit, now), sim.PhaseDecide, func() { r.finish(StopMaxTime, r.eng.Now()) })
-	} else {
-		r.eng.Schedule(r.doneAt, sim.PhaseDecide, func() { r.finish(StopPostcopy, r.doneAt) })
+	if r.env != nil && r.env.net != nil {
+		net := r.env.net
+		// On a shared network the phase holds its streams from the stop
+		// to its end, and its push follows the share they get.
+		held := false
+		r.release = net.Hold(r.cfg.stream.channels, r.cfg.capBps, func(bps float64) {
+			if held {
+				r.rerate(bps)
+			}
+		})
+		held = true
 	}
+	r.scheduleEnd()
+}
+
+// scheduleEnd (re)schedules the end of the phase: when the last page has
+// arrived, or at max_time.
+func (r *postcopyRun) scheduleEnd() {
+	r.eng.Cancel(r.endEv)
+	if limit := sim.Time(r.cfg.maxTime); r.doneAt > limit {
+		r.endEv = r.eng.Schedule(max(limit, r.eng.Now()), sim.PhaseDecide, func() { r.finish(StopMaxTime, r.eng.Now()) })
+	} else {
+		r.endEv = r.eng.Schedule(r.doneAt, sim.PhaseDecide, func() { r.finish(StopPostcopy, r.doneAt) })
+	}
+}
+
+// path returns the path the phase runs over for k streams: in.Path, or
+// the shared network's as it offers it now.
+func (r *postcopyRun) path(k int) sim.Path {
+	if r.env == nil || r.env.net == nil {
+		return r.in.Path
+	}
+	return r.env.net.Path(k, r.cfg.capBps)
+}
+
+// rerate carries the push on at a new rate, bps, from now (the share of a
+// shared network changed): the pages whose transfer has started go at the
+// old rate, the rest at the new one, and the end moves.
+func (r *postcopyRun) rerate(bps float64) {
+	if r.finished || bps <= 0 {
+		return
+	}
+	now := float64(r.eng.Now())
+	r.advance(now, now)
+	rate := bps
+	if s := r.cfg.stream; s.cpu != nil {
+		b := s.cpu.Throughput(0, 0)
+		rate = math.Min(rate, b.PagesPerSecond*r.wireNormal*8)
+	}
+	r.rateBps = rate
+	r.tauNormal = r.wireNormal * 8e9 / rate
+	r.tauZero = r.wireZero * 8e9 / rate
+	if r.cfg.stream.channels == 0 { // one stream: requests take the push's page times
+		r.tauReqNormal, r.tauReqZero = r.tauNormal, r.tauZero
+	}
+	if r.left == 0 {
+		return
+	}
+	var nz uint64
+	if r.zero != nil {
+		nz = uint64(r.missing.IntersectionCardinality(r.zero))
+	}
+	work := float64(r.left-nz)*r.tauNormal + float64(nz)*r.tauZero
+	r.doneAt = max(r.resumeAt, sim.Time(math.Ceil(math.Max(r.linkFree, now)+work+r.oneWay)))
+	r.scheduleEnd()
 }
 
 // addRoundLosses feeds the throttle of earlier pre-copy rounds to the
@@ -669,5 +731,8 @@ func (r *postcopyRun) finish(reason StopReason, end sim.Time) {
 	}
 	res.TimeToFullSpeedS = r.meter.result()
 	r.fillStream(res)
+	if r.release != nil {
+		r.release()
+	}
 	r.env.halt()
 }

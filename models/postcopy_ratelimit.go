@@ -75,7 +75,7 @@ func (r *postcopyRun) useWindow() {
 	if r.cfg.capBps <= 0 || r.cfg.window <= 0 {
 		return
 	}
-	if full := r.in.Path.SteadyBps(0, 0, 0); full > r.cfg.capBps {
+	if full := r.path(0).SteadyBps(0, 0, 0); full > r.cfg.capBps {
 		r.burstFrac = r.cfg.capBps / full
 	}
 }

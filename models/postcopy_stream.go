@@ -90,7 +90,7 @@ func (r *postcopyRun) useStream() {
 		r.preempt = true
 		r.wireNormal += s.packetHeader
 		r.wireZero += s.packetHeader
-		rate = r.in.Path.SteadyBps(s.channels, 0, r.cfg.capBps)
+		rate = r.path(s.channels).SteadyBps(s.channels, 0, r.cfg.capBps)
 	}
 	r.bottleneck = "link"
 	if s.cpu != nil {

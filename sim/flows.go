@@ -45,7 +45,6 @@ type Resource struct {
 	used  float64 // rates of the frozen flows crossing it (recompute)
 	free  float64 // weight of the unfrozen flows crossing it (recompute)
 	stamp uint64
-	flows int // active flows crossing it
 }
 
 // Flow is a transfer in a [FlowNetwork].
@@ -58,6 +57,7 @@ type Flow struct {
 	seq       uint64
 	active    bool
 	onOffer   func(offerBps float64)
+	notified  float64 // the offer onOffer was last told
 
 	frozen bool // scratch state of recompute
 }
@@ -66,7 +66,7 @@ type Flow struct {
 // 1: its parallel streams) and ceiling in bits per second (+Inf or 0: no
 // ceiling of its own). onOffer, when not nil, is called with the flow's
 // new offer each time it changes while the flow is active, the first
-// time when it is added.
+// time when it is added; it must not add, remove or change flows.
 func NewFlow(resources []*Resource, weight, ceilBps float64, onOffer func(offerBps float64)) *Flow {
 	if weight < 1 {
 		weight = 1
@@ -106,10 +106,7 @@ func (n *FlowNetwork) Add(f *Flow) {
 	}
 	n.seq++
 	f.seq, f.active = n.seq, true
-	f.rateBps, f.offerBps = 0, 0
-	for _, r := range f.resources {
-		r.flows++
-	}
+	f.rateBps, f.offerBps, f.notified = 0, 0, 0
 	n.flows = append(n.flows, f)
 	n.recompute()
 }
@@ -121,16 +118,13 @@ func (n *FlowNetwork) Remove(f *Flow) {
 		return
 	}
 	f.active = false
-	for _, r := range f.resources {
-		r.flows--
-	}
 	for i, g := range n.flows {
 		if g == f {
 			n.flows = append(n.flows[:i], n.flows[i+1:]...)
 			break
 		}
 	}
-	f.rateBps, f.offerBps = 0, 0
+	f.rateBps, f.offerBps, f.notified = 0, 0, 0
 	n.recompute()
 }
 
@@ -158,9 +152,37 @@ func (n *FlowNetwork) Flows() int { return len(n.flows) }
 // least one flow.
 func (n *FlowNetwork) recompute() {
 	n.Recomputations++
+	n.fill(n.flows)
+	for _, f := range n.flows {
+		if f.offerBps != f.notified {
+			f.notified = f.offerBps
+			if f.onOffer != nil {
+				f.onOffer(f.offerBps)
+			}
+		}
+	}
+}
+
+// Probe returns the offer a flow over resources with the given weight and
+// ceiling would get if it were added now, changing nothing.
+func (n *FlowNetwork) Probe(resources []*Resource, weight, ceilBps float64) float64 {
+	f := NewFlow(resources, weight, ceilBps, nil)
+	saved := make([][2]float64, len(n.flows))
+	for i, g := range n.flows {
+		saved[i] = [2]float64{g.rateBps, g.offerBps}
+	}
+	n.fill(append(n.flows[:len(n.flows):len(n.flows)], f))
+	for i, g := range n.flows {
+		g.rateBps, g.offerBps = saved[i][0], saved[i][1]
+	}
+	return f.offerBps
+}
+
+// fill sets the rate and offer of every flow of flows.
+func (n *FlowNetwork) fill(flows []*Flow) {
 	n.stamp++
 	rs := n.scratch[:0]
-	for _, f := range n.flows {
+	for _, f := range flows {
 		f.frozen = false
 		for _, r := range f.resources {
 			if r.stamp != n.stamp {
@@ -172,12 +194,12 @@ func (n *FlowNetwork) recompute() {
 	}
 	n.scratch = rs
 	const eps = 1e-12
-	level, left := 0.0, len(n.flows)
+	level, left := 0.0, len(flows)
 	for left > 0 {
 		// The level (rate per unit of weight) at which the next ceiling
 		// binds or the next resource fills.
 		next := math.Inf(1)
-		for _, f := range n.flows {
+		for _, f := range flows {
 			if !f.frozen {
 				next = math.Min(next, f.ceilBps/f.weight)
 			}
@@ -191,7 +213,7 @@ func (n *FlowNetwork) recompute() {
 		// Freeze every flow that reached its ceiling or crosses a full
 		// resource; decide for all before changing the resources.
 		froze := n.frozen[:0]
-		for _, f := range n.flows {
+		for _, f := range flows {
 			if f.frozen {
 				continue
 			}
@@ -206,7 +228,7 @@ func (n *FlowNetwork) recompute() {
 			}
 		}
 		if len(froze) == 0 { // rounding: freeze the rest at this level
-			for _, f := range n.flows {
+			for _, f := range flows {
 				if !f.frozen {
 					froze = append(froze, f)
 				}
@@ -225,7 +247,7 @@ func (n *FlowNetwork) recompute() {
 	}
 	// Offers: a flow that a resource bounds is offered its rate; one that
 	// its ceiling bounds, the least room the others leave it.
-	for _, f := range n.flows {
+	for _, f := range flows {
 		offer := f.rateBps
 		if f.rateBps >= f.ceilBps*(1-1e-9) {
 			offer = math.Inf(1)
@@ -234,11 +256,6 @@ func (n *FlowNetwork) recompute() {
 			}
 			offer = math.Max(offer, f.rateBps)
 		}
-		if offer != f.offerBps {
-			f.offerBps = offer
-			if f.onOffer != nil {
-				f.onOffer(offer)
-			}
-		}
+		f.offerBps = offer
 	}
 }

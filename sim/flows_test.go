@@ -105,3 +105,19 @@ func TestFlowNetworkOffers(t *testing.T) {
 		t.Errorf("after Remove: active %v, %d flows", fs[1].Active(), net.Flows())
 	}
 }
+
+// TestFlowNetworkProbe checks that a probe returns what the flow would be
+// offered and changes no one's rate.
+func TestFlowNetworkProbe(t *testing.T) {
+	link := &Resource{Name: "path", CapacityBps: 12}
+	var net FlowNetwork
+	told := 0
+	a := NewFlow([]*Resource{link}, 1, 0, func(float64) { told++ })
+	net.Add(a)
+	if got := net.Probe([]*Resource{link}, 2, 0); !near(got, 8) {
+		t.Errorf("probe offers %v, want 8 (2 of 3 shares)", got)
+	}
+	if !near(a.RateBps(), 12) || !near(a.OfferBps(), 12) || told != 1 || net.Flows() != 1 {
+		t.Errorf("after the probe: rate %v offer %v, told %d times, %d flows", a.RateBps(), a.OfferBps(), told, net.Flows())
+	}
+}
