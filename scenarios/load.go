@@ -586,6 +586,7 @@ func (l *loader) validate(s *Spec) {
 	}
 
 	l.validateNetwork(s.Network)
+	l.validateLinkFloor(s)
 
 	if v, ok := s.Model.Params.(models.Validator); ok {
 		if err := v.Validate(); err != nil {

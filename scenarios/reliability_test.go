@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -108,5 +109,56 @@ func TestSweepSeedOverflow(t *testing.T) {
 	sw := loadSweep(t, "base: {seed: 18446744073709551614}\nrepeat: 2\n")
 	if got := sw.Points[1].Spec.Seed; got != 1<<64-1 {
 		t.Errorf("second repeat has seed %d, want %d", got, uint64(1<<64-1))
+	}
+}
+
+// TestSlowLinkRefused: a link too slow to move one page and the device
+// state within max_time is refused naming the key that binds (issue 20,
+// item 2); at 2 bit/s the run used to report "converged" with a downtime
+// of 4,194,304 s and JSON failed on +Inf.
+func TestSlowLinkRefused(t *testing.T) {
+	for _, c := range []struct {
+		sets []string
+		want string
+	}{
+		{[]string{"network.bandwidth=2bit"}, "--set network.bandwidth: 2bit moves one 4KiB page and the 512KiB of device state in 587 h, longer than model.max_time (1h0m0s): no migration over it can complete; give at least 1.18Kbit"},
+		{[]string{"network.bandwidth=2bit", "model.name=postcopy"}, "--set network.bandwidth: 2bit moves one 4KiB page"},
+		{[]string{"model.max_bandwidth=3bit"}, "--set model.max_bandwidth: 3bit moves one 4KiB page"},
+		{[]string{"network.rtt=100000h"}, "--set network.rtt: TCP over network.rtt 100000h0m0s (tcp_window, loss) moves"},
+		{[]string{"network.bandwidth=1.5Kbit", "model.max_time=10s"}, "--set network.bandwidth: 1.5Kbit moves one 4KiB page and the 512KiB of device state in 2818 s, longer than model.max_time (10s): no migration over it can complete; give at least 423Kbit"},
+	} {
+		_, err := LoadDefault(c.sets)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: error %v, want %q", c.sets, err, c.want)
+		}
+	}
+}
+
+// TestSlowLinkNotConverged: just above that floor a migration runs to
+// max_time and says so, never converged, with a downtime no longer than
+// the run and a result that encodes as JSON (no ±Inf or NaN).
+func TestSlowLinkNotConverged(t *testing.T) {
+	for _, m := range []string{"precopy", "postcopy"} {
+		s, err := LoadDefault([]string{"network.bandwidth=1.2Kbit", "model.name=" + m})
+		if err != nil {
+			t.Fatal(err)
+		}
+		model, in, err := s.Build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := model.Run(t.Context(), in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Converged || res.Completed || res.StopReason.String() != "max_time" {
+			t.Errorf("%s: converged %v, completed %v, stop %s; want max_time, neither", m, res.Converged, res.Completed, res.StopReason)
+		}
+		if res.DowntimeS > res.TotalTimeS || res.TotalTimeS != 3600 {
+			t.Errorf("%s: downtime %v s in a run of %v s; want a run of 3600 s", m, res.DowntimeS, res.TotalTimeS)
+		}
+		if _, err := json.Marshal(res); err != nil {
+			t.Errorf("%s: %v", m, err)
+		}
 	}
 }

@@ -114,8 +114,9 @@ func (p Path) GoodputBps() float64 { return float64(p.Bandwidth) * (1 - p.Loss) 
 // TransferTime returns how long n bytes take to cross the fluid path at
 // its goodput, capped at rate capBps when capBps > 0 (a migration's
 // max-bandwidth). The result is rounded up to whole nanoseconds so that a
-// non-empty transfer never takes zero time. It ignores TCP's limits and
-// the schedule; [Path.Send] accounts for them.
+// non-empty transfer never takes zero time, and is at most
+// [MaxTransferTime]. It ignores TCP's limits and the schedule;
+// [Path.Send] accounts for them.
 func (p Path) TransferTime(n float64, capBps float64) time.Duration {
 	if n <= 0 {
 		return 0
@@ -124,7 +125,35 @@ func (p Path) TransferTime(n float64, capBps float64) time.Duration {
 	if capBps > 0 && capBps < rate {
 		rate = capBps
 	}
-	return time.Duration(math.Ceil(n * 8 / rate * 1e9))
+	return ceilDuration(n * 8 / rate)
+}
+
+// MaxTransferTime is the longest a transfer is said to take, 2^62 ns
+// (about 146 years): [Path.TransferTime] and [Path.Send] give a transfer
+// that would take longer (gigabytes over a link of a few bits per second)
+// this duration, never a time.Duration that overflowed to a negative or
+// zero one. Sums of a few such times stay below time.Duration's limit,
+// and a run's max_time ends the migration long before.
+const MaxTransferTime = time.Duration(1 << 62)
+
+// ceilDuration returns sec seconds rounded up to whole nanoseconds, at
+// most [MaxTransferTime] (also for +Inf and NaN).
+func ceilDuration(sec float64) time.Duration {
+	ns := math.Ceil(sec * 1e9)
+	if !(ns < float64(MaxTransferTime)) {
+		return MaxTransferTime
+	}
+	return time.Duration(ns)
+}
+
+// roundDuration returns sec seconds rounded to whole nanoseconds, at
+// most [MaxTransferTime].
+func roundDuration(sec float64) time.Duration {
+	ns := math.Round(sec * 1e9)
+	if !(ns < float64(MaxTransferTime)) {
+		return MaxTransferTime
+	}
+	return time.Duration(ns)
 }
 
 // MeanRTT returns the round trip TCP sees on average, RTT + Jitter.

@@ -209,13 +209,17 @@ type Transfer struct {
 	// Bytes is what was sent.
 	Bytes float64
 	// Duration is how long the bytes took to leave the sender, rounded up
-	// to whole nanoseconds. It excludes the last byte's propagation to the
-	// receiver, which request/response RTTs account for.
+	// to whole nanoseconds and at most [MaxTransferTime]. It excludes the
+	// last byte's propagation to the receiver, which request/response RTTs
+	// account for.
 	Duration time.Duration
 	// Spans split the transfer into pieces sent at a constant aggregate
 	// rate, in time order; their bytes add up to Bytes. A throughput meter
 	// fed with them sees the slow-start ramp.
 	Spans []Span
+
+	// seconds is the unrounded duration; 0 when not known.
+	seconds float64
 }
 
 // Span is a piece of a transfer sent at a constant rate.
@@ -227,10 +231,14 @@ type Span struct {
 }
 
 // Bps returns the transfer's effective rate, Bytes × 8 / Duration, in bits
-// per second; 0 for an empty transfer.
+// per second; 0 for an empty transfer. A transfer cut to
+// [MaxTransferTime] gives its rate over its whole, unrounded time.
 func (t Transfer) Bps() float64 {
 	if t.Duration <= 0 {
 		return 0
+	}
+	if t.Duration == MaxTransferTime && t.seconds > 0 {
+		return t.Bytes * 8 / t.seconds
 	}
 	return t.Bytes * 8 / t.Duration.Seconds()
 }
@@ -314,11 +322,11 @@ func (p Path) Send(c Conn, at Time, n float64, capBps float64) (Transfer, Conn) 
 		w = math.Min(w*math.Exp2((rtt-step)/rtt), target)
 	}
 
-	d := time.Duration(math.Ceil(t * 1e9))
-	out := Transfer{Bytes: n, Duration: d, Spans: make([]Span, 0, len(spans))}
+	d := ceilDuration(t)
+	out := Transfer{Bytes: n, Duration: d, Spans: make([]Span, 0, len(spans)), seconds: t}
 	carry := 0.0 // bytes of pieces too short to keep, given to the next
 	for i, s := range spans {
-		sp := Span{Start: time.Duration(math.Round(s.start * 1e9)), End: time.Duration(math.Round(s.end * 1e9)), Bytes: s.bytes + carry}
+		sp := Span{Start: roundDuration(s.start), End: roundDuration(s.end), Bytes: s.bytes + carry}
 		if i == len(spans)-1 {
 			sp.End = d
 		}
