@@ -93,18 +93,15 @@ func scanJournal(path string, points int, ids []string) (entries map[int]entry, 
 	}
 }
 
-// openJournal opens the journal at path for appending, first cutting it to
-// size bytes (dropping a partial last line).
+// openJournal opens the journal at path for appending (O_APPEND: every
+// write lands at the end of the file), first cutting it to size bytes
+// (dropping a partial last line).
 func openJournal(path string, size int64) (*journal, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
 	if err := f.Truncate(size); err != nil {
-		f.Close()
-		return nil, err
-	}
-	if _, err := f.Seek(size, io.SeekStart); err != nil {
 		f.Close()
 		return nil, err
 	}

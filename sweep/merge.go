@@ -1,6 +1,7 @@
 package sweep
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,12 +11,24 @@ import (
 	"github.com/migsim/migsim/scenarios"
 )
 
+// MergeOptions configure [Merge].
+type MergeOptions struct {
+	// Formats are the tables to write.
+	Formats Formats
+	// Force lets Merge replace what dir holds: a sweep's outputs, or
+	// output files migsim did not write. Without it either is an error.
+	Force bool
+}
+
 // Merge joins the output directories of the shards of one sweep into dir,
 // which then holds exactly what an unsharded run of the sweep writes. It
 // is an error, before anything is written, when the directories hold
 // different sweeps, a shard twice, not every shard, or an incomplete
-// shard.
-func Merge(dir string, shardDirs []string, formats Formats) error {
+// shard; and when dir already holds a sweep, or output files migsim did
+// not write, unless o.Force. It holds dir's lock (see [LockFile]) while
+// it writes.
+func Merge(dir string, shardDirs []string, o MergeOptions) (err error) {
+	formats := o.Formats
 	if len(shardDirs) == 0 {
 		return fmt.Errorf("merge: no shard directories given")
 	}
@@ -83,7 +96,19 @@ func Merge(dir string, shardDirs []string, formats Formats) error {
 	if slices.Contains(shardDirs, dir) {
 		return fmt.Errorf("merge: the output directory %s is one of the shards", dir)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	lock, err := lockDir(dir)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if uerr := lock.unlock(); err == nil {
+			err = uerr
+		}
+	}()
+	if err := removeStaleTemps(dir); err != nil {
+		return err
+	}
+	if err := checkMergeDir(dir, o.Force); err != nil {
 		return err
 	}
 	m := *first
@@ -97,4 +122,27 @@ func describeShard(shard string) string {
 		return "the whole sweep"
 	}
 	return "shard " + shard
+}
+
+// checkMergeDir refuses a merge into dir when it holds a sweep's outputs
+// or output files migsim did not write, unless force; with force it
+// removes the tables the merge may not rewrite, so that none is left from
+// before.
+func checkMergeDir(dir string, force bool) error {
+	m, err := ReadManifest(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return checkForeign(dir, force)
+	case force:
+	case err != nil:
+		return fmt.Errorf("merge: %s holds a %s migsim cannot read (%v); pass --force to replace it", dir, ManifestFile, err)
+	default:
+		return fmt.Errorf("merge: %s already holds sweep %q (%d points); pass --force to replace it, or choose another output directory", dir, m.Sweep, m.Points)
+	}
+	for _, name := range []string{CSVFile, ParquetFile} {
+		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
 }

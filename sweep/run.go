@@ -32,6 +32,11 @@ type Options struct {
 	// Resume continues the run recorded in Dir. Without it, a Dir that
 	// already holds results is an error.
 	Resume bool
+	// Force lets a run replace output files (results.jsonl, results.csv,
+	// results.parquet) that migsim did not write in a Dir that holds no
+	// sweep; without it they are an error. A Dir holding a sweep still
+	// needs Resume, Force or not.
+	Force bool
 	// Formats are the tables to write when the run completes.
 	Formats Formats
 	// TraceCache bounds the memory of traces shared between points, in
@@ -70,7 +75,18 @@ func Run(ctx context.Context, sw *scenarios.Sweep, opts Options) (sum Summary, e
 	want := newManifest(sw, opts.Shard)
 	points := opts.Shard.Points(len(sw.Points))
 	sum.Points = len(points)
-	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+	// Hold the directory for the whole run: a second run on it, even one
+	// started at the same instant, is refused (see LockFile).
+	lock, err := lockDir(opts.Dir)
+	if err != nil {
+		return sum, err
+	}
+	defer func() {
+		if uerr := lock.unlock(); err == nil {
+			err = uerr
+		}
+	}()
+	if err := removeStaleTemps(opts.Dir); err != nil {
 		return sum, err
 	}
 	journalPath := filepath.Join(opts.Dir, JournalFile)
@@ -85,8 +101,8 @@ func Run(ctx context.Context, sw *scenarios.Sweep, opts Options) (sum Summary, e
 	have, err := ReadManifest(opts.Dir)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		if _, err := os.Stat(journalPath); err == nil {
-			return sum, fmt.Errorf("%s exists without %s: not a sweep output directory, or a damaged one", journalPath, ManifestFile)
+		if err := checkForeign(opts.Dir, opts.Force); err != nil {
+			return sum, err
 		}
 		if err := writeManifest(opts.Dir, want); err != nil {
 			return sum, err

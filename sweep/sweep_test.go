@@ -298,7 +298,7 @@ func TestShardMerge(t *testing.T) {
 		shards = append(shards, d)
 	}
 	merged := filepath.Join(root, "merged")
-	if err := Merge(merged, shards, allFormats); err != nil {
+	if err := Merge(merged, shards, MergeOptions{Formats: allFormats}); err != nil {
 		t.Fatal(err)
 	}
 	sameOutputs(t, full, merged)
@@ -312,7 +312,7 @@ func TestShardMerge(t *testing.T) {
 		{"twice", append(slices.Clone(shards[:3]), shards[0]), "both hold shard 4/4"},
 		{"unsharded", []string{full, shards[0]}, "holds shard 4/4, but " + full + " holds the whole sweep"},
 	} {
-		err := Merge(filepath.Join(root, "x-"+tc.name), tc.dirs, allFormats)
+		err := Merge(filepath.Join(root, "x-"+tc.name), tc.dirs, MergeOptions{Formats: allFormats})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("merge %s: %v, want %q", tc.name, err, tc.want)
 		}
@@ -320,7 +320,7 @@ func TestShardMerge(t *testing.T) {
 	other := loadTestSweep(t, strings.Replace(testSweep, "1Gbit", "2Gbit", 1))
 	od := filepath.Join(root, "other")
 	run(t, other, Options{Dir: od, Shard: Shard{1, 4}})
-	if err := Merge(filepath.Join(root, "x"), append(slices.Clone(shards[:3]), od), allFormats); err == nil || !strings.Contains(err.Error(), "fingerprint") {
+	if err := Merge(filepath.Join(root, "x"), append(slices.Clone(shards[:3]), od), MergeOptions{Formats: allFormats}); err == nil || !strings.Contains(err.Error(), "fingerprint") {
 		t.Errorf("merge of two sweeps: %v", err)
 	}
 	// An incomplete shard: cut its journal.
@@ -328,7 +328,7 @@ func TestShardMerge(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(shards[0], JournalFile), bytes.Join(lines[:2], nil), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := Merge(filepath.Join(root, "x"), shards, allFormats); err == nil || !strings.Contains(err.Error(), "is incomplete: 2 of its 4 points") {
+	if err := Merge(filepath.Join(root, "x"), shards, MergeOptions{Formats: allFormats}); err == nil || !strings.Contains(err.Error(), "is incomplete: 2 of its 4 points") {
 		t.Errorf("merge of an incomplete shard: %v", err)
 	}
 }

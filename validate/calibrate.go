@@ -61,6 +61,9 @@ func prepareCases(ctx context.Context, s *Suite, res *SuiteResult) ([]*calCase, 
 		if err != nil {
 			return nil, err
 		}
+		if c.LinkBps > 0 { // the loopback rate the lab measured for it
+			spec = spec.WithLinkRate(units.BitRate(c.LinkBps))
+		}
 		mig, err := labMigrationParams(spec)
 		if err != nil {
 			return nil, fmt.Errorf("case %s: %w", c.Scenario, err)

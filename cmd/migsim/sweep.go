@@ -25,6 +25,7 @@ type sweepOptions struct {
 	workers    int
 	shard      string
 	resume     bool
+	force      bool
 	formats    string
 	dryRun     bool
 	progress   string
@@ -56,6 +57,14 @@ the same bytes whatever the workers, the interruptions or the shards.
 (see deploy/); 'migsim merge' joins the shards' directories into
 what an unsharded run writes.
 
+A run holds its output directory (an advisory lock on its .migsim.lock,
+released when the process ends, even by kill -9): a second sweep or merge
+on it is refused, naming the pid that holds it. Temporary files a killed
+run left there are removed. A directory without sweep.json that holds
+results.csv, results.parquet or results.jsonl (which migsim did not write)
+is refused unless --force; 'migsim merge' refuses a DIR that holds any
+sweep's outputs unless --force.
+
 Progress goes to stderr: a bar on a terminal, else a line every
 --progress-interval. The summary goes to stdout.`,
 		Example: `  migsim sweep scenarios/papers/hines2009/sweep.yaml --out hines
@@ -80,6 +89,7 @@ Progress goes to stderr: a bar on a terminal, else a line every
 	fl.IntVarP(&o.workers, "workers", "j", 0, "points simulated at once (default: one per CPU)")
 	fl.StringVar(&o.shard, "shard", "", "run shard k of n only, as k/n with 1 <= k <= n")
 	fl.BoolVar(&o.resume, "resume", false, "continue the run recorded in the output directory")
+	fl.BoolVar(&o.force, "force", false, "replace results.csv, results.parquet or results.jsonl that migsim did not write in the output directory")
 	fl.StringVar(&o.formats, "format", "csv,jsonl,parquet", "tables to write: csv, jsonl, parquet (jsonl is always written)")
 	fl.BoolVarP(&o.dryRun, "dry-run", "n", false, "check the sweep, print its points and an estimate of the time, run nothing")
 	fl.StringVar(&o.progress, "progress", "auto", "progress on stderr: auto (a bar on a terminal, else lines), bar, lines or none")
@@ -90,7 +100,7 @@ Progress goes to stderr: a bar on a terminal, else a line every
 
 // sweepRunOptions checks the flags that need no sweep file.
 func (o *sweepOptions) runOptions() (sweep.Options, error) {
-	opts := sweep.Options{Dir: o.dir, Workers: o.workers, Resume: o.resume}
+	opts := sweep.Options{Dir: o.dir, Workers: o.workers, Resume: o.resume, Force: o.force}
 	var err error
 	if o.shard != "" {
 		if opts.Shard, err = sweep.ParseShard(o.shard); err != nil {
@@ -230,6 +240,7 @@ type mergeOptions struct {
 	dir     string // the merged output directory
 	formats string
 	shards  []string
+	force   bool
 }
 
 func newMergeCmd(s streams) *cobra.Command {
@@ -252,7 +263,7 @@ come from the same sweep; otherwise nothing is written.`,
 			if err != nil {
 				return usageErrorf("invalid value for --format: %v", err)
 			}
-			if err := sweep.Merge(o.dir, o.shards, formats); err != nil {
+			if err := sweep.Merge(o.dir, o.shards, sweep.MergeOptions{Formats: formats, Force: o.force}); err != nil {
 				return err
 			}
 			m, err := sweep.ReadManifest(o.dir)
@@ -265,5 +276,6 @@ come from the same sweep; otherwise nothing is written.`,
 	}
 	cmd.Flags().StringVarP(&o.dir, "out", "o", "", "output directory (required)")
 	cmd.Flags().StringVar(&o.formats, "format", "csv,jsonl,parquet", "tables to write: csv, jsonl, parquet (jsonl is always written)")
+	cmd.Flags().BoolVar(&o.force, "force", false, "replace what DIR holds: another sweep's outputs, or results files migsim did not write")
 	return cmd
 }
