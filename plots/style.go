@@ -65,6 +65,7 @@ func newBarePlot(title, xLabel, yLabel string) *plot.Plot {
 	p.Title.TextStyle.Font.Size = vg.Points(10)
 	p.X.Label.Text, p.Y.Label.Text = xLabel, yLabel
 	for _, a := range []*plot.Axis{&p.X, &p.Y} {
+		a.Tick.Marker = niceTicks{}
 		a.Label.TextStyle.Font.Size = vg.Points(9)
 		a.Tick.Label.Font.Size = vg.Points(8)
 		a.LineStyle.Width = vg.Points(0.6)
@@ -79,7 +80,7 @@ func newBarePlot(title, xLabel, yLabel string) *plot.Plot {
 
 // unitSuffixes maps the unit suffixes of result columns to their units.
 var unitSuffixes = []struct{ suffix, unit string }{
-	{"_bytes", "bytes"}, {"_bps", "bit/s"}, {"_pct", "%"}, {"_s", "s"},
+	{"_pages_per_s", "pages/s"}, {"_bytes", "bytes"}, {"_bps", "bit/s"}, {"_pct", "%"}, {"_s", "s"},
 }
 
 // stripUnit removes a column name's unit suffix.
@@ -119,6 +120,8 @@ func axisFor(column string, vals []float64, boolean bool) scaled {
 	switch {
 	case boolean:
 		return scaled{1, "fraction " + name}
+	case strings.HasSuffix(last, "_pages_per_s"):
+		return scaled{1, name + " (pages/s)"}
 	case strings.HasSuffix(last, "_bytes"):
 		for _, u := range []struct {
 			name string

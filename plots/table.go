@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,12 +14,22 @@ import (
 )
 
 // Table is a result table as read from CSV: a header and rows of text,
-// as `migsim sweep` writes results.csv.
+// as `migsim sweep` writes results.csv. An empty cell is a missing value
+// (a metric that does not apply to that run), never 0.
 type Table struct {
 	// Columns are the header's names.
 	Columns []string
 	// Rows hold one value per column.
 	Rows [][]string
+	// Axes name the columns of the sweep's axes: the parameters that
+	// differ between rows. Figures that average rows ([Line], [Heatmap])
+	// refuse to average rows that differ in an axis that is not on the
+	// figure (--x, --y, --by, --facet) and not in Repeats. Nil Axes name
+	// no axis, and no such check is made.
+	Axes []string
+	// Repeats name the axes that only repeat a point (the repeat axis,
+	// seed): rows that differ in them alone are averaged, with error bars.
+	Repeats []string
 }
 
 // ReadCSV reads a table with a header row from r.
@@ -82,56 +93,167 @@ func (t *Table) Column(name string) (int, error) {
 	return 0, fmt.Errorf("column %q is ambiguous: it matches %s; give the full name", name, strings.Join(names, ", "))
 }
 
-// Where returns the rows whose column key holds value: equal text, or
-// equal numbers ("1e9" matches "1000000000"). Each filter is "key=value".
+// Where returns the rows whose cells pass every filter. A filter is
+// "column=value", or with !=, <, <=, > or >= for the comparison. Values
+// compare as text ("model=precopy") or as numbers, in the column's unit
+// as the CSV holds it ("bandwidth=1e10") or with a unit the scenario
+// files accept, converted ("bandwidth=10Gbit", "memory>=4GiB",
+// "downtime_s<300ms"). Rows with an empty cell never pass a comparison.
+// A filter that leaves no row is an error listing the values there are.
 func (t *Table) Where(filters []string) (*Table, error) {
-	out := &Table{Columns: t.Columns, Rows: t.Rows}
+	out := &Table{Columns: t.Columns, Rows: t.Rows, Axes: t.Axes, Repeats: t.Repeats}
 	for _, f := range filters {
-		key, val, ok := strings.Cut(f, "=")
+		key, op, val, ok := splitFilter(f)
 		if !ok {
-			return nil, fmt.Errorf("filter %q: want column=value", f)
+			return nil, fmt.Errorf("filter %q: want column=value (or !=, <, <=, >, >=)", f)
 		}
-		c, err := t.Column(strings.TrimSpace(key))
+		c, err := t.Column(key)
 		if err != nil {
 			return nil, fmt.Errorf("filter %q: %w", f, err)
 		}
-		val = strings.TrimSpace(val)
-		num, numErr := strconv.ParseFloat(val, 64)
+		num, isNum, err := parseValue(t.Columns[c], val)
+		if err != nil {
+			return nil, fmt.Errorf("filter %q: %w", f, err)
+		}
+		if !isNum && op != "=" && op != "!=" {
+			return nil, fmt.Errorf("filter %q: %s compares numbers, and %q is not one", f, op, val)
+		}
 		var rows [][]string
 		for _, r := range out.Rows {
-			cell := r[c]
-			if cell == val {
+			if keep(r[c], op, val, num, isNum) {
 				rows = append(rows, r)
-				continue
-			}
-			if numErr == nil {
-				if x, err := strconv.ParseFloat(cell, 64); err == nil && x == num {
-					rows = append(rows, r)
-				}
 			}
 		}
 		if len(rows) == 0 {
-			return nil, fmt.Errorf("filter %q: no row has %s = %s", f, t.Columns[c], val)
+			shown := val
+			if isNum {
+				shown = formatValue(t.Columns[c], strconv.FormatFloat(num, 'g', -1, 64))
+			}
+			return nil, fmt.Errorf("filter %q: no row has %s %s %s (it holds %s)", f, t.Columns[c], op, shown, valueList(t, out.Rows, c, 8))
 		}
 		out.Rows = rows
 	}
 	return out, nil
 }
 
+// splitFilter splits "key<=value" at its first operator.
+func splitFilter(f string) (key, op, val string, ok bool) {
+	i := strings.IndexAny(f, "!<>=")
+	if i <= 0 {
+		return "", "", "", false
+	}
+	op = f[i : i+1]
+	if i+1 < len(f) && f[i+1] == '=' && op != "=" {
+		op = f[i : i+2]
+	}
+	if op == "!" {
+		return "", "", "", false
+	}
+	return strings.TrimSpace(f[:i]), op, strings.TrimSpace(f[i+len(op):]), true
+}
+
+// keep reports whether cell passes "op val" (num when val is a number).
+func keep(cell, op, val string, num float64, isNum bool) bool {
+	if op == "=" || op == "!=" {
+		eq := cell == val
+		if !eq && isNum {
+			if x, err := strconv.ParseFloat(cell, 64); err == nil && sameNumber(x, num) {
+				eq = true
+			}
+		}
+		return eq == (op == "=")
+	}
+	x, err := strconv.ParseFloat(cell, 64)
+	if err != nil || math.IsNaN(x) {
+		return false
+	}
+	switch op {
+	case "<":
+		return x < num && !sameNumber(x, num)
+	case "<=":
+		return x <= num || sameNumber(x, num)
+	case ">":
+		return x > num && !sameNumber(x, num)
+	}
+	return x >= num || sameNumber(x, num)
+}
+
+// valueList describes the distinct values of column c among rows, with
+// their units, at most limit of them.
+func valueList(t *Table, rows [][]string, c, limit int) string {
+	vals := distinctCells(rows, c)
+	var parts []string
+	for i, v := range vals {
+		if i == limit {
+			parts = append(parts, fmt.Sprintf("and %d more", len(vals)-limit))
+			break
+		}
+		if v == "" {
+			v = "(empty)"
+		} else {
+			v = formatValue(t.Columns[c], v)
+		}
+		parts = append(parts, v)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// distinctCells returns the distinct cells of column c in rows: numbers
+// in ascending order, then text in order of first appearance.
+func distinctCells(rows [][]string, c int) []string {
+	seen := map[string]bool{}
+	var nums, texts []string
+	for _, r := range rows {
+		v := r[c]
+		if seen[v] {
+			continue
+		}
+		seen[v] = true
+		if _, err := strconv.ParseFloat(v, 64); err == nil {
+			nums = append(nums, v)
+		} else {
+			texts = append(texts, v)
+		}
+	}
+	slices.SortStableFunc(nums, func(a, b string) int {
+		x, _ := strconv.ParseFloat(a, 64)
+		y, _ := strconv.ParseFloat(b, 64)
+		switch {
+		case x < y:
+			return -1
+		case x > y:
+			return 1
+		}
+		return 0
+	})
+	return append(nums, texts...)
+}
+
+// missing is the value of an empty cell: a metric that does not apply to
+// the run (NaN, never drawn or averaged).
+var missing = math.NaN()
+
 // number parses a cell as a number; true and false are 1 and 0, so that
-// the mean of a boolean column is a fraction.
+// the mean of a boolean column is a fraction, and an empty cell (or NaN)
+// is missing.
 func number(s string) (float64, error) {
 	switch s {
 	case "true":
 		return 1, nil
 	case "false":
 		return 0, nil
+	case "":
+		return missing, nil
 	}
-	return strconv.ParseFloat(s, 64)
+	v, err := strconv.ParseFloat(s, 64)
+	if err == nil && math.IsInf(v, 0) {
+		return 0, errors.New("infinite")
+	}
+	return v, err
 }
 
-// floats returns column c of every row as numbers, or an error naming the
-// first cell that is not one.
+// floats returns column c of every row as numbers, NaN for an empty cell,
+// or an error naming the first cell that is not a number.
 func (t *Table) floats(c int) ([]float64, error) {
 	out := make([]float64, len(t.Rows))
 	for i, r := range t.Rows {
@@ -144,23 +266,53 @@ func (t *Table) floats(c int) ([]float64, error) {
 	return out, nil
 }
 
-// groups returns the distinct values of column c in order of first
-// appearance and, for each row, the index of its group. c < 0 is one
-// group.
+// Completion: the outcome columns of a result table.
+const (
+	completedColumn  = "completed"
+	stopReasonColumn = "stop_reason"
+)
+
+// stopReasonsIncomplete are the stop reasons of runs that did not end
+// with the guest on the destination: their metrics are the state when
+// the simulation gave up, not a migration's cost.
+var stopReasonsIncomplete = []string{"max_time", "no_progress"}
+
+// failures returns, for each row, why its run did not complete ("" if
+// it did): its stop_reason when that is max_time or no_progress, else
+// "not completed" when its completed cell is false. A table without
+// either column has every run complete.
+func (t *Table) failures() []string {
+	cc, sc := slices.Index(t.Columns, completedColumn), slices.Index(t.Columns, stopReasonColumn)
+	out := make([]string, len(t.Rows))
+	for i, r := range t.Rows {
+		switch {
+		case sc >= 0 && slices.Contains(stopReasonsIncomplete, r[sc]):
+			out[i] = r[sc]
+		case cc >= 0 && r[cc] == "false":
+			out[i] = "not completed"
+			if sc >= 0 && r[sc] != "" {
+				out[i] = r[sc]
+			}
+		}
+	}
+	return out
+}
+
+// groups returns the distinct values of column c (numbers in ascending
+// order, then text in order of first appearance) and, for each row, the
+// index of its group. c < 0 is one group.
 func (t *Table) groups(c int) (names []string, of []int) {
 	of = make([]int, len(t.Rows))
 	if c < 0 {
 		return []string{""}, of
 	}
-	idx := map[string]int{}
+	names = distinctCells(t.Rows, c)
+	idx := make(map[string]int, len(names))
+	for i, n := range names {
+		idx[n] = i
+	}
 	for i, r := range t.Rows {
-		g, ok := idx[r[c]]
-		if !ok {
-			g = len(names)
-			idx[r[c]] = g
-			names = append(names, r[c])
-		}
-		of[i] = g
+		of[i] = idx[r[c]]
 	}
 	return names, of
 }
@@ -175,4 +327,14 @@ func closest(name string, cols []string) string {
 		}
 	}
 	return best
+}
+
+// Distinct returns the number of distinct values of the column name
+// refers to (see [Table.Column]): the panels --facet would draw.
+func (t *Table) Distinct(name string) (int, error) {
+	c, err := t.Column(name)
+	if err != nil {
+		return 0, err
+	}
+	return len(distinctCells(t.Rows, c)), nil
 }

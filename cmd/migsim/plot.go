@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/migsim/migsim/models"
 	"github.com/migsim/migsim/plots"
+	"github.com/migsim/migsim/sweep"
 )
 
 // plotOptions are the options of "migsim plot".
@@ -24,14 +26,17 @@ type plotOptions struct {
 	file          string
 	kind          string
 	x, y, z, by   string
+	facet         string
 	where         []string
 	errors        string
 	logX, logY    bool
 	title         string
 	output        string
 	width, height string
-	dpi           int
-	point         int
+	// widthSet and heightSet record that the flags were given.
+	widthSet, heightSet bool
+	dpi                 int
+	point               int
 }
 
 // newPlotCmd returns "migsim plot". runF, when not nil, replaces the
@@ -48,9 +53,10 @@ Kinds (--kind):
   line     --y against --x from a results.csv, one line per value of --by, with
            error bars over the rows that share a point of a line (repeats
            over seeds): the mean and its 95% confidence interval by default
-  cdf      the distribution of --y over the rows, one curve per --by
+  cdf      the distribution of --y over the runs, one curve per --by
   heatmap  the mean of --z over the grid of --x and --y values, e.g. the
-           convergence region (--z converged) over dirty rate and bandwidth
+           convergence region (--z converged, the fraction of runs, on a
+           fixed 0-1 scale) over dirty rate and bandwidth
   rounds   one bar per pass of one run (--y bytes, pages, duration_s,
            dirtied_pages, ...): FILE is 'migsim run -o json' output, or a
            results.jsonl with --point N
@@ -58,10 +64,30 @@ The kind defaults to rounds for .json and .jsonl files, else line.
 
 Columns are named as in results.csv; a unique last part of a name will do
 (--x dirty_rate for workload.generator.dirty_rate, --x bandwidth for
-network.bandwidth_bps). --where column=value keeps matching rows only.`,
+network.bandwidth_bps).
+
+Figures do not average different scenarios: rows that would share a point
+(or a heat map cell) must differ only in a repeat axis (seed). When they
+also differ in another axis of the sweep (read from sweep.json beside the
+CSV; without it, every column that is not a result metric), plot names that
+column and stops: keep one value with --where, or show each with --by or
+--facet (one panel per value, shared axes).
+
+--where column=value keeps matching rows only (also !=, <, <=, >, >=); a
+value takes the units of scenario files (--where bandwidth=10Gbit,
+--where memory>=4GiB, --where downtime_s<300ms). Legends and panel titles
+show values with units.
+
+Runs that did not complete (completed false, or stop_reason max_time or
+no_progress) are no measurements: line plots and heat maps leave them out
+of the lines and means and mark them x, a CDF counts them as never
+arriving; the caption counts them, states n per point, and counts empty
+(not applicable) cells, which are missing values, never 0.`,
 		Example: `  migsim plot results.csv --x dirty_rate --y total_time_s --by model -o time.pdf
   migsim plot results.csv --kind cdf --y downtime_s --by model -o downtime.svg
-  migsim plot results.csv --kind heatmap --x dirty_rate --y bandwidth --z converged -o region.png
+  migsim plot results.csv --x dirty_rate --y downtime_s --by model --facet bandwidth -o downtime.pdf
+  migsim plot results.csv --x dirty_rate --y total_time_s --by model --where bandwidth=10Gbit -o time.svg
+  migsim plot results.csv --kind heatmap --x dirty_rate --y bandwidth --z converged --where model=precopy -o region.png
   migsim run -o json > run.json && migsim plot run.json -o rounds.png`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -84,6 +110,13 @@ network.bandwidth_bps). --where column=value keeps matching rows only.`,
 					return usageErrorf("plot --kind %s needs --%s", o.kind, f)
 				}
 			}
+			if o.facet != "" && o.kind == "rounds" {
+				return usageErrorf("plot --kind rounds draws one run: --facet does not apply")
+			}
+			o.widthSet, o.heightSet = cmd.Flags().Changed("width"), cmd.Flags().Changed("height")
+			if _, err := o.size(1); err != nil {
+				return err
+			}
 			if o.output == "" {
 				o.output = strings.TrimSuffix(o.file, filepath.Ext(o.file)) + "-" + o.kind + ".png"
 			}
@@ -99,27 +132,44 @@ network.bandwidth_bps). --where column=value keeps matching rows only.`,
 	fl.StringVar(&o.y, "y", "", "column on the y axis (for rounds: the per-round value, default bytes)")
 	fl.StringVar(&o.z, "z", "", "column shown in colour (heatmap)")
 	fl.StringVar(&o.by, "by", "", "column whose values make the series")
-	fl.StringArrayVar(&o.where, "where", nil, "keep rows where column=value (repeatable)")
+	fl.StringVar(&o.facet, "facet", "", "column whose values make the panels (small multiples with shared axes)")
+	fl.StringArrayVar(&o.where, "where", nil, "keep rows where column=value, or !=, <, <=, >, >=; values take units, e.g. bandwidth=10Gbit (repeatable)")
 	fl.StringVar(&o.errors, "errors", plots.ErrorsCI95, "error bars of line plots: ci95, std or none")
 	fl.BoolVar(&o.logX, "logx", false, "log scale on x")
 	fl.BoolVar(&o.logY, "logy", false, "log scale on y")
 	fl.StringVar(&o.title, "title", "", "figure title")
 	fl.StringVarP(&o.output, "output", "o", "", "figure file: .png, .svg or .pdf (default: FILE without its extension, -KIND.png)")
-	fl.StringVar(&o.width, "width", "3.5in", "figure width (in, cm, mm or pt)")
-	fl.StringVar(&o.height, "height", "2.6in", "figure height (in, cm, mm or pt)")
+	fl.StringVar(&o.width, "width", "3.5in", "figure width (in, cm, mm or pt; with --facet, default 7in)")
+	fl.StringVar(&o.height, "height", "2.6in", "figure height (in, cm, mm or pt; with --facet, default 2.4in per row of panels)")
 	fl.IntVar(&o.dpi, "dpi", plots.DefaultDPI, "PNG resolution, dots per inch")
 	fl.IntVar(&o.point, "point", -1, "for rounds from a results.jsonl: the point to draw")
 	return cmd
 }
 
-func (o *plotOptions) size() (plots.Size, error) {
-	w, err := vg.ParseLength(o.width)
-	if err != nil || w <= 0 {
-		return plots.Size{}, usageErrorf("invalid value %q for --width: want a length such as 3.5in or 9cm", o.width)
+// size returns the figure's size: --width and --height, whose defaults
+// grow with the panels of a faceted figure (7in wide, 2.4in per row).
+func (o *plotOptions) size(panels int) (plots.Size, error) {
+	width, height := o.width, o.height
+	if panels > 1 {
+		cols := min(panels, 3)
+		if panels == 4 {
+			cols = 2
+		}
+		rows := (panels + cols - 1) / cols
+		if !o.widthSet {
+			width = "7in"
+		}
+		if !o.heightSet {
+			height = fmt.Sprintf("%.1fin", 2.4*float64(rows)+0.3)
+		}
 	}
-	h, err := vg.ParseLength(o.height)
+	w, err := vg.ParseLength(width)
+	if err != nil || w <= 0 {
+		return plots.Size{}, usageErrorf("invalid value %q for --width: want a length such as 3.5in or 9cm", width)
+	}
+	h, err := vg.ParseLength(height)
 	if err != nil || h <= 0 {
-		return plots.Size{}, usageErrorf("invalid value %q for --height: want a length such as 2.6in or 6cm", o.height)
+		return plots.Size{}, usageErrorf("invalid value %q for --height: want a length such as 2.6in or 6cm", height)
 	}
 	if o.dpi <= 0 || o.dpi > 2400 {
 		return plots.Size{}, usageErrorf("invalid value %d for --dpi: want 1 to 2400", o.dpi)
@@ -128,11 +178,8 @@ func (o *plotOptions) size() (plots.Size, error) {
 }
 
 func runPlot(o *plotOptions) error {
-	size, err := o.size()
-	if err != nil {
-		return err
-	}
 	var fig plots.Figure
+	panels := 1
 	if o.kind == "rounds" {
 		res, err := readResult(o.file, o.point)
 		if err != nil {
@@ -142,9 +189,22 @@ func runPlot(o *plotOptions) error {
 			return fmt.Errorf("%s: %w", o.file, err)
 		}
 	} else {
-		if fig, err = tablePlot(o); err != nil {
+		t, err := readTable(o)
+		if err != nil {
 			return fmt.Errorf("%s: %w", o.file, err)
 		}
+		if o.facet != "" {
+			if panels, err = t.Distinct(o.facet); err != nil {
+				return fmt.Errorf("%s: --facet: %w", o.file, err)
+			}
+		}
+		if fig, err = tablePlot(o, t); err != nil {
+			return fmt.Errorf("%s: %w", o.file, err)
+		}
+	}
+	size, err := o.size(panels)
+	if err != nil {
+		return err
 	}
 	if err := plots.Save(o.output, fig, size); err != nil {
 		return err
@@ -153,8 +213,10 @@ func runPlot(o *plotOptions) error {
 	return nil
 }
 
-// tablePlot draws a line, cdf or heatmap figure from a CSV table.
-func tablePlot(o *plotOptions) (plots.Figure, error) {
+// readTable reads the CSV of o.file, names its sweep axes (from the
+// sweep.json beside it, else every column that is not a result metric)
+// and applies --where.
+func readTable(o *plotOptions) (*plots.Table, error) {
 	f, err := os.Open(o.file)
 	if err != nil {
 		return nil, err
@@ -164,16 +226,56 @@ func tablePlot(o *plotOptions) (plots.Figure, error) {
 	if err != nil {
 		return nil, err
 	}
-	if t, err = t.Where(o.where); err != nil {
-		return nil, err
+	t.Axes, t.Repeats = tableAxes(o, t.Columns)
+	return t.Where(o.where)
+}
+
+// tableAxes returns the axis columns of a result table and those of them
+// that repeat a point: from the manifest of the sweep's output directory
+// when the CSV sits in one, else every column that is neither "point" nor
+// a result metric, and "seed", the repeat axis.
+func tableAxes(o *plotOptions, columns []string) (axes, repeats []string) {
+	m, err := sweep.ReadManifest(filepath.Dir(o.file))
+	if err == nil {
+		for _, a := range m.Axes {
+			if slices.Contains(columns, a.Column) {
+				axes = append(axes, a.Column)
+				if a.Kind == "repeat" {
+					repeats = append(repeats, a.Column)
+				}
+			}
+		}
+		return axes, repeats
 	}
+	if !errors.Is(err, os.ErrNotExist) {
+		fmt.Fprintf(o.err, "warning: %v; taking every column that is not a result metric as a sweep axis\n", err)
+	}
+	metric := map[string]bool{"point": true}
+	for _, c := range sweep.Columns(nil) {
+		metric[c.Name] = true
+	}
+	for _, c := range columns {
+		// seed is a result column too; whatever made it vary, rows that
+		// differ in it alone repeat a point.
+		if !metric[c] || c == "seed" {
+			axes = append(axes, c)
+		}
+		if c == "seed" {
+			repeats = append(repeats, c)
+		}
+	}
+	return axes, repeats
+}
+
+// tablePlot draws a line, cdf or heatmap figure from a table.
+func tablePlot(o *plotOptions, t *plots.Table) (plots.Figure, error) {
 	switch o.kind {
 	case "cdf":
-		return plots.CDF(t, plots.CDFOptions{Y: o.y, By: o.by, LogX: o.logX, Title: o.title})
+		return plots.CDF(t, plots.CDFOptions{Y: o.y, By: o.by, Facet: o.facet, LogX: o.logX, Title: o.title})
 	case "heatmap":
-		return plots.Heatmap(t, plots.HeatmapOptions{X: o.x, Y: o.y, Z: o.z, Title: o.title})
+		return plots.Heatmap(t, plots.HeatmapOptions{X: o.x, Y: o.y, Z: o.z, Facet: o.facet, Title: o.title})
 	}
-	return plots.Line(t, plots.LineOptions{X: o.x, Y: o.y, By: o.by, Errors: o.errors, LogX: o.logX, LogY: o.logY, Title: o.title})
+	return plots.Line(t, plots.LineOptions{X: o.x, Y: o.y, By: o.by, Facet: o.facet, Errors: o.errors, LogX: o.logX, LogY: o.logY, Title: o.title})
 }
 
 // readResult reads one run's result: a JSON object (migsim run -o json),

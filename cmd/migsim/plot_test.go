@@ -51,10 +51,11 @@ repeat: 2
 		args []string
 		file string
 	}{
-		{[]string{"plot", csvPath, "--x", "dirty_rate", "--y", "total_time_s", "--by", "model", "-o", fig("line.png")}, "line.png"},
+		{[]string{"plot", csvPath, "--x", "dirty_rate", "--y", "total_time_s", "--by", "model", "--where", "bandwidth=2Gbit", "-o", fig("line.png")}, "line.png"},
 		{[]string{"plot", csvPath, "--x", "dirty_rate", "--y", "downtime_s", "--by", "model", "--where", "bandwidth=1e9", "--logx", "-o", fig("line.svg")}, "line.svg"},
+		{[]string{"plot", csvPath, "--x", "dirty_rate", "--y", "downtime_s", "--by", "model", "--facet", "bandwidth", "-o", fig("facet.png")}, "facet.png"},
 		{[]string{"plot", csvPath, "--kind", "cdf", "--y", "downtime_s", "--by", "model", "-o", fig("cdf.pdf")}, "cdf.pdf"},
-		{[]string{"plot", csvPath, "--kind", "heatmap", "--x", "dirty_rate", "--y", "bandwidth", "--z", "converged", "-o", fig("heat.png"), "--width", "10cm", "--height", "8cm", "--dpi", "127"}, "heat.png"},
+		{[]string{"plot", csvPath, "--kind", "heatmap", "--x", "dirty_rate", "--y", "bandwidth", "--z", "converged", "--where", "model.name=precopy", "-o", fig("heat.png"), "--width", "10cm", "--height", "8cm", "--dpi", "127"}, "heat.png"},
 		{[]string{"plot", filepath.Join(out, "results.jsonl"), "--point", "5", "--y", "duration_s", "-o", fig("rounds.svg")}, "rounds.svg"},
 	} {
 		_, stderr, code := migsim(t, tc.args...)
@@ -80,6 +81,9 @@ repeat: 2
 	if w, h := pngSize(t, fig("line.png")); w != 1050 || h != 780 {
 		t.Errorf("line.png is %dx%d, want 1050x780 (3.5in x 2.6in at 300 dpi)", w, h)
 	}
+	if w, h := pngSize(t, fig("facet.png")); w != 2100 || h != 810 {
+		t.Errorf("facet.png is %dx%d, want 2100x810 (7in x 2.7in at 300 dpi: two panels side by side)", w, h)
+	}
 	if w, h := pngSize(t, fig("heat.png")); w != 500 || h != 400 {
 		t.Errorf("heat.png is %dx%d, want 500x400 (10cm x 8cm at 127 dpi)", w, h)
 	}
@@ -98,6 +102,51 @@ repeat: 2
 	}
 }
 
+// TestPlotRefusesPooling checks that plot names the axis it would have
+// averaged over, reading the axes from sweep.json beside the CSV or, for
+// a CSV alone, from the columns that are not result metrics.
+func TestPlotRefusesPooling(t *testing.T) {
+	dir := t.TempDir()
+	spec := writeFile(t, dir, "s.yaml", `name: p
+base:
+  vm: {memory: 32MiB}
+  workload:
+    generator: {kind: uniform, dirty_rate: 4000, working_set: 16MiB, duration: 2s}
+grid:
+  workload.generator.dirty_rate: [2000, 8000]
+  network.bandwidth: [1Gbit, 10Gbit]
+repeat: 2
+`)
+	out := filepath.Join(dir, "out")
+	if _, stderr, code := migsim(t, "sweep", spec, "-o", out, "--progress", "none"); code != exitOK {
+		t.Fatalf("sweep: exit %d: %s", code, stderr)
+	}
+	csvPath := filepath.Join(out, "results.csv")
+	data, err := os.ReadFile(csvPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alone := writeFile(t, dir, "alone.csv", string(data)) // no sweep.json beside it
+	for _, path := range []string{csvPath, alone} {
+		_, stderr, code := migsim(t, "plot", path, "--x", "dirty_rate", "--y", "total_time_s", "-o", filepath.Join(dir, "x.png"))
+		if code != exitError || !strings.Contains(stderr, "differ in network.bandwidth_bps (1 Gbit, 10 Gbit)") ||
+			!strings.Contains(stderr, "--where bandwidth=1Gbit") {
+			t.Errorf("%s: exit %d, stderr %q", path, code, stderr)
+		}
+		// Seeds are repeats: one bandwidth pools them, with n in the caption.
+		if _, stderr, code := migsim(t, "plot", path, "--x", "dirty_rate", "--y", "total_time_s", "--where", "bandwidth=10Gbit", "-o", filepath.Join(dir, "y.svg")); code != exitOK {
+			t.Errorf("%s --where bandwidth=10Gbit: exit %d: %s", path, code, stderr)
+		}
+		svg, err := os.ReadFile(filepath.Join(dir, "y.svg"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(svg, []byte("n = 2 runs per point (repeats over seed)")) {
+			t.Errorf("%s: the caption does not give n per point", path)
+		}
+	}
+}
+
 func TestPlotErrorsCLI(t *testing.T) {
 	dir := t.TempDir()
 	csvPath := writeFile(t, dir, "r.csv", "point,model,total_time_s\n0,precopy,1.5\n1,postcopy,2\n")
@@ -113,6 +162,9 @@ func TestPlotErrorsCLI(t *testing.T) {
 		{[]string{"plot", csvPath, "--x", "model", "--y", "total_time_s"}, exitError, `"precopy" is not a number`},
 		{[]string{"plot", csvPath, "--kind", "cdf", "--y", "total_time_s", "-o", filepath.Join(dir, "x.gif")}, exitError, "x.gif: name the figure's format with its extension"},
 		{[]string{"plot", filepath.Join(dir, "none.csv"), "--x", "a", "--y", "b"}, exitError, "no such file"},
+		{[]string{"plot", csvPath, "--x", "point", "--y", "total_time_s", "--facet", "modl"}, exitError, `--facet: no column "modl" (did you mean model?)`},
+		{[]string{"plot", csvPath, "--x", "point", "--y", "total_time_s", "--where", "total_time_s>1m"}, exitError, `no row has total_time_s > 60 s (it holds 1.5 s, 2 s)`},
+		{[]string{"plot", filepath.Join(dir, "run.json"), "--facet", "model"}, exitUsage, "--facet does not apply"},
 	} {
 		t.Run(strings.Join(tc.args[2:], " "), func(t *testing.T) {
 			_, stderr, code := migsim(t, tc.args...)
