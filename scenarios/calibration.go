@@ -81,6 +81,24 @@ func (s *Spec) Calibrated(p *calibration.Profile) *Spec {
 	return &c
 }
 
+// WithLinkRate returns a copy of s whose network.bandwidth is rate, as if
+// the scenario gave it: the validation lab's measured loopback path. A
+// calibration profile with a link_bandwidth of its own, applied already
+// or later ([Spec.Calibrated]), keeps it: the rate then stands for the
+// uncalibrated scenario.
+func (s *Spec) WithLinkRate(rate units.BitRate) *Spec {
+	c := *s
+	if s.uncal != nil {
+		u := *s.uncal
+		u.bandwidth = rate
+		c.uncal = &u
+	}
+	if s.calib == nil || s.calib.LinkBandwidth <= 0 {
+		c.Network.Bandwidth = rate
+	}
+	return &c
+}
+
 // ProfileOf returns the profile that, applied to s with
 // [Spec.Calibrated], changes nothing: factors 1 and the values s has for
 // every key a profile fits (0 for the model keys s's model lacks).

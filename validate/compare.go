@@ -30,6 +30,10 @@ type Options struct {
 	// Hosts, when not nil, runs the real migration between the hosts of a
 	// hosts file (see [RunRemote]); nil runs it on this machine.
 	Hosts *Hosts
+	// LinkBps is the loopback path's rate, bits per second, that a local
+	// unshaped case is simulated over (network.bandwidth): 0 measures it
+	// with [ProbeLink] first; negative keeps the scenario's own.
+	LinkBps float64
 }
 
 // Comparison is a scenario run twice, as a real migration and in the
@@ -47,6 +51,11 @@ type Comparison struct {
 	// BehindS is how far behind the trace's schedule the guest was at the
 	// end of the migration, seconds.
 	BehindS float64 `json:"behind_s"`
+	// LinkBps is the rate, bits per second, of the path the simulator
+	// ran the case over (network.bandwidth): on loopback, what the link
+	// probe measured (see [ProbeLink]); 0 in results recorded before the
+	// probe existed, which ran over the scenario's own.
+	LinkBps float64 `json:"link_bps,omitempty"`
 	// Metrics holds one entry per compared metric, in a fixed order.
 	Metrics []MetricError `json:"metrics"`
 	// Real is the real migration, Sim the simulator's result.
@@ -160,37 +169,24 @@ func Run(ctx context.Context, spec *scenarios.Spec, opts Options) (*Comparison, 
 		}
 	}
 
-	// The trace the guest replays: the scenario's file, or its generator
-	// written to a file for the initramfs.
-	tracePath := spec.TracePath()
-	if tracePath == "" {
-		tmp, err := os.MkdirTemp("", "migsim-validate-")
-		if err != nil {
-			return nil, err
-		}
-		defer os.RemoveAll(tmp)
-		tracePath = filepath.Join(tmp, "trace.mgt")
-		src, err := spec.Opener()()
-		if err != nil {
-			return nil, err
-		}
-		err = WriteTraceFile(ctx, tracePath, src)
-		_ = traces.Close(src)
-		if err != nil {
-			return nil, err
-		}
-	}
-	orig, err := loadTrace(tracePath)
+	orig, img, cleanup, err := bootKit(ctx, spec, opts, logf)
 	if err != nil {
 		return nil, err
 	}
-	if orig.hdr.MemoryBytes() != uint64(spec.VM.Memory) {
-		return nil, fmt.Errorf("vm.memory %v differs from the trace's %v", spec.VM.Memory, units.Bytes(orig.hdr.MemoryBytes()))
-	}
-	logf("building the boot kit")
-	img, err := BuildImage(ctx, tracePath, opts.Image)
-	if err != nil {
-		return nil, err
+	defer cleanup()
+	if opts.Hosts == nil && opts.Local.Shaping != ShapingNetns {
+		// Loopback: the stop-and-copy pass crosses the host's own
+		// path, at the rate the link probe measured (linkprobe.go).
+		if opts.LinkBps == 0 {
+			p, err := ProbeLink(ctx, spec, opts)
+			if err != nil {
+				return nil, fmt.Errorf("scenario %s: %w", spec.Name, err)
+			}
+			opts.LinkBps = p.Bps
+		}
+		if opts.LinkBps > 0 {
+			spec = spec.WithLinkRate(units.BitRate(opts.LinkBps))
+		}
 	}
 
 	lo := opts.Local
@@ -227,6 +223,7 @@ func Run(ctx context.Context, spec *scenarios.Spec, opts Options) (*Comparison, 
 	c := &Comparison{
 		Scenario:          spec.Name,
 		Model:             sim.Model,
+		LinkBps:           float64(spec.Network.Bandwidth),
 		NominalDirtyRate:  nominalRate(orig),
 		AchievedDirtyRate: ach.DirtyRate,
 		BehindS:           ach.Behind,
@@ -235,6 +232,48 @@ func Run(ctx context.Context, spec *scenarios.Spec, opts Options) (*Comparison, 
 		Sim:               sim,
 	}
 	return c, nil
+}
+
+// bootKit writes spec's trace where the initramfs takes it (the
+// scenario's file, or its generator written out) and builds the boot kit;
+// it returns the trace as written, the kit and what removes the files.
+func bootKit(ctx context.Context, spec *scenarios.Spec, opts Options, logf func(string, ...any)) (*memTrace, *Image, func(), error) {
+	cleanup := func() {}
+	tracePath := spec.TracePath()
+	if tracePath == "" {
+		tmp, err := os.MkdirTemp("", "migsim-validate-")
+		if err != nil {
+			return nil, nil, cleanup, err
+		}
+		cleanup = func() { os.RemoveAll(tmp) }
+		tracePath = filepath.Join(tmp, "trace.mgt")
+		src, err := spec.Opener()()
+		if err == nil {
+			err = WriteTraceFile(ctx, tracePath, src)
+			_ = traces.Close(src)
+		}
+		if err != nil {
+			cleanup()
+			return nil, nil, func() {}, err
+		}
+	}
+	fail := func(err error) (*memTrace, *Image, func(), error) {
+		cleanup()
+		return nil, nil, func() {}, err
+	}
+	orig, err := loadTrace(tracePath)
+	if err != nil {
+		return fail(err)
+	}
+	if orig.hdr.MemoryBytes() != uint64(spec.VM.Memory) {
+		return fail(fmt.Errorf("vm.memory %v differs from the trace's %v", spec.VM.Memory, units.Bytes(orig.hdr.MemoryBytes())))
+	}
+	logf("building the boot kit")
+	img, err := BuildImage(ctx, tracePath, opts.Image)
+	if err != nil {
+		return fail(err)
+	}
+	return orig, img, cleanup, nil
 }
 
 // achievedHorizon is how long the achieved trace of real runs: three times

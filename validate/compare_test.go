@@ -2,6 +2,7 @@ package validate
 
 import (
 	"context"
+	"math"
 	"os"
 	"strings"
 	"testing"
@@ -41,6 +42,41 @@ func TestRunComparesOneCase(t *testing.T) {
 	}
 	if c.AchievedDirtyRate <= 0 || c.AchievedDirtyRate > 1.5*c.NominalDirtyRate {
 		t.Errorf("achieved dirty rate %.0f pages/s, want positive and at most 1.5 × the nominal %.0f", c.AchievedDirtyRate, c.NominalDirtyRate)
+	}
+	// The case ran over loopback: the simulator went over the rate the
+	// link probe measured, faster than the live rounds' cap, and the
+	// real downtime is the guest's (STOP to loaded), at least QEMU's own.
+	if maxBw := float64(spec.Model.Params.(*models.PrecopyParams).MaxBandwidth); !(c.LinkBps > maxBw) {
+		t.Errorf("simulated over a link of %v bit/s, want the probe's rate, above the live cap %v", c.LinkBps, maxBw)
+	}
+	if m := c.Real.Metrics; m.QEMUDowntimeS <= 0 || m.DowntimeS < m.QEMUDowntimeS {
+		t.Errorf("real downtime %v s (QEMU's %v s): want the guest's STOP-to-loaded time, at least QEMU's", m.DowntimeS, m.QEMUDowntimeS)
+	}
+}
+
+// TestLinkRate checks the probe's arithmetic: the model, given the probe
+// pass's bytes and the rate derived from it, predicts the probe's
+// downtime.
+func TestLinkRate(t *testing.T) {
+	p := models.DefaultPrecopyParams()
+	m := RealMetrics{DowntimeS: 0.120, QEMUDowntimeS: 0.090, DowntimeBytes: 100 << 20, Pages: models.PageCounts{Total: 65538}}
+	probe, err := linkRate(m, 256<<10, p, 50*time.Microsecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	memGiB := 65538 * 4096.0 / (1 << 30)
+	pred := float64(probe.Bytes)*8/probe.Bps + p.ResumeTime.Seconds() + p.SyncTimePerGiB.Seconds()*memGiB + 50e-6
+	if math.Abs(pred-m.DowntimeS) > 1e-12 || probe.Bytes != 100<<20+256<<10 {
+		t.Errorf("rate %v bit/s over %d bytes predicts %v s, want %v s", probe.Bps, probe.Bytes, pred, m.DowntimeS)
+	}
+	for _, bad := range []RealMetrics{
+		{DowntimeS: 0.1, DowntimeBytes: 1 << 20},                      // no events: no guest downtime
+		{DowntimeS: 0.004, QEMUDowntimeS: 0.003, DowntimeBytes: 1000}, // shorter than the fixed costs
+		{DowntimeS: 0.2, QEMUDowntimeS: 0.1},                          // nothing sent
+	} {
+		if _, err := linkRate(bad, 0, p, 0); err == nil {
+			t.Errorf("linkRate(%+v) gave no error", bad)
+		}
 	}
 }
 

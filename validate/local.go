@@ -45,6 +45,12 @@ type MigrationParams struct {
 	// lab switches to post-copy: 0 right after the migrate command, N+1
 	// after N full pre-copy passes (QEMU syncs once at setup).
 	PostcopyAfterSyncs int
+	// CompleteAfterSyncs, when positive, raises downtime-limit to a
+	// minute once dirty-sync-count reaches it, so that QEMU completes at
+	// its next check with whatever is still to send: pages the
+	// destination already holds (the link probe's warm pass, see
+	// linkprobe.go). 0: never.
+	CompleteAfterSyncs int
 	// MaxPostcopyBandwidth is QEMU's max-postcopy-bandwidth in bits per
 	// second; 0 means unlimited (QEMU's default).
 	MaxPostcopyBandwidth units.BitRate
@@ -233,9 +239,11 @@ type RealMetrics struct {
 	// StallTimeS is the destination's postcopy-blocktime (capability
 	// postcopy-blocktime), seconds: vCPU time blocked on page faults.
 	StallTimeS float64 `json:"stall_time_s"`
-	// QEMUDowntimeS is QEMU's own downtime figure, seconds, kept for
-	// post-copy runs, where DowntimeS is the STOP-to-RESUME time instead
-	// (see postcopy.go); 0 for pre-copy.
+	// QEMUDowntimeS is QEMU's own downtime figure, seconds (the source's
+	// view: stop to the last byte handed to the socket), kept where
+	// DowntimeS is the guest's instead: STOP to RESUME for post-copy, STOP
+	// to the destination's completed load for pre-copy on one host (see
+	// postcopy.go); 0 where DowntimeS is QEMU's figure.
 	QEMUDowntimeS float64 `json:"qemu_downtime_s,omitempty"`
 	// Xbzrle is QEMU's xbzrle-cache figures; nil when XBZRLE was off.
 	Xbzrle *RealXbzrle `json:"xbzrle,omitempty"`
@@ -246,7 +254,12 @@ type RealMetrics struct {
 // ram.downtime-bytes) over total time less setup time and downtime, as the
 // simulator's bandwidth_bps measures it.
 func (m RealMetrics) MeanBandwidthBps() float64 {
-	live := m.TotalTimeS - m.SetupTimeS - m.DowntimeS
+	down := m.DowntimeS
+	if m.QEMUDowntimeS > 0 && m.PostcopyBytes == 0 {
+		// A pre-copy run's total time ends with QEMU's own downtime.
+		down = m.QEMUDowntimeS
+	}
+	live := m.TotalTimeS - m.SetupTimeS - down
 	if live <= 0 || m.DowntimeBytes > m.TransferredBytes {
 		return 0
 	}
@@ -729,12 +742,24 @@ func (l *lab) run(ctx context.Context, opts LocalOptions, hosts *Hosts, mem unit
 	}
 	logf("migrating to %s", uri)
 	sw := &postcopySwitch{params: opts.Migration, exec: func() error { return exec(src, "migrate-start-postcopy", nil, nil) }, logf: logf}
-	if err := sw.check(0); err != nil {
+	forced := false
+	check := func(syncs int) error {
+		if err := sw.check(syncs); err != nil {
+			return err
+		}
+		if n := opts.Migration.CompleteAfterSyncs; n > 0 && syncs >= n && !forced {
+			forced = true
+			logf("raising downtime-limit to %v at dirty-sync-count %d", probeDowntimeLimit, syncs)
+			return exec(src, "migrate-set-parameters", map[string]any{"downtime-limit": probeDowntimeLimit.Milliseconds()}, nil)
+		}
+		return nil
+	}
+	if err := check(0); err != nil {
 		return nil, err
 	}
 	mctx, mcancel := context.WithTimeout(ctx, migTimeout)
 	defer mcancel()
-	final, raw, err := pollMigration(mctx, src, t0, &run.Series, sw.check)
+	final, raw, err := pollMigration(mctx, src, t0, &run.Series, check)
 	if err != nil {
 		// Cancel a migration still running, so that QEMU is not killed
 		// mid-stream for nothing; the processes go in close anyway.
@@ -772,6 +797,8 @@ func (l *lab) run(ctx context.Context, opts LocalOptions, hosts *Hosts, mem unit
 		}
 	} else if err := waitDestination(wctx, dst); err != nil {
 		return nil, err
+	} else if l.remote == nil {
+		precopyDowntime(src, dst, &run.Metrics) // one host, one clock
 	}
 	var same, bad, firstBad uint64
 	if l.remote != nil {

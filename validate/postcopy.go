@@ -2,6 +2,7 @@ package validate
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -199,6 +200,41 @@ func postcopyMetrics(ctx context.Context, src, dst *qemuProc, m *RealMetrics) er
 	}
 	m.StallTimeS = msToS(di.PostcopyBlocktime)
 	return nil
+}
+
+// precopyDowntime completes a pre-copy run's downtime on one host: the
+// guest's stop-to-loaded time, from the source's STOP event to the
+// destination's MIGRATION event with status completed (all state loaded;
+// the lab keeps the destination paused, so there is no RESUME), both
+// stamped by QEMU on the host's clock. QEMU's own figure is the source's
+// view: stop to the last byte handed to the socket, which leaves out the
+// bytes still in socket buffers and the destination's loading; it is kept
+// as QEMUDowntimeS. Without both events (an older QEMU, events off) the
+// run keeps QEMU's figure.
+func precopyDowntime(src, dst *qemuProc, m *RealMetrics) {
+	var stop, loaded time.Time
+	for _, e := range src.qmp.Events() {
+		if e.Name == "STOP" {
+			stop = e.Time
+		}
+	}
+	for _, e := range dst.qmp.Events() {
+		if e.Name != "MIGRATION" || e.Time.Before(stop) {
+			continue
+		}
+		var d struct {
+			Status string `json:"status"`
+		}
+		if json.Unmarshal(e.Data, &d) == nil && d.Status == "completed" {
+			loaded = e.Time
+			break
+		}
+	}
+	if stop.IsZero() || loaded.IsZero() {
+		return
+	}
+	m.QEMUDowntimeS = m.DowntimeS
+	m.DowntimeS = loaded.Sub(stop).Seconds()
 }
 
 // stopDestination waits until the destination has received everything,

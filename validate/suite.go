@@ -138,10 +138,16 @@ func (s *Suite) scenario(i int, extra ...string) (*scenarios.Spec, error) {
 
 // SuiteResult is a suite's comparisons and the error summary per metric.
 type SuiteResult struct {
-	Suite       string        `json:"suite"`
+	Suite string `json:"suite"`
+	// LinkProbe is the measurement of the loopback path the suite's
+	// unshaped local cases were simulated over; nil when none ran.
+	LinkProbe   *LinkProbe    `json:"link_probe,omitempty"`
 	Comparisons []*Comparison `json:"comparisons"`
 	// Failed lists the cases whose run failed, with the reason.
 	Failed []CaseFailure `json:"failed"`
+	// Retried holds the first attempts of the cases [SuiteResult.Retry]
+	// ran again (their second runs are in Comparisons).
+	Retried []*Comparison `json:"retried,omitempty"`
 	// Summary has, per metric, the median and worst absolute relative
 	// error over the cases that ran.
 	Summary []MetricSummary `json:"summary"`
@@ -183,10 +189,18 @@ func RunSuite(ctx context.Context, s *Suite, opts Options) (*SuiteResult, error)
 		if err != nil {
 			return nil, err
 		}
+		co := s.caseOptions(i, opts)
+		if co.LinkBps == 0 && co.Hosts == nil && co.Local.Shaping != ShapingNetns {
+			// The first loopback case: measure the path once for all.
+			if res.LinkProbe, err = ProbeLink(ctx, spec, co); err != nil {
+				return nil, err
+			}
+			opts.LinkBps, co.LinkBps = res.LinkProbe.Bps, res.LinkProbe.Bps
+		}
 		if opts.Log != nil {
 			fmt.Fprintf(opts.Log, "case %d/%d: %s\n", i+1, len(s.Cases), c.Name)
 		}
-		cmp, err := Run(ctx, spec, s.caseOptions(i, opts))
+		cmp, err := Run(ctx, spec, co)
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
@@ -198,6 +212,66 @@ func RunSuite(ctx context.Context, s *Suite, opts Options) (*SuiteResult, error)
 	}
 	res.Summary = summarise(res.Comparisons)
 	return res, nil
+}
+
+// Retry runs once more every case that crossed a threshold of vs (the
+// worst case of a "worst" violation; for a "median" one, every case of
+// that model over the median bound) and puts the new run in its place:
+// one slow moment of a shared machine (a TCG stall, a noisy neighbour)
+// then fails the gate only if it comes back. The first attempts are kept
+// in r.Retried. It returns the names of the cases run again.
+func (r *SuiteResult) Retry(ctx context.Context, s *Suite, vs []Violation, opts Options) ([]string, error) {
+	again := map[string]bool{}
+	for _, v := range vs {
+		switch v.Stat {
+		case "worst":
+			again[v.Case] = true
+		case "median":
+			for _, c := range r.Comparisons {
+				if v.Threshold.Model != "" && c.Model != v.Threshold.Model {
+					continue
+				}
+				for _, m := range c.Metrics {
+					if m.Name == v.Threshold.Metric && math.Abs(m.RelErr) > v.Threshold.Median {
+						again[c.Scenario] = true
+					}
+				}
+			}
+		}
+	}
+	if r.LinkProbe != nil && opts.LinkBps == 0 {
+		opts.LinkBps = r.LinkProbe.Bps
+	}
+	var names []string
+	for i, c := range s.Cases {
+		if !again[c.Name] {
+			continue
+		}
+		spec, err := s.Scenario(i)
+		if err != nil {
+			return names, err
+		}
+		if opts.Log != nil {
+			fmt.Fprintf(opts.Log, "retrying case %s once: it crossed a gate threshold\n", c.Name)
+		}
+		cmp, err := Run(ctx, spec, s.caseOptions(i, opts))
+		if ctx.Err() != nil {
+			return names, ctx.Err()
+		}
+		names = append(names, c.Name)
+		if err != nil {
+			r.Failed = append(r.Failed, CaseFailure{Case: c.Name, Error: "retry: " + err.Error()})
+			continue
+		}
+		for j, old := range r.Comparisons {
+			if old.Scenario == c.Name {
+				r.Retried = append(r.Retried, old)
+				r.Comparisons[j] = cmp
+			}
+		}
+	}
+	r.Summary = summarise(r.Comparisons)
+	return names, nil
 }
 
 // summarise summarises each metric over the comparisons that have it, in
