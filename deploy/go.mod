@@ -1,0 +1,3 @@
+module github.com/migsim/migsim/deploy
+
+go 1.26.0
