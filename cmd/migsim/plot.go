@@ -32,6 +32,7 @@ type plotOptions struct {
 	logX, logY    bool
 	title         string
 	output        string
+	force         bool
 	width, height string
 	// widthSet and heightSet record that the flags were given.
 	widthSet, heightSet bool
@@ -120,6 +121,9 @@ arriving; the caption counts them, states n per point, and counts empty
 			if o.output == "" {
 				o.output = strings.TrimSuffix(o.file, filepath.Ext(o.file)) + "-" + o.kind + ".png"
 			}
+			if err := checkOverwrite(o.output, o.force); err != nil {
+				return err
+			}
 			if runF != nil {
 				return runF(cmd, o)
 			}
@@ -143,6 +147,7 @@ arriving; the caption counts them, states n per point, and counts empty
 	fl.StringVar(&o.height, "height", "2.6in", "figure height (in, cm, mm or pt; with --facet, default 2.4in per row of panels)")
 	fl.IntVar(&o.dpi, "dpi", plots.DefaultDPI, "PNG resolution, dots per inch")
 	fl.IntVar(&o.point, "point", -1, "for rounds from a results.jsonl: the point to draw")
+	fl.BoolVar(&o.force, "force", false, "replace the figure file if it exists")
 	return cmd
 }
 

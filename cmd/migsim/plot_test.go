@@ -134,7 +134,7 @@ repeat: 2
 			t.Errorf("%s: exit %d, stderr %q", path, code, stderr)
 		}
 		// Seeds are repeats: one bandwidth pools them, with n in the caption.
-		if _, stderr, code := migsim(t, "plot", path, "--x", "dirty_rate", "--y", "total_time_s", "--where", "bandwidth=10Gbit", "-o", filepath.Join(dir, "y.svg")); code != exitOK {
+		if _, stderr, code := migsim(t, "plot", path, "--x", "dirty_rate", "--y", "total_time_s", "--where", "bandwidth=10Gbit", "-o", filepath.Join(dir, "y.svg"), "--force"); code != exitOK {
 			t.Errorf("%s --where bandwidth=10Gbit: exit %d: %s", path, code, stderr)
 		}
 		svg, err := os.ReadFile(filepath.Join(dir, "y.svg"))

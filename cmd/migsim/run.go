@@ -16,6 +16,7 @@ type runOptions struct {
 	output   string // table, json or csv
 	progress bool   // print each round to stderr as it ends
 	plot     string // figure of the rounds to write (.png, .svg, .pdf); "" for none
+	force    bool   // replace an existing plot file
 }
 
 // newRunCmd returns "migsim run". runF, when not nil, replaces the run so
@@ -60,10 +61,14 @@ The same scenario and seed give byte-identical output.`,
 	cmd.Flags().StringVarP(&o.output, "output", "o", "table", "output format: table, json or csv")
 	cmd.Flags().BoolVar(&o.progress, "progress", false, "print each round to stderr as it ends")
 	cmd.Flags().StringVar(&o.plot, "plot", "", "also draw the rounds as a bar chart to this file (.png, .svg or .pdf)")
+	cmd.Flags().BoolVar(&o.force, "force", false, "replace the --plot file if it exists")
 	return cmd
 }
 
 func runRun(cmd *cobra.Command, o *runOptions) error {
+	if err := checkOverwrite(o.plot, o.force); err != nil {
+		return err
+	}
 	spec, err := o.load(cmd, o.scenario)
 	if err != nil {
 		return err

@@ -29,6 +29,7 @@ type traceGenOptions struct {
 	scenarioFlags
 	scenario string // "" for the built-in default
 	output   string // trace file to write; "-" for stdout
+	force    bool   // replace an existing output file
 }
 
 func newTraceGenCmd(s streams) *cobra.Command {
@@ -39,7 +40,7 @@ func newTraceGenCmd(s streams) *cobra.Command {
 		Long: `Run the scenario's workload.generator (seeded from its seed) for its whole
 duration and write the epochs as a trace file. With no scenario file, use the
 built-in default scenario. The file is written to a temporary name and
-renamed when complete.`,
+renamed when complete; an existing file is not replaced unless --force.`,
 		Example: `  migsim trace gen -o default.mgt
   migsim trace gen wan.yaml -o wan.mgt --set workload.generator.duration=60s`,
 		Args: usageArgs(cobra.MaximumNArgs(1)),
@@ -50,11 +51,15 @@ renamed when complete.`,
 			if o.output == "" {
 				return usageErrorf("trace gen: -o FILE is required (- for stdout)")
 			}
+			if err := checkOverwrite(o.output, o.force); err != nil {
+				return fmt.Errorf("trace gen: %w", err)
+			}
 			return runTraceGen(cmd, o)
 		},
 	}
 	o.scenarioFlags.register(cmd)
 	cmd.Flags().StringVarP(&o.output, "output", "o", "", "trace file to write (- for stdout)")
+	cmd.Flags().BoolVar(&o.force, "force", false, "replace the output file if it exists")
 	return cmd
 }
 
@@ -71,7 +76,7 @@ func runTraceGen(cmd *cobra.Command, o *traceGenOptions) error {
 		return fmt.Errorf("trace gen: %w", err)
 	}
 	var n uint64
-	err = writeOutput(o.output, o.out, func(w io.Writer) error {
+	err = writeFileOutput(o.output, o.out, o.force, func(w io.Writer) error {
 		var err error
 		n, err = copyTrace(w, src)
 		return err
@@ -117,31 +122,11 @@ func copyTrace(w io.Writer, src traces.Source) (uint64, error) {
 // writeOutput calls write with the file at path, or with stdout when path
 // is "-". A file is written under a temporary name in the same directory
 // and renamed to path only when write succeeds, so a failed or interrupted
-// run leaves no partial file.
-func writeOutput(path string, stdout io.Writer, write func(io.Writer) error) (err error) {
-	if path == "-" {
-		return write(stdout)
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if err := write(f); err != nil {
-		return err
-	}
-	if err := f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
+// run leaves no partial file; it replaces path if it exists (commands that
+// must not, call writeFileOutput). Temporary files a killed run left for
+// path are removed.
+func writeOutput(path string, stdout io.Writer, write func(io.Writer) error) error {
+	return writeFileOutput(path, stdout, true, write)
 }
 
 // traceStatsOptions are the options of "migsim trace stats".
@@ -195,6 +180,7 @@ type traceImportOptions struct {
 	streams
 	input  string // text trace; "-" for stdin
 	output string // trace file to write
+	force  bool   // replace an existing output file
 }
 
 func newTraceImportCmd(s streams) *cobra.Command {
@@ -205,17 +191,22 @@ func newTraceImportCmd(s streams) *cobra.Command {
 		Long: `Read a trace in the text form documented in traces/IMPORT.md (a header
 block, then one line per epoch and operation listing pages and page ranges)
 and write it as a binary trace file. Use - as input to read stdin. Errors
-name the input line and column.`,
+name the input line and column. An existing output file is not replaced
+unless --force.`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.input = args[0]
 			if o.output == "" {
 				return usageErrorf("trace import: -o FILE is required")
 			}
+			if err := checkOverwrite(o.output, o.force); err != nil {
+				return fmt.Errorf("trace import: %w", err)
+			}
 			return runTraceImport(o)
 		},
 	}
 	cmd.Flags().StringVarP(&o.output, "output", "o", "", "trace file to write")
+	cmd.Flags().BoolVar(&o.force, "force", false, "replace the output file if it exists")
 	return cmd
 }
 
@@ -231,7 +222,7 @@ func runTraceImport(o *traceImportOptions) error {
 	}
 	opts := traces.ImportOptions{Provenance: "imported from " + filepath.Base(name) + " by migsim trace import"}
 	var n uint64
-	err := writeOutput(o.output, o.out, func(w io.Writer) error {
+	err := writeFileOutput(o.output, o.out, o.force, func(w io.Writer) error {
 		var err error
 		n, err = traces.Import(w, in, name, opts)
 		return err

@@ -1,6 +1,6 @@
 //go:build unix
 
-package sweep
+package flock
 
 import (
 	"errors"
@@ -9,9 +9,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// tryLock takes an exclusive flock on f without waiting; false when
-// another open file description holds it.
-func tryLock(f *os.File) (bool, error) {
+// TryLock takes an exclusive lock on f without waiting. It returns false,
+// and no error, when another open file description holds a lock on the
+// file (another process, or another os.Open of it in this one).
+func TryLock(f *os.File) (bool, error) {
 	for {
 		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
 		switch {
