@@ -355,7 +355,7 @@ func (s *slurmRun) jobIDs(t *testing.T, stdout string) (array, merge string) {
 	return m[1], m[2]
 }
 
-var field = regexp.MustCompile(`(?:^| )(\w+)=(\S*)`)
+var jobField = regexp.MustCompile(`(?:^| )(\w+)=(\S*)`)
 
 // job returns the fields of one job (an array task as ID_K) as the
 // controller reports them.
@@ -366,7 +366,7 @@ func (s *slurmRun) job(t *testing.T, id string) map[string]string {
 		t.Fatalf("scontrol show job %s: %v", id, err)
 	}
 	f := map[string]string{}
-	for _, m := range field.FindAllStringSubmatch(strings.TrimSpace(string(out)), -1) {
+	for _, m := range jobField.FindAllStringSubmatch(strings.TrimSpace(string(out)), -1) {
 		if _, ok := f[m[1]]; !ok {
 			f[m[1]] = m[2]
 		}
