@@ -375,7 +375,14 @@ func (r *precopyRun) stopAndCopy(reason StopReason, dirty *dirtyLog) {
 			EffectiveBandwidthBps: x.Bps(),
 			ThrottlePct:           r.throttlePct, StopAndCopy: true,
 		})
-		r.finish(now.Add(downtime))
+		end := now.Add(downtime)
+		if r.env.net == nil || end <= r.eng.Now() {
+			r.finish(end)
+			return
+		}
+		// Beside others, the migration holds its place until the guest
+		// has resumed on the destination.
+		r.eng.Schedule(end, sim.PhaseDecide, func() { r.finish(end) })
 	}
 	if r.env.net == nil {
 		x := r.send(sendAt, bytes, capBps, nil)

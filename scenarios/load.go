@@ -206,13 +206,6 @@ func (l *loader) result() error {
 var yamlLine = regexp.MustCompile(`^yaml: (line (\d+): )?`)
 
 func load(file string, data []byte, overrides []string) (*Spec, error) {
-	l := &loader{
-		file:     file,
-		lines:    map[string]int{},
-		present:  map[string]bool{},
-		fromFlag: map[string]bool{},
-	}
-
 	// 1. Parse the file into a node tree (for lines) and the overrides.
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
@@ -226,6 +219,18 @@ func load(file string, data []byte, overrides []string) (*Spec, error) {
 	var root *yaml.Node
 	if doc.Kind == yaml.DocumentNode && len(doc.Content) > 0 {
 		root = resolveAlias(doc.Content[0])
+	}
+	return loadRoot(file, root, data, overrides)
+}
+
+// loadRoot is load once the file is parsed: root is its top mapping (nil
+// for an empty file) and data its text.
+func loadRoot(file string, root *yaml.Node, data []byte, overrides []string) (*Spec, error) {
+	l := &loader{
+		file:     file,
+		lines:    map[string]int{},
+		present:  map[string]bool{},
+		fromFlag: map[string]bool{},
 	}
 	var ovs []override
 	for _, s := range overrides {

@@ -1,0 +1,244 @@
+package fleet
+
+import (
+	"context"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/migsim/migsim/scenarios"
+)
+
+// writeFleet writes a fleet file into a temporary directory and loads it
+// with overrides.
+func writeFleet(t *testing.T, text string, overrides ...string) *Spec {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "fleet.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Load(path, overrides)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func runFleet(t *testing.T, f *Spec, opts Options) *Result {
+	t.Helper()
+	res, err := Run(context.Background(), f, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func relClose(a, b, tol float64) bool { return math.Abs(a-b) <= tol*math.Max(math.Abs(a), math.Abs(b)) }
+
+// TestOneVMFleetIsARun: a fleet of one VM gives the numbers 'migsim run'
+// gives for the same scenario, exactly.
+func TestOneVMFleetIsARun(t *testing.T) {
+	for _, model := range []string{
+		"{name: precopy, downtime_limit: 300ms}",
+		"{name: precopy, sync_policy: qemu, max_bandwidth: 2Gbit}",
+		"{name: precopy, multifd: {channels: 4}}",
+		"{name: postcopy}",
+		"{name: hybrid, precopy_rounds: 1}",
+		"{name: parallel, workers: 4}",
+	} {
+		t.Run(model, func(t *testing.T) {
+			vm := "vm: {memory: 1GiB}\n    workload: {generator: {kind: hotcold, dirty_rate: 20000, working_set: 256MiB, duration: 20s}}\n    model: " + model
+			f := writeFleet(t, "name: one\nseed: 7\nnetwork: {profile: metro}\nvms:\n  - name: db\n    "+vm+"\n")
+			got := runFleet(t, f, Options{})
+			scen := filepath.Join(t.TempDir(), "db.yaml")
+			text := "name: db\nseed: 7\nnetwork: {profile: metro}\n" + strings.ReplaceAll(vm, "\n    ", "\n")
+			if err := os.WriteFile(scen, []byte(text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			spec, err := scenarios.Load(scen, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, in, err := spec.Build()
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := m.Run(context.Background(), in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := got.VMs[0]
+			if v.TotalTimeS != want.TotalTimeS || v.DowntimeS != want.DowntimeS || v.TransferredBytes != want.TransferredBytes || v.StopReason != want.StopReason.String() {
+				t.Errorf("fleet of one: total %v s, downtime %v s, %d bytes, %s; run: %v s, %v s, %d bytes, %s",
+					v.TotalTimeS, v.DowntimeS, v.TransferredBytes, v.StopReason, want.TotalTimeS, want.DowntimeS, want.TransferredBytes, want.StopReason)
+			}
+			if got.MakespanS != want.TotalTimeS || got.PeakConcurrency != 1 {
+				t.Errorf("makespan %v s, peak %d; want %v s, 1", got.MakespanS, got.PeakConcurrency, want.TotalTimeS)
+			}
+		})
+	}
+}
+
+const idleVMs = `name: idle
+seed: 1
+network: {bandwidth: 10Gbit, rtt: 0}
+vms:
+  - name: vm
+    count: 4
+    vm: {memory: 1GiB}
+    workload: {generator: {kind: idle}}
+    model: {name: precopy}
+`
+
+// TestSharedLinkClosedForm: N identical idle VMs sharing one link each
+// take N times as long as one alone; one at a time, the makespan is N
+// times one.
+func TestSharedLinkClosedForm(t *testing.T) {
+	one := writeFleet(t, idleVMs, "vms.vm.count=1")
+	alone := runFleet(t, one, Options{}).VMs[0].TotalTimeS
+	setup := 0.010 // model.setup_time: the VMs set up side by side
+
+	together := runFleet(t, writeFleet(t, idleVMs, "plan.max_concurrent=4"), Options{})
+	if together.PeakConcurrency != 4 {
+		t.Fatalf("peak concurrency %d, want 4", together.PeakConcurrency)
+	}
+	for _, v := range together.VMs {
+		if want := setup + 4*(alone-setup); !relClose(v.TotalTimeS, want, 0.01) {
+			t.Errorf("%s shared by 4: %.4f s, want 4 × the transfer alone + setup = %.4f s", v.Name, v.TotalTimeS, want)
+		}
+	}
+	serial := runFleet(t, writeFleet(t, idleVMs), Options{})
+	if !relClose(serial.MakespanS, 4*alone, 1e-9) || serial.PeakConcurrency != 1 {
+		t.Errorf("one at a time: makespan %.4f s (peak %d), want 4 × %.4f s", serial.MakespanS, serial.PeakConcurrency, alone)
+	}
+	for i, v := range serial.VMs {
+		if !relClose(v.StartS, float64(i)*alone, 1e-9) || !relClose(v.TotalTimeS, alone, 1e-9) {
+			t.Errorf("%s: start %.4f s, %.4f s long; want %.4f s and %.4f s", v.Name, v.StartS, v.TotalTimeS, float64(i)*alone, alone)
+		}
+	}
+}
+
+// TestFabric: migrations between different hosts do not slow each other
+// (a non-blocking fabric); two leaving one host share its NIC.
+func TestFabric(t *testing.T) {
+	base := `name: fabric
+network: {bandwidth: 100Gbit, rtt: 0}
+hosts: [{name: a, nic: 10Gbit}, {name: b, nic: 10Gbit}, {name: c, nic: 10Gbit}, {name: d, nic: 10Gbit}]
+plan: {max_concurrent: 2}
+vms:
+  - {name: x, from: a, to: b, vm: {memory: 1GiB}, workload: {generator: {kind: idle}}}
+  - {name: y, from: FROM, to: d, vm: {memory: 1GiB}, workload: {generator: {kind: idle}}}
+`
+	apart := runFleet(t, writeFleet(t, strings.Replace(base, "FROM", "c", 1)), Options{})
+	shared := runFleet(t, writeFleet(t, strings.Replace(base, "FROM", "a", 1)), Options{})
+	one := runFleet(t, writeFleet(t, strings.Replace(base, "FROM", "c", 1), "plan.max_concurrent=1"), Options{})
+	alone := one.VMs[0].TotalTimeS
+	for i := range 2 {
+		if !relClose(apart.VMs[i].TotalTimeS, alone, 1e-9) {
+			t.Errorf("different hosts: %s took %.4f s, want %.4f s as alone", apart.VMs[i].Name, apart.VMs[i].TotalTimeS, alone)
+		}
+		if want := 0.010 + 2*(alone-0.010); !relClose(shared.VMs[i].TotalTimeS, want, 0.01) {
+			t.Errorf("one source NIC: %s took %.4f s, want about %.4f s (half the NIC)", shared.VMs[i].Name, shared.VMs[i].TotalTimeS, want)
+		}
+	}
+}
+
+// TestConcurrentDirtyVMsTakeLonger: with VMs that dirty memory, all at
+// once has a longer makespan than one by one (Cerroni, JISA 2015): each
+// migration gets a smaller share, so more is dirtied and re-sent.
+func TestConcurrentDirtyVMsTakeLonger(t *testing.T) {
+	text := `name: dirty
+network: {bandwidth: 10Gbit, rtt: 0.1ms}
+vms:
+  - name: vm
+    count: 4
+    vm: {memory: 2GiB}
+    workload: {generator: {kind: uniform, dirty_rate: 40000, working_set: 1GiB, duration: 60s}}
+    model: {name: precopy}
+`
+	serial := runFleet(t, writeFleet(t, text), Options{})
+	parallel := runFleet(t, writeFleet(t, text, "plan.max_concurrent=4"), Options{})
+	if !(parallel.MakespanS > serial.MakespanS) {
+		t.Errorf("all at once: makespan %.3f s, one by one %.3f s: want all at once longer", parallel.MakespanS, serial.MakespanS)
+	}
+	if !(parallel.TransferredBytes > serial.TransferredBytes) {
+		t.Errorf("all at once sent %d bytes, one by one %d: want more", parallel.TransferredBytes, serial.TransferredBytes)
+	}
+	for _, r := range []*Result{serial, parallel} {
+		var sum uint64
+		for _, v := range r.VMs {
+			sum += v.TransferredBytes
+			if v.TransferredBytes < 2<<30*3/4 { // every non-zero page at least once
+				t.Errorf("%s sent %d bytes, less than its memory", v.Name, v.TransferredBytes)
+			}
+		}
+		if sum != r.TransferredBytes {
+			t.Errorf("VMs sent %d bytes in all, the fleet says %d", sum, r.TransferredBytes)
+		}
+	}
+}
+
+// TestBadFleets: each mistake is an error naming file:line and the key,
+// never a panic.
+func TestBadFleets(t *testing.T) {
+	base := `name: bad
+hosts: [{name: a, nic: 10Gbit}, {name: b, nic: 10Gbit}]
+network: {profile: lan-10g}
+plan: {max_concurrent: 2}
+vms:
+  - name: web
+    from: a
+    to: b
+    vm: {memory: 1GiB}
+    model: {name: precopy}
+`
+	for _, c := range []struct {
+		name, old, new string
+		sets           []string
+		want           string
+	}{
+		{"unknown host", "from: a", "from: c", nil, `fleet.yaml:7: vms.web.from: unknown host "c"`},
+		{"count 0", "    from: a", "    count: 0\n    from: a", nil, `fleet.yaml:7: vms.web.count: "0": want a whole number of VMs from 1`},
+		{"from is to", "to: b", "to: a", nil, `fleet.yaml:8: vms.web.to: the VM would migrate from "a" to itself`},
+		{"key of another model", "model: {name: precopy}", "model: {name: postcopy, downtime_limit: 1s}", nil, `fleet.yaml:10: vms.web.model.downtime_limit: unknown key for model postcopy`},
+		{"unknown order", "plan: {max_concurrent: 2}", "plan: {max_concurrent: 2, order: random}", nil, `fleet.yaml:4: plan.order: unknown order "random"`},
+		{"cap below 1", "plan: {max_concurrent: 2}", "plan: {max_concurrent: 0}", nil, `fleet.yaml:4: plan.max_concurrent: "0": want a whole number, at least 1`},
+		{"flag cap below 1", "", "", []string{"plan.max_concurrent=0"}, `--set plan.max_concurrent: "0": want a whole number, at least 1`},
+		{"flag count 0", "", "", []string{"vms.web.count=0"}, `--set vms.web.count: "0"`},
+		{"flag unknown entry", "", "", []string{"vms.db.count=2"}, `--set vms.db.count: no vms entry is named "db"`},
+		{"bad VM value", "vm: {memory: 1GiB}", "vm: {memory: lots}", nil, `fleet.yaml:9: vms.web.vm.memory:`},
+		{"unknown fleet key", "name: bad", "name: bad\nplna: {}", nil, `fleet.yaml:2: plna: unknown fleet key (did you mean plan?)`},
+		{"unknown VM key", "    from: a", "    form: a\n    from: a", nil, `fleet.yaml:7: vms.web.form: unknown VM key (did you mean from?)`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "fleet.yaml")
+			if err := os.WriteFile(path, []byte(strings.Replace(base, c.old, c.new, 1)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Load(path, c.sets)
+			if err == nil {
+				t.Fatalf("no error, want %q", c.want)
+			}
+			if got := strings.ReplaceAll(err.Error(), filepath.Dir(path)+"/", ""); !strings.Contains(got, c.want) {
+				t.Errorf("error %q, want it to contain %q", got, c.want)
+			}
+		})
+	}
+}
+
+// TestOverrides: --set reaches fleet keys and each entry's VMs.
+func TestOverrides(t *testing.T) {
+	f := writeFleet(t, idleVMs, "vms.vm.count=12", "plan.max_concurrent=4", "vms.vm.model.downtime_limit=1s", "vms.vm.vm.memory=2GiB", "network.bandwidth=25Gbit")
+	if len(f.VMs) != 12 || f.Plan.MaxConcurrent != 4 {
+		t.Fatalf("%d VMs, max_concurrent %d; want 12 and 4", len(f.VMs), f.Plan.MaxConcurrent)
+	}
+	v := f.VMs[11]
+	if v.Name != "vm-12" || v.Spec.Seed != 12 || v.Spec.VM.Memory != 2<<30 || float64(v.Spec.Network.Bandwidth) != 25e9 {
+		t.Errorf("last VM %s seed %d memory %v bandwidth %v", v.Name, v.Spec.Seed, v.Spec.VM.Memory, v.Spec.Network.Bandwidth)
+	}
+	if v.From != DefaultSource || v.To != DefaultDestination || len(f.Hosts) != 2 {
+		t.Errorf("hosts %v, VM from %s to %s", f.Hosts, v.From, v.To)
+	}
+}
