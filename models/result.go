@@ -1,8 +1,11 @@
 package models
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
+	"strings"
 )
 
 // StopReason says why a migration's live phase ended. Its string names are
@@ -86,11 +89,20 @@ type Result struct {
 	// Calibration is the scenario's calibration key, text: the built-in
 	// profile's name or the profile file applied; omitted without one.
 	Calibration string `json:"calibration,omitempty"`
-	// Converged is true when the guest was stopped because its remaining
-	// dirty memory fit the downtime limit.
+	// MigsimVersion is the version of migsim that computed the result
+	// (see migsim version), text; omitted when the caller did not set it.
+	// Same binary, same scenario and seed: same bytes.
+	MigsimVersion string `json:"migsim_version,omitempty"`
+	// Converged is pre-copy convergence: true when the guest was stopped
+	// because its remaining dirty memory fit the downtime limit, false
+	// when pre-copy ran and did not get there (a cap forced the stop, a
+	// hybrid switched to post-copy, or time ran out). It does not apply
+	// (null in JSON, an empty CSV cell) when no pre-copy round ran: pure
+	// post-copy. Completed is the primary outcome.
 	Converged bool `json:"converged"`
 	// Completed is true when the guest ended up running on the destination
-	// (converged, or forced by a round or byte cap).
+	// with all of its memory (converged, forced by a round or byte cap, or
+	// by post-copy): the primary outcome of a migration.
 	Completed bool `json:"completed"`
 	// StopReason says why the live phase ended.
 	StopReason StopReason `json:"stop_reason"`
@@ -100,10 +112,12 @@ type Result struct {
 	TotalTimeS float64 `json:"total_time_s"`
 	// DowntimeS is the time the guest was stopped, QEMU downtime: for
 	// post-copy, from stopping on the source to resuming on the
-	// destination. 0 when a pre-copy migration did not complete.
+	// destination. Not applicable (null) when the guest was never stopped:
+	// a pre-copy migration that did not complete.
 	DowntimeS float64 `json:"downtime_s"`
 	// ExpectedDowntimeS is the downtime the last sync predicted: remaining
-	// dirty bytes over measured bandwidth, QEMU expected-downtime.
+	// dirty bytes over measured bandwidth, QEMU expected-downtime. Not
+	// applicable (null) without a pre-copy round.
 	ExpectedDowntimeS float64 `json:"expected_downtime_s"`
 	// SetupTimeS is the time before the first round started, QEMU setup-time.
 	SetupTimeS float64 `json:"setup_time_s"`
@@ -123,7 +137,8 @@ type Result struct {
 	// Pages counts pages, QEMU's ram.total/duplicate/normal.
 	Pages PageCounts `json:"pages"`
 	// DirtyPagesRate is the rate of newly dirtied pages measured over the
-	// last sync period, pages per second, QEMU dirty-pages-rate.
+	// last sync period, pages per second, QEMU dirty-pages-rate. Not
+	// applicable (null) without a pre-copy round.
 	DirtyPagesRate float64 `json:"dirty_pages_rate"`
 	// BandwidthBps is the mean migration throughput over the live phase, in
 	// bits per second: the pre-copy rounds, or for pure post-copy the
@@ -217,7 +232,7 @@ type Result struct {
 	// contiguous page ranges. Omitted for a single stream.
 	WorkerBytes []uint64 `json:"worker_bytes,omitempty"`
 	// CompressionRatio is raw page bytes over compressed bytes, 1 without
-	// compression. Omitted (0) without a CPU model.
+	// compression. Omitted without a CPU model (when Bottleneck is "").
 	CompressionRatio float64 `json:"compression_ratio,omitempty"`
 	// XbzrleCacheSizeBytes is the XBZRLE page cache's size, bytes, QEMU
 	// xbzrle-cache.cache-size. Omitted (0) when XBZRLE is off.
@@ -248,6 +263,11 @@ type Result struct {
 	// RoundsDetail has one entry per pass, the stop-and-copy or post-copy
 	// pass last.
 	RoundsDetail []Round `json:"rounds_detail"`
+	// ResolvedScenario is the scenario the result was computed from, every
+	// key resolved (file, flags, calibration, profile and defaults
+	// applied), as a JSON object of the scenario's keys; omitted unless
+	// asked for (migsim run -o json --resolved).
+	ResolvedScenario json.RawMessage `json:"resolved_scenario,omitempty"`
 }
 
 // PageCounts counts pages the way QEMU's query-migrate does.
@@ -297,12 +317,131 @@ type Round struct {
 	Postcopy bool `json:"postcopy"`
 }
 
-// MarshalJSON keeps rounds_detail an array (never null) in the output.
-func (r Result) MarshalJSON() ([]byte, error) {
-	type plain Result
-	p := plain(r)
-	if p.RoundsDetail == nil {
-		p.RoundsDetail = []Round{}
+// Applies reports whether the metric of JSON key key (a top-level key of
+// Result, as in JSON and in the columns of sweep tables) applies to r. A
+// metric that does not apply is null in JSON (left out for the keys
+// documented as omitted) and an empty cell in CSV, never a 0 that reads
+// as a value:
+//
+//   - converged, expected_downtime_s and dirty_pages_rate need a pre-copy
+//     round (not pure post-copy);
+//   - downtime_s needs the guest to have been stopped (completed, or a
+//     stop-and-copy or post-copy pass);
+//   - compression_ratio, cpu_seconds_source, cpu_seconds_destination and
+//     bottleneck need a CPU model (Bottleneck set);
+//   - the xbzrle_ keys need XBZRLE (a cache size).
+//
+// Every other key applies. Applies works on a Result decoded from JSON as
+// well, since it looks only at values the JSON keeps.
+func (r *Result) Applies(key string) bool {
+	switch key {
+	case "converged", "expected_downtime_s", "dirty_pages_rate":
+		return r.ranPrecopy()
+	case "downtime_s":
+		return r.Completed || r.stopped()
+	case "compression_ratio", "cpu_seconds_source", "cpu_seconds_destination", "bottleneck":
+		return r.Bottleneck != ""
 	}
-	return json.Marshal(p)
+	if strings.HasPrefix(key, "xbzrle_") {
+		return r.XbzrleCacheSizeBytes > 0
+	}
+	return true
+}
+
+// MayNotApply reports whether the metric of JSON key key can be not
+// applicable to some result (see [Result.Applies]): such a column must
+// allow empty cells.
+func MayNotApply(key string) bool {
+	switch key {
+	case "converged", "expected_downtime_s", "dirty_pages_rate", "downtime_s",
+		"compression_ratio", "cpu_seconds_source", "cpu_seconds_destination", "bottleneck":
+		return true
+	}
+	return strings.HasPrefix(key, "xbzrle_")
+}
+
+// ranPrecopy reports whether r has a pre-copy round: a live round or a
+// stop-and-copy, anything but the post-copy pass.
+func (r *Result) ranPrecopy() bool {
+	for _, rd := range r.RoundsDetail {
+		if !rd.Postcopy {
+			return true
+		}
+	}
+	return false
+}
+
+// stopped reports whether r has a pass run with the guest stopped on the
+// source: stop-and-copy, or the post-copy pass (which starts with the
+// stop).
+func (r *Result) stopped() bool {
+	for _, rd := range r.RoundsDetail {
+		if rd.StopAndCopy || rd.Postcopy {
+			return true
+		}
+	}
+	return false
+}
+
+// resultField is one JSON field of Result.
+type resultField struct {
+	index     int
+	name      string
+	omitEmpty bool
+}
+
+// resultFields are Result's JSON fields in declaration order.
+var resultFields = func() []resultField {
+	t := reflect.TypeFor[Result]()
+	var out []resultField
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if !f.IsExported() || name == "" || name == "-" {
+			continue
+		}
+		out = append(out, resultField{index: i, name: name, omitEmpty: opts == "omitempty"})
+	}
+	return out
+}()
+
+// MarshalJSON writes the fields in declaration order as encoding/json
+// would, except that a metric that does not apply ([Result.Applies]) is
+// null, or left out when its field is omitempty, and one that applies is
+// written even when 0; rounds_detail is an array, never null.
+func (r Result) MarshalJSON() ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	v := reflect.ValueOf(r)
+	first := true
+	for _, f := range resultFields {
+		fv := v.Field(f.index)
+		var val []byte
+		switch {
+		case !r.Applies(f.name):
+			if f.omitEmpty {
+				continue
+			}
+			val = []byte("null")
+		case f.name == "rounds_detail" && fv.IsNil():
+			val = []byte("[]")
+		case f.omitEmpty && !MayNotApply(f.name) && fv.IsZero():
+			continue
+		default:
+			var err error
+			if val, err = json.Marshal(fv.Interface()); err != nil {
+				return nil, fmt.Errorf("result %s: %w", f.name, err)
+			}
+		}
+		if !first {
+			b.WriteByte(',')
+		}
+		first = false
+		b.WriteByte('"')
+		b.WriteString(f.name)
+		b.WriteString(`":`)
+		b.Write(val)
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
 }

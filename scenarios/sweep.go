@@ -86,6 +86,14 @@ type Sweep struct {
 	// ID in order, 16 hex digits. Two sweeps with one fingerprint run the
 	// same scenarios.
 	Fingerprint string
+	// BaseFile is the base scenario's file: the file the base key names,
+	// the sweep file for an inline base, "" for the built-in scenario.
+	BaseFile string
+	// Base is the base scenario's text as written (YAML), an inline base
+	// without its indentation; empty for the built-in scenario.
+	Base string
+	// BaseSets are the --set overrides applied to the base of every point.
+	BaseSets []string
 }
 
 // Axis is one swept key.
@@ -636,7 +644,8 @@ func (sf *sweepFile) expand(sets []string) (*Sweep, error) {
 	if err != nil {
 		return nil, err
 	}
-	sw := &Sweep{Name: sf.name, File: sf.path, Seed: sf.seed, Points: make([]Point, n)}
+	sw := &Sweep{Name: sf.name, File: sf.path, Seed: sf.seed, Points: make([]Point, n),
+		BaseFile: sf.baseFile, Base: dedent(sf.baseData), BaseSets: slices.Clone(sets)}
 	decoded := make([][]any, len(sf.axes))
 	for i, ax := range sf.axes {
 		sw.Axes = append(sw.Axes, ax.Axis)

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/migsim/migsim/internal/buildinfo"
 	"github.com/migsim/migsim/scenarios"
 )
 
@@ -113,6 +114,17 @@ type Manifest struct {
 	ShardPoints int `json:"shard_points"`
 	// Axes are the sweep's axes, in column order.
 	Axes []AxisInfo `json:"axes"`
+	// MigsimVersion is the version of migsim that wrote the directory's
+	// outputs (see migsim version); each result line carries its own.
+	MigsimVersion string `json:"migsim_version,omitempty"`
+	// BaseFile is the file of the base scenario ("" for the built-in
+	// one), as the sweep file names it.
+	BaseFile string `json:"base_file,omitempty"`
+	// BaseScenario is the base scenario's text as written (YAML), which
+	// every point starts from; empty for the built-in scenario.
+	BaseScenario string `json:"base_scenario,omitempty"`
+	// BaseSets are the --set overrides applied to the base of every point.
+	BaseSets []string `json:"base_sets,omitempty"`
 }
 
 func newManifest(sw *scenarios.Sweep, sh Shard) *Manifest {
@@ -124,6 +136,11 @@ func newManifest(sw *scenarios.Sweep, sh Shard) *Manifest {
 		Shard:       sh.String(),
 		ShardPoints: len(sh.Points(len(sw.Points))),
 		Axes:        axisInfos(sw.Axes),
+
+		MigsimVersion: buildinfo.Version(),
+		BaseFile:      sw.BaseFile,
+		BaseScenario:  sw.Base,
+		BaseSets:      sw.BaseSets,
 	}
 }
 

@@ -10,12 +10,14 @@ import (
 	"github.com/migsim/migsim/scenarios"
 )
 
-// parquetWriter writes the table as a Parquet file: one required column
-// per table column (int64, double, boolean or UTF-8 string), Snappy
+// parquetWriter writes the table as a Parquet file: one column per table
+// column (int64, double, boolean or UTF-8 string), required, or optional
+// (null where the metric does not apply) for an Optional column; Snappy
 // compressed, one row group.
 type parquetWriter struct {
-	w   *parquet.GenericWriter[any]
-	row parquet.Row
+	w        *parquet.GenericWriter[any]
+	row      parquet.Row
+	optional []bool // per column
 }
 
 func newParquetWriter(w io.Writer, t *table) (*parquetWriter, error) {
@@ -32,18 +34,26 @@ func newParquetWriter(w io.Writer, t *table) (*parquetWriter, error) {
 		default:
 			ft = reflect.TypeFor[string]()
 		}
+		tag := c.Name
+		if c.Optional {
+			tag += ",optional"
+		}
 		fields[i] = reflect.StructField{
 			Name: fmt.Sprintf("C%d", i),
 			Type: ft,
-			Tag:  reflect.StructTag(fmt.Sprintf(`parquet:%q`, c.Name)),
+			Tag:  reflect.StructTag(fmt.Sprintf(`parquet:%q`, tag)),
 		}
 	}
 	// A struct type gives the schema its column order.
 	typ := reflect.StructOf(fields)
 	schema := parquet.NewSchema("results", parquet.SchemaOf(reflect.New(typ).Interface()))
 	pw := &parquetWriter{
-		w:   parquet.NewGenericWriter[any](w, schema, parquet.Compression(&parquet.Snappy)),
-		row: make(parquet.Row, len(t.columns)),
+		w:        parquet.NewGenericWriter[any](w, schema, parquet.Compression(&parquet.Snappy)),
+		row:      make(parquet.Row, len(t.columns)),
+		optional: make([]bool, len(t.columns)),
+	}
+	for i, c := range t.columns {
+		pw.optional[i] = c.Optional
 	}
 	return pw, nil
 }
@@ -52,6 +62,12 @@ func (pw *parquetWriter) write(vals []any) error {
 	for i, v := range vals {
 		var pv parquet.Value
 		switch x := v.(type) {
+		case nil:
+			if !pw.optional[i] {
+				return fmt.Errorf("parquet: column %d: no value in a required column", i)
+			}
+			pw.row[i] = parquet.NullValue().Level(0, 0, i)
+			continue
 		case int64:
 			pv = parquet.Int64Value(x)
 		case float64:
@@ -63,7 +79,11 @@ func (pw *parquetWriter) write(vals []any) error {
 		default:
 			return fmt.Errorf("parquet: column %d: unexpected %T", i, v)
 		}
-		pw.row[i] = pv.Level(0, 0, i)
+		def := 0
+		if pw.optional[i] {
+			def = 1
+		}
+		pw.row[i] = pv.Level(0, def, i)
 	}
 	_, err := pw.w.WriteRows([]parquet.Row{pw.row})
 	return err

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/migsim/migsim/internal/buildinfo"
 	"github.com/migsim/migsim/scenarios"
 	"github.com/migsim/migsim/traces"
 )
@@ -321,6 +322,7 @@ func runPoint(ctx context.Context, p *scenarios.Point, axes []AxisInfo, cache *t
 	if err != nil {
 		return nil, fmt.Errorf("point %d (%v): %w", p.Index, p.Sets, err)
 	}
+	res.MigsimVersion = buildinfo.Version()
 	ax, err := encodeAxes(axes, p.Columns)
 	if err != nil {
 		return nil, fmt.Errorf("point %d: %w", p.Index, err)

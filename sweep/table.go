@@ -20,20 +20,27 @@ type Column struct {
 	Name string
 	// Type is the type of its values.
 	Type scenarios.ColumnType
+	// Optional is true for a metric that may not apply to a point
+	// (models.MayNotApply): its cell is then empty in CSV, null in
+	// Parquet.
+	Optional bool
 }
 
 // metric is a column taken from a models.Result.
 type metric struct {
 	Column
-	index []int // field index path in models.Result
+	index []int  // field index path in models.Result
+	key   string // the top-level JSON key, for Optional columns
 }
 
 var resultType = reflect.TypeFor[models.Result]()
 
 // metrics returns the table columns of models.Result, in field order:
-// nested structs flattened with "_", rounds_detail left out, and so is
-// calibration: a scenario key, an axis column when a sweep varies it, so
-// that tables without it keep their columns.
+// nested structs flattened with "_", rounds_detail left out, and so are
+// calibration (a scenario key, an axis column when a sweep varies it, so
+// that tables without it keep their columns) and migsim_version (in the
+// manifest and each journal line; a column would make rows from two
+// builds of a resumed sweep differ in text).
 func metrics() []metric {
 	var out []metric
 	var walk func(t reflect.Type, prefix string, index []int)
@@ -41,7 +48,7 @@ func metrics() []metric {
 		for i := range t.NumField() {
 			f := t.Field(i)
 			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-			if !f.IsExported() || name == "" || name == "-" || name == "rounds_detail" || name == "calibration" {
+			if !f.IsExported() || name == "" || name == "-" || name == "rounds_detail" || name == "calibration" || name == "migsim_version" {
 				continue
 			}
 			idx := append(append([]int(nil), index...), i)
@@ -68,15 +75,21 @@ func metrics() []metric {
 					continue // slices and maps do not fit a flat table
 				}
 			}
-			out = append(out, metric{Column: Column{Name: full, Type: typ}, index: idx})
+			// Only top-level keys can be not applicable.
+			optional := prefix == "" && models.MayNotApply(name)
+			out = append(out, metric{Column: Column{Name: full, Type: typ, Optional: optional}, index: idx, key: name})
 		}
 	}
 	walk(resultType, "", nil)
 	return out
 }
 
-// value returns the metric of res as an int64, float64, bool or string.
+// value returns the metric of res as an int64, float64, bool or string,
+// or nil when it does not apply to res (models.Result.Applies).
 func (m metric) value(res *models.Result) any {
+	if m.Optional && !res.Applies(m.key) {
+		return nil
+	}
 	v := reflect.ValueOf(res).Elem().FieldByIndex(m.index)
 	if sr, ok := v.Interface().(models.StopReason); ok {
 		return sr.String()
@@ -142,9 +155,11 @@ func (t *table) values(r *row) ([]any, error) {
 
 // formatValue formats a table value for CSV: integers in decimal, floats
 // in the shortest form that reads back exactly ('g'), booleans as true or
-// false.
+// false, a metric that does not apply (nil) as an empty cell.
 func formatValue(v any) string {
 	switch x := v.(type) {
+	case nil:
+		return ""
 	case int64:
 		return strconv.FormatInt(x, 10)
 	case float64:

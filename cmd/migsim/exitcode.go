@@ -21,6 +21,9 @@ const (
 	// exitAccuracy: the simulation ran but an accuracy gate failed (the
 	// model disagrees with measurements by more than its tolerance).
 	exitAccuracy exitCode = 3
+	// exitAssert: the command ran and wrote its output, but an --assert
+	// expression was false (or could not be evaluated) on a result.
+	exitAssert exitCode = 4
 )
 
 // usageError is a mistake in the command line; it exits with exitUsage.
@@ -39,10 +42,17 @@ type accuracyError struct{ err error }
 func (e *accuracyError) Error() string { return e.err.Error() }
 func (e *accuracyError) Unwrap() error { return e.err }
 
+// assertionError is a failed --assert; it exits with exitAssert.
+type assertionError struct{ err error }
+
+func (e *assertionError) Error() string { return e.err.Error() }
+func (e *assertionError) Unwrap() error { return e.err }
+
 // exitCodeOf returns the exit code for the error a command returned.
 func exitCodeOf(err error) exitCode {
 	var ue *usageError
 	var ae *accuracyError
+	var se *assertionError
 	switch {
 	case err == nil:
 		return exitOK
@@ -50,6 +60,8 @@ func exitCodeOf(err error) exitCode {
 		return exitUsage
 	case errors.As(err, &ae):
 		return exitAccuracy
+	case errors.As(err, &se):
+		return exitAssert
 	}
 	return exitError
 }

@@ -2,11 +2,12 @@ package main
 
 import (
 	"fmt"
-	"runtime/debug"
+	"io"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
+	"github.com/migsim/migsim/internal/buildinfo"
 	"github.com/migsim/migsim/models"
 	"github.com/migsim/migsim/scenarios"
 )
@@ -82,34 +83,38 @@ func newModelsCmd(s streams) *cobra.Command {
 func newVersionCmd(s streams) *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
-		Short: "Print migsim's version",
-		Args:  usageArgs(cobra.NoArgs),
+		Short: "Print migsim's version and the revision it was built from",
+		Long: `Print the version the Go toolchain recorded in this binary: the module
+version, the VCS revision and commit time, whether the work tree had
+uncommitted changes, and the Go version. Results carry the first line's
+version as migsim_version. "go build" in a git work tree records the
+revision; "go run" and -buildvcs=false do not, and the version is then
+"(devel)".`,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			version, goVersion, rev := "(unknown)", "", ""
-			if bi, ok := debug.ReadBuildInfo(); ok {
-				if bi.Main.Version != "" {
-					version = bi.Main.Version
-				}
-				goVersion = bi.GoVersion
-				for _, kv := range bi.Settings {
-					switch kv.Key {
-					case "vcs.revision":
-						rev = kv.Value
-					case "vcs.modified":
-						if kv.Value == "true" {
-							rev += " (modified)"
-						}
-					}
-				}
-			}
-			fmt.Fprintf(s.out, "migsim %s\n", version)
-			if goVersion != "" {
-				fmt.Fprintf(s.out, "built with %s\n", goVersion)
-			}
-			if rev != "" {
-				fmt.Fprintf(s.out, "revision %s\n", rev)
-			}
-			return nil
+			return writeVersion(s.out)
 		},
 	}
+}
+
+// writeVersion prints what "migsim version" and "migsim --version" print.
+func writeVersion(w io.Writer) error {
+	bi := buildinfo.Read()
+	fmt.Fprintf(w, "migsim %s\n", bi)
+	if bi.Revision != "" {
+		rev := bi.Revision
+		if bi.Time != "" {
+			rev += " (" + bi.Time + ")"
+		}
+		if bi.Modified {
+			rev += ", modified"
+		}
+		fmt.Fprintf(w, "revision %s\n", rev)
+	} else {
+		fmt.Fprintln(w, "revision unknown (built without VCS information: go run, or -buildvcs=false)")
+	}
+	if bi.GoVersion != "" {
+		fmt.Fprintf(w, "built with %s\n", bi.GoVersion)
+	}
+	return nil
 }

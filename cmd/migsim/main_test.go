@@ -56,7 +56,7 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"trace", "stats"}, exitUsage, "accepts 1 arg(s), received 0"},
 		{[]string{"trace", "import", "x.txt"}, exitUsage, "trace import: -o FILE is required"},
 		{[]string{"scenario", "check"}, exitUsage, "requires at least 1 arg(s)"},
-		{[]string{"scenario", "explain", "x"}, exitUsage, `unknown command "x"`},
+		{[]string{"scenario", "explain", "x", "y"}, exitUsage, "accepts at most 1 arg(s), received 2"},
 		{[]string{"run", bad}, exitError, bad + ":3: model.downtim_limit: unknown key for model precopy (did you mean downtime_limit?)"},
 		{[]string{"run", "--set", "vm.memory=-1GiB"}, exitError, `--set vm.memory: size "-1GiB" is negative`},
 		{[]string{"run", filepath.Join(dir, "missing.yaml")}, exitError, "no such file or directory"},

@@ -48,8 +48,12 @@ func writeCSV(w io.Writer, res *models.Result) error {
 			return err
 		}
 	}
+	downtime := "" // empty when the guest was never stopped
+	if res.Applies("downtime_s") {
+		downtime = f(res.DowntimeS)
+	}
 	total := append(head[:3:3], "total", "0", f(res.TotalTimeS), u(pages), u(zero), u(res.TransferredBytes),
-		u(dirtied), f(res.BandwidthBps), f(res.ThrottlePct), "", f(res.DowntimeS), res.StopReason.String())
+		u(dirtied), f(res.BandwidthBps), f(res.ThrottlePct), "", downtime, res.StopReason.String())
 	if err := cw.Write(total); err != nil {
 		return err
 	}

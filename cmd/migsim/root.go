@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/migsim/migsim/internal/buildinfo"
 	"github.com/migsim/migsim/scenarios"
 )
 
@@ -49,7 +50,8 @@ Scenario values come from, in order of precedence: --set key=value flags
 (and dedicated flags such as --seed), the scenario file, the built-in
 defaults (see 'migsim scenario explain').
 
-Exit status: 0 ok, 1 error, 2 usage error, 3 accuracy gate failed.`,
+Exit status: 0 ok, 1 error, 2 usage error, 3 accuracy gate failed, 4 an
+--assert expression failed (the output is written first).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Args:          noSubcommand,
@@ -57,6 +59,11 @@ Exit status: 0 ok, 1 error, 2 usage error, 3 accuracy gate failed.`,
 			return cmd.Help()
 		},
 	}
+	// --version prints what "migsim version" prints.
+	var version strings.Builder
+	_ = writeVersion(&version)
+	root.Version = buildinfo.Version()
+	root.SetVersionTemplate(version.String())
 	root.SetOut(s.out)
 	root.SetErr(s.err)
 	root.SetIn(s.in)
@@ -134,13 +141,19 @@ func (f *scenarioFlags) register(cmd *cobra.Command) {
 	fl.Uint64Var(&f.seed, "seed", 0, "shortcut for --set seed=N, applied after every --set")
 }
 
-// load loads the scenario at path ("" for the built-in default) with the
-// flags applied on top.
-func (f *scenarioFlags) load(cmd *cobra.Command, path string) (*scenarios.Spec, error) {
+// allSets returns the overrides the flags give: --set, then --seed.
+func (f *scenarioFlags) allSets(cmd *cobra.Command) []string {
 	sets := f.sets
 	if cmd.Flags().Changed("seed") {
 		sets = append(sets[:len(sets):len(sets)], fmt.Sprintf("seed=%d", f.seed))
 	}
+	return sets
+}
+
+// load loads the scenario at path ("" for the built-in default) with the
+// flags applied on top.
+func (f *scenarioFlags) load(cmd *cobra.Command, path string) (*scenarios.Spec, error) {
+	sets := f.allSets(cmd)
 	if path == "" {
 		return scenarios.LoadDefault(sets)
 	}

@@ -2,9 +2,11 @@ package main
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
+	"github.com/migsim/migsim/internal/buildinfo"
 	"github.com/migsim/migsim/models"
 )
 
@@ -17,6 +19,8 @@ type runOptions struct {
 	progress bool   // print each round to stderr as it ends
 	plot     string // figure of the rounds to write (.png, .svg, .pdf); "" for none
 	force    bool   // replace an existing plot file
+	resolved bool   // -o json: include the resolved scenario
+	asserts  []string
 }
 
 // newRunCmd returns "migsim run". runF, when not nil, replaces the run so
@@ -38,11 +42,22 @@ Output formats (-o):
          the final throttle, and downtime_s and stop_reason are filled in
          (they are empty on round rows)
 
-The same scenario and seed give byte-identical output.`,
+A value that does not apply to the run is null in JSON and an empty CSV
+cell, never a 0 that reads as a measurement: converged, expected_downtime_s
+and dirty_pages_rate without a pre-copy round (pure post-copy), downtime_s
+when the guest was never stopped (a pre-copy that did not complete). JSON
+results carry migsim_version; with --resolved also resolved_scenario, every
+scenario key resolved (see 'migsim scenario explain FILE').
+
+` + assertHelp + `
+
+The same scenario and seed give byte-identical output from one build.`,
 		Example: `  migsim run
   migsim run scenarios/examples/wan.yaml -o json
   migsim run demo.yaml --set model.downtime_limit=30ms --set network.profile=lan-1g
-  migsim run demo.yaml --seed 7 -o csv > rounds.csv`,
+  migsim run demo.yaml --seed 7 -o csv > rounds.csv
+  migsim run demo.yaml -o json --resolved > result.json
+  migsim run demo.yaml --assert 'completed && downtime_s <= 0.3'`,
 		Args: usageArgs(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
@@ -50,6 +65,9 @@ The same scenario and seed give byte-identical output.`,
 			}
 			if err := oneOf("output", o.output, "table", "json", "csv"); err != nil {
 				return err
+			}
+			if o.resolved && o.output != "json" {
+				return usageErrorf("--resolved needs -o json")
 			}
 			if runF != nil {
 				return runF(cmd, o)
@@ -62,10 +80,17 @@ The same scenario and seed give byte-identical output.`,
 	cmd.Flags().BoolVar(&o.progress, "progress", false, "print each round to stderr as it ends")
 	cmd.Flags().StringVar(&o.plot, "plot", "", "also draw the rounds as a bar chart to this file (.png, .svg or .pdf)")
 	cmd.Flags().BoolVar(&o.force, "force", false, "replace the --plot file if it exists")
+	cmd.Flags().BoolVar(&o.resolved, "resolved", false, "with -o json, add resolved_scenario: every scenario key as resolved")
+	assertFlag(cmd, &o.asserts, "the result")
 	return cmd
 }
 
 func runRun(cmd *cobra.Command, o *runOptions) error {
+	sample := jsonSample[models.Result]()
+	asserts, err := compileAssertions(o.asserts, sample)
+	if err != nil {
+		return err
+	}
 	if err := checkOverwrite(o.plot, o.force); err != nil {
 		return err
 	}
@@ -85,6 +110,12 @@ func runRun(cmd *cobra.Command, o *runOptions) error {
 	res, err := model.Run(cmd.Context(), in)
 	if err != nil {
 		return fmt.Errorf("%s: %w", spec.Name, err)
+	}
+	res.MigsimVersion = buildinfo.Version()
+	if o.resolved {
+		if res.ResolvedScenario, err = spec.ResolvedJSON(); err != nil {
+			return err
+		}
 	}
 	switch o.output {
 	case "json":
@@ -107,6 +138,27 @@ func runRun(cmd *cobra.Command, o *runOptions) error {
 		fmt.Fprintf(o.err, "warning: the migration did not complete: stop reason %s after %.3f s of simulated time\n", res.StopReason, res.TotalTimeS)
 	case res.StopReason.Forced():
 		fmt.Fprintf(o.err, "warning: the migration did not converge: stop-and-copy was forced (%s)\n", res.StopReason)
+	}
+	return checkResult(o.err, asserts, sample, res, "")
+}
+
+// checkResult checks the assertions on res, printing each failure to w
+// after prefix (naming a sweep point, say); it returns an
+// *assertionError when one fails.
+func checkResult(w io.Writer, asserts assertions, sample map[string]any, res *models.Result, prefix string) error {
+	if len(asserts) == 0 {
+		return nil
+	}
+	obj, err := jsonObject(res)
+	if err != nil {
+		return err
+	}
+	failed := asserts.check(obj, sample)
+	for _, f := range failed {
+		fmt.Fprintf(w, "assertion failed: %s%s\n", prefix, f)
+	}
+	if len(failed) > 0 {
+		return &assertionError{err: fmt.Errorf("%d of %d assertions failed", len(failed), len(asserts))}
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -61,13 +62,70 @@ func runScenarioCheck(cmd *cobra.Command, o *scenarioCheckOptions) error {
 	return errors.Join(errs...)
 }
 
+// scenarioExplainOptions are the options of "migsim scenario explain".
+type scenarioExplainOptions struct {
+	streams
+	scenarioFlags
+	output string // table or json, with a file
+}
+
 func newScenarioExplainCmd(s streams) *cobra.Command {
-	return &cobra.Command{
-		Use:   "explain",
-		Short: "List every scenario key with its default, unit and meaning",
-		Args:  usageArgs(cobra.NoArgs),
+	o := &scenarioExplainOptions{streams: s}
+	cmd := &cobra.Command{
+		Use:   "explain [file.yaml]",
+		Short: "List every scenario key with its default, unit and meaning, or a file's resolved values",
+		Long: `With no file and no --set, list every scenario key with its built-in
+default, its unit and its meaning, the parameters of every model included.
+
+With a file (or --set flags, which apply to the built-in scenario without
+one), load it as 'migsim run' would and print the value every key resolved
+to, with its unit and where it came from: --set, the file's line, the
+calibration profile, the network profile, the trace's header or the
+default. Only the chosen model's parameters are listed. -o json prints the
+resolved scenario as one JSON object (sizes, rates and durations as text
+in scenario syntax), the object 'migsim run -o json --resolved' carries.`,
+		Example: `  migsim scenario explain
+  migsim scenario explain scenarios/examples/wan.yaml
+  migsim scenario explain demo.yaml --set model.name=postcopy -o json`,
+		Args: usageArgs(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return scenarios.Explain(s.out)
+			if err := oneOf("output", o.output, "table", "json"); err != nil {
+				return err
+			}
+			file := ""
+			if len(args) > 0 {
+				file = args[0]
+			}
+			if file == "" && len(o.sets) == 0 && !cmd.Flags().Changed("seed") {
+				if o.output == "json" {
+					spec, err := o.load(cmd, "")
+					if err != nil {
+						return err
+					}
+					return writeResolved(o.out, spec)
+				}
+				return scenarios.Explain(o.out)
+			}
+			spec, err := o.load(cmd, file)
+			if err != nil {
+				return err
+			}
+			if o.output == "json" {
+				return writeResolved(o.out, spec)
+			}
+			return spec.WriteSettings(o.out, o.allSets(cmd))
 		},
 	}
+	o.scenarioFlags.register(cmd)
+	cmd.Flags().StringVarP(&o.output, "output", "o", "table", "output format: table or json (the resolved scenario)")
+	return cmd
+}
+
+// writeResolved writes the resolved scenario as indented JSON.
+func writeResolved(w io.Writer, spec *scenarios.Spec) error {
+	raw, err := spec.ResolvedJSON()
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, raw)
 }

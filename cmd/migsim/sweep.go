@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bufio"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"text/tabwriter"
@@ -11,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/migsim/migsim/models"
 	"github.com/migsim/migsim/scenarios"
 	"github.com/migsim/migsim/sweep"
 	"github.com/migsim/migsim/units"
@@ -31,6 +35,8 @@ type sweepOptions struct {
 	progress   string
 	traceCache string
 	interval   time.Duration
+	outDir     *outFlag
+	asserts    []string
 }
 
 // newSweepCmd returns "migsim sweep". runF, when not nil, replaces the run
@@ -44,10 +50,13 @@ func newSweepCmd(s streams, runF func(*cobra.Command, *sweepOptions) error) *cob
 random, latin, repeat) and simulate every point on all local cores. Every
 point is loaded and checked before anything runs.
 
-Results go to the output directory (--out): sweep.json (what it holds),
-results.jsonl (one line per point, with rounds_detail), results.csv and
-results.parquet (one row per point: point, the axes, then the metrics,
-units in the names). Each point's line is appended and fsynced as soon as
+Results go to the output directory (--out): sweep.json (what it holds:
+the sweep, its axes, the base scenario as written with the --set flags,
+and the migsim version), results.jsonl (one line per point, with
+rounds_detail and migsim_version), results.csv and results.parquet (one
+row per point: point, the axes, then the metrics, units in the names; a
+metric that does not apply to a point is an empty cell, see 'migsim run
+--help'). Each point's line is appended and fsynced as soon as
 it finishes, so a sweep stopped at any moment (Ctrl-C, SIGTERM, even
 kill -9) continues with --resume, losing and repeating nothing. The tables
 are written when every point is done, in point order: the same sweep gives
@@ -66,17 +75,29 @@ is refused unless --force; 'migsim merge' refuses a DIR that holds any
 sweep's outputs unless --force.
 
 Progress goes to stderr: a bar on a terminal, else a line every
---progress-interval. The summary goes to stdout.`,
+--progress-interval. The summary goes to stdout.
+
+--assert EXPR checks every point's result once the sweep is done (exit
+status 4 when one fails, naming the failing points and their axes on
+stderr); see 'migsim run --help' for the expressions.
+
+-o DIR is the deprecated spelling of --out DIR (it will name the output
+format, as in every command).`,
 		Example: `  migsim sweep scenarios/papers/hines2009/sweep.yaml --out hines
   migsim sweep big.yaml --dry-run
   migsim sweep big.yaml --out big --resume
-  migsim sweep big.yaml --out big-3 --shard 3/8 && migsim merge -o big big-*`,
+  migsim sweep big.yaml --out big-3 --shard 3/8 && migsim merge --out big big-*
+  migsim sweep ci.yaml --out ci --assert 'completed && downtime_s <= 0.3'`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.file = args[0]
 			if err := oneOf("progress", o.progress, "auto", "bar", "lines", "none"); err != nil {
 				return err
 			}
+			if err := o.outDir.resolve(cmd, o.err); err != nil {
+				return err
+			}
+			o.dir = o.outDir.path
 			if runF != nil {
 				return runF(cmd, o)
 			}
@@ -85,7 +106,7 @@ Progress goes to stderr: a bar on a terminal, else a line every
 	}
 	fl := cmd.Flags()
 	fl.StringArrayVar(&o.sets, "set", nil, "set a key of the base scenario for every point, e.g. --set network.profile=metro (repeatable)")
-	fl.StringVarP(&o.dir, "out", "o", "", "output directory (default: the sweep's name followed by -results)")
+	o.outDir = registerOut(cmd, "output directory (default: the sweep's name followed by -results)", nil, "")
 	fl.IntVarP(&o.workers, "workers", "j", 0, "points simulated at once (default: one per CPU)")
 	fl.StringVar(&o.shard, "shard", "", "run shard k of n only, as k/n with 1 <= k <= n")
 	fl.BoolVar(&o.resume, "resume", false, "continue the run recorded in the output directory")
@@ -95,6 +116,7 @@ Progress goes to stderr: a bar on a terminal, else a line every
 	fl.StringVar(&o.progress, "progress", "auto", "progress on stderr: auto (a bar on a terminal, else lines), bar, lines or none")
 	fl.DurationVar(&o.interval, "progress-interval", 10*time.Second, "time between progress lines when not drawing a bar")
 	fl.StringVar(&o.traceCache, "trace-cache", "1GiB", "memory for traces shared by points with one workload (0 disables)")
+	assertFlag(cmd, &o.asserts, "each point's result")
 	return cmd
 }
 
@@ -126,7 +148,12 @@ func runSweep(cmd *cobra.Command, o *sweepOptions) error {
 	if err != nil {
 		return err
 	}
-	sw, err := scenarios.LoadSweep(o.file, o.sets)
+	sample := jsonSample[models.Result]()
+	asserts, err := compileAssertions(o.asserts, sample)
+	if err != nil {
+		return err
+	}
+	sw, err := openSweep(cmd, o)
 	if err != nil {
 		return err
 	}
@@ -159,29 +186,88 @@ func runSweep(cmd *cobra.Command, o *sweepOptions) error {
 	rate := float64(sum.Ran) / max(sum.Elapsed.Seconds(), 1e-9)
 	fmt.Fprintf(o.out, "sweep %s:%s %d points (%d run, %d resumed) in %.1f s, %.1f points/s; results in %s\n",
 		sw.Name, shard, sum.Points, sum.Ran, sum.Resumed, sum.Elapsed.Seconds(), rate, opts.Dir)
-	return nil
+	if len(asserts) == 0 {
+		return nil
+	}
+	return checkSweep(o.err, sw, opts.Dir, asserts, sample)
+}
+
+// maxFailedPoints bounds the failing points named on stderr.
+const maxFailedPoints = 20
+
+// checkSweep checks the assertions on every result in dir's
+// results.jsonl, naming each failing point (up to maxFailedPoints) with
+// its axes on w.
+func checkSweep(w io.Writer, sw *scenarios.Sweep, dir string, asserts assertions, sample map[string]any) error {
+	path := filepath.Join(dir, sweep.JournalFile)
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 1<<20), 1<<30)
+	points, failedPoints := 0, 0
+	for line := 1; sc.Scan(); line++ {
+		var row struct {
+			Point  int            `json:"point"`
+			Result map[string]any `json:"result"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &row); err != nil || row.Result == nil {
+			return fmt.Errorf("%s:%d: not a result line: %v", path, line, err)
+		}
+		points++
+		failed := asserts.check(row.Result, sample)
+		if len(failed) == 0 {
+			continue
+		}
+		failedPoints++
+		if failedPoints > maxFailedPoints {
+			continue
+		}
+		name := fmt.Sprintf("point %d", row.Point)
+		if row.Point >= 0 && row.Point < len(sw.Points) && len(sw.Points[row.Point].Sets) > 0 {
+			name += " (" + strings.Join(sw.Points[row.Point].Sets, " ") + ")"
+		}
+		for _, msg := range failed {
+			fmt.Fprintf(w, "assertion failed: %s: %s\n", name, msg)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if failedPoints == 0 {
+		return nil
+	}
+	if failedPoints > maxFailedPoints {
+		fmt.Fprintf(w, "assertion failed: ... and %d more points (every point's result is in %s)\n", failedPoints-maxFailedPoints, path)
+	}
+	return &assertionError{err: fmt.Errorf("sweep %s: assertions failed on %d of %d points", sw.Name, failedPoints, points)}
 }
 
 // dryRun prints the sweep's points and an estimate of its time.
 func dryRun(cmd *cobra.Command, o *sweepOptions, sw *scenarios.Sweep, opts sweep.Options) error {
-	points := opts.Shard.Points(len(sw.Points))
+	count := opts.Shard.Count(sw.Len())
 	tw := tabwriter.NewWriter(o.out, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "sweep\t%s (%s)\n", sw.Name, sw.File)
 	if opts.Shard.Whole() {
-		fmt.Fprintf(tw, "points\t%d\n", len(sw.Points))
+		fmt.Fprintf(tw, "points\t%d\n", sw.Len())
 	} else {
-		fmt.Fprintf(tw, "points\t%d in shard %s of %d\n", len(points), opts.Shard, len(sw.Points))
+		fmt.Fprintf(tw, "points\t%d in shard %s of %d\n", count, opts.Shard, sw.Len())
 	}
-	for _, a := range sw.Axes {
-		fmt.Fprintf(tw, "axis\t%s (%s): %s, column %s\n", a.Key, a.Kind, distinct(sw, a), a.Column)
+	for i, a := range sw.Axes {
+		fmt.Fprintf(tw, "axis\t%s (%s): %s, column %s\n", a.Key, a.Kind, axisValues(sw, i), a.Column)
 	}
 	fmt.Fprintf(tw, "output\t%s\n", opts.Dir)
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	est, err := sweep.Estimate(cmd.Context(), sw, points, opts.Workers, 20, 3*time.Second)
+	est, extrapolated, err := estimateSweep(cmd.Context(), sw, opts, 20, 3*time.Second)
 	if err != nil {
 		return err
+	}
+	if extrapolated {
+		fmt.Fprintf(o.out, "(%d points, too many to hold: checked a batch at a time; the estimate is extrapolated from %d points spread over them)\n", count, est.Samples)
 	}
 	atLeast := ""
 	if est.AtLeast {
@@ -190,26 +276,14 @@ func dryRun(cmd *cobra.Command, o *sweepOptions, sw *scenarios.Sweep, opts sweep
 	fmt.Fprintf(o.out, "estimate  %s%s on %d workers (%d sample points took %s%.3g s each; points sharing a workload run faster)\n",
 		atLeast, roughDuration(est.Total), est.Workers, est.Samples, atLeast, est.PerPoint.Seconds())
 	fmt.Fprintln(o.out, "first points:")
-	for _, p := range points[:min(len(points), 5)] {
-		fmt.Fprintf(o.out, "  %d  %s\n", p, strings.Join(sw.Points[p].Sets, " "))
+	for j := range min(count, 5) {
+		p, err := sw.Point(opts.Shard.Index(j))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(o.out, "  %d  %s\n", p.Index, strings.Join(p.Sets, " "))
 	}
 	return nil
-}
-
-// distinct describes how many values an axis takes.
-func distinct(sw *scenarios.Sweep, a scenarios.Axis) string {
-	i := 0
-	for i < len(sw.Axes) && sw.Axes[i].Key != a.Key {
-		i++
-	}
-	seen := map[string]bool{}
-	for _, p := range sw.Points {
-		seen[p.Sets[i]] = true
-	}
-	if len(seen) == 1 {
-		return "1 value"
-	}
-	return fmt.Sprintf("%d values", len(seen))
 }
 
 func roughDuration(d time.Duration) string {
@@ -237,6 +311,7 @@ func isTerminal(w io.Writer) bool {
 // mergeOptions are the options of "migsim merge".
 type mergeOptions struct {
 	streams
+	outDir  *outFlag
 	dir     string // the merged output directory
 	formats string
 	shards  []string
@@ -246,18 +321,22 @@ type mergeOptions struct {
 func newMergeCmd(s streams) *cobra.Command {
 	o := &mergeOptions{streams: s}
 	cmd := &cobra.Command{
-		Use:   "merge -o DIR SHARD_DIR...",
+		Use:   "merge --out DIR SHARD_DIR...",
 		Short: "Join the output directories of a sharded sweep",
 		Long: `Join the output directories written by 'migsim sweep --shard k/n' into DIR,
 which then holds byte for byte what an unsharded run of the sweep writes.
 Every shard 1/n to n/n must be given once and be complete, and all must
-come from the same sweep; otherwise nothing is written.`,
-		Example: `  migsim merge -o results results-1 results-2 results-3 results-4`,
+come from the same sweep; otherwise nothing is written. -o DIR is the
+deprecated spelling of --out DIR.`,
+		Example: `  migsim merge --out results results-1 results-2 results-3 results-4`,
 		Args:    usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.shards = args
-			if o.dir == "" {
-				return usageErrorf("merge: -o DIR is required")
+			if err := o.outDir.resolve(cmd, o.err); err != nil {
+				return err
+			}
+			if o.dir = o.outDir.path; o.dir == "" {
+				return usageErrorf("merge: --out DIR is required")
 			}
 			formats, err := sweep.ParseFormats(o.formats)
 			if err != nil {
@@ -274,7 +353,7 @@ come from the same sweep; otherwise nothing is written.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&o.dir, "out", "o", "", "output directory (required)")
+	o.outDir = registerOut(cmd, "output directory (required)", nil, "")
 	cmd.Flags().StringVar(&o.formats, "format", "csv,jsonl,parquet", "tables to write: csv, jsonl, parquet (jsonl is always written)")
 	cmd.Flags().BoolVar(&o.force, "force", false, "replace what DIR holds: another sweep's outputs, or results files migsim did not write")
 	return cmd

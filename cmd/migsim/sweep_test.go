@@ -180,7 +180,7 @@ func TestSweepErrorsCLI(t *testing.T) {
 		{[]string{"sweep", good, "--format", "xlsx"}, exitUsage, `format "xlsx": want csv, jsonl or parquet`},
 		{[]string{"sweep", good, "--progress", "loud"}, exitUsage, `invalid value "loud" for --progress`},
 		{[]string{"sweep"}, exitUsage, "accepts 1 arg(s), received 0"},
-		{[]string{"merge", dir}, exitUsage, "merge: -o DIR is required"},
+		{[]string{"merge", dir}, exitUsage, "merge: --out DIR is required"},
 		{[]string{"merge", "-o", filepath.Join(dir, "m"), dir}, exitError, "sweep.json: no such file"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
