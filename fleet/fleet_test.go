@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -240,5 +241,75 @@ func TestOverrides(t *testing.T) {
 	}
 	if v.From != DefaultSource || v.To != DefaultDestination || len(f.Hosts) != 2 {
 		t.Errorf("hosts %v, VM from %s to %s", f.Hosts, v.From, v.To)
+	}
+}
+
+// mixed is a small host drain where the order matters: VMs of different
+// sizes and dirty rates.
+const mixed = `name: mixed
+seed: 3
+network: {profile: lan-10g}
+plan: {max_concurrent: 3, order: optimize}
+vms:
+  - {name: big, vm: {memory: 4GiB}, workload: {generator: {kind: uniform, dirty_rate: 60000, working_set: 1GiB, duration: 60s}}}
+  - {name: small, count: 3, vm: {memory: 1GiB}, workload: {generator: {kind: hotcold, dirty_rate: 20000, working_set: 256MiB, duration: 60s}}}
+  - {name: idle, count: 2, vm: {memory: 2GiB}, workload: {generator: {kind: idle}}}
+`
+
+// TestOptimizeNeverWorse: the planner's plan is never worse than fifo or
+// smallest_first on the same fleet, and the same seed gives the same
+// plan.
+func TestOptimizeNeverWorse(t *testing.T) {
+	f := writeFleet(t, mixed)
+	ctx := context.Background()
+	res, err := Optimize(ctx, f, 60, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []string{OrderFIFO, OrderSmallestFirst} {
+		plain := runFleet(t, f, Options{Order: f.orderBy(o)})
+		if len(res.VMsNotConverged) > len(plain.VMsNotConverged) ||
+			(len(res.VMsNotConverged) == len(plain.VMsNotConverged) && res.MakespanS > plain.MakespanS) {
+			t.Errorf("optimize: makespan %.3f s, %d unconverged; %s: %.3f s, %d", res.MakespanS, len(res.VMsNotConverged), o, plain.MakespanS, len(plain.VMsNotConverged))
+		}
+	}
+	p := res.Planner
+	if p == nil || p.Evaluations == 0 || p.Evaluations > 60 || p.MakespanS != res.MakespanS {
+		t.Fatalf("planner report %+v", p)
+	}
+	if !(p.OneAtATime.MakespanS >= p.MakespanS) || !(p.FIFO.MakespanS >= p.MakespanS) {
+		t.Errorf("report: plan %.3f s, fifo %.3f s, one at a time %.3f s", p.MakespanS, p.FIFO.MakespanS, p.OneAtATime.MakespanS)
+	}
+	again, err := Optimize(ctx, f, 60, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(again.Order, again.MaxConcurrent, again.MakespanS) != fmt.Sprint(res.Order, res.MaxConcurrent, res.MakespanS) {
+		t.Errorf("not deterministic: %v at %d (%.6f s), then %v at %d (%.6f s)", res.Order, res.MaxConcurrent, res.MakespanS, again.Order, again.MaxConcurrent, again.MakespanS)
+	}
+}
+
+// TestHostCaps: per-host caps hold, and a cap that lets nothing start is
+// not a hang.
+func TestHostCaps(t *testing.T) {
+	text := `name: caps
+network: {bandwidth: 10Gbit, rtt: 0}
+hosts: [{name: a, nic: 10Gbit}, {name: b, nic: 10Gbit}, {name: c, nic: 10Gbit}]
+plan: {max_concurrent: 4, max_outbound_per_host: 1, max_inbound_per_host: 2}
+vms:
+  - {name: x, count: 3, from: a, to: c, vm: {memory: 512MiB}, workload: {generator: {kind: idle}}}
+  - {name: y, count: 3, from: b, to: c, vm: {memory: 512MiB}, workload: {generator: {kind: idle}}}
+`
+	res := runFleet(t, writeFleet(t, text), Options{})
+	if res.PeakConcurrency != 2 {
+		t.Errorf("peak concurrency %d, want 2 (one out of each source)", res.PeakConcurrency)
+	}
+	for i, a := range res.VMs {
+		for _, b := range res.VMs[i+1:] {
+			overlap := a.StartS < b.EndS && b.StartS < a.EndS
+			if overlap && a.From == b.From {
+				t.Errorf("%s and %s leave %s at once", a.Name, b.Name, a.From)
+			}
+		}
 	}
 }

@@ -84,6 +84,7 @@ Exit status: 0 ok, 1 error, 2 usage error, 3 accuracy gate failed, 4 an
 		newPlotCmd(s, nil),
 		newValidateCmd(s),
 		newCalibrateCmd(s),
+		newEvacuateCmd(s, nil),
 	)
 	return root
 }
