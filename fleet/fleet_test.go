@@ -313,3 +313,26 @@ vms:
 		}
 	}
 }
+
+// TestShippedFleets loads and runs every fleet under scenarios/fleets.
+func TestShippedFleets(t *testing.T) {
+	files, err := filepath.Glob("../scenarios/fleets/*.yaml")
+	if err != nil || len(files) < 2 {
+		t.Fatalf("found %v (%v), want the shipped fleets", files, err)
+	}
+	for _, path := range files {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			f, err := Load(path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := Run(context.Background(), f, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.VMs) != len(f.VMs) || res.MakespanS <= 0 {
+				t.Errorf("%d results for %d VMs, makespan %v", len(res.VMs), len(f.VMs), res.MakespanS)
+			}
+		})
+	}
+}

@@ -59,8 +59,8 @@ Output formats (-o):
   csv    one row per VM
 
 ` + assertHelp,
-		Example: `  migsim evacuate scenarios/examples/evacuate-nova.yaml
-  migsim evacuate scenarios/examples/evacuate-kubevirt.yaml -o json
+		Example: `  migsim evacuate scenarios/fleets/nova.yaml
+  migsim evacuate scenarios/fleets/kubevirt.yaml -o json
   migsim evacuate drain.yaml --set plan.order=optimize --plot timeline.png
   migsim evacuate drain.yaml --assert 'completed && worst_downtime_s <= 0.3'`,
 		Args: usageArgs(cobra.ExactArgs(1)),
