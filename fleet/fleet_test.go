@@ -336,3 +336,28 @@ func TestShippedFleets(t *testing.T) {
 		})
 	}
 }
+
+// TestOnTimeoutPostcopy: a pre-copy that cannot converge is aborted at
+// its max_time under on_timeout abort, and switched to post-copy there
+// (and completes) under on_timeout postcopy.
+func TestOnTimeoutPostcopy(t *testing.T) {
+	text := `name: stuck
+network: {bandwidth: 1Gbit, rtt: 0.2ms}
+vms:
+  - name: db
+    vm: {memory: 2GiB}
+    workload: {generator: {kind: uniform, dirty_rate: 100000, working_set: 1GiB, duration: 600s}}
+    model: {name: precopy, max_time: 30s}
+`
+	aborted := runFleet(t, writeFleet(t, text), Options{}).VMs[0]
+	if aborted.Completed || aborted.StopReason != "max_time" || aborted.TotalTimeS != 30 || aborted.Converged {
+		t.Errorf("abort: %+v, want not completed at max_time after 30 s", aborted)
+	}
+	switched := runFleet(t, writeFleet(t, text, "plan.on_timeout=postcopy"), Options{}).VMs[0]
+	if !switched.Completed || switched.StopReason != "postcopy" || !(switched.TotalTimeS > 30) || !switched.Converged {
+		t.Errorf("postcopy: %+v, want completed by post-copy after the 30 s switch", switched)
+	}
+	if !(switched.TransferredBytes > aborted.TransferredBytes) {
+		t.Errorf("the switched migration sent %d bytes, the aborted one %d", switched.TransferredBytes, aborted.TransferredBytes)
+	}
+}

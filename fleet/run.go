@@ -232,6 +232,16 @@ func (r *run) start(i int) {
 		r.fail(fmt.Errorf("vm %s: model %s cannot run beside others", vm.Name, model.Name()))
 		return
 	}
+	if r.f.Plan.OnTimeout == TimeoutPostcopy {
+		// A pre-copy still running at its max_time switches to
+		// post-copy there (Nova's force-complete).
+		switch p := vm.Spec.Model.Params.(type) {
+		case *models.PrecopyParams:
+			in.ForcePostcopyAt = p.MaxTime
+		case *models.ParallelParams:
+			in.ForcePostcopyAt = p.MaxTime
+		}
+	}
 	r.started[i] = true
 	r.running++
 	r.peak = max(r.peak, r.running)

@@ -78,37 +78,14 @@ func (m *Hybrid) launch(env *runEnv, in Input) (func(error) (*Result, error), er
 	}
 	var comp *composition // free-page hint, balloon, page cache; nil: off
 	wait, err := launchPrecopyRounds(env, in, m.Name(), m.p.precopy(), func(pre *precopyRun) {
-		eng, g := pre.eng, pre.g
+		g := pre.g
 		pre.useMultifd(m.p.Multifd)
 		pre.useXbzrle(m.p.Xbzrle)
 		pre.comp = newComposition(m.p.memory(), g.hdr)
 		pre.comp.attach(g)
 		comp = pre.comp
 		pre.handoverAfter = m.p.PrecopyRounds
-		pre.handover = func(dirty *dirtyLog) {
-			now := eng.Now()
-			res := pre.res
-			res.BandwidthBps = pre.liveBytes * 8 / now.Sub(pre.liveStart).Seconds()
-			res.ExpectedDowntimeS = pre.lastExpected
-			res.StopReason = StopPostcopy // the pre-copy run's time limit no longer applies
-			g.pause()
-			comp.stopInflating()
-			if g.dirty.count > 0 { // written since the last round's sync
-				dirty.or(g.dirty)
-			}
-			missing := dirty.bitmap()
-			g.sync() // the final sync, with the guest stopped
-			res.DirtySyncCount++
-			post := newPostcopyRun(cfg, in, env, g, res)
-			post.preBytes, post.preNormal, post.preZero = pre.transferred, pre.normalPages, pre.zeroPages
-			pre.fillHandoverCPU(res)
-			pre.xb.fill(res) // XBZRLE ends with the pre-copy rounds
-			post.begin(pre.syncCost, &postcopyPlan{
-				missing: missing,
-				order:   newPivotOrder(cfg.prepaging, g.hdr.PageCount, cfg.pivots),
-				san:     comp.restore(),
-			})
-		}
+		pre.handover = pre.postcopyHandover(cfg)
 	})
 	if err != nil {
 		return nil, err

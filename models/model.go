@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/migsim/migsim/sim"
 	"github.com/migsim/migsim/traces"
@@ -57,6 +58,14 @@ type Input struct {
 	BackgroundPages int
 	// Path is the network between source and destination.
 	Path sim.Path
+	// ForcePostcopyAt, when positive, is the time since the start at
+	// which the management layer switches a pre-copy (precopy, parallel)
+	// that is still running to post-copy, as QEMU's migrate-start-postcopy
+	// does when OpenStack Nova's live_migration_timeout_action is
+	// force_complete: the switch comes at the run's next decision and the
+	// post-copy phase has QEMU's post-copy defaults and a max_time budget
+	// of its own (see switch.go). 0: never.
+	ForcePostcopyAt time.Duration
 	// Observer, when not nil, is told of each pass over memory as it ends.
 	Observer Observer
 }

@@ -113,5 +113,6 @@ func (m *Parallel) launch(env *runEnv, in Input) (func(error) (*Result, error), 
 		r.cpu = newCPUPipeline(pipe, codec, ps, r.pages, r.g.hdr.Zero, false)
 		r.comp = newComposition(m.p.memory(), r.g.hdr)
 		r.comp.attach(r.g)
+		r.forcePostcopy()
 	})
 }

@@ -106,6 +106,7 @@ func (m *Precopy) launch(env *runEnv, in Input) (func(error) (*Result, error), e
 		r.useXbzrle(m.p.Xbzrle)
 		r.comp = newComposition(m.p.memory(), r.g.hdr)
 		r.comp.attach(r.g)
+		r.forcePostcopy()
 	})
 }
 
@@ -125,7 +126,11 @@ func launchPrecopyRounds(env *runEnv, in Input, name string, p PrecopyParams, co
 	r.start()
 	return func(runErr error) (*Result, error) {
 		defer g.close()
-		return collect(g, r.res, nil, runErr)
+		res, err := collect(g, r.res, nil, runErr)
+		if err == nil && res.StopReason == StopPostcopy && r.handoverAfter == math.MaxInt {
+			r.comp.finish(res) // a forced switch: the pre-copy did not finish
+		}
+		return res, err
 	}, nil
 }
 
@@ -200,6 +205,8 @@ type precopyRun struct {
 	// of the last sync; the pre-copy run does nothing more (see hybrid.go).
 	handover      func(dirty *dirtyLog)
 	handoverAfter int
+	// forceSwitch is set when Input.ForcePostcopyAt has come (switch.go).
+	forceSwitch bool
 
 	// cpu, when not nil, holds passes to what the migration threads can
 	// process (multifd, parallel; see costs.go).
@@ -295,7 +302,7 @@ func (r *precopyRun) endRound() {
 	switch {
 	case remaining <= threshold:
 		r.stopAndCopy(StopDowntimeMet, dirty)
-	case r.handover != nil && r.liveRounds >= r.handoverAfter:
+	case r.switchDue():
 		r.handover(dirty)
 	case r.p.MaxRounds > 0 && r.liveRounds >= r.p.MaxRounds:
 		r.stopAndCopy(StopMaxRounds, dirty)
@@ -407,7 +414,7 @@ func (r *precopyRun) stopAndCopy(reason StopReason, dirty *dirtyLog) {
 // timeUp abandons a migration that has not converged by max_time. The
 // round in progress is counted up to now.
 func (r *precopyRun) timeUp() {
-	if r.res.StopReason != 0 {
+	if r.res.StopReason != 0 || r.forcedPending(r.eng.Now()) {
 		return
 	}
 	now := r.eng.Now()

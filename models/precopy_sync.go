@@ -130,7 +130,7 @@ func (r *precopyRun) endChunk() {
 	r.account(r.chunkBytes, r.roundNormal, r.chunkZero)
 	r.roundSendS += now.Sub(r.chunkStart).Seconds()
 	th, _ := r.threshold(now)
-	if q := r.q; q.bm.count > 0 && float64(q.bm.count)*r.wireNormal >= th {
+	if q := r.q; q.bm.count > 0 && float64(q.bm.count)*r.wireNormal >= th && !r.forceSwitch {
 		r.sendChunk()
 		return
 	}
@@ -166,7 +166,7 @@ func (r *precopyRun) syncQEMU() {
 	switch {
 	case remaining < th || q.bm.count == 0:
 		r.stopAndCopy(StopDowntimeMet, q.bm)
-	case r.handover != nil && r.liveRounds >= r.handoverAfter:
+	case r.switchDue():
 		r.handover(q.bm)
 	case r.p.MaxRounds > 0 && r.liveRounds >= r.p.MaxRounds:
 		r.stopAndCopy(StopMaxRounds, q.bm)
