@@ -361,3 +361,29 @@ vms:
 		t.Errorf("the switched migration sent %d bytes, the aborted one %d", switched.TransferredBytes, aborted.TransferredBytes)
 	}
 }
+
+// TestKeysDocumented: every key the loader takes is in Keys.
+func TestKeysDocumented(t *testing.T) {
+	doc := map[string]bool{}
+	for _, k := range Keys() {
+		doc[k.Key] = true
+		if k.Doc == "" || k.Unit == "" {
+			t.Errorf("key %s has no doc or unit", k.Key)
+		}
+	}
+	var want []string
+	want = append(want, fleetKeys...)
+	for _, k := range vmEntryKeys {
+		if k != "vm" && k != "workload" && k != "model" && k != "calibration" {
+			want = append(want, "vms[]."+k)
+		}
+	}
+	for _, k := range planKeys {
+		want = append(want, "plan."+k)
+	}
+	for _, k := range want {
+		if !doc[k] && k != "plan" {
+			t.Errorf("key %s is not documented in Keys", k)
+		}
+	}
+}

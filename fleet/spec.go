@@ -388,7 +388,7 @@ func (l *loader) plan(f *Spec, n *yaml.Node, flags map[string]bool) {
 		l.addAt(n.Line, "plan", flags["plan"], "want a mapping of plan keys (max_concurrent, max_outbound_per_host, max_inbound_per_host, bandwidth_per_migration, order, on_timeout)")
 		return
 	}
-	known := []string{"max_concurrent", "max_outbound_per_host", "max_inbound_per_host", "bandwidth_per_migration", "order", "on_timeout"}
+	known := planKeys
 	p := &f.Plan
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]

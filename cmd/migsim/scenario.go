@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/migsim/migsim/fleet"
 	"github.com/migsim/migsim/scenarios"
 )
 
@@ -104,7 +105,10 @@ in scenario syntax), the object 'migsim run -o json --resolved' carries.`,
 					}
 					return writeResolved(o.out, spec)
 				}
-				return scenarios.Explain(o.out)
+				if err := scenarios.Explain(o.out); err != nil {
+					return err
+				}
+				return fleet.Explain(o.out)
 			}
 			spec, err := o.load(cmd, file)
 			if err != nil {
