@@ -52,6 +52,14 @@ func prepareCases(ctx context.Context, s *Suite, res *SuiteResult) ([]*calCase, 
 		if !ok {
 			return nil, fmt.Errorf("result case %q is not in suite %s", c.Scenario, s.Name)
 		}
+		if c.Field != nil { // a field record: no achieved trace (importrec.go)
+			fc, err := s.fieldCase(i, c)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, fc)
+			continue
+		}
 		if c.Real == nil || len(c.Real.Epochs) == 0 {
 			return nil, fmt.Errorf("case %s: the results hold no real run (write them with --json)", c.Scenario)
 		}
@@ -115,6 +123,9 @@ func (c *calCase) simulate(ctx context.Context, p *Profile) (*models.Result, err
 		pp.MaxTime = min(pp.MaxTime, lim)
 	case *models.HybridParams:
 		pp.MaxTime = min(pp.MaxTime, lim)
+	}
+	if c.ach == nil { // a field record: its scenario's own workload
+		return simulateField(ctx, spec)
 	}
 	return simulateAchieved(ctx, spec, c.ach, c.real.GuestMemoryBytes)
 }
@@ -229,7 +240,7 @@ func caseErrors(ctx context.Context, cases []*calCase, p *Profile) ([][]float64,
 		if err != nil {
 			return nil, err
 		}
-		out[i] = metricRow(c, compareRun(c.real, r, c.mig))
+		out[i] = metricRow(c, c.compare(r))
 	}
 	return out, nil
 }

@@ -524,7 +524,7 @@ func Resimulate(ctx context.Context, s *Suite, res *SuiteResult, p *Profile) (*S
 			r.Calibration = p.Name
 		}
 		rec := *c.rec
-		rec.Metrics, rec.Sim = compareRun(c.real, r, c.mig), r
+		rec.Metrics, rec.Sim = c.compare(r), r
 		out.Comparisons = append(out.Comparisons, &rec)
 	}
 	out.Summary = summarise(out.Comparisons)

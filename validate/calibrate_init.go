@@ -44,15 +44,18 @@ func initialEstimate(ctx context.Context, cases []*calCase, start Profile, activ
 			return start, err
 		}
 		real := c.real.Metrics
-		setup = append(setup, real.SetupTimeS-r.SetupTimeS)
-		if !slices.Contains(calSkip[c.rec.Model], "downtime_s") && real.DowntimeS > 0 {
+		// A field record measured some metrics only (c.measures).
+		if c.measures("setup_time_s") {
+			setup = append(setup, real.SetupTimeS-r.SetupTimeS)
+		}
+		if !slices.Contains(calSkip[c.rec.Model], "downtime_s") && real.DowntimeS > 0 && c.measures("downtime_s") {
 			down = append(down, real.DowntimeS-r.DowntimeS)
 		}
 		simBytes := float64(r.TransferredBytes - r.DeviceStateBytes)
-		if real.Pages.Normal > 0 && r.Pages.Normal > 0 {
+		if real.Pages.Normal > 0 && r.Pages.Normal > 0 && c.measures("transferred_bytes") {
 			bpp = append(bpp, float64(real.TransferredBytes)/float64(real.Pages.Normal)-simBytes/float64(r.Pages.Normal))
 		}
-		if cap, multifd := liveCap(c, &start); cap > 0 && r.BandwidthBps > 0 && math.Abs(r.BandwidthBps/cap-1) < 0.02 {
+		if cap, multifd := liveCap(c, &start); cap > 0 && r.BandwidthBps > 0 && math.Abs(r.BandwidthBps/cap-1) < 0.02 && c.measures("bandwidth_bps") {
 			if ratio := real.MeanBandwidthBps() / r.BandwidthBps; ratio > 0 {
 				if multifd {
 					bwMultifd = append(bwMultifd, ratio)

@@ -61,6 +61,9 @@ type Comparison struct {
 	// Real is the real migration, Sim the simulator's result.
 	Real *RealRun       `json:"real"`
 	Sim  *models.Result `json:"sim"`
+	// Field, for a field record ("migsim validate import", importrec.go),
+	// says which record and how its scenario was built; nil for a lab run.
+	Field *FieldInfo `json:"field,omitempty"`
 }
 
 // MetricError compares one metric.
