@@ -25,6 +25,12 @@
 // [Stats] summarises any Source, and a [Cache] keeps traces in memory so
 // that many runs replay one copy.
 //
+// A generator's expectation has closed forms: [NewExpect] gives, for any
+// window of guest time, the expected set of pages the generator writes in
+// it ([Expect.Written], [Expect.Distinct]), exact in expectation over
+// seeds, at a cost independent of the memory size (expect.go). The fluid
+// models run on it instead of replaying epochs.
+//
 // # Sources and Openers
 //
 // A [Source] yields the epochs of one trace in order. Header returns the

@@ -1,0 +1,668 @@
+package traces
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/migsim/migsim/units"
+)
+
+// Closed forms of the generators: the expected set of pages a guest
+// running a generator writes in a window of guest time, exact in
+// expectation over seeds, at a cost independent of the memory size (a
+// few pieces of memory per phase, and the zipf law's rank buckets).
+// The fluid models (models/fluid_*.go) run on them.
+//
+// # Semantics
+//
+// A window [a, b) of guest time covers whole epochs and, at its ends,
+// parts of epochs. As the models' guest replayer does, a part f of an
+// epoch that writes n pages contributes the n·f of them that come first
+// in ascending page order (see models/guest.go); the rest of the epoch
+// goes to the next window. Epochs are independent given their counts,
+// which follow the generator's cumulative floor exactly (see
+// [GeneratorSpec]), so a page's chance of escaping the window is a
+// product over the epochs it covers:
+//
+//   - uniform over ws pages, an epoch of k writes: each page is written
+//     with probability k/ws; over the window the expected distinct pages
+//     are ws·(1 − Π(1 − kₑ/ws)), W·(1 − (1 − 1/W)^(d·t)) in the issue's
+//     form when kₑ = 1;
+//   - hotcold: the same in each part, [0, hot) with the hot share of
+//     each epoch's writes and [hot, ws) with the rest; a part of an
+//     epoch takes its hot pages first (they are the lowest);
+//   - zipf: successive weighted draws without replacement (the
+//     generator's law) include rank r with probability
+//     1 − exp(−w_r·t(k)), where t(k) solves Σ_r (1 − exp(−w_r·t)) = k
+//     (the Efraimidis–Spirakis threshold; exact as the working set
+//     grows, within 10⁻³ on 2^16 pages, see the tests). Over the window,
+//     rank r escapes with probability exp(−w_r·Σₑ t(kₑ)). Ranks are
+//     grouped in buckets (single ranks up to 16, then 8 buckets per
+//     doubling, weights within 11 % of each other for s = 1.2), so a
+//     window costs O(buckets). Ranks land on pages through a random
+//     permutation: a part f of an epoch holds each of its pages with
+//     probability f, and every page of the working set has the bucket
+//     mix of the whole law;
+//   - sequential: deterministic, the cyclic range from the scan's
+//     position at a to its position at b;
+//   - idle: nothing;
+//   - phases: each phase over its own epochs, the trace's epochs run on
+//     across phases; a page escapes the window if it escapes every phase.
+//
+// A window longer than the trace wraps into its replay (at_end loop:
+// the same pages again) or into idleness (at_end idle). The zero, free
+// and page-cache classes are never written (a generator's working set
+// lies below them); [Expect.Layout] gives their ranges.
+//
+// Not covered (NewExpect refuses them, naming the key): alloc_rate and
+// free_rate (the classes change over time), and more than one zipf phase
+// (each has its own permutation, so a page's ranks in the two are
+// independent draws the buckets do not follow).
+
+// Expect is the expectation model of one generator spec for one guest
+// (see the comment at the top of expect.go).
+type Expect struct {
+	layout genLayout
+	epoch  time.Duration
+	epochs uint64 // epochs in one pass of the trace
+	loop   bool
+	phases []expPhase
+	zipf   *expZipf // the zipf law of the one zipf phase; nil without
+	cuts   []uint64 // fixed piece boundaries, sorted, from 0 to the page count
+}
+
+// expPhase is one phase (or a whole plain spec) as the expectation sees
+// it.
+type expPhase struct {
+	kind     string
+	e0, e1   uint64 // the trace's epochs [e0, e1)
+	ws, hot  uint64
+	perEpoch uint64 // writes per epoch × fixedOne (the generator's carry)
+	hotFrac  uint64 // hot share × fixedOne
+	tLo, tHi float64
+	kLo      uint64 // zipf: t(kLo) = tLo, t(kLo+1) = tHi
+}
+
+// expZipf is a zipf law's ranks in buckets.
+type expZipf struct {
+	ws     uint64
+	count  []float64 // ranks per bucket
+	share  []float64 // count / ws
+	weight []float64 // the bucket's mean weight (1+r)^-s
+}
+
+// Layout is where a generator puts the memory classes it never writes:
+// its zero, free and page-cache pages, and the top of the memory any
+// phase writes.
+type Layout struct {
+	// Pages is the guest's page count.
+	Pages uint64
+	// WorkingSet is the top of the written memory: pages [0, WorkingSet)
+	// may be written, the rest never are (the union of the phases'
+	// working sets).
+	WorkingSet uint64
+	// PagecacheLo, FreeLo and ZeroLo start the page-cache class
+	// [PagecacheLo, FreeLo), the free class [FreeLo, ZeroLo) and the zero
+	// class [ZeroLo, Pages).
+	PagecacheLo, FreeLo, ZeroLo uint64
+}
+
+// NewExpect returns the expectation model of spec for a guest of the
+// given memory and page size; loop says that the trace replays from its
+// start when it ends (at_end loop), else the guest is idle after it. It
+// returns an error naming the key of what the closed forms do not
+// cover, or of an invalid spec.
+func NewExpect(spec GeneratorSpec, memory, pageSize units.Bytes, loop bool) (*Expect, error) {
+	pl, err := spec.plan(memory, pageSize)
+	if err != nil {
+		return nil, err
+	}
+	x := &Expect{layout: pl.layout, epoch: pl.phases[0].spec.Epoch, loop: loop}
+	zipfs := 0
+	for i, ph := range pl.phases {
+		key := "generator"
+		if pl.top.Kind == GenPhases {
+			key = fmt.Sprintf("generator.phases[%d]", i)
+		}
+		s := ph.spec
+		if s.AllocRate != 0 || s.FreeRate != 0 {
+			return nil, fmt.Errorf("%s: alloc_rate and free_rate change the memory classes over time; the closed forms assume a fixed layout", key)
+		}
+		p := expPhase{
+			kind: s.Kind, e0: x.epochs, e1: x.epochs + ph.epochs, ws: ph.ws, hot: ph.hot,
+			perEpoch: uint64(math.Round(s.DirtyRate * float64(s.Epoch))),
+			hotFrac:  uint64(math.Round(s.HotShare * fixedOne)),
+		}
+		x.epochs = p.e1
+		if s.Kind == GenZipf && p.perEpoch > 0 {
+			if zipfs++; zipfs > 1 {
+				return nil, fmt.Errorf("%s.kind: a second zipf phase: each zipf phase scatters its ranks with its own permutation, and the closed forms follow one", key)
+			}
+			x.zipf = newExpZipf(s.ZipfS, ph.ws)
+			p.kLo = p.perEpoch / fixedOne
+			p.tLo, p.tHi = x.zipf.threshold(float64(p.kLo)), x.zipf.threshold(float64(p.kLo+1))
+		}
+		x.phases = append(x.phases, p)
+	}
+	cuts := []uint64{0, x.layout.pageCount}
+	l := x.Layout()
+	cuts = append(cuts, l.WorkingSet, l.PagecacheLo, l.FreeLo, l.ZeroLo)
+	for _, p := range x.phases {
+		cuts = append(cuts, p.ws)
+		if p.kind == GenHotCold {
+			cuts = append(cuts, p.hot)
+		}
+	}
+	if x.zipf != nil {
+		cuts = append(cuts, x.zipf.ws)
+	}
+	slices.Sort(cuts)
+	x.cuts = slices.Compact(cuts)
+	return x, nil
+}
+
+// Layout returns the memory classes' ranges.
+func (x *Expect) Layout() Layout {
+	l := x.layout
+	w := l.writable()
+	ws := uint64(0)
+	for _, p := range x.phases {
+		ws = max(ws, p.ws)
+	}
+	return Layout{Pages: l.pageCount, WorkingSet: ws, PagecacheLo: w, FreeLo: w + l.pagecache, ZeroLo: l.nonZero}
+}
+
+// Epoch returns the generator's epoch length.
+func (x *Expect) Epoch() time.Duration { return x.epoch }
+
+// Duration returns the guest time of one pass of the trace.
+func (x *Expect) Duration() time.Duration { return time.Duration(x.epochs) * x.epoch }
+
+// ZipfShares returns the share of the zipf working set in each rank
+// bucket (they sum to 1), or nil without a zipf phase. A [Piece] with
+// Zipf set holds that mix of buckets.
+func (x *Expect) ZipfShares() []float64 {
+	if x.zipf == nil {
+		return nil
+	}
+	return x.zipf.share
+}
+
+// Window is an expected set of pages: the pieces of memory in order, and
+// for each the probability that a page of it is in the set.
+type Window struct {
+	// Pieces cover the guest's memory, in ascending page order.
+	Pieces []Piece
+	// Zipf is, for each rank bucket of the zipf law ([Expect.ZipfShares]),
+	// the probability that a page of the bucket escapes the set as far as
+	// the zipf phase goes; nil without one.
+	Zipf []float64
+
+	ranges []Piece // scratch: the ranges being accumulated
+	cuts   []uint64
+}
+
+// Piece is the pages [Lo, Hi) of a [Window].
+type Piece struct {
+	Lo, Hi uint64
+	// Survive is the probability that a page of the piece is not in the
+	// set (as far as the phases other than zipf go).
+	Survive float64
+	// Zipf is true inside the zipf working set: a page of rank bucket b
+	// is not in the set with probability Survive × Window.Zipf[b].
+	Zipf bool
+}
+
+// In returns the expected pages of p in the set; shares are the zipf
+// buckets' ([Expect.ZipfShares]).
+func (w *Window) In(p Piece, shares []float64) float64 {
+	n := float64(p.Hi - p.Lo)
+	if !p.Zipf {
+		return n * (1 - p.Survive)
+	}
+	var esc float64
+	for b, s := range shares {
+		esc += s * w.Zipf[b]
+	}
+	return n * (1 - p.Survive*esc)
+}
+
+// Count returns the expected number of pages in the set.
+func (w *Window) Count(shares []float64) float64 {
+	var n float64
+	for _, p := range w.Pieces {
+		n += w.In(p, shares)
+	}
+	return n
+}
+
+// Variance returns the variance of the number of pages in the set were
+// each page in it independently: an upper bound for uniform draws
+// (which are negatively correlated), 0 for a sequential scan.
+func (w *Window) Variance(shares []float64) float64 {
+	var v float64
+	for _, p := range w.Pieces {
+		n := float64(p.Hi - p.Lo)
+		if !p.Zipf {
+			v += n * p.Survive * (1 - p.Survive)
+			continue
+		}
+		for b, s := range shares {
+			q := p.Survive * w.Zipf[b]
+			v += n * s * q * (1 - q)
+		}
+	}
+	return v
+}
+
+// Distinct returns the expected number of distinct pages written in the
+// guest-time window [a, b), in seconds of guest time since the trace's
+// start.
+func (x *Expect) Distinct(a, b float64) float64 {
+	var w Window
+	x.Written(a, b, &w)
+	return w.Count(x.ZipfShares())
+}
+
+// Written sets w to the expected set of pages written in the guest-time
+// window [a, b), seconds since the trace's start, reusing w's slices.
+func (x *Expect) Written(a, b float64, w *Window) {
+	acc := expAcc{x: x, ranges: w.ranges[:0], cuts: w.cuts[:0]}
+	if x.zipf != nil {
+		acc.zlog = slices.Grow(w.Zipf[:0], len(x.zipf.share))[:len(x.zipf.share)]
+		clear(acc.zlog)
+	}
+	ep := x.epoch.Seconds()
+	ua, ub := a/ep, b/ep
+	if ub > ua && x.epochs > 0 {
+		x.cover(ua, ub, &acc)
+	}
+	acc.finish(w)
+}
+
+// cover adds the epochs of the guest-time window [ua, ub) in epochs.
+func (x *Expect) cover(ua, ub float64, acc *expAcc) {
+	e := float64(x.epochs)
+	if !x.loop {
+		if ua >= e {
+			return
+		}
+		x.coverTrace(ua, math.Min(ub, e), acc)
+		return
+	}
+	if ub-ua >= e {
+		x.coverTrace(0, e, acc) // every epoch, once or more
+		return
+	}
+	k := math.Floor(ua / e)
+	ua, ub = ua-k*e, ub-k*e
+	if ub <= e {
+		x.coverTrace(ua, ub, acc)
+		return
+	}
+	x.coverTrace(ua, e, acc)
+	x.coverTrace(0, ub-e, acc)
+}
+
+// coverTrace adds the trace epochs [ua, ub), 0 ≤ ua < ub ≤ epochs.
+func (x *Expect) coverTrace(ua, ub float64, acc *expAcc) {
+	for i := range x.phases {
+		p := &x.phases[i]
+		lo, hi := math.Max(ua, float64(p.e0)), math.Min(ub, float64(p.e1))
+		if hi <= lo {
+			continue
+		}
+		p.cover(lo-float64(p.e0), hi-float64(p.e0), acc)
+	}
+}
+
+// writes returns the pages the phase's epochs [0, e) write in all, before
+// the per-epoch cap at the working set.
+func (p *expPhase) writes(e uint64) uint64 { return mulDivFixed(e, p.perEpoch) }
+
+// epochWrites returns the pages local epoch e writes.
+func (p *expPhase) epochWrites(e uint64) uint64 {
+	return min(p.writes(e+1)-p.writes(e), p.ws)
+}
+
+// hotWrites returns the hot share the epochs [0, e) took in all (before
+// the caps of the two parts).
+func (p *expPhase) hotWrites(e uint64) uint64 { return mulDivFixed(p.writes(e), p.hotFrac) }
+
+// cover adds the phase's local epochs [ua, ub) to acc.
+func (p *expPhase) cover(ua, ub float64, acc *expAcc) {
+	if p.kind == GenIdle || p.perEpoch == 0 || p.ws == 0 {
+		return
+	}
+	if p.kind == GenSequential {
+		acc.sequential(p, ua, ub)
+		return
+	}
+	first, last := uint64(math.Ceil(ua)), uint64(math.Floor(ub))
+	if first > last { // within one epoch
+		e := uint64(math.Floor(ua))
+		p.part(e, ua-float64(e), ub-float64(e), acc)
+		return
+	}
+	if f := float64(first) - ua; f > 0 {
+		p.part(first-1, 1-f, 1, acc)
+	}
+	if last > first {
+		p.full(first, last, acc)
+	}
+	if f := ub - float64(last); f > 0 {
+		p.part(last, 0, f, acc)
+	}
+}
+
+// twoValues splits total pages over m epochs into the counts of epochs
+// with lo and lo+1 pages (the cumulative floor gives one or the other).
+func twoValues(total, m uint64) (lo uint64, nLo, nHi float64) {
+	lo = total / m
+	hi := total - lo*m
+	return lo, float64(m - hi), float64(hi)
+}
+
+// logEscape returns Σ log(1 − k/size) over nLo epochs of k = lo and nHi
+// of k = lo+1 (−Inf if a page cannot escape).
+func logEscape(lo uint64, nLo, nHi float64, size uint64) float64 {
+	s := float64(size)
+	term := func(k uint64, n float64) float64 {
+		if n == 0 {
+			return 0
+		}
+		if k >= size {
+			return math.Inf(-1)
+		}
+		return n * math.Log1p(-float64(k)/s)
+	}
+	return term(lo, nLo) + term(lo+1, nHi)
+}
+
+// full adds the whole local epochs [e0, e1).
+func (p *expPhase) full(e0, e1 uint64, acc *expAcc) {
+	m := e1 - e0
+	total := p.writes(e1) - p.writes(e0)
+	lo, nLo, nHi := twoValues(total, m)
+	switch p.kind {
+	case GenUniform:
+		if lo >= p.ws {
+			acc.add(0, p.ws, math.Inf(-1))
+			return
+		}
+		acc.add(0, p.ws, logEscape(lo, nLo, nHi, p.ws))
+	case GenHotCold:
+		hotTotal := p.hotWrites(e1) - p.hotWrites(e0)
+		hLo, hnLo, hnHi := twoValues(hotTotal, m)
+		cold := p.ws - p.hot
+		// Per epoch, hot = min(share, hot part); what a part cannot take
+		// spills to the other.
+		if hLo+1 > p.hot || lo+1 > p.ws || lo+1-hLo > cold {
+			hs := math.Min(float64(hotTotal)/float64(m), float64(p.hot))
+			cs := math.Min(float64(total)/float64(m)-hs, float64(cold))
+			acc.add(0, p.hot, float64(m)*log1mRatio(hs, p.hot))
+			if cold > 0 {
+				acc.add(p.hot, p.ws, float64(m)*log1mRatio(cs, cold))
+			}
+			return
+		}
+		acc.add(0, p.hot, logEscape(hLo, hnLo, hnHi, p.hot))
+		if cold > 0 {
+			cLo, cnLo, cnHi := twoValues(total-hotTotal, m)
+			acc.add(p.hot, p.ws, logEscape(cLo, cnLo, cnHi, cold))
+		}
+	case GenZipf:
+		if lo >= p.ws {
+			acc.add(0, p.ws, math.Inf(-1))
+			return
+		}
+		var t float64
+		if nLo > 0 {
+			t += nLo * p.threshold(lo)
+		}
+		if nHi > 0 {
+			t += nHi * p.threshold(lo+1)
+		}
+		z := acc.x.zipf
+		for b, w := range z.weight {
+			acc.zlog[b] -= w * t
+		}
+	}
+}
+
+// log1mRatio returns log(1 − k/size), −Inf when k ≥ size.
+func log1mRatio(k float64, size uint64) float64 {
+	if k >= float64(size) {
+		return math.Inf(-1)
+	}
+	return math.Log1p(-k / float64(size))
+}
+
+// threshold returns t(k) for an epoch of k zipf draws.
+func (p *expPhase) threshold(k uint64) float64 {
+	switch k {
+	case p.kLo:
+		return p.tLo
+	case p.kLo + 1:
+		return p.tHi
+	}
+	return 0 // not reached: the carry gives kLo or kLo+1
+}
+
+// part adds the share [fa, fb) of local epoch e's writes: its pages of
+// ranks [n·fa, n·fb) in ascending page order.
+func (p *expPhase) part(e uint64, fa, fb float64, acc *expAcc) {
+	n := p.epochWrites(e)
+	if n == 0 || fb <= fa {
+		return
+	}
+	ka, kb := float64(n)*fa, float64(n)*fb
+	switch p.kind {
+	case GenUniform:
+		acc.add(0, p.ws, log1mRatio(kb-ka, p.ws))
+	case GenHotCold:
+		hot := p.hotWrites(e+1) - p.hotWrites(e)
+		cold := p.ws - p.hot
+		h := min(hot, p.hot)
+		c := min(n-h, cold)
+		h = n - c // the spill
+		// The hot part's pages are the lowest: ranks [0, h).
+		hp := math.Max(0, math.Min(kb, float64(h))-ka)
+		cp := (kb - ka) - hp
+		acc.add(0, p.hot, log1mRatio(hp, p.hot))
+		if cold > 0 {
+			acc.add(p.hot, p.ws, log1mRatio(cp, cold))
+		}
+	case GenZipf:
+		if n >= p.ws {
+			// Every page, each in the part with probability fb − fa.
+			acc.add(0, p.ws, math.Log1p(-(fb - fa)))
+			return
+		}
+		t := p.threshold(n)
+		f := fb - fa
+		z := acc.x.zipf
+		for b, w := range z.weight {
+			acc.zlog[b] += math.Log1p(f * math.Expm1(-w*t))
+		}
+	}
+}
+
+// expAcc accumulates a window: log-escape probabilities over ranges of
+// pages, and per zipf bucket.
+type expAcc struct {
+	x      *Expect
+	ranges []Piece // Lo, Hi and, in Survive, a log-escape to add
+	zlog   []float64
+	cuts   []uint64
+}
+
+// add multiplies the escape probability of pages [lo, hi) by exp(logS).
+func (a *expAcc) add(lo, hi uint64, logS float64) {
+	if hi <= lo || logS == 0 {
+		return
+	}
+	a.ranges = append(a.ranges, Piece{Lo: lo, Hi: hi, Survive: logS})
+}
+
+// sequential adds the scan's pages over local epochs [ua, ub): the cyclic
+// range between its positions at the two ends.
+func (a *expAcc) sequential(p *expPhase, ua, ub float64) {
+	ws := float64(p.ws)
+	if p.perEpoch >= p.ws*fixedOne {
+		// Every epoch writes the whole working set and the scan stays at
+		// page 0: a part [fa, fb) of an epoch is its pages [fa·ws, fb·ws).
+		page := func(f float64) uint64 { return uint64(math.Round(f * ws)) }
+		ea, eb := math.Floor(ua), math.Floor(ub)
+		switch {
+		case eb-math.Ceil(ua) >= 1:
+			a.add(0, p.ws, math.Inf(-1))
+		case ea == eb:
+			a.add(page(ua-ea), page(ub-eb), math.Inf(-1))
+		default:
+			a.add(page(ua-ea), p.ws, math.Inf(-1))
+			a.add(0, page(ub-eb), math.Inf(-1))
+		}
+		return
+	}
+	pos := func(u float64) float64 {
+		e := uint64(math.Floor(u))
+		base := float64(p.writes(e))
+		if f := u - float64(e); f > 0 {
+			base += f * float64(p.epochWrites(e))
+		}
+		return base
+	}
+	start, end := pos(ua), pos(ub)
+	n := end - start
+	if n >= ws {
+		a.add(0, p.ws, math.Inf(-1))
+		return
+	}
+	lo := math.Mod(start, ws)
+	hi := lo + n
+	round := func(v float64) uint64 { return uint64(math.Round(v)) }
+	if hi <= ws {
+		a.add(round(lo), round(hi), math.Inf(-1))
+		return
+	}
+	a.add(round(lo), p.ws, math.Inf(-1))
+	a.add(0, round(hi-ws), math.Inf(-1))
+}
+
+// finish turns the accumulated ranges into w's pieces.
+func (a *expAcc) finish(w *Window) {
+	x := a.x
+	cuts := append(a.cuts[:0], x.cuts...)
+	for _, r := range a.ranges {
+		cuts = append(cuts, r.Lo, r.Hi)
+	}
+	slices.Sort(cuts)
+	cuts = slices.Compact(cuts)
+	ranges := a.ranges
+	pieces := w.Pieces[:0]
+	var zws uint64
+	if x.zipf != nil {
+		zws = x.zipf.ws
+	}
+	for i := 0; i+1 < len(cuts); i++ {
+		lo, hi := cuts[i], cuts[i+1]
+		var logS float64
+		for _, r := range ranges {
+			if r.Lo <= lo && hi <= r.Hi {
+				logS += r.Survive
+			}
+		}
+		pc := Piece{Lo: lo, Hi: hi, Survive: math.Exp(logS), Zipf: hi <= zws}
+		if n := len(pieces); n > 0 && pieces[n-1].Survive == pc.Survive && pieces[n-1].Zipf == pc.Zipf && !x.isCut(lo) {
+			pieces[n-1].Hi = hi
+			continue
+		}
+		pieces = append(pieces, pc)
+	}
+	w.Pieces, w.ranges, w.cuts = pieces, ranges, cuts
+	if x.zipf != nil {
+		for b, l := range a.zlog {
+			a.zlog[b] = math.Exp(l)
+		}
+		w.Zipf = a.zlog
+	} else {
+		w.Zipf = w.Zipf[:0]
+	}
+}
+
+// isCut reports whether page p is a fixed piece boundary.
+func (x *Expect) isCut(p uint64) bool {
+	_, ok := slices.BinarySearch(x.cuts, p)
+	return ok
+}
+
+// zipfBucketsPerDoubling is how finely the zipf ranks are bucketed past
+// the first zipfSingleRanks, which are buckets of their own.
+const (
+	zipfBucketsPerDoubling = 8
+	zipfSingleRanks        = 16
+)
+
+// newExpZipf buckets the ranks [0, ws) of the law (1+r)^-s.
+func newExpZipf(s float64, ws uint64) *expZipf {
+	z := &expZipf{ws: ws}
+	ratio := math.Pow(2, 1.0/zipfBucketsPerDoubling)
+	for lo := uint64(0); lo < ws; {
+		hi := lo + 1
+		if lo >= zipfSingleRanks {
+			hi = max(lo+1, uint64(math.Ceil(float64(lo+1)*ratio))-1)
+		}
+		hi = min(hi, ws)
+		// Σ_{r=lo}^{hi-1} (1+r)^-s = Σ_{k=lo+1}^{hi} k^-s.
+		var sum float64
+		if hi-lo <= 64 {
+			for k := hi; k > lo; k-- {
+				sum += math.Pow(float64(k), -s)
+			}
+		} else {
+			sum = zetaSegment(s, float64(lo+1), float64(hi))
+		}
+		c := float64(hi - lo)
+		z.count = append(z.count, c)
+		z.share = append(z.share, c/float64(ws))
+		z.weight = append(z.weight, sum/c)
+		lo = hi
+	}
+	return z
+}
+
+// threshold returns t such that Σ_r (1 − exp(−w_r·t)) = k: the expected
+// number of distinct ranks k successive draws hit is then k. +Inf when
+// k covers the working set.
+func (z *expZipf) threshold(k float64) float64 {
+	if k <= 0 {
+		return 0
+	}
+	if k >= float64(z.ws) {
+		return math.Inf(1)
+	}
+	// f(t) = Σ c(1 − e^{−wt}) − k is increasing and concave: Newton from
+	// t = 0 climbs to the root from below.
+	t := 0.0
+	for range 200 {
+		var f, df float64
+		for b, w := range z.weight {
+			e := math.Exp(-w * t)
+			f += z.count[b] * (1 - e)
+			df += z.count[b] * w * e
+		}
+		f -= k
+		if df <= 0 {
+			break
+		}
+		step := -f / df
+		t += step
+		if math.Abs(step) <= 1e-13*t {
+			break
+		}
+	}
+	return t
+}
