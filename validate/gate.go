@@ -2,12 +2,14 @@ package validate
 
 import (
 	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/migsim/migsim/models"
@@ -53,22 +55,34 @@ func (v Violation) String() string {
 	if v.Stat == "worst" {
 		limit = v.Threshold.Worst
 	}
-	model := v.Threshold.Model
-	if model == "" {
-		model = "all models"
+	if v.Stat == StatMissing {
+		return fmt.Sprintf("%s (%s): missing: no case in the results measured it", v.Threshold.Metric, v.Threshold.scope())
 	}
-	if v.Threshold.Shaping != "" {
-		model += ", shaping " + string(v.Threshold.Shaping)
-	}
-	if v.Threshold.Calibration != "" {
-		model += ", calibration " + v.Threshold.Calibration
-	}
-	s := fmt.Sprintf("%s (%s): %s |error| %.1f%% > %.1f%%", v.Threshold.Metric, model, v.Stat, 100*v.Got, 100*limit)
+	s := fmt.Sprintf("%s (%s): %s |error| %.1f%% > %.1f%%", v.Threshold.Metric, v.Threshold.scope(), v.Stat, 100*v.Got, 100*limit)
 	if v.Case != "" {
 		s += " in case " + v.Case
 	}
 	return s
 }
+
+// scope says which runs t covers: "precopy", "all models, shaping netns".
+func (t Threshold) scope() string {
+	model := t.Model
+	if model == "" {
+		model = "all models"
+	}
+	if t.Shaping != "" {
+		model += ", shaping " + string(t.Shaping)
+	}
+	if t.Calibration != "" {
+		model += ", calibration " + t.Calibration
+	}
+	return model
+}
+
+// StatMissing is the Stat of a [Violation] for a threshold no comparison
+// in the results matched: a gate does not pass on nothing.
+const StatMissing = "missing"
 
 // checkThresholds validates a suite's gate: known metrics, no negative
 // bound, at least one bound per entry.
@@ -129,9 +143,51 @@ func (r *SuiteResult) Calibration() string {
 
 // Gate checks r against ths and returns the thresholds crossed, in the
 // order of ths, median before worst. A threshold with no matching
-// comparison is crossed (Stat "missing"): a gate must not pass on nothing.
+// comparison is crossed (Stat [StatMissing], Got 0): a gate must not pass
+// on nothing.
 func (r *SuiteResult) Gate(ths []Threshold) []Violation {
 	var out []Violation
+	for _, c := range r.Check(ths) {
+		out = append(out, c.Violations...)
+	}
+	return out
+}
+
+// Check statuses of a [ThresholdCheck].
+const (
+	CheckPass    = "pass"
+	CheckFail    = "fail"
+	CheckMissing = "missing"
+)
+
+// ThresholdCheck is the verdict on one threshold of a gate.
+type ThresholdCheck struct {
+	Threshold Threshold `json:"threshold"`
+	// Status is "pass", "fail" (a bound crossed) or "missing" (no
+	// comparison in the results measured the threshold's metric).
+	Status string `json:"status"`
+	// Cases is the number of comparisons the threshold covered.
+	Cases int `json:"cases"`
+	// MedianAbsErr and WorstAbsErr are the median and worst |relative
+	// error| over those comparisons, fractions; null when missing.
+	MedianAbsErr *float64 `json:"median_abs_rel_err"`
+	WorstAbsErr  *float64 `json:"worst_abs_rel_err"`
+	// WorstCase names the case of the worst error.
+	WorstCase string `json:"worst_case,omitempty"`
+	// Violations are the bounds crossed, median before worst, or the
+	// missing verdict.
+	Violations []Violation `json:"violations,omitempty"`
+}
+
+// Name names the check for reports: the metric and the runs it covers,
+// e.g. "downtime_s (precopy, calibration local-tcg)".
+func (c ThresholdCheck) Name() string {
+	return fmt.Sprintf("%s (%s)", c.Threshold.Metric, c.Threshold.scope())
+}
+
+// Check checks r against each threshold of ths, in order.
+func (r *SuiteResult) Check(ths []Threshold) []ThresholdCheck {
+	out := make([]ThresholdCheck, 0, len(ths))
 	for _, t := range ths {
 		var errs []float64
 		worst, worstCase := -1.0, ""
@@ -156,18 +212,143 @@ func (r *SuiteResult) Gate(ths []Threshold) []Violation {
 				}
 			}
 		}
+		c := ThresholdCheck{Threshold: t, Status: CheckPass, Cases: len(errs)}
 		if len(errs) == 0 {
-			out = append(out, Violation{Threshold: t, Stat: "missing", Got: math.NaN()})
+			c.Status = CheckMissing
+			c.Violations = []Violation{{Threshold: t, Stat: StatMissing}}
+			out = append(out, c)
 			continue
 		}
-		if med := median(errs); t.Median > 0 && med > t.Median {
-			out = append(out, Violation{Threshold: t, Stat: "median", Got: med})
+		med := median(errs)
+		c.MedianAbsErr, c.WorstAbsErr, c.WorstCase = &med, &worst, worstCase
+		if t.Median > 0 && med > t.Median {
+			c.Violations = append(c.Violations, Violation{Threshold: t, Stat: "median", Got: med})
 		}
 		if t.Worst > 0 && worst > t.Worst {
-			out = append(out, Violation{Threshold: t, Stat: "worst", Got: worst, Case: worstCase})
+			c.Violations = append(c.Violations, Violation{Threshold: t, Stat: "worst", Got: worst, Case: worstCase})
 		}
+		if len(c.Violations) > 0 {
+			c.Status = CheckFail
+		}
+		out = append(out, c)
 	}
 	return out
+}
+
+// GateReport is a gate's verdict on one suite's results, as "migsim
+// validate gate -o json" and "migsim calibrate --evaluate -o json" print
+// it and as [GateReport.WriteJUnit] writes it.
+type GateReport struct {
+	Suite string `json:"suite"`
+	// Calibration is the profile the results were simulated under ("" for
+	// none).
+	Calibration string `json:"calibration,omitempty"`
+	// Passed is true when every check passed.
+	Passed bool `json:"passed"`
+	// Checks has one entry per threshold, in the suite's order.
+	Checks []ThresholdCheck `json:"checks"`
+	// Summary is the results' per-metric error summary.
+	Summary []MetricSummary `json:"summary"`
+	// FailedCases are the cases whose run failed, with the reason.
+	FailedCases []CaseFailure `json:"failed_cases,omitempty"`
+}
+
+// NewGateReport checks r against ths.
+func NewGateReport(r *SuiteResult, ths []Threshold) *GateReport {
+	g := &GateReport{Suite: r.Suite, Calibration: r.Calibration(), Passed: true, Checks: r.Check(ths),
+		Summary: r.Summary, FailedCases: r.Failed}
+	for _, c := range g.Checks {
+		if c.Status != CheckPass {
+			g.Passed = false
+		}
+	}
+	if g.Summary == nil {
+		g.Summary = []MetricSummary{}
+	}
+	return g
+}
+
+// Violations returns the thresholds crossed, as [SuiteResult.Gate] does.
+func (g *GateReport) Violations() []Violation {
+	var out []Violation
+	for _, c := range g.Checks {
+		out = append(out, c.Violations...)
+	}
+	return out
+}
+
+// JUnit XML, as CI systems (GitLab, Jenkins, GitHub test reporters) read
+// it: one test suite, one test case per threshold.
+type junitSuites struct {
+	XMLName xml.Name     `xml:"testsuites"`
+	Suites  []junitSuite `xml:"testsuite"`
+}
+
+type junitSuite struct {
+	Name     string      `xml:"name,attr"`
+	Tests    int         `xml:"tests,attr"`
+	Failures int         `xml:"failures,attr"`
+	Errors   int         `xml:"errors,attr"`
+	Cases    []junitCase `xml:"testcase"`
+}
+
+type junitCase struct {
+	Name      string        `xml:"name,attr"`
+	Classname string        `xml:"classname,attr"`
+	Failure   *junitFailure `xml:"failure,omitempty"`
+	Error     *junitFailure `xml:"error,omitempty"`
+	Output    string        `xml:"system-out,omitempty"`
+}
+
+type junitFailure struct {
+	Message string `xml:"message,attr"`
+	Type    string `xml:"type,attr"`
+	Text    string `xml:",chardata"`
+}
+
+// WriteJUnit writes g as JUnit XML: a test suite named after the suite
+// (and calibration), one test case per threshold named by its metric and
+// scope, failed with the bounds it crossed; a missing threshold fails as
+// "missing", naming what no case measured. Each case that failed to run
+// is an error case of its own.
+func (g *GateReport) WriteJUnit(w io.Writer) error {
+	name := "gate " + g.Suite
+	if g.Calibration != "" {
+		name += " (calibration " + g.Calibration + ")"
+	}
+	s := junitSuite{Name: name}
+	class := "migsim.gate." + g.Suite
+	for _, c := range g.Checks {
+		jc := junitCase{Name: c.Name(), Classname: class}
+		if c.MedianAbsErr != nil {
+			jc.Output = fmt.Sprintf("%d cases; median |error| %.1f%%, worst %.1f%% (%s)", c.Cases, 100**c.MedianAbsErr, 100**c.WorstAbsErr, c.WorstCase)
+		}
+		if len(c.Violations) > 0 {
+			var msgs []string
+			for _, v := range c.Violations {
+				msgs = append(msgs, v.String())
+			}
+			jc.Failure = &junitFailure{Message: msgs[0], Type: c.Status, Text: strings.Join(msgs, "\n")}
+			s.Failures++
+		}
+		s.Cases = append(s.Cases, jc)
+	}
+	for _, f := range g.FailedCases {
+		s.Cases = append(s.Cases, junitCase{Name: "case " + f.Case, Classname: class,
+			Error: &junitFailure{Message: "the case did not run", Type: "run", Text: f.Error}})
+		s.Errors++
+	}
+	s.Tests = len(s.Cases)
+	if _, err := io.WriteString(w, xml.Header); err != nil {
+		return err
+	}
+	enc := xml.NewEncoder(w)
+	enc.Indent("", "  ")
+	if err := enc.Encode(junitSuites{Suites: []junitSuite{s}}); err != nil {
+		return err
+	}
+	_, err := io.WriteString(w, "\n")
+	return err
 }
 
 func median(x []float64) float64 {

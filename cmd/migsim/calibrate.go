@@ -17,6 +17,9 @@ import (
 type calibrateOptions struct {
 	streams
 	suite   string
+	profile *outFlag // --out, the profile to write
+	format  string   // -o: table or json (--evaluate)
+	junit   string
 	output  string
 	name    string
 	kfold   int
@@ -31,7 +34,7 @@ type calibrateOptions struct {
 func newCalibrateCmd(s streams) *cobra.Command {
 	o := &calibrateOptions{streams: s}
 	cmd := &cobra.Command{
-		Use:   "calibrate suite-results.json --suite suite.yaml -o profile.yaml",
+		Use:   "calibrate suite-results.json --suite suite.yaml --out profile.yaml",
 		Short: "Fit a calibration profile to recorded lab runs",
 		Long: `Fit the parameters the models leave free to the real runs in suite
 results written by 'migsim validate suite --json' (every loopback run:
@@ -56,14 +59,32 @@ nothing: it simulates the recorded runs again under that profile ("none":
 uncalibrated), prints the comparison table as 'migsim validate suite'
 does and checks the suite's gate thresholds for the runs it re-simulated
 (exit 3 when one is crossed); --json writes the re-simulated results for
-'migsim validate gate'.`,
-		Example: `  migsim calibrate ci-results.json --suite validate/suites/ci.yaml -o local-tcg.yaml --name local-tcg --kfold 3
-  migsim calibrate ci-results.json --suite validate/suites/ci.yaml -o - --weight downtime_s=3
-  migsim calibrate ci-results.json --suite validate/suites/ci.yaml --evaluate local-tcg`,
+'migsim validate gate'. With -o json it prints, instead of the table, the
+gate's verdict as 'migsim validate gate -o json' does (a threshold no
+re-simulated case measured is "missing"); --junit FILE also writes it as
+JUnit XML.
+
+--out PROFILE is the profile to write (- for stdout); -o PROFILE, its
+spelling before, still works for one release with a warning (-o now
+names the output format).`,
+		Example: `  migsim calibrate ci-results.json --suite validate/suites/ci.yaml --out local-tcg.yaml --name local-tcg --kfold 3
+  migsim calibrate ci-results.json --suite validate/suites/ci.yaml --out - --weight downtime_s=3
+  migsim calibrate ci-results.json --suite validate/suites/ci.yaml --evaluate local-tcg
+  migsim calibrate ci-results.json --suite validate/suites/ci.yaml --evaluate local-tcg -o json --junit gate.xml`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.profile.resolve(cmd, o.err); err != nil {
+				return err
+			}
+			o.output = o.profile.path
+			if err := oneOf("output", o.format, "table", "json"); err != nil {
+				return err
+			}
 			if o.suite == "" || (o.output == "" && o.eval == "") {
-				return usageErrorf("calibrate: --suite and -o (or --evaluate) are required")
+				return usageErrorf("calibrate: --suite and --out (or --evaluate) are required")
+			}
+			if o.eval == "" && (o.format != "table" || o.junit != "") {
+				return usageErrorf("calibrate: -o json and --junit go with --evaluate")
 			}
 			suite, err := validate.LoadSuite(o.suite)
 			if err != nil {
@@ -113,7 +134,8 @@ does and checks the suite's gate thresholds for the runs it re-simulated
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&o.suite, "suite", "", "the suite file the results come from (its scenarios are regenerated)")
-	fl.StringVarP(&o.output, "output", "o", "", "profile YAML to write (- for stdout)")
+	o.profile = registerOut(cmd, "profile YAML to write (- for stdout)", &o.format, "table", "table", "json")
+	registerJUnit(cmd, &o.junit)
 	fl.StringVar(&o.name, "name", "local", "profile name")
 	fl.IntVar(&o.kfold, "kfold", 0, "also report K-fold held-out error (0: no)")
 	fl.IntVar(&o.maxEval, "max-eval", 400, "evaluations of the search (each simulates every case)")
@@ -137,8 +159,10 @@ func (o *calibrateOptions) evaluate(cmd *cobra.Command, suite *validate.Suite, r
 	if err != nil {
 		return fmt.Errorf("calibrate: %w", err)
 	}
-	if err := re.WriteTable(o.out); err != nil {
-		return err
+	if o.format != "json" {
+		if err := re.WriteTable(o.out); err != nil {
+			return err
+		}
 	}
 	if o.json != "" {
 		if err := writeOutput(o.json, o.out, func(w io.Writer) error {
@@ -150,11 +174,12 @@ func (o *calibrateOptions) evaluate(cmd *cobra.Command, suite *validate.Suite, r
 		}
 	}
 	ths := validate.ResimulatedThresholds(validate.ThresholdsFor(suite.Gate, re.Calibration()), re)
-	if len(ths) == 0 {
+	if len(ths) == 0 && o.format != "json" && o.junit == "" {
 		return nil
 	}
-	vs := re.Gate(ths)
-	if err := validate.WriteGate(o.out, ths, vs); err != nil {
+	report := validate.NewGateReport(re, ths)
+	vs := report.Violations()
+	if err := (gateOutput{format: o.format, junit: o.junit}).write(o.streams, o.out, ths, report); err != nil {
 		return err
 	}
 	if len(vs) > 0 {

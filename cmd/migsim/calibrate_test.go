@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
@@ -62,10 +63,27 @@ func TestCalibrateEvaluate(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "gate passed") || !strings.Contains(out, "total_time_s") {
 		t.Errorf("--evaluate local-tcg: exit %d\n%s", code, out)
 	}
+	// -o json prints the verdict as one object; --junit writes it as XML.
+	junit := filepath.Join(t.TempDir(), "gate.xml")
+	out, code = run("--evaluate", "local-tcg", "-o", "json", "--junit", junit)
+	var rep struct {
+		Passed bool `json:"passed"`
+		Checks []struct {
+			Status string `json:"status"`
+		} `json:"checks"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); code != 0 || err != nil || !rep.Passed || len(rep.Checks) == 0 {
+		t.Errorf("--evaluate local-tcg -o json: exit %d, %v\n%s", code, err, out)
+	}
+	if x, err := os.ReadFile(junit); err != nil || !strings.Contains(string(x), "<testsuite name=\"gate ci (calibration local-tcg)\"") {
+		t.Errorf("--junit: %v\n%s", err, x)
+	}
 	for _, args := range [][]string{
 		{"--evaluate", "no-such-profile"},
 		{"-o", "-", "--weight", "downtime=3"},
 		{"-o", "-", "--weight", "downtime_s=-1"},
+		{"--out", "p.yaml", "-o", "json"}, // json goes with --evaluate
+		{"--evaluate", "local-tcg", "-o", "xml", "--out", "p.yaml"},
 	} {
 		if out, code := run(args...); code != exitUsage {
 			t.Errorf("%q: exit %d, want %d\n%s", args, code, exitUsage, out)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os/exec"
 	"strings"
 	"time"
@@ -30,17 +31,48 @@ func (f *gateFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.calibration, "calibration-name", "", "calibration profile recorded in --history (default: the one the simulated results name)")
 }
 
-// apply records history and checks the gate; it returns an accuracyError
-// when a threshold is crossed.
+// gateOutput says how a gate's verdict is written: as text on stderr
+// (format "table") or a JSON report on stdout ("json"), and as JUnit XML
+// to the file junit when not "".
+type gateOutput struct {
+	format string
+	junit  string
+}
+
+// write writes the verdict on ths, report, as o says; text goes to text.
+func (o gateOutput) write(s streams, text io.Writer, ths []validate.Threshold, report *validate.GateReport) error {
+	if o.format == "json" {
+		if err := writeJSON(s.out, report); err != nil {
+			return err
+		}
+	} else if err := validate.WriteGate(text, ths, report.Violations()); err != nil {
+		return err
+	}
+	if o.junit != "" {
+		if err := writeOutput(o.junit, s.out, report.WriteJUnit); err != nil {
+			return fmt.Errorf("--junit: %w", err)
+		}
+	}
+	return nil
+}
+
+// apply records history and checks the gate, writing the verdict as text
+// on stderr; it returns an accuracyError when a threshold is crossed.
 func (f *gateFlags) apply(s streams, suite *validate.Suite, res *validate.SuiteResult) error {
+	return f.applyOut(s, suite, res, gateOutput{format: "table"})
+}
+
+// applyOut is apply with the verdict written as out says.
+func (f *gateFlags) applyOut(s streams, suite *validate.Suite, res *validate.SuiteResult, out gateOutput) error {
 	var vs []validate.Violation
 	if f.gate {
 		if len(suite.Gate) == 0 {
 			return usageErrorf("--gate: suite %s has no gate: thresholds", suite.Name)
 		}
 		ths := validate.ThresholdsFor(suite.Gate, res.Calibration())
-		vs = res.Gate(ths)
-		if err := validate.WriteGate(s.err, ths, vs); err != nil {
+		report := validate.NewGateReport(res, ths)
+		vs = report.Violations()
+		if err := out.write(s, s.err, ths, report); err != nil {
 			return err
 		}
 	}
@@ -79,6 +111,7 @@ func (f *gateFlags) apply(s streams, suite *validate.Suite, res *validate.SuiteR
 type validateGateOptions struct {
 	streams
 	gateFlags
+	out gateOutput
 }
 
 // newValidateGateCmd builds "migsim validate gate", the gate over
@@ -90,10 +123,22 @@ func newValidateGateCmd(s streams) *cobra.Command {
 		Short: "Check recorded suite results against the suite's accuracy gate",
 		Long: `Read results written by 'migsim validate suite --json' and check them
 against the gate: thresholds of the suite file, as 'validate suite --gate'
-does, without running anything. Exits 3 when a threshold is crossed.`,
-		Example: `  migsim validate gate validate/suites/ci.yaml ci-results.json --history validate/history/ci.jsonl`,
-		Args:    usageArgs(cobra.ExactArgs(2)),
+does, without running anything. Exits 3 when a threshold is crossed.
+
+The verdict goes to stderr as text, or with -o json to stdout as one
+object: suite, calibration, passed, checks (one per threshold: the
+threshold, status pass, fail or missing, the cases it covered, median and
+worst |relative error|, the worst case and the bounds crossed), summary
+and failed_cases. A threshold no case in the results measured is
+"missing" (and fails the gate), never a NaN. --junit FILE also writes the
+verdict as JUnit XML, one test case per threshold, for CI test reports.`,
+		Example: `  migsim validate gate validate/suites/ci.yaml ci-results.json --history validate/history/ci.jsonl
+  migsim validate gate validate/suites/ci.yaml ci-results.json -o json --junit gate.xml`,
+		Args: usageArgs(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := oneOf("output", o.out.format, "table", "json"); err != nil {
+				return err
+			}
 			suite, err := validate.LoadSuite(args[0])
 			if err != nil {
 				return err
@@ -103,10 +148,22 @@ does, without running anything. Exits 3 when a threshold is crossed.`,
 				return err
 			}
 			o.gate = true
-			return o.apply(o.streams, suite, res)
+			return o.applyOut(o.streams, suite, res, o.out)
 		},
 	}
 	o.gateFlags.register(cmd)
 	cmd.Flags().Lookup("gate").Hidden = true
+	registerGateOutput(cmd, &o.out)
 	return cmd
+}
+
+// registerGateOutput registers -o/--output FORMAT and --junit FILE.
+func registerGateOutput(cmd *cobra.Command, o *gateOutput) {
+	cmd.Flags().StringVarP(&o.format, "output", "o", "table", "verdict format: table (text on stderr) or json (on stdout)")
+	registerJUnit(cmd, &o.junit)
+}
+
+// registerJUnit registers --junit FILE.
+func registerJUnit(cmd *cobra.Command, path *string) {
+	cmd.Flags().StringVar(path, "junit", "", "also write the gate's verdict as JUnit XML to this file (- for stdout)")
 }

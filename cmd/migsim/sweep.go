@@ -153,7 +153,7 @@ func runSweep(cmd *cobra.Command, o *sweepOptions) error {
 	if err != nil {
 		return err
 	}
-	sw, err := openSweep(cmd, o)
+	sw, err := scenarios.LoadSweep(o.file, o.sets)
 	if err != nil {
 		return err
 	}
@@ -189,7 +189,7 @@ func runSweep(cmd *cobra.Command, o *sweepOptions) error {
 	if len(asserts) == 0 {
 		return nil
 	}
-	return checkSweep(o.err, sw, opts.Dir, asserts, sample)
+	return checkSweep(o.err, sw.Name, opts.Dir, asserts, sample)
 }
 
 // maxFailedPoints bounds the failing points named on stderr.
@@ -197,8 +197,12 @@ const maxFailedPoints = 20
 
 // checkSweep checks the assertions on every result in dir's
 // results.jsonl, naming each failing point (up to maxFailedPoints) with
-// its axes on w.
-func checkSweep(w io.Writer, sw *scenarios.Sweep, dir string, asserts assertions, sample map[string]any) error {
+// its axes' columns on w.
+func checkSweep(w io.Writer, name, dir string, asserts assertions, sample map[string]any) error {
+	m, err := sweep.ReadManifest(dir)
+	if err != nil {
+		return err
+	}
 	path := filepath.Join(dir, sweep.JournalFile)
 	f, err := os.Open(path)
 	if err != nil {
@@ -211,6 +215,7 @@ func checkSweep(w io.Writer, sw *scenarios.Sweep, dir string, asserts assertions
 	for line := 1; sc.Scan(); line++ {
 		var row struct {
 			Point  int            `json:"point"`
+			Axes   map[string]any `json:"axes"`
 			Result map[string]any `json:"result"`
 		}
 		if err := json.Unmarshal(sc.Bytes(), &row); err != nil || row.Result == nil {
@@ -225,12 +230,18 @@ func checkSweep(w io.Writer, sw *scenarios.Sweep, dir string, asserts assertions
 		if failedPoints > maxFailedPoints {
 			continue
 		}
-		name := fmt.Sprintf("point %d", row.Point)
-		if row.Point >= 0 && row.Point < len(sw.Points) && len(sw.Points[row.Point].Sets) > 0 {
-			name += " (" + strings.Join(sw.Points[row.Point].Sets, " ") + ")"
+		point := fmt.Sprintf("point %d", row.Point)
+		var axes []string
+		for _, a := range m.Axes {
+			if v, ok := row.Axes[a.Column]; ok {
+				axes = append(axes, fmt.Sprintf("%s=%v", a.Column, v))
+			}
+		}
+		if len(axes) > 0 {
+			point += " (" + strings.Join(axes, " ") + ")"
 		}
 		for _, msg := range failed {
-			fmt.Fprintf(w, "assertion failed: %s: %s\n", name, msg)
+			fmt.Fprintf(w, "assertion failed: %s: %s\n", point, msg)
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -242,32 +253,29 @@ func checkSweep(w io.Writer, sw *scenarios.Sweep, dir string, asserts assertions
 	if failedPoints > maxFailedPoints {
 		fmt.Fprintf(w, "assertion failed: ... and %d more points (every point's result is in %s)\n", failedPoints-maxFailedPoints, path)
 	}
-	return &assertionError{err: fmt.Errorf("sweep %s: assertions failed on %d of %d points", sw.Name, failedPoints, points)}
+	return &assertionError{err: fmt.Errorf("sweep %s: assertions failed on %d of %d points", name, failedPoints, points)}
 }
 
 // dryRun prints the sweep's points and an estimate of its time.
 func dryRun(cmd *cobra.Command, o *sweepOptions, sw *scenarios.Sweep, opts sweep.Options) error {
-	count := opts.Shard.Count(sw.Len())
+	points := opts.Shard.Points(len(sw.Points))
 	tw := tabwriter.NewWriter(o.out, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "sweep\t%s (%s)\n", sw.Name, sw.File)
 	if opts.Shard.Whole() {
-		fmt.Fprintf(tw, "points\t%d\n", sw.Len())
+		fmt.Fprintf(tw, "points\t%d\n", len(sw.Points))
 	} else {
-		fmt.Fprintf(tw, "points\t%d in shard %s of %d\n", count, opts.Shard, sw.Len())
+		fmt.Fprintf(tw, "points\t%d in shard %s of %d\n", len(points), opts.Shard, len(sw.Points))
 	}
-	for i, a := range sw.Axes {
-		fmt.Fprintf(tw, "axis\t%s (%s): %s, column %s\n", a.Key, a.Kind, axisValues(sw, i), a.Column)
+	for _, a := range sw.Axes {
+		fmt.Fprintf(tw, "axis\t%s (%s): %s, column %s\n", a.Key, a.Kind, distinct(sw, a), a.Column)
 	}
 	fmt.Fprintf(tw, "output\t%s\n", opts.Dir)
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	est, extrapolated, err := estimateSweep(cmd.Context(), sw, opts, 20, 3*time.Second)
+	est, err := sweep.Estimate(cmd.Context(), sw, points, opts.Workers, 20, 3*time.Second)
 	if err != nil {
 		return err
-	}
-	if extrapolated {
-		fmt.Fprintf(o.out, "(%d points, too many to hold: checked a batch at a time; the estimate is extrapolated from %d points spread over them)\n", count, est.Samples)
 	}
 	atLeast := ""
 	if est.AtLeast {
@@ -276,14 +284,26 @@ func dryRun(cmd *cobra.Command, o *sweepOptions, sw *scenarios.Sweep, opts sweep
 	fmt.Fprintf(o.out, "estimate  %s%s on %d workers (%d sample points took %s%.3g s each; points sharing a workload run faster)\n",
 		atLeast, roughDuration(est.Total), est.Workers, est.Samples, atLeast, est.PerPoint.Seconds())
 	fmt.Fprintln(o.out, "first points:")
-	for j := range min(count, 5) {
-		p, err := sw.Point(opts.Shard.Index(j))
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(o.out, "  %d  %s\n", p.Index, strings.Join(p.Sets, " "))
+	for _, p := range points[:min(len(points), 5)] {
+		fmt.Fprintf(o.out, "  %d  %s\n", p, strings.Join(sw.Points[p].Sets, " "))
 	}
 	return nil
+}
+
+// distinct describes how many values an axis takes.
+func distinct(sw *scenarios.Sweep, a scenarios.Axis) string {
+	i := 0
+	for i < len(sw.Axes) && sw.Axes[i].Key != a.Key {
+		i++
+	}
+	seen := map[string]bool{}
+	for _, p := range sw.Points {
+		seen[p.Sets[i]] = true
+	}
+	if len(seen) == 1 {
+		return "1 value"
+	}
+	return fmt.Sprintf("%d values", len(seen))
 }
 
 func roughDuration(d time.Duration) string {
