@@ -60,6 +60,15 @@
 // and file is gone when [RunLocal] returns, on success, error, timeout or
 // cancellation.
 //
+// # Field records
+//
+// [ImportRecords] needs no lab: it reads records of real migrations (QMP
+// query-migrate replies, virsh domjobinfo --completed, KubeVirt
+// migrationState), builds each one's scenario from what the record holds
+// and a [FieldMapping] gives, and compares the simulator with the metrics
+// the record measured ([FieldInfo]); the suite and results it writes are
+// read by [SuiteResult.Gate] and [Calibrate] like the lab's (importrec*.go).
+//
 // # Requirements
 //
 // qemu-system-x86_64 ([ErrNoQEMU]) and a kernel in /boot ([ErrNoKernel]):

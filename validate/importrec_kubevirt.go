@@ -157,7 +157,7 @@ func kubeRecord(path string, n *yaml.Node, o *kubeObject) (*fieldRecord, error) 
 		vm = name
 	}
 	if ms == nil {
-		return nil, fmt.Errorf("%s:%d: %s %q: status.migrationState: missing (KubeVirt 1.1+ copies it into the migration's status; or give the VirtualMachineInstance)", path, n.Line, o.Kind, name)
+		return nil, fmt.Errorf("%s:%d: %s %q: status.migrationState: missing (KubeVirt 1.1+ copies it into the migration's status; or give the VirtualMachineInstance): %w", path, n.Line, o.Kind, name, ErrIncompleteMigration)
 	}
 	switch {
 	case ms.Failed:

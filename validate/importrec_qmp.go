@@ -488,7 +488,7 @@ func (m qmpMigration) record(path string, i, n int) (*fieldRecord, error) {
 	if fin.RAM.Duplicate > pages {
 		return nil, fmt.Errorf("%s:%d: query-migrate: ram.duplicate %d exceeds the %d pages of ram.total", path, last.line, fin.RAM.Duplicate, pages)
 	}
-	r.fact("workload.generator.zero_fraction", strconv.FormatFloat(float64(fin.RAM.Duplicate)/float64(pages), 'f', 6, 64), "ram.duplicate / pages")
+	r.fact("workload.generator.zero_fraction", strconv.FormatFloat(float64(fin.RAM.Duplicate)/float64(pages), 'f', -1, 64), "ram.duplicate / pages")
 	if rate, k := pollDirtyRate(r.series); k > 0 {
 		r.dirtyRate = rate
 		r.fact("workload.generator.dirty_rate", strconv.FormatFloat(math.Round(rate), 'f', -1, 64), pollNote(k))

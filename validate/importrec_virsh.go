@@ -360,7 +360,7 @@ func (v *virshRecord) record(path string, k, n int) (*fieldRecord, error) {
 		if f.v > m.Pages.Total {
 			return nil, fmt.Errorf("%s:%d: %s: %d exceeds the %d pages of memory", path, f.line, f.label, f.v, m.Pages.Total)
 		}
-		r.fact("workload.generator.zero_fraction", strconv.FormatFloat(float64(f.v)/float64(m.Pages.Total), 'f', 6, 64), f.label+" / pages")
+		r.fact("workload.generator.zero_fraction", strconv.FormatFloat(float64(f.v)/float64(m.Pages.Total), 'f', -1, 64), f.label+" / pages")
 	}
 	if f, ok := v.fields["memory_dirty_rate"]; ok && f.v > 0 {
 		r.dirtyRate = float64(f.v)
