@@ -131,6 +131,7 @@ type loader struct {
 	params    reflect.Type         // the model's parameter type; nil if unknown
 	calib     *calibration.Profile // the profile of the calibration key; nil if none
 	errs      []*Error
+	dropped   int
 }
 
 // at returns an *Error for key, placed at the key's line or flag.
@@ -151,7 +152,28 @@ func (l *loader) at(key string, err error) *Error {
 	return e
 }
 
-func (l *loader) add(key string, err error) { l.errs = append(l.errs, l.at(key, err)) }
+func (l *loader) add(key string, err error) { l.push(l.at(key, err)) }
+
+// Error lists are capped: a load keeps the first maxKeptErrors errors it
+// finds, to sort them by line and show the first maxShownErrors, and
+// only counts the rest ("and N more"), without working out their
+// messages; a file of millions of unknown keys fails fast.
+const (
+	maxKeptErrors  = 1000
+	maxShownErrors = 20
+)
+
+// push records e, or counts it past maxKeptErrors.
+func (l *loader) push(e *Error) {
+	if l.full() {
+		l.dropped++
+		return
+	}
+	l.errs = append(l.errs, e)
+}
+
+// full reports whether the loader keeps no more errors.
+func (l *loader) full() bool { return len(l.errs) >= maxKeptErrors }
 
 func (l *loader) addf(key, format string, args ...any) { l.add(key, fmt.Errorf(format, args...)) }
 
@@ -181,7 +203,7 @@ func (l *loader) givenInFile(key string) bool {
 }
 
 // result returns the errors found so far, sorted file first by line, then
-// flags, or nil.
+// flags, the first maxShownErrors and then how many more, or nil.
 func (l *loader) result() error {
 	if len(l.errs) == 0 {
 		return nil
@@ -195,9 +217,17 @@ func (l *loader) result() error {
 		}
 		return a.Line - b.Line
 	})
-	errs := make([]error, len(l.errs))
-	for i, e := range l.errs {
-		errs[i] = e
+	shown := l.errs[:min(len(l.errs), maxShownErrors)]
+	errs := make([]error, 0, len(shown)+1)
+	for _, e := range shown {
+		errs = append(errs, e)
+	}
+	if more := len(l.errs) - len(shown) + l.dropped; more > 0 {
+		where := l.file
+		if where == "" {
+			where = "default scenario"
+		}
+		errs = append(errs, fmt.Errorf("%s: and %d more problems not shown", where, more))
 	}
 	return errors.Join(errs...)
 }
@@ -236,7 +266,7 @@ func loadRoot(file string, root *yaml.Node, data []byte, overrides []string) (*S
 	for _, s := range overrides {
 		o, err := parseOverride(s)
 		if err != nil {
-			l.errs = append(l.errs, err)
+			l.push(err)
 			continue
 		}
 		ovs = append(ovs, o)
@@ -382,7 +412,7 @@ func (l *loader) walkMapping(prefix string, n *yaml.Node, t reflect.Type, flag b
 		full := joinKey(prefix, kn.Value)
 		if !flag {
 			if first, dup := seen[kn.Value]; dup {
-				l.errs = append(l.errs, &Error{File: l.file, Line: kn.Line, Key: full, Err: fmt.Errorf("duplicate key (first at line %d)", first)})
+				l.push(&Error{File: l.file, Line: kn.Line, Key: full, Err: fmt.Errorf("duplicate key (first at line %d)", first)})
 				continue
 			}
 			seen[kn.Value] = kn.Line
@@ -449,7 +479,7 @@ func (l *loader) walkOverride(o override) {
 	for _, seg := range strings.Split(o.key, ".") {
 		st, ok := sectionOf(t)
 		if !ok {
-			l.errs = append(l.errs, &Error{Flag: true, Key: o.key, Err: fmt.Errorf("%s is a value, not a section", prefix)})
+			l.push(&Error{Flag: true, Key: o.key, Err: fmt.Errorf("%s is a value, not a section", prefix)})
 			return
 		}
 		ks := sectionKeys(st, l.params)
@@ -472,6 +502,10 @@ func (l *loader) walkOverride(o override) {
 
 // unknown reports key, which section prefix does not have.
 func (l *loader) unknown(prefix, key string, ks keySet) {
+	if l.full() {
+		l.dropped++ // no need for its message
+		return
+	}
 	full := joinKey(prefix, key)
 	msg := "unknown key"
 	if prefix == "model" {

@@ -502,3 +502,21 @@ func TestParseQuantity(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkImportSamples imports the seven sample records (reading,
+// building seven scenarios, simulating them).
+func BenchmarkImportSamples(b *testing.B) {
+	m, err := LoadFieldMapping(field("fleet.yaml"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	files := []string{"app1.qmp.jsonl", "db1.jobinfo.txt", "db1.rawstats.txt", "web1.jobinfo.txt", "vmim-db2.yaml", "vmims.json", "vmi-web3.yaml"}
+	for i := range files {
+		files[i] = field(files[i])
+	}
+	for b.Loop() {
+		if _, err := ImportRecords(context.Background(), files, ImportOptions{Mapping: m, SkipIncomplete: true}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
