@@ -282,7 +282,16 @@ type slurmRun struct {
 }
 
 func newSlurmRun(t *testing.T) *slurmRun {
-	dir, err := filepath.EvalSymlinks(t.TempDir())
+	dir := t.TempDir()
+	if shared := os.Getenv("MIGSIM_SLURM_DIR"); shared != "" {
+		// On a cluster of several nodes: a directory they all see.
+		var err error
+		if dir, err = os.MkdirTemp(shared, "migsim-slurm-test-"); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(dir) })
+	}
+	dir, err := filepath.EvalSymlinks(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
