@@ -10,7 +10,6 @@ import (
 
 	"github.com/migsim/migsim/models"
 	"github.com/migsim/migsim/sim"
-	"github.com/migsim/migsim/units"
 )
 
 // Result is a fleet's outcome. Its JSON keys are a contract.
@@ -414,6 +413,3 @@ func dirtyRate(vm *VM) float64 {
 	}
 	return rate
 }
-
-// formatRate prints a rate for tables.
-func formatRate(bps float64) string { return units.BitRate(bps).String() }
