@@ -3,6 +3,8 @@ package sweep
 import (
 	"fmt"
 	"io"
+	"math"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -10,8 +12,14 @@ import (
 
 // Progress reports a run's progress to a writer (stderr): on a terminal a
 // bar redrawn in place, otherwise a plain line every Interval. Each report
-// gives points done of the total, the rate of this run and the time left
-// at that rate. A nil *Progress reports nothing.
+// gives points done of the total, the rate of this run and the time left.
+//
+// The time left comes from measured cost: each point's wall time is
+// recorded as it ends, the cost of every point still to run is predicted
+// from those that resemble it, and the points are laid out on the workers
+// in the order they will run (see the time estimates in estimate.go); it
+// is updated as points end. Before a run tells it its plan, it is the
+// points left at the rate so far. A nil *Progress reports nothing.
 type Progress struct {
 	w        io.Writer
 	terminal bool
@@ -25,6 +33,145 @@ type Progress struct {
 	begin   time.Time
 	stopped chan struct{}
 	wg      sync.WaitGroup
+
+	// The plan and the measured costs, when the run gave them.
+	feat    *costFeatures
+	model   *costModel
+	order   []int        // the points of this run in the order workers take them
+	workers int          // workers running them
+	next    int          // order[:next] have started
+	ahead   map[int]bool // points started before order[next]
+	running map[int]time.Time
+	buffer  int       // lines that can wait for the journal
+	tables  int       // data files written at the end
+	syncs   []float64 // the last journal appends, seconds
+	// costs are the predicted costs of order[costsFrom:], computed at
+	// costsAt from costsN measured points.
+	costs     []float64
+	costsFrom int
+	costsN    int
+	costsAt   time.Time
+}
+
+// plan tells p the points this run simulates, in the order its workers
+// take them, their cost features, the number of workers, the capacity of
+// the queue of lines waiting for the journal and the tables written at
+// the end, so that the time left comes from measured costs.
+func (p *Progress) plan(order []int, f *costFeatures, workers, buffer int, formats Formats) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.order, p.feat, p.workers = order, f, max(1, workers)
+	p.buffer, p.tables = buffer, tableFiles(formats)
+	p.syncs = nil
+	p.model = newCostModel(len(f.names))
+	p.next = 0
+	p.ahead = map[int]bool{}
+	p.running = map[int]time.Time{}
+	p.costs = nil
+}
+
+// started records that a worker began point pt.
+func (p *Progress) started(pt int) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.running == nil {
+		return
+	}
+	p.running[pt] = p.now()
+	// Workers take points in order, but may report them a little out of
+	// it: a point reported before an earlier one waits in ahead.
+	if p.next < len(p.order) && p.order[p.next] == pt {
+		p.next++
+		for p.next < len(p.order) && p.ahead[p.order[p.next]] {
+			delete(p.ahead, p.order[p.next])
+			p.next++
+		}
+	} else {
+		p.ahead[pt] = true
+	}
+}
+
+// synced records that an append to the journal (a write and an fsync)
+// took d.
+func (p *Progress) synced(d time.Duration) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.syncs) == 32 {
+		p.syncs = p.syncs[1:]
+	}
+	p.syncs = append(p.syncs, d.Seconds())
+}
+
+// ended records that point pt has run: its wall time joins the measured
+// costs.
+func (p *Progress) ended(pt int) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t0, ok := p.running[pt]
+	if !ok {
+		return
+	}
+	delete(p.running, pt)
+	p.model.add(p.feat.values[pt], p.now().Sub(t0).Seconds())
+}
+
+// left returns the predicted time until the run ends, and false before
+// any point has ended: the points still to run laid out on the workers
+// with their costs predicted from those measured, or if longer the
+// journal's appends still to come at the measured time of one, then the
+// fsyncs of the tables at the end. The caller holds p.mu.
+func (p *Progress) left(now time.Time) (time.Duration, bool) {
+	if p.model == nil || len(p.model.vals) == 0 {
+		return 0, false
+	}
+	n := len(p.model.vals)
+	// Predictions are computed again when a tenth more points have ended
+	// or a second has passed with some (each costs a pass over the points
+	// left).
+	stale := n != p.costsN && (now.Sub(p.costsAt) >= time.Second || n >= p.costsN+max(1, p.costsN/10))
+	if p.costs == nil || stale || p.next < p.costsFrom {
+		p.model.refit()
+		p.costs = p.model.predictAll(p.feat, p.order[p.next:])
+		p.costsFrom, p.costsN, p.costsAt = p.next, n, now
+	}
+	queued := make([]float64, 0, len(p.order)-p.next)
+	for i := p.next; i < len(p.order); i++ {
+		if !p.ahead[p.order[i]] {
+			queued = append(queued, p.costs[i-p.costsFrom])
+		}
+	}
+	free := make([]float64, 0, p.workers)
+	for pt, t0 := range p.running {
+		pred := p.model.predict(p.feat.values[pt])
+		el := now.Sub(t0).Seconds()
+		// A point that outlasts its prediction is one of the costly
+		// kind the model has not seen enough of: give it a quarter of
+		// its time so far again.
+		free = append(free, math.Max(pred-el, el/4))
+	}
+	slices.Sort(free) // map order must not change the layout
+	for len(free) < p.workers {
+		free = append(free, 0)
+	}
+	secs := makespan(free, queued)
+	if len(p.syncs) > 0 {
+		sync := seconds(mean(p.syncs))
+		journal := journalTime(len(p.order)-p.done, sync, p.workers, p.buffer).Seconds()
+		secs = math.Max(secs, journal) + float64(p.tables+outputSyncs)*sync.Seconds()
+	}
+	return seconds(secs), true
 }
 
 // NewProgress returns a Progress writing to w: a bar redrawn in place
@@ -112,7 +259,9 @@ func (p *Progress) line(now time.Time) string {
 		rate = float64(p.done) / elapsed.Seconds()
 	}
 	eta := "ETA -"
-	if rate > 0 {
+	if left, ok := p.left(now); ok {
+		eta = "ETA " + shortDuration(left)
+	} else if rate > 0 && p.model == nil {
 		left := time.Duration(float64(p.total-done) / rate * float64(time.Second))
 		eta = "ETA " + shortDuration(left)
 	}

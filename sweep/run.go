@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"sync"
 	"time"
 
@@ -176,10 +175,11 @@ func orWhole(shard string) string {
 }
 
 // workloads groups the points to run by workload: order lists them so
-// that those with one workload run together, groups in order of their
-// first point, and left counts the points of each workload still to run,
-// so that its trace leaves the cache with its last point. The cache then
-// holds about one trace per worker.
+// that those with one workload run together, the groups (by their first
+// points) and the points within each in spread order (see
+// [spreadOrder]), and left counts the points of each workload still to
+// run, so that its trace leaves the cache with its last point. The cache
+// then holds about one trace per worker.
 type workloads struct {
 	order []int
 	key   map[int]string
@@ -189,17 +189,23 @@ type workloads struct {
 
 func groupByWorkload(sw *scenarios.Sweep, todo []int) *workloads {
 	w := &workloads{key: make(map[int]string, len(todo)), left: map[string]int{}}
-	first := map[string]int{}
+	group := map[string]int{} // in order of first point
 	for _, p := range todo {
 		k := sw.Points[p].Spec.WorkloadKey()
 		w.key[p] = k
 		w.left[k]++
-		if _, ok := first[k]; !ok {
-			first[k] = p
+		if _, ok := group[k]; !ok {
+			group[k] = len(group)
 		}
 	}
-	w.order = slices.Clone(todo)
-	slices.SortStableFunc(w.order, func(a, b int) int { return first[w.key[a]] - first[w.key[b]] })
+	// The groups in spread order, and the points of each, so that the
+	// first points run stand for the whole sweep and the ETA learns their
+	// cost early (estimate.go).
+	rank := make([]int, len(group))
+	for r, g := range spreadOrder(len(group)) {
+		rank[g] = r
+	}
+	w.order = spreadWithin(todo, func(p int) int { return rank[group[w.key[p]]] })
 	return w
 }
 
@@ -231,6 +237,9 @@ func runPoints(ctx context.Context, sw *scenarios.Sweep, todo []int, j *journal,
 	jobs := make(chan int)
 	lines := make(chan []byte, 4*workers)
 	groups := groupByWorkload(sw, todo)
+	if opts.Progress != nil {
+		opts.Progress.plan(groups.order, groups.features(sw), workers, cap(lines), opts.Formats)
+	}
 	go func() {
 		defer close(jobs)
 		for _, p := range groups.order {
@@ -245,6 +254,7 @@ func runPoints(ctx context.Context, sw *scenarios.Sweep, todo []int, j *journal,
 	for range workers {
 		wg.Go(func() {
 			for p := range jobs {
+				opts.Progress.started(p)
 				line, err := runPoint(ctx, &sw.Points[p], axes, cache)
 				if err != nil {
 					if ctx.Err() == nil {
@@ -252,6 +262,7 @@ func runPoints(ctx context.Context, sw *scenarios.Sweep, todo []int, j *journal,
 					}
 					return
 				}
+				opts.Progress.ended(p)
 				groups.done(p, cache)
 				select {
 				case lines <- line:
@@ -288,11 +299,13 @@ func runPoints(ctx context.Context, sw *scenarios.Sweep, todo []int, j *journal,
 			}
 		}
 		if werr == nil {
+			t0 := time.Now()
 			if werr = j.append(buf); werr != nil {
 				cancel(werr)
 				continue
 			}
 			ran += n
+			opts.Progress.synced(time.Since(t0))
 			opts.Progress.add(n)
 		}
 	}

@@ -31,7 +31,8 @@ type plotOptions struct {
 	errors        string
 	logX, logY    bool
 	title         string
-	output        string
+	output        string   // the figure file: --out, or its default
+	out           *outFlag // --out, and the deprecated -o/--output PATH
 	force         bool
 	width, height string
 	// widthSet and heightSet record that the flags were given.
@@ -47,7 +48,7 @@ func newPlotCmd(s streams, runF func(*cobra.Command, *plotOptions) error) *cobra
 	cmd := &cobra.Command{
 		Use:   "plot FILE",
 		Short: "Draw a figure from sweep results or from one run",
-		Long: `Draw a figure as PNG, SVG or PDF (by the extension of -o) with paper-like
+		Long: `Draw a figure as PNG, SVG or PDF (by the extension of --out) with paper-like
 defaults: axis labels with units, a legend, colour-blind-safe colours.
 
 Kinds (--kind):
@@ -84,12 +85,12 @@ no_progress) are no measurements: line plots and heat maps leave them out
 of the lines and means and mark them x, a CDF counts them as never
 arriving; the caption counts them, states n per point, and counts empty
 (not applicable) cells, which are missing values, never 0.`,
-		Example: `  migsim plot results.csv --x dirty_rate --y total_time_s --by model -o time.pdf
-  migsim plot results.csv --kind cdf --y downtime_s --by model -o downtime.svg
-  migsim plot results.csv --x dirty_rate --y downtime_s --by model --facet bandwidth -o downtime.pdf
-  migsim plot results.csv --x dirty_rate --y total_time_s --by model --where bandwidth=10Gbit -o time.svg
-  migsim plot results.csv --kind heatmap --x dirty_rate --y bandwidth --z converged --where model=precopy -o region.png
-  migsim run -o json > run.json && migsim plot run.json -o rounds.png`,
+		Example: `  migsim plot results.csv --x dirty_rate --y total_time_s --by model --out time.pdf
+  migsim plot results.csv --kind cdf --y downtime_s --by model --out downtime.svg
+  migsim plot results.csv --x dirty_rate --y downtime_s --by model --facet bandwidth --out downtime.pdf
+  migsim plot results.csv --x dirty_rate --y total_time_s --by model --where bandwidth=10Gbit --out time.svg
+  migsim plot results.csv --kind heatmap --x dirty_rate --y bandwidth --z converged --where model=precopy --out region.png
+  migsim run -o json > run.json && migsim plot run.json --out rounds.png`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.file = args[0]
@@ -118,6 +119,10 @@ arriving; the caption counts them, states n per point, and counts empty
 			if _, err := o.size(1); err != nil {
 				return err
 			}
+			if err := o.out.resolve(cmd, o.err); err != nil {
+				return err
+			}
+			o.output = o.out.path
 			if o.output == "" {
 				o.output = strings.TrimSuffix(o.file, filepath.Ext(o.file)) + "-" + o.kind + ".png"
 			}
@@ -142,7 +147,7 @@ arriving; the caption counts them, states n per point, and counts empty
 	fl.BoolVar(&o.logX, "logx", false, "log scale on x")
 	fl.BoolVar(&o.logY, "logy", false, "log scale on y")
 	fl.StringVar(&o.title, "title", "", "figure title")
-	fl.StringVarP(&o.output, "output", "o", "", "figure file: .png, .svg or .pdf (default: FILE without its extension, -KIND.png)")
+	o.out = registerOut(cmd, "figure file: .png, .svg or .pdf (default: FILE without its extension, -KIND.png)", nil, "")
 	fl.StringVar(&o.width, "width", "3.5in", "figure width (in, cm, mm or pt; with --facet, default 7in)")
 	fl.StringVar(&o.height, "height", "2.6in", "figure height (in, cm, mm or pt; with --facet, default 2.4in per row of panels)")
 	fl.IntVar(&o.dpi, "dpi", plots.DefaultDPI, "PNG resolution, dots per inch")

@@ -42,7 +42,7 @@ grid:
 repeat: 2
 `)
 	out := filepath.Join(dir, "out")
-	if _, stderr, code := migsim(t, "sweep", spec, "-o", out, "--progress", "none"); code != exitOK {
+	if _, stderr, code := migsim(t, "sweep", spec, "--out", out, "--progress", "none"); code != exitOK {
 		t.Fatalf("sweep: exit %d: %s", code, stderr)
 	}
 	csvPath := filepath.Join(out, "results.csv")
@@ -51,12 +51,12 @@ repeat: 2
 		args []string
 		file string
 	}{
-		{[]string{"plot", csvPath, "--x", "dirty_rate", "--y", "total_time_s", "--by", "model", "--where", "bandwidth=2Gbit", "-o", fig("line.png")}, "line.png"},
-		{[]string{"plot", csvPath, "--x", "dirty_rate", "--y", "downtime_s", "--by", "model", "--where", "bandwidth=1e9", "--logx", "-o", fig("line.svg")}, "line.svg"},
-		{[]string{"plot", csvPath, "--x", "dirty_rate", "--y", "downtime_s", "--by", "model", "--facet", "bandwidth", "-o", fig("facet.png")}, "facet.png"},
-		{[]string{"plot", csvPath, "--kind", "cdf", "--y", "downtime_s", "--by", "model", "-o", fig("cdf.pdf")}, "cdf.pdf"},
-		{[]string{"plot", csvPath, "--kind", "heatmap", "--x", "dirty_rate", "--y", "bandwidth", "--z", "converged", "--where", "model.name=precopy", "-o", fig("heat.png"), "--width", "10cm", "--height", "8cm", "--dpi", "127"}, "heat.png"},
-		{[]string{"plot", filepath.Join(out, "results.jsonl"), "--point", "5", "--y", "duration_s", "-o", fig("rounds.svg")}, "rounds.svg"},
+		{[]string{"plot", csvPath, "--x", "dirty_rate", "--y", "total_time_s", "--by", "model", "--where", "bandwidth=2Gbit", "--out", fig("line.png")}, "line.png"},
+		{[]string{"plot", csvPath, "--x", "dirty_rate", "--y", "downtime_s", "--by", "model", "--where", "bandwidth=1e9", "--logx", "--out", fig("line.svg")}, "line.svg"},
+		{[]string{"plot", csvPath, "--x", "dirty_rate", "--y", "downtime_s", "--by", "model", "--facet", "bandwidth", "--out", fig("facet.png")}, "facet.png"},
+		{[]string{"plot", csvPath, "--kind", "cdf", "--y", "downtime_s", "--by", "model", "--out", fig("cdf.pdf")}, "cdf.pdf"},
+		{[]string{"plot", csvPath, "--kind", "heatmap", "--x", "dirty_rate", "--y", "bandwidth", "--z", "converged", "--where", "model.name=precopy", "--out", fig("heat.png"), "--width", "10cm", "--height", "8cm", "--dpi", "127"}, "heat.png"},
+		{[]string{"plot", filepath.Join(out, "results.jsonl"), "--point", "5", "--y", "duration_s", "--out", fig("rounds.svg")}, "rounds.svg"},
 	} {
 		_, stderr, code := migsim(t, tc.args...)
 		if code != exitOK || !strings.Contains(stderr, "wrote "+fig(tc.file)) {
@@ -96,6 +96,11 @@ repeat: 2
 	if w, h := pngSize(t, fig("run.png")); w != 1050 || h != 780 {
 		t.Errorf("run.png is %dx%d", w, h)
 	}
+	// -o PATH is the deprecated spelling of --out.
+	if _, stderr, code := migsim(t, "plot", csvPath, "--x", "dirty_rate", "--y", "total_time_s", "--by", "model", "--where", "bandwidth=2Gbit", "-o", fig("old.png")); code != exitOK ||
+		!strings.Contains(stderr, "-o/--output PATH is deprecated") || !strings.Contains(stderr, "wrote "+fig("old.png")) {
+		t.Errorf("plot -o PATH: exit %d: %s", code, stderr)
+	}
 	jsonPath := writeFile(t, dir, "run.json", runJSON)
 	if _, stderr, code := migsim(t, "plot", jsonPath); code != exitOK || !strings.Contains(stderr, "wrote "+filepath.Join(dir, "run-rounds.png")) {
 		t.Errorf("plot run.json: exit %d: %s", code, stderr)
@@ -118,7 +123,7 @@ grid:
 repeat: 2
 `)
 	out := filepath.Join(dir, "out")
-	if _, stderr, code := migsim(t, "sweep", spec, "-o", out, "--progress", "none"); code != exitOK {
+	if _, stderr, code := migsim(t, "sweep", spec, "--out", out, "--progress", "none"); code != exitOK {
 		t.Fatalf("sweep: exit %d: %s", code, stderr)
 	}
 	csvPath := filepath.Join(out, "results.csv")
@@ -128,13 +133,13 @@ repeat: 2
 	}
 	alone := writeFile(t, dir, "alone.csv", string(data)) // no sweep.json beside it
 	for _, path := range []string{csvPath, alone} {
-		_, stderr, code := migsim(t, "plot", path, "--x", "dirty_rate", "--y", "total_time_s", "-o", filepath.Join(dir, "x.png"))
+		_, stderr, code := migsim(t, "plot", path, "--x", "dirty_rate", "--y", "total_time_s", "--out", filepath.Join(dir, "x.png"))
 		if code != exitError || !strings.Contains(stderr, "differ in network.bandwidth_bps (1 Gbit, 10 Gbit)") ||
 			!strings.Contains(stderr, "--where bandwidth=1Gbit") {
 			t.Errorf("%s: exit %d, stderr %q", path, code, stderr)
 		}
 		// Seeds are repeats: one bandwidth pools them, with n in the caption.
-		if _, stderr, code := migsim(t, "plot", path, "--x", "dirty_rate", "--y", "total_time_s", "--where", "bandwidth=10Gbit", "-o", filepath.Join(dir, "y.svg"), "--force"); code != exitOK {
+		if _, stderr, code := migsim(t, "plot", path, "--x", "dirty_rate", "--y", "total_time_s", "--where", "bandwidth=10Gbit", "--out", filepath.Join(dir, "y.svg"), "--force"); code != exitOK {
 			t.Errorf("%s --where bandwidth=10Gbit: exit %d: %s", path, code, stderr)
 		}
 		svg, err := os.ReadFile(filepath.Join(dir, "y.svg"))
@@ -160,7 +165,7 @@ func TestPlotErrorsCLI(t *testing.T) {
 		{[]string{"plot", csvPath, "--kind", "cdf", "--y", "total_time_s", "--width", "wide"}, exitUsage, `invalid value "wide" for --width`},
 		{[]string{"plot", csvPath, "--x", "point", "--y", "total_tme_s"}, exitError, `--y: no column "total_tme_s" (did you mean total_time_s?)`},
 		{[]string{"plot", csvPath, "--x", "model", "--y", "total_time_s"}, exitError, `"precopy" is not a number`},
-		{[]string{"plot", csvPath, "--kind", "cdf", "--y", "total_time_s", "-o", filepath.Join(dir, "x.gif")}, exitError, "x.gif: name the figure's format with its extension"},
+		{[]string{"plot", csvPath, "--kind", "cdf", "--y", "total_time_s", "--out", filepath.Join(dir, "x.gif")}, exitError, "x.gif: name the figure's format with its extension"},
 		{[]string{"plot", filepath.Join(dir, "none.csv"), "--x", "a", "--y", "b"}, exitError, "no such file"},
 		{[]string{"plot", csvPath, "--x", "point", "--y", "total_time_s", "--facet", "modl"}, exitError, `--facet: no column "modl" (did you mean model?)`},
 		{[]string{"plot", csvPath, "--x", "point", "--y", "total_time_s", "--where", "total_time_s>1m"}, exitError, `no row has total_time_s > 60 s (it holds 1.5 s, 2 s)`},
