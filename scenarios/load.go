@@ -321,6 +321,7 @@ func loadRoot(file string, root *yaml.Node, data []byte, overrides []string) (*S
 		spec.Workload.Generator = &g
 	}
 	settings := v.AllSettings()
+	l.pageRates(settings, spec.VM.PageSize)
 	l.decodeErrors(decode(settings, spec, ""))
 	if raw, ok := settings["model"].(map[string]any); ok {
 		params := maps.Clone(raw)

@@ -105,9 +105,11 @@ type Axis struct {
 	// repeat.
 	Kind string
 	// Column names the axis in result tables: the key, with a unit suffix
-	// for sizes (_bytes), rates (_bps, bits/s) and durations (_s, seconds),
-	// e.g. "network.bandwidth_bps", or _spec for a whole section given as
-	// a mapping (its YAML text), e.g. "model_spec".
+	// for sizes (_bytes), rates (_bps, bits/s), page rates
+	// (_pages_per_s, a generator's dirty_rate, read_rate, alloc_rate and
+	// free_rate) and durations (_s, seconds), e.g.
+	// "network.bandwidth_bps", or _spec for a whole section given as a
+	// mapping (its YAML text), e.g. "model_spec".
 	Column string
 	// Type is the type of the axis's column values.
 	Type ColumnType
@@ -938,7 +940,7 @@ func columnValue(s *Spec, key, set string) (any, ColumnType, string) {
 			return int64(v.Uint()), ColumnInt, ""
 		}
 	case reflect.Float32, reflect.Float64:
-		return v.Float(), ColumnFloat, ""
+		return v.Float(), ColumnFloat, rateColumnSuffix(key)
 	case reflect.String:
 		return v.String(), ColumnText, ""
 	}

@@ -61,7 +61,8 @@ type GeneratorSpec struct {
 	// (default uniform).
 	Kind string `mapstructure:"kind"`
 	// DirtyRate is the number of distinct pages written per second of
-	// guest time, in pages/s.
+	// guest time, in pages/s. A scenario may give it as a byte rate
+	// (2GB/s, 500MiB/s), converted with vm.page_size.
 	DirtyRate float64 `mapstructure:"dirty_rate"`
 	// WorkingSet is the size of the writable working set in bytes, rounded
 	// up to whole pages; 0 means all non-zero memory.
@@ -79,7 +80,8 @@ type GeneratorSpec struct {
 	// and is never touched; rounded down. In [0, 1); top level only.
 	PagecacheFraction float64 `mapstructure:"pagecache_fraction"`
 	// ReadRate is the number of pages read, and not written, per second of
-	// guest time, in pages/s.
+	// guest time, in pages/s. A scenario may give it as a byte rate
+	// (500MiB/s), converted with vm.page_size.
 	ReadRate float64 `mapstructure:"read_rate"`
 	// AllocRate is the number of free pages the guest allocates (free →
 	// anon, then writes) per second of guest time, lowest free page

@@ -169,6 +169,25 @@ func ParseBitRate(s string) (BitRate, error) {
 	return BitRate(r), nil
 }
 
+// ParseByteRate parses a rate in bytes per second such as "2GB/s",
+// "500MiB/s" or "64KB/s" and returns it in bytes per second. Only byte
+// units are taken (B/s with an SI or binary prefix, the B capital): a bit
+// rate ("10Gbit", "Mb/s", "Gbps") or a bare number is an error, since
+// the caller wants bytes and a bare number means something else there.
+func ParseByteRate(s string) (float64, error) {
+	in := strings.TrimSpace(s)
+	_, suffix := splitNumber(in)
+	p, ok := strings.CutSuffix(suffix, "B/s")
+	if !ok || len(p) > 2 || (len(p) == 2 && p[1] != 'i') {
+		return 0, fmt.Errorf("rate %q: want bytes per second, e.g. 2GB/s or 500MiB/s", s)
+	}
+	r, err := ParseBitRate(in)
+	if err != nil {
+		return 0, err
+	}
+	return r.BytesPerSecond(), nil
+}
+
 func siMult(p string) (float64, bool) {
 	switch strings.ToLower(p) {
 	case "":

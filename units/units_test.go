@@ -61,6 +61,22 @@ func TestParseBitRate(t *testing.T) {
 	}
 }
 
+func TestParseByteRate(t *testing.T) {
+	for in, want := range map[string]float64{
+		"2GB/s": 2e9, "500MiB/s": 500 << 20, "64KB/s": 64e3, "1.5 GiB/s": 1.5 * (1 << 30), "100B/s": 100, "0B/s": 0,
+	} {
+		got, err := ParseByteRate(in)
+		if err != nil || got != want {
+			t.Errorf("ParseByteRate(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"10Gbit", "100Mb/s", "8Gbps", "2000", "2GB", "2 GHz", "", "-1GB/s", "2XB/s", "2KiiB/s"} {
+		if got, err := ParseByteRate(in); err == nil {
+			t.Errorf("ParseByteRate(%q) = %v, want an error", in, got)
+		}
+	}
+}
+
 func TestParseDuration(t *testing.T) {
 	if d, err := ParseDuration("300ms"); err != nil || d != 300*time.Millisecond {
 		t.Fatalf("300ms: %v %v", d, err)

@@ -79,7 +79,7 @@ grid:
 	}
 	// Only pre-copy at 100000 pages/s over 1 Gbit (about 30000 pages/s)
 	// does not complete: point 2 of dirty_rate × model.
-	if !strings.Contains(stderr, "assertion failed: point 2 (workload.generator.dirty_rate=100000 model.name=precopy): completed is false") {
+	if !strings.Contains(stderr, "assertion failed: point 2 (workload.generator.dirty_rate_pages_per_s=100000 model.name=precopy): completed is false") {
 		t.Errorf("stderr does not name the failing point:\n%s", stderr)
 	}
 	if strings.Count(stderr, "assertion failed: point") != 1 || !strings.Contains(stderr, "assertions failed on 1 of 4 points") {
