@@ -202,8 +202,8 @@ func Heatmap(t *Table, o HeatmapOptions) (Figure, error) {
 		hm.Min, hm.Max = zmin, zmax
 		hm.NaN = color.Gray{Y: 0xF0}
 		p.Add(hm)
-		p.X.Tick.Marker = indexTicks(g.xs, sx.scale)
-		p.Y.Tick.Marker = indexTicks(g.ys, sy.scale)
+		p.X.Tick.Marker = indexTicks(g.xs, sx.scale, 6, true)
+		p.Y.Tick.Marker = indexTicks(g.ys, sy.scale, 10, false)
 		if len(g.xs)*len(g.ys) <= 144 || hasFailed(g) {
 			labels, err := cellLabelPlot(g, cmap, sz.scale, len(g.xs)*len(g.ys) <= 144)
 			if err != nil {
@@ -294,18 +294,58 @@ func heatCaption(t *Table, cz int, boolean bool, tl *tally) string {
 	return strings.Join(parts, " ")
 }
 
-// indexTicks labels integer positions with the values they stand for.
-func indexTicks(vals []float64, scale float64) plot.Ticker {
+// indexTicks labels integer positions with the values they stand for,
+// at most max of them (every k-th position), each label with the fewest
+// significant digits that tell the values apart, thousands as k and
+// millions as M ("20k") on the x axis, where labels sit side by side.
+func indexTicks(vals []float64, scale float64, most int, compact bool) plot.Ticker {
 	var ticks plot.ConstantTicks
-	step := max(1, (len(vals)+9)/10) // at most about 10 labels
-	for i, v := range vals {
+	step := max(1, (len(vals)+most-1)/most)
+	labels := distinctLabels(vals, scale, compact)
+	for i := range vals {
 		t := plot.Tick{Value: float64(i)}
 		if i%step == 0 {
-			t.Label = tickText(v / scale)
+			t.Label = labels[i]
 		}
 		ticks = append(ticks, t)
 	}
 	return ticks
+}
+
+// distinctLabels formats vals divided by scale with 3 significant digits,
+// or more until no two labels are the same (at most 10).
+func distinctLabels(vals []float64, scale float64, compact bool) []string {
+	out := make([]string, len(vals))
+	for digits := 3; digits <= 10; digits++ {
+		seen := map[string]bool{}
+		unique := true
+		for i, v := range vals {
+			out[i] = formatTick(v/scale, digits, compact)
+			if seen[out[i]] {
+				unique = false
+			}
+			seen[out[i]] = true
+		}
+		if unique {
+			break
+		}
+	}
+	return out
+}
+
+// formatTick writes v with digits significant digits: whole numbers below
+// 10^7 in full unless compact, where 10^4 and more become k and M.
+func formatTick(v float64, digits int, compact bool) string {
+	a := math.Abs(v)
+	switch {
+	case compact && a >= 1e6 && a < 1e10:
+		return strconv.FormatFloat(roundSig(v/1e6, digits), 'f', -1, 64) + "M"
+	case compact && a >= 1e4 && a < 1e6:
+		return strconv.FormatFloat(roundSig(v/1e3, digits), 'f', -1, 64) + "k"
+	case v == math.Trunc(v) && a < 1e7:
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	}
+	return strconv.FormatFloat(v, 'g', digits, 64)
 }
 
 // tickText formats a value compactly: whole numbers below 10^7 in full,

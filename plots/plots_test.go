@@ -124,7 +124,7 @@ func TestFigureFiles(t *testing.T) {
 		"line-facet":    {"bandwidth = 1 Gbit", "bandwidth = 10 Gbit", "did not complete", "3 runs (max_time 3) did not complete"},
 		"line-by-units": {"1 Gbit", "10 Gbit", "bars: ±1 standard deviation"},
 		"cdf":           {"downtime (ms)", "fraction of runs (CDF)", "postcopy", "share completed", "(18 runs per curve)"},
-		"heatmap":       {"dirty rate (pages/s)", "bandwidth (Gbit/s)", "fraction converged", "100000", "0.4", "0.0", "1.0", "Fraction converged of n = 3 runs per cell"},
+		"heatmap":       {"dirty rate (pages/s)", "bandwidth (Gbit/s)", "fraction converged", "100k", "10k", "0.4", "0.0", "1.0", "Fraction converged of n = 3 runs per cell"},
 		"heatmap-facet": {"model.name = precopy", "model.name = postcopy", "×", "left out of the means, marked × where none completed"},
 		"rounds":        {"sent (GiB)", "round", "live round", "stop-and-copy (guest stopped)", "demo, precopy: downtime_met"},
 	}
