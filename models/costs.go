@@ -277,7 +277,14 @@ func (c *cpuPipeline) cpuSeconds(normal, zero uint64) (float64, sim.Bound) {
 // zero pages and bytes bytes on the wire, given the run's own cap capBps
 // (0: none). Without a CPU pipeline it is capBps.
 func (r *precopyRun) passCap(normal, zero uint64, bytes, capBps float64) float64 {
-	c := r.cpu
+	return r.cpu.passCap(normal, zero, bytes, capBps, func(capBps float64) float64 {
+		return r.steadyBps(r.conn.Streams, r.eng.Now(), capBps)
+	})
+}
+
+// passCap is [precopyRun.passCap] for any engine: link gives the
+// streams' steady rate under a cap now. It returns capBps when c is nil.
+func (c *cpuPipeline) passCap(normal, zero uint64, bytes, capBps float64, link func(capBps float64) float64) float64 {
 	if c == nil || bytes <= 0 {
 		return capBps
 	}
@@ -293,7 +300,7 @@ func (r *precopyRun) passCap(normal, zero uint64, bytes, capBps float64) float64
 	}
 	cpuBps := bytes * 8 / t
 	name := b.Bottleneck
-	if link := r.steadyBps(r.conn.Streams, r.eng.Now(), capBps); link > 0 && link < cpuBps {
+	if l := link(capBps); l > 0 && l < cpuBps {
 		name = "link"
 	}
 	if bytes > c.bottleneckLen {
@@ -307,12 +314,15 @@ func (r *precopyRun) passCap(normal, zero uint64, bytes, capBps float64) float64
 
 // steadyCap is passCap for the stop decision's measured-rate ceiling: a
 // stream of full pages.
-func (r *precopyRun) steadyCap(capBps float64) float64 {
-	c := r.cpu
+func (r *precopyRun) steadyCap(capBps float64) float64 { return r.cpu.steadyCap(capBps, r.wireNormal) }
+
+// steadyCap is [precopyRun.steadyCap] for any engine, for full pages of
+// wireNormal bytes on the wire; capBps when c is nil.
+func (c *cpuPipeline) steadyCap(capBps, wireNormal float64) float64 {
 	if c == nil {
 		return capBps
 	}
-	cpuBps := c.bound().PagesPerSecond * r.wireNormal * 8
+	cpuBps := c.bound().PagesPerSecond * wireNormal * 8
 	if capBps > 0 && capBps < cpuBps {
 		return capBps
 	}

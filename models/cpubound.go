@@ -1,6 +1,10 @@
 package models
 
-import "github.com/migsim/migsim/sim"
+import (
+	"github.com/RoaringBitmap/roaring/v2"
+
+	"github.com/migsim/migsim/sim"
+)
 
 // The single migration stream's CPU model (model.cpu_bound on pre-copy;
 // issue 6): QEMU's one migration thread walks the bitmap, checks for zero
@@ -31,6 +35,14 @@ func (r *precopyRun) useSingleStreamCPU(p PrecopyParams) {
 	if !p.CPUBound || r.cpu != nil {
 		return
 	}
-	pipe := sim.Pipeline{Costs: p.Costs.table(Codec{Name: "none", Ratio: 1}), Workers: 1, Lock: sim.LockRange}
-	r.cpu = newCPUPipeline(pipe, Codec{Name: "none", Ratio: 1}, float64(r.g.hdr.PageSize), r.pages, r.g.hdr.Zero, true)
+	r.cpu = singleStreamPipeline(p, float64(r.g.hdr.PageSize), r.pages, r.g.hdr.Zero)
+}
+
+// singleStreamPipeline is the single stream's CPU pipeline under
+// cpu_bound for a guest of pages pages of pageSize bytes (zero: its zero
+// pages, may be nil); every engine's cpu_bound runs on it.
+func singleStreamPipeline(p PrecopyParams, pageSize float64, pages uint64, zero *roaring.Bitmap) *cpuPipeline {
+	none := Codec{Name: "none", Ratio: 1}
+	pipe := sim.Pipeline{Costs: p.Costs.table(none), Workers: 1, Lock: sim.LockRange}
+	return newCPUPipeline(pipe, none, pageSize, pages, zero, true)
 }

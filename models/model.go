@@ -43,6 +43,9 @@ type Input struct {
 	VM VM
 	// Trace opens the guest's dirty-page trace at its first epoch.
 	Trace traces.Opener
+	// Generator is the generator Trace replays, nil for a trace file; the
+	// fluid engine runs on its closed forms instead of its epochs.
+	Generator *traces.GeneratorSpec
 	// AtEnd says what the guest does when the trace ends before the
 	// migration does.
 	AtEnd TraceEnd

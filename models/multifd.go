@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/RoaringBitmap/roaring/v2"
+
 	"github.com/migsim/migsim/sim"
 	"github.com/migsim/migsim/units"
 )
@@ -121,23 +123,31 @@ func (r *precopyRun) useMultifd(m Multifd) {
 	if m.Channels <= 0 {
 		return
 	}
+	r.wireNormal, r.wireZero, r.cpu = m.pipeline(float64(r.g.hdr.PageSize), float64(r.p.PageHeader), r.in.VM.VCPUs, r.pages, r.g.hdr.Zero)
+	r.conn = r.in.Path.Open(m.Channels)
+}
+
+// pipeline returns the wire bytes of a full and of a zero page and the
+// channels' CPU pipeline for a guest of pages pages of pageSize bytes
+// (zero: its zero pages, may be nil) and vcpus vCPUs; every engine's
+// multifd runs on it. m has been validated and has channels.
+func (m Multifd) pipeline(pageSize, pageHeader float64, vcpus int, pages uint64, zero *roaring.Bitmap) (wireNormal, wireZero float64, cpu *cpuPipeline) {
 	codec, err := codecAt(m.Compression, m.Level, m.Ratio)
 	if err != nil {
 		panic("multifd: unvalidated parameters: " + err.Error())
 	}
-	ps := float64(r.g.hdr.PageSize)
-	perPacket := max(float64(m.PacketSize)/ps, 1)
+	perPacket := max(float64(m.PacketSize)/pageSize, 1)
 	hdr := float64(m.PacketHeader) / perPacket
-	r.wireNormal = ps/codec.Ratio + float64(r.p.PageHeader) + hdr
-	r.wireZero = float64(r.p.PageHeader) + hdr
-	r.conn = r.in.Path.Open(m.Channels)
+	wireNormal = pageSize/codec.Ratio + pageHeader + hdr
+	wireZero = pageHeader + hdr
 	pipe := sim.Pipeline{
 		Costs: m.Costs.table(codec), Workers: m.Channels, Lock: sim.LockRange,
-		SourceCores:      sim.AvailableCores(m.SourceCores, float64(r.in.VM.VCPUs)*m.VCPUBusy, float64(m.Channels)),
+		SourceCores:      sim.AvailableCores(m.SourceCores, float64(vcpus)*m.VCPUBusy, float64(m.Channels)),
 		DestinationCores: m.DestinationCores,
 	}
-	r.cpu = newCPUPipeline(pipe, codec, ps, r.pages, r.g.hdr.Zero, true)
+	cpu = newCPUPipeline(pipe, codec, pageSize, pages, zero, true)
 	if m.Costs.Scan > 0 {
-		r.cpu.extra, r.cpu.extraName = 1/m.Costs.Scan.Seconds(), "scan"
+		cpu.extra, cpu.extraName = 1/m.Costs.Scan.Seconds(), "scan"
 	}
+	return wireNormal, wireZero, cpu
 }

@@ -260,6 +260,24 @@ type Result struct {
 	// they put on the wire, a ratio, QEMU xbzrle-cache.encoding-rate.
 	// Omitted when off.
 	XbzrleEncodingRate float64 `json:"xbzrle_encoding_rate,omitempty"`
+	// Engine is the engine that computed the result, text: "fluid" (the
+	// generator's expectation, see [FluidPrecopy]) or "page" (page-level
+	// replay) when model.engine is fluid or auto; omitted under
+	// model.engine page, the default, which replays pages.
+	Engine string `json:"engine,omitempty"`
+	// EngineFallback says, text, why model.engine auto ran the page
+	// engine: the feature the fluid engine does not cover. Omitted
+	// otherwise.
+	EngineFallback string `json:"engine_fallback,omitempty"`
+	// VerdictMargin is, on the fluid engine, an estimate of the share of
+	// page-level seeds that take the same decisions at every sync (stop
+	// or go on, throttle or not), so reach the same verdict in the same
+	// rounds: the product over decisions of Φ(|expectation − threshold|
+	// / standard deviation), the deviation of a count being that of
+	// independent pages. A fraction in (0, 1]; below 0.9 the verdict is
+	// close, and seeds differ in their rounds or verdict. Omitted on the
+	// page engine.
+	VerdictMargin float64 `json:"verdict_margin,omitempty"`
 	// RoundsDetail has one entry per pass, the stop-and-copy or post-copy
 	// pass last.
 	RoundsDetail []Round `json:"rounds_detail"`

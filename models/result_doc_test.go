@@ -22,7 +22,7 @@ func TestResultFieldsDocumentedWithUnits(t *testing.T) {
 		// rates in pages per second, as QEMU names it
 		"dirty_pages_rate": true,
 		// fractions
-		"guest_slowdown": true, "compression_ratio": true,
+		"guest_slowdown": true, "compression_ratio": true, "verdict_margin": true,
 		// XBZRLE counts, fraction and ratio (QEMU's xbzrle-cache)
 		"xbzrle_pages": true, "xbzrle_cache_misses": true, "xbzrle_overflow": true,
 		"xbzrle_cache_miss_rate": true, "xbzrle_encoding_rate": true,

@@ -325,6 +325,7 @@ func loadRoot(file string, root *yaml.Node, data []byte, overrides []string) (*S
 	l.decodeErrors(decode(settings, spec, ""))
 	if raw, ok := settings["model"].(map[string]any); ok {
 		params := maps.Clone(raw)
+		delete(params, "engine") // ModelSpec's own, for every model
 		delete(params, "name")
 		l.decodeErrors(decode(params, spec.Model.Params, "model"))
 	}
@@ -632,6 +633,7 @@ func (l *loader) validate(s *Spec) {
 		if err := v.Validate(); err != nil {
 			l.keyed(err, "model", "model.", "model.")
 		}
+	l.validateEngine(s)
 	}
 }
 

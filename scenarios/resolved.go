@@ -85,6 +85,7 @@ func (s *Spec) Settings(sets []string) []Setting {
 			}
 			if f.typ == modelSpecType {
 				out = append(out, s.setting(g, key+".name", reflect.ValueOf(s.Model.Name), reflect.Value{}))
+				out = append(out, s.setting(g, key+".engine", reflect.ValueOf(string(s.Model.Engine)), reflect.Value{}))
 				pv := reflect.ValueOf(s.Model.Params)
 				if pv.Kind() == reflect.Pointer && !pv.IsNil() {
 					var up reflect.Value
@@ -236,8 +237,11 @@ func (s *Spec) ResolvedJSON() (json.RawMessage, error) {
 
 // resolvedValue returns the value of key in s for JSON.
 func resolvedValue(s *Spec, key string) any {
-	if key == "model.name" {
+	switch key {
+	case "model.name":
 		return s.Model.Name
+	case "model.engine":
+		return string(s.Model.Engine)
 	}
 	v, ok := specValue(s, key)
 	if !ok {

@@ -182,6 +182,17 @@ type ModelSpec struct {
 	// Name is a registered model (see `migsim models`); the section's
 	// other keys are that model's parameters.
 	Name string `mapstructure:"name"`
+	// Engine says how the model computes its result, for every model:
+	// page (the default) replays the workload page by page, every
+	// epoch, for any model and workload; fluid runs the model on the
+	// expectation of a generator workload, its closed forms (exact in
+	// expectation over seeds, at a cost per round rather than per page:
+	// pre-copy only, without XBZRLE or the balloon; anything else is an
+	// error naming the feature); auto runs fluid where it can and page
+	// elsewhere. Under fluid and auto the result's engine says which
+	// ran (engine_fallback why not fluid) and the fluid engine's
+	// verdict_margin how close its verdict is.
+	Engine models.Engine `mapstructure:"engine"`
 	// Params points to the model's parameter struct, as returned by its
 	// models.Info.Params and decoded from the section's other keys.
 	Params any `mapstructure:"-"`
@@ -251,7 +262,7 @@ func DefaultSpec() *Spec {
 			MSS:       prof.MSS,
 			Streams:   1,
 		},
-		Model: ModelSpec{Name: DefaultModel, Params: &params},
+		Model: ModelSpec{Name: DefaultModel, Engine: models.EnginePage, Params: &params},
 	}
 }
 
@@ -323,7 +334,7 @@ func (s *Spec) Build() (models.Model, models.Input, error) {
 	if err != nil {
 		return nil, models.Input{}, fmt.Errorf("model.name: %w", err)
 	}
-	m, err := info.New(s.Model.Params)
+	m, err := models.NewEngine(info, s.Model.Params, s.Model.Engine)
 	if err != nil {
 		return nil, models.Input{}, err
 	}
@@ -337,7 +348,7 @@ func (s *Spec) Build() (models.Model, models.Input, error) {
 			VCPUs:       s.VM.VCPUs,
 			DeviceState: s.VM.DeviceState,
 		},
-		Trace: s.Opener(),
+		Trace: s.Opener(), Generator: s.Workload.Generator,
 		AtEnd: s.Workload.AtEnd, CatchUp: s.Workload.CatchUp, BackgroundPages: s.Workload.BackgroundPages,
 		Path: s.Path(),
 	}

@@ -107,6 +107,10 @@ type Layout struct {
 	// [PagecacheLo, FreeLo), the free class [FreeLo, ZeroLo) and the zero
 	// class [ZeroLo, Pages).
 	PagecacheLo, FreeLo, ZeroLo uint64
+	// ZipfTop is the top of the zipf phase's working set, [0, ZipfTop),
+	// whose pages mix the rank buckets ([Expect.ZipfShares]); 0 without
+	// a zipf phase.
+	ZipfTop uint64
 }
 
 // NewExpect returns the expectation model of spec for a guest of the
@@ -171,7 +175,11 @@ func (x *Expect) Layout() Layout {
 	for _, p := range x.phases {
 		ws = max(ws, p.ws)
 	}
-	return Layout{Pages: l.pageCount, WorkingSet: ws, PagecacheLo: w, FreeLo: w + l.pagecache, ZeroLo: l.nonZero}
+	out := Layout{Pages: l.pageCount, WorkingSet: ws, PagecacheLo: w, FreeLo: w + l.pagecache, ZeroLo: l.nonZero}
+	if x.zipf != nil {
+		out.ZipfTop = x.zipf.ws
+	}
+	return out
 }
 
 // Epoch returns the generator's epoch length.

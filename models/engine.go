@@ -1,0 +1,183 @@
+package models
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/migsim/migsim/sim"
+)
+
+// Engine is the scenario key model.engine: how a model computes its
+// result.
+type Engine string
+
+// Engines.
+const (
+	// EnginePage replays the guest's trace page by page (the default):
+	// every model, every workload, one random sample of a generator.
+	EnginePage Engine = "page"
+	// EngineFluid runs the model on the expectation of a generator
+	// workload (its closed forms, traces.Expect): exact in expectation
+	// over seeds, at a cost per round instead of per page. Only what
+	// [FluidSupport] accepts.
+	EngineFluid Engine = "fluid"
+	// EngineAuto runs fluid where [FluidSupport] accepts the model and
+	// its input, and page elsewhere, saying why in the result's
+	// engine_fallback.
+	EngineAuto Engine = "auto"
+)
+
+// Validate checks the engine's name.
+func (e Engine) Validate() error {
+	switch e {
+	case EnginePage, EngineFluid, EngineAuto:
+		return nil
+	}
+	return fmt.Errorf("%q is not page, fluid or auto", string(e))
+}
+
+// noFluid says, for each model without a fluid form, why.
+var noFluid = map[string]string{
+	"postcopy":    "post-copy's faults depend on the order in which pages arrive and the guest touches them; its fluid form is not built yet",
+	"hybrid":      "its post-copy phase has no fluid form yet",
+	"enlightened": "post-copy's faults depend on the order in which pages arrive and the guest touches them; its fluid form is not built yet",
+	"parallel":    "its workers own memory ranges whose CPU shares follow the dirty pages in each range; its fluid form is not built yet",
+}
+
+// FluidSupport returns nil when the fluid engine covers the model named
+// name with parameters params (a pointer, as [Info.Params] returns them)
+// on input in (its Generator, VM, AtEnd and ForcePostcopyAt are read),
+// else an error naming the key of the first feature it does not cover
+// and why.
+func FluidSupport(name string, params any, in Input) error {
+	if err := fluidParams(name, params); err != nil {
+		return err
+	}
+	_, err := fluidInput(in)
+	return err
+}
+
+// fluidParams is FluidSupport's check of the model and its parameters.
+func fluidParams(name string, params any) error {
+	if p, ok := params.(*PrecopyParams); ok && name == "precopy" {
+		return fluidPrecopyParams(p)
+	}
+	why, ok := noFluid[name]
+	if !ok {
+		why = "it has no fluid form"
+	}
+	return fmt.Errorf("model.name: model %s: %s", name, why)
+}
+
+// NewEngine builds the model of info from params to run under engine e:
+// page is info.New's model itself; fluid its fluid form, or an error
+// naming what the fluid engine does not cover; auto picks, for each run,
+// fluid when [FluidSupport] accepts it and page otherwise. Under fluid
+// and auto the result says which engine ran (Result.Engine).
+func NewEngine(info Info, params any, e Engine) (Model, error) {
+	if err := e.Validate(); err != nil {
+		return nil, fmt.Errorf("model.engine: %w", err)
+	}
+	if e == EnginePage || e == "" {
+		return info.New(params)
+	}
+	m := &engineModel{name: info.Name, mode: e, params: params}
+	if err := fluidParams(info.Name, params); err != nil {
+		if e == EngineFluid {
+			return nil, fmt.Errorf("model.engine: fluid does not cover %w", err)
+		}
+		m.why = err
+	} else {
+		p, ok := params.(*PrecopyParams)
+		if !ok {
+			return nil, fmt.Errorf("model %s: parameters of type %T, want *PrecopyParams", info.Name, params)
+		}
+		f, err := NewFluidPrecopy(*p)
+		if err != nil {
+			return nil, fmt.Errorf("model %s: %w", info.Name, err)
+		}
+		m.fluid = f
+	}
+	if e == EngineAuto {
+		page, err := info.New(params)
+		if err != nil {
+			return nil, err
+		}
+		m.page = page
+	}
+	return m, nil
+}
+
+// engineModel is a model under model.engine fluid or auto.
+type engineModel struct {
+	name   string
+	mode   Engine
+	params any
+	fluid  Launcher // nil when the parameters have no fluid form
+	why    error    // why fluid is nil
+	page   Model    // nil under fluid
+}
+
+// Name returns the model's registered name.
+func (m *engineModel) Name() string { return m.name }
+
+// pick returns the model that runs in, and why it is not the fluid one
+// ("" when it is).
+func (m *engineModel) pick(in Input) (model Model, why string, err error) {
+	reason := m.why
+	if m.fluid != nil {
+		if _, err := fluidInput(in); err != nil {
+			reason = err
+		} else {
+			return m.fluid, "", nil
+		}
+	}
+	if m.mode == EngineFluid {
+		return nil, "", fmt.Errorf("model.engine: fluid does not cover %w", reason)
+	}
+	return m.page, reason.Error(), nil
+}
+
+// tag marks res with the engine that ran and why.
+func tag(res *Result, fluid bool, why string) {
+	if res == nil {
+		return
+	}
+	if fluid {
+		res.Engine = string(EngineFluid)
+		return
+	}
+	res.Engine, res.EngineFallback = string(EnginePage), why
+}
+
+// Run simulates one migration on the engine picked for in.
+func (m *engineModel) Run(ctx context.Context, in Input) (*Result, error) {
+	model, why, err := m.pick(in)
+	if err != nil {
+		return nil, err
+	}
+	res, err := model.Run(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	tag(res, model == Model(m.fluid), why)
+	return res, nil
+}
+
+// Launch starts one migration beside others on the engine picked for in
+// ([Launcher]).
+func (m *engineModel) Launch(eng *sim.Engine, net SharedNet, in Input, done func(*Result, error)) error {
+	model, why, err := m.pick(in)
+	if err != nil {
+		return err
+	}
+	l, ok := model.(Launcher)
+	if !ok {
+		return fmt.Errorf("model %s cannot run beside others", m.name)
+	}
+	fluid := model == Model(m.fluid)
+	return l.Launch(eng, net, in, func(res *Result, err error) {
+		tag(res, fluid, why)
+		done(res, err)
+	})
+}
