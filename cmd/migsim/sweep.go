@@ -281,8 +281,8 @@ func dryRun(cmd *cobra.Command, o *sweepOptions, sw *scenarios.Sweep, opts sweep
 	if est.AtLeast {
 		atLeast = "at least "
 	}
-	fmt.Fprintf(o.out, "estimate  %s%s on %d workers (%d sample points took %s%.3g s each; points sharing a workload run faster)\n",
-		atLeast, roughDuration(est.Total), est.Workers, est.Samples, atLeast, est.PerPoint.Seconds())
+	fmt.Fprintf(o.out, "estimate  %s%s on %d workers: each point's cost predicted from %d sample points run as the sweep runs them (%.2g to %s%.2g s each)\n",
+		atLeast, roughDuration(est.Total), est.Workers, est.Samples, est.MinPoint.Seconds(), atLeast, est.MaxPoint.Seconds())
 	fmt.Fprintln(o.out, "first points:")
 	for _, p := range points[:min(len(points), 5)] {
 		fmt.Fprintf(o.out, "  %d  %s\n", p, strings.Join(sw.Points[p].Sets, " "))
