@@ -9,7 +9,7 @@
 # --resume continues what results/shard-k holds, and starts afresh when it
 # holds nothing. Merge when every task is done:
 #
-#   migsim merge -o results/merged results/shard-*
+#   migsim merge --out results/merged results/shard-*
 #
 #SBATCH --job-name=migsim-sweep
 #SBATCH --cpus-per-task=8

@@ -23,6 +23,7 @@ type captureOptions struct {
 	qmp       string   // a QEMU's QMP socket: capture its guest RAM
 	argv      []string // the command to start, after "--"
 	output    string
+	outFile   *outFlag
 	epoch     time.Duration
 	duration  time.Duration
 	delay     time.Duration
@@ -36,7 +37,7 @@ type captureOptions struct {
 func newCaptureCmd(s streams) *cobra.Command {
 	o := &captureOptions{streams: s}
 	cmd := &cobra.Command{
-		Use:   "capture (--pid PID | --qmp SOCKET | -- command [args...]) -o out.mgt",
+		Use:   "capture (--pid PID | --qmp SOCKET | -- command [args...]) --out out.mgt",
 		Short: "Record the page writes of a running process as a trace",
 		Long: `Sample, every epoch, which pages of a process's writable private anonymous
 memory (heap, stacks, anonymous mmap) were written, and write them as a
@@ -66,9 +67,9 @@ its QEMU is left untracked afterwards. RAM shared with share=on
 (memory-backend-file or -memfd) is refused with a clear message. QEMU serves
 one client per monitor: where libvirt holds the VM's monitor, give QEMU a
 second one (-qmp unix:PATH,server=on,wait=off) and pass that.`,
-		Example: `  migsim trace capture --pid 4242 --duration 60s -o app.mgt
-  migsim trace capture --epoch 50ms -o build.mgt -- make -j2
-  migsim trace capture --qmp /run/vm1.qmp --duration 5m -o vm1.mgt`,
+		Example: `  migsim trace capture --pid 4242 --duration 60s --out app.mgt
+  migsim trace capture --epoch 50ms --out build.mgt -- make -j2
+  migsim trace capture --qmp /run/vm1.qmp --duration 5m --out vm1.mgt`,
 		Args: usageArgs(func(cmd *cobra.Command, args []string) error {
 			dash := cmd.ArgsLenAtDash()
 			switch {
@@ -90,8 +91,11 @@ second one (-qmp unix:PATH,server=on,wait=off) and pass that.`,
 			if n != 1 {
 				return usageErrorf("trace capture: give exactly one of --pid PID, --qmp SOCKET or -- command")
 			}
-			if o.output == "" {
-				return usageErrorf("trace capture: -o FILE is required (- for stdout)")
+			if err := o.outFile.resolve(cmd, o.err); err != nil {
+				return err
+			}
+			if o.output = o.outFile.path; o.output == "" {
+				return usageErrorf("trace capture: --out FILE is required (- for stdout)")
 			}
 			if _, err := capture.ParseMechanism(o.mechanism); err != nil {
 				return usageErrorf("trace capture: --mechanism: %v", err)
@@ -102,7 +106,7 @@ second one (-qmp unix:PATH,server=on,wait=off) and pass that.`,
 	fl := cmd.Flags()
 	fl.IntVar(&o.pid, "pid", 0, "process to capture")
 	fl.StringVar(&o.qmp, "qmp", "", "QMP socket of a running QEMU: capture its guest's RAM")
-	fl.StringVarP(&o.output, "output", "o", "", "trace file to write (- for stdout)")
+	o.outFile = registerOut(cmd, "trace file to write (- for stdout; -o FILE is its deprecated spelling)", nil, "")
 	fl.DurationVar(&o.epoch, "epoch", capture.DefaultEpoch, "sampling period, the trace's epoch length")
 	fl.DurationVar(&o.duration, "duration", 0, "stop after this long (0: until the target exits or Ctrl-C)")
 	fl.DurationVar(&o.delay, "delay", 0, "with a command: wait this long after starting it before capturing")

@@ -183,4 +183,22 @@ func TestOutFlagDeprecation(t *testing.T) {
 	if code != exitOK || !strings.Contains(stderr, "warning: migsim merge: -o/--output PATH is deprecated") {
 		t.Errorf("merge -o DIR: exit %d, stderr %q", code, stderr)
 	}
+	gen := []string{"trace", "gen", "--set", "vm.memory=64MiB", "--set", "workload.generator.working_set=64MiB", "--set", "workload.generator.duration=1s"}
+	_, stderr, code = migsim(t, append(gen, "--output", filepath.Join(dir, "old.mgt"))...)
+	if code != exitOK || !strings.Contains(stderr, "warning: migsim trace gen: -o/--output PATH is deprecated") {
+		t.Errorf("trace gen --output FILE: exit %d, stderr %q", code, stderr)
+	}
+	_, stderr, code = migsim(t, append(gen, "--out", filepath.Join(dir, "new.mgt"))...)
+	if code != exitOK || strings.Contains(stderr, "deprecated") {
+		t.Errorf("trace gen --out FILE: exit %d, stderr %q", code, stderr)
+	}
+	for _, f := range []string{"old.mgt", "new.mgt"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	// Where -o is a format, it stays one.
+	if out, _, code := migsim(t, "trace", "stats", "-o", "json", filepath.Join(dir, "new.mgt")); code != exitOK || !strings.HasPrefix(out, "{") {
+		t.Errorf("trace stats -o json: exit %d, %.40q", code, out)
+	}
 }

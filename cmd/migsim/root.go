@@ -50,6 +50,12 @@ Scenario values come from, in order of precedence: --set key=value flags
 (and dedicated flags such as --seed), the scenario file, the built-in
 defaults (see 'migsim scenario explain').
 
+-o (--output) names the output format of what a command prints (table,
+json, csv); --out names a file or directory a command writes. -o PATH, the
+old spelling in sweep, merge, plot, calibrate, trace gen, trace import,
+trace capture and validate import, still works until the next release,
+with a warning on stderr.
+
 Exit status: 0 ok, 1 error, 2 usage error, 3 accuracy gate failed, 4 an
 --assert expression failed (the output is written first).`,
 		SilenceUsage:  true,

@@ -30,26 +30,30 @@ type traceGenOptions struct {
 	scenario string // "" for the built-in default
 	output   string // trace file to write; "-" for stdout
 	force    bool   // replace an existing output file
+	outFile  *outFlag
 }
 
 func newTraceGenCmd(s streams) *cobra.Command {
 	o := &traceGenOptions{streams: s}
 	cmd := &cobra.Command{
-		Use:   "gen [scenario.yaml] -o out.mgt",
+		Use:   "gen [scenario.yaml] --out out.mgt",
 		Short: "Write a scenario's synthetic workload as a trace file",
 		Long: `Run the scenario's workload.generator (seeded from its seed) for its whole
 duration and write the epochs as a trace file. With no scenario file, use the
 built-in default scenario. The file is written to a temporary name and
 renamed when complete; an existing file is not replaced unless --force.`,
-		Example: `  migsim trace gen -o default.mgt
-  migsim trace gen wan.yaml -o wan.mgt --set workload.generator.duration=60s`,
+		Example: `  migsim trace gen --out default.mgt
+  migsim trace gen wan.yaml --out wan.mgt --set workload.generator.duration=60s`,
 		Args: usageArgs(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
 				o.scenario = args[0]
 			}
-			if o.output == "" {
-				return usageErrorf("trace gen: -o FILE is required (- for stdout)")
+			if err := o.outFile.resolve(cmd, o.err); err != nil {
+				return err
+			}
+			if o.output = o.outFile.path; o.output == "" {
+				return usageErrorf("trace gen: --out FILE is required (- for stdout)")
 			}
 			if err := checkOverwrite(o.output, o.force); err != nil {
 				return fmt.Errorf("trace gen: %w", err)
@@ -58,7 +62,7 @@ renamed when complete; an existing file is not replaced unless --force.`,
 		},
 	}
 	o.scenarioFlags.register(cmd)
-	cmd.Flags().StringVarP(&o.output, "output", "o", "", "trace file to write (- for stdout)")
+	o.outFile = registerOut(cmd, "trace file to write (- for stdout; -o FILE is its deprecated spelling)", nil, "")
 	cmd.Flags().BoolVar(&o.force, "force", false, "replace the output file if it exists")
 	return cmd
 }
@@ -178,15 +182,16 @@ func runTraceStats(o *traceStatsOptions) error {
 // traceImportOptions are the options of "migsim trace import".
 type traceImportOptions struct {
 	streams
-	input  string // text trace; "-" for stdin
-	output string // trace file to write
-	force  bool   // replace an existing output file
+	input   string // text trace; "-" for stdin
+	output  string // trace file to write
+	force   bool   // replace an existing output file
+	outFile *outFlag
 }
 
 func newTraceImportCmd(s streams) *cobra.Command {
 	o := &traceImportOptions{streams: s}
 	cmd := &cobra.Command{
-		Use:   "import in.txt -o out.mgt",
+		Use:   "import in.txt --out out.mgt",
 		Short: "Convert a text trace into a trace file",
 		Long: `Read a trace in the text form documented in traces/IMPORT.md (a header
 block, then one line per epoch and operation listing pages and page ranges)
@@ -196,8 +201,11 @@ unless --force.`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.input = args[0]
-			if o.output == "" {
-				return usageErrorf("trace import: -o FILE is required")
+			if err := o.outFile.resolve(cmd, o.err); err != nil {
+				return err
+			}
+			if o.output = o.outFile.path; o.output == "" {
+				return usageErrorf("trace import: --out FILE is required")
 			}
 			if err := checkOverwrite(o.output, o.force); err != nil {
 				return fmt.Errorf("trace import: %w", err)
@@ -205,7 +213,7 @@ unless --force.`,
 			return runTraceImport(o)
 		},
 	}
-	cmd.Flags().StringVarP(&o.output, "output", "o", "", "trace file to write")
+	o.outFile = registerOut(cmd, "trace file to write (-o FILE is its deprecated spelling)", nil, "")
 	cmd.Flags().BoolVar(&o.force, "force", false, "replace the output file if it exists")
 	return cmd
 }

@@ -20,6 +20,7 @@ type validateImportOptions struct {
 	gateFrom       string
 	skipIncomplete bool
 	name           string
+	outDir         *outFlag
 }
 
 // newValidateImportCmd builds "migsim validate import": field records of
@@ -27,7 +28,7 @@ type validateImportOptions struct {
 func newValidateImportCmd(s streams) *cobra.Command {
 	o := &validateImportOptions{streams: s}
 	cmd := &cobra.Command{
-		Use:   "import RECORD... -o DIR",
+		Use:   "import RECORD... --out DIR",
 		Short: "Turn records of real migrations (QMP, virsh, KubeVirt) into recorded runs for 'validate gate' and 'calibrate'",
 		Long: `Read records of completed migrations from a fleet, build a scenario for
 each, simulate it, and compare the simulator with what the record measured.
@@ -60,15 +61,18 @@ suite.yaml.
 Only the metrics a record measured are compared. --gate-from copies a
 suite file's gate: thresholds into suite.yaml, leaving out those on metrics
 no record measured (named on stderr).`,
-		Example: `  migsim validate import records/*.json --map fleet.yaml -o field
-  migsim validate import jobinfo/*.txt --map fleet.yaml --set network.bandwidth=25Gbit -o field
-  migsim validate import vmims.yaml --map fleet.yaml --gate-from validate/suites/ci.yaml -o field
+		Example: `  migsim validate import records/*.json --map fleet.yaml --out field
+  migsim validate import jobinfo/*.txt --map fleet.yaml --set network.bandwidth=25Gbit --out field
+  migsim validate import vmims.yaml --map fleet.yaml --gate-from validate/suites/ci.yaml --out field
   migsim validate gate field/suite.yaml field/results.json
-  migsim calibrate field/results.json --suite field/suite.yaml -o fleet.yaml --name fleet --kfold 3`,
+  migsim calibrate field/results.json --suite field/suite.yaml --out fleet.yaml --name fleet --kfold 3`,
 		Args: usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if o.output == "" {
-				return usageErrorf("import: -o DIR is required (where suite.yaml and results.json go)")
+			if err := o.outDir.resolve(cmd, o.err); err != nil {
+				return err
+			}
+			if o.output = o.outDir.path; o.output == "" {
+				return usageErrorf("import: --out DIR is required (where suite.yaml and results.json go)")
 			}
 			format, err := validate.ParseFieldFormat(o.format)
 			if err != nil {
@@ -124,7 +128,7 @@ no record measured (named on stderr).`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVarP(&o.output, "output", "o", "", "folder for suite.yaml, base.yaml and results.json (created if needed)")
+	o.outDir = registerOut(cmd, "folder for suite.yaml, base.yaml and results.json (created if needed; -o DIR is its deprecated spelling)", nil, "")
 	fl.StringVar(&o.format, "format", "auto", "record format: auto, qmp, virsh or kubevirt")
 	fl.StringVar(&o.mapping, "map", "", "mapping file giving the facts records lack (defaults: and vms:, see README)")
 	fl.StringArrayVar(&o.sets, "set", nil, "key=value scenario override for every record, over records and mapping (repeatable)")

@@ -57,7 +57,7 @@ func TestValidateImport(t *testing.T) {
 		code exitCode
 		say  string
 	}{
-		{[]string{"validate", "import", field + "db1.rawstats.txt"}, exitUsage, "-o DIR is required"},
+		{[]string{"validate", "import", field + "db1.rawstats.txt"}, exitUsage, "--out DIR is required"},
 		{[]string{"validate", "import", "-o", dir}, exitUsage, "requires at least 1 arg"},
 		{[]string{"validate", "import", "--format", "csv", "-o", dir, field + "db1.rawstats.txt"}, exitUsage, "want auto, qmp, virsh or kubevirt"},
 		{[]string{"validate", "import", "--set", "oops", "-o", dir, field + "db1.rawstats.txt"}, exitUsage, "want key=value"},
