@@ -93,7 +93,7 @@ func writeTable(w io.Writer, spec *scenarios.Spec, res *models.Result) error {
 		{"rounds", fmt.Sprintf("%d (%d dirty syncs)", res.Rounds, res.DirtySyncCount)},
 		{"pages", fmt.Sprintf("%d total, %d zero, %d normal", res.Pages.Total, res.Pages.Zero, res.Pages.Normal)},
 		{"bandwidth", fmt.Sprintf("%.4g Gbit/s mean over the live phase", res.BandwidthBps/1e9)},
-		{"dirty rate", fmt.Sprintf("%.0f pages/s at the last sync", res.DirtyPagesRate)},
+		{"dirty rate", dirtyRateLine(res)},
 		{"throttle", fmt.Sprintf("%g%%", res.ThrottlePct)},
 		{"guest time", seconds(res.GuestTimeS)},
 	}
@@ -155,10 +155,26 @@ func humanBytes(n uint64) string {
 	return fmt.Sprintf("%.2f %s", v, [...]string{"B", "KiB", "MiB", "GiB", "TiB"}[i])
 }
 
+// notApplicable is what the table prints for a value that does not apply.
+const notApplicable = "n/a"
+
+// dirtyRateLine prints the dirty rate of the last sync, or n/a without a
+// pre-copy round.
+func dirtyRateLine(res *models.Result) string {
+	if !res.Applies("dirty_pages_rate") {
+		return notApplicable + " (no pre-copy round)"
+	}
+	return fmt.Sprintf("%.0f pages/s at the last sync", res.DirtyPagesRate)
+}
+
 // downtimeLine prints the downtime and, where the model predicted one at
-// its last sync (pre-copy), the expected downtime beside it.
+// its last sync (pre-copy), the expected downtime beside it; n/a when the
+// guest was never stopped.
 func downtimeLine(res *models.Result) string {
-	if res.ExpectedDowntimeS == 0 {
+	if !res.Applies("downtime_s") {
+		return notApplicable + " (the guest was never stopped)"
+	}
+	if res.ExpectedDowntimeS == 0 || !res.Applies("expected_downtime_s") {
 		return seconds(res.DowntimeS)
 	}
 	return fmt.Sprintf("%s (expected %s)", seconds(res.DowntimeS), seconds(res.ExpectedDowntimeS))
