@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"math"
-	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -80,7 +79,7 @@ func (e *Error) Unwrap() error { return e.Err }
 // Every problem found is reported, each as an [*Error] naming the file,
 // the line and the key.
 func Load(path string, overrides []string) (*Spec, error) {
-	data, err := os.ReadFile(path)
+	data, err := readFile(path)
 	if err != nil {
 		return nil, err
 	}

@@ -1,7 +1,13 @@
 package scenarios
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -160,5 +166,134 @@ func TestSlowLinkNotConverged(t *testing.T) {
 		if _, err := json.Marshal(res); err != nil {
 			t.Errorf("%s: %v", m, err)
 		}
+	}
+}
+
+// TestOpenSweepStreams: OpenSweep checks every point and keeps none
+// (issue 20, item 7: a 6000×6000 dry run ran out of memory), with the
+// fingerprint, axes and points LoadSweep gives, and memory that does not
+// grow with the points.
+func TestOpenSweepStreams(t *testing.T) {
+	rates := make([]string, 20)
+	for i := range rates {
+		rates[i] = strconv.Itoa(1000 + 10*i)
+	}
+	text := small + "grid:\n  workload.generator.dirty_rate: [" + strings.Join(rates, ", ") + "]\n" +
+		"  model.downtime_limit: [100ms, 200ms, 300ms, 400ms, 500ms]\nrandom:\n  n: 7\n  keys:\n    network.bandwidth: {min: 1Gbit, max: 10Gbit}\nrepeat: 2\n"
+	path := writeSweep(t, text)
+	all, err := LoadSweep(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	calls := 0
+	sw, err := OpenSweep(t.Context(), path, SweepOptions{Progress: func(checked, total int) {
+		calls++
+		if total != 1400 || checked > total {
+			t.Errorf("progress %d of %d", checked, total)
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if sw.Points != nil || sw.Len() != 1400 || calls == 0 {
+		t.Fatalf("OpenSweep kept %d points, Len %d, %d progress calls; want none kept, 1400, some calls", len(sw.Points), sw.Len(), calls)
+	}
+	// The points LoadSweep holds take several KB each (over 5 MB here);
+	// what OpenSweep keeps must not grow with them.
+	if grew := int64(after.HeapAlloc) - int64(before.HeapAlloc); grew > 1<<20 {
+		t.Errorf("OpenSweep retained %d KB for 1400 points", grew>>10)
+	}
+	if sw.Fingerprint != all.Fingerprint || fmt.Sprint(sw.Axes) != fmt.Sprint(all.Axes) {
+		t.Errorf("fingerprint %s, axes %v; LoadSweep gives %s, %v", sw.Fingerprint, sw.Axes, all.Fingerprint, all.Axes)
+	}
+	for _, i := range []int{0, 1, 2, 21, 999, 1399} {
+		p, err := sw.Point(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := all.Points[i]
+		if p.Index != i || p.ID != q.ID || fmt.Sprint(p.Sets, p.Values, p.Columns) != fmt.Sprint(q.Sets, q.Values, q.Columns) {
+			t.Errorf("point %d: %v %v %v %s; LoadSweep gives %v %v %v %s", i, p.Sets, p.Values, p.Columns, p.ID, q.Sets, q.Values, q.Columns, q.ID)
+		}
+	}
+	if _, err := sw.Point(1400); err == nil {
+		t.Errorf("Point(1400) of 1400: no error")
+	}
+	for a, want := range []struct {
+		n       int
+		sampled bool
+	}{{20, false}, {5, false}, {7, true}, {2, false}} {
+		if n, sampled := sw.AxisValues(a); n != want.n || sampled != want.sampled {
+			t.Errorf("axis %d: %d values (sampled %v), want %d (%v)", a, n, sampled, want.n, want.sampled)
+		}
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := OpenSweep(ctx, path, SweepOptions{}); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled check: %v, want context.Canceled", err)
+	}
+}
+
+// TestErrorListsCapped: error lists show the first 20 problems, then how
+// many more (issue 20, item 7: a scenario with 4.5 M unknown keys printed
+// 3 M lines).
+func TestErrorListsCapped(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("name: x\n")
+	for i := range 30 {
+		fmt.Fprintf(&b, "unknown%d: 1\n", i)
+	}
+	path := filepath.Join(t.TempDir(), "x.yaml")
+	writeFile(t, path, b.String())
+	_, err := Load(path, nil)
+	lines := strings.Split(fmt.Sprint(err), "\n")
+	if len(lines) != 21 || !strings.HasPrefix(lines[0], path+":2: unknown0: unknown key") ||
+		lines[20] != path+": and 10 more problems not shown" {
+		t.Errorf("%d lines, first %q, last %q", len(lines), lines[0], lines[len(lines)-1])
+	}
+	// A sweep whose 30 values each fail: 20 shown, the other 10 counted.
+	vcpus := make([]string, 30)
+	for i := range vcpus {
+		vcpus[i] = strconv.Itoa(-i)
+	}
+	sp := writeSweep(t, "grid:\n  vm.vcpus: ["+strings.Join(vcpus, ", ")+"]\n  seed: [1, 2]\n")
+	_, err = LoadSweep(sp, nil)
+	lines = strings.Split(fmt.Sprint(err), "\n")
+	if len(lines) != 21 || lines[20] != sp+": and 10 more problems not shown" {
+		t.Errorf("sweep: %d lines, last %q", len(lines), lines[len(lines)-1])
+	}
+	// Sweep file errors too.
+	b.Reset()
+	for i := range 25 {
+		fmt.Fprintf(&b, "bad%d: 1\n", i)
+	}
+	sp = writeSweep(t, b.String())
+	_, err = LoadSweep(sp, nil)
+	if lines = strings.Split(fmt.Sprint(err), "\n"); len(lines) != 21 || lines[20] != sp+": and 5 more problems not shown" {
+		t.Errorf("sweep file: %d lines, last %q", len(lines), lines[len(lines)-1])
+	}
+}
+
+// TestFileSizeLimit: a scenario or sweep file over MaxFileBytes is
+// refused before it is parsed.
+func TestFileSizeLimit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "big.yaml")
+	text := "name: big\n" + strings.Repeat("# padding\n", MaxFileBytes/10)
+	writeFile(t, path, text)
+	want := path + ": " + strconv.Itoa(len(text)) + " bytes, larger than the 4 MiB"
+	if _, err := Load(path, nil); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("scenario: %v, want %q", err, want)
+	}
+	if _, err := LoadSweep(path, nil); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("sweep: %v, want %q", err, want)
+	}
+	sp := writeSweep(t, "base: "+path+"\n")
+	if _, err := LoadSweep(sp, nil); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("sweep base: %v, want %q", err, want)
 	}
 }

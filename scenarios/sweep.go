@@ -2,13 +2,13 @@ package scenarios
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"reflect"
 	"runtime"
@@ -71,6 +71,13 @@ import (
 // its resolved scenario: the same sweep file and base give the same points,
 // IDs and order on every machine.
 type Sweep struct {
+	sf   *sweepFile
+	sets []string
+	n    int
+	// text[a] is true when axis a's column is text although some
+	// points' values are typed (they differ in type between points).
+	text []bool
+
 	// Name names the sweep: its name key, or the file's base name.
 	Name string
 	// File is the sweep file as given to LoadSweep.
@@ -80,7 +87,9 @@ type Sweep struct {
 	// Axes are the swept keys, in column order: grid keys, zip keys,
 	// random keys, latin keys, then "seed" for repeat.
 	Axes []Axis
-	// Points are the sweep's scenarios, in order.
+	// Points are the sweep's scenarios, in order, when the sweep was
+	// loaded with them ([LoadSweep], or [OpenSweep] with Keep); nil
+	// otherwise. [Sweep.Point] works either way.
 	Points []Point
 	// Fingerprint identifies the sweep's points: a hash of every point's
 	// ID in order, 16 hex digits. Two sweeps with one fingerprint run the
@@ -212,8 +221,13 @@ const (
 // sweepKeys are the keys of a sweep file, in documentation order.
 var sweepKeys = []string{"name", "base", "seed", BlockGrid, BlockZip, BlockRandom, BlockLatin, BlockRepeat}
 
-// maxSweepErrors bounds the distinct point errors LoadSweep reports.
+// maxSweepErrors bounds the distinct point errors LoadSweep reports; the
+// rest are counted ("and N more").
 const maxSweepErrors = 20
+
+// maxSweepErrorKeys bounds the distinct problems remembered to count the
+// ones not shown.
+const maxSweepErrorKeys = 10_000
 
 // maxSweepPoints bounds the size of a sweep, so that a typo in a grid
 // fails fast instead of exhausting memory.
@@ -223,13 +237,37 @@ const maxSweepPoints = 50_000_000
 // loads every point's scenario with sets (the user's --set overrides, for
 // every point) and then the point's axis values applied to the base. It
 // validates every point before returning, so a sweep that loads runs
-// without scenario errors.
+// without scenario errors, and keeps them all in Points (a few KB each;
+// see [OpenSweep] for a sweep too large to hold).
 //
 // Errors name the sweep file, the line, the axis block and the key; an
 // axis value that the scenario rejects is reported once, however many
-// points carry it.
+// points carry it, and past the first 20 problems the rest are counted.
 func LoadSweep(path string, sets []string) (*Sweep, error) {
-	data, err := os.ReadFile(path)
+	return OpenSweep(context.Background(), path, SweepOptions{Sets: sets, KeepMax: math.MaxInt})
+}
+
+// SweepOptions configure [OpenSweep].
+type SweepOptions struct {
+	// Sets are the user's --set overrides, applied to every point.
+	Sets []string
+	// KeepMax keeps every point in Sweep.Points, as LoadSweep does, when
+	// the sweep has at most KeepMax points; 0 keeps none.
+	KeepMax int
+	// Progress, when not nil, is called now and then while the points are
+	// checked, with the number checked so far and the total.
+	Progress func(checked, total int)
+}
+
+// OpenSweep is [LoadSweep] in memory bounded whatever the number of
+// points (unless o.KeepMax lets it keep them): it loads and checks every point the same way,
+// computing the fingerprint and the column types as it goes, a batch at
+// a time, and keeps none; [Sweep.Point] loads a point again when asked.
+// A 36-million-point grid is checked in a few hundred MB (about 150 µs of
+// CPU per point), not the 5 GB and more that holding it takes. It stops,
+// with ctx's error, when ctx is done.
+func OpenSweep(ctx context.Context, path string, o SweepOptions) (*Sweep, error) {
+	data, err := readFile(path)
 	if err != nil {
 		return nil, err
 	}
@@ -237,6 +275,7 @@ func LoadSweep(path string, sets []string) (*Sweep, error) {
 	if err != nil {
 		return nil, err
 	}
+	sets := o.Sets
 	for _, s := range sets {
 		key, _, _ := strings.Cut(s, "=")
 		key = strings.TrimSpace(key)
@@ -247,14 +286,62 @@ func LoadSweep(path string, sets []string) (*Sweep, error) {
 			}
 		}
 	}
-	return sf.expand(sets)
+	sw, err := sf.newSweep(sets)
+	if err != nil {
+		return nil, err
+	}
+	if err := sw.check(ctx, sw.n <= o.KeepMax, o.Progress); err != nil {
+		return nil, err
+	}
+	return sw, nil
 }
 
-// sweepAxis is an axis being parsed: its values, one per step of its block.
+// sweepAxis is an axis: its values, one per step of its block. Sampled
+// and repeat axes make each value when asked, so that their memory is a
+// float (or nothing) per step, not a YAML node.
 type sweepAxis struct {
 	Axis
-	line   int
-	values []*yaml.Node // grid, zip: the listed values; random, latin: sampled
+	line    int
+	values  []*yaml.Node // grid, zip: the listed values
+	decoded []any        // grid, zip: the values decoded
+	sample  *sampleRange // random, latin: the range sampled
+	u       []float64    // random, latin: each step's quantile in the range
+	seed0   uint64       // repeat: the first seed
+	repeat  int          // repeat: the number of seeds
+}
+
+// steps returns the number of values of the axis.
+func (ax *sweepAxis) steps() int {
+	switch {
+	case ax.sample != nil:
+		return len(ax.u)
+	case ax.repeat > 0:
+		return ax.repeat
+	}
+	return len(ax.values)
+}
+
+// value returns the axis's value at step s.
+func (ax *sweepAxis) value(s int) *yaml.Node {
+	switch {
+	case ax.sample != nil:
+		return ax.sample.at(ax.u[s])
+	case ax.repeat > 0:
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.FormatUint(ax.seed0+uint64(s), 10)}
+	}
+	return ax.values[s]
+}
+
+// decodedValue returns the axis's value at step s decoded from YAML.
+func (ax *sweepAxis) decodedValue(s int) any {
+	if ax.decoded != nil {
+		return ax.decoded[s]
+	}
+	var v any
+	if err := ax.value(s).Decode(&v); err != nil {
+		return nil // sampled and repeat values are plain scalars
+	}
+	return v
 }
 
 // sweepFile is a parsed sweep file.
@@ -372,10 +459,10 @@ func parseSweep(path string, data []byte) (*sweepFile, error) {
 		if block == BlockGrid {
 			// Each grid key is a block of its own: a product.
 			for _, ax := range axes {
-				sf.addBlock([]*sweepAxis{ax}, len(ax.values))
+				sf.addBlock([]*sweepAxis{ax}, ax.steps())
 			}
 		} else {
-			sf.addBlock(axes, len(axes[0].values))
+			sf.addBlock(axes, axes[0].steps())
 		}
 	}
 	if repeat != nil {
@@ -387,7 +474,14 @@ func parseSweep(path string, data []byte) (*sweepFile, error) {
 		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		var l errorList
+		l.max, l.maxKeys = maxSweepErrors, maxSweepErrorKeys
+		for _, err := range errs {
+			for _, e := range flatten(err) {
+				l.add(e)
+			}
+		}
+		return nil, l.err(path)
 	}
 	return sf, nil
 }
@@ -413,7 +507,7 @@ func (sf *sweepFile) readBase(n *yaml.Node, next *yaml.Node, flow bool, data []b
 		if !filepath.IsAbs(p) {
 			p = filepath.Join(filepath.Dir(sf.path), p)
 		}
-		b, err := os.ReadFile(p)
+		b, err := readFile(p)
 		if err != nil {
 			return sf.errf(n.Line, "", "base", "%v", err)
 		}
@@ -600,11 +694,10 @@ func (sf *sweepFile) readRepeat(n *yaml.Node) error {
 		return sf.errf(n.Line, BlockRepeat, "", "seeds %d to %d+%d do not fit: the last seed must be at most %d",
 			sf.baseSeed, sf.baseSeed, count-1, uint64(math.MaxUint64))
 	}
-	vals := make([]*yaml.Node, count)
-	for i := range vals {
-		vals[i] = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.FormatUint(sf.baseSeed+uint64(i), 10)}
+	if count > maxSweepPoints {
+		return sf.errf(n.Line, BlockRepeat, "", "%d is more than the %d points a sweep may have", count, maxSweepPoints)
 	}
-	sf.addBlock([]*sweepAxis{{Axis: Axis{Key: "seed", Kind: BlockRepeat}, line: n.Line, values: vals}}, count)
+	sf.addBlock([]*sweepAxis{{Axis: Axis{Key: "seed", Kind: BlockRepeat}, line: n.Line, seed0: sf.baseSeed, repeat: count}}, count)
 	return nil
 }
 
@@ -640,69 +733,235 @@ func (sf *sweepFile) count() (int, error) {
 	return n, nil
 }
 
-// expand builds and loads every point.
-func (sf *sweepFile) expand(sets []string) (*Sweep, error) {
+// newSweep returns the sweep of the parsed file, its points not yet
+// checked: list values decoded, the number of points counted.
+func (sf *sweepFile) newSweep(sets []string) (*Sweep, error) {
 	n, err := sf.count()
 	if err != nil {
 		return nil, err
 	}
-	sw := &Sweep{Name: sf.name, File: sf.path, Seed: sf.seed, Points: make([]Point, n),
+	sw := &Sweep{sf: sf, sets: sets, n: n, Name: sf.name, File: sf.path, Seed: sf.seed,
+		text:     make([]bool, len(sf.axes)),
 		BaseFile: sf.baseFile, Base: dedent(sf.baseData), BaseSets: slices.Clone(sets)}
-	decoded := make([][]any, len(sf.axes))
-	for i, ax := range sf.axes {
+	for _, ax := range sf.axes {
 		sw.Axes = append(sw.Axes, ax.Axis)
-		decoded[i] = make([]any, len(ax.values))
+		if ax.values == nil {
+			continue
+		}
+		ax.decoded = make([]any, len(ax.values))
 		for j, v := range ax.values {
-			if err := v.Decode(&decoded[i][j]); err != nil {
+			if err := v.Decode(&ax.decoded[j]); err != nil {
 				return nil, sf.errf(v.Line, ax.Kind, ax.Key, "value %d: %v", j, err)
 			}
 		}
 	}
+	return sw, nil
+}
 
-	// Load the points in parallel; each load is independent.
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	workers := min(runtime.GOMAXPROCS(0), n)
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < n; i += workers {
-				errs[i] = sf.point(&sw.Points[i], i, sets, decoded)
-			}
-		}()
+// Len returns the number of points.
+func (sw *Sweep) Len() int {
+	if sw.Points != nil {
+		return len(sw.Points)
 	}
-	wg.Wait()
+	return sw.n
+}
 
-	var out []error
+// AxisValues returns how many distinct values axis a (an index into
+// Axes) takes, and whether they are samples drawn from a range (random,
+// latin), then the number drawn.
+func (sw *Sweep) AxisValues(a int) (n int, sampled bool) {
+	if sw.sf == nil { // a Sweep made by hand: count its points' values
+		seen := map[string]bool{}
+		for _, p := range sw.Points {
+			seen[p.Sets[a]] = true
+		}
+		return len(seen), false
+	}
+	ax := sw.sf.axes[a]
+	switch {
+	case ax.sample != nil:
+		return len(ax.u), true
+	case ax.repeat > 0:
+		return ax.repeat, false
+	}
 	seen := map[string]bool{}
-	for _, err := range errs {
-		if err == nil {
-			continue
-		}
-		for _, e := range flatten(err) {
-			if msg := dedupKey(e); !seen[msg] {
-				seen[msg] = true
-				out = append(out, e)
-			}
-		}
-		if len(out) >= maxSweepErrors {
-			out = append(out[:maxSweepErrors], fmt.Errorf("%s: more errors not shown", sf.path))
-			break
-		}
+	for _, v := range ax.values {
+		seen[yamlText(v)] = true
 	}
-	if len(out) > 0 {
-		return nil, errors.Join(out...)
+	return len(seen), false
+}
+
+// Point returns point i: the one in Points when the sweep keeps them,
+// else the point loaded anew (the same scenario, ID and columns).
+func (sw *Sweep) Point(i int) (*Point, error) {
+	if i < 0 || i >= sw.Len() {
+		return nil, fmt.Errorf("sweep %s has no point %d (it has %d)", sw.Name, i, sw.Len())
 	}
-	if err := sw.setColumns(sf); err != nil {
+	if sw.Points != nil || sw.sf == nil {
+		return &sw.Points[i], nil
+	}
+	p := &Point{}
+	if _, err := sw.sf.point(p, i, sw.sets); err != nil {
 		return nil, err
 	}
-	ids := make([]string, len(sw.Points))
-	for i, p := range sw.Points {
-		ids[i] = p.ID
+	sw.fixColumns(p)
+	return p, nil
+}
+
+// columnKind is the type and unit suffix of one point's column.
+type columnKind struct {
+	typ    ColumnType
+	suffix string
+}
+
+// checkBatch is the number of points checked between two steps of the
+// fingerprint, per worker: it bounds the memory of an unkept sweep.
+const checkBatch = 256
+
+// check loads and checks every point, a batch at a time on all cores,
+// computing the fingerprint and the axes' column types; it keeps the
+// points in Points when keep. Errors are gathered as the points come,
+// distinct ones only, the first maxSweepErrors shown.
+func (sw *Sweep) check(ctx context.Context, keep bool, progress func(int, int)) error {
+	sf, n := sw.sf, sw.n
+	workers := min(runtime.GOMAXPROCS(0), n)
+	batch := min(n, workers*checkBatch)
+	if keep {
+		sw.Points = make([]Point, n)
 	}
-	sw.Fingerprint = SweepFingerprint(ids)
-	return sw, nil
+	var scratch []Point
+	if !keep {
+		scratch = make([]Point, batch)
+	}
+	errs := make([]error, batch)
+	kinds := make([][]columnKind, batch)
+	axisKind := make([]columnKind, len(sf.axes))
+	h := sha256.New()
+	var problems errorList
+	problems.max, problems.maxKeys = maxSweepErrors, maxSweepErrorKeys
+
+	for lo := 0; lo < n; lo += batch {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		hi := min(n, lo+batch)
+		var pts []Point
+		if keep {
+			pts = sw.Points[lo:hi]
+		} else {
+			pts = scratch[:hi-lo]
+		}
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Go(func() {
+				for j := w; j < hi-lo; j += workers {
+					pts[j] = Point{}
+					kinds[j], errs[j] = sf.point(&pts[j], lo+j, sw.sets)
+				}
+			})
+		}
+		wg.Wait()
+		for j := range hi - lo {
+			if errs[j] != nil {
+				for _, e := range flatten(errs[j]) {
+					problems.add(e)
+				}
+				continue
+			}
+			h.Write([]byte(pts[j].ID))
+			h.Write([]byte{'\n'})
+			for a, k := range kinds[j] {
+				switch {
+				case lo+j == 0:
+					axisKind[a] = k
+				case k != axisKind[a]:
+					sw.text[a] = true
+				}
+			}
+			if !keep {
+				pts[j] = Point{}
+			}
+		}
+		if progress != nil {
+			progress(hi, n)
+		}
+	}
+	if err := problems.err(sf.path); err != nil {
+		return err
+	}
+	for a := range sw.Axes {
+		ax := &sw.Axes[a]
+		if sw.text[a] {
+			ax.Type, ax.Column = ColumnText, ax.Key
+		} else {
+			ax.Type, ax.Column = axisKind[a].typ, ax.Key+axisKind[a].suffix
+		}
+		sf.axes[a].Axis = *ax
+	}
+	if keep {
+		for i := range sw.Points {
+			sw.fixColumns(&sw.Points[i])
+		}
+	}
+	sw.Fingerprint = hex.EncodeToString(h.Sum(nil))[:16]
+	return nil
+}
+
+// fixColumns gives p's columns of text axes their value as text.
+func (sw *Sweep) fixColumns(p *Point) {
+	for a, text := range sw.text {
+		if _, ok := p.Columns[a].(string); text && !ok {
+			_, val, _ := strings.Cut(p.Sets[a], "=")
+			p.Columns[a] = val
+		}
+	}
+}
+
+// errorList gathers the distinct problems of a sweep's points: the first
+// max are kept to show, the others counted (remembering up to maxKeys
+// problems to tell distinct ones apart).
+type errorList struct {
+	max, maxKeys int
+	shown        []error
+	seen         map[string]bool
+	more         int
+	atLeast      bool // seen was full: more counts only the problems it told apart
+}
+
+func (l *errorList) add(e error) {
+	if l.seen == nil {
+		l.seen = map[string]bool{}
+	}
+	k := dedupKey(e)
+	if l.seen[k] {
+		return
+	}
+	if len(l.seen) >= l.maxKeys {
+		l.atLeast = true
+		return
+	}
+	l.seen[k] = true
+	if len(l.shown) < l.max {
+		l.shown = append(l.shown, e)
+		return
+	}
+	l.more++
+}
+
+// err returns the problems shown, then "and N more", or nil.
+func (l *errorList) err(file string) error {
+	if len(l.shown) == 0 {
+		return nil
+	}
+	out := slices.Clone(l.shown)
+	if l.more > 0 || l.atLeast {
+		atLeast := ""
+		if l.atLeast {
+			atLeast = "at least "
+		}
+		out = append(out, fmt.Errorf("%s: and %s%d more problems not shown", file, atLeast, l.more))
+	}
+	return errors.Join(out...)
 }
 
 // SweepFingerprint returns the fingerprint of a sweep whose points have
@@ -737,18 +996,17 @@ func (sf *sweepFile) step(i, b int) int {
 	return i % sf.sizes[b]
 }
 
-// point loads point i into p.
-func (sf *sweepFile) point(p *Point, i int, sets []string, decoded [][]any) error {
+// point loads point i into p, with its columns as its values give them
+// (see Sweep.fixColumns), and returns the kind of each column.
+func (sf *sweepFile) point(p *Point, i int, sets []string) ([]columnKind, error) {
 	p.Index = i
 	p.Sets = make([]string, 0, len(sf.axes))
 	p.Values = make([]any, 0, len(sf.axes))
-	a := 0
 	for b, axes := range sf.blocks {
 		s := sf.step(i, b)
 		for _, ax := range axes {
-			p.Sets = append(p.Sets, ax.Key+"="+yamlText(ax.values[s]))
-			p.Values = append(p.Values, decoded[a][s])
-			a++
+			p.Sets = append(p.Sets, ax.Key+"="+yamlText(ax.value(s)))
+			p.Values = append(p.Values, ax.decodedValue(s))
 		}
 	}
 	all := make([]string, 0, 1+len(sets)+len(p.Sets))
@@ -758,15 +1016,21 @@ func (sf *sweepFile) point(p *Point, i int, sets []string, decoded [][]any) erro
 	all = append(append(all, sets...), p.Sets...)
 	spec, err := load(sf.baseFile, sf.baseData, all)
 	if err != nil {
-		return sf.pointError(err, p)
+		return nil, sf.pointError(err, p)
 	}
 	p.Spec = spec
 	id, err := specID(spec)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	p.ID = id
-	return nil
+	kinds := make([]columnKind, len(sf.axes))
+	p.Columns = make([]any, len(sf.axes))
+	for a, ax := range sf.axes {
+		v, t, suf := columnValue(spec, ax.Key, p.Sets[a])
+		p.Columns[a], kinds[a] = v, columnKind{t, suf}
+	}
+	return kinds, nil
 }
 
 // pointError rewrites the errors of a point's --set overrides as errors
@@ -877,37 +1141,6 @@ func specID(s *Spec) (string, error) {
 	return hex.EncodeToString(sum[:8]), nil
 }
 
-// setColumns types each axis's columns from the resolved scenarios.
-func (sw *Sweep) setColumns(sf *sweepFile) error {
-	for a := range sw.Axes {
-		ax := &sw.Axes[a]
-		var typ ColumnType
-		var suffix string
-		for i := range sw.Points {
-			p := &sw.Points[i]
-			v, t, suf := columnValue(p.Spec, ax.Key, p.Sets[a])
-			if i == 0 {
-				typ, suffix = t, suf
-			} else if t != typ || suf != suffix {
-				typ, suffix = ColumnText, ""
-			}
-			p.Columns = append(p.Columns, v)
-		}
-		ax.Type = typ
-		ax.Column = ax.Key + suffix
-		if typ == ColumnText {
-			for i := range sw.Points {
-				p := &sw.Points[i]
-				if _, ok := p.Columns[a].(string); !ok {
-					_, val, _ := strings.Cut(p.Sets[a], "=")
-					p.Columns[a] = val
-				}
-			}
-		}
-	}
-	return nil
-}
-
 // columnValue returns the value of key in s typed for a result column,
 // its type and the column name's unit suffix. set is the point's
 // key=value, used for sections.
@@ -940,7 +1173,7 @@ func columnValue(s *Spec, key, set string) (any, ColumnType, string) {
 			return int64(v.Uint()), ColumnInt, ""
 		}
 	case reflect.Float32, reflect.Float64:
-		return v.Float(), ColumnFloat, rateColumnSuffix(key)
+		return v.Float(), ColumnFloat, ""
 	case reflect.String:
 		return v.String(), ColumnText, ""
 	}

@@ -55,6 +55,9 @@ func (sf *sweepFile) readSamples(block string, line int, n *yaml.Node) ([]*sweep
 			if vn.Kind != yaml.ScalarNode || err != nil || c < 1 {
 				return nil, sf.errf(vn.Line, block, "n", "want a sample count of at least 1, got %s", describeNode(vn))
 			}
+			if c > maxSweepPoints {
+				return nil, sf.errf(vn.Line, block, "n", "%d is more than the %d points a sweep may have", c, maxSweepPoints)
+			}
 			count = c
 		case "keys":
 			keys = vn
@@ -100,10 +103,7 @@ func (sf *sweepFile) readSamples(block string, line int, n *yaml.Node) ([]*sweep
 				u[i] = rng.Float64()
 			}
 		}
-		r.axis.values = make([]*yaml.Node, count)
-		for i, x := range u {
-			r.axis.values[i] = r.at(x)
-		}
+		r.axis.sample, r.axis.u = r, u
 		axes[k] = r.axis
 	}
 	return axes, nil

@@ -61,6 +61,20 @@ type costFeatures struct {
 	values [][]int32
 	// group is each point's workload group, an index into the groups.
 	group []int32
+	// repeat marks the factors of repeat axes (seed).
+	repeat []bool
+}
+
+// repeatKey identifies the points that differ from p only in repeat
+// axes and in being first of their workload: p's repeats.
+func (f *costFeatures) repeatKey(p int) string {
+	key := make([]byte, 0, 4*len(f.names))
+	for k, x := range f.values[p][:len(f.names)-1] {
+		if !f.repeat[k] {
+			key = append(key, byte(x), byte(x>>8), byte(x>>16), byte(x>>24))
+		}
+	}
+	return string(key)
 }
 
 // firstFactor is the name of the factor that tells the first point of
@@ -79,6 +93,7 @@ func newCostFeatures(sw *scenarios.Sweep, groups map[int]int, first map[int]bool
 			if zip < 0 {
 				zip = len(f.names)
 				f.names = append(f.names, a.Key)
+				f.repeat = append(f.repeat, false)
 			} else {
 				f.names[zip] += "+" + a.Key
 			}
@@ -87,9 +102,11 @@ func newCostFeatures(sw *scenarios.Sweep, groups map[int]int, first map[int]bool
 		}
 		factorOf = append(factorOf, len(f.names))
 		f.names = append(f.names, a.Key)
+		f.repeat = append(f.repeat, a.Kind == "repeat")
 	}
 	nAxes := len(f.names)
 	f.names = append(f.names, firstFactor)
+	f.repeat = append(f.repeat, false)
 	ids := make([]map[string]int32, nAxes)
 	for i := range ids {
 		ids[i] = map[string]int32{}

@@ -67,7 +67,7 @@ func TestMakespan(t *testing.T) {
 // and the third 0, else 10-25 ms growing with the zip value; the first
 // point of a workload pays 5 ms more for its trace.
 func cornerSweep() (*costFeatures, []int, func(p int) float64) {
-	f := &costFeatures{names: []string{"a", "b", "c", "z", firstFactor}}
+	f := &costFeatures{names: []string{"a", "b", "c", "z", firstFactor}, repeat: make([]bool, 5)}
 	cost := map[int]float64{}
 	var order []int
 	type key struct{ b, z int32 }
@@ -311,5 +311,47 @@ grid:
 		if first := f.values[p][2] == 1; first != (i%2 == 0) {
 			t.Errorf("point %d (at %d in the order) first of its workload: %v", p, i, first)
 		}
+	}
+}
+
+// TestProgressOverdue checks that a point running far beyond its
+// prediction, of a kind not measured yet, counts half as long again as it
+// has run, and so do its repeats still queued.
+func TestProgressOverdue(t *testing.T) {
+	// Factor a (3 values) and a repeat axis (3 seeds); a = 2 costs 1 s,
+	// the rest 10 ms.
+	f := &costFeatures{names: []string{"a", "seed", firstFactor}, repeat: []bool{false, true, false}}
+	var order []int
+	for a := range int32(3) {
+		for seed := range int32(3) {
+			order = append(order, len(f.values))
+			f.values = append(f.values, []int32{a, seed, 1})
+			f.group = append(f.group, int32(len(f.group)))
+		}
+	}
+	now := time.Unix(1000, 0)
+	p := NewProgress(&bytes.Buffer{}, false, time.Hour)
+	p.now = func() time.Time { return now }
+	p.plan(order, f, 2, 8, Formats{})
+	for _, pt := range order[:6] {
+		p.started(pt)
+		now = now.Add(10 * time.Millisecond)
+		p.ended(pt)
+	}
+	p.mu.Lock()
+	before, _ := p.left(now)
+	p.mu.Unlock()
+	if before > 100*time.Millisecond {
+		t.Fatalf("ETA %v before a = 2 runs: the model cannot know it yet", before)
+	}
+	// The first point of a = 2 has run 2 s, 200 times its prediction.
+	p.started(order[6])
+	now = now.Add(2 * time.Second)
+	p.mu.Lock()
+	after, _ := p.left(now)
+	p.mu.Unlock()
+	// It has 1 s left, its two repeats 3 s each: on 2 workers, 4 s.
+	if d := after - 4*time.Second; d < -50*time.Millisecond || d > 50*time.Millisecond {
+		t.Errorf("ETA %v with the first of a = 2 running 2 s; want 4 s", after)
 	}
 }

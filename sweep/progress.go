@@ -53,6 +53,11 @@ type Progress struct {
 	costsAt   time.Time
 }
 
+// overdueMin is the least time a point must have run, beyond its
+// prediction, to count as overdue: below it, outlasting a prediction is
+// noise.
+const overdueMin = 0.05 // seconds
+
 // plan tells p the points this run simulates, in the order its workers
 // take them, their cost features, the number of workers, the capacity of
 // the queue of lines waiting for the journal and the tables written at
@@ -137,9 +142,31 @@ func (p *Progress) left(now time.Time) (time.Duration, bool) {
 		return 0, false
 	}
 	n := len(p.model.vals)
-	// Predictions are computed again when a tenth more points have ended
-	// or a second has passed with some (each costs a pass over the points
-	// left).
+	// The running points, and those that have outlasted their prediction
+	// (overdue): of a costly kind the model has not measured. Such a point
+	// is expected to run half as long again as it has (a point that has
+	// run t is as likely to end soon as to run on), and until it ends that
+	// stands for its repeats still queued: the points that differ from it
+	// only in a repeat axis (seed). The model alone cannot carry it to
+	// them: one point teaches a kernel nothing about its own kind.
+	type run struct {
+		pt       int
+		pred, el float64
+	}
+	var running []run
+	overdue := map[string]float64{} // repeat key → expected cost
+	for pt, t0 := range p.running {
+		r := run{pt, p.model.predict(p.feat.values[pt]), now.Sub(t0).Seconds()}
+		running = append(running, r)
+		if r.el > r.pred && r.el >= overdueMin {
+			k := p.feat.repeatKey(pt)
+			overdue[k] = math.Max(overdue[k], 1.5*r.el)
+		}
+	}
+	slices.SortFunc(running, func(a, b run) int { return a.pt - b.pt }) // not map order
+	// Predictions are computed again when a tenth more points have ended,
+	// or a second has passed with some ended (each costs a pass over the
+	// points left).
 	stale := n != p.costsN && (now.Sub(p.costsAt) >= time.Second || n >= p.costsN+max(1, p.costsN/10))
 	if p.costs == nil || stale || p.next < p.costsFrom {
 		p.model.refit()
@@ -148,20 +175,19 @@ func (p *Progress) left(now time.Time) (time.Duration, bool) {
 	}
 	queued := make([]float64, 0, len(p.order)-p.next)
 	for i := p.next; i < len(p.order); i++ {
-		if !p.ahead[p.order[i]] {
-			queued = append(queued, p.costs[i-p.costsFrom])
+		if pt := p.order[i]; !p.ahead[pt] {
+			c := p.costs[i-p.costsFrom]
+			if len(overdue) > 0 {
+				c = math.Max(c, overdue[p.feat.repeatKey(pt)])
+			}
+			queued = append(queued, c)
 		}
 	}
 	free := make([]float64, 0, p.workers)
-	for pt, t0 := range p.running {
-		pred := p.model.predict(p.feat.values[pt])
-		el := now.Sub(t0).Seconds()
-		// A point that outlasts its prediction is one of the costly
-		// kind the model has not seen enough of: give it a quarter of
-		// its time so far again.
-		free = append(free, math.Max(pred-el, el/4))
+	for _, r := range running {
+		free = append(free, math.Max(r.pred-r.el, r.el/2))
 	}
-	slices.Sort(free) // map order must not change the layout
+	slices.Sort(free)
 	for len(free) < p.workers {
 		free = append(free, 0)
 	}

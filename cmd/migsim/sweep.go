@@ -153,7 +153,7 @@ func runSweep(cmd *cobra.Command, o *sweepOptions) error {
 	if err != nil {
 		return err
 	}
-	sw, err := scenarios.LoadSweep(o.file, o.sets)
+	sw, err := openSweep(cmd, o)
 	if err != nil {
 		return err
 	}
@@ -258,24 +258,27 @@ func checkSweep(w io.Writer, name, dir string, asserts assertions, sample map[st
 
 // dryRun prints the sweep's points and an estimate of its time.
 func dryRun(cmd *cobra.Command, o *sweepOptions, sw *scenarios.Sweep, opts sweep.Options) error {
-	points := opts.Shard.Points(len(sw.Points))
+	count := opts.Shard.Count(sw.Len())
 	tw := tabwriter.NewWriter(o.out, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "sweep\t%s (%s)\n", sw.Name, sw.File)
 	if opts.Shard.Whole() {
-		fmt.Fprintf(tw, "points\t%d\n", len(sw.Points))
+		fmt.Fprintf(tw, "points\t%d\n", sw.Len())
 	} else {
-		fmt.Fprintf(tw, "points\t%d in shard %s of %d\n", len(points), opts.Shard, len(sw.Points))
+		fmt.Fprintf(tw, "points\t%d in shard %s of %d\n", count, opts.Shard, sw.Len())
 	}
-	for _, a := range sw.Axes {
-		fmt.Fprintf(tw, "axis\t%s (%s): %s, column %s\n", a.Key, a.Kind, distinct(sw, a), a.Column)
+	for i, a := range sw.Axes {
+		fmt.Fprintf(tw, "axis\t%s (%s): %s, column %s\n", a.Key, a.Kind, axisValues(sw, i), a.Column)
 	}
 	fmt.Fprintf(tw, "output\t%s\n", opts.Dir)
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	est, err := sweep.Estimate(cmd.Context(), sw, points, opts.Workers, 20, 3*time.Second)
+	est, extrapolated, err := estimateSweep(cmd.Context(), sw, opts, 20, 3*time.Second)
 	if err != nil {
 		return err
+	}
+	if extrapolated {
+		fmt.Fprintf(o.out, "(%d points, too many to hold: checked a batch at a time; the estimate is extrapolated from %d points spread over them)\n", count, est.Samples)
 	}
 	atLeast := ""
 	if est.AtLeast {
@@ -284,26 +287,14 @@ func dryRun(cmd *cobra.Command, o *sweepOptions, sw *scenarios.Sweep, opts sweep
 	fmt.Fprintf(o.out, "estimate  %s%s on %d workers: each point's cost predicted from %d sample points run as the sweep runs them (%.2g to %s%.2g s each)\n",
 		atLeast, roughDuration(est.Total), est.Workers, est.Samples, est.MinPoint.Seconds(), atLeast, est.MaxPoint.Seconds())
 	fmt.Fprintln(o.out, "first points:")
-	for _, p := range points[:min(len(points), 5)] {
-		fmt.Fprintf(o.out, "  %d  %s\n", p, strings.Join(sw.Points[p].Sets, " "))
+	for j := range min(count, 5) {
+		p, err := sw.Point(opts.Shard.Index(j))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(o.out, "  %d  %s\n", p.Index, strings.Join(p.Sets, " "))
 	}
 	return nil
-}
-
-// distinct describes how many values an axis takes.
-func distinct(sw *scenarios.Sweep, a scenarios.Axis) string {
-	i := 0
-	for i < len(sw.Axes) && sw.Axes[i].Key != a.Key {
-		i++
-	}
-	seen := map[string]bool{}
-	for _, p := range sw.Points {
-		seen[p.Sets[i]] = true
-	}
-	if len(seen) == 1 {
-		return "1 value"
-	}
-	return fmt.Sprintf("%d values", len(seen))
 }
 
 func roughDuration(d time.Duration) string {
