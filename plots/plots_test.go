@@ -110,6 +110,12 @@ func figures(t *testing.T) map[string]Figure {
 		// A metric: the cell where no run completed is ×, not 3600 s.
 		"heatmap-facet": must(Heatmap(tb, HeatmapOptions{X: "dirty_rate", Y: "bandwidth", Z: "total_time_s", Facet: "model.name"})),
 		"rounds":        must(Rounds(testResult(), "", "")),
+		// A fleet: one that did not converge, one that did not complete.
+		"timeline": must(Timeline("evacuation", []TimelineBar{
+			{Name: "vm-1", StartS: 0, EndS: 10, DowntimeS: 0.1, Completed: true, Converged: true},
+			{Name: "vm-2", StartS: 2, EndS: 15, DowntimeS: 0.9, Completed: true},
+			{Name: "vm-3", StartS: 5, EndS: 30},
+		}, []TimelinePoint{{0, 5e9}, {2, 9e9}, {10, 6e9}, {15, 2e9}, {30, 0}})),
 	}
 }
 
@@ -127,6 +133,7 @@ func TestFigureFiles(t *testing.T) {
 		"heatmap":       {"dirty rate (pages/s)", "bandwidth (Gbit/s)", "fraction converged", "100k", "10k", "0.4", "0.0", "1.0", "Fraction converged of n = 3 runs per cell"},
 		"heatmap-facet": {"model.name = precopy", "model.name = postcopy", "×", "left out of the means, marked × where none completed"},
 		"rounds":        {"sent (GiB)", "round", "live round", "stop-and-copy (guest stopped)", "demo, precopy: downtime_met"},
+		"timeline":      {"evacuation", "vm-1", "vm-3", "time (s)", "migration traffic (Gbit/s)"},
 	}
 	for kind, fig := range figures(t) {
 		for _, format := range Formats {

@@ -1173,7 +1173,7 @@ func columnValue(s *Spec, key, set string) (any, ColumnType, string) {
 			return int64(v.Uint()), ColumnInt, ""
 		}
 	case reflect.Float32, reflect.Float64:
-		return v.Float(), ColumnFloat, ""
+		return v.Float(), ColumnFloat, rateColumnSuffix(key)
 	case reflect.String:
 		return v.String(), ColumnText, ""
 	}
