@@ -10,8 +10,21 @@
 // replay one in-memory copy of its trace from a [traces.Cache]; points
 // are handed out grouped by workload, and a workload's trace leaves the
 // cache with its last point, so the cache holds about one trace per
-// worker. Cancelling the context stops the run cleanly: points in flight
-// are abandoned, finished ones are already in the journal.
+// worker. The workloads, and the points within each, go in a spread
+// order (the first ones reach across every axis), which changes nothing
+// in the outputs. Cancelling the context stops the run cleanly: points in
+// flight are abandoned, finished ones are already in the journal.
+//
+// # Time estimates
+//
+// [Progress] reports the time left from measured cost: each point's wall
+// time as it ends, a cost model over the sweep's axes that predicts the
+// points still to run from those like them, the points laid out on the
+// workers in the order they will run, and the journal's fsyncs and the
+// final tables as measured. [Estimate] (migsim sweep --dry-run) runs a
+// sample of the points the same way, half spread over the axes and half
+// where the first half says the time goes, and predicts the run from it
+// (see estimate.go).
 //
 // # Output directory
 //

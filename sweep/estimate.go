@@ -42,14 +42,21 @@ import (
 //     their θ, not by their cost.
 //   - Layout ([makespan]): the points still to run, in run order, go to
 //     the earliest free of the workers, those running now free when their
-//     predicted cost has passed; the estimate is when the last ends. It
-//     counts the tail a few costly points at the end make.
+//     predicted cost has passed; it counts the tail a few costly points at
+//     the end make. The journal's appends (each batch of lines a write and
+//     an fsync, at the measured time of one) bound it from below when
+//     points are cheaper than fsyncs ([journalTime]), and the final tables
+//     come after.
 //
-// [Run] orders the workloads' groups of points so that the first ones
-// spread over the sweep ([spreadOrder]); the first points measured then
-// stand for all of it, and the ETA is sound early. [Estimate] (the dry
-// run) times a sample spread the same way on the same workers, with the
-// trace cache, and extrapolates.
+// [Run] orders the workloads' groups of points, and the points within
+// each, so that the first ones spread over the sweep ([spreadOrder]); the
+// first points measured then stand for all of it, and the ETA is sound
+// early. A point that runs far past its prediction is of a kind not yet
+// measured: [Progress] expects it to run half as long again, and its
+// repeats as long. [Estimate] (the dry run) runs a sample as Run runs
+// points (workers, trace cache, journal, tables): half spread over the
+// axes, half where a main-effects model of the first half puts the cost,
+// so that a costly corner of the sweep is measured more than once.
 
 // costFeatures are the factors of a sweep's points for the cost model.
 type costFeatures struct {
