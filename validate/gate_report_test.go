@@ -21,9 +21,9 @@ func twoCases() *SuiteResult {
 
 func TestCheckStatuses(t *testing.T) {
 	ths := []Threshold{
-		{Metric: "total_time_s", Median: 0.5, Worst: 0.5},      // pass: 10 % and 20 %
-		{Metric: "downtime_s", Model: "precopy", Worst: 0.25},  // fail: 50 %
-		{Metric: "downtime_s", Model: "hybrid", Median: 0.1},   // missing: no hybrid case
+		{Metric: "total_time_s", Median: 0.5, Worst: 0.5},       // pass: 10 % and 20 %
+		{Metric: "downtime_s", Model: "precopy", Worst: 0.25},   // fail: 50 %
+		{Metric: "downtime_s", Model: "hybrid", Median: 0.1},    // missing: no hybrid case
 		{Metric: "total_time_s", Model: "postcopy", Worst: 0.1}, // fail: 20 %
 	}
 	cs := twoCases().Check(ths)
