@@ -45,6 +45,7 @@ type LineOptions struct {
 // implements plotter.XYer and plotter.YErrorer.
 type series struct {
 	name   string
+	style  int // the series' index among all of the figure's, for its colour
 	x, y   []float64
 	err    []float64
 	counts []int
@@ -66,7 +67,7 @@ func (s *series) hasErrors() bool {
 
 // scale returns s with x divided by sx and y and errors by sy.
 func (s *series) scale(sx, sy float64) *series {
-	c := &series{name: s.name, counts: s.counts, gapAfter: s.gapAfter}
+	c := &series{name: s.name, style: s.style, counts: s.counts, gapAfter: s.gapAfter}
 	for i := range s.x {
 		c.x = append(c.x, s.x[i]/sx)
 		c.y = append(c.y, s.y[i]/sy)
@@ -211,6 +212,12 @@ func Line(t *Table, o LineOptions) (Figure, error) {
 	if xlo == xhi {
 		xlo, xhi = xlo-0.5, xhi+0.5
 	}
+	fraction := t.isBool(cy)
+	if fraction && !o.LogY {
+		// A fraction's axis is 0 to 1 whatever the data (error bars may
+		// reach past it); labels stop at 1 above the legend's room.
+		ylo, yhi = math.Min(0, ylo), math.Max(1, yhi)
+	}
 	if ylo == yhi {
 		ylo, yhi = ylo-0.5, yhi+0.5
 	}
@@ -244,16 +251,31 @@ func Line(t *Table, o LineOptions) (Figure, error) {
 		if err := setLog(p, o.LogX, o.LogY, t, cx, allX, cy, allY); err != nil {
 			return nil, err
 		}
-		for g, s := range all[i] {
-			if err := addSeries(p, s.scale(sx.scale, sy.scale), g, o, failY, i == 0); err != nil {
+		for _, s := range all[i] {
+			if err := addSeries(p, s.scale(sx.scale, sy.scale), o, failY); err != nil {
 				return nil, err
 			}
 		}
-		if i == 0 && anyFail {
-			p.Legend.Add("did not complete", failThumb{})
+		if i == 0 {
+			// One legend, on the first panel, for every series drawn in
+			// any panel.
+			if o.By != "" {
+				for g, name := range drawnNames(all, len(names)) {
+					if name != "" {
+						ls, gs := seriesStyle(g)
+						p.Legend.Add(name, &plotter.Line{LineStyle: ls}, glyphThumb(gs))
+					}
+				}
+			}
+			if anyFail {
+				p.Legend.Add("did not complete", failThumb{})
+			}
 		}
 		p.X.Min, p.X.Max = xlo, xhi
 		p.Y.Min, p.Y.Max = ylo, top
+		if fraction && !o.LogY {
+			p.Y.Tick.Marker = niceTicks{max: 1}
+		}
 		if len(panels) > 1 {
 			if i%f.cols != 0 {
 				p.Y.Label.Text = ""
@@ -268,6 +290,9 @@ func Line(t *Table, o LineOptions) (Figure, error) {
 		f.panels[0].Title.Text = o.Title + ": " + panels[0].title
 	}
 	f.caption = lineCaption(t, o, tl)
+	if empty := emptyNames(all, len(names)); len(empty) > 0 {
+		f.caption += fmt.Sprintf(" No value at all (not applicable) for %s.", strings.Join(empty, ", "))
+	}
 	return f, nil
 }
 
@@ -281,10 +306,9 @@ func (failThumb) Thumbnail(c *draw.Canvas) {
 }
 
 // addSeries draws one series on p: its line segments, markers, error
-// bars and failure marks at failY; legend entries when legend is set.
-func addSeries(p *plot.Plot, d *series, g int, o LineOptions, failY float64, legend bool) error {
-	ls, gs := seriesStyle(g)
-	var first *plotter.Line
+// bars and failure marks at failY.
+func addSeries(p *plot.Plot, d *series, o LineOptions, failY float64) error {
+	ls, gs := seriesStyle(d.style)
 	for _, seg := range d.segments() {
 		line, err := plotter.NewLine(seg)
 		if err != nil {
@@ -292,14 +316,10 @@ func addSeries(p *plot.Plot, d *series, g int, o LineOptions, failY float64, leg
 		}
 		line.LineStyle = ls
 		p.Add(line)
-		if first == nil {
-			first = line
-		}
 	}
-	var pts *plotter.Scatter
 	if d.Len() > 0 {
-		var err error
-		if pts, err = plotter.NewScatter(d); err != nil {
+		pts, err := plotter.NewScatter(d)
+		if err != nil {
 			return fmt.Errorf("series %q: %w", d.name, err)
 		}
 		pts.GlyphStyle = gs
@@ -326,20 +346,44 @@ func addSeries(p *plot.Plot, d *series, g int, o LineOptions, failY float64, leg
 		fails.GlyphStyle.Color = ls.Color
 		p.Add(fails)
 	}
-	if legend && o.By != "" {
-		var thumbs []plot.Thumbnailer
-		if first != nil {
-			thumbs = append(thumbs, first)
-		} else {
-			thumbs = append(thumbs, &plotter.Line{LineStyle: ls})
-		}
-		if pts != nil {
-			thumbs = append(thumbs, pts)
-		}
-		p.Legend.Add(d.name, thumbs...)
-	}
 	return nil
 }
+
+// drawnNames returns, per series index (n of them), its legend label when
+// some panel draws a point or a failure mark of it, else "".
+func drawnNames(all [][]*series, n int) []string {
+	out := make([]string, n)
+	for _, ss := range all {
+		for _, s := range ss {
+			if s.Len() > 0 || len(s.failX) > 0 {
+				out[s.style] = s.name
+			}
+		}
+	}
+	return out
+}
+
+// emptyNames lists the series that have rows but nothing to draw in any
+// panel (every value empty: not applicable to them).
+func emptyNames(all [][]*series, n int) []string {
+	drawn := drawnNames(all, n)
+	var out []string
+	seen := map[int]bool{}
+	for _, ss := range all {
+		for _, s := range ss {
+			if drawn[s.style] == "" && !seen[s.style] {
+				seen[s.style] = true
+				out = append(out, s.name)
+			}
+		}
+	}
+	return out
+}
+
+// glyphThumb draws a legend thumbnail of a marker.
+type glyphThumb draw.GlyphStyle
+
+func (g glyphThumb) Thumbnail(c *draw.Canvas) { c.DrawGlyph(draw.GlyphStyle(g), c.Center()) }
 
 // lineColumns resolves the columns of a line plot.
 func lineColumns(t *Table, o LineOptions) (cx, cy, cby, cf int, err error) {
@@ -422,7 +466,7 @@ func lineSeries(t *Table, rows []int, cx, cy, cby int, names []string, errKind s
 				label = "(none)"
 			}
 		}
-		s := &series{name: label}
+		s := &series{name: label, style: g}
 		gap := false
 		for _, x := range slices.Sorted(maps.Keys(byX)) {
 			c := byX[x]

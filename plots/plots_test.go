@@ -649,3 +649,68 @@ func TestAxisLabels(t *testing.T) {
 		}
 	}
 }
+
+// svgTexts draws fig as SVG and returns its texts joined by spaces.
+func svgTexts(t *testing.T, fig Figure) string {
+	t.Helper()
+	var b bytes.Buffer
+	if err := Write(&b, fig, "svg", Size{Width: 7 * vg.Inch, Height: 3 * vg.Inch}); err != nil {
+		t.Fatal(err)
+	}
+	var texts []string
+	for _, m := range svgText.FindAllStringSubmatch(b.String(), -1) {
+		texts = append(texts, m[1])
+	}
+	return strings.Join(texts, " ")
+}
+
+// TestSeriesNotApplicable checks that a series whose every value is empty
+// (post-copy's converged) is named in the caption and left out of the
+// legend, and that a series keeps its colour in every panel, present or
+// not in the first.
+func TestSeriesNotApplicable(t *testing.T) {
+	tb := testTable(t)
+	f, err := Line(where(t, tb, "bandwidth=10Gbit"), LineOptions{X: "dirty_rate", Y: "converged", By: "model"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := f.(*figure).caption; !strings.Contains(c, "No value at all (not applicable) for postcopy.") {
+		t.Errorf("caption %q", c)
+	}
+	txt := svgTexts(t, f)
+	if !strings.Contains(txt, "precopy") || strings.Count(txt, "postcopy") != 1 {
+		t.Errorf("texts %q: want precopy in the legend, postcopy only in the caption", txt)
+	}
+	// A fraction's axis: 0 to 1, no label past 1.
+	if !strings.Contains(txt, "fraction converged 0.0 0.2 0.4 0.6 0.8 1.0 precopy") {
+		t.Errorf("texts %q: want the axis labelled 0.0 to 1.0", txt)
+	}
+	// Post-copy only in the second panel: its series keeps index 1.
+	var rows [][]string
+	for _, r := range tb.Rows {
+		if r[2] == "1e+10" || r[5] == "precopy" {
+			rows = append(rows, r)
+		}
+	}
+	part := &Table{Columns: tb.Columns, Rows: rows, Axes: tb.Axes, Repeats: tb.Repeats}
+	f, err = Line(part, LineOptions{X: "dirty_rate", Y: "total_time_s", By: "model", Facet: "bandwidth"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cx, cy, cby, _, _ := lineColumns(part, LineOptions{X: "dirty_rate", Y: "total_time_s", By: "model"})
+	names, _ := part.groups(cby)
+	for _, pn := range part.facets(1) {
+		all, err := lineSeries(part, pn.rows, cx, cy, cby, names, ErrorsNone, newTally())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range all {
+			if want := slices.Index(names, s.name); s.style != want {
+				t.Errorf("panel %s: series %s has style %d, want %d", pn.title, s.name, s.style, want)
+			}
+		}
+	}
+	if txt := svgTexts(t, f); strings.Count(txt, "postcopy") != 1 {
+		t.Errorf("the legend should name postcopy once: %q", txt)
+	}
+}

@@ -15,6 +15,9 @@ import (
 // values shown in a larger unit (a colour bar of bytes shown in GiB).
 type niceTicks struct {
 	scale float64
+	// max, when not 0, is the greatest value labelled (a fraction's 1):
+	// the axis may reach past it, for a legend's room.
+	max float64
 }
 
 var _ plot.Ticker = niceTicks{}
@@ -28,6 +31,9 @@ func (n niceTicks) Ticks(lo, hi float64) []plot.Tick {
 	lo, hi = lo/scale, hi/scale
 	if !(hi > lo) || math.IsInf(lo, 0) || math.IsInf(hi, 0) {
 		return []plot.Tick{{Value: lo * scale, Label: tickLabel(lo, 0)}}
+	}
+	if n.max != 0 && n.max > lo {
+		hi = math.Min(hi, n.max)
 	}
 	step, decimals := niceStep(lo, hi)
 	var ticks []plot.Tick
