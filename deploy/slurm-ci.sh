@@ -1,17 +1,20 @@
 #!/bin/bash
-# A real one-node Slurm cluster on this host, and deploy/'s Slurm tests
+# A real one-node Slurm cluster on this host, and the tests of deploy/
 # against it (what .ci/run calls; see README.md, "What CI proves"):
 #
 #   bash deploy/slurm-ci.sh            # as root, from anywhere
 #
-# It installs Debian's slurm-wlm and munge if they are missing, starts
-# munged, slurmctld and slurmd with a minimal slurm.conf in a fresh
-# directory (this host as the only node, 2 CPUs, one partition), waits
-# until sinfo shows the node idle, runs 'go test ./deploy -run Slurm'
-# with MIGSIM_SLURM=1, and stops the daemons when it exits, even on
-# failure. Nothing outside that directory is changed but the packages:
-# the daemons use their own key, socket, state, logs and configuration,
-# so a site's /etc/slurm and /etc/munge are left alone.
+# It installs Debian's Slurm (slurmctld, slurmd, slurm-client: the parts
+# of slurm-wlm it needs) and munge if they are missing, starts munged,
+# slurmctld and slurmd with a minimal slurm.conf in a fresh directory
+# (this host as the only node, 2 CPUs, one partition), waits until sinfo
+# shows the node idle, vets deploy/'s Go module and runs its tests with
+# MIGSIM_SLURM=1 (the Kubernetes manifests' check and the Slurm tests),
+# and stops the daemons when it exits, even on failure. Nothing outside
+# that directory is changed but the packages: the daemons use their own
+# key, socket, state, logs and configuration, so a site's /etc/slurm and
+# /etc/munge are left alone. They listen on Slurm's default ports, 6817
+# and 6818, which must be free.
 #
 # Environment: MIGSIM, a migsim binary for the tests (default: they build
 # one); MIGSIM_SLURM_KEEP=1 keeps the directory with the daemons' logs.
@@ -36,6 +39,15 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 slurmctld -V
 
+# The daemons listen on Slurm's default ports: another cluster's daemons
+# (or this script's, killed without its trap) would answer in their stead.
+for port in 6817 6818; do
+	if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+		echo "slurm-ci.sh: something already listens on port $port (a slurmctld or slurmd still running?); stop it first" >&2
+		exit 1
+	fi
+done
+
 run=$(mktemp -d /tmp/migsim-slurm.XXXXXX)
 chmod 755 "$run"
 mkdir -p "$run/ctld" "$run/d"
@@ -43,20 +55,44 @@ host=$(hostname -s)
 export SLURM_CONF=$run/slurm.conf
 
 daemons=(munged slurmctld slurmd)
-# stop ends every daemon this script started (by the PID it wrote), waits
-# for it, and on failure shows the ends of their logs.
+# start NAME COMMAND... runs a daemon in the foreground of a background
+# job of this script, so that its PID is known at once.
+start() {
+	local name=$1
+	shift
+	"$@" >>"$run/$name.out" 2>&1 &
+	echo $! >"$run/$name.pid"
+}
+# running NAME: the daemon is alive (not exited, not a zombie).
+running() {
+	local pid state
+	pid=$(cat "$run/$1.pid" 2>/dev/null) || return 1
+	read -r _ _ state _ 2>/dev/null <"/proc/$pid/stat" || return 1
+	[ "$state" != Z ]
+}
+# stop ends every daemon this script started, waits for it (10 s, then
+# SIGKILL), and on failure shows the ends of their logs.
 stop() {
-	local status=$? d pid
+	local status=$? d pid f
 	set +e
+	# Jobs a failed test left behind run under slurmstepd, not slurmd.
+	if running slurmctld && [ -n "$(timeout 5 squeue -h -o %A 2>/dev/null)" ]; then
+		timeout 10 scancel --user="$(id -un)"
+		for _ in $(seq 30); do [ -z "$(timeout 5 squeue -h -o %A 2>/dev/null)" ] && break; sleep 0.5; done
+	fi
 	for d in slurmd slurmctld munged; do
-		pid=$(cat "$run/$d.pid" 2>/dev/null) || continue
-		kill "$pid" 2>/dev/null || continue
-		for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-		kill -0 "$pid" 2>/dev/null && { echo "$d ($pid) ignored SIGTERM for 10 s: killing it"; kill -9 "$pid"; }
+		running "$d" || continue
+		pid=$(cat "$run/$d.pid")
+		kill "$pid"
+		for _ in $(seq 50); do running "$d" || break; sleep 0.2; done
+		running "$d" && { echo "$d ($pid) ignored SIGTERM for 10 s: killing it"; kill -9 "$pid"; }
+		wait "$pid" 2>/dev/null
 	done
 	if [ "$status" != 0 ]; then
 		for d in "${daemons[@]}"; do
-			[ -s "$run/$d.log" ] && { echo "--- last lines of $run/$d.log"; tail -n 30 "$run/$d.log"; }
+			f=$run/$d.log
+			[ -s "$f" ] || f=$run/$d.out # what it said before it had a log
+			[ -s "$f" ] && { echo "--- last lines of $f"; tail -n 30 "$f"; }
 		done
 	fi
 	if [ "${MIGSIM_SLURM_KEEP:-}" = 1 ]; then
@@ -74,8 +110,13 @@ trap 'exit 143' TERM
 # MUNGE authenticates every Slurm message: a key of our own, a socket of
 # our own.
 mungekey --create --keyfile="$run/munge.key"
-munged --key-file="$run/munge.key" --socket="$run/munge.sock" --pid-file="$run/munged.pid" \
-	--log-file="$run/munged.log" --seed-file="$run/munged.seed" --force
+start munged munged --foreground --key-file="$run/munge.key" --socket="$run/munge.sock" \
+	--pid-file="$run/munged.pid" --log-file="$run/munged.log" --seed-file="$run/munged.seed" --force
+for _ in $(seq 100); do [ -S "$run/munge.sock" ] || ! running munged && break; sleep 0.1; done
+if ! [ -S "$run/munge.sock" ]; then
+	echo "slurm-ci.sh: munged did not create its socket (its log below)" >&2
+	exit 1
+fi
 
 cat >"$SLURM_CONF" <<EOF
 # One-node cluster for migsim's CI (deploy/slurm-ci.sh).
@@ -116,20 +157,24 @@ NodeName=$host NodeAddr=127.0.0.1 CPUs=2 RealMemory=2048 State=UNKNOWN
 PartitionName=ci Nodes=$host Default=YES MaxTime=INFINITE State=UP
 EOF
 
-slurmctld -f "$SLURM_CONF"
-slurmd -f "$SLURM_CONF"
+start slurmctld slurmctld -D -f "$SLURM_CONF"
+start slurmd slurmd -D -f "$SLURM_CONF"
 
-# Wait until the node is idle.
-state=
-for _ in $(seq 120); do
-	state=$(sinfo -h -n "$host" -o %T 2>/dev/null || true)
-	[ "$state" = idle ] && break
+# Wait until the node is idle, a minute at most.
+deadline=$((SECONDS + 60))
+until [ "$(timeout 5 sinfo -h -n "$host" -o %T 2>/dev/null)" = idle ]; do
+	for d in "${daemons[@]}"; do
+		if ! running "$d"; then
+			echo "slurm-ci.sh: $d exited while the cluster was starting (its log below)" >&2
+			exit 1
+		fi
+	done
+	if [ "$SECONDS" -ge "$deadline" ]; then
+		echo "slurm-ci.sh: the Slurm node $host is not idle after 60 s (sinfo: '$(timeout 5 sinfo -h -n "$host" -o %T 2>&1)')" >&2
+		exit 1
+	fi
 	sleep 0.5
 done
-if [ "$state" != idle ]; then
-	echo "the Slurm node $host is not idle after 60 s (sinfo says '${state:-nothing}')" >&2
-	exit 1
-fi
 sinfo
 
 # deploy/ is a Go module of its own (the Kubernetes API types are not
