@@ -572,6 +572,10 @@ func (l *loader) resolve(s *Spec) {
 		l.add("workload.trace", err)
 		return
 	}
+	if h.Epoch < traces.MinEpoch {
+		l.addf("workload.trace", "trace %s has epochs of %v, below the %v floor (a run simulates every epoch; see traces.MinEpoch)", s.TracePath(), h.Epoch, traces.MinEpoch)
+		return
+	}
 	covers := fmt.Sprintf("trace %s covers %v: %d pages of %v", s.TracePath(), units.Bytes(h.MemoryBytes()), h.PageCount, units.Bytes(h.PageSize))
 	if !l.present["vm.page_size"] {
 		s.VM.PageSize = units.Bytes(h.PageSize)
@@ -632,7 +636,7 @@ func (l *loader) validate(s *Spec) {
 		if err := v.Validate(); err != nil {
 			l.keyed(err, "model", "model.", "model.")
 		}
-	l.validateEngine(s)
+		l.validateEngine(s)
 	}
 }
 

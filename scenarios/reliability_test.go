@@ -5,11 +5,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/RoaringBitmap/roaring/v2"
+
+	"github.com/migsim/migsim/traces"
 )
 
 // TestSweepAliasInAxisValue: a YAML alias inside an axis value (issue 20,
@@ -295,5 +301,48 @@ func TestFileSizeLimit(t *testing.T) {
 	sp := writeSweep(t, "base: "+path+"\n")
 	if _, err := LoadSweep(sp, nil); err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("sweep base: %v, want %q", err, want)
+	}
+}
+
+// TestEpochFloor: generator epochs below traces.MinEpoch, and traces
+// recorded with them, are refused naming the key (issue 20, item 8: 1 ns
+// epochs ran for minutes with nothing to show).
+func TestEpochFloor(t *testing.T) {
+	for set, want := range map[string]string{
+		"workload.generator.epoch=1ns":  "--set workload.generator.epoch: 1ns is below the 100µs floor",
+		"workload.generator.epoch=99us": "--set workload.generator.epoch: 99µs is below the 100µs floor",
+	} {
+		if _, err := LoadDefault([]string{set}); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("--set %s: %v, want %q", set, err, want)
+		}
+	}
+	if _, err := LoadDefault([]string{"workload.generator.epoch=100us", "workload.generator.duration=1s"}); err != nil {
+		t.Errorf("epoch at the floor: %v", err)
+	}
+	_, err := LoadDefault([]string{"workload.generator={kind: phases, epoch: 10ns, phases: [{kind: idle}]}"})
+	if err == nil || !strings.Contains(err.Error(), "workload.generator.epoch: 10ns is below") {
+		t.Errorf("phases: %v", err)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "fine.mgt")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := traces.NewWriter(f, &traces.Header{PageSize: 4096, PageCount: 16, Epoch: time.Microsecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WriteEpoch(&traces.Epoch{Written: roaring.BitmapOf(1)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	sc := filepath.Join(dir, "s.yaml")
+	writeFile(t, sc, "workload: {trace: fine.mgt}\n")
+	if _, err := Load(sc, nil); err == nil || !strings.Contains(err.Error(), "workload.trace: trace "+path+" has epochs of 1µs, below the 100µs floor") {
+		t.Errorf("trace: %v", err)
 	}
 }
