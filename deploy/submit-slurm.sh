@@ -42,7 +42,7 @@ positional=()
 while [ $# -gt 0 ] && [ "$1" != -- ]; do positional+=("$1"); shift; done
 [ $# -gt 0 ] && shift # the --
 sbatch_opts=("$@")
-[ ${#positional[@]} -ge 2 ] && [ ${#positional[@]} -le 3 ] || usage
+if [ ${#positional[@]} -lt 2 ] || [ ${#positional[@]} -gt 3 ]; then usage; fi
 sweep=${positional[0]}
 shards=${positional[1]}
 out=${positional[2]:-results}
@@ -100,13 +100,13 @@ while :; do
 		sleep "$poll"
 		continue
 	fi
-	active=0 summary= merge_now=gone
+	active=0 summary='' merge_now=gone
 	declare -A count=()
 	while read -r id state reason; do
 		[ -n "$id" ] || continue
 		[[ $state =~ $final ]] || active=$((active + 1))
 		if [ "$id" = "$merge" ]; then
-			merge_now="$state ($reason)"
+			merge_now="${state,,} ($reason)"
 			# A merge that can never start (on a site that did not cancel it).
 			if [ "$state" = PENDING ] && [ "$reason" = DependencyNeverSatisfied ]; then
 				scancel "$merge" || true
@@ -120,7 +120,7 @@ while :; do
 		summary+="${count[$state]} ${state,,}, "
 		pending=$((pending - count[$state]))
 	done
-	summary="shards: ${pending} pending, ${summary}merge: ${merge_now,,}"
+	summary="shards: ${pending} pending, ${summary}merge: $merge_now"
 	if [ "$summary" != "$last" ]; then
 		echo "$(date +%H:%M:%S) $summary" >&2
 		last=$summary
