@@ -180,6 +180,11 @@ type LocalOptions struct {
 	// allowBuggyRAMSize lets a test run a RAM size that ErrRAMSize
 	// forbids, to check that verification catches the corruption.
 	allowBuggyRAMSize bool
+	// fleet, when not nil, makes the run one of a fleet's concurrent
+	// migrations (fleetlab.go): its QEMUs in the fleet's namespaces, its
+	// migrate command when the fleet's plan starts it, its verification
+	// once every migration of the fleet has ended.
+	fleet *fleetMember
 }
 
 // DefaultGuestOverhead is the RAM the lab gives a guest beyond its trace's
@@ -736,6 +741,9 @@ func (l *lab) run(ctx context.Context, opts LocalOptions, hosts *Hosts, mem unit
 	}
 
 	// The migration.
+	if err := opts.fleet.waitStart(ctx); err != nil {
+		return nil, err
+	}
 	t0 := time.Now()
 	if err := exec(src, "migrate", map[string]any{"uri": uri}, nil); err != nil {
 		return nil, err
@@ -775,6 +783,9 @@ func (l *lab) run(ctx context.Context, opts LocalOptions, hosts *Hosts, mem unit
 		return nil, err
 	}
 	run.MigrationWallS = time.Since(t0).Seconds()
+	if err := opts.fleet.migrated(ctx); err != nil {
+		return nil, err
+	}
 	run.Final = raw
 	run.Metrics = final.metrics()
 	if opts.Migration.Postcopy {

@@ -126,6 +126,10 @@ type labNet struct {
 	shape    NetShape
 	src, dst string // namespace names
 	relay    *relay
+	// borrowed marks one migration's view of a fleet's network
+	// (fleetlab.go): its close stops its relay and leaves the
+	// namespaces, which the fleet deletes.
+	borrowed bool
 }
 
 // checkShapingTools returns the paths of ip and tc, or an error saying
@@ -332,6 +336,9 @@ func (n *labNet) close() error {
 			errs = append(errs, fmt.Errorf("relay: %w", err))
 		}
 	}
+	if n.borrowed {
+		return errors.Join(errs...)
+	}
 	ip, err := exec.LookPath("ip")
 	if err != nil {
 		return errors.Join(append(errs, err)...)
@@ -364,6 +371,14 @@ func netnsCommand(ns, bin string, args []string) (string, []string) {
 // setupShaping builds the run's network when opts.Shaping asks for it
 // and records it in run; with [ShapingQEMU] it does nothing.
 func (l *lab) setupShaping(opts LocalOptions, run *RealRun, logf func(string, ...any)) error {
+	if opts.fleet != nil {
+		// One of a fleet's migrations: the fleet's namespaces and
+		// link, a relay of its own.
+		l.net = opts.fleet.borrowNet()
+		shape := l.net.shape
+		run.Network = &shape
+		return nil
+	}
 	sh, err := ParseShaping(string(opts.Shaping))
 	if err != nil || sh != ShapingNetns {
 		return err

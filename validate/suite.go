@@ -14,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/migsim/migsim/calibration"
+	"github.com/migsim/migsim/fleet"
 	"github.com/migsim/migsim/scenarios"
 )
 
@@ -33,6 +34,9 @@ type Suite struct {
 	Base string `yaml:"base"`
 	// Cases are run in order.
 	Cases []SuiteCase `yaml:"cases"`
+	// Fleets are fleet cases, run after the cases: several migrations at
+	// once over one shaped link beside the fleet simulator ([RunFleet]).
+	Fleets []SuiteFleet `yaml:"fleets"`
 	// Gate holds the accuracy thresholds "migsim validate suite --gate"
 	// checks (see [SuiteResult.Gate]); none by default.
 	Gate []Threshold `yaml:"gate"`
@@ -68,6 +72,19 @@ type SuiteCase struct {
 	Shaping Shaping `yaml:"shaping"`
 }
 
+// SuiteFleet is a fleet case of a [Suite]: a fleet file run by
+// [RunFleet], always over its shared netns-shaped link (the suite's
+// shaping is for the cases).
+type SuiteFleet struct {
+	// Name names the case; it becomes the fleet's name.
+	Name string `yaml:"name"`
+	// File is the fleet file, relative to the suite file.
+	File string `yaml:"file"`
+	// Set holds key=value fleet overrides (as migsim evacuate --set
+	// takes them), applied in order.
+	Set []string `yaml:"set"`
+}
+
 // LoadSuite reads a suite file strictly: an unknown key is an error naming
 // the file and line.
 func LoadSuite(path string) (*Suite, error) {
@@ -84,7 +101,7 @@ func LoadSuite(path string) (*Suite, error) {
 	if s.Base == "" {
 		return nil, fmt.Errorf("%s: base: missing (a scenario file)", path)
 	}
-	if len(s.Cases) == 0 {
+	if len(s.Cases) == 0 && len(s.Fleets) == 0 {
 		return nil, fmt.Errorf("%s: cases: the suite has no case", path)
 	}
 	seen := map[string]bool{}
@@ -95,6 +112,15 @@ func LoadSuite(path string) (*Suite, error) {
 		seen[c.Name] = true
 		if _, err := ParseShaping(string(c.Shaping)); err != nil {
 			return nil, fmt.Errorf("%s: cases[%d].%w", path, i, err)
+		}
+	}
+	for i, f := range s.Fleets {
+		if f.Name == "" || seen[f.Name] {
+			return nil, fmt.Errorf("%s: fleets[%d].name: %q is empty or repeated", path, i, f.Name)
+		}
+		seen[f.Name] = true
+		if f.File == "" {
+			return nil, fmt.Errorf("%s: fleets[%d].file: missing (a fleet file)", path, i)
 		}
 	}
 	if _, err := ParseShaping(string(s.Shaping)); err != nil {
@@ -116,6 +142,17 @@ func LoadSuite(path string) (*Suite, error) {
 // named after the case.
 func (s *Suite) Scenario(i int) (*scenarios.Spec, error) {
 	return s.scenario(i)
+}
+
+// Fleet loads fleet case i: its file with the case's overrides, named
+// after the case.
+func (s *Suite) Fleet(i int) (*fleet.Spec, error) {
+	c := s.Fleets[i]
+	file := c.File
+	if !filepath.IsAbs(file) {
+		file = filepath.Join(filepath.Dir(s.file), file)
+	}
+	return fleet.Load(file, append(append([]string(nil), c.Set...), "name="+c.Name))
 }
 
 // scenario is [Suite.Scenario] with further overrides after the case's.
@@ -151,6 +188,8 @@ type SuiteResult struct {
 	// Summary has, per metric, the median and worst absolute relative
 	// error over the cases that ran.
 	Summary []MetricSummary `json:"summary"`
+	// Fleets holds the fleet cases that ran, each with its own summary.
+	Fleets []*FleetComparison `json:"fleets,omitempty"`
 }
 
 // CaseFailure is a case that did not produce a comparison.
@@ -211,6 +250,26 @@ func RunSuite(ctx context.Context, s *Suite, opts Options) (*SuiteResult, error)
 		res.Comparisons = append(res.Comparisons, cmp)
 	}
 	res.Summary = summarise(res.Comparisons)
+	for i, fc := range s.Fleets {
+		f, err := s.Fleet(i)
+		if err != nil {
+			return nil, err
+		}
+		if opts.Log != nil {
+			fmt.Fprintf(opts.Log, "fleet %d/%d: %s\n", i+1, len(s.Fleets), fc.Name)
+		}
+		fo := opts
+		fo.Local.Shaping = "" // the fleet lab shapes its own link
+		c, err := RunFleet(ctx, f, fo)
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if err != nil {
+			res.Failed = append(res.Failed, CaseFailure{Case: fc.Name, Error: err.Error()})
+			continue
+		}
+		res.Fleets = append(res.Fleets, c)
+	}
 	return res, nil
 }
 
@@ -327,6 +386,12 @@ func (r *SuiteResult) WriteTable(w io.Writer) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	for _, c := range r.Fleets {
+		fmt.Fprintln(w)
+		if err := c.WriteTable(w); err != nil {
+			return err
+		}
 	}
 	for _, f := range r.Failed {
 		fmt.Fprintf(w, "FAILED %s: %s\n", f.Case, f.Error)

@@ -1,0 +1,230 @@
+package validate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/migsim/migsim/fleet"
+	"github.com/migsim/migsim/units"
+)
+
+// loadLabFleet loads suites/fleet-2vm.yaml with overrides.
+func loadLabFleet(t *testing.T, sets ...string) *fleet.Spec {
+	t.Helper()
+	f, err := fleet.Load("suites/fleet-2vm.yaml", sets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// TestCheckFleetLab: the example fleet is runnable, its link is the
+// lesser of the path and the two NICs, and every fleet the lab cannot run
+// is refused before anything boots, with an error naming the key.
+func TestCheckFleetLab(t *testing.T) {
+	fl, err := checkFleetLab(loadLabFleet(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fl.from != "a" || fl.to != "b" || fl.shape.Bandwidth != 200*units.Mbit || fl.shape.RTT != time.Millisecond || len(fl.migs) != 2 {
+		t.Errorf("fleet-2vm: %s to %s over %+v with %d migrations, want a to b over 200 Mbit/s, 1 ms, 2 migrations", fl.from, fl.to, fl.shape, len(fl.migs))
+	}
+	if fl.migs[0].MaxBandwidth != 0 || fl.migs[0].DowntimeLimit != 300*time.Millisecond {
+		t.Errorf("migration settings %+v, want no max-bandwidth and a 300 ms downtime limit", fl.migs[0])
+	}
+	// A NIC slower than the path is the link.
+	fl, err = checkFleetLab(loadLabFleet(t, "hosts=[{name: a, nic: 100Mbit}, {name: b, nic: 1Gbit}]"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fl.shape.Bandwidth != 100*units.Mbit {
+		t.Errorf("source NIC 100 Mbit/s: link %v, want 100Mbit", fl.shape.Bandwidth)
+	}
+
+	for _, tc := range []struct {
+		sets []string
+		want string
+	}{
+		{[]string{"vms.vm.model.name=parallel"}, "vms.vm.model.name"},
+		{[]string{"plan.bandwidth_per_migration=50Mbit"}, "plan.bandwidth_per_migration"},
+		{[]string{"plan.on_timeout=postcopy"}, "plan.on_timeout"},
+		{[]string{"network.loss=0.001"}, "network.loss"},
+		{[]string{"vms.vm.vm.page_size=8KiB"}, "vms.vm.vm.page_size"},
+		{[]string{"vms.vm.calibration=local-tcg"}, "vms.vm.calibration"},
+	} {
+		_, err := checkFleetLab(loadLabFleet(t, tc.sets...))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: error %v, want one naming %s", tc.sets, err, tc.want)
+		}
+	}
+
+	// Two host pairs: the lab has one link.
+	path := filepath.Join(t.TempDir(), "pairs.yaml")
+	data := `name: pairs
+network: {bandwidth: 200Mbit, rtt: 1ms}
+vms:
+  - {name: x, from: a, to: b, vm: {memory: 128MiB}, workload: {generator: {kind: idle}}, model: {name: precopy}}
+  - {name: y, from: c, to: b, vm: {memory: 128MiB}, workload: {generator: {kind: idle}}, model: {name: precopy}}
+`
+	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := fleet.Load(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := checkFleetLab(f); err == nil || !strings.Contains(err.Error(), "vms.y.from/to") {
+		t.Errorf("two host pairs: error %v, want one naming vms.y.from/to", err)
+	}
+}
+
+// TestFleetGate drives the gate with stand-in migrations: nothing starts
+// before every guest is ready, then the plan's order at most conc at
+// once, the next as one ends, and no member goes on to verify before
+// every migration has ended.
+func TestFleetGate(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	g := newFleetGate(nil, []int{2, 0, 1}, []string{"a", "a", "a"}, []string{"b", "b", "b"}, fleet.DefaultPlan(), 2)
+	var seq []int
+	g.onStart = func(i int) { seq = append(seq, i) }
+	started := func(i int) bool {
+		select {
+		case <-g.startC[i]:
+			return true
+		default:
+			return false
+		}
+	}
+	member := func(i int) *fleetMember { return &fleetMember{g: g, i: i} }
+	waits := make([]chan error, 3)
+	for _, i := range []int{0, 1} {
+		waits[i] = make(chan error, 1)
+		go func() { waits[i] <- member(i).waitStart(ctx) }()
+	}
+	time.Sleep(50 * time.Millisecond)
+	if started(0) || started(1) {
+		t.Fatal("a migration started before every guest was ready")
+	}
+	waits[2] = make(chan error, 1)
+	go func() { waits[2] <- member(2).waitStart(ctx) }()
+	for _, i := range []int{2, 0} {
+		if err := <-waits[i]; err != nil {
+			t.Fatalf("member %d: %v", i, err)
+		}
+	}
+	if started(1) {
+		t.Fatal("three migrations in flight with max_concurrent 2")
+	}
+	ended := make([]chan error, 3)
+	for i := range ended {
+		ended[i] = make(chan error, 1)
+	}
+	go func() { ended[2] <- member(2).migrated(ctx) }()
+	if err := <-waits[1]; err != nil {
+		t.Fatalf("member 1: %v", err)
+	}
+	select {
+	case err := <-ended[2]:
+		t.Fatalf("member 2 went on to verify (%v) while two migrations were in flight", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	go func() { ended[0] <- member(0).migrated(ctx) }()
+	go func() { ended[1] <- member(1).migrated(ctx) }()
+	for i := range ended {
+		if err := <-ended[i]; err != nil {
+			t.Fatalf("member %d after its migration: %v", i, err)
+		}
+	}
+	if got := fmt.Sprint(seq); got != "[2 0 1]" {
+		t.Errorf("start order %s, want [2 0 1] (the plan's)", got)
+	}
+
+	// Per-host caps hold as fleet.Run's do: one outbound at a time.
+	plan := fleet.DefaultPlan()
+	plan.MaxOutboundPerHost = 1
+	g = newFleetGate(nil, []int{0, 1}, []string{"a", "a"}, []string{"b", "b"}, plan, 2)
+	g.mu.Lock()
+	g.fill()
+	g.mu.Unlock()
+	if !started(0) || started(1) {
+		t.Errorf("max_outbound_per_host 1: started %v %v, want only the first", started(0), started(1))
+	}
+
+	// A member waiting for its start returns when the fleet is cancelled.
+	g = newFleetGate(nil, []int{0, 1}, []string{"a", "a"}, []string{"b", "b"}, fleet.DefaultPlan(), 1)
+	cctx, ccancel := context.WithCancel(ctx)
+	ccancel()
+	if err := (&fleetMember{g: g, i: 0}).waitStart(cctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled wait: %v, want context.Canceled", err)
+	}
+	// A lone run's nil member never waits.
+	var lone *fleetMember
+	if lone.waitStart(cctx) != nil || lone.migrated(cctx) != nil {
+		t.Error("a nil fleet member waited")
+	}
+}
+
+// TestFleetMetrics: bytes are the RAM stream on both sides, and the mean
+// bandwidth is those bytes over the total time.
+func TestFleetMetrics(t *testing.T) {
+	real := RealMetrics{TotalTimeS: 10, DowntimeS: 0.2, TransferredBytes: 100 << 20}
+	sim := fleet.VMResult{TotalTimeS: 8, DowntimeS: 0.1, TransferredBytes: 100<<20 + 256<<10}
+	got := map[string]MetricError{}
+	for _, m := range fleetMetrics(real, sim, 256<<10) {
+		got[m.Name] = m
+	}
+	want := map[string][2]float64{
+		"total_time_s":       {10, 8},
+		"downtime_s":         {0.2, 0.1},
+		"transferred_bytes":  {100 << 20, 100 << 20},
+		"mean_bandwidth_bps": {100 << 20 * 8 / 10.0, 100 << 20 * 8 / 8.0},
+	}
+	if len(got) != len(want) {
+		t.Errorf("metrics %v, want %d", got, len(want))
+	}
+	for name, w := range want {
+		m := got[name]
+		if math.Abs(m.Real-w[0]) > 1e-9*w[0] || math.Abs(m.Sim-w[1]) > 1e-9*w[1] {
+			t.Errorf("%s: real %v sim %v, want %v %v", name, m.Real, m.Sim, w[0], w[1])
+		}
+	}
+}
+
+// TestSuiteFleetsLoad: every fleet case of the suites loads and is one
+// the lab can run.
+func TestSuiteFleetsLoad(t *testing.T) {
+	for _, file := range []string{"suites/ci.yaml", "suites/full.yaml"} {
+		s, err := LoadSuite(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, c := range s.Fleets {
+			f, err := s.Fleet(i)
+			if err != nil {
+				t.Errorf("%s fleet %s: %v", file, c.Name, err)
+				continue
+			}
+			if f.Name != c.Name {
+				t.Errorf("%s fleet %s: named %q", file, c.Name, f.Name)
+			}
+			if _, err := checkFleetLab(f); err != nil {
+				t.Errorf("%s fleet %s: the lab cannot run it: %v", file, c.Name, err)
+			}
+		}
+	}
+	path := filepath.Join(t.TempDir(), "s.yaml")
+	if err := os.WriteFile(path, []byte("name: x\nbase: lab-base.yaml\nfleets: [{name: f}]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadSuite(path); err == nil || !strings.Contains(err.Error(), "fleets[0].file") {
+		t.Errorf("a fleet case without a file: %v, want an error naming fleets[0].file", err)
+	}
+}
