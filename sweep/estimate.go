@@ -32,14 +32,14 @@ import (
 //     one per axis (the axes of a zip block together), plus whether it is
 //     the first of its workload in the run order: the first pays for the
 //     trace, the others replay it from the trace cache.
-//   - Model ([costModel]): a point's cost is the weighted geometric mean
-//     of the measured costs, each weighted by θ_f for every factor f on
-//     which it differs (a product kernel). The θ_f in (0, 1] are fitted by
+//   - Model ([costModel]): a point's cost is the weighted mean of the
+//     measured costs, each weighted by θ_f for every factor f on which it
+//     differs (a product kernel). The θ_f in (0, 1] are fitted by
 //     leave-one-out over the measured points (coordinate descent over a
-//     grid, on the error of log cost): a factor that decides the cost (the
-//     model, the link) gets a small θ, one that does not (the seed) θ = 1.
-//     In logs, a few costly points weigh on their unlike neighbours by
-//     their θ, not by their cost.
+//     grid from 10⁻⁴ to 1, on the error of log cost): a factor that
+//     decides the cost (the model, the link) gets a small θ, small enough
+//     that a costly corner does not leak onto its cheap neighbours; one
+//     that does not (the seed) gets θ = 1.
 //   - Layout ([makespan]): the points still to run, in run order, go to
 //     the earliest free of the workers, those running now free when their
 //     predicted cost has passed; it counts the tail a few costly points at
@@ -182,9 +182,9 @@ type costModel struct {
 }
 
 type costCell struct {
-	vals   []int32 // the features of one point of the cell
-	sumLog float64 // the sum of the log costs of its points
-	n      int
+	vals []int32 // the features of one point of the cell
+	sum  float64 // the sum of the costs of its points, seconds
+	n    int
 }
 
 // newCostModel returns a model over factors factors, every θ 1 (the plain
@@ -271,11 +271,11 @@ func (m *costModel) fit() {
 			for b := range n {
 				if a != b {
 					wt := w[pair[a*n+b]]
-					num += wt * logs[b]
+					num += wt * m.secs[idx[b]]
 					den += wt
 				}
 			}
-			d := num/den - logs[a]
+			d := math.Log(num/den) - logs[a]
 			total += d * d
 		}
 		return total
@@ -322,7 +322,7 @@ func (m *costModel) aggregate() {
 			index[string(key)] = c
 			m.cells = append(m.cells, costCell{vals: v})
 		}
-		m.cells[c].sumLog += math.Log(m.secs[i])
+		m.cells[c].sum += m.secs[i]
 		m.cells[c].n++
 	}
 }
@@ -342,10 +342,10 @@ func (m *costModel) predict(vals []int32) float64 {
 		for s := mismatch(vals, c.vals); s != 0; s &= s - 1 {
 			w *= m.theta[bits.TrailingZeros64(s)]
 		}
-		num += w * c.sumLog
+		num += w * c.sum
 		den += w * float64(c.n)
 	}
-	return math.Exp(num / den)
+	return num / den
 }
 
 // makespan returns when the last of costs (seconds, in the order the
