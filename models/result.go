@@ -1,7 +1,6 @@
 package models
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -403,9 +402,8 @@ func (r *Result) stopped() bool {
 
 // resultField is one JSON field of Result.
 type resultField struct {
-	index     int
-	name      string
-	omitEmpty bool
+	index int
+	name  string
 }
 
 // resultFields are Result's JSON fields in declaration order.
@@ -414,13 +412,43 @@ var resultFields = func() []resultField {
 	var out []resultField
 	for i := range t.NumField() {
 		f := t.Field(i)
-		name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
 		if !f.IsExported() || name == "" || name == "-" {
 			continue
 		}
-		out = append(out, resultField{index: i, name: name, omitEmpty: opts == "omitempty"})
+		out = append(out, resultField{index: i, name: name})
 	}
 	return out
+}()
+
+// jsonNames are the JSON names of Result's fields, by field index ("" for
+// a field JSON leaves out).
+var jsonNames = func() []string {
+	t := reflect.TypeFor[Result]()
+	out := make([]string, t.NumField())
+	for _, f := range resultFields {
+		out[f.index] = f.name
+	}
+	return out
+}()
+
+// resultView is the type Result is encoded through: Result's fields in
+// order with their tags, except that each metric that may not apply
+// ([MayNotApply]) is a pointer, nil where it does not apply, so that
+// encoding/json writes null (or leaves it out, for an omitempty field)
+// there and the value, zero included, where it does.
+var resultView = func() reflect.Type {
+	t := reflect.TypeFor[Result]()
+	fields := make([]reflect.StructField, t.NumField())
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if MayNotApply(name) {
+			f.Type = reflect.PointerTo(f.Type)
+		}
+		fields[i] = reflect.StructField{Name: f.Name, Type: f.Type, Tag: f.Tag}
+	}
+	return reflect.StructOf(fields)
 }()
 
 // MarshalJSON writes the fields in declaration order as encoding/json
@@ -428,38 +456,20 @@ var resultFields = func() []resultField {
 // null, or left out when its field is omitempty, and one that applies is
 // written even when 0; rounds_detail is an array, never null.
 func (r Result) MarshalJSON() ([]byte, error) {
-	var b bytes.Buffer
-	b.WriteByte('{')
-	v := reflect.ValueOf(r)
-	first := true
-	for _, f := range resultFields {
-		fv := v.Field(f.index)
-		var val []byte
-		switch {
-		case !r.Applies(f.name):
-			if f.omitEmpty {
-				continue
-			}
-			val = []byte("null")
-		case f.name == "rounds_detail" && fv.IsNil():
-			val = []byte("[]")
-		case f.omitEmpty && !MayNotApply(f.name) && fv.IsZero():
-			continue
-		default:
-			var err error
-			if val, err = json.Marshal(fv.Interface()); err != nil {
-				return nil, fmt.Errorf("result %s: %w", f.name, err)
-			}
-		}
-		if !first {
-			b.WriteByte(',')
-		}
-		first = false
-		b.WriteByte('"')
-		b.WriteString(f.name)
-		b.WriteString(`":`)
-		b.Write(val)
+	if r.RoundsDetail == nil {
+		r.RoundsDetail = []Round{}
 	}
-	b.WriteByte('}')
-	return b.Bytes(), nil
+	src := reflect.ValueOf(&r).Elem()
+	view := reflect.New(resultView).Elem()
+	for i := range src.NumField() {
+		dst := view.Field(i)
+		if dst.Kind() != reflect.Pointer || src.Field(i).Kind() == reflect.Pointer {
+			dst.Set(src.Field(i))
+			continue
+		}
+		if r.Applies(jsonNames[i]) {
+			dst.Set(src.Field(i).Addr())
+		}
+	}
+	return json.Marshal(view.Interface())
 }
