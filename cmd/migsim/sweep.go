@@ -37,6 +37,9 @@ type sweepOptions struct {
 	interval   time.Duration
 	outDir     *outFlag
 	asserts    []string
+	// loadTime is how long loading and checking the sweep took, for
+	// the dry run's estimate.
+	loadTime time.Duration
 }
 
 // newSweepCmd returns "migsim sweep". runF, when not nil, replaces the run
@@ -153,6 +156,7 @@ func runSweep(cmd *cobra.Command, o *sweepOptions) error {
 	if err != nil {
 		return err
 	}
+	loadStart := time.Now()
 	sw, err := openSweep(cmd, o)
 	if err != nil {
 		return err
@@ -161,6 +165,7 @@ func runSweep(cmd *cobra.Command, o *sweepOptions) error {
 		opts.Dir = sw.Name + "-results"
 	}
 	if o.dryRun {
+		o.loadTime = time.Since(loadStart)
 		return dryRun(cmd, o, sw, opts)
 	}
 	if tty := isTerminal(o.err); o.progress == "bar" || (o.progress == "auto" && tty) {
@@ -256,8 +261,10 @@ func checkSweep(w io.Writer, name, dir string, asserts assertions, sample map[st
 	return &assertionError{err: fmt.Errorf("sweep %s: assertions failed on %d of %d points", name, failedPoints, points)}
 }
 
-// dryRun prints the sweep's points and an estimate of its time.
+// dryRun prints the sweep's points and an estimate of its time: the time
+// loading and checking the sweep took (o.loadTime), then the run's.
 func dryRun(cmd *cobra.Command, o *sweepOptions, sw *scenarios.Sweep, opts sweep.Options) error {
+	load := o.loadTime
 	count := opts.Shard.Count(sw.Len())
 	tw := tabwriter.NewWriter(o.out, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "sweep\t%s (%s)\n", sw.Name, sw.File)
@@ -284,8 +291,8 @@ func dryRun(cmd *cobra.Command, o *sweepOptions, sw *scenarios.Sweep, opts sweep
 	if est.AtLeast {
 		atLeast = "at least "
 	}
-	fmt.Fprintf(o.out, "estimate  %s%s on %d workers: each point's cost predicted from %d sample points run as the sweep runs them (%.2g to %s%.2g s each)\n",
-		atLeast, roughDuration(est.Total), est.Workers, est.Samples, est.MinPoint.Seconds(), atLeast, est.MaxPoint.Seconds())
+	fmt.Fprintf(o.out, "estimate  %s%s on %d workers (%.2g s to load the sweep, %s%.2g s to run it): each point's cost predicted from %d sample points run as the sweep runs them (%.2g to %s%.2g s each)\n",
+		atLeast, roughDuration(load+est.Total), est.Workers, load.Seconds(), atLeast, est.Total.Seconds(), est.Samples, est.MinPoint.Seconds(), atLeast, est.MaxPoint.Seconds())
 	fmt.Fprintln(o.out, "first points:")
 	for j := range min(count, 5) {
 		p, err := sw.Point(opts.Shard.Index(j))
