@@ -340,8 +340,11 @@ type Round struct {
 // documented as omitted) and an empty cell in CSV, never a 0 that reads
 // as a value:
 //
-//   - converged, expected_downtime_s and dirty_pages_rate need a pre-copy
-//     round (not pure post-copy);
+//   - converged needs a pre-copy round (not pure post-copy);
+//   - expected_downtime_s and dirty_pages_rate need a pre-copy round and
+//     a dirty-log sync after it (DirtySyncCount of 2 or more: setup's
+//     sync measures nothing), so a run cut short in its first round has
+//     none;
 //   - downtime_s needs the guest to have been stopped (completed, or a
 //     stop-and-copy or post-copy pass);
 //   - compression_ratio, cpu_seconds_source, cpu_seconds_destination and
@@ -352,8 +355,12 @@ type Round struct {
 // well, since it looks only at values the JSON keeps.
 func (r *Result) Applies(key string) bool {
 	switch key {
-	case "converged", "expected_downtime_s", "dirty_pages_rate":
+	case "converged":
 		return r.ranPrecopy()
+	case "expected_downtime_s", "dirty_pages_rate":
+		// Measured at a sync after pages were sent: setup's sync alone
+		// measures nothing.
+		return r.ranPrecopy() && r.DirtySyncCount >= 2
 	case "downtime_s":
 		return r.Completed || r.stopped()
 	case "compression_ratio", "cpu_seconds_source", "cpu_seconds_destination", "bottleneck":

@@ -88,9 +88,11 @@ func TestResultJSONNotApplicable(t *testing.T) {
 	postcopy := Result{Model: "postcopy", Completed: true, StopReason: StopPostcopy, DowntimeS: 0.01,
 		RoundsDetail: []Round{{Round: 1, Postcopy: true}}}
 	hybridSwitched := Result{Model: "hybrid", Completed: true, StopReason: StopPostcopy, DowntimeS: 0.01, ExpectedDowntimeS: 2,
-		RoundsDetail: []Round{{Round: 1}, {Round: 2, Postcopy: true}}}
+		DirtySyncCount: 3, RoundsDetail: []Round{{Round: 1}, {Round: 2, Postcopy: true}}}
 	precopyTimedOut := Result{Model: "precopy", StopReason: StopMaxTime, TotalTimeS: 3600, ExpectedDowntimeS: 2.5,
-		RoundsDetail: []Round{{Round: 1}, {Round: 2}}}
+		DirtySyncCount: 3, RoundsDetail: []Round{{Round: 1}, {Round: 2}}}
+	cutInRoundOne := Result{Model: "precopy", StopReason: StopMaxTime, TotalTimeS: 20, DirtySyncCount: 1,
+		RoundsDetail: []Round{{Round: 1}}}
 	postcopyTimedOut := Result{Model: "postcopy", StopReason: StopMaxTime, TotalTimeS: 3600, DowntimeS: 0.01,
 		RoundsDetail: []Round{{Round: 1, Postcopy: true}}}
 	xbzrleOn := Result{Model: "precopy", Converged: true, Completed: true, StopReason: StopDowntimeMet,
@@ -114,6 +116,9 @@ func TestResultJSONNotApplicable(t *testing.T) {
 		{"pre-copy out of time: never stopped, so no downtime", precopyTimedOut,
 			[]string{"downtime_s"}, nil,
 			map[string]any{"converged": false, "completed": false, "expected_downtime_s": 2.5, "total_time_s": 3600.0}},
+		{"pre-copy out of time in round 1: no sync measured a downtime", cutInRoundOne,
+			[]string{"downtime_s", "expected_downtime_s", "dirty_pages_rate"}, nil,
+			map[string]any{"converged": false, "completed": false}},
 		{"post-copy out of time: stopped, so a downtime", postcopyTimedOut,
 			[]string{"converged"}, nil,
 			map[string]any{"completed": false, "downtime_s": 0.01}},

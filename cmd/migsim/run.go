@@ -43,9 +43,10 @@ Output formats (-o):
          (they are empty on round rows)
 
 A value that does not apply to the run is null in JSON and an empty CSV
-cell, never a 0 that reads as a measurement: converged, expected_downtime_s
-and dirty_pages_rate without a pre-copy round (pure post-copy), downtime_s
-when the guest was never stopped (a pre-copy that did not complete). JSON
+cell, never a 0 that reads as a measurement: converged without a pre-copy
+round (pure post-copy), expected_downtime_s and dirty_pages_rate without a
+sync after one, downtime_s when the guest was never stopped (a pre-copy
+that did not complete). JSON
 results carry migsim_version; with --resolved also resolved_scenario, every
 scenario key resolved (see 'migsim scenario explain FILE').
 
