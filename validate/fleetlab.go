@@ -33,12 +33,15 @@ import (
 // every migration crosses. Each migration goes through a relay of its own
 // (relay.go) that adds network.rtt and bounds its window, then over the
 // shared veth, so the migrations really share the link and the kernel's
-// TCP, not a model, decides how. Once every guest is replaying, the
-// migrate commands are given as the plan says: the first max_concurrent
-// in the plan's order at once, the next whenever one ends (its
-// query-migrate says completed). Each destination's memory is verified
-// as in a lone run, after every migration of the fleet has ended, so that
-// no verification runs beside a migration.
+// TCP, not a model, decides how. No guest starts replaying its trace
+// before every guest has booted (a replaying TCG guest takes a core the
+// others' boots need; the default boot timeout is 180 s per two guests).
+// Once every guest has replayed for the warm-up, the migrate commands are
+// given as the plan says: the first max_concurrent in the plan's order at
+// once, the next whenever one ends (its query-migrate says completed).
+// Each destination's memory is verified as in a lone run, after every
+// migration of the fleet has ended, so that no verification runs beside a
+// migration.
 //
 // The simulator then runs fleet.Run on the same fleet, in the start order
 // the lab used, each VM on the trace its guest achieved (as [Run] does
@@ -144,8 +147,11 @@ func checkFleetLab(f *fleet.Spec) (*fleetLab, error) {
 			continue
 		}
 		fl.migs = append(fl.migs, mig)
-		if spec.Calibration != "" && !seen[vm.Group] {
-			bad("vms.%s.calibration %q: the fleet lab runs over a shaped link, which a calibration profile's link rate would replace on the simulator's side; remove it", vm.Group, spec.Calibration)
+		if spec.Network.Bandwidth != spec.WithoutCalibration().Network.Bandwidth && !seen[vm.Group] {
+			// The lab runs uncalibrated, the simulator calibrated (as
+			// Run does); the link must be the same on both sides.
+			bad("vms.%s.calibration %q replaces network.bandwidth (%v) with its link rate (%v) on the simulator's side, but the lab's link is the tbf: give network.bandwidth in the fleet",
+				vm.Group, spec.Calibration, spec.WithoutCalibration().Network.Bandwidth, spec.Network.Bandwidth)
 			seen[vm.Group] = true
 		}
 		if spec.VM.PageSize != 4*units.KiB && !seen[vm.Group] {
@@ -191,6 +197,8 @@ type fleetGate struct {
 	conc  int
 
 	mu        sync.Mutex
+	booted    int
+	allBooted chan struct{}
 	ready     int
 	started   []bool
 	startC    []chan struct{}
@@ -209,7 +217,7 @@ func newFleetGate(net *labNet, order []int, from, to []string, plan fleet.Plan, 
 	n := len(from)
 	g := &fleetGate{net: net, order: order, from: from, to: to, plan: plan, conc: conc,
 		started: make([]bool, n), startC: make([]chan struct{}, n), startAt: make([]time.Time, n),
-		outN: map[string]int{}, inN: map[string]int{}, allEnded: make(chan struct{})}
+		outN: map[string]int{}, inN: map[string]int{}, allBooted: make(chan struct{}), allEnded: make(chan struct{})}
 	for i := range g.startC {
 		g.startC[i] = make(chan struct{})
 	}
@@ -259,6 +267,28 @@ type fleetMember struct {
 func (m *fleetMember) borrowNet() *labNet {
 	n := m.g.net
 	return &labNet{shape: n.shape, src: n.src, dst: n.dst, borrowed: true}
+}
+
+// booted says the member's guest has booted and waits until every guest
+// of the fleet has, so that no guest replays (and takes CPU from the
+// others' boots) before all can.
+func (m *fleetMember) booted(ctx context.Context) error {
+	if m == nil {
+		return nil
+	}
+	g := m.g
+	g.mu.Lock()
+	g.booted++
+	if g.booted == len(g.startC) {
+		close(g.allBooted)
+	}
+	g.mu.Unlock()
+	select {
+	case <-g.allBooted:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // waitStart says the member's guest is ready to migrate and waits until
@@ -430,6 +460,10 @@ func runFleetMembers(ctx context.Context, f *fleet.Spec, fl *fleetLab, gate *fle
 		lo.AtEnd = vm.Spec.Workload.AtEnd
 		lo.Migration = fl.migs[i]
 		lo.Shaping, lo.Network = ShapingNetns, fl.shape
+		if lo.BootTimeout == 0 {
+			// The guests boot at once: 180 s per two.
+			lo.BootTimeout = time.Duration((n+1)/2) * 180 * time.Second
+		}
 		lo.fleet = &fleetMember{g: gate, i: i}
 		lo.Log = nil
 		if log != nil {

@@ -182,8 +182,9 @@ type LocalOptions struct {
 	allowBuggyRAMSize bool
 	// fleet, when not nil, makes the run one of a fleet's concurrent
 	// migrations (fleetlab.go): its QEMUs in the fleet's namespaces, its
-	// migrate command when the fleet's plan starts it, its verification
-	// once every migration of the fleet has ended.
+	// replay once every guest of the fleet has booted, its migrate
+	// command when the fleet's plan starts it, its verification once
+	// every migration of the fleet has ended.
 	fleet *fleetMember
 }
 
@@ -717,6 +718,9 @@ func (l *lab) run(ctx context.Context, opts LocalOptions, hosts *Hosts, mem unit
 		}
 	}
 
+	if err := opts.fleet.booted(ctx); err != nil {
+		return nil, err
+	}
 	if err := srcLink.send("start"); err != nil {
 		return nil, err
 	}
