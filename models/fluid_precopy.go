@@ -27,8 +27,9 @@ import (
 // [SharedNet] with its re-plans), measured by the same 100 ms meter, and
 // decided by the same stop rule, caps, auto-converge steps and CPU
 // pipeline (multifd, cpu_bound). Under sync_policy qemu the migration
-// bitmap is a [fluidSet]: the expected pages still to send per piece of
-// memory (and zipf rank bucket), scanned upward from its cursor.
+// bitmap is a [fluidBitmap]: the expected pages still to send per piece of
+// memory (and zipf rank bucket), scanned upward from its cursor, exact
+// under a replayed trace (see [fluidBitmap]).
 //
 // The result's fields mean what the page engine's mean, counts being
 // expectations rounded to whole pages; engine says "fluid" and
@@ -179,7 +180,7 @@ type fluidRun struct {
 	roundSendS   float64
 
 	// Under sync_policy qemu: the migration bitmap and its scan.
-	bm     *fluidSet
+	bm     *fluidBitmap
 	cursor float64
 	qemu   bool
 
@@ -260,7 +261,7 @@ func (r *fluidRun) setupDone() {
 	r.liveStart, r.periodStart = now, now
 	skip := r.skip(now)
 	if r.qemu {
-		r.bm = newFluidSet(r.lay, r.g.shares, r.lay.ZipfTop, r.skipRanges)
+		r.bm = newFluidBitmap(r.x, r.g.synced, r.skipRanges)
 		r.startPeriod()
 		return
 	}
@@ -596,7 +597,7 @@ func (r *fluidRun) threshold(now sim.Time) (bytes, bps float64) {
 func (r *fluidRun) sendChunk() {
 	now := r.eng.Now()
 	th, _ := r.threshold(now)
-	n := r.bm.count()
+	n, _ := r.bm.count()
 	s := r.stepPages()
 	j := math.Floor((n-th/r.wireNormal)/s) + 1
 	k := math.Min(n, math.Max(1, math.Ceil(j*s)))
@@ -618,7 +619,7 @@ func (r *fluidRun) endChunk() {
 	r.account(r.chunkBytes, r.roundNormal, r.chunkZero)
 	r.roundSendS += now.Sub(r.chunkStart).Seconds()
 	th, _ := r.threshold(now)
-	if n := r.bm.count(); n >= 0.5 && n*r.wireNormal >= th {
+	if n, _ := r.bm.count(); n >= 0.5 && n*r.wireNormal >= th {
 		r.sendChunk()
 		return
 	}
@@ -632,7 +633,7 @@ func (r *fluidRun) syncQEMU() {
 	w := r.g.sync()
 	r.res.DirtySyncCount++
 	found := w.Count(r.g.shares)
-	r.bm.or(w)
+	r.bm.sync(r.g.synced)
 	th, bw := r.threshold(now)
 	r.round.DurationS = now.Seconds() - r.round.StartS
 	r.sendS += r.round.DurationS
@@ -643,10 +644,10 @@ func (r *fluidRun) syncQEMU() {
 
 	r.autoConverge(now, found, w.Variance(r.g.shares))
 
-	n := r.bm.count()
+	n, v := r.bm.count()
 	remaining := n * r.wireNormal
 	r.lastExpected = remaining * 8 / bw
-	r.decide(remaining-th, math.Sqrt(r.bm.variance())*r.wireNormal)
+	r.decide(remaining-th, math.Sqrt(v)*r.wireNormal)
 	switch {
 	case remaining < th || n < 0.5:
 		r.stopAndCopy(StopDowntimeMet, n, r.bm.zeroCount())

@@ -1,0 +1,267 @@
+package models
+
+import (
+	"math"
+	"slices"
+
+	"github.com/migsim/migsim/traces"
+)
+
+// fluidBitmap is the fluid engine's migration bitmap (sync_policy qemu):
+// the expected set of pages still to send.
+//
+// A page is in QEMU's bitmap when it was set at setup and not sent
+// since, or written after the last sync before the scan last passed it
+// and before the latest sync (a page written later waits in the dirty
+// log). So memory is cut into segments, in ascending page order, each
+// either still full from setup or holding since, the guest time of the
+// sync before the scan last passed it: its pages are in the bitmap with
+// the probability that the guest wrote them in [since, latest sync),
+// which the closed forms give ([traces.Expect.Written]) per piece of
+// memory and zipf rank bucket. Because membership is always such a
+// window of the trace, a replayed trace (at_end loop) that writes the
+// same pages again is counted once, as the page engine counts it.
+//
+// A scan that stops inside a segment cuts it where the expected pages
+// taken run out (segment bounds are real numbers). Neighbours with the
+// same since merge, so the bitmap holds a segment per sync period the
+// scan has not yet passed again. Each operation costs O(segments ×
+// pieces × zipf buckets).
+type fluidBitmap struct {
+	x      *traces.Expect
+	shares []float64
+	zeroLo float64 // the zero class starts here
+	end    float64 // the page count
+	segs   []fluidSeg
+	spare  []fluidSeg
+	latest float64               // guest seconds at the latest sync
+	wins   map[float64]*fluidWin // since → its window up to latest
+}
+
+// fluidSeg is pages [lo, hi) of a fluidBitmap.
+type fluidSeg struct {
+	lo, hi float64
+	full   bool    // every page set since setup
+	since  float64 // else: pages written in [since, latest) are set
+}
+
+// fluidWin is an expected set with each piece's probability and
+// variance per page.
+type fluidWin struct {
+	w    traces.Window
+	p, v []float64
+}
+
+// newFluidBitmap returns the bitmap at the setup sync, guest time at:
+// every page set except those of skip (ranges left out of the
+// migration, never written by a generator).
+func newFluidBitmap(x *traces.Expect, at float64, skip [][2]uint64) *fluidBitmap {
+	l := x.Layout()
+	b := &fluidBitmap{x: x, shares: x.ZipfShares(), zeroLo: float64(l.ZeroLo), end: float64(l.Pages),
+		latest: at, wins: map[float64]*fluidWin{}}
+	cuts := []uint64{0, l.Pages}
+	for _, r := range skip {
+		cuts = append(cuts, r[0], r[1])
+	}
+	slices.Sort(cuts)
+	cuts = slices.Compact(cuts)
+	for i := 0; i+1 < len(cuts); i++ {
+		lo, hi := cuts[i], cuts[i+1]
+		full := true
+		for _, r := range skip {
+			if r[0] <= lo && hi <= r[1] {
+				full = false
+			}
+		}
+		b.segs = b.appendMerged(b.segs, fluidSeg{lo: float64(lo), hi: float64(hi), full: full, since: at})
+	}
+	return b
+}
+
+// sync moves the latest sync to guest time at: the dirty log joins the
+// bitmap.
+func (b *fluidBitmap) sync(at float64) {
+	b.latest = at
+	clear(b.wins)
+}
+
+// window returns the pages written in [since, latest).
+func (b *fluidBitmap) window(since float64) *fluidWin {
+	if w, ok := b.wins[since]; ok {
+		return w
+	}
+	w := &fluidWin{}
+	b.x.Written(since, b.latest, &w.w)
+	for _, pc := range w.w.Pieces {
+		if !pc.Zipf {
+			w.p = append(w.p, 1-pc.Survive)
+			w.v = append(w.v, pc.Survive*(1-pc.Survive))
+			continue
+		}
+		var p, v float64
+		for k, sh := range b.shares {
+			q := pc.Survive * w.w.Zipf[k]
+			p += sh * (1 - q)
+			v += sh * q * (1 - q)
+		}
+		w.p = append(w.p, p)
+		w.v = append(w.v, v)
+	}
+	b.wins[since] = w
+	return w
+}
+
+// in returns the expected pages of [lo, hi) of seg in the bitmap, and
+// their variance were they independent.
+func (b *fluidBitmap) in(seg *fluidSeg, lo, hi float64) (n, v float64) {
+	if seg.full {
+		return hi - lo, 0
+	}
+	w := b.window(seg.since)
+	for i, pc := range w.w.Pieces {
+		a, z := math.Max(lo, float64(pc.Lo)), math.Min(hi, float64(pc.Hi))
+		if z > a {
+			n += (z - a) * w.p[i]
+			v += (z - a) * w.v[i]
+		}
+	}
+	return n, v
+}
+
+// cut returns where in seg, from its start, the expected pages in the
+// bitmap reach need (less than the segment holds).
+func (b *fluidBitmap) cut(seg *fluidSeg, need float64) float64 {
+	if seg.full {
+		return seg.lo + need
+	}
+	w := b.window(seg.since)
+	for i, pc := range w.w.Pieces {
+		a, z := math.Max(seg.lo, float64(pc.Lo)), math.Min(seg.hi, float64(pc.Hi))
+		if z <= a || w.p[i] <= 0 {
+			continue
+		}
+		if n := (z - a) * w.p[i]; n < need {
+			need -= n
+			continue
+		}
+		return a + need/w.p[i]
+	}
+	return seg.hi
+}
+
+// count returns the expected number of pages in the bitmap and its
+// variance were they independent.
+func (b *fluidBitmap) count() (n, v float64) {
+	for i := range b.segs {
+		s := &b.segs[i]
+		sn, sv := b.in(s, s.lo, s.hi)
+		n += sn
+		v += sv
+	}
+	return n, v
+}
+
+// zeroCount returns the expected number of zero-class pages in the
+// bitmap (round 1's not yet sent: the guest never writes them).
+func (b *fluidBitmap) zeroCount() float64 {
+	var n float64
+	for i := range b.segs {
+		s := &b.segs[i]
+		if s.hi > b.zeroLo {
+			zn, _ := b.in(s, math.Max(s.lo, b.zeroLo), s.hi)
+			n += zn
+		}
+	}
+	return n
+}
+
+// appendMerged appends seg to out, merged into the last segment when
+// both are full or hold the same since.
+func (b *fluidBitmap) appendMerged(out []fluidSeg, seg fluidSeg) []fluidSeg {
+	if n := len(out); n > 0 {
+		last := &out[n-1]
+		if last.hi == seg.lo && last.full == seg.full && (seg.full || last.since == seg.since) {
+			last.hi = seg.hi
+			return out
+		}
+	}
+	return append(out, seg)
+}
+
+// split cuts the segment holding position x at x and returns the index of
+// the segment starting at x (len(segs) at the end of memory).
+func (b *fluidBitmap) split(x float64) int {
+	i, ok := slices.BinarySearchFunc(b.segs, x, func(seg fluidSeg, x float64) int {
+		switch {
+		case seg.hi <= x:
+			return -1
+		case seg.lo > x:
+			return 1
+		}
+		return 0
+	})
+	if !ok || b.segs[i].lo == x {
+		return i
+	}
+	right := b.segs[i]
+	right.lo = x
+	b.segs[i].hi = x
+	b.segs = slices.Insert(b.segs, i+1, right)
+	return i + 1
+}
+
+// take sends k expected pages of the bitmap in ascending page order from
+// position from, wrapping to page 0 (QEMU's bitmap scan), and returns
+// the pages taken, how many of them are zero-class, and the position
+// after the last one taken. The pages the scan passes are cleared: from
+// now on they hold what the guest writes after the latest sync.
+func (b *fluidBitmap) take(from, k float64) (taken, zero, next float64) {
+	if from >= b.end {
+		from = 0
+	}
+	next = from
+	start := b.split(from)
+	n := len(b.segs)
+	const eps = 1e-9
+	passed := func(seg *fluidSeg, lo, hi float64) {
+		c, _ := b.in(seg, lo, hi)
+		taken += c
+		if hi > b.zeroLo {
+			z, _ := b.in(seg, math.Max(lo, b.zeroLo), hi)
+			zero += z
+		}
+	}
+	for t := 0; t < n && k-taken > eps; t++ {
+		i := (start + t) % n
+		seg := &b.segs[i]
+		c, _ := b.in(seg, seg.lo, seg.hi)
+		if c <= 0 {
+			continue
+		}
+		if need := k - taken; c > need {
+			x := b.cut(seg, need)
+			if x <= seg.lo {
+				break // less than the position's resolution
+			}
+			if x < seg.hi {
+				passed(seg, seg.lo, x)
+				next = x
+				j := b.split(x)
+				b.segs[j-1].full, b.segs[j-1].since = false, b.latest
+				break
+			}
+		}
+		passed(seg, seg.lo, seg.hi)
+		seg.full, seg.since = false, b.latest
+		next = seg.hi
+	}
+	if next >= b.end {
+		next = 0
+	}
+	out := b.spare[:0]
+	for _, s := range b.segs {
+		out = b.appendMerged(out, s)
+	}
+	b.spare, b.segs = b.segs[:0], out
+	return taken, zero, next
+}

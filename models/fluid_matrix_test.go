@@ -1,0 +1,277 @@
+package models_test
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/migsim/migsim/models"
+	"github.com/migsim/migsim/scenarios"
+)
+
+var fluidLong = flag.Bool("fluid.long", false, "run the fluid engine's matrix with more seeds, larger guests and more variants")
+
+// fluidCase is one cell of the fluid engine's matrix: a workload, a
+// pre-copy variant and a network, as --set overrides of the default
+// scenario.
+type fluidCase struct {
+	kind, variant, network string
+	file                   string // the scenario: vm, workload, network
+	sets                   []string
+}
+
+func (c fluidCase) String() string { return c.kind + "/" + c.variant + "/" + c.network }
+
+// fluidMatrix returns the matrix's cases: every generator kind × every
+// pre-copy variant × every network profile.
+func fluidMatrix(t *testing.T, long bool) []fluidCase {
+	mem := "256MiB"
+	if long {
+		mem = "1GiB"
+	}
+	// Dirty rates as a share of the link's pages per second, so that
+	// every network sees converging, slow and non-converging runs.
+	// Downtime limits that make bandwidth × limit about 9000 pages on
+	// every network, a seventh of the guest; time limits of a few dozen
+	// rounds.
+	networks := []struct {
+		name              string
+		pps               float64 // 4 KiB pages per second one stream carries
+		downtime, maxTime string
+		shortTime         string // the max_time variant's
+	}{
+		{"lan-1g", 30500, "300ms", "12s", "4s"},
+		{"lan-10g", 305000, "30ms", "3s", "1s"},
+		{"metro", 305000, "30ms", "3s", "1s"},
+		{"continental", 25000, "300ms", "12s", "4s"}, // one stream's window over 30 ms
+	}
+	kinds := []struct {
+		name  string
+		gen   func(rate float64) string
+		share float64 // dirty rate / link pages per second
+	}{
+		{"uniform", func(r float64) string { return fmt.Sprintf("{kind: uniform, dirty_rate: %.0f}", r) }, 0.35},
+		{"hotcold", func(r float64) string { return fmt.Sprintf("{kind: hotcold, dirty_rate: %.0f}", r) }, 0.5},
+		{"zipf", func(r float64) string { return fmt.Sprintf("{kind: zipf, dirty_rate: %.0f}", r) }, 0.5},
+		{"sequential", func(r float64) string {
+			return fmt.Sprintf("{kind: sequential, dirty_rate: %.0f, working_set: 128MiB}", r)
+		}, 0.3},
+		{"phases", func(r float64) string {
+			return fmt.Sprintf("{kind: phases, phases: [{kind: uniform, dirty_rate: %.0f, duration: 2s}, {kind: hotcold, dirty_rate: %.0f, duration: 3s}]}", r, r*1.5)
+		}, 0.3},
+	}
+	variants := []struct {
+		name  string
+		sets  []string
+		scale float64 // multiplies the kind's dirty rate
+	}{
+		{"pass", nil, 1},
+		{"qemu", []string{"model.sync_policy=qemu"}, 1},
+		{"tight", []string{"model.downtime_limit=3ms"}, 1},
+		{"autoconverge", []string{"model.auto_converge=true"}, 2.5},
+		{"max_rounds", []string{"model.max_rounds=3"}, 2},
+		{"max_bytes", []string{"model.max_bytes_factor=1.5"}, 3},
+		{"max_time", nil, 4},
+		{"multifd", []string{"model.multifd={channels: 4, compression: zstd}"}, 1},
+		{"capped", []string{"model.max_bandwidth=200Mbit", "model.sync_policy=qemu"}, 0.1},
+		{"zero_hint", []string{"model.free_page_hint=true"}, 1},
+	}
+	var out []fluidCase
+	dir := t.TempDir()
+	for _, k := range kinds {
+		for _, v := range variants {
+			for _, n := range networks {
+				rate := k.share * v.scale * n.pps
+				if v.name == "capped" {
+					rate = k.share * 6100 // of 200 Mbit
+				}
+				gen := k.gen(rate)
+				if v.name == "zero_hint" {
+					gen = strings.Replace(gen, "working_set: 128MiB", "working_set: 96MiB", 1)
+				}
+				if v.name == "zero_hint" {
+					gen = strings.TrimSuffix(gen, "}") + ", zero_fraction: 0.25, free_fraction: 0.2}"
+				}
+				file := filepath.Join(dir, fmt.Sprintf("%s-%s-%s.yaml", k.name, v.name, n.name))
+				maxTime := n.maxTime
+				if v.name == "max_time" {
+					maxTime = n.shortTime
+				}
+				yaml := fmt.Sprintf("vm: {memory: %s}\nnetwork: {profile: %s}\nworkload: {generator: %s}\nmodel: {max_time: %s, downtime_limit: %s}\n", mem, n.name, gen, maxTime, n.downtime)
+				if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				out = append(out, fluidCase{kind: k.name, variant: v.name, network: n.name, file: file, sets: v.sets})
+			}
+		}
+	}
+	return out
+}
+
+// fluidRunCase runs the case's scenario on engine e at seed; nil after
+// reporting an error.
+func fluidRunCase(t testing.TB, c fluidCase, e models.Engine, seed uint64) *models.Result {
+	t.Helper()
+	all := append(slices.Clone(c.sets), fmt.Sprintf("seed=%d", seed), "model.engine="+string(e))
+	spec, err := scenarios.Load(c.file, all)
+	if err != nil {
+		t.Errorf("%s: %v", c, err)
+		return nil
+	}
+	m, in, err := spec.Build()
+	if err != nil {
+		t.Errorf("%s: %v", c, err)
+		return nil
+	}
+	res, err := m.Run(context.Background(), in)
+	if err != nil {
+		t.Errorf("%s: %v", c, err)
+		return nil
+	}
+	return res
+}
+
+// fluidOutcome compares one case's fluid result with its page seeds.
+type fluidOutcome struct {
+	c                    fluidCase
+	timeErr, bytesErr    float64 // relative
+	downErr              float64 // relative
+	downAbs              float64 // seconds
+	agree                float64 // share of seeds with the fluid run's stop reason and rounds
+	majority             string
+	fluidVerdict         string
+	margin               float64
+	boundary             bool
+	meanTime, fluidTimeS float64
+}
+
+// TestFluidMatrix holds the fluid engine to the page engine over the
+// matrix of generator kinds × pre-copy variants × network profiles (200
+// cases, 10 page seeds each, 256 MiB guests; -fluid.long: 1 GiB, 16
+// seeds). The fluid result must match the page seeds' mean within 1 %
+// for total time and transferred bytes, within 2 % or 1 ms for downtime,
+// and give the majority's stop reason. A case is at the convergence
+// boundary when the page seeds disagree among themselves on the stop
+// reason or the round count, or differ from the fluid run's while its
+// verdict_margin is below 0.9: it is reported, with verdict_margin and
+// the seeds' agreement, instead of failing. The worst cases are logged.
+func TestFluidMatrix(t *testing.T) {
+	cases := fluidMatrix(t, *fluidLong)
+	seeds := 10
+	if *fluidLong {
+		seeds = 16
+	}
+	if len(cases) < 200 {
+		t.Fatalf("%d cases, want at least 200", len(cases))
+	}
+	outs := make([]fluidOutcome, len(cases))
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for i, c := range cases {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			outs[i] = fluidCompare(t, c, seeds)
+		}()
+	}
+	wg.Wait()
+
+	var boundary, failed int
+	for _, o := range outs {
+		if o.boundary {
+			boundary++
+			t.Logf("boundary %-32s fluid %-12s margin %.2f, page majority %-12s agreement %.2f (time %+.2f %%, bytes %+.2f %%)",
+				o.c, o.fluidVerdict, o.margin, o.majority, o.agree, 100*o.timeErr, 100*o.bytesErr)
+			continue
+		}
+		var why []string
+		if o.fluidVerdict != o.majority {
+			why = append(why, fmt.Sprintf("verdict %s, page majority %s", o.fluidVerdict, o.majority))
+		}
+		if math.Abs(o.timeErr) > 0.01 {
+			why = append(why, fmt.Sprintf("total time off by %+.2f %%", 100*o.timeErr))
+		}
+		if math.Abs(o.bytesErr) > 0.01 {
+			why = append(why, fmt.Sprintf("bytes off by %+.2f %%", 100*o.bytesErr))
+		}
+		if math.Abs(o.downErr) > 0.02 && math.Abs(o.downAbs) > 1e-3 {
+			why = append(why, fmt.Sprintf("downtime off by %+.2f %% (%+.2f ms)", 100*o.downErr, 1e3*o.downAbs))
+		}
+		if len(why) > 0 {
+			failed++
+			t.Errorf("%s: %s (margin %.2f, seeds agreeing %.2f)", o.c, strings.Join(why, "; "), o.margin, o.agree)
+		}
+	}
+	t.Logf("%d cases, %d at the convergence boundary, %d failed", len(outs), boundary, failed)
+	verdicts := map[string]int{}
+	for _, o := range outs {
+		verdicts[o.fluidVerdict]++
+	}
+	t.Logf("fluid verdicts: %v", verdicts)
+	worst := func(name string, key func(o fluidOutcome) float64) {
+		strict := slices.DeleteFunc(slices.Clone(outs), func(o fluidOutcome) bool { return o.boundary })
+		sort.Slice(strict, func(i, j int) bool { return math.Abs(key(strict[i])) > math.Abs(key(strict[j])) })
+		for _, o := range strict[:min(3, len(strict))] {
+			t.Logf("worst %-9s %+.3f %%  %s (%s, margin %.2f)", name, 100*key(o), o.c, o.fluidVerdict, o.margin)
+		}
+	}
+	worst("time", func(o fluidOutcome) float64 { return o.timeErr })
+	worst("bytes", func(o fluidOutcome) float64 { return o.bytesErr })
+	worst("downtime", func(o fluidOutcome) float64 { return o.downErr })
+}
+
+// fluidCompare runs one case on both engines.
+func fluidCompare(t *testing.T, c fluidCase, seeds int) fluidOutcome {
+	f := fluidRunCase(t, c, models.EngineFluid, 1)
+	if f == nil {
+		return fluidOutcome{c: c, boundary: true}
+	}
+	if f.Engine != "fluid" {
+		t.Errorf("%s: engine %q, want fluid", c, f.Engine)
+	}
+	o := fluidOutcome{c: c, margin: f.VerdictMargin, fluidVerdict: f.StopReason.String()}
+	var sumT, sumB, sumD float64
+	votes := map[string]int{}
+	paths := map[string]int{}
+	fluidPath := fmt.Sprintf("%s/%d", f.StopReason, f.Rounds)
+	for s := range seeds {
+		p := fluidRunCase(t, c, models.EnginePage, uint64(s)+1)
+		if p == nil {
+			return fluidOutcome{c: c, boundary: true}
+		}
+		sumT += p.TotalTimeS
+		sumB += float64(p.TransferredBytes)
+		sumD += p.DowntimeS
+		votes[p.StopReason.String()]++
+		paths[fmt.Sprintf("%s/%d", p.StopReason, p.Rounds)]++
+	}
+	n := float64(seeds)
+	mt, mb, md := sumT/n, sumB/n, sumD/n
+	o.meanTime, o.fluidTimeS = mt, f.TotalTimeS
+	o.timeErr = f.TotalTimeS/mt - 1
+	o.bytesErr = float64(f.TransferredBytes)/mb - 1
+	o.downAbs = f.DowntimeS - md
+	if md > 0 {
+		o.downErr = f.DowntimeS/md - 1
+	}
+	best := 0
+	for v, k := range votes {
+		if k > best || k == best && v < o.majority {
+			o.majority, best = v, k
+		}
+	}
+	o.agree = float64(paths[fluidPath]) / n
+	o.boundary = len(paths) > 1 || (paths[fluidPath] == 0 && f.VerdictMargin < 0.9)
+	return o
+}
