@@ -465,8 +465,9 @@ type EstimateOptions struct {
 	// Workers is the number of points the run simulates at once; 0 means
 	// one per CPU.
 	Workers int
-	// Samples bounds the points timed; at most a third of the points are
-	// (8 at least), and fewer when Budget runs out first.
+	// Samples bounds the points chosen to be timed: at most a third of
+	// the points (8 at least), fewer when Budget runs out first. Cheap
+	// points run beside the costliest add to them.
 	Samples int
 	// Budget is the wall time to spend timing; a sample point still
 	// running at 3 × Budget is stopped.
@@ -530,10 +531,12 @@ func Estimate(ctx context.Context, sw *scenarios.Sweep, points []int, workers, s
 // halves. The first is spread: points that differ from each other on as
 // many axes as they can (greedy max-min distance over the factors), each
 // followed by another point of its workload (to time a replay from the
-// trace cache). The second is where the time goes: the points the cost
-// model fitted to the first half predicts to cost most, so that a costly
-// corner of the sweep is measured more than once. Points are taken until
-// opts.Budget has passed.
+// trace cache). The second is where the time goes: the points a
+// main-effects model fitted to the first half ranks costliest, so that a
+// costly corner of the sweep is measured more than once; they run one at a
+// time, beside the cheapest points not sampled yet (measured too), as
+// costly points run in a spread run. Points are taken until opts.Budget
+// has passed.
 //
 // Each point's cost is then predicted from the samples by the cost model,
 // the points laid out on the workers in run order (see the section on time
@@ -563,15 +566,20 @@ func EstimateWith(ctx context.Context, sw *scenarios.Sweep, points []int, opts E
 		return est, err
 	}
 	defer s.close()
-	// The spread half, then the costly half.
-	if err := s.run(samplePoints(f, order, (limit+1)/2), opts.Budget/2); err != nil {
+	// The spread half, then the costly half, one costly point at a time
+	// beside the cheapest points not yet sampled.
+	if err := s.run(samplePoints(f, order, (limit+1)/2), opts.Budget/2, nil); err != nil {
 		return est, err
 	}
 	if len(s.done) >= 3 {
 		s.model.fit()
 	}
 	if len(s.done) > 0 {
-		if err := s.run(costlyPoints(s.model, f, order, s.done, limit-len(s.done)), opts.Budget); err != nil {
+		ranked := costlyPoints(s.model, f, order, s.done, len(order))
+		n := max(0, limit-len(s.done))
+		costly, filler := ranked[:min(n, len(ranked))], slices.Clone(ranked[min(n, len(ranked)):])
+		slices.Reverse(filler)
+		if err := s.run(costly, opts.Budget, filler); err != nil {
 			return est, err
 		}
 	}
@@ -799,25 +807,54 @@ func (s *sampler) close() {
 }
 
 // run runs points in order on the workers, taking none once until has
-// passed since the sampler started.
-func (s *sampler) run(points []int, until time.Duration) error {
+// passed since the sampler started. With filler, at most one of points
+// runs at a time: a worker that would start a second takes the next of
+// filler instead (or waits when filler is used up). Costly points run so
+// as they do in a spread run, beside cheap ones: two at once slow each
+// other (memory bandwidth, the collector), and a sample of them run
+// together would cost more than the run will.
+func (s *sampler) run(points []int, until time.Duration, filler []int) error {
 	var (
-		mu     sync.Mutex
-		next   int
-		failed error
-		wg     sync.WaitGroup
+		mu      sync.Mutex
+		freed   = sync.NewCond(&mu)
+		next    int
+		nextF   int
+		costly  int // points of points running
+		failed  error
+		wg      sync.WaitGroup
+		workers = min(s.workers, len(points)+len(filler))
 	)
+	exclusive := filler != nil
 	lines := make(chan []byte, 4*s.workers)
-	for range min(s.workers, len(points)) {
+	// take returns the next point to run and whether it is one of points,
+	// or -1 when there is none; mu is held.
+	take := func() (int, bool) {
+		for {
+			if next == len(points) || time.Since(s.start) >= until || failed != nil || s.limited.Err() != nil {
+				return -1, false
+			}
+			if !exclusive || costly == 0 {
+				next++
+				costly++
+				return points[next-1], true
+			}
+			if nextF < len(filler) {
+				nextF++
+				return filler[nextF-1], false
+			}
+			freed.Wait()
+		}
+	}
+	for range workers {
 		wg.Go(func() {
 			for {
 				mu.Lock()
-				if next == len(points) || time.Since(s.start) >= until || failed != nil || s.limited.Err() != nil {
+				p, isCostly := take()
+				if p < 0 {
 					mu.Unlock()
+					freed.Broadcast()
 					return
 				}
-				p := points[next]
-				next++
 				vals := slices.Clone(s.f.values[p])
 				vals[len(vals)-1] = 0
 				if !s.started[s.f.group[p]] {
@@ -829,6 +866,10 @@ func (s *sampler) run(points []int, until time.Duration) error {
 				line, err := runPoint(s.limited, &s.sw.Points[p], s.axes, s.cache)
 				d := time.Since(t0).Seconds()
 				mu.Lock()
+				if isCostly {
+					costly--
+					freed.Broadcast()
+				}
 				switch {
 				case err != nil && s.limited.Err() != nil && s.ctx.Err() == nil:
 					s.atLeast = true
@@ -842,6 +883,7 @@ func (s *sampler) run(points []int, until time.Duration) error {
 				}
 				mu.Unlock()
 				if err != nil {
+					freed.Broadcast()
 					return
 				}
 				lines <- line
