@@ -367,6 +367,9 @@ func summarise(cs []*Comparison) []MetricSummary {
 // WriteTable prints every case's real and simulated values side by side,
 // then the summary and the failures.
 func (r *SuiteResult) WriteTable(w io.Writer) error {
+	if len(r.Comparisons) == 0 && len(r.Fleets) > 0 {
+		return r.writeFleets(w, false)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "case\tmetric\treal\tsim\terror\t\n")
 	for _, c := range r.Comparisons {
@@ -387,8 +390,17 @@ func (r *SuiteResult) WriteTable(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	return r.writeFleets(w, true)
+}
+
+// writeFleets prints each fleet case's table (after a blank line when
+// gap), then the failures.
+func (r *SuiteResult) writeFleets(w io.Writer, gap bool) error {
 	for _, c := range r.Fleets {
-		fmt.Fprintln(w)
+		if gap {
+			fmt.Fprintln(w)
+		}
+		gap = true
 		if err := c.WriteTable(w); err != nil {
 			return err
 		}
