@@ -17,7 +17,9 @@ import (
 // exits, however it exits (kill -9 included), so a lock is never left
 // stale. The file holds the process ID of the last holder, for the
 // message a second run gets. It stays in the directory: removing it
-// would let two runs lock two different files of one name.
+// would let two runs lock two different files of one name. On a file
+// system without locks (an NFS mount without a lock daemon) runs go
+// unprotected.
 const LockFile = ".migsim.lock"
 
 // ErrDirInUse is returned, wrapped, when another process holds an output
@@ -42,6 +44,11 @@ func lockDir(dir string) (*dirLock, error) {
 		return nil, err
 	}
 	held, err := flock.TryLock(f)
+	if errors.Is(err, flock.ErrUnsupported) {
+		// A file system without locks: run unprotected rather than not
+		// at all (see LockFile).
+		err = nil
+	}
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("locking %s: %w", path, err)

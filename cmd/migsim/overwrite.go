@@ -54,9 +54,9 @@ func writeFileOutput(path string, stdout io.Writer, replace bool, write func(io.
 			os.Remove(f.Name())
 		}
 	}()
-	if _, err := flock.TryLock(f); err != nil {
-		return err
-	}
+	// The lock only tells removeStaleTemps this file is live; where the
+	// file system has none, go on without it.
+	_, _ = flock.TryLock(f)
 	if err := write(f); err != nil {
 		return err
 	}
