@@ -33,6 +33,17 @@
 // (netns.go). Every namespace, veth, qdisc and relay goes with the run;
 // namespaces left by a lab killed outright are removed by the next one.
 //
+// # Fleets
+//
+// [RunFleet] (fleetlab.go) runs a fleet file's migrations for real at
+// once: every VM a lab guest of its own, every source QEMU in one network
+// namespace and every destination in another, joined by one veth pair
+// whose tbf is the fleet's link, each migration through a relay of its
+// own. The migrate commands follow the fleet's plan; every destination is
+// verified; [fleet.Run] then simulates the fleet on the traces the guests
+// achieved, and a [FleetComparison] compares each VM. A [Suite] can list
+// fleet cases ([SuiteFleet]).
+//
 // # Memory verification
 //
 // A "completed" status proves nothing (QEMU 7.2 under TCG can lose dirty
