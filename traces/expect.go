@@ -83,6 +83,9 @@ type expPhase struct {
 	hotFrac  uint64 // hot share × fixedOne
 	tLo, tHi float64
 	kLo      uint64 // zipf: t(kLo) = tLo, t(kLo+1) = tHi
+	// zipf: each bucket's chance to be drawn in an epoch of kLo and of
+	// kLo+1 draws, 1 − exp(−w·t).
+	piLo, piHi []float64
 }
 
 // expZipf is a zipf law's ranks in buckets.
@@ -147,6 +150,10 @@ func NewExpect(spec GeneratorSpec, memory, pageSize units.Bytes, loop bool) (*Ex
 			x.zipf = newExpZipf(s.ZipfS, ph.ws)
 			p.kLo = p.perEpoch / fixedOne
 			p.tLo, p.tHi = x.zipf.threshold(float64(p.kLo)), x.zipf.threshold(float64(p.kLo+1))
+			for _, w := range x.zipf.weight {
+				p.piLo = append(p.piLo, -math.Expm1(-w*p.tLo))
+				p.piHi = append(p.piHi, -math.Expm1(-w*p.tHi))
+			}
 		}
 		x.phases = append(x.phases, p)
 	}
@@ -489,11 +496,13 @@ func (p *expPhase) part(e uint64, fa, fb float64, acc *expAcc) {
 			acc.add(0, p.ws, math.Log1p(-(fb - fa)))
 			return
 		}
-		t := p.threshold(n)
+		pi := p.piLo
+		if n != p.kLo {
+			pi = p.piHi
+		}
 		f := fb - fa
-		z := acc.x.zipf
-		for b, w := range z.weight {
-			acc.zlog[b] += math.Log1p(f * math.Expm1(-w*t))
+		for b, q := range pi {
+			acc.zlog[b] += math.Log1p(-f * q)
 		}
 	}
 }
@@ -618,6 +627,14 @@ const (
 func newExpZipf(s float64, ws uint64) *expZipf {
 	z := &expZipf{ws: ws}
 	ratio := math.Pow(2, 1.0/zipfBucketsPerDoubling)
+	// tail(k) = Σ_{j≥k} j^-s by Euler–Maclaurin (one Pow; the terms'
+	// error is far below float64 resolution for k ≥ 8), so that a
+	// bucket's weight is a difference of two tails.
+	tail := func(k float64) float64 {
+		p := math.Pow(k, -s)
+		return k*p/(s-1) + p/2 + s*p/k/12 - s*(s+1)*(s+2)*p/(k*k*k)/720
+	}
+	hiTail := tail(float64(ws + 1))
 	for lo := uint64(0); lo < ws; {
 		hi := lo + 1
 		if lo >= zipfSingleRanks {
@@ -626,12 +643,17 @@ func newExpZipf(s float64, ws uint64) *expZipf {
 		hi = min(hi, ws)
 		// Σ_{r=lo}^{hi-1} (1+r)^-s = Σ_{k=lo+1}^{hi} k^-s.
 		var sum float64
-		if hi-lo <= 64 {
+		if hi-lo <= 8 {
 			for k := hi; k > lo; k-- {
 				sum += math.Pow(float64(k), -s)
 			}
 		} else {
-			sum = zetaSegment(s, float64(lo+1), float64(hi))
+			loTail := tail(float64(lo + 1))
+			if hi == ws {
+				sum = loTail - hiTail
+			} else {
+				sum = loTail - tail(float64(hi+1))
+			}
 		}
 		c := float64(hi - lo)
 		z.count = append(z.count, c)
