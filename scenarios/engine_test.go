@@ -1,0 +1,158 @@
+package scenarios
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/migsim/migsim/models"
+	"github.com/migsim/migsim/traces"
+)
+
+// engineScenario writes text as a scenario file and returns its path.
+func engineScenario(t *testing.T, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "s.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestEngineKeyErrors: a bad model.engine, or fluid on what the fluid
+// engine does not cover, is an error at file:line: model.engine naming
+// the feature and why.
+func TestEngineKeyErrors(t *testing.T) {
+	trace := filepath.Join(t.TempDir(), "t.mgt")
+	f, err := os.Create(trace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := traces.NewWriter(f, &traces.Header{PageSize: 4096, PageCount: 1024, Epoch: 10e6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	const gen = "workload: {generator: {kind: uniform, dirty_rate: 1000}}\n"
+	for _, c := range []struct {
+		name, text, want string
+	}{
+		{"unknown", "vm: {memory: 64MiB}\n" + gen + "model:\n  name: precopy\n  engine: warp\n",
+			`s.yaml:5: model.engine: "warp" is not page, fluid or auto`},
+		{"xbzrle", "vm: {memory: 64MiB}\n" + gen + "model:\n  name: precopy\n  engine: fluid\n  xbzrle: {enabled: true}\n",
+			"s.yaml:5: model.engine: fluid does not cover model.xbzrle.enabled: XBZRLE's cache hits depend on"},
+		{"balloon", "vm: {memory: 64MiB}\n" + gen + "model: {name: precopy, engine: fluid, balloon: {enabled: true}}\n",
+			"s.yaml:3: model.engine: fluid does not cover model.balloon.enabled:"},
+		{"postcopy", "vm: {memory: 64MiB}\n" + gen + "model: {name: postcopy, engine: fluid}\n",
+			"s.yaml:3: model.engine: fluid does not cover model.name: model postcopy: post-copy's faults depend on"},
+		{"trace", "workload: {trace: " + trace + "}\nmodel: {engine: fluid}\n",
+			"s.yaml:2: model.engine: fluid does not cover workload.trace: a trace file has no closed form"},
+		{"churn", "vm: {memory: 64MiB}\nworkload: {generator: {kind: uniform, dirty_rate: 1000, free_fraction: 0.5, alloc_rate: 10}}\nmodel: {engine: fluid}\n",
+			"s.yaml:3: model.engine: fluid does not cover workload.generator: alloc_rate and free_rate change the memory classes over time"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := engineScenario(t, c.text)
+			_, err := Load(path, nil)
+			if err == nil {
+				t.Fatalf("loaded; want an error starting %q", c.want)
+			}
+			got := strings.ReplaceAll(err.Error(), path, "s.yaml")
+			if !strings.HasPrefix(got, c.want) {
+				t.Errorf("error\n  %s\nwant it to start\n  %s", got, c.want)
+			}
+		})
+	}
+	// --set names the flag.
+	_, err = LoadDefault([]string{"model.engine=fluid", "model.xbzrle.enabled=true"})
+	if err == nil || !strings.Contains(err.Error(), "--set model.engine: fluid does not cover model.xbzrle.enabled") {
+		t.Errorf("--set: %v", err)
+	}
+}
+
+// TestEngineChoice: page (the default) leaves the result as it was, with
+// no engine key; fluid says fluid; auto runs fluid where it can and page
+// elsewhere, saying why.
+func TestEngineChoice(t *testing.T) {
+	run := func(sets ...string) (*models.Result, map[string]any) {
+		t.Helper()
+		spec, err := LoadDefault(append([]string{"vm.memory=256MiB", "workload.generator.working_set=64MiB"}, sets...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, in, err := spec.Build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := m.Run(context.Background(), in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := json.Marshal(res)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var obj map[string]any
+		if err := json.Unmarshal(b, &obj); err != nil {
+			t.Fatal(err)
+		}
+		return res, obj
+	}
+	page, obj := run()
+	for _, k := range []string{"engine", "engine_fallback", "verdict_margin"} {
+		if _, ok := obj[k]; ok {
+			t.Errorf("default engine: JSON has %q; the page engine's results must stay as they were", k)
+		}
+	}
+	fluid, obj := run("model.engine=fluid")
+	if obj["engine"] != "fluid" || fluid.VerdictMargin <= 0 || fluid.VerdictMargin > 1 {
+		t.Errorf("fluid: engine %v, verdict_margin %v; want fluid and a margin in (0, 1]", obj["engine"], fluid.VerdictMargin)
+	}
+	// The sequential scan is deterministic: both engines agree closely.
+	if d := fluid.TotalTimeS/page.TotalTimeS - 1; d > 1e-3 || d < -1e-3 {
+		t.Errorf("fluid total %v s, page %v s", fluid.TotalTimeS, page.TotalTimeS)
+	}
+	auto, _ := run("model.engine=auto")
+	if auto.Engine != "fluid" || auto.EngineFallback != "" {
+		t.Errorf("auto on pre-copy: engine %q (%q), want fluid", auto.Engine, auto.EngineFallback)
+	}
+	post, _ := run("model.engine=auto", "model.name=postcopy")
+	if post.Engine != "page" || !strings.Contains(post.EngineFallback, "model postcopy") {
+		t.Errorf("auto on post-copy: engine %q, fallback %q; want page, naming the model", post.Engine, post.EngineFallback)
+	}
+	xb, _ := run("model.engine=auto", "model.xbzrle.enabled=true")
+	if xb.Engine != "page" || !strings.HasPrefix(xb.EngineFallback, "model.xbzrle.enabled:") {
+		t.Errorf("auto with XBZRLE: engine %q, fallback %q; want page, naming model.xbzrle.enabled", xb.Engine, xb.EngineFallback)
+	}
+}
+
+// TestEngineListed: scenario explain lists model.engine once, for every
+// model, and a resolved scenario carries it.
+func TestEngineListed(t *testing.T) {
+	n := 0
+	for _, k := range Keys() {
+		if k.Key == "model.engine" {
+			n++
+			if k.Model != "" || k.Default != "page" || !strings.Contains(k.Doc, "auto") {
+				t.Errorf("model.engine: model %q, default %q, doc %q", k.Model, k.Default, k.Doc)
+			}
+		}
+	}
+	if n != 1 {
+		t.Errorf("model.engine listed %d times, want once", n)
+	}
+	spec, err := LoadDefault([]string{"model.engine=auto"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := resolvedValue(spec, "model.engine"); v != "auto" {
+		t.Errorf("resolved model.engine %v, want auto", v)
+	}
+}
