@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -319,5 +320,36 @@ func TestRunFleetAgreesWithSimulator(t *testing.T) {
 	}
 	if sum > 1.05*link {
 		t.Errorf("the two migrations together averaged %.1f Mbit/s, above the %.0f Mbit/s link", sum/1e6, link/1e6)
+	}
+}
+
+// TestRunFleetCancelLeavesNothing cancels a fleet while both of its
+// migrations cross an 8 Mbit/s link: no QEMU process, work-dir file or
+// network namespace of the fleet is left.
+func TestRunFleetCancelLeavesNothing(t *testing.T) {
+	needQEMU(t)
+	needRoot(t)
+	if _, err := FindKernel(); err != nil {
+		t.Skipf("skipping: %v", err)
+	}
+	f := loadLabFleet(t, "network.bandwidth=8Mbit", "vms.vm.vm.memory=64MiB", "vms.vm.workload.generator.working_set=16MiB")
+	work := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	done := startUntilMigrating(t, func(log io.Writer) error {
+		_, err := RunFleet(ctx, f, Options{Log: log, Local: LocalOptions{WorkDir: work, Warmup: 200 * time.Millisecond}})
+		return err
+	})
+	time.Sleep(time.Second)
+	if ps := labProcesses(t, work); len(ps) != 4 {
+		t.Errorf("mid-migration: want the fleet's 4 QEMU processes running, found %v", ps)
+	}
+	if ns := ownNamespaces(); len(ns) != 2 {
+		t.Errorf("mid-migration: want the fleet's 2 namespaces, found %v", ns)
+	}
+	cancelAndWait(t, cancel, done, 60*time.Second)
+	checkNothingLeft(t, work)
+	if ns := ownNamespaces(); len(ns) > 0 {
+		t.Errorf("namespaces left after cancel: %v", ns)
 	}
 }
