@@ -349,7 +349,8 @@ type Round struct {
 //     stop-and-copy or post-copy pass);
 //   - compression_ratio, cpu_seconds_source, cpu_seconds_destination and
 //     bottleneck need a CPU model (Bottleneck set);
-//   - the xbzrle_ keys need XBZRLE (a cache size).
+//   - the xbzrle_ keys need XBZRLE (a cache size);
+//   - verdict_margin needs the fluid engine (engine fluid).
 //
 // Every other key applies. Applies works on a Result decoded from JSON as
 // well, since it looks only at values the JSON keeps.
@@ -365,6 +366,8 @@ func (r *Result) Applies(key string) bool {
 		return r.Completed || r.stopped()
 	case "compression_ratio", "cpu_seconds_source", "cpu_seconds_destination", "bottleneck":
 		return r.Bottleneck != ""
+	case "verdict_margin":
+		return r.Engine == string(EngineFluid)
 	}
 	if strings.HasPrefix(key, "xbzrle_") {
 		return r.XbzrleCacheSizeBytes > 0
@@ -378,7 +381,8 @@ func (r *Result) Applies(key string) bool {
 func MayNotApply(key string) bool {
 	switch key {
 	case "converged", "expected_downtime_s", "dirty_pages_rate", "downtime_s",
-		"compression_ratio", "cpu_seconds_source", "cpu_seconds_destination", "bottleneck":
+		"compression_ratio", "cpu_seconds_source", "cpu_seconds_destination", "bottleneck",
+		"verdict_margin":
 		return true
 	}
 	return strings.HasPrefix(key, "xbzrle_")

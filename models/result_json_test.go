@@ -52,7 +52,7 @@ func TestResultJSONMatchesStructEncoding(t *testing.T) {
 		SANBytes: 4, IOPenaltyS: 0.25, CPUSecondsSource: 1.5, CPUSecondsDestination: 2.5, Bottleneck: "link",
 		WorkerBytes: []uint64{1, 2}, CompressionRatio: 1, XbzrleCacheSizeBytes: 64 << 20, XbzrleBytes: 10,
 		XbzrlePages: 11, XbzrleCacheMisses: 12, XbzrleCacheMissRate: 0.5, XbzrleOverflow: 13, XbzrleEncodingRate: 3.5,
-		Engine: "page", EngineFallback: "model.xbzrle.enabled: ...", VerdictMargin: 0.5,
+		Engine: "fluid", EngineFallback: "model.xbzrle.enabled: ...", VerdictMargin: 0.5,
 		RoundsDetail:     []Round{{Round: 1, Pages: 9}, {Round: 2, StopAndCopy: true}},
 		ResolvedScenario: json.RawMessage(`{"name":"s"}`),
 	}
