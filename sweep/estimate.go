@@ -179,6 +179,10 @@ type costModel struct {
 	// factors with θ < 1 (the others do not change a weight); nil when
 	// they must be built again.
 	cells []costCell
+	// main, when not nil, is the main-effects model of log cost fit chose
+	// over the kernel, and smear its smearing factor.
+	main  func([]int32) float64
+	smear float64
 }
 
 type costCell struct {
@@ -197,7 +201,9 @@ func newCostModel(factors int) *costModel {
 	return m
 }
 
-// add records that a point with features vals took secs seconds.
+// add records that a point with features vals took secs seconds. It
+// counts in predictions at once under the kernel, from the next fit under
+// a main-effects model.
 func (m *costModel) add(vals []int32, secs float64) {
 	m.vals = append(m.vals, vals)
 	m.secs = append(m.secs, math.Max(secs, 1e-6))
@@ -302,6 +308,58 @@ func (m *costModel) fit() {
 		}
 	}
 	m.theta = theta
+	// With few points, a main-effects model of log cost may generalise
+	// better than the kernel: keep the one with the smaller leave-one-out
+	// error.
+	m.main = nil
+	if n <= maxMainEffects {
+		if l := mainEffectsLOO(m.vals, m.secs, idx, len(m.theta)); l < best {
+			m.main = mainEffects(m.vals, m.secs, len(m.theta), predictShrink)
+			m.smear = smearing(m.main, m.vals, m.secs)
+		}
+	}
+}
+
+// Shrinkage of the main effects (see [mainEffects]): strong to rank the
+// points to sample (a value seen once counts half), light to predict
+// costs (a product of effects, as a sweep's often is, loses little).
+const (
+	rankShrink    = 1
+	predictShrink = 0.25
+)
+
+// maxMainEffects is the most measured points for which fit weighs the
+// main-effects model against the kernel; beyond it the kernel, which
+// sees interactions, has the data it needs.
+const maxMainEffects = 64
+
+// mainEffectsLOO returns the leave-one-out squared error of log cost of
+// the main-effects model over the points idx of vals and secs.
+func mainEffectsLOO(vals [][]int32, secs []float64, idx []int, factors int) float64 {
+	total := 0.0
+	v := make([][]int32, 0, len(idx))
+	c := make([]float64, 0, len(idx))
+	for _, a := range idx {
+		v, c = v[:0], c[:0]
+		for _, b := range idx {
+			if b != a {
+				v, c = append(v, vals[b]), append(c, secs[b])
+			}
+		}
+		d := mainEffects(v, c, factors, predictShrink)(vals[a]) - math.Log(secs[a])
+		total += d * d
+	}
+	return total
+}
+
+// smearing returns Duan's smearing factor of a log-cost model: the mean of
+// exp(residual), which turns its predicted log cost into a mean cost.
+func smearing(main func([]int32) float64, vals [][]int32, secs []float64) float64 {
+	sum := 0.0
+	for i, v := range vals {
+		sum += math.Exp(math.Log(secs[i]) - main(v))
+	}
+	return sum / float64(len(vals))
 }
 
 // aggregate builds the cells of the measured points.
@@ -332,6 +390,9 @@ func (m *costModel) aggregate() {
 func (m *costModel) predict(vals []int32) float64 {
 	if len(m.vals) == 0 {
 		return math.NaN()
+	}
+	if m.main != nil {
+		return math.Exp(m.main(vals)) * m.smear
 	}
 	if m.cells == nil {
 		m.aggregate()
@@ -446,7 +507,7 @@ func (m *costModel) predictAll(f *costFeatures, points []int) []float64 {
 	for i, p := range points {
 		key = key[:0]
 		for k, x := range f.values[p] {
-			if k < len(m.theta) && m.theta[k] < 1 {
+			if k < len(m.theta) && (m.theta[k] < 1 || m.main != nil) {
 				key = append(key, byte(k), byte(x), byte(x>>8), byte(x>>16), byte(x>>24))
 			}
 		}
@@ -654,7 +715,7 @@ func costlyPoints(m *costModel, f *costFeatures, order, sampled []int, n int) []
 			rest = append(rest, p)
 		}
 	}
-	score := mainEffects(m.vals, m.secs, len(f.names))
+	score := mainEffects(m.vals, m.secs, len(f.names), rankShrink)
 	pred := make([]float64, len(rest))
 	for i, p := range rest {
 		pred[i] = score(f.values[p])
@@ -673,9 +734,9 @@ func costlyPoints(m *costModel, f *costFeatures, order, sampled []int, n int) []
 
 // mainEffects fits log cost = μ + Σ_f β_f(value of factor f) to the
 // measured points (features vals, costs secs) by backfitting, each β
-// shrunk towards 0 by its count n as n/(n+1), and returns the fitted log
+// shrunk towards 0 by its count n as n/(n+shrink), and returns the fitted log
 // cost of a point; a value never measured has β = 0.
-func mainEffects(vals [][]int32, secs []float64, factors int) func([]int32) float64 {
+func mainEffects(vals [][]int32, secs []float64, factors int, shrink float64) func([]int32) float64 {
 	mu := 0.0
 	for _, s := range secs {
 		mu += math.Log(s)
@@ -704,7 +765,7 @@ func mainEffects(vals [][]int32, secs []float64, factors int) func([]int32) floa
 				count[v[k]]++
 			}
 			for x, c := range count {
-				beta[k][x] = sum[x] / (float64(c) + 1)
+				beta[k][x] = sum[x] / (float64(c) + shrink)
 			}
 		}
 	}

@@ -355,3 +355,40 @@ func TestProgressOverdue(t *testing.T) {
 		t.Errorf("ETA %v with the first of a = 2 running 2 s; want 4 s", after)
 	}
 }
+
+// TestCostModelMainEffects checks that with few measured points and a
+// cost that is a product of one effect per factor, fit chooses the
+// main-effects model, which predicts the points never measured far better
+// than means of unlike neighbours.
+func TestCostModelMainEffects(t *testing.T) {
+	f := &costFeatures{names: []string{"a", "b", "c", firstFactor}, repeat: make([]bool, 4)}
+	var order []int
+	cost := map[int]float64{}
+	for a := range int32(5) {
+		for b := range int32(4) {
+			for c := range int32(3) {
+				p := len(f.values)
+				order = append(order, p)
+				f.values = append(f.values, []int32{a, b, c, 0})
+				f.group = append(f.group, int32(p))
+				cost[p] = 0.01 * math.Pow(2, float64(a)) * math.Pow(3, float64(b)) * math.Pow(1.5, float64(c))
+			}
+		}
+	}
+	m := newCostModel(len(f.names))
+	for _, p := range samplePoints(f, order, 12) {
+		m.add(f.values[p], cost[p])
+	}
+	m.fit()
+	if m.main == nil {
+		t.Fatal("fit kept the kernel for a cost made of main effects alone")
+	}
+	var want, got float64
+	for i, c := range m.predictAll(f, order) {
+		want += cost[order[i]]
+		got += c
+	}
+	if math.Abs(got-want)/want > 0.2 {
+		t.Errorf("predicted %.3f s for the sweep, it takes %.3f s", got, want)
+	}
+}

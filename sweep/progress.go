@@ -53,10 +53,14 @@ type Progress struct {
 	costsAt   time.Time
 }
 
-// overdueMin is the least time a point must have run, beyond its
-// prediction, to count as overdue: below it, outlasting a prediction is
-// noise.
-const overdueMin = 0.05 // seconds
+// A point is overdue when it has run overdueFactor times its prediction
+// and at least overdueMin: less is the noise of measured costs (repeats of
+// one point differ by 2 to 6 times on a loaded machine), not a kind of
+// point the model has not seen.
+const (
+	overdueFactor = 3
+	overdueMin    = 0.05 // seconds
+)
 
 // plan tells p the points this run simulates, in the order its workers
 // take them, their cost features, the number of workers, the capacity of
@@ -142,13 +146,14 @@ func (p *Progress) left(now time.Time) (time.Duration, bool) {
 		return 0, false
 	}
 	n := len(p.model.vals)
-	// The running points, and those that have outlasted their prediction
-	// (overdue): of a costly kind the model has not measured. Such a point
-	// is expected to run half as long again as it has (a point that has
-	// run t is as likely to end soon as to run on), and until it ends that
-	// stands for its repeats still queued: the points that differ from it
-	// only in a repeat axis (seed). The model alone cannot carry it to
-	// them: one point teaches a kernel nothing about its own kind.
+	// The running points. One that has outlasted its prediction is
+	// expected to run half as long again as it has (a point that has run
+	// t is as likely to end soon as to run on). One far past it (overdue)
+	// is of a costly kind the model has not measured, and until it ends
+	// that cost stands for its repeats still queued: the points that
+	// differ from it only in a repeat axis (seed). The model alone cannot
+	// carry it to them: one point teaches a kernel nothing about its own
+	// kind.
 	type run struct {
 		pt       int
 		pred, el float64
@@ -158,7 +163,7 @@ func (p *Progress) left(now time.Time) (time.Duration, bool) {
 	for pt, t0 := range p.running {
 		r := run{pt, p.model.predict(p.feat.values[pt]), now.Sub(t0).Seconds()}
 		running = append(running, r)
-		if r.el > r.pred && r.el >= overdueMin {
+		if r.el > overdueFactor*r.pred && r.el >= overdueMin {
 			k := p.feat.repeatKey(pt)
 			overdue[k] = math.Max(overdue[k], 1.5*r.el)
 		}
