@@ -841,6 +841,7 @@ type sampler struct {
 	model   *costModel
 	started map[int32]bool // workloads a sample point of has started
 	done    []int          // points measured, in the order they ended
+	taken   int            // points started
 	syncs   []float64      // each journal append, seconds
 	atLeast bool
 }
@@ -867,8 +868,12 @@ func (s *sampler) close() {
 	s.j.close()
 }
 
+// minSamples is the least number of points a sampler starts before its
+// budget may stop it (its hard limit, 3 × the budget, still does).
+const minSamples = 8
+
 // run runs points in order on the workers, taking none once until has
-// passed since the sampler started. With filler, at most one of points
+// passed since the sampler started and minSamples points have started. With filler, at most one of points
 // runs at a time: a worker that would start a second takes the next of
 // filler instead (or waits when filler is used up). Costly points run so
 // as they do in a spread run, beside cheap ones: two at once slow each
@@ -891,16 +896,19 @@ func (s *sampler) run(points []int, until time.Duration, filler []int) error {
 	// or -1 when there is none; mu is held.
 	take := func() (int, bool) {
 		for {
-			if next == len(points) || time.Since(s.start) >= until || failed != nil || s.limited.Err() != nil {
+			over := time.Since(s.start) >= until && s.taken >= minSamples
+			if next == len(points) || over || failed != nil || s.limited.Err() != nil {
 				return -1, false
 			}
 			if !exclusive || costly == 0 {
 				next++
 				costly++
+				s.taken++
 				return points[next-1], true
 			}
 			if nextF < len(filler) {
 				nextF++
+				s.taken++
 				return filler[nextF-1], false
 			}
 			freed.Wait()
