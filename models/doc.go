@@ -37,6 +37,20 @@
 // Each model documents its semantics, its closed form where one exists,
 // and where it knowingly departs from the implementation it follows.
 //
+// # Engines
+//
+// Every model replays its trace page by page (the page engine). A
+// generator workload can instead be run on its expectation, from the
+// closed forms of traces.Expect: [FluidPrecopy] (fluid_precopy.go, with
+// the guest in fluid_guest.go and the qemu policy's bitmap in
+// fluid_bitmap.go) is pre-copy on the fluid engine, exact in
+// expectation over seeds at a cost per round instead of per page.
+// [NewEngine] builds a model for the scenario key model.engine (page,
+// fluid or auto; engine.go) and [FluidSupport] says what the fluid
+// engine covers; the result's engine, engine_fallback and
+// verdict_margin say which engine ran, why not fluid, and how close the
+// fluid verdict is.
+//
 // # Running a model
 //
 // A model is built from its registered [Info] (see [Registry] and
