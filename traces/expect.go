@@ -51,6 +51,10 @@ import (
 //   - phases: each phase over its own epochs, the trace's epochs run on
 //     across phases; a page escapes the window if it escapes every phase.
 //
+// [Expect.Read] gives the read sets (what a post-copy guest touches
+// besides its writes) the same way; see its comment for where they are
+// approximate.
+//
 // A window longer than the trace wraps into its replay (at_end loop:
 // the same pages again) or into idleness (at_end idle). The zero, free
 // and page-cache classes are never written (a generator's working set
@@ -77,6 +81,7 @@ type Expect struct {
 // it.
 type expPhase struct {
 	kind     string
+	epochS   float64
 	e0, e1   uint64 // the trace's epochs [e0, e1)
 	ws, hot  uint64
 	perEpoch uint64 // writes per epoch × fixedOne (the generator's carry)
@@ -86,6 +91,12 @@ type expPhase struct {
 	// zipf: each bucket's chance to be drawn in an epoch of kLo and of
 	// kLo+1 draws, 1 − exp(−w·t).
 	piLo, piHi []float64
+
+	// Reads, per epoch on average: in the hot and the cold part (all in
+	// hot for the kinds without parts), and for zipf each bucket's
+	// chance to be read.
+	readHot, readCold float64
+	piRead            []float64
 }
 
 // expZipf is a zipf law's ranks in buckets.
@@ -138,12 +149,12 @@ func NewExpect(spec GeneratorSpec, memory, pageSize units.Bytes, loop bool) (*Ex
 			return nil, fmt.Errorf("%s: alloc_rate and free_rate change the memory classes over time; the closed forms assume a fixed layout", key)
 		}
 		p := expPhase{
-			kind: s.Kind, e0: x.epochs, e1: x.epochs + ph.epochs, ws: ph.ws, hot: ph.hot,
+			kind: s.Kind, epochS: s.Epoch.Seconds(), e0: x.epochs, e1: x.epochs + ph.epochs, ws: ph.ws, hot: ph.hot,
 			perEpoch: uint64(math.Round(s.DirtyRate * float64(s.Epoch))),
 			hotFrac:  uint64(math.Round(s.HotShare * fixedOne)),
 		}
 		x.epochs = p.e1
-		if s.Kind == GenZipf && p.perEpoch > 0 {
+		if s.Kind == GenZipf && (p.perEpoch > 0 || s.ReadRate > 0) {
 			if zipfs++; zipfs > 1 {
 				return nil, fmt.Errorf("%s.kind: a second zipf phase: each zipf phase scatters its ranks with its own permutation, and the closed forms follow one", key)
 			}
@@ -155,6 +166,7 @@ func NewExpect(spec GeneratorSpec, memory, pageSize units.Bytes, loop bool) (*Ex
 				p.piHi = append(p.piHi, -math.Expm1(-w*p.tHi))
 			}
 		}
+		p.reads(s.ReadRate, x.zipf)
 		x.phases = append(x.phases, p)
 	}
 	cuts := []uint64{0, x.layout.pageCount}
@@ -297,6 +309,161 @@ func (x *Expect) Written(a, b float64, w *Window) {
 	acc.finish(w)
 }
 
+// Read sets w to the expected set of pages read (and not written in the
+// same epoch: the generator's read sets) in the guest-time window
+// [a, b), seconds since the trace's start, reusing w's slices. A part f
+// of an epoch holds f of its reads.
+//
+// Reads are exact in expectation, as writes are, for uniform and
+// hotcold (an epoch's reads are uniform over the part's pages it did not
+// write, so each page is read with probability reads/part); the other
+// kinds are close: sequential reads are spread over the whole working
+// set (the scan's own pages cannot be read in its epoch, a second-order
+// effect), and zipf reads, successive draws among the pages the epoch
+// did not write, are taken at their own Efraimidis–Spirakis threshold
+// with the writes' inclusion held at its mean. Per-epoch counts are
+// taken at their mean.
+func (x *Expect) Read(a, b float64, w *Window) {
+	acc := expAcc{x: x, ranges: w.ranges[:0], cuts: w.cuts[:0], reads: true}
+	if x.zipf != nil {
+		acc.zlog = slices.Grow(w.Zipf[:0], len(x.zipf.share))[:len(x.zipf.share)]
+		clear(acc.zlog)
+	}
+	ep := x.epoch.Seconds()
+	ua, ub := a/ep, b/ep
+	if ub > ua && x.epochs > 0 {
+		x.cover(ua, ub, &acc)
+	}
+	acc.finish(w)
+}
+
+// reads sets the phase's mean reads per epoch from its read rate: as the
+// generator caps them, at the pages the epoch did not write, split
+// between the parts by the hot share (and what a part cannot take
+// spilling to the other).
+func (p *expPhase) reads(rate float64, z *expZipf) {
+	if rate <= 0 || p.ws == 0 || p.kind == GenIdle {
+		return
+	}
+	w := math.Min(float64(p.perEpoch)/fixedOne, float64(p.ws))
+	r := math.Min(rate*p.epochSeconds(), float64(p.ws)-w)
+	if r <= 0 {
+		return
+	}
+	switch p.kind {
+	case GenHotCold:
+		s := float64(p.hotFrac) / fixedOne
+		wh := math.Min(w*s, float64(p.hot))
+		wc := w - wh
+		hotLeft, coldLeft := float64(p.hot)-wh, float64(p.ws-p.hot)-wc
+		rh := r * s
+		rc := r - rh
+		if rh > hotLeft {
+			rc, rh = rc+rh-hotLeft, hotLeft
+		}
+		if rc > coldLeft {
+			rh, rc = rh+rc-coldLeft, coldLeft
+		}
+		p.readHot, p.readCold = rh, rc
+	case GenZipf:
+		p.readHot = r
+		if z == nil {
+			return
+		}
+		// Inclusion of a write at the mean count, then the reads'
+		// threshold over what the writes leave.
+		tw := z.threshold(w)
+		left := make([]float64, len(z.weight))
+		for b, wt := range z.weight {
+			left[b] = math.Exp(-wt * tw)
+		}
+		f := func(t float64) (v, dv float64) {
+			for b, wt := range z.weight {
+				e := math.Exp(-wt * t)
+				v += z.count[b] * left[b] * (1 - e)
+				dv += z.count[b] * left[b] * wt * e
+			}
+			return v - r, dv
+		}
+		t := 0.0
+		for range 200 {
+			v, dv := f(t)
+			if dv <= 0 {
+				break
+			}
+			step := -v / dv
+			t += step
+			if math.Abs(step) <= 1e-13*t {
+				break
+			}
+		}
+		for b, wt := range z.weight {
+			p.piRead = append(p.piRead, left[b]*-math.Expm1(-wt*t))
+		}
+	default:
+		p.readHot = r
+	}
+}
+
+// epochSeconds is the length of one epoch, from the carry's scale.
+func (p *expPhase) epochSeconds() float64 { return p.epochS }
+
+// coverReads adds the reads of the phase's local epochs [ua, ub): whole
+// epochs and, at the ends, parts of epochs.
+func (p *expPhase) coverReads(ua, ub float64, acc *expAcc) {
+	if p.readHot == 0 && p.readCold == 0 && p.piRead == nil {
+		return
+	}
+	first, last := math.Ceil(ua), math.Floor(ub)
+	if first > last { // within one epoch
+		e := math.Floor(ua)
+		p.partReads(ua-e, ub-e, acc)
+		return
+	}
+	if f := first - ua; f > 0 {
+		p.partReads(1-f, 1, acc)
+	}
+	if m := last - first; m > 0 {
+		switch p.kind {
+		case GenHotCold:
+			acc.add(0, p.hot, m*log1mRatio(p.readHot, p.hot))
+			if cold := p.ws - p.hot; cold > 0 {
+				acc.add(p.hot, p.ws, m*log1mRatio(p.readCold, cold))
+			}
+		case GenZipf:
+			for b, q := range p.piRead {
+				acc.zlog[b] += m * math.Log1p(-q)
+			}
+		default:
+			acc.add(0, p.ws, m*log1mRatio(p.readHot, p.ws))
+		}
+	}
+	if f := ub - last; f > 0 {
+		p.partReads(0, f, acc)
+	}
+}
+
+// partReads adds the share [fa, fb) of an epoch's reads: as for writes,
+// the ranks [r·fa, r·fb) in ascending page order, the hot part's first.
+func (p *expPhase) partReads(fa, fb float64, acc *expAcc) {
+	r := p.readHot + p.readCold
+	ka, kb := r*fa, r*fb
+	switch p.kind {
+	case GenHotCold:
+		hp := math.Max(0, math.Min(kb, p.readHot)-ka)
+		acc.add(0, p.hot, log1mRatio(hp, p.hot))
+		if cold := p.ws - p.hot; cold > 0 {
+			acc.add(p.hot, p.ws, log1mRatio(kb-ka-hp, cold))
+		}
+	case GenZipf:
+		for b, q := range p.piRead {
+			acc.zlog[b] += math.Log1p(-(fb - fa) * q)
+		}
+	default:
+		acc.add(0, p.ws, log1mRatio(kb-ka, p.ws))
+	}
+}
+
 // cover adds the epochs of the guest-time window [ua, ub) in epochs.
 func (x *Expect) cover(ua, ub float64, acc *expAcc) {
 	e := float64(x.epochs)
@@ -348,6 +515,10 @@ func (p *expPhase) hotWrites(e uint64) uint64 { return mulDivFixed(p.writes(e), 
 
 // cover adds the phase's local epochs [ua, ub) to acc.
 func (p *expPhase) cover(ua, ub float64, acc *expAcc) {
+	if acc.reads {
+		p.coverReads(ua, ub, acc)
+		return
+	}
 	if p.kind == GenIdle || p.perEpoch == 0 || p.ws == 0 {
 		return
 	}
@@ -511,6 +682,7 @@ func (p *expPhase) part(e uint64, fa, fb float64, acc *expAcc) {
 // pages, and per zipf bucket.
 type expAcc struct {
 	x      *Expect
+	reads  bool // the read sets, not the written ones
 	ranges []Piece // Lo, Hi and, in Survive, a log-escape to add
 	zlog   []float64
 	cuts   []uint64

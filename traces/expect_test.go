@@ -230,3 +230,77 @@ func TestExpectRefuses(t *testing.T) {
 		}
 	}
 }
+
+// genReads is genEpochs for the read sets.
+func genReads(t testing.TB, spec GeneratorSpec, pages, seed uint64, b float64) (epoch float64, read []*roaring.Bitmap) {
+	t.Helper()
+	src, err := NewGenerator(spec, units.Bytes(pages)*genPage, genPage, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	epoch = src.Header().Epoch.Seconds()
+	var e Epoch
+	for i := 0; float64(i)*epoch < b; i++ {
+		if err := src.Next(&e); err != nil {
+			t.Fatal(err)
+		}
+		read = append(read, e.Read.Clone())
+	}
+	return epoch, read
+}
+
+// TestExpectRead holds Expect.Read to the generator's read sets over
+// many seeds: within four standard errors plus two pages, plus 0.1 % of
+// the mean for uniform and hotcold (exact in expectation; per-epoch
+// counts taken at their mean) and 1 % for sequential and zipf, whose
+// reads the closed form approximates (see Read).
+func TestExpectRead(t *testing.T) {
+	const pages = 1 << 16
+	seeds := 32
+	if testing.Short() {
+		seeds = 12
+	}
+	type win struct{ a, b float64 }
+	wins := []win{{0, 1}, {0.1234, 0.6789}, {0.3331, 0.3379}, {1.5, 2.25}}
+	cases := []struct {
+		name string
+		spec GeneratorSpec
+		rel  float64
+	}{
+		{"uniform", GeneratorSpec{Kind: GenUniform, DirtyRate: 20000, ReadRate: 30000}, 0.001},
+		{"hotcold", GeneratorSpec{Kind: GenHotCold, DirtyRate: 30000, ReadRate: 20000}, 0.001},
+		{"hotcold/full", GeneratorSpec{Kind: GenHotCold, DirtyRate: 30000, ReadRate: 50000, HotFraction: 0.02}, 0.001},
+		{"sequential", GeneratorSpec{Kind: GenSequential, DirtyRate: 40000, ReadRate: 20000, WorkingSet: 128 * units.MiB}, 0.01},
+		{"zipf", GeneratorSpec{Kind: GenZipf, DirtyRate: 20000, ReadRate: 30000}, 0.01},
+	}
+	for _, c := range cases {
+		x, err := NewExpect(c.spec, pages*genPage, genPage, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		counts := make([][]float64, len(wins))
+		for s := range seeds {
+			ep, read := genReads(t, c.spec, pages, uint64(s)+1, 2.25)
+			for i, w := range wins {
+				counts[i] = append(counts[i], float64(windowWritten(ep, read, w.a, w.b).GetCardinality()))
+			}
+		}
+		var rw Window
+		for i, w := range wins {
+			x.Read(w.a, w.b, &rw)
+			want := rw.Count(x.ZipfShares())
+			var sum, sum2 float64
+			for _, n := range counts[i] {
+				sum += n
+				sum2 += n * n
+			}
+			mean := sum / float64(seeds)
+			se := math.Sqrt(math.Max(0, sum2/float64(seeds)-mean*mean)) / math.Sqrt(float64(seeds))
+			tol := 4*se + 2 + c.rel*mean
+			t.Logf("%s/%g-%g: closed form %.1f, generator %.1f ± %.1f: %+.3f %%", c.name, w.a, w.b, want, mean, se, 100*(want-mean)/math.Max(mean, 1))
+			if math.Abs(mean-want) > tol {
+				t.Errorf("%s/%g-%g: closed form %.1f, generator mean %.1f (se %.2f): off by %.1f, more than %.1f", c.name, w.a, w.b, want, mean, se, want-mean, tol)
+			}
+		}
+	}
+}
