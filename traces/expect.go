@@ -682,7 +682,7 @@ func (p *expPhase) part(e uint64, fa, fb float64, acc *expAcc) {
 // pages, and per zipf bucket.
 type expAcc struct {
 	x      *Expect
-	reads  bool // the read sets, not the written ones
+	reads  bool    // the read sets, not the written ones
 	ranges []Piece // Lo, Hi and, in Survive, a log-escape to add
 	zlog   []float64
 	cuts   []uint64
