@@ -112,6 +112,13 @@ func TestEngineChoice(t *testing.T) {
 		}
 	}
 	fluid, obj := run("model.engine=fluid")
+	// Same scenario, same bytes.
+	again, _ := run("model.engine=fluid")
+	b1, _ := json.Marshal(fluid)
+	b2, _ := json.Marshal(again)
+	if string(b1) != string(b2) {
+		t.Errorf("two fluid runs of one scenario differ:\n%s\n%s", b1, b2)
+	}
 	if obj["engine"] != "fluid" || fluid.VerdictMargin <= 0 || fluid.VerdictMargin > 1 {
 		t.Errorf("fluid: engine %v, verdict_margin %v; want fluid and a margin in (0, 1]", obj["engine"], fluid.VerdictMargin)
 	}
