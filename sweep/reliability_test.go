@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/migsim/migsim/scenarios"
 )
 
 // tinySweep is 4 quick points.
@@ -318,5 +320,21 @@ grid:
 	}
 	if sum := run(t, sw, Options{Dir: dir, Resume: true}); sum.Ran != 1 {
 		t.Errorf("resume ran %d points, want 1", sum.Ran)
+	}
+}
+
+// TestRunNeedsPoints: Run refuses a sweep opened without its points,
+// with an error, not an index out of range.
+func TestRunNeedsPoints(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.yaml")
+	if err := os.WriteFile(path, []byte(tinySweep), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sw, err := scenarios.OpenSweep(t.Context(), path, scenarios.SweepOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(t.Context(), sw, Options{Dir: t.TempDir()}); err == nil || !strings.Contains(err.Error(), "Run needs its points in memory") {
+		t.Errorf("Run of an unkept sweep: %v", err)
 	}
 }

@@ -72,6 +72,9 @@ func Run(ctx context.Context, sw *scenarios.Sweep, opts Options) (sum Summary, e
 	if err := opts.Shard.check(); err != nil {
 		return sum, err
 	}
+	if sw.Points == nil && sw.Len() > 0 {
+		return sum, fmt.Errorf("sweep %s: Run needs its points in memory: load it with scenarios.LoadSweep, not OpenSweep without KeepMax", sw.Name)
+	}
 	want := newManifest(sw, opts.Shard)
 	points := opts.Shard.Points(len(sw.Points))
 	sum.Points = len(points)
