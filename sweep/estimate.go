@@ -30,8 +30,8 @@ import (
 //
 //   - Features ([costFeatures]): a point is its value on each factor,
 //     one per axis (the axes of a zip block together), plus whether it is
-//     the first of its workload in the run order: the first pays for the
-//     trace, the others replay it from the trace cache.
+//     among the first of its workload in the run order (one per worker):
+//     those pay for the trace, the others replay it from the trace cache.
 //   - Model ([costModel]): a point's cost is the weighted mean of the
 //     measured costs, each weighted by θ_f for every factor f on which it
 //     differs (a product kernel). The θ_f in (0, 1] are fitted by
@@ -183,6 +183,8 @@ type costModel struct {
 	// over the kernel, and smear its smearing factor.
 	main  func([]int32) float64
 	smear float64
+	// minSecs and maxSecs bound its predictions: the measured range.
+	minSecs, maxSecs float64
 }
 
 type costCell struct {
@@ -316,6 +318,7 @@ func (m *costModel) fit() {
 		if l := mainEffectsLOO(m.vals, m.secs, idx, len(m.theta)); l < best {
 			m.main = mainEffects(m.vals, m.secs, len(m.theta), predictShrink)
 			m.smear = smearing(m.main, m.vals, m.secs)
+			m.minSecs, m.maxSecs = slices.Min(m.secs), slices.Max(m.secs)
 		}
 	}
 }
@@ -346,7 +349,9 @@ func mainEffectsLOO(vals [][]int32, secs []float64, idx []int, factors int) floa
 				v, c = append(v, vals[b]), append(c, secs[b])
 			}
 		}
-		d := mainEffects(v, c, factors, predictShrink)(vals[a]) - math.Log(secs[a])
+		pred := mainEffects(v, c, factors, predictShrink)(vals[a])
+		pred = min(max(pred, math.Log(slices.Min(c))), math.Log(slices.Max(c)))
+		d := pred - math.Log(secs[a])
 		total += d * d
 	}
 	return total
@@ -392,7 +397,9 @@ func (m *costModel) predict(vals []int32) float64 {
 		return math.NaN()
 	}
 	if m.main != nil {
-		return math.Exp(m.main(vals)) * m.smear
+		// Within the measured range: a product of effects extrapolates
+		// without bound to corners never measured.
+		return min(max(math.Exp(m.main(vals))*m.smear, m.minSecs), m.maxSecs)
 	}
 	if m.cells == nil {
 		m.aggregate()
@@ -478,21 +485,26 @@ func spreadWithin(points []int, rank func(int) int) []int {
 	return out
 }
 
-// features returns the cost features of the points of w, as they run:
-// the first point of each workload in w.order is the one that pays for
-// its trace.
-func (w *workloads) features(sw *scenarios.Sweep) *costFeatures {
+// features returns the cost features of the points of w as they run on
+// workers workers: the first points of each workload in w.order, as many
+// as there are workers, pay for its trace. The first generates it; the
+// others, started beside it, replay it as fast as it is recorded.
+func (w *workloads) features(sw *scenarios.Sweep, workers int) *costFeatures {
 	group := make(map[int]int, len(w.order))
 	first := make(map[int]bool)
 	keyGroup := map[string]int{}
+	seen := map[int]int{}
 	for _, p := range w.order {
 		k := w.key[p]
 		g, ok := keyGroup[k]
 		if !ok {
 			g = len(keyGroup)
 			keyGroup[k] = g
+		}
+		if seen[g] < max(1, workers) {
 			first[p] = true
 		}
+		seen[g]++
 		group[p] = g
 	}
 	return newCostFeatures(sw, group, first)
@@ -614,7 +626,7 @@ func EstimateWith(ctx context.Context, sw *scenarios.Sweep, points []int, opts E
 		return est, nil
 	}
 	w := groupByWorkload(sw, points)
-	order, f := w.order, w.features(sw)
+	order, f := w.order, w.features(sw, workers)
 	limit := min(opts.Samples, len(points), max(8, (len(points)+2)/3))
 
 	tmp, err := os.MkdirTemp(existingParent(opts.Dir), ".migsim-estimate-*")
@@ -836,10 +848,10 @@ type sampler struct {
 	start        time.Time
 
 	// model holds the measured points, each with its first-of-workload
-	// flag as it ran here: the first sample point of a workload to start
-	// generated its trace.
+	// flag as it ran here: set when it started before any sample point of
+	// its workload had ended, so that the trace was still being recorded.
 	model   *costModel
-	started map[int32]bool // workloads a sample point of has started
+	ended   map[int32]bool // workloads a sample point of has ended
 	done    []int          // points measured, in the order they ended
 	taken   int            // points started
 	syncs   []float64      // each journal append, seconds
@@ -858,7 +870,7 @@ func newSampler(ctx context.Context, sw *scenarios.Sweep, f *costFeatures, worke
 		size = DefaultTraceCache
 	}
 	s := &sampler{ctx: ctx, sw: sw, f: f, workers: workers, axes: axisInfos(sw.Axes), cache: traces.NewCache(size),
-		j: j, start: time.Now(), model: newCostModel(len(f.names)), started: map[int32]bool{}}
+		j: j, start: time.Now(), model: newCostModel(len(f.names)), ended: map[int32]bool{}}
 	s.limited, s.cancel = context.WithTimeout(ctx, 3*opts.Budget)
 	return s, nil
 }
@@ -873,12 +885,13 @@ func (s *sampler) close() {
 const minSamples = 8
 
 // run runs points in order on the workers, taking none once until has
-// passed since the sampler started and minSamples points have started. With filler, at most one of points
-// runs at a time: a worker that would start a second takes the next of
-// filler instead (or waits when filler is used up). Costly points run so
-// as they do in a spread run, beside cheap ones: two at once slow each
-// other (memory bandwidth, the collector), and a sample of them run
-// together would cost more than the run will.
+// passed since the sampler started and minSamples points have started.
+// With filler, at most one of points runs at a time: a worker that would
+// start a second takes the next of filler instead (or waits when filler
+// is used up). Costly points run so as they do in a spread run, beside
+// cheap ones: two at once slow each other (memory bandwidth, the
+// collector), and a sample of them run together would cost more than the
+// run will.
 func (s *sampler) run(points []int, until time.Duration, filler []int) error {
 	var (
 		mu      sync.Mutex
@@ -926,9 +939,8 @@ func (s *sampler) run(points []int, until time.Duration, filler []int) error {
 				}
 				vals := slices.Clone(s.f.values[p])
 				vals[len(vals)-1] = 0
-				if !s.started[s.f.group[p]] {
-					vals[len(vals)-1] = 1
-					s.started[s.f.group[p]] = true
+				if !s.ended[s.f.group[p]] {
+					vals[len(vals)-1] = 1 // its trace is not recorded yet
 				}
 				mu.Unlock()
 				t0 := time.Now()
@@ -949,6 +961,7 @@ func (s *sampler) run(points []int, until time.Duration, filler []int) error {
 				default:
 					s.model.add(vals, d)
 					s.done = append(s.done, p)
+					s.ended[s.f.group[p]] = true
 				}
 				mu.Unlock()
 				if err != nil {

@@ -303,7 +303,7 @@ grid:
 	if want := []int{0, 4, 2, 6, 1, 5, 3, 7}; !slices.Equal(rates, want) {
 		t.Errorf("workloads in order %v, want %v", rates, want)
 	}
-	f := w.features(sw)
+	f := w.features(sw, 1)
 	if !slices.Equal(f.names, []string{"workload.generator.dirty_rate", "model.name", firstFactor}) {
 		t.Errorf("factors %v", f.names)
 	}

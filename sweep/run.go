@@ -241,7 +241,7 @@ func runPoints(ctx context.Context, sw *scenarios.Sweep, todo []int, j *journal,
 	lines := make(chan []byte, 4*workers)
 	groups := groupByWorkload(sw, todo)
 	if opts.Progress != nil {
-		opts.Progress.plan(groups.order, groups.features(sw), workers, cap(lines), opts.Formats)
+		opts.Progress.plan(groups.order, groups.features(sw, workers), workers, cap(lines), opts.Formats)
 	}
 	go func() {
 		defer close(jobs)
