@@ -58,6 +58,13 @@ func (l *loader) validateLinkFloor(s *Spec) {
 	if secs <= limit.Seconds() {
 		return
 	}
+	if l.given("model.max_time") && !l.given(key) {
+		// The path is the profile's or the default; the limit is what
+		// the scenario set.
+		l.addf("model.max_time", "%v is shorter than the %s the path needs to move %s (%s): no migration can complete within it",
+			limit, fmtSeconds(secs), what, why)
+		return
+	}
 	need := page / limit.Seconds()
 	var fix string
 	switch key {

@@ -346,3 +346,14 @@ func TestEpochFloor(t *testing.T) {
 		t.Errorf("trace: %v", err)
 	}
 }
+
+// TestSlowLinkBlamesMaxTime: when the scenario sets a max_time too short
+// for the profile's link, the error names model.max_time, not the
+// bandwidth it did not set.
+func TestSlowLinkBlamesMaxTime(t *testing.T) {
+	_, err := LoadDefault([]string{"model.max_time=1ns"})
+	want := "--set model.max_time: 1ns is shorter than the 0.000423 s the path needs to move one 4KiB page and the 512KiB of device state (10Gbit)"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("error %v, want %q", err, want)
+	}
+}
