@@ -93,17 +93,7 @@ func (b *fluidBitmap) window(since float64) *fluidWin {
 	w := &fluidWin{}
 	b.x.Written(since, b.latest, &w.w)
 	for _, pc := range w.w.Pieces {
-		if !pc.Zipf {
-			w.p = append(w.p, 1-pc.Survive)
-			w.v = append(w.v, pc.Survive*(1-pc.Survive))
-			continue
-		}
-		var p, v float64
-		for k, sh := range b.shares {
-			q := pc.Survive * w.w.Zipf[k]
-			p += sh * (1 - q)
-			v += sh * q * (1 - q)
-		}
+		p, v := w.w.PieceIn(pc, b.shares)
 		w.p = append(w.p, p)
 		w.v = append(w.v, v)
 	}

@@ -224,8 +224,12 @@ type Window struct {
 	Pieces []Piece
 	// Zipf is, for each rank bucket of the zipf law ([Expect.ZipfShares]),
 	// the probability that a page of the bucket escapes the set as far as
-	// the zipf phase goes; nil without one.
+	// the zipf phase's whole epochs go; nil without one.
 	Zipf []float64
+	// ZipfParts are, for the parts of zipf epochs at the window's ends
+	// (each holds the pages of a range of memory, see Piece.Parts), each
+	// bucket's probability to escape the part.
+	ZipfParts [][]float64
 
 	ranges []Piece // scratch: the ranges being accumulated
 	cuts   []uint64
@@ -238,22 +242,40 @@ type Piece struct {
 	// set (as far as the phases other than zipf go).
 	Survive float64
 	// Zipf is true inside the zipf working set: a page of rank bucket b
-	// is not in the set with probability Survive × Window.Zipf[b].
+	// is not in the set with probability Survive × Window.Zipf[b] ×
+	// Window.ZipfParts[j][b] for each bit j of Parts.
 	Zipf bool
+	// Parts has bit j set when the piece lies in the range of
+	// Window.ZipfParts[j].
+	Parts uint8
+}
+
+// PieceIn returns the probability that a page of p is in the set, and
+// the variance of its membership averaged over the page's possible zipf
+// buckets (shares are [Expect.ZipfShares]).
+func (w *Window) PieceIn(p Piece, shares []float64) (in, variance float64) {
+	if !p.Zipf {
+		return 1 - p.Survive, p.Survive * (1 - p.Survive)
+	}
+	var esc, v float64
+	for b, s := range shares {
+		q := p.Survive * w.Zipf[b]
+		for j, part := range w.ZipfParts {
+			if p.Parts&(1<<j) != 0 {
+				q *= part[b]
+			}
+		}
+		esc += s * q
+		v += s * q * (1 - q)
+	}
+	return 1 - esc, v
 }
 
 // In returns the expected pages of p in the set; shares are the zipf
 // buckets' ([Expect.ZipfShares]).
 func (w *Window) In(p Piece, shares []float64) float64 {
-	n := float64(p.Hi - p.Lo)
-	if !p.Zipf {
-		return n * (1 - p.Survive)
-	}
-	var esc float64
-	for b, s := range shares {
-		esc += s * w.Zipf[b]
-	}
-	return n * (1 - p.Survive*esc)
+	in, _ := w.PieceIn(p, shares)
+	return float64(p.Hi-p.Lo) * in
 }
 
 // Count returns the expected number of pages in the set.
@@ -271,15 +293,8 @@ func (w *Window) Count(shares []float64) float64 {
 func (w *Window) Variance(shares []float64) float64 {
 	var v float64
 	for _, p := range w.Pieces {
-		n := float64(p.Hi - p.Lo)
-		if !p.Zipf {
-			v += n * p.Survive * (1 - p.Survive)
-			continue
-		}
-		for b, s := range shares {
-			q := p.Survive * w.Zipf[b]
-			v += n * s * q * (1 - q)
-		}
+		_, pv := w.PieceIn(p, shares)
+		v += float64(p.Hi-p.Lo) * pv
 	}
 	return v
 }
@@ -296,7 +311,7 @@ func (x *Expect) Distinct(a, b float64) float64 {
 // Written sets w to the expected set of pages written in the guest-time
 // window [a, b), seconds since the trace's start, reusing w's slices.
 func (x *Expect) Written(a, b float64, w *Window) {
-	acc := expAcc{x: x, ranges: w.ranges[:0], cuts: w.cuts[:0]}
+	acc := expAcc{x: x, ranges: w.ranges[:0], cuts: w.cuts[:0], zparts: w.ZipfParts[:0]}
 	if x.zipf != nil {
 		acc.zlog = slices.Grow(w.Zipf[:0], len(x.zipf.share))[:len(x.zipf.share)]
 		clear(acc.zlog)
@@ -324,7 +339,7 @@ func (x *Expect) Written(a, b float64, w *Window) {
 // with the writes' inclusion held at its mean. Per-epoch counts are
 // taken at their mean.
 func (x *Expect) Read(a, b float64, w *Window) {
-	acc := expAcc{x: x, ranges: w.ranges[:0], cuts: w.cuts[:0], reads: true}
+	acc := expAcc{x: x, ranges: w.ranges[:0], cuts: w.cuts[:0], zparts: w.ZipfParts[:0], reads: true}
 	if x.zipf != nil {
 		acc.zlog = slices.Grow(w.Zipf[:0], len(x.zipf.share))[:len(x.zipf.share)]
 		clear(acc.zlog)
@@ -450,17 +465,12 @@ func (p *expPhase) partReads(fa, fb float64, acc *expAcc) {
 	ka, kb := r*fa, r*fb
 	switch p.kind {
 	case GenHotCold:
-		hp := math.Max(0, math.Min(kb, p.readHot)-ka)
-		acc.add(0, p.hot, log1mRatio(hp, p.hot))
-		if cold := p.ws - p.hot; cold > 0 {
-			acc.add(p.hot, p.ws, log1mRatio(kb-ka-hp, cold))
-		}
+		acc.ranks(0, p.hot, p.readHot, ka, math.Min(kb, p.readHot))
+		acc.ranks(p.hot, p.ws, p.readCold, math.Max(ka, p.readHot)-p.readHot, kb-p.readHot)
 	case GenZipf:
-		for b, q := range p.piRead {
-			acc.zlog[b] += math.Log1p(-(fb - fa) * q)
-		}
+		acc.zipfPart(p.ws, fa, fb, p.piRead)
 	default:
-		acc.add(0, p.ws, log1mRatio(kb-ka, p.ws))
+		acc.ranks(0, p.ws, r, ka, kb)
 	}
 }
 
@@ -647,7 +657,7 @@ func (p *expPhase) part(e uint64, fa, fb float64, acc *expAcc) {
 	ka, kb := float64(n)*fa, float64(n)*fb
 	switch p.kind {
 	case GenUniform:
-		acc.add(0, p.ws, log1mRatio(kb-ka, p.ws))
+		acc.ranks(0, p.ws, float64(n), ka, kb)
 	case GenHotCold:
 		hot := p.hotWrites(e+1) - p.hotWrites(e)
 		cold := p.ws - p.hot
@@ -655,26 +665,55 @@ func (p *expPhase) part(e uint64, fa, fb float64, acc *expAcc) {
 		c := min(n-h, cold)
 		h = n - c // the spill
 		// The hot part's pages are the lowest: ranks [0, h).
-		hp := math.Max(0, math.Min(kb, float64(h))-ka)
-		cp := (kb - ka) - hp
-		acc.add(0, p.hot, log1mRatio(hp, p.hot))
-		if cold > 0 {
-			acc.add(p.hot, p.ws, log1mRatio(cp, cold))
-		}
+		acc.ranks(0, p.hot, float64(h), ka, math.Min(kb, float64(h)))
+		acc.ranks(p.hot, p.ws, float64(c), math.Max(ka, float64(h))-float64(h), kb-float64(h))
 	case GenZipf:
 		if n >= p.ws {
-			// Every page, each in the part with probability fb − fa.
-			acc.add(0, p.ws, math.Log1p(-(fb - fa)))
+			acc.ranks(0, p.ws, float64(p.ws), ka, kb)
 			return
 		}
 		pi := p.piLo
 		if n != p.kLo {
 			pi = p.piHi
 		}
-		f := fb - fa
+		acc.zipfPart(p.ws, fa, fb, pi)
+	}
+}
+
+// ranks adds the ranks [ka, kb) of a uniform sample of k pages of the
+// part [lo, hi) of memory, in ascending page order: the sample's pages
+// lie evenly over the part, so those ranks are its pages in the share
+// [ka/k, kb/k) of the part, each of which it holds with probability
+// k/(hi − lo).
+func (a *expAcc) ranks(lo, hi uint64, k, ka, kb float64) {
+	if kb <= ka || k <= 0 || hi <= lo {
+		return
+	}
+	size := float64(hi - lo)
+	at := func(r float64) uint64 { return lo + uint64(math.Round(size*math.Min(1, math.Max(0, r/k)))) }
+	a.add(at(ka), at(kb), log1mRatio(k, hi-lo))
+}
+
+// zipfPart adds the share [fa, fb) of a zipf epoch whose buckets are
+// drawn with probabilities pi: its pages in the share [fa, fb) of the
+// working set [0, ws) (the permutation scatters them evenly).
+func (a *expAcc) zipfPart(ws uint64, fa, fb float64, pi []float64) {
+	j := len(a.zparts)
+	if j >= 8 || fb <= fa {
+		// More parts than a window has ends: spread this one instead.
 		for b, q := range pi {
-			acc.zlog[b] += math.Log1p(-f * q)
+			a.zlog[b] += math.Log1p(-(fb - fa) * q)
 		}
+		return
+	}
+	esc := make([]float64, len(pi))
+	for b, q := range pi {
+		esc[b] = 1 - q
+	}
+	a.zparts = append(a.zparts, esc)
+	lo, hi := uint64(math.Round(fa*float64(ws))), uint64(math.Round(fb*float64(ws)))
+	if hi > lo {
+		a.ranges = append(a.ranges, Piece{Lo: lo, Hi: hi, Parts: 1 << j})
 	}
 }
 
@@ -683,8 +722,9 @@ func (p *expPhase) part(e uint64, fa, fb float64, acc *expAcc) {
 type expAcc struct {
 	x      *Expect
 	reads  bool    // the read sets, not the written ones
-	ranges []Piece // Lo, Hi and, in Survive, a log-escape to add
+	ranges []Piece // Lo, Hi and, in Survive, a log-escape to add; Parts
 	zlog   []float64
+	zparts [][]float64
 	cuts   []uint64
 }
 
@@ -759,19 +799,21 @@ func (a *expAcc) finish(w *Window) {
 	for i := 0; i+1 < len(cuts); i++ {
 		lo, hi := cuts[i], cuts[i+1]
 		var logS float64
+		var parts uint8
 		for _, r := range ranges {
 			if r.Lo <= lo && hi <= r.Hi {
 				logS += r.Survive
+				parts |= r.Parts
 			}
 		}
-		pc := Piece{Lo: lo, Hi: hi, Survive: math.Exp(logS), Zipf: hi <= zws}
-		if n := len(pieces); n > 0 && pieces[n-1].Survive == pc.Survive && pieces[n-1].Zipf == pc.Zipf && !x.isCut(lo) {
+		pc := Piece{Lo: lo, Hi: hi, Survive: math.Exp(logS), Zipf: hi <= zws, Parts: parts}
+		if n := len(pieces); n > 0 && pieces[n-1].Survive == pc.Survive && pieces[n-1].Zipf == pc.Zipf && pieces[n-1].Parts == pc.Parts && !x.isCut(lo) {
 			pieces[n-1].Hi = hi
 			continue
 		}
 		pieces = append(pieces, pc)
 	}
-	w.Pieces, w.ranges, w.cuts = pieces, ranges, cuts
+	w.Pieces, w.ranges, w.cuts, w.ZipfParts = pieces, ranges, cuts, a.zparts
 	if x.zipf != nil {
 		for b, l := range a.zlog {
 			a.zlog[b] = math.Exp(l)

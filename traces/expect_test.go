@@ -119,6 +119,15 @@ func TestExpectDistinct(t *testing.T) {
 		{"sequential", GeneratorSpec{Kind: GenSequential, DirtyRate: 45678.9, WorkingSet: 128 * units.MiB}, true, wins},
 		{"sequential/all", GeneratorSpec{Kind: GenSequential, DirtyRate: 1e7, WorkingSet: 1 * units.MiB}, true, wins},
 		{"idle", GeneratorSpec{Kind: GenIdle}, true, wins[:1]},
+		// About an epoch, at a high rate: the parts of two epochs hold
+		// different ranges of memory (the first's highest pages, the
+		// next's lowest), which the closed form follows.
+		{"hotcold/short", GeneratorSpec{Kind: GenHotCold, DirtyRate: 152500}, true,
+			[]win{{0.276110651, 0.282154999}, {0.263216541, 0.276110651}, {0.2305, 0.2407}}},
+		{"uniform/short", GeneratorSpec{Kind: GenUniform, DirtyRate: 152500}, true,
+			[]win{{0.276110651, 0.282154999}, {0.2305, 0.2407}}},
+		{"zipf/short", GeneratorSpec{Kind: GenZipf, DirtyRate: 152500}, true,
+			[]win{{0.276110651, 0.282154999}, {0.2305, 0.2407}}},
 		{"phases", GeneratorSpec{Kind: GenPhases, Phases: []GeneratorSpec{
 			{Kind: GenUniform, DirtyRate: 20000, Duration: 500 * time.Millisecond},
 			{Kind: GenHotCold, DirtyRate: 8000, WorkingSet: 128 * units.MiB, Duration: 700 * time.Millisecond},
