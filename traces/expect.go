@@ -21,7 +21,12 @@ import (
 // parts of epochs. As the models' guest replayer does, a part f of an
 // epoch that writes n pages contributes the n·f of them that come first
 // in ascending page order (see models/guest.go); the rest of the epoch
-// goes to the next window. Epochs are independent given their counts,
+// goes to the next window. A sample's pages lie evenly over its part of
+// memory, so those ranks are a range of it: the part [fa, fb) of an
+// epoch holds the epoch's pages in the share [fa, fb) of the part (of
+// the hot or cold part by its own ranks for hotcold, of the working set
+// for zipf), and a window about an epoch long takes one epoch's highest
+// pages and the next one's lowest. Epochs are independent given their counts,
 // which follow the generator's cumulative floor exactly (see
 // [GeneratorSpec]), so a page's chance of escaping the window is a
 // product over the epochs it covers:
@@ -42,9 +47,8 @@ import (
 //     grouped in buckets (single ranks up to 16, then 8 buckets per
 //     doubling, weights within 11 % of each other for s = 1.2), so a
 //     window costs O(buckets). Ranks land on pages through a random
-//     permutation: a part f of an epoch holds each of its pages with
-//     probability f, and every page of the working set has the bucket
-//     mix of the whole law;
+//     permutation, so every page of the working set has the bucket mix
+//     of the whole law;
 //   - sequential: deterministic, the cyclic range from the scan's
 //     position at a to its position at b;
 //   - idle: nothing;
@@ -326,8 +330,8 @@ func (x *Expect) Written(a, b float64, w *Window) {
 
 // Read sets w to the expected set of pages read (and not written in the
 // same epoch: the generator's read sets) in the guest-time window
-// [a, b), seconds since the trace's start, reusing w's slices. A part f
-// of an epoch holds f of its reads.
+// [a, b), seconds since the trace's start, reusing w's slices. A part of
+// an epoch holds its reads by rank, as for writes.
 //
 // Reads are exact in expectation, as writes are, for uniform and
 // hotcold (an epoch's reads are uniform over the part's pages it did not
