@@ -710,9 +710,12 @@ func (a *expAcc) zipfPart(ws uint64, fa, fb float64, pi []float64) {
 		}
 		return
 	}
-	esc := make([]float64, len(pi))
-	for b, q := range pi {
-		esc[b] = 1 - q
+	var esc []float64
+	if j < cap(a.zparts) {
+		esc = a.zparts[:j+1][j][:0] // the last window's, reused
+	}
+	for _, q := range pi {
+		esc = append(esc, 1-q)
 	}
 	a.zparts = append(a.zparts, esc)
 	lo, hi := uint64(math.Round(fa*float64(ws))), uint64(math.Round(fb*float64(ws)))
