@@ -324,8 +324,8 @@ func loadRoot(file string, root *yaml.Node, data []byte, overrides []string) (*S
 	l.decodeErrors(decode(settings, spec, ""))
 	if raw, ok := settings["model"].(map[string]any); ok {
 		params := maps.Clone(raw)
-		delete(params, "engine") // ModelSpec's own, for every model
 		delete(params, "name")
+		delete(params, "engine") // ModelSpec's own, for every model
 		l.decodeErrors(decode(params, spec.Model.Params, "model"))
 	}
 	if err := l.result(); err != nil {
@@ -636,8 +636,8 @@ func (l *loader) validate(s *Spec) {
 		if err := v.Validate(); err != nil {
 			l.keyed(err, "model", "model.", "model.")
 		}
-		l.validateEngine(s)
 	}
+	l.validateEngine(s)
 }
 
 // keyed records err, a possibly joined error whose parts may begin with
