@@ -29,7 +29,7 @@ func TestRunComparesOneCase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := runCase(t, spec, LocalOptions{WorkDir: t.TempDir()})
+	c := runCaseLink(t, spec, LocalOptions{WorkDir: t.TempDir()}, 0)
 	t.Logf("real: %+v; boot %.1fs, migration %.1fs, verify %.1fs, %d epoch reports",
 		c.Real.Metrics, c.Real.BootS, c.Real.MigrationWallS, c.Real.VerifyS, len(c.Real.Epochs))
 	checkRealRun(t, c.Real, spec.VM.Memory, spec.Model.Params.(*models.PrecopyParams).MaxBandwidth)
@@ -118,10 +118,18 @@ func TestSuiteCasesLoad(t *testing.T) {
 // fails the test if the run fails.
 func runCase(t *testing.T, spec *scenarios.Spec, local LocalOptions) *Comparison {
 	t.Helper()
+	return runCaseLink(t, spec, local, -1)
+}
+
+// runCaseLink is runCase with the lab's link rate: 0 measures it with the
+// link probe first (one more real migration), negative keeps the
+// scenario's own (the tests that do not look at downtime).
+func runCaseLink(t *testing.T, spec *scenarios.Spec, local LocalOptions, linkBps float64) *Comparison {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	var log strings.Builder
-	c, err := Run(ctx, spec, Options{Log: &log, Local: local})
+	c, err := Run(ctx, spec, Options{Log: &log, Local: local, LinkBps: linkBps})
 	t.Log(log.String())
 	if err != nil {
 		t.Fatal(err)
