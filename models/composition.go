@@ -151,12 +151,8 @@ func (o memoryOptions) active() bool { return o.hint || o.balloon.Enabled || o.p
 
 // validate names the key of every bad option.
 func (o memoryOptions) validate() []error {
-	var errs []error
-	check := func(ok bool, key, format string, args ...any) {
-		if !ok {
-			errs = append(errs, fmt.Errorf("model.%s: "+format, append([]any{key}, args...)...))
-		}
-	}
+	var errs checks
+	check := func(ok bool, key, format string, args ...any) { errs.check(ok, "model."+key, format, args...) }
 	b := o.balloon
 	if b.Enabled {
 		check(b.Interval > 0, "balloon.interval", "%v must be positive", b.Interval)
@@ -362,22 +358,6 @@ func (c *composition) countMisses(in Input) (uint64, error) {
 		touched.Or(roaring.And(e.Read, c.pagecache))
 	}
 	return touched.GetCardinality(), nil
-}
-
-func (p *PrecopyParams) memory() memoryOptions {
-	return memoryOptions{hint: p.FreePageHint, balloon: p.Balloon, pagecache: p.Pagecache}
-}
-
-func (p *PostcopyParams) memory() memoryOptions {
-	return memoryOptions{hint: p.FreePageHint, balloon: p.Balloon, pagecache: p.Pagecache}
-}
-
-func (p *HybridParams) memory() memoryOptions {
-	return memoryOptions{hint: p.FreePageHint, balloon: p.Balloon, pagecache: p.Pagecache}
-}
-
-func (p ParallelParams) memory() memoryOptions {
-	return memoryOptions{hint: p.FreePageHint, balloon: p.Balloon, pagecache: p.Pagecache}
 }
 
 // launchPostcopyComposed is launchPostcopy with the composition options:

@@ -1,6 +1,7 @@
 package models
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/bits"
@@ -107,6 +108,22 @@ func Codecs() []Codec {
 	}
 }
 
+// levelError is codecAt's error for a level out of its codec's range:
+// the key at fault is the level, not the compression.
+type levelError string
+
+func (e levelError) Error() string { return string(e) }
+
+// compressionKey returns the key of codecAt's error err: level for a
+// level out of range, else compression (below prefix, e.g. "model.").
+func compressionKey(prefix, compression string, err error) string {
+	var le levelError
+	if errors.As(err, &le) {
+		return prefix + "level"
+	}
+	return prefix + compression
+}
+
 // codecAt returns the named codec at level (0 means 1), with ratio
 // overriding its ratio when positive.
 func codecAt(name string, level int, ratio float64) (Codec, error) {
@@ -118,7 +135,7 @@ func codecAt(name string, level int, ratio float64) (Codec, error) {
 			continue
 		}
 		if level < 0 || level > max(c.MaxLevel, 1) {
-			return Codec{}, fmt.Errorf("level %d must be in [1, %d] for %s (0: default)", level, max(c.MaxLevel, 1), name)
+			return Codec{}, levelError(fmt.Sprintf("level %d must be in [1, %d] for %s (0: default)", level, max(c.MaxLevel, 1), name))
 		}
 		if level > 1 {
 			k := float64(level - 1)
@@ -133,12 +150,22 @@ func codecAt(name string, level int, ratio float64) (Codec, error) {
 	return Codec{}, fmt.Errorf("compression %q must be none, zlib, zstd or qatzip-like", name)
 }
 
-// validateCosts checks a costs section and names the bad key.
-func validateCosts(c Costs) error {
-	if err := c.table(Codec{}).Validate(); err != nil {
-		return fmt.Errorf("model.%w", err)
+// validateCosts checks the costs section at key (e.g. "model.costs"),
+// one [FieldError] per bad key.
+func validateCosts(key string, c Costs) error {
+	var errs checks
+	for _, f := range []struct {
+		name string
+		d    time.Duration
+	}{
+		{"scan", c.Scan}, {"map", c.Map}, {"copy", c.Copy}, {"checksum", c.Checksum},
+		{"send", c.Send}, {"receive", c.Receive}, {"install", c.Install}, {"zero_page", c.ZeroPage},
+		{"xbzrle_encode", c.XbzrleEncode}, {"xbzrle_decode", c.XbzrleDecode},
+	} {
+		errs.check(f.d >= 0, key+"."+f.name, "%v must not be negative", f.d)
 	}
-	return nil
+	errs.check(c.MapLockedShare >= 0 && c.MapLockedShare <= 1, key+".map_locked_share", "%v must be in [0, 1]", c.MapLockedShare)
+	return errs.err()
 }
 
 // cpuPipeline holds a pre-copy run to what the migration's threads can

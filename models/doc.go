@@ -51,6 +51,23 @@
 // verdict_margin say which engine ran, why not fluid, and how close the
 // fluid verdict is.
 //
+// # Parameters
+//
+// A model's parameters (its scenario section, model.*) are built from
+// shared parts (parts.go): [Rounds], [RoundCaps], [Throttle], [Stream],
+// [Faults], [Push], [Switch], [Memory], [CPU], and the sections
+// [Multifd] and [Xbzrle], embedded with `mapstructure:",squash"` so that
+// the keys stay flat, plus the model's own keys. Each part has its named
+// defaults and one Validate; the parameters' Parts method declares them,
+// and [PartsOf] is how the validation lab, calibration and the fluid
+// engine reach them without knowing the model's type. Validate returns a
+// [FieldError] per bad key, joined; [FieldErrors] lists them.
+//
+// A new model is a file for the model, a file for its parameters (its
+// parts, its own keys, Parts and Validate), a line in [Registry], and a
+// golden file in testdata; the scenario docs come from `go generate
+// ./scenarios`.
+//
 // # Running a model
 //
 // A model is built from its registered [Info] (see [Registry] and

@@ -36,44 +36,42 @@ func (e Engine) Validate() error {
 	return fmt.Errorf("%q is not page, fluid or auto", string(e))
 }
 
-// noFluid says, for each model without a fluid form, why.
-var noFluid = map[string]string{
-	"postcopy":    "post-copy's faults depend on the order in which pages arrive and the guest touches them; its fluid form is not built yet",
-	"hybrid":      "its post-copy phase has no fluid form yet",
-	"enlightened": "post-copy's faults depend on the order in which pages arrive and the guest touches them; its fluid form is not built yet",
-	"parallel":    "its workers own memory ranges whose CPU shares follow the dirty pages in each range; its fluid form is not built yet",
-}
-
 // FluidSupport returns nil when the fluid engine covers the model named
 // name with parameters params (a pointer, as [Info.Params] returns them)
 // on input in (its Generator, VM, AtEnd and ForcePostcopyAt are read),
 // else an error naming the key of the first feature it does not cover
 // and why.
 func FluidSupport(name string, params any, in Input) error {
-	if err := fluidParams(name, params); err != nil {
+	info, err := Lookup(name)
+	if err != nil {
+		return fmt.Errorf("model.name: %w", err)
+	}
+	if err := fluidParams(info, params); err != nil {
 		return err
 	}
-	_, err := fluidInput(in)
+	_, err = fluidInput(in)
 	return err
 }
 
-// fluidParams is FluidSupport's check of the model and its parameters.
-func fluidParams(name string, params any) error {
-	if p, ok := params.(*PrecopyParams); ok && name == "precopy" {
-		return fluidPrecopyParams(p)
+// fluidParams is FluidSupport's check of the model and its parameters:
+// a model with a fluid form, and parts the fluid engine follows.
+func fluidParams(info Info, params any) error {
+	if info.Fluid == nil {
+		why := info.NoFluid
+		if why == "" {
+			why = "it has no fluid form"
+		}
+		return fmt.Errorf("model.name: model %s: %s", info.Name, why)
 	}
-	why, ok := noFluid[name]
-	if !ok {
-		why = "it has no fluid form"
-	}
-	return fmt.Errorf("model.name: model %s: %s", name, why)
+	parts, _ := PartsOf(params)
+	return fluidParts(parts)
 }
 
 // NewEngine builds the model of info from params to run under engine e:
-// page is info.New's model itself; fluid its fluid form, or an error
-// naming what the fluid engine does not cover; auto picks, for each run,
-// fluid when [FluidSupport] accepts it and page otherwise. Under fluid
-// and auto the result says which engine ran (Result.Engine).
+// page is info.New's model itself; fluid its fluid form (info.Fluid), or
+// an error naming what the fluid engine does not cover; auto picks, for
+// each run, fluid when [FluidSupport] accepts it and page otherwise.
+// Under fluid and auto the result says which engine ran (Result.Engine).
 func NewEngine(info Info, params any, e Engine) (Model, error) {
 	if err := e.Validate(); err != nil {
 		return nil, fmt.Errorf("model.engine: %w", err)
@@ -82,19 +80,15 @@ func NewEngine(info Info, params any, e Engine) (Model, error) {
 		return info.New(params)
 	}
 	m := &engineModel{name: info.Name, mode: e, params: params}
-	if err := fluidParams(info.Name, params); err != nil {
+	if err := fluidParams(info, params); err != nil {
 		if e == EngineFluid {
 			return nil, fmt.Errorf("model.engine: fluid does not cover %w", err)
 		}
 		m.why = err
 	} else {
-		p, ok := params.(*PrecopyParams)
-		if !ok {
-			return nil, fmt.Errorf("model %s: parameters of type %T, want *PrecopyParams", info.Name, params)
-		}
-		f, err := NewFluidPrecopy(*p)
+		f, err := info.Fluid(params)
 		if err != nil {
-			return nil, fmt.Errorf("model %s: %w", info.Name, err)
+			return nil, err
 		}
 		m.fluid = f
 	}

@@ -56,19 +56,19 @@ func NewFluidPrecopy(p PrecopyParams) (*FluidPrecopy, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	if err := fluidPrecopyParams(&p); err != nil {
+	if err := fluidParts(p.Parts()); err != nil {
 		return nil, err
 	}
 	return &FluidPrecopy{p: p}, nil
 }
 
-// fluidPrecopyParams returns an error naming the first pre-copy
-// parameter the fluid engine does not cover.
-func fluidPrecopyParams(p *PrecopyParams) error {
-	if p.Xbzrle.Enabled {
+// fluidParts returns an error naming the first key of parts whose setting
+// the fluid engine does not follow.
+func fluidParts(parts Parts) error {
+	if x := parts.Xbzrle; x != nil && x.Enabled {
 		return errors.New("model.xbzrle.enabled: XBZRLE's cache hits depend on which pages were sent before and on their contents, which the fluid engine does not follow")
 	}
-	if p.Balloon.Enabled {
+	if m := parts.Memory; m != nil && m.Balloon.Enabled {
 		return errors.New("model.balloon.enabled: the balloon's inflations follow the guest's free pages over time, which the fluid engine does not follow")
 	}
 	return nil

@@ -130,16 +130,24 @@ type Info struct {
 	// parameters; the scenario's model section is decoded into it.
 	Params func() any
 	// New builds the model from parameters returned by Params (after
-	// decoding). It validates them and returns an error naming the key.
+	// decoding). It validates them (their Validate, the one check of
+	// every key) and returns an error whose [FieldError]s name the keys.
 	New func(params any) (Model, error)
+	// Fluid, when not nil, builds the model's fluid form (model.engine
+	// fluid, [NewEngine]) from parameters returned by Params; nil for a
+	// model without one, NoFluid saying why.
+	Fluid   func(params any) (Launcher, error)
+	NoFluid string
 }
 
-// Validator is implemented by parameter structs that can check themselves.
+// Validator is implemented by parameter structs that can check themselves:
+// every model's parameters, which return a [FieldError] per bad key.
 type Validator interface {
 	Validate() error
 }
 
-// register builds an Info whose Params and New are typed by P.
+// register builds an Info whose Params and New are typed by P. build
+// validates the parameters (the model's constructor does).
 func register[P any](name, summary, reference string, defaults func() P, build func(P) (Model, error)) Info {
 	return Info{
 		Name:      name,
@@ -150,29 +158,59 @@ func register[P any](name, summary, reference string, defaults func() P, build f
 			return &p
 		},
 		New: func(params any) (Model, error) {
-			p, ok := params.(*P)
-			if !ok {
-				return nil, fmt.Errorf("model %s: parameters of type %T, want *%T", name, params, *new(P))
+			p, err := paramsOf[P](name, params)
+			if err != nil {
+				return nil, err
 			}
-			if v, ok := any(p).(Validator); ok {
-				if err := v.Validate(); err != nil {
-					return nil, fmt.Errorf("model %s: %w", name, err)
-				}
+			m, err := build(*p)
+			if err != nil {
+				return nil, fmt.Errorf("model %s: %w", name, err)
 			}
-			return build(*p)
+			return m, nil
 		},
 	}
+}
+
+// withFluid adds to info the fluid form build makes of parameters P.
+func withFluid[P any](info Info, build func(P) (Launcher, error)) Info {
+	info.Fluid = func(params any) (Launcher, error) {
+		p, err := paramsOf[P](info.Name, params)
+		if err != nil {
+			return nil, err
+		}
+		l, err := build(*p)
+		if err != nil {
+			return nil, fmt.Errorf("model %s: %w", info.Name, err)
+		}
+		return l, nil
+	}
+	return info
+}
+
+// withoutFluid records in info why the model has no fluid form.
+func withoutFluid(info Info, why string) Info {
+	info.NoFluid = why
+	return info
+}
+
+// paramsOf returns params as model name's parameters, *P.
+func paramsOf[P any](name string, params any) (*P, error) {
+	p, ok := params.(*P)
+	if !ok {
+		return nil, fmt.Errorf("model %s: parameters of type %T, want *%T", name, params, *new(P))
+	}
+	return p, nil
 }
 
 // Registry returns every model, sorted by name. It is the one explicit list
 // of models; there is no registration by init side effect.
 func Registry() []Info {
 	all := []Info{
-		precopyInfo(),
-		postcopyInfo(),
-		hybridInfo(),
-		enlightenedInfo(),
-		parallelInfo(),
+		withFluid(precopyInfo(), func(p PrecopyParams) (Launcher, error) { return NewFluidPrecopy(p) }),
+		withoutFluid(postcopyInfo(), "post-copy's faults depend on the order in which pages arrive and the guest touches them; its fluid form is not built yet"),
+		withoutFluid(hybridInfo(), "its post-copy phase has no fluid form yet"),
+		withoutFluid(enlightenedInfo(), "post-copy's faults depend on the order in which pages arrive and the guest touches them; its fluid form is not built yet"),
+		withoutFluid(parallelInfo(), "its workers own memory ranges whose CPU shares follow the dirty pages in each range; its fluid form is not built yet"),
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].Name < all[j].Name })
 	return all

@@ -1,9 +1,6 @@
 package models
 
 import (
-	"errors"
-	"fmt"
-
 	"github.com/RoaringBitmap/roaring/v2"
 
 	"github.com/migsim/migsim/sim"
@@ -87,34 +84,21 @@ func DefaultMultifd() Multifd {
 	}
 }
 
-// validate checks the section and names the bad key.
-func (m Multifd) validate() error {
-	var errs []error
-	if m.Channels < 0 {
-		errs = append(errs, fmt.Errorf("model.multifd.channels %d must not be negative", m.Channels))
-	}
+// Validate checks the section, one [FieldError] per bad key.
+func (m *Multifd) Validate() error {
+	var c checks
+	c.check(m.Channels >= 0, "model.multifd.channels", "%d must not be negative", m.Channels)
 	if _, err := codecAt(m.Compression, m.Level, m.Ratio); err != nil {
-		errs = append(errs, fmt.Errorf("model.multifd.compression: %w", err))
+		c.add(&FieldError{Key: compressionKey("model.multifd.", "compression", err), Err: err})
 	}
-	if m.Ratio < 0 {
-		errs = append(errs, fmt.Errorf("model.multifd.ratio %v must not be negative", m.Ratio))
-	}
-	if m.PacketSize <= 0 {
-		errs = append(errs, fmt.Errorf("model.multifd.packet_size %v must be positive", m.PacketSize))
-	}
-	if m.PacketHeader < 0 {
-		errs = append(errs, fmt.Errorf("model.multifd.packet_header %v must not be negative", m.PacketHeader))
-	}
-	if !(m.VCPUBusy >= 0 && m.VCPUBusy <= 1) {
-		errs = append(errs, fmt.Errorf("model.multifd.vcpu_busy %v must be in [0, 1]", m.VCPUBusy))
-	}
-	if m.SourceCores < 0 || m.DestinationCores < 0 {
-		errs = append(errs, errors.New("model.multifd.source_cores and destination_cores must not be negative"))
-	}
-	if err := validateCosts(m.Costs); err != nil {
-		errs = append(errs, fmt.Errorf("multifd: %w", err))
-	}
-	return errors.Join(errs...)
+	c.check(m.Ratio >= 0, "model.multifd.ratio", "%v must not be negative", m.Ratio)
+	c.check(m.PacketSize > 0, "model.multifd.packet_size", "%v must be positive", m.PacketSize)
+	c.check(m.PacketHeader >= 0, "model.multifd.packet_header", "%v must not be negative", m.PacketHeader)
+	c.check(m.VCPUBusy >= 0 && m.VCPUBusy <= 1, "model.multifd.vcpu_busy", "%v must be in [0, 1]", m.VCPUBusy)
+	c.check(m.SourceCores >= 0, "model.multifd.source_cores", "%v must not be negative", m.SourceCores)
+	c.check(m.DestinationCores >= 0, "model.multifd.destination_cores", "%v must not be negative", m.DestinationCores)
+	c.add(validateCosts("model.multifd.costs", m.Costs))
+	return c.err()
 }
 
 // useMultifd turns the run into a multifd migration when m.Channels > 0.

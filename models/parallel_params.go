@@ -1,18 +1,14 @@
 package models
 
 import (
-	"errors"
-	"fmt"
-	"time"
-
 	"github.com/migsim/migsim/sim"
-	"github.com/migsim/migsim/units"
 )
 
 // ParallelParams are the parameters of [Parallel], the scenario's model
 // section: the workers, their lock and pipeline, compression, the hosts'
-// cores and the cost table, and the pre-copy settings that matter for
-// the rounds. Keys shared with [PrecopyParams] mean the same there.
+// cores and the cost table, and the parts [Rounds], [RoundCaps],
+// [Stream] and [Memory] of the pre-copy rounds. A key of [PrecopyParams]
+// means the same here.
 type ParallelParams struct {
 	// Workers is the number of parallel workers, each migrating an equal
 	// contiguous range [lo, hi) of memory over its own TCP stream, a count
@@ -49,104 +45,64 @@ type ParallelParams struct {
 	// Costs is the per-page CPU cost of each stage (see [Costs]).
 	Costs Costs `mapstructure:"costs"`
 
-	// DowntimeLimit is pre-copy's stop condition, a duration (default
-	// 300ms).
-	DowntimeLimit time.Duration `mapstructure:"downtime_limit"`
-	// MaxBandwidth caps the live rounds' throughput, bits per second; 0
-	// means no cap.
-	MaxBandwidth units.BitRate `mapstructure:"max_bandwidth"`
-	// MaxRounds forces stop-and-copy after this many live rounds, a count;
-	// 0 means no cap.
-	MaxRounds int `mapstructure:"max_rounds"`
-	// MaxBytesFactor forces stop-and-copy once this many times the
-	// guest's memory has been sent, a number; 0 means no cap (Xen: 3).
-	MaxBytesFactor float64 `mapstructure:"max_bytes_factor"`
-	// MaxTime abandons a migration that has not converged by then, a
-	// duration (default 1h).
-	MaxTime time.Duration `mapstructure:"max_time"`
-	// SetupTime is the time before the first round, a duration (default
-	// 10ms).
-	SetupTime time.Duration `mapstructure:"setup_time"`
-	// SyncTimePerGiB is the cost of one dirty-log sync per GiB, a duration
-	// (default 100µs).
-	SyncTimePerGiB time.Duration `mapstructure:"sync_time_per_gib"`
-	// ResumeTime is the destination's time to resume the guest, a
-	// duration (default 5ms).
-	ResumeTime time.Duration `mapstructure:"resume_time"`
-	// PageHeader is the per-page stream header, bytes (default 8).
-	PageHeader units.Bytes `mapstructure:"page_header"`
-	// ZeroPageBytes is a zero page on the wire, bytes (default 9).
-	ZeroPageBytes units.Bytes `mapstructure:"zero_page_bytes"`
-	// BandwidthWindow is the throughput measurement window of the stop
-	// condition, a duration (default 100ms).
-	BandwidthWindow time.Duration `mapstructure:"bandwidth_window"`
-	// FreePageHint leaves free-class pages the guest has not written out
-	// of the migration, as for pre-copy (default false; composition.go).
-	FreePageHint bool `mapstructure:"free_page_hint"`
-	// Balloon is dynamic self-ballooning (Hines and Gopalan, VEE'09)
-	// (default off).
-	Balloon BalloonParams `mapstructure:"balloon"`
-	// Pagecache says what happens to clean page-cache pages: sent, skipped
-	// and restored from the SAN, or dropped (default send).
-	Pagecache PagecacheParams `mapstructure:"pagecache"`
+	Rounds    `mapstructure:",squash"`
+	RoundCaps `mapstructure:",squash"`
+	Stream    `mapstructure:",squash"`
+	Memory    `mapstructure:",squash"`
 }
+
+// Defaults of parallel's own keys.
+const (
+	// DefaultWorkers is PMigrate's worker count.
+	DefaultWorkers = 4
+	// DefaultParallelVCPUBusy is a memory-intensive guest's busy share of
+	// each vCPU.
+	DefaultParallelVCPUBusy = 1
+)
 
 // DefaultParallelParams returns four range-locked pipelined workers, no
 // compression, unlimited cores, the default costs and pre-copy's defaults.
 func DefaultParallelParams() ParallelParams {
-	pc := DefaultPrecopyParams()
 	return ParallelParams{
-		Workers: 4, Lock: sim.LockRange, Pipeline: true, Compression: "none", VCPUBusy: 1,
-		Costs:         DefaultCosts(),
-		DowntimeLimit: pc.DowntimeLimit, MaxBandwidth: pc.MaxBandwidth, MaxRounds: pc.MaxRounds,
-		MaxTime: pc.MaxTime, SetupTime: pc.SetupTime, SyncTimePerGiB: pc.SyncTimePerGiB,
-		ResumeTime: pc.ResumeTime, PageHeader: pc.PageHeader, ZeroPageBytes: pc.ZeroPageBytes,
-		BandwidthWindow: pc.BandwidthWindow,
-		Balloon:         pc.Balloon, Pagecache: pc.Pagecache,
+		Workers: DefaultWorkers, Lock: sim.LockRange, Pipeline: true, Compression: "none", VCPUBusy: DefaultParallelVCPUBusy,
+		Costs:  DefaultCosts(),
+		Rounds: DefaultRounds(),
+		Stream: DefaultStream(),
+		Memory: DefaultMemory(),
 	}
 }
 
-// precopy returns the pre-copy parameters of the rounds.
+// Parts returns the parts p is built of.
+func (p *ParallelParams) Parts() Parts {
+	return Parts{Rounds: &p.Rounds, RoundCaps: &p.RoundCaps, Stream: &p.Stream, Memory: &p.Memory}
+}
+
+// precopy returns the pre-copy parameters of the rounds: the parts the
+// two share, whole, and pre-copy's defaults for the rest (no
+// auto-converge, no multifd or XBZRLE: the workers are the streams).
 func (p ParallelParams) precopy() PrecopyParams {
 	pc := DefaultPrecopyParams()
-	pc.DowntimeLimit, pc.MaxBandwidth, pc.MaxRounds, pc.MaxTime = p.DowntimeLimit, p.MaxBandwidth, p.MaxRounds, p.MaxTime
-	pc.MaxBytesFactor = p.MaxBytesFactor
-	pc.SetupTime, pc.SyncTimePerGiB, pc.ResumeTime = p.SetupTime, p.SyncTimePerGiB, p.ResumeTime
-	pc.PageHeader, pc.ZeroPageBytes, pc.BandwidthWindow = p.PageHeader, p.ZeroPageBytes, p.BandwidthWindow
-	pc.FreePageHint, pc.Balloon, pc.Pagecache = p.FreePageHint, p.Balloon, p.Pagecache
+	pc.Rounds, pc.RoundCaps, pc.Stream, pc.Memory = p.Rounds, p.RoundCaps, p.Stream, p.Memory
 	// Whole passes: the workers split each pass's set, which QEMU's
 	// threshold-driven syncs (sync_policy qemu) would cut short.
 	pc.SyncPolicy = SyncPass
 	return pc
 }
 
-// Validate checks the parameters and names the key of each bad one.
+// Validate checks the parameters, one [FieldError] per bad key.
 func (p *ParallelParams) Validate() error {
-	var errs []error
-	if p.Workers < 1 {
-		errs = append(errs, fmt.Errorf("model.workers %d must be at least 1", p.Workers))
-	}
+	c := p.Parts().validate()
+	c.check(p.Workers >= 1, "model.workers", "%d must be at least 1", p.Workers)
 	if err := p.Lock.Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("model.%w", err))
+		c.add(&FieldError{Key: "model.lock", Err: err})
 	}
 	if _, err := codecAt(p.Compression, p.Level, p.CompressionRatio); err != nil {
-		errs = append(errs, fmt.Errorf("model.compression: %w", err))
+		c.add(&FieldError{Key: compressionKey("model.", "compression", err), Err: err})
 	}
-	if p.CompressionRatio < 0 {
-		errs = append(errs, fmt.Errorf("model.compression_ratio %v must not be negative", p.CompressionRatio))
-	}
-	if p.SourceCores < 0 || p.DestinationCores < 0 {
-		errs = append(errs, errors.New("model.source_cores and model.destination_cores must not be negative"))
-	}
-	if !(p.VCPUBusy >= 0 && p.VCPUBusy <= 1) {
-		errs = append(errs, fmt.Errorf("model.vcpu_busy %v must be in [0, 1]", p.VCPUBusy))
-	}
-	if err := validateCosts(p.Costs); err != nil {
-		errs = append(errs, err)
-	}
-	pc := p.precopy()
-	if err := pc.Validate(); err != nil {
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
+	c.check(p.CompressionRatio >= 0, "model.compression_ratio", "%v must not be negative", p.CompressionRatio)
+	c.check(p.SourceCores >= 0, "model.source_cores", "%v must not be negative", p.SourceCores)
+	c.check(p.DestinationCores >= 0, "model.destination_cores", "%v must not be negative", p.DestinationCores)
+	c.check(p.VCPUBusy >= 0 && p.VCPUBusy <= 1, "model.vcpu_busy", "%v must be in [0, 1]", p.VCPUBusy)
+	c.add(validateCosts("model.costs", p.Costs))
+	return c.err()
 }

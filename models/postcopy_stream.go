@@ -1,8 +1,6 @@
 package models
 
 import (
-	"errors"
-	"fmt"
 	"math"
 
 	"github.com/migsim/migsim/sim"
@@ -45,7 +43,7 @@ type postcopyStream struct {
 }
 
 // stream returns the post-copy stream settings of multifd m and the
-// single-stream CPU switch, validated by validateStream.
+// single-stream CPU switch, validated by the parameters' Validate.
 func postcopyStreamOf(m Multifd, cpuBound bool, costs Costs) postcopyStream {
 	var s postcopyStream
 	if m.Channels > 0 {
@@ -60,20 +58,13 @@ func postcopyStreamOf(m Multifd, cpuBound bool, costs Costs) postcopyStream {
 	return s
 }
 
-// validatePostcopyStream checks a post-copy model's multifd and costs
-// sections and names the bad key.
-func validatePostcopyStream(m Multifd, costs Costs) error {
-	var errs []error
-	if err := m.validate(); err != nil {
-		errs = append(errs, err)
-	}
-	if m.Channels > 0 && m.Compression != "" && m.Compression != "none" {
-		errs = append(errs, fmt.Errorf("model.multifd.compression %q: post-copy sends plain pages; only none is modelled", m.Compression))
-	}
-	if err := validateCosts(costs); err != nil {
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
+// validatePostcopyMultifd checks what post-copy adds to the multifd
+// section's own checks: its channels carry plain pages.
+func validatePostcopyMultifd(m Multifd) error {
+	var c checks
+	c.check(m.Channels <= 0 || m.Compression == "" || m.Compression == "none", "model.multifd.compression",
+		"%q: post-copy sends plain pages; only none is modelled", m.Compression)
+	return c.err()
 }
 
 // useStream applies the stream settings to the run's push: called by

@@ -37,7 +37,7 @@ func (s SyncPolicy) validate() error {
 	case SyncQEMU, SyncPass:
 		return nil
 	}
-	return fmt.Errorf("model.sync_policy: %q is not qemu or pass", string(s))
+	return &FieldError{Key: "model.sync_policy", Err: fmt.Errorf("%q is not qemu or pass", string(s))}
 }
 
 // qemuSync is the state of the qemu sync policy: QEMU's migration bitmap

@@ -1,8 +1,6 @@
 package models
 
 import (
-	"errors"
-	"fmt"
 	"math"
 	"math/bits"
 
@@ -86,25 +84,19 @@ const xbzrleCachedPageLifetime = 2
 // encoding flag (1 byte) and the encoded length (2 bytes).
 const xbzrleFlagBytes = 3
 
-// validate checks the section and names the bad key.
-func (x Xbzrle) validate(multifd bool) error {
+// Validate checks the section, one [FieldError] per bad key; off, it
+// has none. That it does not combine with multifd is checked with the
+// model's parts.
+func (x *Xbzrle) Validate() error {
 	if !x.Enabled {
 		return nil
 	}
-	var errs []error
-	if pages := uint64(x.CacheSize) / 4096; x.CacheSize < 4096 || x.CacheSize%4096 != 0 || bits.OnesCount64(pages) != 1 {
-		errs = append(errs, fmt.Errorf("model.xbzrle.cache_size %v must be a power of two number of 4 KiB pages (QEMU refuses others)", x.CacheSize))
-	}
-	if !(x.ChangedFraction >= 0 && x.ChangedFraction <= 1) {
-		errs = append(errs, fmt.Errorf("model.xbzrle.changed_fraction %v must be in [0, 1]", x.ChangedFraction))
-	}
-	if x.RunBytes < 1 {
-		errs = append(errs, fmt.Errorf("model.xbzrle.run_bytes %v must be at least 1", x.RunBytes))
-	}
-	if multifd {
-		errs = append(errs, errors.New("model.xbzrle: XBZRLE does not combine with model.multifd (QEMU: multifd is not compatible with xbzrle)"))
-	}
-	return errors.Join(errs...)
+	var c checks
+	pages := uint64(x.CacheSize) / 4096
+	c.check(x.CacheSize >= 4096 && x.CacheSize%4096 == 0 && bits.OnesCount64(pages) == 1, "model.xbzrle.cache_size", "%v must be a power of two number of 4 KiB pages (QEMU refuses others)", x.CacheSize)
+	c.check(x.ChangedFraction >= 0 && x.ChangedFraction <= 1, "model.xbzrle.changed_fraction", "%v must be in [0, 1]", x.ChangedFraction)
+	c.check(x.RunBytes >= 1, "model.xbzrle.run_bytes", "%v must be at least 1", x.RunBytes)
+	return c.err()
 }
 
 // ulebLen is the length of n in ULEB128, bytes.
@@ -150,6 +142,8 @@ type xbzrleCache struct {
 	scale float64
 	// Every pass planned so far, the last one included.
 	total xbzrleCounts
+	// passes counts the live passes planned so far.
+	passes int
 }
 
 // xbzrleCounts counts one or more passes' lookups.
@@ -225,6 +219,9 @@ func (x *xbzrleCache) plan(set *dirtyLog, gen uint64, last bool, cpu *cpuPipelin
 		}
 	}
 	x.total.add(x.pass)
+	if !last {
+		x.passes++
+	}
 	if cpu != nil {
 		// A hit is encoded (overflows too: the encoder runs before it
 		// gives up); a miss is copied into the cache; the destination

@@ -47,7 +47,7 @@ func applyProfile(s *Spec, p *calibration.Profile, explicit func(key string) boo
 	var walk func(v reflect.Value, prefix string, costs bool)
 	walk = func(v reflect.Value, prefix string, costs bool) {
 		for _, f := range fieldsOf(v.Type()) {
-			fv, key := v.Field(f.index), prefix+f.key
+			fv, key := v.FieldByIndex(f.index), prefix+f.key
 			switch {
 			case f.typ.Kind() == reflect.Struct && f.typ != durationType:
 				walk(fv, key+".", f.typ == costsType)
@@ -130,7 +130,7 @@ func (s *Spec) modelKey(key string) reflect.Value {
 	}
 	for _, f := range fieldsOf(pv.Type()) {
 		if f.key == key {
-			return pv.Elem().Field(f.index)
+			return pv.Elem().FieldByIndex(f.index)
 		}
 	}
 	return reflect.Value{}

@@ -52,7 +52,7 @@ func Keys() []KeyDoc {
 // walkKeys appends the keys of struct value v, the section at prefix.
 func walkKeys(prefix string, v reflect.Value, model string, out *[]KeyDoc) {
 	for _, f := range fieldsOf(v.Type()) {
-		fv := v.Field(f.index)
+		fv := v.FieldByIndex(f.index)
 		kd := KeyDoc{
 			Key:   joinKey(prefix, f.key),
 			Model: model,

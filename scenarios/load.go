@@ -633,8 +633,12 @@ func (l *loader) validate(s *Spec) {
 	l.validateLinkFloor(s)
 
 	if v, ok := s.Model.Params.(models.Validator); ok {
-		if err := v.Validate(); err != nil {
-			l.keyed(err, "model", "model.", "model.")
+		fields, rest := models.FieldErrors(v.Validate())
+		for _, fe := range fields {
+			l.add(fe.Key, fe.Err)
+		}
+		for _, err := range rest {
+			l.add("model", err)
 		}
 	}
 	l.validateEngine(s)

@@ -78,10 +78,10 @@ func (s *Spec) Settings(sets []string) []Setting {
 	walk = func(prefix string, v, u reflect.Value) {
 		for _, f := range fieldsOf(v.Type()) {
 			key := joinKey(prefix, f.key)
-			fv := v.Field(f.index)
+			fv := v.FieldByIndex(f.index)
 			var uv reflect.Value
 			if u.IsValid() {
-				uv = u.Field(f.index)
+				uv = u.FieldByIndex(f.index)
 			}
 			if f.typ == modelSpecType {
 				out = append(out, s.setting(g, key+".name", reflect.ValueOf(s.Model.Name), reflect.Value{}))

@@ -14,8 +14,8 @@ type field struct {
 	key   string       // the scenario key, e.g. "downtime_limit"
 	name  string       // the Go field name, e.g. "DowntimeLimit"
 	typ   reflect.Type // the field's type
-	index int          // the field's index in its struct
-	owner reflect.Type // the struct that declares the field
+	index []int        // the field's index path in its section's struct (reflect.Value.FieldByIndex)
+	owner reflect.Type // the struct that declares the field (a part, for a part's key)
 }
 
 var (
@@ -25,7 +25,9 @@ var (
 
 // fieldsOf returns the keys of struct type t (or of the struct t points
 // to) in declaration order. Fields without a mapstructure tag, or tagged
-// "-", are not keys.
+// "-", are not keys. An embedded struct tagged ",squash" (a part of a
+// model's parameters, see models.Parts) is no key of its own: its keys
+// are t's, in its place.
 func fieldsOf(t reflect.Type) []field {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
@@ -33,11 +35,18 @@ func fieldsOf(t reflect.Type) []field {
 	var out []field
 	for i := range t.NumField() {
 		f := t.Field(i)
-		tag, _, _ := strings.Cut(f.Tag.Get("mapstructure"), ",")
+		tag, opts, _ := strings.Cut(f.Tag.Get("mapstructure"), ",")
+		if f.Anonymous && tag == "" && opts == "squash" {
+			for _, sf := range fieldsOf(f.Type) {
+				sf.index = append([]int{i}, sf.index...)
+				out = append(out, sf)
+			}
+			continue
+		}
 		if !f.IsExported() || tag == "" || tag == "-" {
 			continue
 		}
-		out = append(out, field{key: tag, name: f.Name, typ: f.Type, index: i, owner: t})
+		out = append(out, field{key: tag, name: f.Name, typ: f.Type, index: []int{i}, owner: t})
 	}
 	return out
 }

@@ -1204,7 +1204,7 @@ func specValue(s *Spec, key string) (reflect.Value, bool) {
 		found := false
 		for _, f := range fieldsOf(v.Type()) {
 			if f.key == name {
-				v, found = v.Field(f.index), true
+				v, found = v.FieldByIndex(f.index), true
 				break
 			}
 		}
