@@ -234,11 +234,9 @@ func (r *run) start(i int) {
 	if r.f.Plan.OnTimeout == TimeoutPostcopy {
 		// A pre-copy still running at its max_time switches to
 		// post-copy there (Nova's force-complete).
-		switch p := vm.Spec.Model.Params.(type) {
-		case *models.PrecopyParams:
-			in.ForcePostcopyAt = p.MaxTime
-		case *models.ParallelParams:
-			in.ForcePostcopyAt = p.MaxTime
+		// A pre-copy: live rounds and no post-copy phase of its own.
+		if p, _ := models.PartsOf(vm.Spec.Model.Params); p.Rounds != nil && p.Faults == nil && p.Stream != nil {
+			in.ForcePostcopyAt = p.Stream.MaxTime
 		}
 	}
 	r.started[i] = true
@@ -308,16 +306,8 @@ func converged(res *models.Result, limitS float64) bool {
 
 // downtimeLimit is vm's model's downtime_limit; 0 when it has none.
 func downtimeLimit(vm *VM) time.Duration {
-	type limited interface{ DowntimeLimitOf() time.Duration }
-	switch p := vm.Spec.Model.Params.(type) {
-	case *models.PrecopyParams:
-		return p.DowntimeLimit
-	case *models.HybridParams:
-		return p.DowntimeLimit
-	case *models.ParallelParams:
-		return p.DowntimeLimit
-	case limited:
-		return p.DowntimeLimitOf()
+	if p, _ := models.PartsOf(vm.Spec.Model.Params); p.Rounds != nil {
+		return p.Rounds.DowntimeLimit
 	}
 	return 0
 }

@@ -72,7 +72,7 @@ func prepareCases(ctx context.Context, s *Suite, res *SuiteResult) ([]*calCase, 
 		if c.LinkBps > 0 { // the loopback rate the lab measured for it
 			spec = spec.WithLinkRate(units.BitRate(c.LinkBps))
 		}
-		mig, err := labMigrationParams(spec)
+		mig, err := migrationParams(spec)
 		if err != nil {
 			return nil, fmt.Errorf("case %s: %w", c.Scenario, err)
 		}
@@ -116,13 +116,8 @@ func (c *calCase) simulate(ctx context.Context, p *Profile) (*models.Result, err
 	// to max_time (an hour); ten times the real run, at least a minute,
 	// is already an error no fit keeps.
 	lim := time.Duration(max(10*c.real.Metrics.TotalTimeS, 60) * float64(time.Second))
-	switch pp := spec.Model.Params.(type) {
-	case *models.PrecopyParams:
-		pp.MaxTime = min(pp.MaxTime, lim)
-	case *models.PostcopyParams:
-		pp.MaxTime = min(pp.MaxTime, lim)
-	case *models.HybridParams:
-		pp.MaxTime = min(pp.MaxTime, lim)
+	if parts, _ := models.PartsOf(spec.Model.Params); parts.Stream != nil {
+		parts.Stream.MaxTime = min(parts.Stream.MaxTime, lim)
 	}
 	if c.ach == nil { // a field record: its scenario's own workload
 		return simulateField(ctx, spec)

@@ -6,7 +6,6 @@ import (
 	"slices"
 
 	"github.com/migsim/migsim/models"
-	"github.com/migsim/migsim/units"
 )
 
 // initialEstimate improves start, parameter by parameter, from the
@@ -90,13 +89,10 @@ func initialEstimate(ctx context.Context, cases []*calCase, start Profile, activ
 // [Profile.ScaleMaxBandwidth]) in bits per second, 0 if it has none,
 // and whether multifd channels send.
 func liveCap(c *calCase, start *Profile) (float64, bool) {
-	var max units.BitRate
-	var multifd bool
-	switch p := c.spec.Model.Params.(type) {
-	case *models.PrecopyParams:
-		max, multifd = p.MaxBandwidth, p.Multifd.Channels > 0
-	case *models.HybridParams:
-		max, multifd = p.MaxBandwidth, p.Multifd.Channels > 0
+	parts, _ := models.PartsOf(c.spec.Model.Params)
+	if parts.Rounds == nil { // no live rounds, no cap (post-copy)
+		return 0, false
 	}
-	return float64(start.ScaleMaxBandwidth(max, multifd)), multifd
+	multifd := parts.Multifd != nil && parts.Multifd.Channels > 0
+	return float64(start.ScaleMaxBandwidth(parts.Rounds.MaxBandwidth, multifd)), multifd
 }

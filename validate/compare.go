@@ -124,31 +124,6 @@ func comparePostcopy(real RealMetrics, sim *models.Result) []MetricError {
 	}
 }
 
-// labMigrationParams returns the QEMU settings for spec's model, or an
-// error naming the models the lab can run.
-func labMigrationParams(spec *scenarios.Spec) (MigrationParams, error) {
-	switch p := spec.Model.Params.(type) {
-	case *models.PrecopyParams:
-		if spec.Model.Name == "precopy" {
-			switch c := p.Multifd.Compression; {
-			case p.Multifd.Channels == 0, c == "", c == "none", c == "zlib", c == "zstd":
-			default:
-				return MigrationParams{}, fmt.Errorf("model.multifd.compression %q: QEMU 7.2 offers none, zlib and zstd", c)
-			}
-			return PrecopyMigrationParams(*p), nil
-		}
-	case *models.PostcopyParams:
-		if spec.Model.Name == "postcopy" {
-			return PostcopyMigrationParams(*p), nil
-		}
-	case *models.HybridParams:
-		if spec.Model.Name == "hybrid" {
-			return HybridMigrationParams(*p), nil
-		}
-	}
-	return MigrationParams{}, fmt.Errorf("model.name %q: the lab validates the precopy, postcopy and hybrid models so far", spec.Model.Name)
-}
-
 // Run runs spec as a real local migration (see [RunLocal]) and in the
 // simulator, and compares them. The simulator replays the trace the guest
 // really achieved (see buildAchieved in achieved.go) over the whole guest

@@ -141,3 +141,13 @@ func runCaseLink(t *testing.T, spec *scenarios.Spec, local LocalOptions, linkBps
 	t.Log("\n" + tab.String())
 	return c
 }
+
+// migParamsOf returns the QEMU settings of model parameters p.
+func migParamsOf[P any](t testing.TB, p P) MigrationParams {
+	t.Helper()
+	m, err := MigrationParamsOf(&p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}

@@ -32,7 +32,7 @@ func TestVerificationCatchesTCGBug(t *testing.T) {
 	p.MaxBandwidth = 400 * units.Mbit
 	var log strings.Builder
 	_, err := RunLocal(ctx, LocalOptions{Image: img, TraceMemory: smallMemory, GuestMemory: 256 * units.MiB,
-		Migration: PrecopyMigrationParams(p), WorkDir: t.TempDir(), Log: &log, allowBuggyRAMSize: true})
+		Migration: migParamsOf(t, p), WorkDir: t.TempDir(), Log: &log, allowBuggyRAMSize: true})
 	t.Log(log.String())
 	switch {
 	case fixed && err != nil:

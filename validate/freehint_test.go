@@ -32,11 +32,11 @@ func TestFreePageHintArgs(t *testing.T) {
 		t.Errorf("hint kernel command line %q", ap)
 	}
 	pre := models.DefaultPrecopyParams()
-	if PrecopyMigrationParams(pre).FreePageHint {
+	if migParamsOf(t, pre).FreePageHint {
 		t.Error("hinting on without model.free_page_hint")
 	}
 	pre.FreePageHint = true
-	if !PrecopyMigrationParams(pre).FreePageHint {
+	if !migParamsOf(t, pre).FreePageHint {
 		t.Error("model.free_page_hint did not turn hinting on")
 	}
 }
@@ -123,7 +123,7 @@ func TestBalloonSettings(t *testing.T) {
 	}
 	pre := models.DefaultPrecopyParams()
 	pre.Balloon.Enabled = true
-	if m := PrecopyMigrationParams(pre); !m.Balloon || m.BalloonEfficiency != 0.95 {
+	if m := migParamsOf(t, pre); !m.Balloon || m.BalloonEfficiency != 0.95 {
 		t.Errorf("model.balloon gave %+v", m)
 	}
 	mem := 256 * units.MiB

@@ -246,7 +246,7 @@ func ImportRecords(ctx context.Context, files []string, opts ImportOptions) (*Fi
 			errs = append(errs, r.scenarioError(facts, err))
 			continue
 		}
-		mig, err := labMigrationParams(spec)
+		mig, err := migrationParams(spec)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("record %s: %w", r.at(), err))
 			continue
@@ -846,7 +846,7 @@ func (s *Suite) fieldCase(i int, c *Comparison) (*calCase, error) {
 	if err != nil {
 		return nil, err
 	}
-	mig, err := labMigrationParams(spec)
+	mig, err := migrationParams(spec)
 	if err != nil {
 		return nil, fmt.Errorf("case %s: %w", c.Scenario, err)
 	}

@@ -95,7 +95,7 @@ func ProbeLink(ctx context.Context, spec *scenarios.Spec, opts Options) (*LinkPr
 }
 
 // probeLink is ProbeLink with spec's boot kit built.
-func probeLink(ctx context.Context, spec *scenarios.Spec, opts Options, img *Image) (*LinkProbe, error) {
+func probeLink(ctx context.Context, spec *scenarios.Spec, opts Options, img *Image) (_ *LinkProbe, err error) {
 	p := models.DefaultPrecopyParams()
 	p.MaxBandwidth = probeLiveRate
 	p.DowntimeLimit = time.Millisecond
@@ -103,7 +103,9 @@ func probeLink(ctx context.Context, spec *scenarios.Spec, opts Options, img *Ima
 	lo.Image = img
 	lo.TraceMemory = spec.VM.Memory
 	lo.AtEnd = spec.Workload.AtEnd
-	lo.Migration = PrecopyMigrationParams(p)
+	if lo.Migration, err = MigrationParamsOf(&p); err != nil {
+		return nil, err
+	}
 	lo.Migration.CompleteAfterSyncs = probeCompleteAfter
 	lo.Shaping = ShapingQEMU
 	if lo.Log == nil {

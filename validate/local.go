@@ -83,29 +83,6 @@ type MigrationParams struct {
 	BalloonMinFree    units.Bytes
 }
 
-// PrecopyMigrationParams returns the QEMU settings that match the pre-copy
-// model's parameters.
-func PrecopyMigrationParams(p models.PrecopyParams) MigrationParams {
-	return MigrationParams{
-		DowntimeLimit:            p.DowntimeLimit,
-		MaxBandwidth:             p.MaxBandwidth,
-		AutoConverge:             p.AutoConverge,
-		CPUThrottleInitial:       p.CPUThrottleInitial,
-		CPUThrottleIncrement:     p.CPUThrottleIncrement,
-		MaxCPUThrottle:           p.MaxCPUThrottle,
-		ThrottleTriggerThreshold: p.ThrottleTriggerThreshold,
-		MultifdChannels:          p.Multifd.Channels,
-		MultifdCompression:       p.Multifd.Compression,
-		MultifdLevel:             p.Multifd.Level,
-		Xbzrle:                   p.Xbzrle.Enabled,
-		XbzrleCacheSize:          p.Xbzrle.CacheSize,
-		FreePageHint:             p.FreePageHint,
-		Balloon:                  p.Balloon.Enabled,
-		BalloonEfficiency:        p.Balloon.Efficiency,
-		BalloonMinFree:           p.Balloon.MinFree,
-	}
-}
-
 // unlimitedBandwidth is the max-bandwidth, bytes/s, the lab sets for "no
 // limit" (QEMU takes 0 as its 128 MiB/s default).
 const unlimitedBandwidth = 1 << 50

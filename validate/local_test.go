@@ -132,7 +132,7 @@ func TestRunLocalCancelLeavesNothing(t *testing.T) {
 	p.MaxBandwidth = 8 * units.Mbit // a minute or more for round 1
 	done := startUntilMigrating(t, func(log io.Writer) error {
 		_, err := RunLocal(ctx, LocalOptions{Image: img, TraceMemory: smallMemory,
-			Migration: PrecopyMigrationParams(p), WorkDir: work, Log: log, Warmup: 200 * time.Millisecond})
+			Migration: migParamsOf(t, p), WorkDir: work, Log: log, Warmup: 200 * time.Millisecond})
 		return err
 	})
 	time.Sleep(time.Second)

@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/migsim/migsim/models"
 )
 
 // Post-copy in the lab.
@@ -50,41 +48,6 @@ import (
 // the replayer's own memory may change besides the replayer's reported
 // writes between the switch and the lab's stop (16 MiB).
 const postcopySlackPages = 4096
-
-// PostcopyMigrationParams returns the QEMU settings that match the
-// post-copy model: post-copy right after the migrate command, with
-// max-postcopy-bandwidth from the model. max-bandwidth is set to the same
-// rate, so that what QEMU sends before it switches goes at the model's rate.
-func PostcopyMigrationParams(p models.PostcopyParams) MigrationParams {
-	return MigrationParams{
-		DowntimeLimit:        models.DefaultPrecopyParams().DowntimeLimit,
-		MaxBandwidth:         p.MaxPostcopyBandwidth,
-		Postcopy:             true,
-		MaxPostcopyBandwidth: p.MaxPostcopyBandwidth,
-		PostcopyPreempt:      p.Preempt,
-	}
-}
-
-// HybridMigrationParams returns the QEMU settings that match the hybrid
-// model: its pre-copy rounds under downtime-limit and max-bandwidth, then
-// migrate-start-postcopy once dirty-sync-count reaches precopy_rounds + 1
-// (right after the migrate command when precopy_rounds is 0).
-func HybridMigrationParams(p models.HybridParams) MigrationParams {
-	after := 0
-	if p.PrecopyRounds > 0 {
-		after = p.PrecopyRounds + 1
-	}
-	return MigrationParams{
-		DowntimeLimit:        p.DowntimeLimit,
-		MaxBandwidth:         p.MaxBandwidth,
-		Postcopy:             true,
-		PostcopyAfterSyncs:   after,
-		MaxPostcopyBandwidth: p.MaxPostcopyBandwidth,
-		PostcopyPreempt:      p.Preempt,
-		Xbzrle:               p.Xbzrle.Enabled,
-		XbzrleCacheSize:      p.Xbzrle.CacheSize,
-	}
-}
 
 // extraCaps returns the capabilities beyond events and auto-converge.
 func (p MigrationParams) extraCaps() []map[string]any {

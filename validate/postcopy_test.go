@@ -25,7 +25,7 @@ func TestHybridSwitchesAfterItsRounds(t *testing.T) {
 		p := models.DefaultHybridParams()
 		p.PrecopyRounds = rounds
 		p.MaxPostcopyBandwidth = 80 * units.Mbit
-		m := HybridMigrationParams(p)
+		m := migParamsOf(t, p)
 		want := rounds + 1
 		if rounds == 0 {
 			want = 0
@@ -49,7 +49,7 @@ func TestHybridSwitchesAfterItsRounds(t *testing.T) {
 		}
 	}
 	pc := models.DefaultPostcopyParams()
-	if m := PostcopyMigrationParams(pc); !m.Postcopy || m.PostcopyAfterSyncs != 0 {
+	if m := migParamsOf(t, pc); !m.Postcopy || m.PostcopyAfterSyncs != 0 {
 		t.Errorf("post-copy: %+v, want post-copy right after migrate", m)
 	}
 }
@@ -57,7 +57,7 @@ func TestHybridSwitchesAfterItsRounds(t *testing.T) {
 // TestPrecopyParamsUnchanged checks that a pre-copy run asks QEMU for
 // nothing post-copy or multifd.
 func TestPrecopyParamsUnchanged(t *testing.T) {
-	m := PrecopyMigrationParams(models.DefaultPrecopyParams())
+	m := migParamsOf(t, models.DefaultPrecopyParams())
 	if caps := m.extraCaps(); len(caps) != 0 {
 		t.Errorf("pre-copy capabilities %v, want none beyond events", caps)
 	}
@@ -215,8 +215,8 @@ func TestRunLocalPostcopy(t *testing.T) {
 		name string
 		mig  MigrationParams
 	}{
-		{"postcopy", PostcopyMigrationParams(pc)},
-		{"hybrid", HybridMigrationParams(hy)},
+		{"postcopy", migParamsOf(t, pc)},
+		{"hybrid", migParamsOf(t, hy)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			work := shmDir(t)

@@ -171,7 +171,7 @@ func TestRunRemote(t *testing.T) {
 	p := models.DefaultPrecopyParams()
 	p.MaxBandwidth = 400 * units.Mbit
 	var log strings.Builder
-	run, err := RunRemote(ctx, LocalOptions{Image: img, TraceMemory: smallMemory, Migration: PrecopyMigrationParams(p),
+	run, err := RunRemote(ctx, LocalOptions{Image: img, TraceMemory: smallMemory, Migration: migParamsOf(t, p),
 		Log: &log, Warmup: 500 * time.Millisecond}, hosts)
 	t.Log(log.String())
 	if err != nil {
@@ -205,7 +205,7 @@ func TestRunRemoteCancelLeavesNothing(t *testing.T) {
 	p.MaxBandwidth = 8 * units.Mbit // a minute or more for round 1
 	done := startUntilMigrating(t, func(log io.Writer) error {
 		_, err := RunRemote(ctx, LocalOptions{Image: img, TraceMemory: smallMemory,
-			Migration: PrecopyMigrationParams(p), Log: log, Warmup: 200 * time.Millisecond}, hosts)
+			Migration: migParamsOf(t, p), Log: log, Warmup: 200 * time.Millisecond}, hosts)
 		return err
 	})
 	time.Sleep(time.Second)
@@ -329,7 +329,7 @@ func TestRunRemotePostcopy(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	var log strings.Builder
-	run, err := RunRemote(ctx, LocalOptions{Image: img, TraceMemory: smallMemory, Migration: PostcopyMigrationParams(pc), Log: &log,
+	run, err := RunRemote(ctx, LocalOptions{Image: img, TraceMemory: smallMemory, Migration: migParamsOf(t, pc), Log: &log,
 		MigrationTimeout: 2 * time.Minute}, hosts)
 	t.Log(log.String())
 	if err != nil {

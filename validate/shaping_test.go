@@ -161,7 +161,7 @@ func TestRunLocalShapedCancelLeavesNothing(t *testing.T) {
 	defer cancel()
 	done := startUntilMigrating(t, func(log io.Writer) error {
 		_, err := RunLocal(ctx, LocalOptions{Image: img, TraceMemory: smallMemory,
-			Migration: PrecopyMigrationParams(models.DefaultPrecopyParams()), WorkDir: work, Log: log, Warmup: 200 * time.Millisecond,
+			Migration: migParamsOf(t, models.DefaultPrecopyParams()), WorkDir: work, Log: log, Warmup: 200 * time.Millisecond,
 			Shaping: ShapingNetns, Network: NetShape{Bandwidth: 8 * units.Mbit, RTT: 20 * time.Millisecond, Window: 3 * units.MiB}})
 		return err
 	})

@@ -22,25 +22,25 @@ func TestXbzrleAndPreemptSettings(t *testing.T) {
 	pre := models.DefaultPrecopyParams()
 	pre.Xbzrle.Enabled = true
 	pre.Xbzrle.CacheSize = 128 * units.MiB
-	m := PrecopyMigrationParams(pre)
+	m := migParamsOf(t, pre)
 	if !capNames(m)["xbzrle"] || m.qmpParams()["xbzrle-cache-size"] != int64(128<<20) {
 		t.Errorf("pre-copy with xbzrle: capabilities %v, parameters %v", capNames(m), m.qmpParams())
 	}
 	hy := models.DefaultHybridParams()
 	hy.Xbzrle = pre.Xbzrle
 	hy.Preempt = true
-	if c := capNames(HybridMigrationParams(hy)); !c["xbzrle"] || !c["postcopy-preempt"] || !c["postcopy-ram"] {
+	if c := capNames(migParamsOf(t, hy)); !c["xbzrle"] || !c["postcopy-preempt"] || !c["postcopy-ram"] {
 		t.Errorf("hybrid with xbzrle and preempt: capabilities %v", c)
 	}
 	post := models.DefaultPostcopyParams()
-	if c := capNames(PostcopyMigrationParams(post)); c["postcopy-preempt"] || c["xbzrle"] {
+	if c := capNames(migParamsOf(t, post)); c["postcopy-preempt"] || c["xbzrle"] {
 		t.Errorf("plain post-copy asks for %v", c)
 	}
 	post.Preempt = true
-	if c := capNames(PostcopyMigrationParams(post)); !c["postcopy-preempt"] {
+	if c := capNames(migParamsOf(t, post)); !c["postcopy-preempt"] {
 		t.Errorf("post-copy with postcopy_preempt: capabilities %v", c)
 	}
-	if _, ok := PrecopyMigrationParams(models.DefaultPrecopyParams()).qmpParams()["xbzrle-cache-size"]; ok {
+	if _, ok := migParamsOf(t, models.DefaultPrecopyParams()).qmpParams()["xbzrle-cache-size"]; ok {
 		t.Error("plain pre-copy sets xbzrle-cache-size")
 	}
 }
