@@ -31,6 +31,9 @@ type vmNet struct {
 	// onRate, when not nil, is told the migration's rate each time a
 	// flow of it starts, changes or ends (0), for the utilisation series.
 	onRate func(at sim.Time, bps float64)
+	// alone, when not nil, reports whether every other migration of the
+	// fleet has ended ([models.SettledNet]).
+	alone func() bool
 }
 
 // transfer is a pass in flight.
@@ -46,7 +49,13 @@ type transfer struct {
 	hold   func(bps float64) // a held flow's rate listener (post-copy push)
 }
 
-var _ models.SharedNet = (*vmNet)(nil)
+var _ models.SettledNet = (*vmNet)(nil)
+
+// Settled reports whether every other migration of the fleet has ended,
+// none running and none waiting to start: the share the network offers
+// this one can no longer change, so that pre-copy's early verdict
+// (stop reason no_progress) may end it.
+func (v *vmNet) Settled() bool { return v.alone != nil && v.alone() }
 
 // ceiling returns what k streams capped at capBps can carry whatever the
 // network, in the network's raw bits per second (before loss).

@@ -252,6 +252,7 @@ func (r *run) start(i int) {
 		capBps:    float64(r.f.Plan.BandwidthPerMigration),
 	}
 	vn.onRate = func(_ sim.Time, bps float64) { r.rate(i, bps) }
+	vn.alone = func() bool { return r.done == len(r.f.VMs)-1 }
 	start := sub.Origin()
 	err = l.Launch(sub, vn, in, func(res *models.Result, err error) {
 		vn.finish()

@@ -6,7 +6,10 @@
 //   - precopy ([Precopy], precopy.go): iterative pre-copy as QEMU 7.2
 //     implements it: dirty-log syncs between passes, the
 //     bandwidth × downtime-limit stop condition, optional round and byte
-//     caps (Xen), auto-converge throttling.
+//     caps (Xen), auto-converge throttling, and the early verdict
+//     (verdict.go): a run whose dirty set has stopped shrinking, with
+//     nothing pending that could change that, stops with stop reason
+//     no_progress instead of running on to max_time.
 //   - postcopy ([Postcopy], postcopy.go; push orders in prepaging.go):
 //     post-copy after Hines and Gopalan (VEE'09) and QEMU's postcopy-ram:
 //     stop, send device state, resume on the destination at once; demand

@@ -195,6 +195,8 @@ type fluidRun struct {
 	// margin is the product over decisions of the chance that a seed
 	// takes the same branch (Result.VerdictMargin).
 	margin float64
+	// watch is the early verdict's state (verdict.go).
+	watch progressWatch
 }
 
 func newFluidRun(p PrecopyParams, in Input, env *runEnv, x *traces.Expect) *fluidRun {
@@ -307,6 +309,8 @@ func (r *fluidRun) endRound() {
 		r.stopAndCopy(StopMaxRounds, n, 0)
 	case r.p.MaxBytesFactor > 0 && r.transferred >= r.p.MaxBytesFactor*float64(r.in.VM.Memory):
 		r.stopAndCopy(StopMaxBytes, n, 0)
+	case r.noProgress(n, threshold):
+		r.stopNoProgress(n)
 	default:
 		r.eng.After(r.syncCost, sim.PhaseDecide, func() { r.startRound(n, 0) })
 	}
@@ -655,6 +659,8 @@ func (r *fluidRun) syncQEMU() {
 		r.stopAndCopy(StopMaxRounds, n, r.bm.zeroCount())
 	case r.p.MaxBytesFactor > 0 && r.transferred >= r.p.MaxBytesFactor*float64(r.in.VM.Memory):
 		r.stopAndCopy(StopMaxBytes, n, r.bm.zeroCount())
+	case r.noProgress(n, th):
+		r.stopNoProgress(n)
 	default:
 		r.eng.After(r.syncPause(), sim.PhaseDecide, r.startPeriod)
 	}

@@ -213,6 +213,8 @@ type precopyRun struct {
 	cpu *cpuPipeline
 	// xb, when not nil, sends re-sent pages as XBZRLE deltas (xbzrle.go).
 	xb *xbzrleCache
+	// watch is the early verdict's state (verdict.go).
+	watch progressWatch
 }
 
 func newPrecopyRun(p PrecopyParams, in Input, env *runEnv, g *guest) *precopyRun {
@@ -308,6 +310,8 @@ func (r *precopyRun) endRound() {
 		r.stopAndCopy(StopMaxRounds, dirty)
 	case r.p.MaxBytesFactor > 0 && r.transferred >= r.p.MaxBytesFactor*float64(r.g.hdr.MemoryBytes()):
 		r.stopAndCopy(StopMaxBytes, dirty)
+	case r.noProgress(n, threshold):
+		r.stopNoProgress(n)
 	default:
 		r.eng.After(r.syncCost, sim.PhaseDecide, func() {
 			r.xb.plan(dirty, uint64(r.res.DirtySyncCount), false, r.cpu, r.p.Costs)

@@ -29,6 +29,15 @@ type PrecopyParams struct {
 	// 50ms); sync_policy qemu checks the pending bytes between steps. A
 	// rate-limited step sends max_bandwidth × bandwidth_window.
 	IterateMaxWait time.Duration `mapstructure:"iterate_max_wait"`
+	// NoProgressRounds is the early verdict's span, a count of rounds: a
+	// migration whose dirty set has stopped shrinking over 2 × this many
+	// rounds, with nothing pending (an auto-converge step, a cap reached
+	// before max_time, a bandwidth_schedule change), so that it cannot
+	// fit the downtime limit before max_time, stops there with stop
+	// reason no_progress instead of running on to max_time (verdict.go
+	// gives the rule). 0 turns the early verdict off. Default 2
+	// ([DefaultNoProgressRounds]).
+	NoProgressRounds int `mapstructure:"no_progress_rounds"`
 
 	Memory `mapstructure:",squash"`
 
@@ -52,15 +61,16 @@ const DefaultIterateMaxWait = 50 * time.Millisecond
 // The fixed costs are placeholders until calibrated against the lab.
 func DefaultPrecopyParams() PrecopyParams {
 	return PrecopyParams{
-		Rounds:         DefaultRounds(),
-		Throttle:       DefaultThrottle(),
-		Stream:         DefaultStream(),
-		SyncPolicy:     SyncPass,
-		IterateMaxWait: DefaultIterateMaxWait,
-		Memory:         DefaultMemory(),
-		Multifd:        DefaultMultifd(),
-		Xbzrle:         DefaultXbzrle(),
-		CPU:            DefaultCPU(),
+		Rounds:           DefaultRounds(),
+		Throttle:         DefaultThrottle(),
+		Stream:           DefaultStream(),
+		SyncPolicy:       SyncPass,
+		IterateMaxWait:   DefaultIterateMaxWait,
+		NoProgressRounds: DefaultNoProgressRounds,
+		Memory:           DefaultMemory(),
+		Multifd:          DefaultMultifd(),
+		Xbzrle:           DefaultXbzrle(),
+		CPU:              DefaultCPU(),
 	}
 }
 
@@ -75,5 +85,6 @@ func (p *PrecopyParams) Validate() error {
 	c := p.Parts().validate()
 	c.add(p.SyncPolicy.validate())
 	c.check(p.IterateMaxWait > 0, "model.iterate_max_wait", "%v must be positive", p.IterateMaxWait)
+	c.check(p.NoProgressRounds >= 0, "model.no_progress_rounds", "%d must not be negative (0 turns the early verdict off)", p.NoProgressRounds)
 	return c.err()
 }

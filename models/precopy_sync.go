@@ -172,6 +172,8 @@ func (r *precopyRun) syncQEMU() {
 		r.stopAndCopy(StopMaxRounds, q.bm)
 	case r.p.MaxBytesFactor > 0 && r.transferred >= r.p.MaxBytesFactor*float64(r.g.hdr.MemoryBytes()):
 		r.stopAndCopy(StopMaxBytes, q.bm)
+	case r.noProgress(q.bm.count, th):
+		r.stopNoProgress(q.bm.count)
 	default:
 		r.eng.After(r.syncPause(), sim.PhaseDecide, r.startPeriod)
 	}

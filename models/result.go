@@ -29,6 +29,12 @@ const (
 	// the pages it lacked followed (post-copy, or a hybrid's switch to
 	// post-copy after its pre-copy rounds).
 	StopPostcopy
+	// StopNoProgress: pre-copy's dirty set had stopped shrinking above
+	// what fits the downtime limit, with nothing pending that could
+	// change that (a throttle step, a cap, a link change), so the
+	// migration could not converge before the time limit; it stopped
+	// early and did not complete (the early verdict, verdict.go).
+	StopNoProgress
 )
 
 var stopReasonNames = map[StopReason]string{
@@ -37,6 +43,7 @@ var stopReasonNames = map[StopReason]string{
 	StopMaxBytes:    "max_bytes",
 	StopMaxTime:     "max_time",
 	StopPostcopy:    "postcopy",
+	StopNoProgress:  "no_progress",
 }
 
 // String returns the stable name of the reason.
@@ -277,6 +284,12 @@ type Result struct {
 	// close, and seeds differ in their rounds or verdict. Omitted on the
 	// page engine.
 	VerdictMargin float64 `json:"verdict_margin,omitempty"`
+	// SteadyStateDirtyPages is, when the early verdict stopped the run
+	// (stop_reason no_progress), the pages its last sync left to send,
+	// where the dirty set had stopped shrinking: the steady-state dirty
+	// set, a count (its bytes over the measured bandwidth are
+	// expected_downtime_s). Omitted for any other stop reason.
+	SteadyStateDirtyPages uint64 `json:"steady_state_dirty_pages,omitempty"`
 	// RoundsDetail has one entry per pass, the stop-and-copy or post-copy
 	// pass last.
 	RoundsDetail []Round `json:"rounds_detail"`
@@ -350,7 +363,8 @@ type Round struct {
 //   - compression_ratio, cpu_seconds_source, cpu_seconds_destination and
 //     bottleneck need a CPU model (Bottleneck set);
 //   - the xbzrle_ keys need XBZRLE (a cache size);
-//   - verdict_margin needs the fluid engine (engine fluid).
+//   - verdict_margin needs the fluid engine (engine fluid);
+//   - steady_state_dirty_pages needs stop_reason no_progress.
 //
 // Every other key applies. Applies works on a Result decoded from JSON as
 // well, since it looks only at values the JSON keeps.
@@ -368,6 +382,8 @@ func (r *Result) Applies(key string) bool {
 		return r.Bottleneck != ""
 	case "verdict_margin":
 		return r.Engine == string(EngineFluid)
+	case "steady_state_dirty_pages":
+		return r.StopReason == StopNoProgress
 	}
 	if strings.HasPrefix(key, "xbzrle_") {
 		return r.XbzrleCacheSizeBytes > 0
@@ -382,7 +398,7 @@ func MayNotApply(key string) bool {
 	switch key {
 	case "converged", "expected_downtime_s", "dirty_pages_rate", "downtime_s",
 		"compression_ratio", "cpu_seconds_source", "cpu_seconds_destination", "bottleneck",
-		"verdict_margin":
+		"verdict_margin", "steady_state_dirty_pages":
 		return true
 	}
 	return strings.HasPrefix(key, "xbzrle_")

@@ -19,6 +19,7 @@ func TestResultFieldsDocumentedWithUnits(t *testing.T) {
 		"minor_faults": true, "round": true, "pages": true, "zero_pages": true, "dirtied_pages": true,
 		"total": true, "zero": true, "normal": true,
 		"skipped_free_pages": true, "balloon_reclaimed_pages": true, "skipped_pagecache_pages": true,
+		"steady_state_dirty_pages": true,
 		// rates in pages per second, as QEMU names it
 		"dirty_pages_rate": true,
 		// fractions

@@ -42,7 +42,7 @@ func decodeObject(t *testing.T, r Result) map[string]any {
 func TestResultJSONMatchesStructEncoding(t *testing.T) {
 	r := Result{
 		Scenario: "s<&>", Model: "precopy", Seed: 7, Calibration: "local-tcg", MigsimVersion: "v1.0.0",
-		Converged: true, Completed: true, StopReason: StopDowntimeMet,
+		Converged: true, Completed: true, StopReason: StopNoProgress, // every key applies
 		TotalTimeS: 4.117, DowntimeS: 0.0988, ExpectedDowntimeS: 0.0928, SetupTimeS: 0.01,
 		TransferredBytes: 1 << 32, DeviceStateBytes: 512 << 10, Rounds: 3, DirtySyncCount: 4,
 		Pages: PageCounts{Total: 1 << 20, Zero: 3, Normal: 5}, DirtyPagesRate: 50000, BandwidthBps: 1e10,
@@ -52,7 +52,7 @@ func TestResultJSONMatchesStructEncoding(t *testing.T) {
 		SANBytes: 4, IOPenaltyS: 0.25, CPUSecondsSource: 1.5, CPUSecondsDestination: 2.5, Bottleneck: "link",
 		WorkerBytes: []uint64{1, 2}, CompressionRatio: 1, XbzrleCacheSizeBytes: 64 << 20, XbzrleBytes: 10,
 		XbzrlePages: 11, XbzrleCacheMisses: 12, XbzrleCacheMissRate: 0.5, XbzrleOverflow: 13, XbzrleEncodingRate: 3.5,
-		Engine: "fluid", EngineFallback: "model.xbzrle.enabled: ...", VerdictMargin: 0.5,
+		Engine: "fluid", EngineFallback: "model.xbzrle.enabled: ...", VerdictMargin: 0.5, SteadyStateDirtyPages: 6,
 		RoundsDetail:     []Round{{Round: 1, Pages: 9}, {Round: 2, StopAndCopy: true}},
 		ResolvedScenario: json.RawMessage(`{"name":"s"}`),
 	}
@@ -93,6 +93,8 @@ func TestResultJSONNotApplicable(t *testing.T) {
 		DirtySyncCount: 3, RoundsDetail: []Round{{Round: 1}, {Round: 2}}}
 	cutInRoundOne := Result{Model: "precopy", StopReason: StopMaxTime, TotalTimeS: 20, DirtySyncCount: 1,
 		RoundsDetail: []Round{{Round: 1}}}
+	noProgress := Result{Model: "precopy", StopReason: StopNoProgress, TotalTimeS: 321, ExpectedDowntimeS: 35.7,
+		DirtySyncCount: 9, SteadyStateDirtyPages: 10843254, RoundsDetail: []Round{{Round: 1}, {Round: 2}}}
 	postcopyTimedOut := Result{Model: "postcopy", StopReason: StopMaxTime, TotalTimeS: 3600, DowntimeS: 0.01,
 		RoundsDetail: []Round{{Round: 1, Postcopy: true}}}
 	xbzrleOn := Result{Model: "precopy", Converged: true, Completed: true, StopReason: StopDowntimeMet,
@@ -116,6 +118,12 @@ func TestResultJSONNotApplicable(t *testing.T) {
 		{"pre-copy out of time: never stopped, so no downtime", precopyTimedOut,
 			[]string{"downtime_s"}, nil,
 			map[string]any{"converged": false, "completed": false, "expected_downtime_s": 2.5, "total_time_s": 3600.0}},
+		{"pre-copy without progress: never stopped, its steady dirty set reported", noProgress,
+			[]string{"downtime_s"}, nil,
+			map[string]any{"converged": false, "completed": false, "stop_reason": "no_progress", "expected_downtime_s": 35.7,
+				"steady_state_dirty_pages": 10843254.0}},
+		{"pre-copy out of time: no steady dirty set", precopyTimedOut,
+			nil, []string{"steady_state_dirty_pages"}, nil},
 		{"pre-copy out of time in round 1: no sync measured a downtime", cutInRoundOne,
 			[]string{"downtime_s", "expected_downtime_s", "dirty_pages_rate"}, nil,
 			map[string]any{"converged": false, "completed": false}},

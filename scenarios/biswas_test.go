@@ -42,8 +42,8 @@ func TestBiswasShape(t *testing.T) {
 		t.Errorf("stressed guest to Dublin: %v, want converged", r.StopReason)
 	}
 	far := runBiswas(t, "halifax-stress.yaml", short)
-	if far.Converged || far.Completed || far.StopReason != models.StopMaxTime {
-		t.Errorf("stressed guest to Halifax: converged %v, stop %v; want no convergence (max_time)", far.Converged, far.StopReason)
+	if far.Converged || far.Completed || (far.StopReason != models.StopMaxTime && far.StopReason != models.StopNoProgress) {
+		t.Errorf("stressed guest to Halifax: converged %v, stop %v; want no convergence (max_time, or no_progress when the dirty set stops shrinking first)", far.Converged, far.StopReason)
 	}
 	// The cause is the stream, not the link: one window per round trip.
 	if far.EffectiveBandwidthBps > 0.06*10e9 || far.NetworkRTTS != 0.050 {

@@ -97,6 +97,10 @@ func writeTable(w io.Writer, spec *scenarios.Spec, res *models.Result) error {
 		{"throttle", fmt.Sprintf("%g%%", res.ThrottlePct)},
 		{"guest time", seconds(res.GuestTimeS)},
 	}
+	if res.StopReason == models.StopNoProgress {
+		lines = append(lines, [2]string{"verdict", fmt.Sprintf("no progress: the dirty set stopped shrinking at %d pages (%s), which need %s of downtime at the measured rate",
+			res.SteadyStateDirtyPages, humanBytes(res.SteadyStateDirtyPages*uint64(spec.VM.PageSize)), seconds(res.ExpectedDowntimeS))})
+	}
 	if res.Bottleneck != "" {
 		lines = append(lines, [2]string{"cpu", fmt.Sprintf("bound by %s; %.3g s source, %.3g s destination (core-seconds)",
 			res.Bottleneck, res.CPUSecondsSource, res.CPUSecondsDestination)})
