@@ -82,6 +82,11 @@ type Options struct {
 	// OnEpoch, when not nil, is called after each epoch is written with its
 	// index and number of written pages (for progress output).
 	OnEpoch func(index uint64, written uint64)
+	// OnEpochEnd, when not nil, is called with each epoch's index and the
+	// moment its end was taken, just before its pages are read: the ticker
+	// runs late on a busy machine, so an epoch can be longer than Epoch
+	// (and the next one shorter), and this says by how much.
+	OnEpochEnd func(index uint64, at time.Time)
 	// Regions, when not empty, are the mappings to capture instead of all
 	// of the target's writable private anonymous memory (for example one
 	// QEMU guest's RAM). They must be page-aligned, in address order,
@@ -299,6 +304,9 @@ func sampleEpochs(ctx context.Context, tw *traces.Writer, s sampler, res *Result
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
+		}
+		if opts.OnEpochEnd != nil {
+			opts.OnEpochEnd(res.Epochs, time.Now())
 		}
 		set := roaring.New()
 		for i, r := range res.Regions {
