@@ -39,17 +39,40 @@ func runFleet(t *testing.T, f *Spec, opts Options) *Result {
 func relClose(a, b, tol float64) bool { return math.Abs(a-b) <= tol*math.Max(math.Abs(a), math.Abs(b)) }
 
 // TestOneVMFleetIsARun: a fleet of one VM gives the numbers 'migsim run'
-// gives for the same scenario, exactly.
+// gives for the same scenario under the same engine, exactly: with
+// model.engine page on both sides, and with the fleet's default (auto,
+// fluid for the pre-copy entries, page for the others) against a run with
+// model.engine auto.
 func TestOneVMFleetIsARun(t *testing.T) {
-	for _, model := range []string{
-		"{name: precopy, downtime_limit: 300ms}",
-		"{name: precopy, sync_policy: qemu, max_bandwidth: 2Gbit}",
-		"{name: precopy, multifd: {channels: 4}}",
-		"{name: postcopy}",
-		"{name: hybrid, precopy_rounds: 1}",
-		"{name: parallel, workers: 4}",
-	} {
-		t.Run(model, func(t *testing.T) {
+	for _, engine := range []string{"page", "default"} {
+		for _, model := range []string{
+			"{name: precopy, downtime_limit: 300ms}",
+			"{name: precopy, sync_policy: qemu, max_bandwidth: 2Gbit}",
+			"{name: precopy, multifd: {channels: 4}}",
+			"{name: postcopy}",
+			"{name: hybrid, precopy_rounds: 1}",
+			"{name: parallel, workers: 4}",
+		} {
+			t.Run(engine+" "+model, func(t *testing.T) {
+				oneVMFleetIsARun(t, engine, model)
+			})
+		}
+	}
+}
+
+// oneVMFleetIsARun is one case of TestOneVMFleetIsARun.
+func oneVMFleetIsARun(t *testing.T, engine, model string) {
+			var runSets []string
+			wantEngine := "" // page: results name no engine
+			if engine == "page" {
+				model = strings.Replace(model, "{", "{engine: page, ", 1)
+			} else {
+				runSets = []string{"model.engine=auto"}
+				wantEngine = "page"
+				if strings.HasPrefix(model, "{name: precopy") {
+					wantEngine = "fluid"
+				}
+			}
 			vm := "vm: {memory: 1GiB}\n    workload: {generator: {kind: hotcold, dirty_rate: 20000, working_set: 256MiB, duration: 20s}}\n    model: " + model
 			f := writeFleet(t, "name: one\nseed: 7\nnetwork: {profile: metro}\nvms:\n  - name: db\n    "+vm+"\n")
 			got := runFleet(t, f, Options{})
@@ -58,7 +81,7 @@ func TestOneVMFleetIsARun(t *testing.T) {
 			if err := os.WriteFile(scen, []byte(text), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			spec, err := scenarios.Load(scen, nil)
+			spec, err := scenarios.Load(scen, runSets)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -78,8 +101,9 @@ func TestOneVMFleetIsARun(t *testing.T) {
 			if got.MakespanS != want.TotalTimeS || got.PeakConcurrency != 1 {
 				t.Errorf("makespan %v s, peak %d; want %v s, 1", got.MakespanS, got.PeakConcurrency, want.TotalTimeS)
 			}
-		})
-	}
+			if v.Engine != want.Engine || want.Engine != wantEngine {
+				t.Errorf("engines: fleet %q, run %q; want %q", v.Engine, want.Engine, wantEngine)
+			}
 }
 
 const idleVMs = `name: idle

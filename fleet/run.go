@@ -80,6 +80,9 @@ type VMResult struct {
 	// DowntimeLimitS is the model's downtime_limit, seconds; 0 for models
 	// without one.
 	DowntimeLimitS float64 `json:"downtime_limit_s,omitempty"`
+	// Engine is the engine the migration ran on, fluid or page (see
+	// [DefaultEngine]); omitted when the VM's model.engine is page.
+	Engine string `json:"engine,omitempty"`
 }
 
 // UtilSample is the fleet network's total migration traffic from T on,
@@ -279,7 +282,7 @@ func (r *run) finish(i int, start sim.Time, res *models.Result) {
 		StartS: start.Seconds(), TotalTimeS: res.TotalTimeS,
 		DowntimeS: res.DowntimeS, TransferredBytes: res.TransferredBytes,
 		Completed: res.Completed, StopReason: res.StopReason.String(),
-		DowntimeLimitS: downtimeLimit(vm).Seconds(),
+		DowntimeLimitS: downtimeLimit(vm).Seconds(), Engine: res.Engine,
 	}
 	v.EndS = v.StartS + v.TotalTimeS
 	if v.TotalTimeS > 0 {

@@ -15,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/migsim/migsim/internal/editdist"
+	"github.com/migsim/migsim/models"
 	"github.com/migsim/migsim/scenarios"
 	"github.com/migsim/migsim/units"
 )
@@ -113,6 +114,13 @@ var (
 func DefaultPlan() Plan {
 	return Plan{MaxConcurrent: 1, Order: OrderFIFO, OnTimeout: TimeoutAbort}
 }
+
+// DefaultEngine is the model.engine of a fleet's VMs whose model
+// section does not name one: auto, the fluid engine for generator
+// workloads of pre-copy and the page engine for the rest, so that a drain
+// or a planner's search costs rounds, not pages. A VM's own
+// model.engine (in its entry or as vms.NAME.model.engine=...) wins.
+const DefaultEngine = models.EngineAuto
 
 // Default host names when a fleet has no hosts list and a VM entry no
 // from or to.
@@ -503,6 +511,10 @@ func (l *loader) entry(f *Spec, i int, e, network *yaml.Node, haveHosts bool, li
 		return
 	}
 	used[from], used[to] = true, true
+	explicitEngine := keyLine(mappingValue(e, "model"), "engine") != 0
+	for _, s := range vmSets[name] {
+		explicitEngine = explicitEngine || strings.HasPrefix(s, "model.engine=")
+	}
 	for k := 0; k < count; k++ {
 		vmName := name
 		if count > 1 {
@@ -514,6 +526,9 @@ func (l *loader) entry(f *Spec, i int, e, network *yaml.Node, haveHosts bool, li
 		if err != nil {
 			l.rekey(err, prefix)
 			return // the same errors for every copy
+		}
+		if !explicitEngine {
+			spec.Model.Engine = DefaultEngine
 		}
 		f.VMs = append(f.VMs, VM{Name: vmName, Group: name, From: from, To: to, Spec: spec})
 	}

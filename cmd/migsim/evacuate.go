@@ -49,13 +49,20 @@ max_inbound_per_host, bandwidth_per_migration, order, on_timeout}. --set
 takes any of them: --set plan.max_concurrent=4, --set vms.web.count=12,
 --set vms.web.model.downtime_limit=1s, --set network.profile=lan-25g.
 
+Engine: a VM whose model section names no model.engine runs on auto, the
+fluid engine for pre-copy over a generator workload and the page engine
+for the rest (trace files, post-copy, hybrid, parallel, XBZRLE, the
+balloon); set model.engine: page in an entry, or --set
+vms.NAME.model.engine=page, to replay its pages. Each VM's result says
+which engine ran (engine).
+
 Output formats (-o):
   table  the fleet's summary, then one row per VM
   json   the fleet's result: makespan_s, completed, vms_not_converged,
          worst_downtime_s, sum_downtime_s, transferred_bytes,
          peak_concurrency, and vms[] (name, from, to, start_s, end_s,
          total_time_s, downtime_s, transferred_bytes, converged, completed,
-         stop_reason, mean_bandwidth_bps)
+         stop_reason, mean_bandwidth_bps, engine)
   csv    one row per VM
 
 ` + assertHelp,
@@ -184,7 +191,7 @@ func writeFleetTable(w io.Writer, res *fleet.Result) error {
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "vm\tfrom\tto\tmodel\tstart\tend\ttotal\tdowntime\tbytes\tGbit/s\tresult\t")
+	fmt.Fprintln(tw, "vm\tfrom\tto\tmodel\tengine\tstart\tend\ttotal\tdowntime\tbytes\tGbit/s\tresult\t")
 	for _, v := range startOrder(res) {
 		state := v.StopReason
 		if !v.Completed {
@@ -196,7 +203,11 @@ func writeFleetTable(w io.Writer, res *fleet.Result) error {
 		if !v.Completed {
 			down = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.3f\t%.3f\t%.3f\t%s\t%s\t%.3f\t%s\t\n", v.Name, v.From, v.To, v.Model,
+		engine := v.Engine
+		if engine == "" {
+			engine = "page"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.3f\t%.3f\t%.3f\t%s\t%s\t%.3f\t%s\t\n", v.Name, v.From, v.To, v.Model, engine,
 			v.StartS, v.EndS, v.TotalTimeS, down, humanBytes(v.TransferredBytes), v.MeanBandwidthBps/1e9, state)
 	}
 	return tw.Flush()
@@ -219,7 +230,7 @@ func startOrder(res *fleet.Result) []fleet.VMResult {
 func writeFleetCSV(w io.Writer, res *fleet.Result) error {
 	cw := csv.NewWriter(w)
 	_ = cw.Write([]string{"fleet", "vm", "from", "to", "model", "start_s", "end_s", "total_time_s", "downtime_s",
-		"transferred_bytes", "converged", "completed", "stop_reason", "mean_bandwidth_bps"})
+		"transferred_bytes", "converged", "completed", "stop_reason", "mean_bandwidth_bps", "engine"})
 	f := func(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
 	for _, v := range res.VMs {
 		down := f(v.DowntimeS)
@@ -228,7 +239,7 @@ func writeFleetCSV(w io.Writer, res *fleet.Result) error {
 		}
 		_ = cw.Write([]string{res.Scenario, v.Name, v.From, v.To, v.Model, f(v.StartS), f(v.EndS), f(v.TotalTimeS), down,
 			strconv.FormatUint(v.TransferredBytes, 10), strconv.FormatBool(v.Converged), strconv.FormatBool(v.Completed),
-			v.StopReason, f(v.MeanBandwidthBps)})
+			v.StopReason, f(v.MeanBandwidthBps), v.Engine})
 	}
 	cw.Flush()
 	return cw.Error()
