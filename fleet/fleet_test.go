@@ -62,48 +62,48 @@ func TestOneVMFleetIsARun(t *testing.T) {
 
 // oneVMFleetIsARun is one case of TestOneVMFleetIsARun.
 func oneVMFleetIsARun(t *testing.T, engine, model string) {
-			var runSets []string
-			wantEngine := "" // page: results name no engine
-			if engine == "page" {
-				model = strings.Replace(model, "{", "{engine: page, ", 1)
-			} else {
-				runSets = []string{"model.engine=auto"}
-				wantEngine = "page"
-				if strings.HasPrefix(model, "{name: precopy") {
-					wantEngine = "fluid"
-				}
-			}
-			vm := "vm: {memory: 1GiB}\n    workload: {generator: {kind: hotcold, dirty_rate: 20000, working_set: 256MiB, duration: 20s}}\n    model: " + model
-			f := writeFleet(t, "name: one\nseed: 7\nnetwork: {profile: metro}\nvms:\n  - name: db\n    "+vm+"\n")
-			got := runFleet(t, f, Options{})
-			scen := filepath.Join(t.TempDir(), "db.yaml")
-			text := "name: db\nseed: 7\nnetwork: {profile: metro}\n" + strings.ReplaceAll(vm, "\n    ", "\n")
-			if err := os.WriteFile(scen, []byte(text), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			spec, err := scenarios.Load(scen, runSets)
-			if err != nil {
-				t.Fatal(err)
-			}
-			m, in, err := spec.Build()
-			if err != nil {
-				t.Fatal(err)
-			}
-			want, err := m.Run(context.Background(), in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			v := got.VMs[0]
-			if v.TotalTimeS != want.TotalTimeS || v.DowntimeS != want.DowntimeS || v.TransferredBytes != want.TransferredBytes || v.StopReason != want.StopReason.String() {
-				t.Errorf("fleet of one: total %v s, downtime %v s, %d bytes, %s; run: %v s, %v s, %d bytes, %s",
-					v.TotalTimeS, v.DowntimeS, v.TransferredBytes, v.StopReason, want.TotalTimeS, want.DowntimeS, want.TransferredBytes, want.StopReason)
-			}
-			if got.MakespanS != want.TotalTimeS || got.PeakConcurrency != 1 {
-				t.Errorf("makespan %v s, peak %d; want %v s, 1", got.MakespanS, got.PeakConcurrency, want.TotalTimeS)
-			}
-			if v.Engine != want.Engine || want.Engine != wantEngine {
-				t.Errorf("engines: fleet %q, run %q; want %q", v.Engine, want.Engine, wantEngine)
-			}
+	var runSets []string
+	wantEngine := "" // page: results name no engine
+	if engine == "page" {
+		model = strings.Replace(model, "{", "{engine: page, ", 1)
+	} else {
+		runSets = []string{"model.engine=auto"}
+		wantEngine = "page"
+		if strings.HasPrefix(model, "{name: precopy") {
+			wantEngine = "fluid"
+		}
+	}
+	vm := "vm: {memory: 1GiB}\n    workload: {generator: {kind: hotcold, dirty_rate: 20000, working_set: 256MiB, duration: 20s}}\n    model: " + model
+	f := writeFleet(t, "name: one\nseed: 7\nnetwork: {profile: metro}\nvms:\n  - name: db\n    "+vm+"\n")
+	got := runFleet(t, f, Options{})
+	scen := filepath.Join(t.TempDir(), "db.yaml")
+	text := "name: db\nseed: 7\nnetwork: {profile: metro}\n" + strings.ReplaceAll(vm, "\n    ", "\n")
+	if err := os.WriteFile(scen, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spec, err := scenarios.Load(scen, runSets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, in, err := spec.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := m.Run(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := got.VMs[0]
+	if v.TotalTimeS != want.TotalTimeS || v.DowntimeS != want.DowntimeS || v.TransferredBytes != want.TransferredBytes || v.StopReason != want.StopReason.String() {
+		t.Errorf("fleet of one: total %v s, downtime %v s, %d bytes, %s; run: %v s, %v s, %d bytes, %s",
+			v.TotalTimeS, v.DowntimeS, v.TransferredBytes, v.StopReason, want.TotalTimeS, want.DowntimeS, want.TransferredBytes, want.StopReason)
+	}
+	if got.MakespanS != want.TotalTimeS || got.PeakConcurrency != 1 {
+		t.Errorf("makespan %v s, peak %d; want %v s, 1", got.MakespanS, got.PeakConcurrency, want.TotalTimeS)
+	}
+	if v.Engine != want.Engine || want.Engine != wantEngine {
+		t.Errorf("engines: fleet %q, run %q; want %q", v.Engine, want.Engine, wantEngine)
+	}
 }
 
 const idleVMs = `name: idle
