@@ -73,14 +73,3 @@ func TestBiswasShape(t *testing.T) {
 		t.Errorf("stressed guest to Halifax by post-copy: completed %v, stop %v; want completed by post-copy", r.Completed, r.StopReason)
 	}
 }
-
-// The replication sweep expands to the paper's grid.
-func TestBiswasSweep(t *testing.T) {
-	sw, err := LoadSweep("papers/biswas2016/sweep.yaml", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(sw.Points) != 72 {
-		t.Errorf("%d points, want 4 flavours × 3 sites × 3 stress levels × 2 models = 72", len(sw.Points))
-	}
-}

@@ -10,7 +10,6 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/spf13/viper"
@@ -238,12 +237,7 @@ func load(file string, data []byte, overrides []string) (*Spec, error) {
 	// 1. Parse the file into a node tree (for lines) and the overrides.
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		e := &Error{File: file, Err: err}
-		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
-			e.Line, _ = strconv.Atoi(m[2])
-			e.Err = errors.New(strings.TrimPrefix(err.Error(), m[0]))
-		}
-		return nil, e
+		return nil, yamlError(file, err)
 	}
 	var root *yaml.Node
 	if doc.Kind == yaml.DocumentNode && len(doc.Content) > 0 {
@@ -255,12 +249,7 @@ func load(file string, data []byte, overrides []string) (*Spec, error) {
 // loadRoot is load once the file is parsed: root is its top mapping (nil
 // for an empty file) and data its text.
 func loadRoot(file string, root *yaml.Node, data []byte, overrides []string) (*Spec, error) {
-	l := &loader{
-		file:     file,
-		lines:    map[string]int{},
-		present:  map[string]bool{},
-		fromFlag: map[string]bool{},
-	}
+	l := newLoader(file)
 	var ovs []override
 	for _, s := range overrides {
 		o, err := parseOverride(s)
@@ -270,6 +259,22 @@ func loadRoot(file string, root *yaml.Node, data []byte, overrides []string) (*S
 		}
 		ovs = append(ovs, o)
 	}
+	return l.load(root, func(v *viper.Viper) error { return v.ReadConfig(bytes.NewReader(data)) }, ovs)
+}
+
+func newLoader(file string) *loader {
+	return &loader{
+		file:     file,
+		lines:    map[string]int{},
+		present:  map[string]bool{},
+		fromFlag: map[string]bool{},
+	}
+}
+
+// load is loadRoot once the overrides are parsed: config gives viper the
+// file's keys (see [Base] for a file parsed once).
+func (l *loader) load(root *yaml.Node, config func(*viper.Viper) error, ovs []override) (*Spec, error) {
+	file := l.file
 
 	// 2. Find the model, whose parameters decide which model keys exist.
 	l.modelName = effectiveModel(root, ovs)
@@ -298,7 +303,7 @@ func loadRoot(file string, root *yaml.Node, data []byte, overrides []string) (*S
 	// 4. Merge file and overrides with viper and decode onto the defaults.
 	v := viper.New()
 	v.SetConfigType("yaml")
-	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
+	if err := config(v); err != nil {
 		return nil, &Error{File: file, Err: err}
 	}
 	for _, o := range ovs {

@@ -12,9 +12,6 @@ import (
 // a capacity planner knows how fast a database dirties memory in bytes.
 var pageRateKeys = []string{"dirty_rate", "read_rate", "alloc_rate", "free_rate"}
 
-// pageRateSuffix is the unit suffix of result columns in pages per second.
-const pageRateSuffix = "_pages_per_s"
-
 // isPageRateKey reports whether the dotted key is a rate in pages per
 // second (a generator's, or a phase's).
 func isPageRateKey(key string) bool {
@@ -28,15 +25,6 @@ func isPageRateKey(key string) bool {
 		}
 	}
 	return false
-}
-
-// rateColumnSuffix returns the unit suffix of the result column of a
-// number-valued key: "_pages_per_s" for page rates, else "".
-func rateColumnSuffix(key string) string {
-	if isPageRateKey(key) {
-		return pageRateSuffix
-	}
-	return ""
 }
 
 // pageRates converts the byte rates given for the page-rate keys of the

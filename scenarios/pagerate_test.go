@@ -81,18 +81,3 @@ workload:
 		t.Errorf("--set dirty_rate=fast: %v", err)
 	}
 }
-
-// A sweep over a page rate names its column with the unit and holds
-// pages per second, whether the axis gives numbers or byte rates.
-func TestSweepPageRateColumn(t *testing.T) {
-	sw := loadSweep(t, small+`grid:
-  workload.generator.dirty_rate: [1000, 4MiB/s]
-`)
-	a := sw.Axes[0]
-	if a.Column != "workload.generator.dirty_rate_pages_per_s" || a.Type != ColumnFloat {
-		t.Errorf("column %s of type %s, want workload.generator.dirty_rate_pages_per_s, float", a.Column, a.Type)
-	}
-	if sw.Points[0].Columns[0] != 1000.0 || sw.Points[1].Columns[0] != 1024.0 {
-		t.Errorf("columns %v and %v, want 1000 and 1024 pages/s", sw.Points[0].Columns[0], sw.Points[1].Columns[0])
-	}
-}

@@ -1,13 +1,10 @@
 package scenarios
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,55 +14,6 @@ import (
 
 	"github.com/migsim/migsim/traces"
 )
-
-// TestSweepAliasInAxisValue: a YAML alias inside an axis value (issue 20,
-// item 1) is expanded to its target, not sized from the alias node, which
-// panicked.
-func TestSweepAliasInAxisValue(t *testing.T) {
-	sw := loadSweep(t, `name: a
-grid:
-  network.bandwidth_schedule:
-    - [&s {at: 0s, bandwidth: 1Gbit}]
-    - [*s, {at: 1s, bandwidth: 2Gbit}]
-`)
-	want := []string{
-		"network.bandwidth_schedule=[{at: 0s, bandwidth: 1Gbit}]",
-		"network.bandwidth_schedule=[{at: 0s, bandwidth: 1Gbit}, {at: 1s, bandwidth: 2Gbit}]",
-	}
-	for i, w := range want {
-		if got := strings.Join(sw.Points[i].Sets, " "); got != w {
-			t.Errorf("point %d sets %q, want %q", i, got, w)
-		}
-	}
-	if n := len(sw.Points[1].Spec.Network.BandwidthSchedule); n != 2 {
-		t.Errorf("point 1 has %d schedule steps, want 2", n)
-	}
-}
-
-// TestSweepFlowBase: a sweep written as one YAML flow mapping honours its
-// base (issue 20, item 4), wherever base stands among the keys and over
-// several lines, and errors in the base keep their lines.
-func TestSweepFlowBase(t *testing.T) {
-	for _, text := range []string{
-		`{name: f, base: {seed: 3, vm: {memory: 1GiB}}, grid: {model.downtime_limit: [100ms, 200ms]}}`,
-		`{name: f, grid: {model.downtime_limit: [100ms, 200ms]}, base: {seed: 3, vm: {memory: 1GiB}}}`,
-		`{name: f, grid: {model.downtime_limit: [100ms, 200ms]}, base: {seed: 3, vm: {memory: 1GiB}}} # a comment`,
-		"{name: f,\n base: {seed: 3,\n   vm: {memory: 1GiB}}, grid: {model.downtime_limit: [100ms, 200ms]}}",
-		"name: f\nbase: {seed: 3, vm: {memory: 1GiB}}\ngrid: {model.downtime_limit: [100ms, 200ms]}",
-	} {
-		sw := loadSweep(t, text)
-		for _, p := range sw.Points {
-			if p.Spec.Seed != 3 || p.Spec.VM.Memory != 1<<30 || p.Spec.Name != "f" {
-				t.Errorf("%q: point %d runs seed %d, memory %v, name %q; want the base's seed 3, 1GiB, f",
-					text, p.Index, p.Spec.Seed, p.Spec.VM.Memory, p.Spec.Name)
-			}
-		}
-	}
-	_, err := LoadSweep(writeSweep(t, "{name: f,\n base: {seed: 3,\n   vm: {memory: 1GiB, vcpus: x}}, grid: {model.downtime_limit: [1s]}}"), nil)
-	if err == nil || !strings.Contains(err.Error(), "sweep.yaml:3: vm.vcpus: want an integer") {
-		t.Errorf("error %v, want it at line 3, vm.vcpus", err)
-	}
-}
 
 // TestIntegerOverflow: an integer beyond its key's type is an error saying
 // it does not fit, in a file and in --set (issue 20, item 5), instead of
@@ -103,24 +51,6 @@ func TestIntegerOverflow(t *testing.T) {
 	writeFile(t, path, "vm: {vcpus: 99999999999999999999}\n")
 	if _, err := Load(path, nil); err == nil || !strings.Contains(err.Error(), "s.yaml:1: vm.vcpus: 99999999999999999999 does not fit") {
 		t.Errorf("file: error %v, want it at line 1", err)
-	}
-}
-
-// TestSweepSeedOverflow: a sweep's seed beyond 64 bits, and repeat seeds
-// that would wrap past the largest seed, are errors (issue 20, item 5).
-func TestSweepSeedOverflow(t *testing.T) {
-	for text, want := range map[string]string{
-		"seed: 18446744073709551616\n":                    "sweep.yaml:1: seed: 18446744073709551616 does not fit",
-		"base: {seed: 18446744073709551615}\nrepeat: 2\n": "sweep.yaml:2: repeat: seeds 18446744073709551615 to 18446744073709551615+1 do not fit",
-	} {
-		_, err := LoadSweep(writeSweep(t, text), nil)
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("%q: error %v, want %q", text, err, want)
-		}
-	}
-	sw := loadSweep(t, "base: {seed: 18446744073709551614}\nrepeat: 2\n")
-	if got := sw.Points[1].Spec.Seed; got != 1<<64-1 {
-		t.Errorf("second repeat has seed %d, want %d", got, uint64(1<<64-1))
 	}
 }
 
@@ -175,76 +105,6 @@ func TestSlowLinkNotConverged(t *testing.T) {
 	}
 }
 
-// TestOpenSweepStreams: OpenSweep checks every point and keeps none
-// (issue 20, item 7: a 6000×6000 dry run ran out of memory), with the
-// fingerprint, axes and points LoadSweep gives, and memory that does not
-// grow with the points.
-func TestOpenSweepStreams(t *testing.T) {
-	rates := make([]string, 20)
-	for i := range rates {
-		rates[i] = strconv.Itoa(1000 + 10*i)
-	}
-	text := small + "grid:\n  workload.generator.dirty_rate: [" + strings.Join(rates, ", ") + "]\n" +
-		"  model.downtime_limit: [100ms, 200ms, 300ms, 400ms, 500ms]\nrandom:\n  n: 7\n  keys:\n    network.bandwidth: {min: 1Gbit, max: 10Gbit}\nrepeat: 2\n"
-	path := writeSweep(t, text)
-	all, err := LoadSweep(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	calls := 0
-	sw, err := OpenSweep(t.Context(), path, SweepOptions{Progress: func(checked, total int) {
-		calls++
-		if total != 1400 || checked > total {
-			t.Errorf("progress %d of %d", checked, total)
-		}
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runtime.GC()
-	runtime.ReadMemStats(&after)
-	if sw.Points != nil || sw.Len() != 1400 || calls == 0 {
-		t.Fatalf("OpenSweep kept %d points, Len %d, %d progress calls; want none kept, 1400, some calls", len(sw.Points), sw.Len(), calls)
-	}
-	// The points LoadSweep holds take several KB each (over 5 MB here);
-	// what OpenSweep keeps must not grow with them.
-	if grew := int64(after.HeapAlloc) - int64(before.HeapAlloc); grew > 1<<20 {
-		t.Errorf("OpenSweep retained %d KB for 1400 points", grew>>10)
-	}
-	if sw.Fingerprint != all.Fingerprint || fmt.Sprint(sw.Axes) != fmt.Sprint(all.Axes) {
-		t.Errorf("fingerprint %s, axes %v; LoadSweep gives %s, %v", sw.Fingerprint, sw.Axes, all.Fingerprint, all.Axes)
-	}
-	for _, i := range []int{0, 1, 2, 21, 999, 1399} {
-		p, err := sw.Point(i)
-		if err != nil {
-			t.Fatal(err)
-		}
-		q := all.Points[i]
-		if p.Index != i || p.ID != q.ID || fmt.Sprint(p.Sets, p.Values, p.Columns) != fmt.Sprint(q.Sets, q.Values, q.Columns) {
-			t.Errorf("point %d: %v %v %v %s; LoadSweep gives %v %v %v %s", i, p.Sets, p.Values, p.Columns, p.ID, q.Sets, q.Values, q.Columns, q.ID)
-		}
-	}
-	if _, err := sw.Point(1400); err == nil {
-		t.Errorf("Point(1400) of 1400: no error")
-	}
-	for a, want := range []struct {
-		n       int
-		sampled bool
-	}{{20, false}, {5, false}, {7, true}, {2, false}} {
-		if n, sampled := sw.AxisValues(a); n != want.n || sampled != want.sampled {
-			t.Errorf("axis %d: %d values (sampled %v), want %d (%v)", a, n, sampled, want.n, want.sampled)
-		}
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	cancel()
-	if _, err := OpenSweep(ctx, path, SweepOptions{}); !errors.Is(err, context.Canceled) {
-		t.Errorf("cancelled check: %v, want context.Canceled", err)
-	}
-}
-
 // TestErrorListsCapped: error lists show the first 20 problems, then how
 // many more (issue 20, item 7: a scenario with 4.5 M unknown keys printed
 // 3 M lines).
@@ -262,30 +122,9 @@ func TestErrorListsCapped(t *testing.T) {
 		lines[20] != path+": and 10 more problems not shown" {
 		t.Errorf("%d lines, first %q, last %q", len(lines), lines[0], lines[len(lines)-1])
 	}
-	// A sweep whose 30 values each fail: 20 shown, the other 10 counted.
-	vcpus := make([]string, 30)
-	for i := range vcpus {
-		vcpus[i] = strconv.Itoa(-i)
-	}
-	sp := writeSweep(t, "grid:\n  vm.vcpus: ["+strings.Join(vcpus, ", ")+"]\n  seed: [1, 2]\n")
-	_, err = LoadSweep(sp, nil)
-	lines = strings.Split(fmt.Sprint(err), "\n")
-	if len(lines) != 21 || lines[20] != sp+": and 10 more problems not shown" {
-		t.Errorf("sweep: %d lines, last %q", len(lines), lines[len(lines)-1])
-	}
-	// Sweep file errors too.
-	b.Reset()
-	for i := range 25 {
-		fmt.Fprintf(&b, "bad%d: 1\n", i)
-	}
-	sp = writeSweep(t, b.String())
-	_, err = LoadSweep(sp, nil)
-	if lines = strings.Split(fmt.Sprint(err), "\n"); len(lines) != 21 || lines[20] != sp+": and 5 more problems not shown" {
-		t.Errorf("sweep file: %d lines, last %q", len(lines), lines[len(lines)-1])
-	}
 }
 
-// TestFileSizeLimit: a scenario or sweep file over MaxFileBytes is
+// TestFileSizeLimit: a scenario file over MaxFileBytes is
 // refused before it is parsed.
 func TestFileSizeLimit(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "big.yaml")
@@ -294,13 +133,6 @@ func TestFileSizeLimit(t *testing.T) {
 	want := path + ": " + strconv.Itoa(len(text)) + " bytes, larger than the 4 MiB"
 	if _, err := Load(path, nil); err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("scenario: %v, want %q", err, want)
-	}
-	if _, err := LoadSweep(path, nil); err == nil || !strings.Contains(err.Error(), want) {
-		t.Errorf("sweep: %v, want %q", err, want)
-	}
-	sp := writeSweep(t, "base: "+path+"\n")
-	if _, err := LoadSweep(sp, nil); err == nil || !strings.Contains(err.Error(), want) {
-		t.Errorf("sweep base: %v, want %q", err, want)
 	}
 }
 

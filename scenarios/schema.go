@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/migsim/migsim/internal/editdist"
 )
@@ -32,6 +33,9 @@ func fieldsOf(t reflect.Type) []field {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
+	if fs, ok := fieldCache.Load(t); ok {
+		return fs.([]field)
+	}
 	var out []field
 	for i := range t.NumField() {
 		f := t.Field(i)
@@ -48,8 +52,14 @@ func fieldsOf(t reflect.Type) []field {
 		}
 		out = append(out, field{key: tag, name: f.Name, typ: f.Type, index: []int{i}, owner: t})
 	}
+	out = slices.Clip(out) // a caller's append copies
+	fieldCache.Store(t, out)
 	return out
 }
+
+// fieldCache holds fieldsOf's answer for each struct type: every load
+// walks the same few types (a sweep loads thousands of scenarios).
+var fieldCache sync.Map // reflect.Type → []field
 
 // sectionOf reports whether a value of type t is a section (a mapping of
 // keys) and returns its struct type.

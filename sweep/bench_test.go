@@ -2,8 +2,6 @@ package sweep
 
 import (
 	"testing"
-
-	"github.com/migsim/migsim/scenarios"
 )
 
 // BenchmarkSweep16GiB runs shard 1/9 of testdata/bench-16gib.yaml, the
@@ -14,7 +12,7 @@ import (
 // BenchmarkLoadSweep); `migsim sweep sweep/testdata/bench-16gib.yaml`
 // measures it all directly.
 func BenchmarkSweep16GiB(b *testing.B) {
-	sw, err := scenarios.LoadSweep("testdata/bench-16gib.yaml", nil)
+	sw, err := Load("testdata/bench-16gib.yaml", nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -35,7 +33,7 @@ func BenchmarkSweep16GiB(b *testing.B) {
 // testdata/bench-16gib.yaml.
 func BenchmarkLoadSweep(b *testing.B) {
 	for b.Loop() {
-		if _, err := scenarios.LoadSweep("testdata/bench-16gib.yaml", nil); err != nil {
+		if _, err := Load("testdata/bench-16gib.yaml", nil); err != nil {
 			b.Fatal(err)
 		}
 	}

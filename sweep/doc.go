@@ -1,5 +1,6 @@
-// Package sweep runs the points of a [scenarios.Sweep] on all local cores
-// and writes their results: JSON Lines, CSV and Parquet.
+// Package sweep expands sweep files into points ([Spec], [Load]), runs
+// them on all local cores and writes their results: JSON Lines, CSV and
+// Parquet.
 //
 // # Running
 //
@@ -40,7 +41,7 @@
 //	{"point":3,"id":"1f0c…","axes":{"network.bandwidth_bps":1e+10,"seed":2},"result":{…}}
 //
 // where result is the [models.Result] with rounds_detail. The table's
-// columns are "point", then one per axis ([scenarios.Axis].Column, with a
+// columns are "point", then one per axis ([Axis].Column, with a
 // unit suffix: _bytes, _bps for bits/s, _s for seconds), then the metrics
 // of [models.Result] in its field order, nested fields joined with "_"
 // (pages_total, pages_zero, pages_normal) and rounds_detail left out; a

@@ -15,7 +15,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/migsim/migsim/scenarios"
 	"github.com/migsim/migsim/traces"
 )
 
@@ -90,7 +89,7 @@ const firstFactor = "first of workload"
 
 // newCostFeatures describes the points of sw; first[p] tells whether p is
 // the first of its workload in the run order (nil: every point is).
-func newCostFeatures(sw *scenarios.Sweep, groups map[int]int, first map[int]bool) *costFeatures {
+func newCostFeatures(sw *Spec, groups map[int]int, first map[int]bool) *costFeatures {
 	f := &costFeatures{values: make([][]int32, len(sw.Points)), group: make([]int32, len(sw.Points))}
 	// Factors: each axis, except that a zip block's axes are one.
 	var factorOf []int
@@ -489,7 +488,7 @@ func spreadWithin(points []int, rank func(int) int) []int {
 // workers workers: the first points of each workload in w.order, as many
 // as there are workers, pay for its trace. The first generates it; the
 // others, started beside it, replay it as fast as it is recorded.
-func (w *workloads) features(sw *scenarios.Sweep, workers int) *costFeatures {
+func (w *workloads) features(sw *Spec, workers int) *costFeatures {
 	group := make(map[int]int, len(w.order))
 	first := make(map[int]bool)
 	keyGroup := map[string]int{}
@@ -592,7 +591,7 @@ const outputSyncs = 3
 // Estimate is [EstimateWith] for a run on workers workers (0: one per
 // CPU) in the current directory with the default tables and trace cache,
 // timing at most samples points for about budget.
-func Estimate(ctx context.Context, sw *scenarios.Sweep, points []int, workers, samples int, budget time.Duration) (TimeEstimate, error) {
+func Estimate(ctx context.Context, sw *Spec, points []int, workers, samples int, budget time.Duration) (TimeEstimate, error) {
 	return EstimateWith(ctx, sw, points, EstimateOptions{Workers: workers, Samples: samples, Budget: budget,
 		Formats: Formats{CSV: true, Parquet: true}, TraceCache: DefaultTraceCache})
 }
@@ -615,7 +614,7 @@ func Estimate(ctx context.Context, sw *scenarios.Sweep, points []int, workers, s
 // the points laid out on the workers in run order (see the section on time
 // estimates above), and the time of the journal's fsyncs and of the final
 // tables added as measured.
-func EstimateWith(ctx context.Context, sw *scenarios.Sweep, points []int, opts EstimateOptions) (TimeEstimate, error) {
+func EstimateWith(ctx context.Context, sw *Spec, points []int, opts EstimateOptions) (TimeEstimate, error) {
 	workers := opts.Workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
@@ -839,7 +838,7 @@ func existingParent(dir string) string {
 type sampler struct {
 	ctx, limited context.Context
 	cancel       context.CancelFunc
-	sw           *scenarios.Sweep
+	sw           *Spec
 	f            *costFeatures
 	workers      int
 	axes         []AxisInfo
@@ -860,7 +859,7 @@ type sampler struct {
 
 // newSampler returns a sampler whose journal is in dir; sample points
 // still running at 3 × opts.Budget are stopped.
-func newSampler(ctx context.Context, sw *scenarios.Sweep, f *costFeatures, workers int, opts EstimateOptions, dir string) (*sampler, error) {
+func newSampler(ctx context.Context, sw *Spec, f *costFeatures, workers int, opts EstimateOptions, dir string) (*sampler, error) {
 	j, err := openJournal(filepath.Join(dir, JournalFile), 0)
 	if err != nil {
 		return nil, err

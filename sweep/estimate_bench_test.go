@@ -6,8 +6,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/migsim/migsim/scenarios"
 )
 
 // BenchmarkEstimatePapers measures how close the time estimates come to
@@ -31,7 +29,7 @@ func BenchmarkEstimatePapers(b *testing.B) {
 		b.Fatalf("no papers' sweeps: %v", err)
 	}
 	for _, file := range files {
-		sw, err := scenarios.LoadSweep(file, nil)
+		sw, err := Load(file, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -78,7 +76,7 @@ type etaSnapshot struct {
 
 // runWatched runs sw in a temporary directory and samples its ETA every
 // millisecond; it returns the samples and the run's wall time.
-func runWatched(b *testing.B, sw *scenarios.Sweep) ([]etaSnapshot, float64) {
+func runWatched(b *testing.B, sw *Spec) ([]etaSnapshot, float64) {
 	p := NewProgress(io.Discard, false, time.Hour)
 	var (
 		snaps []etaSnapshot

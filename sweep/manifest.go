@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/migsim/migsim/internal/buildinfo"
-	"github.com/migsim/migsim/scenarios"
 )
 
 // Output file names inside an output directory.
@@ -84,16 +83,16 @@ func (s Shard) Points(n int) []int {
 
 // AxisInfo describes an axis in the manifest.
 type AxisInfo struct {
-	Key    string               `json:"key"`
-	Kind   string               `json:"kind"`
-	Column string               `json:"column"`
-	Type   scenarios.ColumnType `json:"type"`
+	Key    string     `json:"key"`
+	Kind   string     `json:"kind"`
+	Column string     `json:"column"`
+	Type   ColumnType `json:"type"`
 }
 
-func axisInfos(axes []scenarios.Axis) []AxisInfo {
+func axisInfos(axes []Axis) []AxisInfo {
 	out := make([]AxisInfo, len(axes))
 	for i, a := range axes {
-		out[i] = AxisInfo{Key: a.Key, Kind: a.Kind, Column: a.Column, Type: a.Type}
+		out[i] = AxisInfo(a)
 	}
 	return out
 }
@@ -104,7 +103,7 @@ type Manifest struct {
 	Format int `json:"format"`
 	// Sweep is the sweep's name.
 	Sweep string `json:"sweep"`
-	// Fingerprint identifies the sweep's points ([scenarios.Sweep].Fingerprint).
+	// Fingerprint identifies the sweep's points ([Spec].Fingerprint).
 	Fingerprint string `json:"fingerprint"`
 	// Points is the number of points of the whole sweep.
 	Points int `json:"points"`
@@ -127,7 +126,7 @@ type Manifest struct {
 	BaseSets []string `json:"base_sets,omitempty"`
 }
 
-func newManifest(sw *scenarios.Sweep, sh Shard) *Manifest {
+func newManifest(sw *Spec, sh Shard) *Manifest {
 	return &Manifest{
 		Format:      manifestFormat,
 		Sweep:       sw.Name,

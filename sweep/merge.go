@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-
-	"github.com/migsim/migsim/scenarios"
 )
 
 // MergeOptions configure [Merge].
@@ -90,7 +88,7 @@ func Merge(dir string, shardDirs []string, o MergeOptions) (err error) {
 	for p, e := range entries {
 		ids[p] = e.id
 	}
-	if fp := scenarios.SweepFingerprint(ids); fp != first.Fingerprint {
+	if fp := Fingerprint(ids); fp != first.Fingerprint {
 		return fmt.Errorf("merge: the shards' point IDs give fingerprint %s, not the sweep's %s: a shard was run from another version of the sweep", fp, first.Fingerprint)
 	}
 	if slices.Contains(shardDirs, dir) {

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/migsim/migsim/models"
-	"github.com/migsim/migsim/scenarios"
 )
 
 // TestHines2009 runs scenarios/papers/hines2009/sweep.yaml and holds it to
@@ -18,7 +17,7 @@ import (
 // stop-and-copy; post-copy's network faults stay within the paper's 21 %
 // of the working set.
 func TestHines2009(t *testing.T) {
-	sw, err := scenarios.LoadSweep("../scenarios/papers/hines2009/sweep.yaml", nil)
+	sw, err := Load("../scenarios/papers/hines2009/sweep.yaml", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

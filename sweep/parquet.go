@@ -6,8 +6,6 @@ import (
 	"reflect"
 
 	"github.com/parquet-go/parquet-go"
-
-	"github.com/migsim/migsim/scenarios"
 )
 
 // parquetWriter writes the table as a Parquet file: one column per table
@@ -25,11 +23,11 @@ func newParquetWriter(w io.Writer, t *table) (*parquetWriter, error) {
 	for i, c := range t.columns {
 		var ft reflect.Type
 		switch c.Type {
-		case scenarios.ColumnInt:
+		case ColumnInt:
 			ft = reflect.TypeFor[int64]()
-		case scenarios.ColumnFloat:
+		case ColumnFloat:
 			ft = reflect.TypeFor[float64]()
-		case scenarios.ColumnBool:
+		case ColumnBool:
 			ft = reflect.TypeFor[bool]()
 		default:
 			ft = reflect.TypeFor[string]()

@@ -15,8 +15,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/migsim/migsim/scenarios"
 )
 
 // tinySweep is 4 quick points.
@@ -330,7 +328,7 @@ func TestRunNeedsPoints(t *testing.T) {
 	if err := os.WriteFile(path, []byte(tinySweep), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	sw, err := scenarios.OpenSweep(t.Context(), path, scenarios.SweepOptions{})
+	sw, err := Open(t.Context(), path, LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

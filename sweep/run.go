@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/migsim/migsim/internal/buildinfo"
-	"github.com/migsim/migsim/scenarios"
 	"github.com/migsim/migsim/traces"
 )
 
@@ -67,13 +66,13 @@ var ErrInterrupted = errors.New("sweep interrupted")
 // there writes the outputs (see the package documentation). It returns an
 // error wrapping [ErrInterrupted] when ctx is cancelled first, and stops
 // at the first point that fails, naming it.
-func Run(ctx context.Context, sw *scenarios.Sweep, opts Options) (sum Summary, err error) {
+func Run(ctx context.Context, sw *Spec, opts Options) (sum Summary, err error) {
 	start := time.Now()
 	if err := opts.Shard.check(); err != nil {
 		return sum, err
 	}
 	if sw.Points == nil && sw.Len() > 0 {
-		return sum, fmt.Errorf("sweep %s: Run needs its points in memory: load it with scenarios.LoadSweep, not OpenSweep without KeepMax", sw.Name)
+		return sum, fmt.Errorf("sweep %s: Run needs its points in memory: load it with Load, not Open without KeepMax", sw.Name)
 	}
 	want := newManifest(sw, opts.Shard)
 	points := opts.Shard.Points(len(sw.Points))
@@ -190,7 +189,7 @@ type workloads struct {
 	left  map[string]int
 }
 
-func groupByWorkload(sw *scenarios.Sweep, todo []int) *workloads {
+func groupByWorkload(sw *Spec, todo []int) *workloads {
 	w := &workloads{key: make(map[int]string, len(todo)), left: map[string]int{}}
 	group := map[string]int{} // in order of first point
 	for _, p := range todo {
@@ -226,7 +225,7 @@ func (w *workloads) done(p int, cache *traces.Cache) {
 }
 
 // runPoints simulates todo on the workers and appends their lines to j.
-func runPoints(ctx context.Context, sw *scenarios.Sweep, todo []int, j *journal, opts Options, resumed, total int) (int, traces.CacheStats, error) {
+func runPoints(ctx context.Context, sw *Spec, todo []int, j *journal, opts Options, resumed, total int) (int, traces.CacheStats, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	workers := opts.Workers
@@ -328,7 +327,7 @@ func runPoints(ctx context.Context, sw *scenarios.Sweep, todo []int, j *journal,
 }
 
 // runPoint simulates one point and returns its journal line.
-func runPoint(ctx context.Context, p *scenarios.Point, axes []AxisInfo, cache *traces.Cache) ([]byte, error) {
+func runPoint(ctx context.Context, p *Point, axes []AxisInfo, cache *traces.Cache) ([]byte, error) {
 	model, in, err := p.Spec.Build()
 	if err != nil {
 		return nil, fmt.Errorf("point %d (%v): %w", p.Index, p.Sets, err)

@@ -14,8 +14,6 @@ import (
 	"time"
 
 	"github.com/parquet-go/parquet-go"
-
-	"github.com/migsim/migsim/scenarios"
 )
 
 // testSweep is 18 small points: 3 bandwidths × 2 models × 3 seeds, over
@@ -33,20 +31,20 @@ repeat: 3
 
 var allFormats = Formats{CSV: true, Parquet: true}
 
-func loadTestSweep(t *testing.T, text string) *scenarios.Sweep {
+func loadTestSweep(t *testing.T, text string) *Spec {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "s.yaml")
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	sw, err := scenarios.LoadSweep(path, nil)
+	sw, err := Load(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return sw
 }
 
-func run(t *testing.T, sw *scenarios.Sweep, opts Options) Summary {
+func run(t *testing.T, sw *Spec, opts Options) Summary {
 	t.Helper()
 	if opts.Dir == "" {
 		opts.Dir = t.TempDir()

@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/migsim/migsim/models"
-	"github.com/migsim/migsim/scenarios"
 )
 
 // Column is one column of the result table.
@@ -19,7 +18,7 @@ type Column struct {
 	// Name is the column's name, with its unit as a suffix where it has one.
 	Name string
 	// Type is the type of its values.
-	Type scenarios.ColumnType
+	Type ColumnType
 	// Optional is true for a metric that may not apply to a point
 	// (models.MayNotApply): its cell is then empty in CSV, null in
 	// Parquet.
@@ -53,24 +52,24 @@ func metrics() []metric {
 			}
 			idx := append(append([]int(nil), index...), i)
 			full := prefix + name
-			var typ scenarios.ColumnType
+			var typ ColumnType
 			switch {
 			case f.Type == reflect.TypeFor[models.StopReason]():
-				typ = scenarios.ColumnText
+				typ = ColumnText
 			case f.Type.Kind() == reflect.Struct:
 				walk(f.Type, full+"_", idx)
 				continue
 			default:
 				switch f.Type.Kind() {
 				case reflect.Bool:
-					typ = scenarios.ColumnBool
+					typ = ColumnBool
 				case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
 					reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-					typ = scenarios.ColumnInt
+					typ = ColumnInt
 				case reflect.Float32, reflect.Float64:
-					typ = scenarios.ColumnFloat
+					typ = ColumnFloat
 				case reflect.String:
-					typ = scenarios.ColumnText
+					typ = ColumnText
 				default:
 					continue // slices and maps do not fit a flat table
 				}
@@ -116,7 +115,7 @@ type table struct {
 
 func newTable(axes []AxisInfo) *table {
 	t := &table{axes: axes}
-	t.columns = append(t.columns, Column{Name: "point", Type: scenarios.ColumnInt})
+	t.columns = append(t.columns, Column{Name: "point", Type: ColumnInt})
 	taken := map[string]bool{"point": true}
 	for _, a := range axes {
 		t.columns = append(t.columns, Column{Name: a.Column, Type: a.Type})
@@ -134,7 +133,7 @@ func newTable(axes []AxisInfo) *table {
 
 // Columns returns the columns of the result table of a sweep with the
 // given axes: "point", the axes' columns, then the metrics.
-func Columns(axes []scenarios.Axis) []Column {
+func Columns(axes []Axis) []Column {
 	return newTable(axisInfos(axes)).columns
 }
 
@@ -220,17 +219,17 @@ func (r *row) axisValues(axes []AxisInfo) ([]any, error) {
 	return out, nil
 }
 
-func decodeAxis(raw json.RawMessage, typ scenarios.ColumnType) (any, error) {
+func decodeAxis(raw json.RawMessage, typ ColumnType) (any, error) {
 	switch typ {
-	case scenarios.ColumnInt:
+	case ColumnInt:
 		var v int64
 		err := json.Unmarshal(raw, &v)
 		return v, err
-	case scenarios.ColumnFloat:
+	case ColumnFloat:
 		var v float64
 		err := json.Unmarshal(raw, &v)
 		return v, err
-	case scenarios.ColumnBool:
+	case ColumnBool:
 		var v bool
 		err := json.Unmarshal(raw, &v)
 		return v, err

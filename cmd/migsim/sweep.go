@@ -15,7 +15,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/migsim/migsim/models"
-	"github.com/migsim/migsim/scenarios"
 	"github.com/migsim/migsim/sweep"
 	"github.com/migsim/migsim/units"
 )
@@ -263,7 +262,7 @@ func checkSweep(w io.Writer, name, dir string, asserts assertions, sample map[st
 
 // dryRun prints the sweep's points and an estimate of its time: the time
 // loading and checking the sweep took (o.loadTime), then the run's.
-func dryRun(cmd *cobra.Command, o *sweepOptions, sw *scenarios.Sweep, opts sweep.Options) error {
+func dryRun(cmd *cobra.Command, o *sweepOptions, sw *sweep.Spec, opts sweep.Options) error {
 	load := o.loadTime
 	count := opts.Shard.Count(sw.Len())
 	tw := tabwriter.NewWriter(o.out, 0, 0, 2, ' ', 0)

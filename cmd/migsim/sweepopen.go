@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/migsim/migsim/scenarios"
 	"github.com/migsim/migsim/sweep"
 )
 
@@ -21,12 +20,12 @@ const dryRunKeep = 20_000
 // openSweep loads and checks every point of the sweep: kept in memory to
 // run them, or (for --dry-run of a large sweep) streamed. A check that
 // takes a while reports its progress on stderr; Ctrl-C stops it.
-func openSweep(cmd *cobra.Command, o *sweepOptions) (*scenarios.Sweep, error) {
+func openSweep(cmd *cobra.Command, o *sweepOptions) (*sweep.Spec, error) {
 	keep := int(^uint(0) >> 1)
 	if o.dryRun {
 		keep = dryRunKeep
 	}
-	return scenarios.OpenSweep(cmd.Context(), o.file, scenarios.SweepOptions{
+	return sweep.Open(cmd.Context(), o.file, sweep.LoadOptions{
 		Sets: o.sets, KeepMax: keep, Progress: checkProgress(o.err, o.progress != "none"),
 	})
 }
@@ -54,14 +53,14 @@ func checkProgress(w io.Writer, on bool) func(checked, total int) {
 // estimateSweep estimates the time of the shard's points: over every
 // point when the sweep holds them, else from up to samples points spread
 // evenly over the shard, extrapolated to all of them (extrapolated true).
-func estimateSweep(ctx context.Context, sw *scenarios.Sweep, opts sweep.Options, samples int, budget time.Duration) (est sweep.TimeEstimate, extrapolated bool, err error) {
+func estimateSweep(ctx context.Context, sw *sweep.Spec, opts sweep.Options, samples int, budget time.Duration) (est sweep.TimeEstimate, extrapolated bool, err error) {
 	count := opts.Shard.Count(sw.Len())
 	if sw.Points != nil {
 		est, err = sweep.Estimate(ctx, sw, opts.Shard.Points(sw.Len()), opts.Workers, samples, budget)
 		return est, false, err
 	}
 	m := min(count, samples)
-	mini := &scenarios.Sweep{Name: sw.Name, File: sw.File, Seed: sw.Seed, Axes: sw.Axes, Fingerprint: sw.Fingerprint}
+	mini := &sweep.Spec{Name: sw.Name, File: sw.File, Seed: sw.Seed, Axes: sw.Axes, Fingerprint: sw.Fingerprint}
 	points := make([]int, m)
 	for k := range m {
 		p, err := sw.Point(opts.Shard.Index(k * count / m))
@@ -86,7 +85,7 @@ func estimateSweep(ctx context.Context, sw *scenarios.Sweep, opts sweep.Options,
 }
 
 // axisValues describes how many values axis a of sw takes.
-func axisValues(sw *scenarios.Sweep, a int) string {
+func axisValues(sw *sweep.Spec, a int) string {
 	n, sampled := sw.AxisValues(a)
 	switch {
 	case sampled:

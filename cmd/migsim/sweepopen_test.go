@@ -7,7 +7,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/migsim/migsim/scenarios"
 	"github.com/migsim/migsim/sweep"
 )
 
@@ -33,7 +32,7 @@ repeat: 2
 	cmd := &cobra.Command{}
 	cmd.SetContext(t.Context())
 	dry := func(keep int, shard sweep.Shard) string {
-		sw, err := scenarios.OpenSweep(t.Context(), path, scenarios.SweepOptions{KeepMax: keep})
+		sw, err := sweep.Open(t.Context(), path, sweep.LoadOptions{KeepMax: keep})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package scenarios
+package sweep
 
 import (
 	"errors"
@@ -11,7 +11,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/migsim/migsim/models"
+	"github.com/migsim/migsim/scenarios"
+
 	"github.com/migsim/migsim/units"
 )
 
@@ -43,7 +44,7 @@ type sampleRange struct {
 // values is sampled through its index.
 func (sf *sweepFile) readSamples(block string, line int, n *yaml.Node) ([]*sweepAxis, error) {
 	if n.Kind != yaml.MappingNode {
-		return nil, sf.errf(line, block, "", "want a mapping with n and keys, got %s", describeNode(n))
+		return nil, sf.errf(line, block, "", "want a mapping with n and keys, got %s", scenarios.DescribeNode(n))
 	}
 	count := 0
 	var keys *yaml.Node
@@ -53,7 +54,7 @@ func (sf *sweepFile) readSamples(block string, line int, n *yaml.Node) ([]*sweep
 		case "n":
 			c, err := strconv.Atoi(vn.Value)
 			if vn.Kind != yaml.ScalarNode || err != nil || c < 1 {
-				return nil, sf.errf(vn.Line, block, "n", "want a sample count of at least 1, got %s", describeNode(vn))
+				return nil, sf.errf(vn.Line, block, "n", "want a sample count of at least 1, got %s", scenarios.DescribeNode(vn))
 			}
 			if c > maxSweepPoints {
 				return nil, sf.errf(vn.Line, block, "n", "%d is more than the %d points a sweep may have", c, maxSweepPoints)
@@ -111,13 +112,13 @@ func (sf *sweepFile) readSamples(block string, line int, n *yaml.Node) ([]*sweep
 
 // readRange reads {min, max, log} or {values: [...]} for key.
 func (sf *sweepFile) readRange(block, key string, line int, n *yaml.Node) (*sampleRange, error) {
-	t, err := keyType(key)
+	t, err := scenarios.Field(key)
 	if err != nil {
 		return nil, sf.errf(line, block, key, "%v", err)
 	}
 	r := &sampleRange{axis: &sweepAxis{Axis: Axis{Key: key, Kind: block}, line: line}, typ: t}
 	if n.Kind != yaml.MappingNode {
-		return nil, sf.errf(line, block, key, "want {min: A, max: B} or {values: [...]}, got %s", describeNode(n))
+		return nil, sf.errf(line, block, key, "want {min: A, max: B} or {values: [...]}, got %s", scenarios.DescribeNode(n))
 	}
 	var minN, maxN *yaml.Node
 	for i := 0; i+1 < len(n.Content); i += 2 {
@@ -130,12 +131,12 @@ func (sf *sweepFile) readRange(block, key string, line int, n *yaml.Node) (*samp
 		case "log":
 			b, err := strconv.ParseBool(vn.Value)
 			if vn.Kind != yaml.ScalarNode || err != nil {
-				return nil, sf.errf(vn.Line, block, key, "log: want true or false, got %s", describeNode(vn))
+				return nil, sf.errf(vn.Line, block, key, "log: want true or false, got %s", scenarios.DescribeNode(vn))
 			}
 			r.log = b
 		case "values":
 			if vn.Kind != yaml.SequenceNode || len(vn.Content) == 0 {
-				return nil, sf.errf(vn.Line, block, key, "values: want a non-empty list, got %s", describeNode(vn))
+				return nil, sf.errf(vn.Line, block, key, "values: want a non-empty list, got %s", scenarios.DescribeNode(vn))
 			}
 			for _, v := range vn.Content {
 				r.values = append(r.values, resolveAlias(v))
@@ -154,7 +155,7 @@ func (sf *sweepFile) readRange(block, key string, line int, n *yaml.Node) (*samp
 		return nil, sf.errf(line, block, key, "a range needs both min and max")
 	}
 	if !numericKey(t) {
-		return nil, sf.errf(line, block, key, "is %s, not a number: sample it with values: [...]", describeType(t))
+		return nil, sf.errf(line, block, key, "is %s, not a number: sample it with values: [...]", scenarios.DescribeType(t))
 	}
 	if r.min, err = parseBound(t, minN); err != nil {
 		return nil, sf.errf(minN.Line, block, key, "min: %v", err)
@@ -189,7 +190,7 @@ func numericKey(t reflect.Type) bool {
 // unit.
 func parseBound(t reflect.Type, n *yaml.Node) (float64, error) {
 	if n.Kind != yaml.ScalarNode {
-		return 0, fmt.Errorf("want %s, got %s", describeType(t), describeNode(n))
+		return 0, fmt.Errorf("want %s, got %s", scenarios.DescribeType(t), scenarios.DescribeNode(n))
 	}
 	s := n.Value
 	var v float64
@@ -215,7 +216,7 @@ func parseBound(t reflect.Type, n *yaml.Node) (float64, error) {
 	default:
 		f, err := strconv.ParseFloat(s, 64)
 		if err != nil {
-			return 0, fmt.Errorf("want %s, got %q", describeType(t), s)
+			return 0, fmt.Errorf("want %s, got %q", scenarios.DescribeType(t), s)
 		}
 		v = f
 	}
@@ -236,7 +237,13 @@ func (r *sampleRange) at(u float64) *yaml.Node {
 		x = math.Exp(math.Log(r.min) + u*(math.Log(r.max)-math.Log(r.min)))
 	}
 	x = min(max(x, r.min), r.max)
-	scalar := func(tag, v string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Tag: tag, Value: v} }
+	// A plain scalar tagged as YAML reads its text, so that the value is
+	// what the text given with --set would be.
+	scalar := func(_, v string) *yaml.Node {
+		n := &yaml.Node{Kind: yaml.ScalarNode, Value: v}
+		n.Tag = n.ShortTag()
+		return n
+	}
 	switch r.typ {
 	case bytesType:
 		return scalar("!!int", strconv.FormatInt(int64(math.Round(x)), 10))
@@ -250,13 +257,4 @@ func (r *sampleRange) at(u float64) *yaml.Node {
 		return scalar("!!float", strconv.FormatFloat(x, 'g', -1, 64))
 	}
 	return scalar("!!int", strconv.FormatInt(int64(math.Round(x)), 10))
-}
-
-// modelParamTypes returns the parameter type of every registered model.
-func modelParamTypes() []reflect.Type {
-	var out []reflect.Type
-	for _, m := range models.Registry() {
-		out = append(out, reflect.TypeOf(m.Params()))
-	}
-	return out
 }

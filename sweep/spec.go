@@ -1,4 +1,4 @@
-package scenarios
+package sweep
 
 import (
 	"bytes"
@@ -20,12 +20,14 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/migsim/migsim/scenarios"
+
 	"github.com/migsim/migsim/units"
 )
 
 // Sweep is a parameter sweep: a base scenario and axes over its keys,
 // expanded into points, each a scenario of its own. Build one with
-// [LoadSweep], which validates every point.
+// [Load], which validates every point.
 //
 // # File format
 //
@@ -70,17 +72,16 @@ import (
 // Points are numbered from 0 in that order, and each has an ID, a hash of
 // its resolved scenario: the same sweep file and base give the same points,
 // IDs and order on every machine.
-type Sweep struct {
-	sf   *sweepFile
-	sets []string
-	n    int
+type Spec struct {
+	sf *sweepFile
+	n  int
 	// text[a] is true when axis a's column is text although some
 	// points' values are typed (they differ in type between points).
 	text []bool
 
 	// Name names the sweep: its name key, or the file's base name.
 	Name string
-	// File is the sweep file as given to LoadSweep.
+	// File is the sweep file as given to Load.
 	File string
 	// Seed seeds the random and latin samples.
 	Seed uint64
@@ -88,7 +89,7 @@ type Sweep struct {
 	// random keys, latin keys, then "seed" for repeat.
 	Axes []Axis
 	// Points are the sweep's scenarios, in order, when the sweep was
-	// loaded with them ([LoadSweep], or [OpenSweep] with Keep); nil
+	// loaded with them ([Load], or [Open] with Keep); nil
 	// otherwise. [Sweep.Point] works either way.
 	Points []Point
 	// Fingerprint identifies the sweep's points: a hash of every point's
@@ -153,12 +154,12 @@ type Point struct {
 	// bits/s, durations in seconds.
 	Columns []any
 	// Spec is the point's scenario, loaded and validated.
-	Spec *Spec
+	Spec *scenarios.Spec
 }
 
-// SweepError is a problem with a sweep file. LoadSweep joins every
+// Error is a problem with a sweep file. Load joins every
 // distinct problem it finds with errors.Join.
-type SweepError struct {
+type Error struct {
 	// File is the sweep file.
 	File string
 	// Line is the line in File, from 1; 0 when unknown.
@@ -178,7 +179,7 @@ type SweepError struct {
 
 // Error formats the problem as "file:line: block key: message", followed
 // by "(value V at point N)" for a rejected axis value.
-func (e *SweepError) Error() string {
+func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString(e.File)
 	if e.Line > 0 {
@@ -197,7 +198,7 @@ func (e *SweepError) Error() string {
 
 // dedupKey identifies the problem apart from the point that showed it.
 func dedupKey(err error) string {
-	var se *SweepError
+	var se *Error
 	if errors.As(err, &se) && se.Value != "" {
 		c := *se
 		c.Value, c.Point = "", 0
@@ -207,7 +208,7 @@ func dedupKey(err error) string {
 }
 
 // Unwrap returns e.Err.
-func (e *SweepError) Unwrap() error { return e.Err }
+func (e *Error) Unwrap() error { return e.Err }
 
 // Sweep blocks: the axis kinds.
 const (
@@ -221,7 +222,7 @@ const (
 // sweepKeys are the keys of a sweep file, in documentation order.
 var sweepKeys = []string{"name", "base", "seed", BlockGrid, BlockZip, BlockRandom, BlockLatin, BlockRepeat}
 
-// maxSweepErrors bounds the distinct point errors LoadSweep reports; the
+// maxSweepErrors bounds the distinct point errors Load reports; the
 // rest are counted ("and N more").
 const maxSweepErrors = 20
 
@@ -233,25 +234,25 @@ const maxSweepErrorKeys = 10_000
 // fails fast instead of exhausting memory.
 const maxSweepPoints = 50_000_000
 
-// LoadSweep reads the sweep file at path, expands its axes into points and
+// Load reads the sweep file at path, expands its axes into points and
 // loads every point's scenario with sets (the user's --set overrides, for
 // every point) and then the point's axis values applied to the base. It
 // validates every point before returning, so a sweep that loads runs
 // without scenario errors, and keeps them all in Points (a few KB each;
-// see [OpenSweep] for a sweep too large to hold).
+// see [Open] for a sweep too large to hold).
 //
 // Errors name the sweep file, the line, the axis block and the key; an
 // axis value that the scenario rejects is reported once, however many
 // points carry it, and past the first 20 problems the rest are counted.
-func LoadSweep(path string, sets []string) (*Sweep, error) {
-	return OpenSweep(context.Background(), path, SweepOptions{Sets: sets, KeepMax: math.MaxInt})
+func Load(path string, sets []string) (*Spec, error) {
+	return Open(context.Background(), path, LoadOptions{Sets: sets, KeepMax: math.MaxInt})
 }
 
-// SweepOptions configure [OpenSweep].
-type SweepOptions struct {
+// LoadOptions configure [Open].
+type LoadOptions struct {
 	// Sets are the user's --set overrides, applied to every point.
 	Sets []string
-	// KeepMax keeps every point in Sweep.Points, as LoadSweep does, when
+	// KeepMax keeps every point in Sweep.Points, as Load does, when
 	// the sweep has at most KeepMax points; 0 keeps none.
 	KeepMax int
 	// Progress, when not nil, is called now and then while the points are
@@ -259,15 +260,15 @@ type SweepOptions struct {
 	Progress func(checked, total int)
 }
 
-// OpenSweep is [LoadSweep] in memory bounded whatever the number of
+// Open is [Load] in memory bounded whatever the number of
 // points (unless o.KeepMax lets it keep them): it loads and checks every point the same way,
 // computing the fingerprint and the column types as it goes, a batch at
 // a time, and keeps none; [Sweep.Point] loads a point again when asked.
 // A 36-million-point grid is checked in a few hundred MB (about 150 µs of
 // CPU per point), not the 5 GB and more that holding it takes. It stops,
 // with ctx's error, when ctx is done.
-func OpenSweep(ctx context.Context, path string, o SweepOptions) (*Sweep, error) {
-	data, err := readFile(path)
+func Open(ctx context.Context, path string, o LoadOptions) (*Spec, error) {
+	data, err := scenarios.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
@@ -281,7 +282,7 @@ func OpenSweep(ctx context.Context, path string, o SweepOptions) (*Sweep, error)
 		key = strings.TrimSpace(key)
 		for _, ax := range sf.axes {
 			if key == ax.Key || strings.HasPrefix(ax.Key, key+".") || strings.HasPrefix(key, ax.Key+".") {
-				return nil, &SweepError{File: path, Line: ax.line, Block: ax.Kind, Key: ax.Key,
+				return nil, &Error{File: path, Line: ax.line, Block: ax.Kind, Key: ax.Key,
 					Err: fmt.Errorf("--set %s conflicts with this axis (an axis gives the key its value at every point)", key)}
 			}
 		}
@@ -304,6 +305,7 @@ type sweepAxis struct {
 	line    int
 	values  []*yaml.Node // grid, zip: the listed values
 	decoded []any        // grid, zip: the values decoded
+	texts   []string     // grid, zip: the values as --set text (yamlText)
 	sample  *sampleRange // random, latin: the range sampled
 	u       []float64    // random, latin: each step's quantile in the range
 	seed0   uint64       // repeat: the first seed
@@ -332,6 +334,14 @@ func (ax *sweepAxis) value(s int) *yaml.Node {
 	return ax.values[s]
 }
 
+// text returns the axis's value n at step s as --set text.
+func (ax *sweepAxis) text(s int, n *yaml.Node) string {
+	if ax.texts != nil {
+		return ax.texts[s]
+	}
+	return yamlText(n)
+}
+
 // decodedValue returns the axis's value at step s decoded from YAML.
 func (ax *sweepAxis) decodedValue(s int) any {
 	if ax.decoded != nil {
@@ -353,13 +363,15 @@ type sweepFile struct {
 	baseData []byte
 	baseSeed uint64 // the base scenario's seed key, for repeat
 	nameSet  string // "name=…" for an inline base without a name, else ""
+	base     *scenarios.Base
+	fixed    []scenarios.Set // nameSet and the user's --set overrides, parsed
 	blocks   [][]*sweepAxis
 	sizes    []int // steps of each block
 	axes     []*sweepAxis
 }
 
 func (sf *sweepFile) errf(line int, block, key, format string, args ...any) error {
-	return &SweepError{File: sf.path, Line: line, Block: block, Key: key, Err: fmt.Errorf(format, args...)}
+	return &Error{File: sf.path, Line: line, Block: block, Key: key, Err: fmt.Errorf(format, args...)}
 }
 
 // parseSweep checks the sweep file's keys and reads its blocks.
@@ -367,7 +379,7 @@ func parseSweep(path string, data []byte) (*sweepFile, error) {
 	sf := &sweepFile{path: path, seed: 1, name: strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		e := &SweepError{File: path, Err: err}
+		e := &Error{File: path, Err: err}
 		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
 			e.Line, _ = strconv.Atoi(m[2])
 			e.Err = errors.New(strings.TrimPrefix(err.Error(), m[0]))
@@ -402,18 +414,18 @@ func parseSweep(path string, data []byte) (*sweepFile, error) {
 		switch kn.Value {
 		case "name":
 			if vn.Kind != yaml.ScalarNode || vn.Value == "" {
-				errs = append(errs, sf.errf(vn.Line, "", "name", "want text, got %s", describeNode(vn)))
+				errs = append(errs, sf.errf(vn.Line, "", "name", "want text, got %s", scenarios.DescribeNode(vn)))
 				continue
 			}
 			sf.name = vn.Value
 		case "seed":
 			s, err := strconv.ParseUint(vn.Value, 10, 64)
 			if vn.Kind != yaml.ScalarNode || err != nil {
-				if err := checkIntScalar(vn, reflect.TypeFor[uint64]()); err != nil {
+				if err := scenarios.CheckInt(vn, reflect.TypeFor[uint64]()); err != nil {
 					errs = append(errs, sf.errf(vn.Line, "", "seed", "%v", err))
 					continue
 				}
-				errs = append(errs, sf.errf(vn.Line, "", "seed", "want a non-negative integer, got %s", describeNode(vn)))
+				errs = append(errs, sf.errf(vn.Line, "", "seed", "want a non-negative integer, got %s", scenarios.DescribeNode(vn)))
 				continue
 			}
 			sf.seed = s
@@ -425,7 +437,7 @@ func parseSweep(path string, data []byte) (*sweepFile, error) {
 			blockNodes[kn.Value], blockLines[kn.Value] = vn, kn.Line
 		default:
 			msg := "unknown key"
-			if s := suggest(kn.Value, sweepKeys); s != "" {
+			if s := scenarios.Suggest(kn.Value, sweepKeys); s != "" {
 				msg += " (did you mean " + s + "?)"
 			} else {
 				msg += " (known: " + strings.Join(sweepKeys, ", ") + ")"
@@ -507,7 +519,7 @@ func (sf *sweepFile) readBase(n *yaml.Node, next *yaml.Node, flow bool, data []b
 		if !filepath.IsAbs(p) {
 			p = filepath.Join(filepath.Dir(sf.path), p)
 		}
-		b, err := readFile(p)
+		b, err := scenarios.ReadFile(p)
 		if err != nil {
 			return sf.errf(n.Line, "", "base", "%v", err)
 		}
@@ -519,9 +531,9 @@ func (sf *sweepFile) readBase(n *yaml.Node, next *yaml.Node, flow bool, data []b
 			sf.nameSet = "name=" + yamlText(&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: sf.name})
 		}
 	default:
-		return sf.errf(n.Line, "", "base", "want a scenario file or a scenario mapping, got %s", describeNode(n))
+		return sf.errf(n.Line, "", "base", "want a scenario file or a scenario mapping, got %s", scenarios.DescribeNode(n))
 	}
-	sf.baseSeed = DefaultSpec().Seed
+	sf.baseSeed = scenarios.DefaultSpec().Seed
 	var doc yaml.Node
 	if err := yaml.Unmarshal(sf.baseData, &doc); err == nil && len(doc.Content) > 0 {
 		if s := mappingValue(doc.Content[0], "seed"); s != nil && s.Kind == yaml.ScalarNode {
@@ -615,7 +627,7 @@ func (sf *sweepFile) axisKey(block string, kn *yaml.Node) (string, error) {
 	if key == "" {
 		return "", sf.errf(kn.Line, block, "", "empty key")
 	}
-	if _, err := keyType(key); err != nil {
+	if _, err := scenarios.Field(key); err != nil {
 		return "", sf.errf(kn.Line, block, key, "%v", err)
 	}
 	return key, nil
@@ -650,7 +662,7 @@ func (sf *sweepFile) eachAxisKey(block string, pairs []*yaml.Node, fn func(key s
 // readLists reads a grid or zip block: a mapping of keys to lists.
 func (sf *sweepFile) readLists(block string, line int, n *yaml.Node) ([]*sweepAxis, error) {
 	if n.Kind != yaml.MappingNode {
-		return nil, sf.errf(line, block, "", "want a mapping of scenario keys to lists of values, got %s", describeNode(n))
+		return nil, sf.errf(line, block, "", "want a mapping of scenario keys to lists of values, got %s", scenarios.DescribeNode(n))
 	}
 	if len(n.Content) == 0 {
 		return nil, sf.errf(line, block, "", "empty block: give at least one key and its values")
@@ -658,7 +670,7 @@ func (sf *sweepFile) readLists(block string, line int, n *yaml.Node) ([]*sweepAx
 	var axes []*sweepAxis
 	errs := sf.eachAxisKey(block, n.Content, func(key string, kn, vn *yaml.Node) error {
 		if vn.Kind != yaml.SequenceNode {
-			return sf.errf(kn.Line, block, key, "want a list of values, e.g. [1, 2, 3], got %s", describeNode(vn))
+			return sf.errf(kn.Line, block, key, "want a list of values, e.g. [1, 2, 3], got %s", scenarios.DescribeNode(vn))
 		}
 		if len(vn.Content) == 0 {
 			return sf.errf(kn.Line, block, key, "empty axis: give at least one value (an empty axis leaves no points)")
@@ -688,7 +700,7 @@ func (sf *sweepFile) readLists(block string, line int, n *yaml.Node) ([]*sweepAx
 func (sf *sweepFile) readRepeat(n *yaml.Node) error {
 	count, err := strconv.Atoi(n.Value)
 	if n.Kind != yaml.ScalarNode || err != nil || count < 1 {
-		return sf.errf(n.Line, BlockRepeat, "", "want a count of at least 1, got %s", describeNode(n))
+		return sf.errf(n.Line, BlockRepeat, "", "want a count of at least 1, got %s", scenarios.DescribeNode(n))
 	}
 	if uint64(count-1) > math.MaxUint64-sf.baseSeed {
 		return sf.errf(n.Line, BlockRepeat, "", "seeds %d to %d+%d do not fit: the last seed must be at most %d",
@@ -735,12 +747,26 @@ func (sf *sweepFile) count() (int, error) {
 
 // newSweep returns the sweep of the parsed file, its points not yet
 // checked: list values decoded, the number of points counted.
-func (sf *sweepFile) newSweep(sets []string) (*Sweep, error) {
+func (sf *sweepFile) newSweep(sets []string) (*Spec, error) {
 	n, err := sf.count()
 	if err != nil {
 		return nil, err
 	}
-	sw := &Sweep{sf: sf, sets: sets, n: n, Name: sf.name, File: sf.path, Seed: sf.seed,
+	if sf.base, err = scenarios.ParseBase(sf.baseFile, sf.baseData); err != nil {
+		return nil, err
+	}
+	sf.fixed = nil
+	for _, s := range append([]string{sf.nameSet}, sets...) {
+		if s == "" {
+			continue
+		}
+		set, err := scenarios.ParseSet(s)
+		if err != nil {
+			return nil, err
+		}
+		sf.fixed = append(sf.fixed, set)
+	}
+	sw := &Spec{sf: sf, n: n, Name: sf.name, File: sf.path, Seed: sf.seed,
 		text:     make([]bool, len(sf.axes)),
 		BaseFile: sf.baseFile, Base: dedent(sf.baseData), BaseSets: slices.Clone(sets)}
 	for _, ax := range sf.axes {
@@ -749,17 +775,19 @@ func (sf *sweepFile) newSweep(sets []string) (*Sweep, error) {
 			continue
 		}
 		ax.decoded = make([]any, len(ax.values))
+		ax.texts = make([]string, len(ax.values))
 		for j, v := range ax.values {
 			if err := v.Decode(&ax.decoded[j]); err != nil {
 				return nil, sf.errf(v.Line, ax.Kind, ax.Key, "value %d: %v", j, err)
 			}
+			ax.texts[j] = yamlText(v)
 		}
 	}
 	return sw, nil
 }
 
 // Len returns the number of points.
-func (sw *Sweep) Len() int {
+func (sw *Spec) Len() int {
 	if sw.Points != nil {
 		return len(sw.Points)
 	}
@@ -769,7 +797,7 @@ func (sw *Sweep) Len() int {
 // AxisValues returns how many distinct values axis a (an index into
 // Axes) takes, and whether they are samples drawn from a range (random,
 // latin), then the number drawn.
-func (sw *Sweep) AxisValues(a int) (n int, sampled bool) {
+func (sw *Spec) AxisValues(a int) (n int, sampled bool) {
 	if sw.sf == nil { // a Sweep made by hand: count its points' values
 		seen := map[string]bool{}
 		for _, p := range sw.Points {
@@ -793,7 +821,7 @@ func (sw *Sweep) AxisValues(a int) (n int, sampled bool) {
 
 // Point returns point i: the one in Points when the sweep keeps them,
 // else the point loaded anew (the same scenario, ID and columns).
-func (sw *Sweep) Point(i int) (*Point, error) {
+func (sw *Spec) Point(i int) (*Point, error) {
 	if i < 0 || i >= sw.Len() {
 		return nil, fmt.Errorf("sweep %s has no point %d (it has %d)", sw.Name, i, sw.Len())
 	}
@@ -801,7 +829,7 @@ func (sw *Sweep) Point(i int) (*Point, error) {
 		return &sw.Points[i], nil
 	}
 	p := &Point{}
-	if _, err := sw.sf.point(p, i, sw.sets); err != nil {
+	if _, err := sw.sf.point(p, i); err != nil {
 		return nil, err
 	}
 	sw.fixColumns(p)
@@ -822,7 +850,7 @@ const checkBatch = 256
 // computing the fingerprint and the axes' column types; it keeps the
 // points in Points when keep. Errors are gathered as the points come,
 // distinct ones only, the first maxSweepErrors shown.
-func (sw *Sweep) check(ctx context.Context, keep bool, progress func(int, int)) error {
+func (sw *Spec) check(ctx context.Context, keep bool, progress func(int, int)) error {
 	sf, n := sw.sf, sw.n
 	workers := min(runtime.GOMAXPROCS(0), n)
 	batch := min(n, workers*checkBatch)
@@ -856,7 +884,7 @@ func (sw *Sweep) check(ctx context.Context, keep bool, progress func(int, int)) 
 			wg.Go(func() {
 				for j := w; j < hi-lo; j += workers {
 					pts[j] = Point{}
-					kinds[j], errs[j] = sf.point(&pts[j], lo+j, sw.sets)
+					kinds[j], errs[j] = sf.point(&pts[j], lo+j)
 				}
 			})
 		}
@@ -908,7 +936,7 @@ func (sw *Sweep) check(ctx context.Context, keep bool, progress func(int, int)) 
 }
 
 // fixColumns gives p's columns of text axes their value as text.
-func (sw *Sweep) fixColumns(p *Point) {
+func (sw *Spec) fixColumns(p *Point) {
 	for a, text := range sw.text {
 		if _, ok := p.Columns[a].(string); text && !ok {
 			_, val, _ := strings.Cut(p.Sets[a], "=")
@@ -964,10 +992,10 @@ func (l *errorList) err(file string) error {
 	return errors.Join(out...)
 }
 
-// SweepFingerprint returns the fingerprint of a sweep whose points have
+// Fingerprint returns the fingerprint of a sweep whose points have
 // the given IDs, in point order: 16 hex digits of the SHA-256 of the IDs
 // joined with newlines.
-func SweepFingerprint(ids []string) string {
+func Fingerprint(ids []string) string {
 	h := sha256.New()
 	for _, id := range ids {
 		h.Write([]byte(id))
@@ -998,23 +1026,23 @@ func (sf *sweepFile) step(i, b int) int {
 
 // point loads point i into p, with its columns as its values give them
 // (see Sweep.fixColumns), and returns the kind of each column.
-func (sf *sweepFile) point(p *Point, i int, sets []string) ([]columnKind, error) {
+func (sf *sweepFile) point(p *Point, i int) ([]columnKind, error) {
 	p.Index = i
 	p.Sets = make([]string, 0, len(sf.axes))
 	p.Values = make([]any, 0, len(sf.axes))
+	all := make([]scenarios.Set, 0, len(sf.fixed)+len(sf.axes))
+	all = append(all, sf.fixed...)
 	for b, axes := range sf.blocks {
 		s := sf.step(i, b)
 		for _, ax := range axes {
-			p.Sets = append(p.Sets, ax.Key+"="+yamlText(ax.value(s)))
-			p.Values = append(p.Values, ax.decodedValue(s))
+			n := ax.value(s)
+			v := ax.decodedValue(s)
+			p.Sets = append(p.Sets, ax.Key+"="+ax.text(s, n))
+			p.Values = append(p.Values, v)
+			all = append(all, scenarios.Set{Key: ax.Key, Node: n, Value: v})
 		}
 	}
-	all := make([]string, 0, 1+len(sets)+len(p.Sets))
-	if sf.nameSet != "" {
-		all = append(all, sf.nameSet)
-	}
-	all = append(append(all, sets...), p.Sets...)
-	spec, err := load(sf.baseFile, sf.baseData, all)
+	spec, err := sf.base.Load(all)
 	if err != nil {
 		return nil, sf.pointError(err, p)
 	}
@@ -1038,7 +1066,7 @@ func (sf *sweepFile) point(p *Point, i int, sets []string) ([]columnKind, error)
 func (sf *sweepFile) pointError(err error, p *Point) error {
 	var out []error
 	for _, e := range flatten(err) {
-		var se *Error
+		var se *scenarios.Error
 		if !errors.As(e, &se) || !se.Flag {
 			out = append(out, e)
 			continue
@@ -1054,7 +1082,7 @@ func (sf *sweepFile) pointError(err error, p *Point) error {
 		if se.Key != ax.Key {
 			msg = fmt.Errorf("%s: %w", se.Key, se.Err)
 		}
-		out = append(out, &SweepError{File: sf.path, Line: ax.line, Block: ax.Kind, Key: ax.Key,
+		out = append(out, &Error{File: sf.path, Line: ax.line, Block: ax.Kind, Key: ax.Key,
 			Err: msg, Point: p.Index, Value: val})
 	}
 	return errors.Join(out...)
@@ -1114,24 +1142,10 @@ func flowCopy(n *yaml.Node) *yaml.Node {
 	return &c
 }
 
-// WorkloadKey identifies the spec's trace exactly, for sharing one
-// materialised copy between runs (see traces.Cache): the generator spec,
-// memory, page size and seed, or the trace file's absolute path.
-func (s *Spec) WorkloadKey() string {
-	if g := s.Workload.Generator; g != nil && s.Workload.Trace == "" {
-		return fmt.Sprintf("generator %+v memory=%d page_size=%d seed=%d", *g, int64(s.VM.Memory), int64(s.VM.PageSize), s.Seed)
-	}
-	p := s.TracePath()
-	if abs, err := filepath.Abs(p); err == nil {
-		p = abs
-	}
-	return "file " + p
-}
-
 // specID hashes the resolved scenario.
-func specID(s *Spec) (string, error) {
+func specID(s *scenarios.Spec) (string, error) {
 	b, err := json.Marshal(struct {
-		*Spec
+		*scenarios.Spec
 		Params any
 	}{s, s.Model.Params})
 	if err != nil {
@@ -1144,9 +1158,9 @@ func specID(s *Spec) (string, error) {
 // columnValue returns the value of key in s typed for a result column,
 // its type and the column name's unit suffix. set is the point's
 // key=value, used for sections.
-func columnValue(s *Spec, key, set string) (any, ColumnType, string) {
+func columnValue(s *scenarios.Spec, key, set string) (any, ColumnType, string) {
 	_, text, _ := strings.Cut(set, "=")
-	v, ok := specValue(s, key)
+	v, ok := scenarios.Get(s, key)
 	if !ok {
 		return text, ColumnText, ""
 	}
@@ -1173,137 +1187,13 @@ func columnValue(s *Spec, key, set string) (any, ColumnType, string) {
 			return int64(v.Uint()), ColumnInt, ""
 		}
 	case reflect.Float32, reflect.Float64:
-		return v.Float(), ColumnFloat, rateColumnSuffix(key)
+		suffix := ""
+		if scenarios.PageRateKey(key) {
+			suffix = "_pages_per_s"
+		}
+		return v.Float(), ColumnFloat, suffix
 	case reflect.String:
 		return v.String(), ColumnText, ""
 	}
 	return text, ColumnText, ""
-}
-
-// specValue returns the value of the dotted key in s: a field of the
-// scenario, of the model's parameters, or of an item of a list.
-func specValue(s *Spec, key string) (reflect.Value, bool) {
-	v := reflect.ValueOf(s).Elem()
-	for _, seg := range strings.Split(key, ".") {
-		name, idx, hasIdx := splitIndex(seg)
-		for v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface {
-			if v.IsNil() {
-				return reflect.Value{}, false
-			}
-			v = v.Elem()
-		}
-		if v.Kind() != reflect.Struct {
-			return reflect.Value{}, false
-		}
-		if v.Type() == modelSpecType && name != "name" {
-			v = reflect.ValueOf(s.Model.Params)
-			for v.Kind() == reflect.Pointer {
-				v = v.Elem()
-			}
-		}
-		found := false
-		for _, f := range fieldsOf(v.Type()) {
-			if f.key == name {
-				v, found = v.FieldByIndex(f.index), true
-				break
-			}
-		}
-		if !found {
-			return reflect.Value{}, false
-		}
-		if hasIdx {
-			if v.Kind() != reflect.Slice || idx >= v.Len() {
-				return reflect.Value{}, false
-			}
-			v = v.Index(idx)
-		}
-	}
-	for v.Kind() == reflect.Pointer {
-		if v.IsNil() {
-			return reflect.Value{}, false
-		}
-		v = v.Elem()
-	}
-	return v, true
-}
-
-// splitIndex splits "phases[2]" into "phases", 2, true.
-func splitIndex(seg string) (string, int, bool) {
-	name, rest, ok := strings.Cut(seg, "[")
-	if !ok || !strings.HasSuffix(rest, "]") {
-		return seg, 0, false
-	}
-	i, err := strconv.Atoi(strings.TrimSuffix(rest, "]"))
-	if err != nil || i < 0 {
-		return seg, 0, false
-	}
-	return name, i, true
-}
-
-// keyType returns the Go type of the dotted scenario key: a field of the
-// scenario or, below model, of any registered model's parameters. It is an
-// error naming the closest key when no scenario has the key.
-func keyType(key string) (reflect.Type, error) {
-	var firstErr error
-	for _, params := range modelParamTypes() {
-		t, err := keyTypeIn(key, params)
-		if err == nil {
-			return t, nil
-		}
-		if firstErr == nil {
-			firstErr = err
-		}
-	}
-	// A model key no model has: suggest from all of them.
-	if rest, ok := strings.CutPrefix(key, "model."); ok && !strings.Contains(rest, ".") {
-		names := []string{"name"}
-		for _, params := range modelParamTypes() {
-			for _, f := range fieldsOf(params) {
-				if !slices.Contains(names, f.key) {
-					names = append(names, f.key)
-				}
-			}
-		}
-		msg := "unknown key: no model has it"
-		if s := suggest(rest, names); s != "" {
-			msg += " (did you mean " + s + "?)"
-		}
-		return nil, errors.New(msg)
-	}
-	return nil, firstErr
-}
-
-func keyTypeIn(key string, params reflect.Type) (reflect.Type, error) {
-	t, prefix := specType, ""
-	for _, seg := range strings.Split(key, ".") {
-		name, _, hasIdx := splitIndex(seg)
-		st, ok := sectionOf(t)
-		if !ok {
-			return nil, fmt.Errorf("%s is a value, not a section", prefix)
-		}
-		ks := sectionKeys(st, params)
-		f, ok := ks.lookup(name)
-		if !ok {
-			names := ks.names()
-			msg := "unknown key"
-			if s := suggest(name, names); s != "" {
-				msg += " (did you mean " + s + "?)"
-			} else if len(names) <= 8 {
-				msg += " (known: " + strings.Join(names, ", ") + ")"
-			} else {
-				msg += " (see migsim scenario explain)"
-			}
-			return nil, errors.New(msg)
-		}
-		t = f.typ
-		if hasIdx {
-			et, ok := listOf(t)
-			if !ok {
-				return nil, fmt.Errorf("%s is not a list", joinKey(prefix, name))
-			}
-			t = et
-		}
-		prefix = joinKey(prefix, seg)
-	}
-	return t, nil
 }

@@ -1,15 +1,27 @@
-package scenarios
+package sweep
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/migsim/migsim/scenarios"
 )
+
+func writeFile(t *testing.T, path, text string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
 
 func writeSweep(t *testing.T, text string) string {
 	t.Helper()
@@ -18,9 +30,9 @@ func writeSweep(t *testing.T, text string) string {
 	return path
 }
 
-func loadSweep(t *testing.T, text string, sets ...string) *Sweep {
+func loadSweep(t *testing.T, text string, sets ...string) *Spec {
 	t.Helper()
-	sw, err := LoadSweep(writeSweep(t, text), sets)
+	sw, err := Load(writeSweep(t, text), sets)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +171,7 @@ func TestSweepBase(t *testing.T) {
 	}
 	path := filepath.Join(dir, "sweeps", "s.yaml")
 	writeFile(t, path, "base: ../base.yaml\ngrid: {network.profile: [lan-1g, metro]}\nrepeat: 2\n")
-	sw, err := LoadSweep(path, []string{"vm.vcpus=3"})
+	sw, err := Load(path, []string{"vm.vcpus=3"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +184,7 @@ func TestSweepBase(t *testing.T) {
 	}
 
 	none := loadSweep(t, "name: bare\ngrid: {model.downtime_limit: [100ms, 1s]}\n")
-	if got := none.Points[1].Spec; got.Name != "bare" || got.VM.Memory != DefaultSpec().VM.Memory {
+	if got := none.Points[1].Spec; got.Name != "bare" || got.VM.Memory != scenarios.DefaultSpec().VM.Memory {
 		t.Errorf("sweep without a base: %+v", got)
 	}
 }
@@ -229,7 +241,7 @@ func TestSweepErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := writeSweep(t, tc.text)
-			_, err := LoadSweep(path, tc.sets)
+			_, err := Load(path, tc.sets)
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -247,10 +259,10 @@ func TestSweepErrors(t *testing.T) {
 }
 
 // TestSweepErrorOncePerValue checks that a bad value is reported once
-// however many points carry it, as a *SweepError.
+// however many points carry it, as a *Error.
 func TestSweepErrorOncePerValue(t *testing.T) {
 	path := writeSweep(t, small+"grid:\n  model.downtime_limit: [3, 5ms, 7]\n  network.rtt: [1ms, 2ms, 3ms]\nrepeat: 4\n")
-	_, err := LoadSweep(path, nil)
+	_, err := Load(path, nil)
 	if err == nil {
 		t.Fatal("no error")
 	}
@@ -258,7 +270,7 @@ func TestSweepErrorOncePerValue(t *testing.T) {
 	if len(parts) != 2 {
 		t.Errorf("%d errors, want one per bad value (2):\n%v", len(parts), err)
 	}
-	var se *SweepError
+	var se *Error
 	if !errors.As(err, &se) || se.File != path || se.Line != 6 || se.Block != BlockGrid || se.Key != "model.downtime_limit" || se.Value != "3" || se.Point != 0 {
 		t.Errorf("first error %+v", se)
 	}
@@ -287,12 +299,12 @@ func TestSweepValues(t *testing.T) {
 
 // TestSweepPapers loads every sweep shipped under papers/.
 func TestSweepPapers(t *testing.T) {
-	files, _ := filepath.Glob("papers/*/sweep*.yaml")
+	files, _ := filepath.Glob("../scenarios/papers/*/sweep*.yaml")
 	if len(files) == 0 {
 		t.Skip("no paper sweeps")
 	}
 	for _, f := range files {
-		sw, err := LoadSweep(f, nil)
+		sw, err := Load(f, nil)
 		if err != nil {
 			t.Errorf("%s: %v", f, err)
 			continue
@@ -315,6 +327,287 @@ func TestSweepWorkloadKey(t *testing.T) {
 	for k, n := range keys {
 		if n != 2 {
 			t.Errorf("workload %s: %d points, want 2", k, n)
+		}
+	}
+}
+
+// TestSweepAliasInAxisValue: a YAML alias inside an axis value (issue 20,
+// item 1) is expanded to its target, not sized from the alias node, which
+// panicked.
+func TestSweepAliasInAxisValue(t *testing.T) {
+	sw := loadSweep(t, `name: a
+grid:
+  network.bandwidth_schedule:
+    - [&s {at: 0s, bandwidth: 1Gbit}]
+    - [*s, {at: 1s, bandwidth: 2Gbit}]
+`)
+	want := []string{
+		"network.bandwidth_schedule=[{at: 0s, bandwidth: 1Gbit}]",
+		"network.bandwidth_schedule=[{at: 0s, bandwidth: 1Gbit}, {at: 1s, bandwidth: 2Gbit}]",
+	}
+	for i, w := range want {
+		if got := strings.Join(sw.Points[i].Sets, " "); got != w {
+			t.Errorf("point %d sets %q, want %q", i, got, w)
+		}
+	}
+	if n := len(sw.Points[1].Spec.Network.BandwidthSchedule); n != 2 {
+		t.Errorf("point 1 has %d schedule steps, want 2", n)
+	}
+}
+
+// TestSweepFlowBase: a sweep written as one YAML flow mapping honours its
+// base (issue 20, item 4), wherever base stands among the keys and over
+// several lines, and errors in the base keep their lines.
+func TestSweepFlowBase(t *testing.T) {
+	for _, text := range []string{
+		`{name: f, base: {seed: 3, vm: {memory: 1GiB}}, grid: {model.downtime_limit: [100ms, 200ms]}}`,
+		`{name: f, grid: {model.downtime_limit: [100ms, 200ms]}, base: {seed: 3, vm: {memory: 1GiB}}}`,
+		`{name: f, grid: {model.downtime_limit: [100ms, 200ms]}, base: {seed: 3, vm: {memory: 1GiB}}} # a comment`,
+		"{name: f,\n base: {seed: 3,\n   vm: {memory: 1GiB}}, grid: {model.downtime_limit: [100ms, 200ms]}}",
+		"name: f\nbase: {seed: 3, vm: {memory: 1GiB}}\ngrid: {model.downtime_limit: [100ms, 200ms]}",
+	} {
+		sw := loadSweep(t, text)
+		for _, p := range sw.Points {
+			if p.Spec.Seed != 3 || p.Spec.VM.Memory != 1<<30 || p.Spec.Name != "f" {
+				t.Errorf("%q: point %d runs seed %d, memory %v, name %q; want the base's seed 3, 1GiB, f",
+					text, p.Index, p.Spec.Seed, p.Spec.VM.Memory, p.Spec.Name)
+			}
+		}
+	}
+	_, err := Load(writeSweep(t, "{name: f,\n base: {seed: 3,\n   vm: {memory: 1GiB, vcpus: x}}, grid: {model.downtime_limit: [1s]}}"), nil)
+	if err == nil || !strings.Contains(err.Error(), "sweep.yaml:3: vm.vcpus: want an integer") {
+		t.Errorf("error %v, want it at line 3, vm.vcpus", err)
+	}
+}
+
+// TestSweepSeedOverflow: a sweep's seed beyond 64 bits, and repeat seeds
+// that would wrap past the largest seed, are errors (issue 20, item 5).
+func TestSweepSeedOverflow(t *testing.T) {
+	for text, want := range map[string]string{
+		"seed: 18446744073709551616\n":                    "sweep.yaml:1: seed: 18446744073709551616 does not fit",
+		"base: {seed: 18446744073709551615}\nrepeat: 2\n": "sweep.yaml:2: repeat: seeds 18446744073709551615 to 18446744073709551615+1 do not fit",
+	} {
+		_, err := Load(writeSweep(t, text), nil)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want %q", text, err, want)
+		}
+	}
+	sw := loadSweep(t, "base: {seed: 18446744073709551614}\nrepeat: 2\n")
+	if got := sw.Points[1].Spec.Seed; got != 1<<64-1 {
+		t.Errorf("second repeat has seed %d, want %d", got, uint64(1<<64-1))
+	}
+}
+
+// TestOpenSweepStreams: OpenSweep checks every point and keeps none
+// (issue 20, item 7: a 6000×6000 dry run ran out of memory), with the
+// fingerprint, axes and points LoadSweep gives, and memory that does not
+// grow with the points.
+func TestOpenSweepStreams(t *testing.T) {
+	rates := make([]string, 20)
+	for i := range rates {
+		rates[i] = strconv.Itoa(1000 + 10*i)
+	}
+	text := small + "grid:\n  workload.generator.dirty_rate: [" + strings.Join(rates, ", ") + "]\n" +
+		"  model.downtime_limit: [100ms, 200ms, 300ms, 400ms, 500ms]\nrandom:\n  n: 7\n  keys:\n    network.bandwidth: {min: 1Gbit, max: 10Gbit}\nrepeat: 2\n"
+	path := writeSweep(t, text)
+	all, err := Load(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	calls := 0
+	sw, err := Open(t.Context(), path, LoadOptions{Progress: func(checked, total int) {
+		calls++
+		if total != 1400 || checked > total {
+			t.Errorf("progress %d of %d", checked, total)
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if sw.Points != nil || sw.Len() != 1400 || calls == 0 {
+		t.Fatalf("OpenSweep kept %d points, Len %d, %d progress calls; want none kept, 1400, some calls", len(sw.Points), sw.Len(), calls)
+	}
+	// The points LoadSweep holds take several KB each (over 5 MB here);
+	// what OpenSweep keeps must not grow with them.
+	if grew := int64(after.HeapAlloc) - int64(before.HeapAlloc); grew > 1<<20 {
+		t.Errorf("OpenSweep retained %d KB for 1400 points", grew>>10)
+	}
+	if sw.Fingerprint != all.Fingerprint || fmt.Sprint(sw.Axes) != fmt.Sprint(all.Axes) {
+		t.Errorf("fingerprint %s, axes %v; LoadSweep gives %s, %v", sw.Fingerprint, sw.Axes, all.Fingerprint, all.Axes)
+	}
+	for _, i := range []int{0, 1, 2, 21, 999, 1399} {
+		p, err := sw.Point(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := all.Points[i]
+		if p.Index != i || p.ID != q.ID || fmt.Sprint(p.Sets, p.Values, p.Columns) != fmt.Sprint(q.Sets, q.Values, q.Columns) {
+			t.Errorf("point %d: %v %v %v %s; LoadSweep gives %v %v %v %s", i, p.Sets, p.Values, p.Columns, p.ID, q.Sets, q.Values, q.Columns, q.ID)
+		}
+	}
+	if _, err := sw.Point(1400); err == nil {
+		t.Errorf("Point(1400) of 1400: no error")
+	}
+	for a, want := range []struct {
+		n       int
+		sampled bool
+	}{{20, false}, {5, false}, {7, true}, {2, false}} {
+		if n, sampled := sw.AxisValues(a); n != want.n || sampled != want.sampled {
+			t.Errorf("axis %d: %d values (sampled %v), want %d (%v)", a, n, sampled, want.n, want.sampled)
+		}
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := Open(ctx, path, LoadOptions{}); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled check: %v, want context.Canceled", err)
+	}
+}
+
+// TestErrorListsCapped: a sweep's error lists show the first 20
+// problems, then how many more (issue 20, item 7).
+func TestErrorListsCapped(t *testing.T) {
+	// A sweep whose 30 values each fail: 20 shown, the other 10 counted.
+	vcpus := make([]string, 30)
+	for i := range vcpus {
+		vcpus[i] = strconv.Itoa(-i)
+	}
+	sp := writeSweep(t, "grid:\n  vm.vcpus: ["+strings.Join(vcpus, ", ")+"]\n  seed: [1, 2]\n")
+	_, err := Load(sp, nil)
+	lines := strings.Split(fmt.Sprint(err), "\n")
+	if len(lines) != 21 || lines[20] != sp+": and 10 more problems not shown" {
+		t.Errorf("sweep: %d lines, last %q", len(lines), lines[len(lines)-1])
+	}
+	// Sweep file errors too.
+	var b strings.Builder
+	for i := range 25 {
+		fmt.Fprintf(&b, "bad%d: 1\n", i)
+	}
+	sp = writeSweep(t, b.String())
+	_, err = Load(sp, nil)
+	if lines = strings.Split(fmt.Sprint(err), "\n"); len(lines) != 21 || lines[20] != sp+": and 5 more problems not shown" {
+		t.Errorf("sweep file: %d lines, last %q", len(lines), lines[len(lines)-1])
+	}
+}
+
+// TestFileSizeLimit: a sweep file, or a sweep's base, over
+// scenarios.MaxFileBytes is refused before it is parsed.
+func TestFileSizeLimit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "big.yaml")
+	text := "name: big\n" + strings.Repeat("# padding\n", scenarios.MaxFileBytes/10)
+	writeFile(t, path, text)
+	want := path + ": " + strconv.Itoa(len(text)) + " bytes, larger than the 4 MiB"
+	if _, err := Load(path, nil); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("sweep: %v, want %q", err, want)
+	}
+	sp := writeSweep(t, "base: "+path+"\n")
+	if _, err := Load(sp, nil); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("sweep base: %v, want %q", err, want)
+	}
+}
+
+// A sweep over a page rate names its column with the unit and holds
+// pages per second, whether the axis gives numbers or byte rates.
+func TestSweepPageRateColumn(t *testing.T) {
+	sw := loadSweep(t, small+`grid:
+  workload.generator.dirty_rate: [1000, 4MiB/s]
+`)
+	a := sw.Axes[0]
+	if a.Column != "workload.generator.dirty_rate_pages_per_s" || a.Type != ColumnFloat {
+		t.Errorf("column %s of type %s, want workload.generator.dirty_rate_pages_per_s, float", a.Column, a.Type)
+	}
+	if sw.Points[0].Columns[0] != 1000.0 || sw.Points[1].Columns[0] != 1024.0 {
+		t.Errorf("columns %v and %v, want 1000 and 1024 pages/s", sw.Points[0].Columns[0], sw.Points[1].Columns[0])
+	}
+}
+
+// The replication sweep expands to the paper's grid.
+func TestBiswasSweep(t *testing.T) {
+	sw, err := Load("../scenarios/papers/biswas2016/sweep.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sw.Points) != 72 {
+		t.Errorf("%d points, want 4 flavours × 3 sites × 3 stress levels × 2 models = 72", len(sw.Points))
+	}
+}
+
+// TestPointsAsSetText checks that a point, loaded from the base parsed
+// once with its axes' decoded values, is the scenario that loading the
+// base file with the point's --set text gives (as sweeps did before the
+// base was parsed once): the same ID, and so the same resolved scenario.
+func TestPointsAsSetText(t *testing.T) {
+	files, _ := filepath.Glob("../scenarios/papers/*/sweep*.yaml")
+	dir := t.TempDir()
+	synthetic := filepath.Join(dir, "synthetic.yaml")
+	writeFile(t, synthetic, `name: syn
+base:
+  vm: {memory: 256MiB}
+  workload:
+    generator:
+      kind: phases
+      phases:
+        - {kind: uniform, dirty_rate: 4MiB/s, working_set: 64MiB, duration: 1s}
+        - {kind: idle, duration: 1s}
+  network: {profile: metro}
+grid:
+  name: ["007", plain]
+  model: [{name: precopy, max_rounds: 3}, {name: precopy, sync_policy: qemu, auto_converge: true}, &pc {name: postcopy}, *pc]
+  network.bandwidth_schedule: [[&s {at: 0s, bandwidth: 1Gbit}], [*s, {at: 1s, cross_traffic: 0.5}]]
+random:
+  n: 3
+  keys:
+    vm.vcpus: {min: 1, max: 8}
+    network.rtt: {min: 0.1ms, max: 30ms, log: true}
+latin:
+  n: 2
+  keys:
+    network.bandwidth: {min: 1Gbit, max: 25Gbit}
+    vm.device_state: {min: 1KiB, max: 1MiB}
+    network.loss: {min: 0, max: 0.001}
+repeat: 2
+`)
+	noBase := filepath.Join(dir, "nobase.yaml")
+	writeFile(t, noBase, "grid:\n  workload.generator.dirty_rate: [1000, 2MB/s]\n  model.engine: [page, auto]\n")
+	files = append(files, synthetic, noBase)
+	for _, f := range files {
+		sw, err := Load(f, []string{"network.jitter=0.1ms"})
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		sf := sw.sf
+		base := ""
+		if sf.baseFile != "" {
+			base = filepath.Join(dir, "base.yaml")
+			writeFile(t, base, string(sf.baseData))
+		}
+		for i := range sw.Points {
+			p := &sw.Points[i]
+			var sets []string
+			if sf.nameSet != "" {
+				sets = append(sets, sf.nameSet)
+			}
+			sets = append(append(sets, "network.jitter=0.1ms"), p.Sets...)
+			var s *scenarios.Spec
+			if base == "" {
+				s, err = scenarios.LoadDefault(sets)
+			} else {
+				s, err = scenarios.Load(base, sets)
+			}
+			if err != nil {
+				t.Fatalf("%s point %d by --set text: %v", f, i, err)
+			}
+			id, err := specID(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if id != p.ID {
+				t.Errorf("%s point %d (%v): ID %s, by --set text %s", f, i, p.Sets, p.ID, id)
+			}
 		}
 	}
 }
