@@ -91,6 +91,7 @@ Exit status: 0 ok, 1 error, 2 usage error, 3 accuracy gate failed, 4 an
 		newValidateCmd(s),
 		newCalibrateCmd(s),
 		newEvacuateCmd(s, nil),
+		newAdviseCmd(s, nil),
 	)
 	return root
 }
