@@ -109,7 +109,7 @@ func (p *Profile) ScaleMaxBandwidth(max units.BitRate, multifd bool) units.BitRa
 // factor in (0, 10], a cost factor in (0, 1000], a page header up to
 // 64 KiB, a finite non-negative link rate, non-negative durations. A
 // fitted profile is also within its fit's bounds, checked by package
-// validate.
+// calibration/fit (LoadProfile).
 func (p *Profile) Validate() error {
 	var errs []error
 	for _, f := range []struct {

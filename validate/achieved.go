@@ -9,6 +9,7 @@ import (
 
 	"github.com/RoaringBitmap/roaring/v2"
 
+	"github.com/migsim/migsim/lab"
 	"github.com/migsim/migsim/models"
 	"github.com/migsim/migsim/traces"
 )
@@ -116,7 +117,7 @@ const minPaceEpochs = 20
 //     simulator, not the trace, slows the guest down on the destination.
 //
 // It needs the trace's page size to be 4 KiB, QEMU's page size.
-func buildAchieved(orig *memTrace, run *RealRun, atEnd models.TraceEnd, horizon time.Duration) (*achievedTrace, error) {
+func buildAchieved(orig *memTrace, run *lab.RealRun, atEnd models.TraceEnd, horizon time.Duration) (*achievedTrace, error) {
 	h := orig.hdr
 	if h.PageSize != 4096 {
 		return nil, fmt.Errorf("trace page size %d: the lab needs 4096, QEMU's x86 page size", h.PageSize)
@@ -170,7 +171,7 @@ func buildAchieved(orig *memTrace, run *RealRun, atEnd models.TraceEnd, horizon 
 
 	a := &achievedTrace{trace: out}
 	end := run.Metrics.TotalTimeS
-	var last, first EpochReport
+	var last, first lab.EpochReport
 	var writes uint64
 	warm := 0 // source reports up to the end, warm-up included
 	for _, r := range run.Epochs {
@@ -232,4 +233,47 @@ func buildAchieved(orig *memTrace, run *RealRun, atEnd models.TraceEnd, horizon 
 		out.epochs[i].read.AndNot(out.epochs[i].written)
 	}
 	return a, nil
+}
+
+// hintedLayout lays out, for the simulator, the composition of a hinting
+// run's guest RAM of guestPages pages whose first tracePages are the
+// replayer's region. The free set holds freePages pages, the ones the
+// guest's balloon driver can hint (see hintablePages): the region's
+// untouched pages (its zero and free classes, never faulted in, so free in
+// the guest kernel) first, then the rest at the top of RAM. Only the count
+// matters to the simulator: guest-physical placement is the kernel's. The
+// zero set is the region's untouched pages left out of the free set, then
+// as many more just below the free range as the source's RAM held all-zero
+// pages beyond those: zeroPages counts the free set's zero pages too, all
+// but hintedNonzero of them (the hinted pages found non-zero on the source
+// after the run, see compareRAMHinted).
+func hintedLayout(guestPages, tracePages uint64, traceZero, traceFree *roaring.Bitmap, freePages, hintedNonzero, zeroPages uint64) (zero, free *roaring.Bitmap) {
+	untouched := roaring.New()
+	if traceZero != nil {
+		untouched.Or(traceZero)
+	}
+	if traceFree != nil {
+		untouched.Or(traceFree)
+	}
+	free = roaring.New()
+	top := guestPages
+	if n := untouched.GetCardinality(); freePages <= n {
+		if freePages > 0 {
+			last, _ := untouched.Select(uint32(freePages - 1))
+			free.Or(untouched)
+			free.RemoveRange(uint64(last)+1, guestPages)
+		}
+	} else {
+		free.Or(untouched)
+		extra := min(freePages-n, guestPages-tracePages)
+		free.AddRange(guestPages-extra, guestPages)
+		top -= extra
+	}
+	zero = roaring.AndNot(untouched, free)
+	freeZero := free.GetCardinality() - min(hintedNonzero, free.GetCardinality())
+	if have := freeZero + zero.GetCardinality(); zeroPages > have {
+		extra := min(zeroPages-have, top-tracePages)
+		zero.AddRange(top-extra, top)
+	}
+	return zero, free
 }

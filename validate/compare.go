@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/migsim/migsim/lab"
 	"github.com/migsim/migsim/models"
 	"github.com/migsim/migsim/scenarios"
 	"github.com/migsim/migsim/traces"
@@ -21,15 +22,15 @@ type Options struct {
 	// Local configures the real migration. Run fills in Image,
 	// TraceMemory, AtEnd and Migration from the scenario; the rest
 	// (GuestMemory, timeouts, WorkDir, Log) is used as given.
-	Local LocalOptions
+	Local lab.LocalOptions
 	// Image says where the boot kit's inputs are and where it is cached.
-	Image ImageOptions
+	Image lab.ImageOptions
 	// Log, when not nil, receives progress lines (also used as Local.Log
 	// when that is nil).
 	Log io.Writer
 	// Hosts, when not nil, runs the real migration between the hosts of a
-	// hosts file (see [RunRemote]); nil runs it on this machine.
-	Hosts *Hosts
+	// hosts file (see [lab.RunRemote]); nil runs it on this machine.
+	Hosts *lab.Hosts
 	// LinkBps is the loopback path's rate, bits per second, that a local
 	// unshaped case is simulated over (network.bandwidth): 0 measures it
 	// with [ProbeLink] first; negative keeps the scenario's own.
@@ -59,7 +60,7 @@ type Comparison struct {
 	// Metrics holds one entry per compared metric, in a fixed order.
 	Metrics []MetricError `json:"metrics"`
 	// Real is the real migration, Sim the simulator's result.
-	Real *RealRun       `json:"real"`
+	Real *lab.RealRun   `json:"real"`
 	Sim  *models.Result `json:"sim"`
 	// Field, for a field record ("migsim validate import", importrec.go),
 	// says which record and how its scenario was built; nil for a lab run.
@@ -95,7 +96,7 @@ func metricError(name string, real, sim float64) MetricError {
 // out, so the simulator's device state is taken out too. bandwidth_bps is
 // the mean throughput of the live phase (see [RealMetrics.MeanBandwidthBps]):
 // where it differs, the path or the host's CPU, not the model, is off.
-func compareMetrics(real RealMetrics, sim *models.Result) []MetricError {
+func compareMetrics(real lab.RealMetrics, sim *models.Result) []MetricError {
 	return []MetricError{
 		metricError("total_time_s", real.TotalTimeS, sim.TotalTimeS),
 		metricError("downtime_s", real.DowntimeS, sim.DowntimeS),
@@ -116,7 +117,7 @@ func compareMetrics(real RealMetrics, sim *models.Result) []MetricError {
 // (its minor faults, accesses to pages already on the wire, are no request
 // in QEMU either); postcopy_bytes is ram.postcopy-bytes; stall_time_s is
 // the destination's postcopy-blocktime.
-func comparePostcopy(real RealMetrics, sim *models.Result) []MetricError {
+func comparePostcopy(real lab.RealMetrics, sim *models.Result) []MetricError {
 	return []MetricError{
 		metricError("postcopy_requests", float64(real.PostcopyRequests), float64(sim.PostcopyRequests)),
 		metricError("postcopy_bytes", float64(real.PostcopyBytes), float64(sim.PostcopyBytes)),
@@ -124,12 +125,12 @@ func comparePostcopy(real RealMetrics, sim *models.Result) []MetricError {
 	}
 }
 
-// Run runs spec as a real local migration (see [RunLocal]) and in the
+// Run runs spec as a real local migration (see [lab.RunLocal]) and in the
 // simulator, and compares them. The simulator replays the trace the guest
 // really achieved (see buildAchieved in achieved.go) over the whole guest
 // RAM, not the trace's wish: under TCG a guest can fall behind its trace.
 // The precopy, postcopy and hybrid models can be validated so far (see
-// postcopy.go for how the lab runs post-copy).
+// lab/postcopy.go for how the lab runs post-copy).
 func Run(ctx context.Context, spec *scenarios.Spec, opts Options) (*Comparison, error) {
 	// The real migration runs the scenario as given; a calibration profile
 	// changes only the simulator's side.
@@ -138,8 +139,8 @@ func Run(ctx context.Context, spec *scenarios.Spec, opts Options) (*Comparison, 
 	if err != nil {
 		return nil, err
 	}
-	if opts.Hosts != nil && opts.Local.Shaping == ShapingNetns {
-		return nil, fmt.Errorf("scenario %s: %w", spec.Name, ErrRemoteShaping)
+	if opts.Hosts != nil && opts.Local.Shaping == lab.ShapingNetns {
+		return nil, fmt.Errorf("scenario %s: %w", spec.Name, lab.ErrRemoteShaping)
 	}
 	logf := func(format string, args ...any) {
 		if opts.Log != nil {
@@ -152,9 +153,9 @@ func Run(ctx context.Context, spec *scenarios.Spec, opts Options) (*Comparison, 
 		return nil, err
 	}
 	defer cleanup()
-	if opts.Hosts == nil && opts.Local.Shaping != ShapingNetns {
+	if opts.Hosts == nil && opts.Local.Shaping != lab.ShapingNetns {
 		// Loopback: the stop-and-copy pass crosses the host's own
-		// path, at the rate the link probe measured (linkprobe.go).
+		// path, at the rate the link probe measured (lab/linkprobe.go).
 		if opts.LinkBps == 0 {
 			p, err := ProbeLink(ctx, spec, opts)
 			if err != nil {
@@ -172,7 +173,7 @@ func Run(ctx context.Context, spec *scenarios.Spec, opts Options) (*Comparison, 
 	lo.TraceMemory = spec.VM.Memory
 	lo.AtEnd = spec.Workload.AtEnd
 	lo.Migration = mig
-	if lo.Shaping == ShapingNetns {
+	if lo.Shaping == lab.ShapingNetns {
 		if lo.Network, err = NetShapeFromSpec(labSpec.Network); err != nil {
 			return nil, fmt.Errorf("scenario %s: %w", spec.Name, err)
 		}
@@ -180,11 +181,11 @@ func Run(ctx context.Context, spec *scenarios.Spec, opts Options) (*Comparison, 
 	if lo.Log == nil {
 		lo.Log = opts.Log
 	}
-	var real *RealRun
+	var real *lab.RealRun
 	if opts.Hosts != nil {
-		real, err = RunRemote(ctx, lo, opts.Hosts)
+		real, err = lab.RunRemote(ctx, lo.Options, opts.Hosts)
 	} else {
-		real, err = RunLocal(ctx, lo)
+		real, err = lab.RunLocal(ctx, lo)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("scenario %s: real migration: %w", spec.Name, err)
@@ -215,7 +216,7 @@ func Run(ctx context.Context, spec *scenarios.Spec, opts Options) (*Comparison, 
 // bootKit writes spec's trace where the initramfs takes it (the
 // scenario's file, or its generator written out) and builds the boot kit;
 // it returns the trace as written, the kit and what removes the files.
-func bootKit(ctx context.Context, spec *scenarios.Spec, opts Options, logf func(string, ...any)) (*memTrace, *Image, func(), error) {
+func bootKit(ctx context.Context, spec *scenarios.Spec, opts Options, logf func(string, ...any)) (*memTrace, *lab.Image, func(), error) {
 	cleanup := func() {}
 	tracePath := spec.TracePath()
 	if tracePath == "" {
@@ -227,7 +228,7 @@ func bootKit(ctx context.Context, spec *scenarios.Spec, opts Options, logf func(
 		tracePath = filepath.Join(tmp, "trace.mgt")
 		src, err := spec.Opener()()
 		if err == nil {
-			err = WriteTraceFile(ctx, tracePath, src)
+			err = lab.WriteTraceFile(ctx, tracePath, src)
 			_ = traces.Close(src)
 		}
 		if err != nil {
@@ -235,7 +236,7 @@ func bootKit(ctx context.Context, spec *scenarios.Spec, opts Options, logf func(
 			return nil, nil, func() {}, err
 		}
 	}
-	fail := func(err error) (*memTrace, *Image, func(), error) {
+	fail := func(err error) (*memTrace, *lab.Image, func(), error) {
 		cleanup()
 		return nil, nil, func() {}, err
 	}
@@ -247,7 +248,7 @@ func bootKit(ctx context.Context, spec *scenarios.Spec, opts Options, logf func(
 		return fail(fmt.Errorf("vm.memory %v differs from the trace's %v", spec.VM.Memory, units.Bytes(orig.hdr.MemoryBytes())))
 	}
 	logf("building the boot kit")
-	img, err := BuildImage(ctx, tracePath, opts.Image)
+	img, err := lab.BuildImage(ctx, tracePath, opts.Image)
 	if err != nil {
 		return fail(err)
 	}
@@ -256,7 +257,7 @@ func bootKit(ctx context.Context, spec *scenarios.Spec, opts Options, logf func(
 
 // achievedHorizon is how long the achieved trace of real runs: three times
 // the migration, at least a minute more.
-func achievedHorizon(real *RealRun) time.Duration {
+func achievedHorizon(real *lab.RealRun) time.Duration {
 	tt := real.Metrics.TotalTimeS
 	return time.Duration(max(3*tt, tt+60) * float64(time.Second))
 }
@@ -277,7 +278,7 @@ func simulateAchieved(ctx context.Context, spec *scenarios.Spec, ach *achievedTr
 
 // compareRun compares every metric the real run of a migration with
 // settings mig measured with the simulator's.
-func compareRun(real *RealRun, sim *models.Result, mig MigrationParams) []MetricError {
+func compareRun(real *lab.RealRun, sim *models.Result, mig lab.MigrationParams) []MetricError {
 	out := compareMetrics(real.Metrics, sim)
 	if mig.Postcopy {
 		out = append(out, comparePostcopy(real.Metrics, sim)...)
@@ -287,7 +288,7 @@ func compareRun(real *RealRun, sim *models.Result, mig MigrationParams) []Metric
 	}
 	if mig.Balloon {
 		// The pages the real balloon held against the model's DSB
-		// reclaim (see balloon.go).
+		// reclaim (see lab/balloon.go).
 		out = append(out, metricError("balloon_reclaimed_pages", float64(real.BalloonPages), float64(sim.BalloonReclaimedPages)))
 	}
 	return out
@@ -332,4 +333,18 @@ func formatValue(name string, v float64) string {
 		return fmt.Sprintf("%.1fMiB", v/float64(units.MiB))
 	}
 	return fmt.Sprintf("%.0f", v)
+}
+
+// compareXbzrle lists the XBZRLE metrics, compared after compareMetrics'
+// when the scenario turns XBZRLE on.
+func compareXbzrle(real lab.RealMetrics, sim *models.Result) []MetricError {
+	var r lab.RealXbzrle
+	if real.Xbzrle != nil {
+		r = *real.Xbzrle
+	}
+	return []MetricError{
+		metricError("xbzrle_pages", float64(r.Pages), float64(sim.XbzrlePages)),
+		metricError("xbzrle_bytes", float64(r.Bytes), float64(sim.XbzrleBytes)),
+		metricError("xbzrle_cache_misses", float64(r.CacheMisses), float64(sim.XbzrleCacheMisses)),
+	}
 }

@@ -2,12 +2,12 @@ package validate
 
 import (
 	"context"
-	"math"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/migsim/migsim/lab"
 	"github.com/migsim/migsim/models"
 	"github.com/migsim/migsim/scenarios"
 )
@@ -17,10 +17,7 @@ import (
 // achieved trace and the simulator. It is the package's one full run; the
 // other lab test cancels a run midway.
 func TestRunComparesOneCase(t *testing.T) {
-	needQEMU(t)
-	if _, err := FindKernel(); err != nil {
-		t.Skipf("skipping: %v", err)
-	}
+	needLab(t)
 	s, err := LoadSuite("suites/ci.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -29,10 +26,10 @@ func TestRunComparesOneCase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := runCaseLink(t, spec, LocalOptions{WorkDir: t.TempDir()}, 0)
+	c := runCaseLink(t, spec, lab.LocalOptions{WorkDir: t.TempDir()}, 0)
 	t.Logf("real: %+v; boot %.1fs, migration %.1fs, verify %.1fs, %d epoch reports",
 		c.Real.Metrics, c.Real.BootS, c.Real.MigrationWallS, c.Real.VerifyS, len(c.Real.Epochs))
-	checkRealRun(t, c.Real, spec.VM.Memory, spec.Model.Params.(*models.PrecopyParams).MaxBandwidth)
+	checkCompared(t, c.Real, spec.VM.Memory, spec.Model.Params.(*models.PrecopyParams).MaxBandwidth)
 	if c.Scenario != s.Cases[0].Name || len(c.Metrics) != 9 {
 		t.Errorf("comparison of %q with %d metrics, want %q with 8", c.Scenario, len(c.Metrics), s.Cases[0].Name)
 	}
@@ -51,32 +48,6 @@ func TestRunComparesOneCase(t *testing.T) {
 	}
 	if m := c.Real.Metrics; m.QEMUDowntimeS <= 0 || m.DowntimeS < m.QEMUDowntimeS {
 		t.Errorf("real downtime %v s (QEMU's %v s): want the guest's STOP-to-loaded time, at least QEMU's", m.DowntimeS, m.QEMUDowntimeS)
-	}
-}
-
-// TestLinkRate checks the probe's arithmetic: the model, given the probe
-// pass's bytes and the rate derived from it, predicts the probe's
-// downtime.
-func TestLinkRate(t *testing.T) {
-	p := models.DefaultPrecopyParams()
-	m := RealMetrics{DowntimeS: 0.120, QEMUDowntimeS: 0.090, DowntimeBytes: 100 << 20, Pages: models.PageCounts{Total: 65538}}
-	probe, err := linkRate(m, 256<<10, p, 50*time.Microsecond)
-	if err != nil {
-		t.Fatal(err)
-	}
-	memGiB := 65538 * 4096.0 / (1 << 30)
-	pred := float64(probe.Bytes)*8/probe.Bps + p.ResumeTime.Seconds() + p.SyncTimePerGiB.Seconds()*memGiB + 50e-6
-	if math.Abs(pred-m.DowntimeS) > 1e-12 || probe.Bytes != 100<<20+256<<10 {
-		t.Errorf("rate %v bit/s over %d bytes predicts %v s, want %v s", probe.Bps, probe.Bytes, pred, m.DowntimeS)
-	}
-	for _, bad := range []RealMetrics{
-		{DowntimeS: 0.1, DowntimeBytes: 1 << 20},                      // no events: no guest downtime
-		{DowntimeS: 0.004, QEMUDowntimeS: 0.003, DowntimeBytes: 1000}, // shorter than the fixed costs
-		{DowntimeS: 0.2, QEMUDowntimeS: 0.1},                          // nothing sent
-	} {
-		if _, err := linkRate(bad, 0, p, 0); err == nil {
-			t.Errorf("linkRate(%+v) gave no error", bad)
-		}
 	}
 }
 
@@ -116,7 +87,7 @@ func TestSuiteCasesLoad(t *testing.T) {
 // runCase runs spec for real and in the simulator with the lab options
 // local (five minutes at most), logs the lab's progress and the table, and
 // fails the test if the run fails.
-func runCase(t *testing.T, spec *scenarios.Spec, local LocalOptions) *Comparison {
+func runCase(t *testing.T, spec *scenarios.Spec, local lab.LocalOptions) *Comparison {
 	t.Helper()
 	return runCaseLink(t, spec, local, -1)
 }
@@ -124,7 +95,7 @@ func runCase(t *testing.T, spec *scenarios.Spec, local LocalOptions) *Comparison
 // runCaseLink is runCase with the lab's link rate: 0 measures it with the
 // link probe first (one more real migration), negative keeps the
 // scenario's own (the tests that do not look at downtime).
-func runCaseLink(t *testing.T, spec *scenarios.Spec, local LocalOptions, linkBps float64) *Comparison {
+func runCaseLink(t *testing.T, spec *scenarios.Spec, local lab.LocalOptions, linkBps float64) *Comparison {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -143,7 +114,7 @@ func runCaseLink(t *testing.T, spec *scenarios.Spec, local LocalOptions, linkBps
 }
 
 // migParamsOf returns the QEMU settings of model parameters p.
-func migParamsOf[P any](t testing.TB, p P) MigrationParams {
+func migParamsOf[P any](t testing.TB, p P) lab.MigrationParams {
 	t.Helper()
 	m, err := MigrationParamsOf(&p)
 	if err != nil {

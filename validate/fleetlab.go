@@ -16,32 +16,23 @@ import (
 	"time"
 
 	"github.com/migsim/migsim/fleet"
+	"github.com/migsim/migsim/lab"
 	"github.com/migsim/migsim/models"
 	"github.com/migsim/migsim/scenarios"
 	"github.com/migsim/migsim/units"
 )
 
-// The fleet lab: several real migrations at once over one shaped link,
-// beside [fleet.Run] on the same fleet.
+// The fleet lab: several real migrations at once over one shaped link
+// ([lab.RunFleet], whose notes in lab/fleet.go say how), beside
+// [fleet.Run] on the same fleet.
 //
 // Every VM of the fleet is a lab guest of its own (its scenario's trace,
-// its boot kit), booted at once. All the sources run in one network
-// namespace (the fleet's host a, named migsim-<pid>-<n>-src) and all the
-// destinations in another (host b, -dst), joined by one veth pair whose
-// egress a tbf holds to the fleet's link: the lesser of network.bandwidth
-// and the two hosts' NICs, which in fleet.Run are the three resources
-// every migration crosses. Each migration goes through a relay of its own
-// (relay.go) that adds network.rtt and bounds its window, then over the
-// shared veth, so the migrations really share the link and the kernel's
-// TCP, not a model, decides how. No guest starts replaying its trace
-// before every guest has booted (a replaying TCG guest takes a core the
-// others' boots need; the default boot timeout is 180 s per two guests).
-// Once every guest has replayed for the warm-up, the migrate commands are
-// given as the plan says: the first max_concurrent in the plan's order at
-// once, the next whenever one ends (its query-migrate says completed).
-// Each destination's memory is verified as in a lone run, after every
-// migration of the fleet has ended, so that no verification runs beside a
-// migration.
+// its boot kit). The link is the lesser of network.bandwidth and the two
+// hosts' NICs, which in fleet.Run are the three resources every migration
+// crosses; each migration's relay adds network.rtt and bounds its window.
+// The migrate commands are given as the fleet's plan says (its order on
+// the nominal workloads, order optimize included, and max_concurrent),
+// and every destination is verified once every migration has ended.
 //
 // The simulator then runs fleet.Run on the same fleet, in the start order
 // the lab used, each VM on the trace its guest achieved (as [Run] does
@@ -61,7 +52,7 @@ type FleetComparison struct {
 	MaxConcurrent int      `json:"max_concurrent"`
 	// Network is the shared path the lab emulated: Bandwidth the link
 	// (tbf), RTT and Window each migration's relay.
-	Network NetShape `json:"network"`
+	Network lab.NetShape `json:"network"`
 	// Makespan is the first migrate command to the last migration's end,
 	// seconds, real and simulated.
 	Makespan MetricError `json:"makespan"`
@@ -107,7 +98,7 @@ type FleetVMComparison struct {
 	// what a one-VM simulation predicts when it ignores the others.
 	AloneTotalTimeS float64 `json:"alone_total_time_s"`
 	// Real is the real migration; Sim the VM's simulated result.
-	Real *RealRun       `json:"real"`
+	Real *lab.RealRun   `json:"real"`
 	Sim  fleet.VMResult `json:"sim"`
 }
 
@@ -115,8 +106,8 @@ type FleetVMComparison struct {
 // boots.
 type fleetLab struct {
 	from, to string
-	shape    NetShape
-	migs     []MigrationParams
+	shape    lab.NetShape
+	migs     []lab.MigrationParams
 }
 
 // checkFleetLab checks that the lab can run f: one host pair, the models
@@ -186,158 +177,6 @@ func checkFleetLab(f *fleet.Spec) (*fleetLab, error) {
 	return fl, nil
 }
 
-// fleetGate starts a fleet's lab migrations as the plan says and holds
-// each migration's verification until every migration has ended.
-type fleetGate struct {
-	net   *labNet
-	order []int    // VM indices, in start order
-	from  []string // per VM
-	to    []string
-	plan  fleet.Plan
-	conc  int
-
-	mu        sync.Mutex
-	booted    int
-	allBooted chan struct{}
-	ready     int
-	started   []bool
-	startC    []chan struct{}
-	running   int
-	outN, inN map[string]int
-	ended     int
-	allEnded  chan struct{}
-	t0        time.Time
-	startAt   []time.Time
-	onStart   func(i int) // tests: told each start, under mu
-}
-
-// newFleetGate returns the gate of n VMs started in order, at most conc
-// at once, under plan's per-host caps.
-func newFleetGate(net *labNet, order []int, from, to []string, plan fleet.Plan, conc int) *fleetGate {
-	n := len(from)
-	g := &fleetGate{net: net, order: order, from: from, to: to, plan: plan, conc: conc,
-		started: make([]bool, n), startC: make([]chan struct{}, n), startAt: make([]time.Time, n),
-		outN: map[string]int{}, inN: map[string]int{}, allBooted: make(chan struct{}), allEnded: make(chan struct{})}
-	for i := range g.startC {
-		g.startC[i] = make(chan struct{})
-	}
-	return g
-}
-
-// fill starts every migration the caps allow, first in order first, as
-// fleet.Run does; g.mu is held.
-func (g *fleetGate) fill() {
-	for _, i := range g.order {
-		if g.running >= g.conc {
-			return
-		}
-		if g.started[i] {
-			continue
-		}
-		if c := g.plan.MaxOutboundPerHost; c > 0 && g.outN[g.from[i]] >= c {
-			continue
-		}
-		if c := g.plan.MaxInboundPerHost; c > 0 && g.inN[g.to[i]] >= c {
-			continue
-		}
-		now := time.Now()
-		if g.t0.IsZero() {
-			g.t0 = now
-		}
-		g.started[i], g.startAt[i] = true, now
-		g.running++
-		g.outN[g.from[i]]++
-		g.inN[g.to[i]]++
-		if g.onStart != nil {
-			g.onStart(i)
-		}
-		close(g.startC[i])
-	}
-}
-
-// fleetMember is one migration's handle on its fleet's gate; a nil one
-// (a lone run) never waits.
-type fleetMember struct {
-	g *fleetGate
-	i int
-}
-
-// borrowNet returns the member's view of the fleet's network: the
-// fleet's namespaces, a relay of its own.
-func (m *fleetMember) borrowNet() *labNet {
-	n := m.g.net
-	return &labNet{shape: n.shape, src: n.src, dst: n.dst, borrowed: true}
-}
-
-// booted says the member's guest has booted and waits until every guest
-// of the fleet has, so that no guest replays (and takes CPU from the
-// others' boots) before all can.
-func (m *fleetMember) booted(ctx context.Context) error {
-	if m == nil {
-		return nil
-	}
-	g := m.g
-	g.mu.Lock()
-	g.booted++
-	if g.booted == len(g.startC) {
-		close(g.allBooted)
-	}
-	g.mu.Unlock()
-	select {
-	case <-g.allBooted:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// waitStart says the member's guest is ready to migrate and waits until
-// the plan starts its migration; the plan starts none before every guest
-// is ready.
-func (m *fleetMember) waitStart(ctx context.Context) error {
-	if m == nil {
-		return nil
-	}
-	g := m.g
-	g.mu.Lock()
-	g.ready++
-	if g.ready == len(g.startC) {
-		g.fill()
-	}
-	g.mu.Unlock()
-	select {
-	case <-g.startC[m.i]:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// migrated says the member's migration has ended, lets the plan start
-// the next ones, and waits until every migration of the fleet has ended.
-func (m *fleetMember) migrated(ctx context.Context) error {
-	if m == nil {
-		return nil
-	}
-	g := m.g
-	g.mu.Lock()
-	g.running--
-	g.outN[g.from[m.i]]--
-	g.inN[g.to[m.i]]--
-	g.ended++
-	if g.ended == len(g.startC) {
-		close(g.allEnded)
-	}
-	g.fill()
-	g.mu.Unlock()
-	select {
-	case <-g.allEnded:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
 // RunFleet runs the fleet f for real, every VM a lab guest of its own
 // and their migrations at once over one shaped link as the plan says (see
 // the notes at the top of fleetlab.go), then simulates the fleet with
@@ -350,16 +189,16 @@ func (m *fleetMember) migrated(ctx context.Context) error {
 // shaped.
 func RunFleet(ctx context.Context, f *fleet.Spec, opts Options) (*FleetComparison, error) {
 	if opts.Hosts != nil {
-		return nil, fmt.Errorf("fleet %s: %w", f.Name, ErrRemoteShaping)
+		return nil, fmt.Errorf("fleet %s: %w", f.Name, lab.ErrRemoteShaping)
 	}
-	if sh := opts.Local.Shaping; sh != "" && sh != ShapingNetns {
-		return nil, fmt.Errorf("fleet %s: shaping %q: the fleet lab shapes its shared link with network namespaces (shaping %q)", f.Name, sh, ShapingNetns)
+	if sh := opts.Local.Shaping; sh != "" && sh != lab.ShapingNetns {
+		return nil, fmt.Errorf("fleet %s: shaping %q: the fleet lab shapes its shared link with network namespaces (shaping %q)", f.Name, sh, lab.ShapingNetns)
 	}
 	fl, err := checkFleetLab(f)
 	if err != nil {
 		return nil, err
 	}
-	if _, _, err := checkShapingTools(); err != nil {
+	if err := lab.CheckShaping(); err != nil {
 		return nil, fmt.Errorf("fleet %s: %w", f.Name, err)
 	}
 	logf := func(format string, args ...any) {
@@ -373,13 +212,16 @@ func RunFleet(ctx context.Context, f *fleet.Spec, opts Options) (*FleetCompariso
 	if err != nil {
 		return nil, fmt.Errorf("fleet %s: planning: %w", f.Name, err)
 	}
+	n := len(f.VMs)
 	index := map[string]int{}
+	lp := lab.FleetPlan{Names: make([]string, n), From: make([]string, n), To: make([]string, n),
+		MaxConcurrent: plan.MaxConcurrent, MaxOutboundPerHost: f.Plan.MaxOutboundPerHost, MaxInboundPerHost: f.Plan.MaxInboundPerHost}
 	for i, vm := range f.VMs {
 		index[vm.Name] = i
+		lp.Names[i], lp.From[i], lp.To[i] = vm.Name, vm.From, vm.To
 	}
-	order := make([]int, len(plan.Order))
-	for k, name := range plan.Order {
-		order[k] = index[name]
+	for _, name := range plan.Order {
+		lp.Order = append(lp.Order, index[name])
 	}
 
 	if opts.Image.Guest == "" {
@@ -390,111 +232,60 @@ func RunFleet(ctx context.Context, f *fleet.Spec, opts Options) (*FleetCompariso
 		}
 		defer os.RemoveAll(tmp)
 		opts.Image.Guest = filepath.Join(tmp, "migsim-guest")
-		if err := BuildGuest(ctx, opts.Image.Guest); err != nil {
+		if err := lab.BuildGuest(ctx, opts.Image.Guest); err != nil {
 			return nil, err
 		}
 	}
-	n := len(f.VMs)
 	origs := make([]*memTrace, n)
-	imgs := make([]*Image, n)
+	runs := make([]lab.LocalOptions, n)
+	var log io.Writer
+	if l := cmpOr(opts.Local.Log, opts.Log); l != nil {
+		log = &lockedWriter{w: l}
+	}
 	for i, vm := range f.VMs {
 		orig, img, cleanup, err := bootKit(ctx, vm.Spec, opts, func(format string, args ...any) { logf(vm.Name+": "+format, args...) })
 		if err != nil {
 			return nil, fmt.Errorf("fleet %s: vm %s: %w", f.Name, vm.Name, err)
 		}
 		defer cleanup()
-		origs[i], imgs[i] = orig, img
+		origs[i] = orig
+		lo := opts.Local
+		lo.Image = img
+		lo.TraceMemory = vm.Spec.VM.Memory
+		lo.AtEnd = vm.Spec.Workload.AtEnd
+		lo.Migration = fl.migs[i]
+		lo.Log = nil
+		if log != nil {
+			lo.Log = &prefixWriter{w: log, prefix: vm.Name + ": "}
+		}
+		runs[i] = lo
 	}
 
-	net, err := setupLabNet(fl.shape, logf)
-	if err != nil {
-		return nil, fmt.Errorf("fleet %s: %w", f.Name, err)
-	}
-	defer net.close()
-	logf("fleet %s: %d migrations from %s (namespace %s) to %s (namespace %s), %d at once in the order %s; tbf %.1f Mbit/s on the shared veth (goodput %.1f), relay RTT %v, window %v",
-		f.Name, n, fl.from, net.src, fl.to, net.dst, plan.MaxConcurrent, strings.Join(plan.Order, " "),
-		fl.shape.TBFRate()/1e6, float64(fl.shape.Bandwidth)/1e6, fl.shape.RTT, fl.shape.Window)
-
-	from, to := make([]string, n), make([]string, n)
-	for i, vm := range f.VMs {
-		from[i], to[i] = vm.From, vm.To
-	}
-	gate := newFleetGate(net, order, from, to, f.Plan, plan.MaxConcurrent)
+	logf("fleet %s: from %s to %s", f.Name, fl.from, fl.to)
 	out := &FleetComparison{Fleet: f.Name, From: fl.from, To: fl.to, Order: plan.Order, MaxConcurrent: plan.MaxConcurrent, Network: fl.shape}
 	out.LoadAvg[0] = loadAvg()
 	wall := time.Now()
-	reals, err := runFleetMembers(ctx, f, fl, gate, imgs, opts)
+	var fleetLog io.Writer
+	if opts.Log != nil {
+		fleetLog = &prefixWriter{w: opts.Log, prefix: "fleet " + f.Name + ": "}
+	}
+	real, err := lab.RunFleet(ctx, fl.shape, runs, lp, fleetLog)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("fleet %s: %w", f.Name, err)
 	}
 	out.WallS = time.Since(wall).Seconds()
 	out.LoadAvg[1] = loadAvg()
 
-	if err := out.simulate(ctx, f, origs, reals, gate, order); err != nil {
+	if err := out.simulate(ctx, f, origs, real, lp.Order); err != nil {
 		return nil, fmt.Errorf("fleet %s: simulation: %w", f.Name, err)
 	}
 	return out, nil
 }
 
-// runFleetMembers runs every VM's lab migration at once, each held by
-// gate; the first failure cancels the others and is returned.
-func runFleetMembers(ctx context.Context, f *fleet.Spec, fl *fleetLab, gate *fleetGate, imgs []*Image, opts Options) ([]*RealRun, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	n := len(f.VMs)
-	reals := make([]*RealRun, n)
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		first error
-	)
-	var log io.Writer
-	if l := cmpOr(opts.Local.Log, opts.Log); l != nil {
-		log = &lockedWriter{w: l}
-	}
-	for i := range f.VMs {
-		vm := &f.VMs[i]
-		lo := opts.Local
-		lo.Image = imgs[i]
-		lo.TraceMemory = vm.Spec.VM.Memory
-		lo.AtEnd = vm.Spec.Workload.AtEnd
-		lo.Migration = fl.migs[i]
-		lo.Shaping, lo.Network = ShapingNetns, fl.shape
-		if lo.BootTimeout == 0 {
-			// The guests boot at once: 180 s per two.
-			lo.BootTimeout = time.Duration((n+1)/2) * 180 * time.Second
-		}
-		lo.fleet = &fleetMember{g: gate, i: i}
-		lo.Log = nil
-		if log != nil {
-			lo.Log = &prefixWriter{w: log, prefix: vm.Name + ": "}
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r, err := RunLocal(ctx, lo)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				if first == nil {
-					first = fmt.Errorf("fleet %s: vm %s: real migration: %w", f.Name, vm.Name, err)
-				}
-				cancel()
-				return
-			}
-			reals[i] = r
-		}()
-	}
-	wg.Wait()
-	if first != nil {
-		return nil, first
-	}
-	return reals, nil
-}
-
 // simulate runs fleet.Run on the achieved traces and fills in the
 // comparison.
-func (c *FleetComparison) simulate(ctx context.Context, f *fleet.Spec, origs []*memTrace, reals []*RealRun, gate *fleetGate, order []int) error {
+func (c *FleetComparison) simulate(ctx context.Context, f *fleet.Spec, origs []*memTrace, fr *lab.FleetRun, order []int) error {
+	reals := fr.Runs
 	tmp, err := os.MkdirTemp("", "migsim-fleet-sim-")
 	if err != nil {
 		return err
@@ -513,7 +304,7 @@ func (c *FleetComparison) simulate(ctx context.Context, f *fleet.Spec, origs []*
 		path := filepath.Join(tmp, strconv.Itoa(i)+".mgt")
 		src, err := ach.trace.opener()()
 		if err == nil {
-			err = WriteTraceFile(ctx, path, src)
+			err = lab.WriteTraceFile(ctx, path, src)
 		}
 		if err != nil {
 			return err
@@ -533,7 +324,7 @@ func (c *FleetComparison) simulate(ctx context.Context, f *fleet.Spec, origs []*
 		if err != nil {
 			return fmt.Errorf("vm %s alone: %w", vm.Name, err)
 		}
-		start := gate.startAt[i].Sub(gate.t0).Seconds()
+		start := fr.StartS[i]
 		realEnd = math.Max(realEnd, start+real.Metrics.TotalTimeS)
 		c.VMs = append(c.VMs, &FleetVMComparison{
 			Name: vm.Name, Model: sv.Model,
@@ -566,7 +357,7 @@ func achievedSpec(spec *scenarios.Spec, path string, memBytes uint64) *scenarios
 // fleetMetrics compares one VM's real figures with its simulated ones.
 // Bytes are the RAM stream on both sides (the device state, deviceState
 // bytes, taken out of the simulator's, as [compareMetrics] does).
-func fleetMetrics(real RealMetrics, sim fleet.VMResult, deviceState uint64) []MetricError {
+func fleetMetrics(real lab.RealMetrics, sim fleet.VMResult, deviceState uint64) []MetricError {
 	simBytes := sim.TransferredBytes - min(sim.TransferredBytes, deviceState)
 	mean := func(bytes uint64, s float64) float64 {
 		if s <= 0 {

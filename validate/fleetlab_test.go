@@ -2,8 +2,6 @@ package validate
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
 	"math"
 	"os"
@@ -13,6 +11,8 @@ import (
 	"time"
 
 	"github.com/migsim/migsim/fleet"
+	"github.com/migsim/migsim/internal/labtest"
+	"github.com/migsim/migsim/lab"
 	"github.com/migsim/migsim/units"
 )
 
@@ -93,112 +93,10 @@ vms:
 	}
 }
 
-// TestFleetGate drives the gate with stand-in migrations: nothing starts
-// before every guest is ready, then the plan's order at most conc at
-// once, the next as one ends, and no member goes on to verify before
-// every migration has ended.
-func TestFleetGate(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	g := newFleetGate(nil, []int{2, 0, 1}, []string{"a", "a", "a"}, []string{"b", "b", "b"}, fleet.DefaultPlan(), 2)
-	var seq []int
-	g.onStart = func(i int) { seq = append(seq, i) }
-	started := func(i int) bool {
-		select {
-		case <-g.startC[i]:
-			return true
-		default:
-			return false
-		}
-	}
-	member := func(i int) *fleetMember { return &fleetMember{g: g, i: i} }
-	waits := make([]chan error, 3)
-	for _, i := range []int{0, 1} {
-		waits[i] = make(chan error, 1)
-		go func() { waits[i] <- member(i).waitStart(ctx) }()
-	}
-	time.Sleep(50 * time.Millisecond)
-	if started(0) || started(1) {
-		t.Fatal("a migration started before every guest was ready")
-	}
-	waits[2] = make(chan error, 1)
-	go func() { waits[2] <- member(2).waitStart(ctx) }()
-	for _, i := range []int{2, 0} {
-		if err := <-waits[i]; err != nil {
-			t.Fatalf("member %d: %v", i, err)
-		}
-	}
-	if started(1) {
-		t.Fatal("three migrations in flight with max_concurrent 2")
-	}
-	ended := make([]chan error, 3)
-	for i := range ended {
-		ended[i] = make(chan error, 1)
-	}
-	go func() { ended[2] <- member(2).migrated(ctx) }()
-	if err := <-waits[1]; err != nil {
-		t.Fatalf("member 1: %v", err)
-	}
-	select {
-	case err := <-ended[2]:
-		t.Fatalf("member 2 went on to verify (%v) while two migrations were in flight", err)
-	case <-time.After(50 * time.Millisecond):
-	}
-	go func() { ended[0] <- member(0).migrated(ctx) }()
-	go func() { ended[1] <- member(1).migrated(ctx) }()
-	for i := range ended {
-		if err := <-ended[i]; err != nil {
-			t.Fatalf("member %d after its migration: %v", i, err)
-		}
-	}
-	if got := fmt.Sprint(seq); got != "[2 0 1]" {
-		t.Errorf("start order %s, want [2 0 1] (the plan's)", got)
-	}
-
-	// Per-host caps hold as fleet.Run's do: one outbound at a time.
-	plan := fleet.DefaultPlan()
-	plan.MaxOutboundPerHost = 1
-	g = newFleetGate(nil, []int{0, 1}, []string{"a", "a"}, []string{"b", "b"}, plan, 2)
-	g.mu.Lock()
-	g.fill()
-	g.mu.Unlock()
-	if !started(0) || started(1) {
-		t.Errorf("max_outbound_per_host 1: started %v %v, want only the first", started(0), started(1))
-	}
-
-	// A member waiting for its start returns when the fleet is cancelled.
-	g = newFleetGate(nil, []int{0, 1}, []string{"a", "a"}, []string{"b", "b"}, fleet.DefaultPlan(), 1)
-	cctx, ccancel := context.WithCancel(ctx)
-	ccancel()
-	if err := (&fleetMember{g: g, i: 0}).waitStart(cctx); !errors.Is(err, context.Canceled) {
-		t.Errorf("cancelled wait: %v, want context.Canceled", err)
-	}
-	// No guest replays before every guest has booted.
-	g = newFleetGate(nil, []int{0, 1}, []string{"a", "a"}, []string{"b", "b"}, fleet.DefaultPlan(), 2)
-	first := make(chan error, 1)
-	go func() { first <- (&fleetMember{g: g, i: 0}).booted(ctx) }()
-	select {
-	case err := <-first:
-		t.Fatalf("a guest went on (%v) before the other had booted", err)
-	case <-time.After(50 * time.Millisecond):
-	}
-	if err := (&fleetMember{g: g, i: 1}).booted(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-first; err != nil {
-		t.Fatal(err)
-	}
-	// A lone run's nil member never waits.
-	var lone *fleetMember
-	if lone.booted(cctx) != nil || lone.waitStart(cctx) != nil || lone.migrated(cctx) != nil {
-		t.Error("a nil fleet member waited")
-	}
-}
-
 // TestFleetMetrics: bytes are the RAM stream on both sides, and the mean
 // bandwidth is those bytes over the total time.
 func TestFleetMetrics(t *testing.T) {
-	real := RealMetrics{TotalTimeS: 10, DowntimeS: 0.2, TransferredBytes: 100 << 20}
+	real := lab.RealMetrics{TotalTimeS: 10, DowntimeS: 0.2, TransferredBytes: 100 << 20}
 	sim := fleet.VMResult{TotalTimeS: 8, DowntimeS: 0.1, TransferredBytes: 100<<20 + 256<<10}
 	got := map[string]MetricError{}
 	for _, m := range fleetMetrics(real, sim, 256<<10) {
@@ -269,17 +167,14 @@ func TestSuiteFleetsLoad(t *testing.T) {
 // (measured 2.9-4.1 times; 2.6 simulated), and the tbf to have held the
 // two together to the link.
 func TestRunFleetAgreesWithSimulator(t *testing.T) {
-	needQEMU(t)
+	needLab(t)
 	needRoot(t)
-	if _, err := FindKernel(); err != nil {
-		t.Skipf("skipping: %v", err)
-	}
 	f := loadLabFleet(t)
 	work := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	var log strings.Builder
-	c, err := RunFleet(ctx, f, Options{Log: &log, Local: LocalOptions{WorkDir: work}})
+	c, err := RunFleet(ctx, f, Options{Log: &log, Local: lab.LocalOptions{WorkDir: work}})
 	t.Log(log.String())
 	if err != nil {
 		t.Fatal(err)
@@ -289,8 +184,8 @@ func TestRunFleetAgreesWithSimulator(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Log("\n" + tab.String())
-	checkNothingLeft(t, work)
-	if ns := ownNamespaces(); len(ns) > 0 {
+	labtest.CheckNothingLeft(t, work)
+	if ns := lab.OwnNamespaces(); len(ns) > 0 {
 		t.Errorf("namespaces left after the fleet: %v", ns)
 	}
 	if len(c.VMs) != 2 || c.MaxConcurrent != 2 || c.Sim == nil || c.Sim.PeakConcurrency != 2 {
@@ -299,7 +194,7 @@ func TestRunFleetAgreesWithSimulator(t *testing.T) {
 	link := float64(c.Network.Bandwidth)
 	sum := 0.0
 	for _, v := range c.VMs {
-		checkRealRun(t, v.Real, 128*units.MiB, c.Network.Bandwidth)
+		checkCompared(t, v.Real, 128*units.MiB, c.Network.Bandwidth)
 		if v.RealStartS > 0.5 {
 			t.Errorf("%s: migrate command %.3f s after the first, want both at once", v.Name, v.RealStartS)
 		}
@@ -327,29 +222,26 @@ func TestRunFleetAgreesWithSimulator(t *testing.T) {
 // migrations cross an 8 Mbit/s link: no QEMU process, work-dir file or
 // network namespace of the fleet is left.
 func TestRunFleetCancelLeavesNothing(t *testing.T) {
-	needQEMU(t)
+	needLab(t)
 	needRoot(t)
-	if _, err := FindKernel(); err != nil {
-		t.Skipf("skipping: %v", err)
-	}
 	f := loadLabFleet(t, "network.bandwidth=8Mbit", "vms.vm.vm.memory=64MiB", "vms.vm.workload.generator.working_set=16MiB")
 	work := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	done := startUntilMigrating(t, func(log io.Writer) error {
-		_, err := RunFleet(ctx, f, Options{Log: log, Local: LocalOptions{WorkDir: work, Warmup: 200 * time.Millisecond}})
+	done := labtest.StartUntilMigrating(t, func(log io.Writer) error {
+		_, err := RunFleet(ctx, f, Options{Log: log, Local: lab.LocalOptions{Options: lab.Options{Warmup: 200 * time.Millisecond}, WorkDir: work}})
 		return err
 	})
 	time.Sleep(time.Second)
-	if ps := labProcesses(t, work); len(ps) != 4 {
+	if ps := labtest.Processes(t, work); len(ps) != 4 {
 		t.Errorf("mid-migration: want the fleet's 4 QEMU processes running, found %v", ps)
 	}
-	if ns := ownNamespaces(); len(ns) != 2 {
+	if ns := lab.OwnNamespaces(); len(ns) != 2 {
 		t.Errorf("mid-migration: want the fleet's 2 namespaces, found %v", ns)
 	}
-	cancelAndWait(t, cancel, done, 60*time.Second)
-	checkNothingLeft(t, work)
-	if ns := ownNamespaces(); len(ns) > 0 {
+	labtest.CancelAndWait(t, cancel, done, 60*time.Second)
+	labtest.CheckNothingLeft(t, work)
+	if ns := lab.OwnNamespaces(); len(ns) > 0 {
 		t.Errorf("namespaces left after cancel: %v", ns)
 	}
 }

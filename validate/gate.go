@@ -1,6 +1,8 @@
 package validate
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
@@ -12,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/migsim/migsim/lab"
 	"github.com/migsim/migsim/models"
 )
 
@@ -28,8 +31,8 @@ type Threshold struct {
 	// every model.
 	Model string `yaml:"model" json:"model,omitempty"`
 	// Shaping restricts the threshold to runs of this shaping ("qemu" or
-	// "netns", see [Shaping]); "" means every run.
-	Shaping Shaping `yaml:"shaping" json:"shaping,omitempty"`
+	// "netns", see [lab.Shaping]); "" means every run.
+	Shaping lab.Shaping `yaml:"shaping" json:"shaping,omitempty"`
 	// Calibration makes the threshold one for runs simulated under this
 	// calibration profile (e.g. "local-tcg"); "" is for uncalibrated runs.
 	// See [ThresholdsFor].
@@ -89,7 +92,7 @@ const StatMissing = "missing"
 func checkThresholds(ths []Threshold) error {
 	known := map[string]bool{}
 	var none models.Result
-	for _, m := range slices.Concat(compareMetrics(RealMetrics{}, &none), comparePostcopy(RealMetrics{}, &none), compareXbzrle(RealMetrics{}, &none)) {
+	for _, m := range slices.Concat(compareMetrics(lab.RealMetrics{}, &none), comparePostcopy(lab.RealMetrics{}, &none), compareXbzrle(lab.RealMetrics{}, &none)) {
 		known[m.Name] = true
 	}
 	for i, t := range ths {
@@ -102,7 +105,7 @@ func checkThresholds(ths []Threshold) error {
 			return fmt.Errorf("gate[%d]: %s has neither median nor worst", i, t.Metric)
 		}
 		if t.Shaping != "" {
-			if _, err := ParseShaping(string(t.Shaping)); err != nil {
+			if _, err := lab.ParseShaping(string(t.Shaping)); err != nil {
 				return fmt.Errorf("gate[%d].%w", i, err)
 			}
 		}
@@ -362,11 +365,21 @@ func median(x []float64) float64 {
 }
 
 // ReadSuiteResult reads a suite's results as written by
-// "migsim validate suite --json".
+// "migsim validate suite --json", gzipped when path ends in .gz (as the
+// recordings in validate/testdata are).
 func ReadSuiteResult(path string) (*SuiteResult, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
+	}
+	if strings.HasSuffix(path, ".gz") {
+		zr, err := gzip.NewReader(bytes.NewReader(b))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		if b, err = io.ReadAll(zr); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
 	}
 	var r SuiteResult
 	if err := json.Unmarshal(b, &r); err != nil {

@@ -12,6 +12,16 @@ import (
 	"github.com/migsim/migsim/models"
 )
 
+// readResult reads suite results (gzipped with .gz).
+func readResult(t testing.TB, path string) *SuiteResult {
+	t.Helper()
+	r, err := ReadSuiteResult(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 // loadCI loads the CI suite and its gate.
 func loadCI(t testing.TB) *Suite {
 	t.Helper()

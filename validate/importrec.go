@@ -15,6 +15,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/migsim/migsim/lab"
 	"github.com/migsim/migsim/models"
 	"github.com/migsim/migsim/scenarios"
 )
@@ -116,7 +117,7 @@ type fieldRecord struct {
 	// name is the case name the record proposes (made unique later); vm
 	// the machine's name, which mapping entries match.
 	name, vm string
-	metrics  RealMetrics
+	metrics  lab.RealMetrics
 	measured []string
 	// facts are the scenario keys the record itself gives.
 	facts []Fact
@@ -128,7 +129,7 @@ type fieldRecord struct {
 	dirtyRate float64
 	// final and series are QMP's final reply and polled samples.
 	final  json.RawMessage
-	series []MigrateSample
+	series []lab.MigrateSample
 	notes  []string
 	// postcopy is true when the migration switched to post-copy.
 	postcopy bool
@@ -229,7 +230,7 @@ func ImportRecords(ctx context.Context, files []string, opts ImportOptions) (*Fi
 	type built struct {
 		rec   *fieldRecord
 		spec  *scenarios.Spec
-		mig   MigrationParams
+		mig   lab.MigrationParams
 		facts []Fact
 		notes []string
 	}
@@ -260,7 +261,7 @@ func ImportRecords(ctx context.Context, files []string, opts ImportOptions) (*Fi
 	res := &SuiteResult{Suite: name}
 	for i, b := range bs {
 		r := b.rec
-		real := &RealRun{
+		real := &lab.RealRun{
 			GuestMemoryBytes: uint64(b.spec.VM.Memory),
 			Metrics:          r.metrics,
 			Final:            r.final,
@@ -278,12 +279,12 @@ func ImportRecords(ctx context.Context, files []string, opts ImportOptions) (*Fi
 		if g := b.spec.Workload.Generator; g != nil && b.spec.Workload.Trace == "" {
 			c.NominalDirtyRate = g.DirtyRate
 		}
-		cc := &calCase{name: c.Scenario, spec: b.spec, mig: b.mig, real: real, rec: c}
-		sim, err := cc.simulate(ctx, nil)
+		cc := &Recording{Name: c.Scenario, Spec: b.spec, mig: b.mig, Real: real, Rec: c}
+		sim, err := cc.Simulate(ctx, nil)
 		if err != nil {
 			return nil, fmt.Errorf("record %s: simulation: %w", r.at(), err)
 		}
-		c.Model, c.Sim, c.Metrics = sim.Model, sim, cc.compare(sim)
+		c.Model, c.Sim, c.Metrics = sim.Model, sim, cc.Compare(sim)
 		for _, n := range c.Field.Notes {
 			if opts.Log != nil {
 				fmt.Fprintf(opts.Log, "note: %s: %s\n", c.Scenario, n)
@@ -606,27 +607,27 @@ func simulateField(ctx context.Context, spec *scenarios.Spec) (*models.Result, e
 	return model.Run(ctx, in)
 }
 
-// compare compares c's real run with sim on the metrics the run
-// measured: all of [compareRun]'s for a lab run, the record's own for a
-// field record.
-func (c *calCase) compare(sim *models.Result) []MetricError {
-	all := compareRun(c.real, sim, c.mig)
-	if c.rec == nil || c.rec.Field == nil {
+// Compare compares c's real run with sim on the metrics the run
+// measured: all of [Run]'s for a lab run, the record's own for a field
+// record.
+func (c *Recording) Compare(sim *models.Result) []MetricError {
+	all := compareRun(c.Real, sim, c.mig)
+	if c.Rec == nil || c.Rec.Field == nil {
 		return all
 	}
 	out := all[:0:0]
 	for _, m := range all {
-		if slices.Contains(c.rec.Field.Measured, m.Name) {
+		if slices.Contains(c.Rec.Field.Measured, m.Name) {
 			out = append(out, m)
 		}
 	}
 	return out
 }
 
-// measures reports whether c's real run measured metric: always for a
+// Measures reports whether c's real run measured metric: always for a
 // lab run.
-func (c *calCase) measures(metric string) bool {
-	return c.rec == nil || c.rec.Field == nil || slices.Contains(c.rec.Field.Measured, metric)
+func (c *Recording) Measures(metric string) bool {
+	return c.Rec == nil || c.Rec.Field == nil || slices.Contains(c.Rec.Field.Measured, metric)
 }
 
 // fieldBaseFile is the base scenario file of an imported suite.
@@ -704,7 +705,7 @@ func writeFileAtomic(path string, data []byte) (err error) {
 // "missing", and a shaped-path threshold has no field run.
 func FieldThresholds(ths []Threshold, res *SuiteResult) (keep, drop []Threshold) {
 	for _, t := range ths {
-		ok := t.Shaping == "" || t.Shaping == ShapingQEMU
+		ok := t.Shaping == "" || t.Shaping == lab.ShapingQEMU
 		if ok {
 			ok = false
 			for _, c := range res.Comparisons {
@@ -835,10 +836,10 @@ func (fi *FieldImport) suiteYAML(gate []Threshold) ([]byte, error) {
 	return []byte(b.String()), nil
 }
 
-// fieldCase is prepareCases' case for a field record, case i of s: its
+// fieldCase is the [Recording] of a field record, case i of s: its
 // uncalibrated scenario, simulated on its own workload (no achieved
 // trace).
-func (s *Suite) fieldCase(i int, c *Comparison) (*calCase, error) {
+func (s *Suite) fieldCase(i int, c *Comparison) (*Recording, error) {
 	if c.Real == nil {
 		return nil, fmt.Errorf("case %s: the results hold no real run", c.Scenario)
 	}
@@ -850,5 +851,5 @@ func (s *Suite) fieldCase(i int, c *Comparison) (*calCase, error) {
 	if err != nil {
 		return nil, fmt.Errorf("case %s: %w", c.Scenario, err)
 	}
-	return &calCase{name: c.Scenario, spec: spec, mig: mig, real: c.Real, rec: c}, nil
+	return &Recording{Name: c.Scenario, Spec: spec, mig: mig, Real: c.Real, Rec: c}, nil
 }

@@ -7,6 +7,7 @@ import (
 	"math"
 	"strconv"
 
+	"github.com/migsim/migsim/lab"
 	"github.com/migsim/migsim/units"
 )
 
@@ -39,7 +40,7 @@ import (
 // What a record gives (QEMU's QAPI MigrationInfo and MigrationStats, in
 // qapi/migration.json):
 //
-//   - the metrics of the lab (see [RealMetrics]), from the final reply;
+//   - the metrics of the lab (see [lab.RealMetrics]), from the final reply;
 //     bandwidth_bps only where ram.downtime-bytes is present (QEMU 7.0+),
 //     the post-copy ones where the migration switched to post-copy, and
 //     stall_time_s only from a destination's reply (postcopy-blocktime);
@@ -113,7 +114,7 @@ func jsonValues(path string, data []byte) ([]jsonValue, error) {
 
 // qmpReply is one query-migrate reply, decoded and raw.
 type qmpReply struct {
-	info migrateInfo
+	info lab.QueryMigrate
 	raw  json.RawMessage
 	keys map[string]json.RawMessage // the reply's members, to tell absent from 0
 	ram  map[string]json.RawMessage
@@ -131,7 +132,7 @@ type qmpSettings struct {
 type qmpMigration struct {
 	replies  []qmpReply
 	settings qmpSettings
-	lab      *RealRun // a lab run object: its own samples
+	lab      *lab.RealRun // a lab run object: its own samples
 }
 
 // parseQMPRecords reads a QMP record file (see the comment at the top of
@@ -155,18 +156,18 @@ func parseQMPRecords(path string, data []byte) ([]*fieldRecord, []error) {
 	for _, v := range vals {
 		var obj map[string]json.RawMessage
 		if err := json.Unmarshal(v.raw, &obj); err != nil {
-			errs = append(errs, fmt.Errorf("%s:%d: want a JSON object (a QMP reply), got %s", path, v.line, truncate(v.raw, 60)))
+			errs = append(errs, fmt.Errorf("%s:%d: want a JSON object (a QMP reply), got %s", path, v.line, clip(v.raw, 60)))
 			continue
 		}
 		switch {
 		case obj["QMP"] != nil, obj["event"] != nil:
 			continue // greeting, event
 		case obj["error"] != nil:
-			errs = append(errs, fmt.Errorf("%s:%d: a QMP error reply %s: want query-migrate replies", path, v.line, truncate(obj["error"], 120)))
+			errs = append(errs, fmt.Errorf("%s:%d: a QMP error reply %s: want query-migrate replies", path, v.line, clip(obj["error"], 120)))
 			continue
 		case obj["final_query_migrate"] != nil:
 			flush()
-			var run RealRun
+			var run lab.RealRun
 			if err := json.Unmarshal(v.raw, &run); err != nil {
 				errs = append(errs, fmt.Errorf("%s:%d: a lab run: %w", path, v.line, err))
 				continue
@@ -318,11 +319,11 @@ func qmpKind(body json.RawMessage) (string, error) {
 		if err := json.Unmarshal(body, &caps); err == nil && len(caps) > 0 && caps[0].Capability != nil && caps[0].State != nil {
 			return "caps", nil
 		}
-		return "", fmt.Errorf("want a query-migrate reply, got a list %s", truncate(body, 60))
+		return "", fmt.Errorf("want a query-migrate reply, got a list %s", clip(body, 60))
 	}
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(body, &obj); err != nil {
-		return "", fmt.Errorf("want a query-migrate reply (an object with status), got %s", truncate(body, 60))
+		return "", fmt.Errorf("want a query-migrate reply (an object with status), got %s", clip(body, 60))
 	}
 	switch {
 	case obj["status"] != nil:
@@ -332,7 +333,7 @@ func qmpKind(body json.RawMessage) (string, error) {
 	case len(obj) == 0:
 		return "empty", nil
 	}
-	return "", fmt.Errorf("want a query-migrate reply (an object with status), got %s", truncate(body, 60))
+	return "", fmt.Errorf("want a query-migrate reply (an object with status), got %s", clip(body, 60))
 }
 
 // with returns s updated by a parameters or capabilities reply.
@@ -374,7 +375,7 @@ func (s qmpSettings) param(name string) (v uint64, ok bool, err error) {
 		return 0, false, nil
 	}
 	if err := json.Unmarshal(raw, &v); err != nil {
-		return 0, true, fmt.Errorf("query-migrate-parameters %s: want a non-negative integer, got %s", name, truncate(raw, 40))
+		return 0, true, fmt.Errorf("query-migrate-parameters %s: want a non-negative integer, got %s", name, clip(raw, 40))
 	}
 	return v, true, nil
 }
@@ -425,11 +426,11 @@ func (m qmpMigration) record(path string, i, n int) (*fieldRecord, error) {
 		return nil, fmt.Errorf("%s:%d: query-migrate: completed reply without ram statistics", path, last.line)
 	}
 	r.final = last.raw
-	r.metrics = fin.metrics()
+	r.metrics = fin.Metrics()
 	if bt, ok := last.keys["postcopy-blocktime"]; ok {
 		var ms float64
 		if err := json.Unmarshal(bt, &ms); err != nil {
-			return nil, fmt.Errorf("%s:%d: query-migrate: postcopy-blocktime: want milliseconds, got %s", path, last.line, truncate(bt, 40))
+			return nil, fmt.Errorf("%s:%d: query-migrate: postcopy-blocktime: want milliseconds, got %s", path, last.line, clip(bt, 40))
 		}
 		r.metrics.StallTimeS = ms / 1000
 	}
@@ -439,7 +440,11 @@ func (m qmpMigration) record(path string, i, n int) (*fieldRecord, error) {
 		r.series = m.lab.Series
 	} else {
 		for _, rep := range m.replies {
-			r.series = append(r.series, rep.info.sample(msToS(rep.info.TotalTime)))
+			var t float64 // seconds since the migrate command: the reply's total-time
+			if rep.info.TotalTime != nil {
+				t = float64(*rep.info.TotalTime) / 1000
+			}
+			r.series = append(r.series, rep.info.Sample(t))
 		}
 	}
 	postcopy := fin.RAM.PostcopyBytes > 0 || fin.RAM.PostcopyReqs > 0
@@ -621,7 +626,7 @@ func (m qmpMigration) record(path string, i, n int) (*fieldRecord, error) {
 // polled while the migration was active and the guest unthrottled (QEMU
 // updates the rate at a dirty sync at most once a second; repeated polls
 // repeat it), and how many values it is the mean of.
-func pollDirtyRate(series []MigrateSample) (float64, int) {
+func pollDirtyRate(series []lab.MigrateSample) (float64, int) {
 	var sum float64
 	var k int
 	prev := -1.0
@@ -651,11 +656,19 @@ func pollNote(k int) string {
 
 // switchSyncs is QEMU's dirty-sync-count at the switch to post-copy: the
 // first postcopy-active poll's, else the final one.
-func switchSyncs(series []MigrateSample, final int) int {
+func switchSyncs(series []lab.MigrateSample, final int) int {
 	for _, s := range series {
 		if s.Status == "postcopy-active" {
 			return s.DirtySyncCount
 		}
 	}
 	return final
+}
+
+// clip returns b as text, cut to n bytes with an ellipsis.
+func clip(b []byte, n int) string {
+	if len(b) <= n {
+		return string(b)
+	}
+	return string(b[:n]) + "…"
 }

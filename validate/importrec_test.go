@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/migsim/migsim/lab"
 )
 
 // field is a sample of validate/testdata/field.
@@ -51,7 +53,7 @@ func labRecord(t *testing.T, dir string, c *Comparison, finalOnly bool) string {
 // field records, give the figures the lab itself took from the same
 // replies: the import reads QEMU's query-migrate as the lab does.
 func TestImportQMPMatchesLab(t *testing.T) {
-	res := readRecording(t, "testdata/ci-results-quiet.json.gz")
+	res := readResult(t, "testdata/ci-results-quiet.json.gz")
 	dir := t.TempDir()
 	for _, c := range res.Comparisons {
 		for _, finalOnly := range []bool{false, true} {
@@ -440,11 +442,11 @@ func TestImportRoundTrip(t *testing.T) {
 // simulates them on the traces its guests replayed: the scenarios built
 // from the records stand for the migrations.
 func TestImportLabAccuracy(t *testing.T) {
-	res := readRecording(t, "testdata/ci-results-quiet.json.gz")
+	res := readResult(t, "testdata/ci-results-quiet.json.gz")
 	dir := t.TempDir()
 	var files []string
 	for _, c := range res.Comparisons {
-		if c.Model == "precopy" && c.shaping() == ShapingQEMU && !strings.Contains(c.Scenario, "multifd") && !strings.Contains(c.Scenario, "xbzrle") {
+		if c.Model == "precopy" && c.shaping() == lab.ShapingQEMU && !strings.Contains(c.Scenario, "multifd") && !strings.Contains(c.Scenario, "xbzrle") {
 			files = append(files, labRecord(t, dir, c, false))
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/migsim/migsim/lab"
 	"github.com/migsim/migsim/models"
 	"github.com/migsim/migsim/scenarios"
 )
@@ -37,12 +38,12 @@ var labModels = map[string]bool{"precopy": true, "postcopy": true, "hybrid": tru
 // sync policy) say how the simulator models what QEMU does, and set
 // nothing in QEMU. A multifd compression QEMU 7.2 lacks is an error
 // naming its key.
-func MigrationParamsOf(params any) (MigrationParams, error) {
+func MigrationParamsOf(params any) (lab.MigrationParams, error) {
 	parts, ok := models.PartsOf(params)
 	if !ok {
-		return MigrationParams{}, fmt.Errorf("parameters of type %T declare no parts", params)
+		return lab.MigrationParams{}, fmt.Errorf("parameters of type %T declare no parts", params)
 	}
-	m := MigrationParams{DowntimeLimit: models.DefaultDowntimeLimit}
+	m := lab.MigrationParams{DowntimeLimit: models.DefaultDowntimeLimit}
 	if r := parts.Rounds; r != nil {
 		m.DowntimeLimit, m.MaxBandwidth = r.DowntimeLimit, r.MaxBandwidth
 	}
@@ -67,7 +68,7 @@ func MigrationParamsOf(params any) (MigrationParams, error) {
 		switch c := mf.Compression; c {
 		case "", "none", "zlib", "zstd":
 		default:
-			return MigrationParams{}, &models.FieldError{Key: "model.multifd.compression", Err: fmt.Errorf("%q: QEMU 7.2 offers none, zlib and zstd", c)}
+			return lab.MigrationParams{}, &models.FieldError{Key: "model.multifd.compression", Err: fmt.Errorf("%q: QEMU 7.2 offers none, zlib and zstd", c)}
 		}
 		m.MultifdChannels, m.MultifdCompression, m.MultifdLevel = mf.Channels, mf.Compression, mf.Level
 	}
@@ -84,9 +85,9 @@ func MigrationParamsOf(params any) (MigrationParams, error) {
 // migrationParams returns the QEMU settings of spec's model (see
 // [MigrationParamsOf]), or an error naming the models the lab runs. The
 // comparison of a field record, which QEMU has run already, reads them.
-func migrationParams(spec *scenarios.Spec) (MigrationParams, error) {
+func migrationParams(spec *scenarios.Spec) (lab.MigrationParams, error) {
 	if !labModels[spec.Model.Name] {
-		return MigrationParams{}, fmt.Errorf("model.name %q: the lab validates the precopy, postcopy and hybrid models so far", spec.Model.Name)
+		return lab.MigrationParams{}, fmt.Errorf("model.name %q: the lab validates the precopy, postcopy and hybrid models so far", spec.Model.Name)
 	}
 	return MigrationParamsOf(spec.Model.Params)
 }
@@ -94,7 +95,7 @@ func migrationParams(spec *scenarios.Spec) (MigrationParams, error) {
 // labMigrationParams is [migrationParams] for a run in the lab: it also
 // refuses, naming each key, what the model sets and the lab cannot run,
 // where the simulator would model a setting the real migration lacks.
-func labMigrationParams(spec *scenarios.Spec) (MigrationParams, error) {
+func labMigrationParams(spec *scenarios.Spec) (lab.MigrationParams, error) {
 	m, err := migrationParams(spec)
 	if err != nil {
 		return m, err
@@ -135,7 +136,7 @@ func labMigrationParams(spec *scenarios.Spec) (MigrationParams, error) {
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return MigrationParams{}, err
+		return lab.MigrationParams{}, err
 	}
 	return m, nil
 }

@@ -1,32 +1,16 @@
 package validate
 
 import (
-	"context"
-	"io"
 	"math"
 	"os"
-	"os/exec"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/migsim/migsim/models"
+	"github.com/migsim/migsim/lab"
 	"github.com/migsim/migsim/scenarios"
 	"github.com/migsim/migsim/units"
 )
-
-// ownNamespaces lists the lab namespaces this test process made.
-func ownNamespaces() []string {
-	prefix := "migsim-" + strconv.Itoa(os.Getpid()) + "-"
-	var out []string
-	for _, ns := range labNamespaces() {
-		if strings.HasPrefix(ns, prefix) {
-			out = append(out, ns)
-		}
-	}
-	return out
-}
 
 func TestNetShapeFromSpec(t *testing.T) {
 	n := scenarios.NetworkSpec{Bandwidth: 200 * units.Mbit, RTT: 20 * time.Millisecond, Jitter: 2 * time.Millisecond,
@@ -59,18 +43,18 @@ func TestNetShapeFromSpec(t *testing.T) {
 }
 
 func TestSuiteShapingPrecedence(t *testing.T) {
-	s := &Suite{Shaping: ShapingNetns, Cases: []SuiteCase{{Name: "a"}, {Name: "b", Shaping: ShapingQEMU}}}
+	s := &Suite{Shaping: lab.ShapingNetns, Cases: []SuiteCase{{Name: "a"}, {Name: "b", Shaping: lab.ShapingQEMU}}}
 	for _, tc := range []struct {
-		flag Shaping
+		flag lab.Shaping
 		i    int
-		want Shaping
+		want lab.Shaping
 	}{
-		{"", 0, ShapingNetns},           // the suite's
-		{"", 1, ShapingQEMU},            // the case's wins over the suite's
-		{ShapingQEMU, 0, ShapingQEMU},   // the command line wins over both
-		{ShapingNetns, 1, ShapingNetns}, // ... in either direction
+		{"", 0, lab.ShapingNetns},               // the suite's
+		{"", 1, lab.ShapingQEMU},                // the case's wins over the suite's
+		{lab.ShapingQEMU, 0, lab.ShapingQEMU},   // the command line wins over both
+		{lab.ShapingNetns, 1, lab.ShapingNetns}, // ... in either direction
 	} {
-		got := s.caseOptions(tc.i, Options{Local: LocalOptions{Shaping: tc.flag}}).Local.Shaping
+		got := s.caseOptions(tc.i, Options{Local: lab.LocalOptions{Shaping: tc.flag}}).Local.Shaping
 		if got != tc.want {
 			t.Errorf("flag %q, case %d: shaping %q, want %q", tc.flag, tc.i, got, tc.want)
 		}
@@ -112,20 +96,17 @@ func shapedLabSpec(t *testing.T, sets ...string) *scenarios.Spec {
 // link must also hold: the live rounds' mean never beats 200 Mbit/s. The
 // relay's delay and window are pinned by the relay tests.
 func TestRunShapedAgreesWithSimulator(t *testing.T) {
-	needQEMU(t)
+	needLab(t)
 	needRoot(t)
-	if _, err := FindKernel(); err != nil {
-		t.Skipf("skipping: %v", err)
-	}
 	spec := shapedLabSpec(t)
-	c := runCase(t, spec, LocalOptions{WorkDir: t.TempDir(), Shaping: ShapingNetns})
-	if ns := ownNamespaces(); len(ns) > 0 {
+	c := runCase(t, spec, lab.LocalOptions{WorkDir: t.TempDir(), Shaping: lab.ShapingNetns})
+	if ns := lab.OwnNamespaces(); len(ns) > 0 {
 		t.Errorf("namespaces left after the run: %v", ns)
 	}
 	if c.Real.Network == nil || c.Real.Network.Bandwidth != 200*units.Mbit || c.Real.Network.RTT != 20*time.Millisecond {
 		t.Errorf("run records network %+v, want the 200 Mbit, 20 ms shape", c.Real.Network)
 	}
-	checkRealRun(t, c.Real, spec.VM.Memory, 200*units.Mbit)
+	checkCompared(t, c.Real, spec.VM.Memory, 200*units.Mbit)
 	real, sim := c.Real.Metrics.MeanBandwidthBps(), c.Sim.BandwidthBps
 	var samples []float64
 	for _, x := range c.Real.Series {
@@ -150,53 +131,17 @@ func TestRunShapedAgreesWithSimulator(t *testing.T) {
 	}
 }
 
-// TestRunLocalShapedCancelLeavesNothing cancels a shaped run in the middle
-// of a migration held to 8 Mbit/s and checks that no QEMU process, file or
-// network namespace of the run is left.
-func TestRunLocalShapedCancelLeavesNothing(t *testing.T) {
-	needRoot(t)
-	img := labImage(t, smallWorkload, smallMemory)
-	work := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := startUntilMigrating(t, func(log io.Writer) error {
-		_, err := RunLocal(ctx, LocalOptions{Image: img, TraceMemory: smallMemory,
-			Migration: migParamsOf(t, models.DefaultPrecopyParams()), WorkDir: work, Log: log, Warmup: 200 * time.Millisecond,
-			Shaping: ShapingNetns, Network: NetShape{Bandwidth: 8 * units.Mbit, RTT: 20 * time.Millisecond, Window: 3 * units.MiB}})
-		return err
-	})
-	time.Sleep(time.Second)
-	if ps := labProcesses(t, work); len(ps) != 2 {
-		t.Errorf("mid-migration: want the 2 QEMU processes running, found %v", ps)
-	}
-	if ns := ownNamespaces(); len(ns) != 2 {
-		t.Errorf("mid-migration: want the run's 2 namespaces, found %v", ns)
-	}
-	cancelAndWait(t, cancel, done, 30*time.Second)
-	checkNothingLeft(t, work)
-	if ns := ownNamespaces(); len(ns) > 0 {
-		t.Errorf("namespaces left after cancel: %v", ns)
-	}
-	out, err := exec.Command("ip", "netns", "list").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if own := "migsim-" + strconv.Itoa(os.Getpid()) + "-"; strings.Contains(string(out), own) {
-		t.Errorf("ip netns list still shows this run's namespaces:\n%s", out)
-	}
-}
-
 // TestGateShapingFilter: a threshold with a shaping sees only the runs of
 // that shaping.
 func TestGateShapingFilter(t *testing.T) {
 	res := &SuiteResult{Comparisons: []*Comparison{
-		{Scenario: "loopback", Model: "precopy", Real: &RealRun{}, Metrics: []MetricError{{Name: "bandwidth_bps", RelErr: 0.02}}},
-		{Scenario: "shaped", Model: "precopy", Real: &RealRun{Network: &NetShape{Bandwidth: units.Gbit}}, Metrics: []MetricError{{Name: "bandwidth_bps", RelErr: 0.2}}},
+		{Scenario: "loopback", Model: "precopy", Real: &lab.RealRun{}, Metrics: []MetricError{{Name: "bandwidth_bps", RelErr: 0.02}}},
+		{Scenario: "shaped", Model: "precopy", Real: &lab.RealRun{Network: &lab.NetShape{Bandwidth: units.Gbit}}, Metrics: []MetricError{{Name: "bandwidth_bps", RelErr: 0.2}}},
 	}}
 	ths := []Threshold{
-		{Metric: "bandwidth_bps", Shaping: ShapingQEMU, Worst: 0.1},  // passes: the shaped run is not its
-		{Metric: "bandwidth_bps", Shaping: ShapingNetns, Worst: 0.1}, // crossed by the shaped run
-		{Metric: "bandwidth_bps", Worst: 0.1},                        // crossed: every run
+		{Metric: "bandwidth_bps", Shaping: lab.ShapingQEMU, Worst: 0.1},  // passes: the shaped run is not its
+		{Metric: "bandwidth_bps", Shaping: lab.ShapingNetns, Worst: 0.1}, // crossed by the shaped run
+		{Metric: "bandwidth_bps", Worst: 0.1},                            // crossed: every run
 	}
 	var got []string
 	for _, v := range res.Gate(ths) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/migsim/migsim/calibration"
 	"github.com/migsim/migsim/fleet"
+	"github.com/migsim/migsim/lab"
 	"github.com/migsim/migsim/scenarios"
 )
 
@@ -42,18 +43,18 @@ type Suite struct {
 	Gate []Threshold `yaml:"gate"`
 	// Shaping is how every case's path is shaped: "qemu" (the default:
 	// QEMU's max-bandwidth over loopback) or "netns" (namespaces, tbf and
-	// the RTT relay, see netns.go). A case's own shaping wins over it,
+	// the RTT relay, see lab/netns.go). A case's own shaping wins over it,
 	// and --shaping on the command line over both.
-	Shaping Shaping `yaml:"shaping"`
+	Shaping lab.Shaping `yaml:"shaping"`
 	// Calibration, when set, is the scenario key calibration of every
 	// case (a built-in profile's name, or a profile file relative to the
 	// suite file), before the case's own set: the simulator side then runs
 	// calibrated. "" leaves the base scenario's.
 	Calibration string `yaml:"calibration"`
 	// CalibrationWeights weighs the metrics when "migsim calibrate" fits a
-	// profile to this suite's results (see [Weights]); --weight flags
+	// profile to this suite's results (see [calibration.Weights]); --weight flags
 	// override them.
-	CalibrationWeights Weights `yaml:"calibration_weights"`
+	CalibrationWeights calibration.Weights `yaml:"calibration_weights"`
 
 	file string
 }
@@ -69,7 +70,7 @@ type SuiteCase struct {
 	// Set holds key=value scenario overrides, applied to the base in order.
 	Set []string `yaml:"set"`
 	// Shaping, when set, replaces the suite's shaping for this case.
-	Shaping Shaping `yaml:"shaping"`
+	Shaping lab.Shaping `yaml:"shaping"`
 }
 
 // SuiteFleet is a fleet case of a [Suite]: a fleet file run by
@@ -110,7 +111,7 @@ func LoadSuite(path string) (*Suite, error) {
 			return nil, fmt.Errorf("%s: cases[%d].name: %q is empty or repeated", path, i, c.Name)
 		}
 		seen[c.Name] = true
-		if _, err := ParseShaping(string(c.Shaping)); err != nil {
+		if _, err := lab.ParseShaping(string(c.Shaping)); err != nil {
 			return nil, fmt.Errorf("%s: cases[%d].%w", path, i, err)
 		}
 	}
@@ -123,7 +124,7 @@ func LoadSuite(path string) (*Suite, error) {
 			return nil, fmt.Errorf("%s: fleets[%d].file: missing (a fleet file)", path, i)
 		}
 	}
-	if _, err := ParseShaping(string(s.Shaping)); err != nil {
+	if _, err := lab.ParseShaping(string(s.Shaping)); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if err := checkThresholds(s.Gate); err != nil {
@@ -178,8 +179,8 @@ type SuiteResult struct {
 	Suite string `json:"suite"`
 	// LinkProbe is the measurement of the loopback path the suite's
 	// unshaped local cases were simulated over; nil when none ran.
-	LinkProbe   *LinkProbe    `json:"link_probe,omitempty"`
-	Comparisons []*Comparison `json:"comparisons"`
+	LinkProbe   *lab.LinkProbe `json:"link_probe,omitempty"`
+	Comparisons []*Comparison  `json:"comparisons"`
 	// Failed lists the cases whose run failed, with the reason.
 	Failed []CaseFailure `json:"failed"`
 	// Retried holds the first attempts of the cases [SuiteResult.Retry]
@@ -219,7 +220,7 @@ func RunSuite(ctx context.Context, s *Suite, opts Options) (*SuiteResult, error)
 		}
 		defer os.RemoveAll(tmp)
 		opts.Image.Guest = filepath.Join(tmp, "migsim-guest")
-		if err := BuildGuest(ctx, opts.Image.Guest); err != nil {
+		if err := lab.BuildGuest(ctx, opts.Image.Guest); err != nil {
 			return nil, err
 		}
 	}
@@ -229,7 +230,7 @@ func RunSuite(ctx context.Context, s *Suite, opts Options) (*SuiteResult, error)
 			return nil, err
 		}
 		co := s.caseOptions(i, opts)
-		if co.LinkBps == 0 && co.Hosts == nil && co.Local.Shaping != ShapingNetns {
+		if co.LinkBps == 0 && co.Hosts == nil && co.Local.Shaping != lab.ShapingNetns {
 			// The first loopback case: measure the path once for all.
 			if res.LinkProbe, err = ProbeLink(ctx, spec, co); err != nil {
 				return nil, err

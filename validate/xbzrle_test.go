@@ -3,52 +3,14 @@ package validate
 import (
 	"testing"
 
+	"github.com/migsim/migsim/lab"
 	"github.com/migsim/migsim/models"
 	"github.com/migsim/migsim/units"
 )
 
-func capNames(p MigrationParams) map[string]bool {
-	out := map[string]bool{}
-	for _, c := range p.extraCaps() {
-		out[c["capability"].(string)] = true
-	}
-	return out
-}
-
-// TestXbzrleAndPreemptSettings checks what the lab asks QEMU for when a
-// scenario turns XBZRLE or postcopy_preempt on, and that it asks for
-// neither otherwise.
-func TestXbzrleAndPreemptSettings(t *testing.T) {
-	pre := models.DefaultPrecopyParams()
-	pre.Xbzrle.Enabled = true
-	pre.Xbzrle.CacheSize = 128 * units.MiB
-	m := migParamsOf(t, pre)
-	if !capNames(m)["xbzrle"] || m.qmpParams()["xbzrle-cache-size"] != int64(128<<20) {
-		t.Errorf("pre-copy with xbzrle: capabilities %v, parameters %v", capNames(m), m.qmpParams())
-	}
-	hy := models.DefaultHybridParams()
-	hy.Xbzrle = pre.Xbzrle
-	hy.Preempt = true
-	if c := capNames(migParamsOf(t, hy)); !c["xbzrle"] || !c["postcopy-preempt"] || !c["postcopy-ram"] {
-		t.Errorf("hybrid with xbzrle and preempt: capabilities %v", c)
-	}
-	post := models.DefaultPostcopyParams()
-	if c := capNames(migParamsOf(t, post)); c["postcopy-preempt"] || c["xbzrle"] {
-		t.Errorf("plain post-copy asks for %v", c)
-	}
-	post.Preempt = true
-	if c := capNames(migParamsOf(t, post)); !c["postcopy-preempt"] {
-		t.Errorf("post-copy with postcopy_preempt: capabilities %v", c)
-	}
-	if _, ok := migParamsOf(t, models.DefaultPrecopyParams()).qmpParams()["xbzrle-cache-size"]; ok {
-		t.Error("plain pre-copy sets xbzrle-cache-size")
-	}
-}
-
 // TestCompareXbzrle maps QEMU's xbzrle-cache figures to the simulator's.
 func TestCompareXbzrle(t *testing.T) {
-	info := &xbzrleInfo{CacheSize: 1 << 27, Bytes: 75537, Pages: 4341, CacheMiss: 13520, Overflow: 2}
-	real := RealMetrics{Xbzrle: info.metrics()}
+	real := lab.RealMetrics{Xbzrle: &lab.RealXbzrle{CacheSizeBytes: 1 << 27, Bytes: 75537, Pages: 4341, CacheMisses: 13520, Overflow: 2}}
 	sim := &models.Result{XbzrlePages: 3950, XbzrleBytes: 55300, XbzrleCacheMisses: 13107}
 	got := map[string]MetricError{}
 	for _, m := range compareXbzrle(real, sim) {
@@ -63,7 +25,32 @@ func TestCompareXbzrle(t *testing.T) {
 	if m := got["xbzrle_cache_misses"]; m.Real != 13520 || m.Sim != 13107 {
 		t.Errorf("xbzrle_cache_misses %+v", m)
 	}
-	if (*xbzrleInfo)(nil).metrics() != nil {
-		t.Error("no xbzrle-cache object gave figures")
+}
+
+// TestXbzrleAndPreemptMapped checks the settings a scenario's XBZRLE and
+// postcopy_preempt map to, and that other runs have neither.
+func TestXbzrleAndPreemptMapped(t *testing.T) {
+	pre := models.DefaultPrecopyParams()
+	pre.Xbzrle.Enabled = true
+	pre.Xbzrle.CacheSize = 128 * units.MiB
+	if m := migParamsOf(t, pre); !m.Xbzrle || m.XbzrleCacheSize != 128*units.MiB {
+		t.Errorf("pre-copy with xbzrle: %+v", m)
+	}
+	hy := models.DefaultHybridParams()
+	hy.Xbzrle = pre.Xbzrle
+	hy.Preempt = true
+	if m := migParamsOf(t, hy); !m.Xbzrle || !m.PostcopyPreempt || !m.Postcopy {
+		t.Errorf("hybrid with xbzrle and preempt: %+v", m)
+	}
+	post := models.DefaultPostcopyParams()
+	if m := migParamsOf(t, post); m.PostcopyPreempt || m.Xbzrle {
+		t.Errorf("plain post-copy: %+v", m)
+	}
+	post.Preempt = true
+	if m := migParamsOf(t, post); !m.PostcopyPreempt {
+		t.Errorf("post-copy with postcopy_preempt: %+v", m)
+	}
+	if m := migParamsOf(t, models.DefaultPrecopyParams()); m.Xbzrle {
+		t.Error("plain pre-copy turns xbzrle on")
 	}
 }

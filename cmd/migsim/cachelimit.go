@@ -3,8 +3,8 @@ package main
 import (
 	"fmt"
 
+	"github.com/migsim/migsim/lab"
 	"github.com/migsim/migsim/units"
-	"github.com/migsim/migsim/validate"
 )
 
 // cacheLimit is the --cache-max flag: a size such as 2GiB, or "off" to
@@ -16,7 +16,7 @@ func (c *cacheLimit) String() string {
 	case *c < 0:
 		return "off"
 	case *c == 0:
-		return units.Bytes(validate.DefaultCacheMax).String()
+		return units.Bytes(lab.DefaultCacheMax).String()
 	}
 	return units.Bytes(*c).String()
 }

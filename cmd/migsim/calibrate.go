@@ -10,6 +10,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/migsim/migsim/calibration"
+	"github.com/migsim/migsim/calibration/fit"
 	"github.com/migsim/migsim/validate"
 )
 
@@ -97,7 +98,7 @@ names the output format).`,
 			if o.eval != "" {
 				return o.evaluate(cmd, suite, res)
 			}
-			weights := validate.Weights{}
+			weights := calibration.Weights{}
 			for m, w := range suite.CalibrationWeights {
 				weights[m] = w
 			}
@@ -109,16 +110,16 @@ names the output format).`,
 			if err := weights.Check(); err != nil {
 				return usageErrorf("--weight: %v", err)
 			}
-			fit, err := validate.Calibrate(cmd.Context(), suite, res, o.maxEval, weights)
+			fitted, err := fit.Calibrate(cmd.Context(), suite, res, o.maxEval, weights)
 			if err != nil {
 				return fmt.Errorf("calibrate: %w", err)
 			}
-			fit.Profile.Name = o.name
-			if err := fit.WriteTable(o.out); err != nil {
+			fitted.Profile.Name = o.name
+			if err := fitted.WriteTable(o.out); err != nil {
 				return err
 			}
 			if o.kfold > 0 {
-				h, err := validate.CrossValidate(cmd.Context(), suite, res, o.kfold, o.maxEval, weights)
+				h, err := fit.CrossValidate(cmd.Context(), suite, res, o.kfold, o.maxEval, weights)
 				if err != nil {
 					return fmt.Errorf("calibrate: %w", err)
 				}
@@ -127,8 +128,8 @@ names the output format).`,
 				}
 			}
 			return writeOutput(o.output, o.out, func(w io.Writer) error {
-				fmt.Fprintf(w, "# Calibration profile fitted by 'migsim calibrate %s --suite %s' to %d runs, weights %s.\n", args[0], o.suite, len(fit.Cases), weights)
-				return yaml.NewEncoder(w).Encode(fit.Profile)
+				fmt.Fprintf(w, "# Calibration profile fitted by 'migsim calibrate %s --suite %s' to %d runs, weights %s.\n", args[0], o.suite, len(fitted.Cases), weights)
+				return yaml.NewEncoder(w).Encode(fitted.Profile)
 			})
 		},
 	}
@@ -141,14 +142,14 @@ names the output format).`,
 	fl.IntVar(&o.maxEval, "max-eval", 400, "evaluations of the search (each simulates every case)")
 	fl.StringVar(&o.eval, "evaluate", "", "fit nothing: re-simulate the runs under this profile (name, file, or none) and check the gate")
 	fl.StringVar(&o.json, "json", "", "with --evaluate, write the re-simulated results as JSON to this file")
-	fl.StringArrayVar(&o.weights, "weight", nil, "metric=weight in the objective, repeatable (metrics: "+strings.Join(validate.CalibratedMetrics(), ", ")+")")
+	fl.StringArrayVar(&o.weights, "weight", nil, "metric=weight in the objective, repeatable (metrics: "+strings.Join(calibration.Metrics(), ", ")+")")
 	return cmd
 }
 
 // evaluate is --evaluate: the recorded runs simulated again under one
 // profile, tabled and gated.
 func (o *calibrateOptions) evaluate(cmd *cobra.Command, suite *validate.Suite, res *validate.SuiteResult) error {
-	var p *validate.Profile
+	var p *calibration.Profile
 	if o.eval != "none" {
 		var err error
 		if p, err = calibration.Resolve(o.eval, ""); err != nil {

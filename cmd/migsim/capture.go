@@ -12,8 +12,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/migsim/migsim/lab"
 	"github.com/migsim/migsim/traces/capture"
-	"github.com/migsim/migsim/validate"
 )
 
 // captureOptions are the options of "migsim trace capture".
@@ -170,8 +170,8 @@ func runCapture(ctx context.Context, o *captureOptions) error {
 		bw := bufio.NewWriterSize(w, 256<<10)
 		var err error
 		if o.qmp != "" {
-			var ram *validate.GuestRAM
-			res, ram, err = validate.CaptureQEMU(ctx, o.qmp, bw, opts)
+			var ram *lab.GuestRAM
+			res, ram, err = lab.CaptureQEMU(ctx, o.qmp, bw, opts)
 			if ram != nil {
 				fmt.Fprintf(o.err, "QEMU %s pid %d: %v of guest RAM at %#x\n", ram.QEMUVersion, ram.PID, ram.Size, ram.Start)
 			}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/migsim/migsim/lab"
 	"github.com/migsim/migsim/traces"
 	"github.com/migsim/migsim/units"
 	"github.com/migsim/migsim/validate"
@@ -62,21 +63,21 @@ func (f *labFlags) register(cmd *cobra.Command) {
 	fl.DurationVar(&f.timeout, "timeout", 5*time.Minute, "longest a migration may take before it is cancelled and the run fails")
 	fl.StringVar(&f.jsonOut, "json", "", "also write the full result (series, epochs, both results) as JSON to this file (- for stdout)")
 	fl.StringVar(&f.csvOut, "csv", "", "also write the per-metric comparison (case, model, metric, real, sim, rel_err) as CSV to this file (- for stdout)")
-	fl.StringVar(&f.hosts, "hosts", validate.HostsLocal, "where the two QEMUs run: local (this machine) or a hosts file naming a source and a destination host reached over SSH (see validate/hosts.example.yaml)")
+	fl.StringVar(&f.hosts, "hosts", lab.HostsLocal, "where the two QEMUs run: local (this machine) or a hosts file naming a source and a destination host reached over SSH (see validate/hosts.example.yaml)")
 	fl.StringVar(&f.shaping, "shaping", "", "how the path is shaped: qemu (QEMU's max-bandwidth over loopback, the default) or netns (network namespaces, tbf at network.bandwidth, a relay adding network.rtt with network.tcp_window; needs root and iproute2); for a suite it overrides the file's shaping")
 }
 
 func (f *labFlags) options(s streams) (validate.Options, error) {
-	hosts, err := validate.ParseHostsFlag(f.hosts)
+	hosts, err := lab.ParseHostsFlag(f.hosts)
 	if err != nil {
 		return validate.Options{}, err
 	}
-	if sh, _ := validate.ParseShaping(f.shaping); hosts != nil && sh == validate.ShapingNetns {
-		return validate.Options{}, usageErrorf("%v", validate.ErrRemoteShaping)
+	if sh, _ := lab.ParseShaping(f.shaping); hosts != nil && sh == lab.ShapingNetns {
+		return validate.Options{}, usageErrorf("%v", lab.ErrRemoteShaping)
 	}
 	return validate.Options{
-		Image: validate.ImageOptions{CacheDir: f.cacheDir, Kernel: f.kernel, Guest: f.guest, CacheMax: units.Bytes(f.cacheMax)},
-		Local: validate.LocalOptions{WorkDir: f.workDir, MigrationTimeout: f.timeout, Shaping: validate.Shaping(f.shaping)},
+		Image: lab.ImageOptions{CacheDir: f.cacheDir, Kernel: f.kernel, Guest: f.guest, CacheMax: units.Bytes(f.cacheMax)},
+		Local: lab.LocalOptions{Options: lab.Options{MigrationTimeout: f.timeout}, WorkDir: f.workDir, Shaping: lab.Shaping(f.shaping)},
 		Log:   s.err,
 		Hosts: hosts,
 	}, nil
@@ -126,7 +127,7 @@ so far; post-copy needs userfaultfd and a work dir on tmpfs.`,
 			if err := oneOf("output", o.output, "table", "json"); err != nil {
 				return err
 			}
-			if _, err := validate.ParseShaping(o.shaping); err != nil {
+			if _, err := lab.ParseShaping(o.shaping); err != nil {
 				return usageErrorf("--%v", err)
 			}
 			opts, err := o.options(o.streams)
@@ -188,7 +189,7 @@ exits 3. With --history FILE, append the run's errors as one JSON line.`,
 			if err := oneOf("output", o.output, "table", "json"); err != nil {
 				return err
 			}
-			if _, err := validate.ParseShaping(o.shaping); err != nil {
+			if _, err := lab.ParseShaping(o.shaping); err != nil {
 				return usageErrorf("--%v", err)
 			}
 			opts, err := o.options(o.streams)
@@ -278,7 +279,7 @@ hash of their inputs. Prints the kernel path, the initramfs path and the key.`,
 					return err
 				}
 			}
-			img, err := validate.BuildImage(cmd.Context(), trace, validate.ImageOptions{CacheDir: o.cacheDir, Kernel: o.kernel, Guest: o.guest, CacheMax: units.Bytes(o.cacheMax)})
+			img, err := lab.BuildImage(cmd.Context(), trace, lab.ImageOptions{CacheDir: o.cacheDir, Kernel: o.kernel, Guest: o.guest, CacheMax: units.Bytes(o.cacheMax)})
 			if err != nil {
 				return err
 			}
@@ -307,5 +308,5 @@ func writeScenarioTrace(ctx context.Context, open traces.Opener, path string) er
 		return err
 	}
 	defer traces.Close(src)
-	return validate.WriteTraceFile(ctx, path, src)
+	return lab.WriteTraceFile(ctx, path, src)
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/migsim/migsim/fleet"
+	"github.com/migsim/migsim/lab"
 	"github.com/migsim/migsim/units"
 	"github.com/migsim/migsim/validate"
 )
@@ -55,8 +56,8 @@ destination fails (exit 1).`,
 				return err
 			}
 			opts := validate.Options{
-				Image: validate.ImageOptions{CacheDir: o.cacheDir, Kernel: o.kernel, Guest: o.guest, CacheMax: units.Bytes(o.cacheMax)},
-				Local: validate.LocalOptions{WorkDir: o.workDir, MigrationTimeout: o.timeout},
+				Image: lab.ImageOptions{CacheDir: o.cacheDir, Kernel: o.kernel, Guest: o.guest, CacheMax: units.Bytes(o.cacheMax)},
+				Local: lab.LocalOptions{Options: lab.Options{MigrationTimeout: o.timeout}, WorkDir: o.workDir},
 				Log:   o.err,
 			}
 			c, err := validate.RunFleet(cmd.Context(), f, opts)

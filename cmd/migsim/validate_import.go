@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/migsim/migsim/lab"
 	"github.com/migsim/migsim/validate"
 )
 
@@ -104,7 +105,7 @@ no record measured (named on stderr).`,
 				gate, drop = validate.FieldThresholds(gate, fi.Result)
 				for _, t := range drop {
 					switch {
-					case t.Shaping == validate.ShapingNetns:
+					case t.Shaping == lab.ShapingNetns:
 						fmt.Fprintf(o.err, "gate: left out %s (shaping netns): field records are not of a shaped path\n", t.Metric)
 					case t.Model != "":
 						fmt.Fprintf(o.err, "gate: left out %s (%s): no %s record measures it\n", t.Metric, t.Model, t.Model)

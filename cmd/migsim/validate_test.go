@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/migsim/migsim/validate"
+	"github.com/migsim/migsim/lab"
 )
 
 func TestValidateUsage(t *testing.T) {
@@ -59,7 +59,7 @@ func TestValidateHostsFlag(t *testing.T) {
 // TestValidateImage builds the boot kit of the lab's base scenario, which
 // needs a kernel in /boot and builds the replayer with the go tool.
 func TestValidateImage(t *testing.T) {
-	if _, err := validate.FindKernel(); err != nil {
+	if _, err := lab.FindKernel(); err != nil {
 		t.Skipf("skipping: %v", err)
 	}
 	var out, errb bytes.Buffer

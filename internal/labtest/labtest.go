@@ -1,0 +1,117 @@
+// Package labtest holds test helpers for the packages that run real QEMU
+// migrations (lab, validate): what a run left behind, and a run started
+// in the background up to its migration, then cancelled. It imports
+// neither, so that both packages' own tests can use it.
+package labtest
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Processes returns the command lines of running processes that mention
+// dir ("PID: command line"): what a run left behind, or is running.
+func Processes(t testing.TB, dir string) []string {
+	t.Helper()
+	var out []string
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		if cl := strings.ReplaceAll(string(b), "\x00", " "); strings.Contains(cl, dir) {
+			out = append(out, e.Name()+": "+cl)
+		}
+	}
+	return out
+}
+
+// CheckNothingLeft fails the test for every process that mentions dir
+// and every file left in it.
+func CheckNothingLeft(t testing.TB, dir string) {
+	t.Helper()
+	if ps := Processes(t, dir); len(ps) > 0 {
+		t.Errorf("processes left running:\n%s", strings.Join(ps, "\n"))
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		t.Errorf("left behind in the work dir: %s", e.Name())
+	}
+}
+
+// StartUntilMigrating runs a lab run in the background, its progress log
+// going to the writer it is given, and returns once the log says the
+// migration is under way ("lab: migrating"); the log is drained from then
+// on. The channel delivers the run's error.
+func StartUntilMigrating(t testing.TB, run func(log io.Writer) error) <-chan error {
+	t.Helper()
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		err := run(pw)
+		pw.Close()
+		done <- err
+	}()
+	buf := make([]byte, 4096)
+	var seen strings.Builder
+	for !strings.Contains(seen.String(), "lab: migrating") {
+		n, err := pr.Read(buf)
+		if err != nil {
+			t.Fatalf("run ended before migrating: %v\n%s", <-done, seen.String())
+		}
+		seen.Write(buf[:n])
+	}
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	return done
+}
+
+// CancelAndWait cancels a run started by StartUntilMigrating and waits up
+// to limit for it to return context.Canceled.
+func CancelAndWait(t testing.TB, cancel context.CancelFunc, done <-chan error, limit time.Duration) {
+	t.Helper()
+	cancel()
+	cancelled := time.Now()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("cancelled run: error %v, want context.Canceled", err)
+		}
+		t.Logf("returned %.1fs after the cancellation", time.Since(cancelled).Seconds())
+	case <-time.After(limit):
+		t.Fatalf("run did not return within %v of cancellation", limit)
+	}
+}
+
+// Run runs a test binary's tests (from TestMain) under limit, a
+// duration, when -timeout is not given: the lab's tests migrate real QEMU
+// guests (a minute or two each under TCG on 2 cores, more on a busy
+// machine), and the go tool's default of 10 minutes for a whole package
+// binary is too short for them together; `go test ./...` is the README's
+// test command and takes no flags. It returns the exit code.
+func Run(m *testing.M, limit string) int {
+	flag.Parse()
+	given := false
+	flag.Visit(func(f *flag.Flag) {
+		if f.Name == "test.timeout" {
+			given = true
+		}
+	})
+	if !given {
+		_ = flag.Set("test.timeout", limit)
+	}
+	return m.Run()
+}
