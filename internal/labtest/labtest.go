@@ -7,7 +7,6 @@ package labtest
 import (
 	"context"
 	"errors"
-	"flag"
 	"io"
 	"os"
 	"path/filepath"
@@ -94,24 +93,4 @@ func CancelAndWait(t testing.TB, cancel context.CancelFunc, done <-chan error, l
 	case <-time.After(limit):
 		t.Fatalf("run did not return within %v of cancellation", limit)
 	}
-}
-
-// Run runs a test binary's tests (from TestMain) under limit, a
-// duration, when -timeout is not given: the lab's tests migrate real QEMU
-// guests (a minute or two each under TCG on 2 cores, more on a busy
-// machine), and the go tool's default of 10 minutes for a whole package
-// binary is too short for them together; `go test ./...` is the README's
-// test command and takes no flags. It returns the exit code.
-func Run(m *testing.M, limit string) int {
-	flag.Parse()
-	given := false
-	flag.Visit(func(f *flag.Flag) {
-		if f.Name == "test.timeout" {
-			given = true
-		}
-	})
-	if !given {
-		_ = flag.Set("test.timeout", limit)
-	}
-	return m.Run()
 }
