@@ -630,7 +630,12 @@ func (l *loader) validate(s *Spec) {
 	}
 	if g := s.Workload.Generator; g != nil && vmOK {
 		if err := g.Validate(vm.Memory, vm.PageSize); err != nil {
-			l.keyed(err, "workload.generator", "generator.", "workload.generator.")
+			var ke *traces.KeyError
+			if errors.As(err, &ke) {
+				l.add("workload."+ke.Key, ke.Err)
+			} else {
+				l.add("workload.generator", err)
+			}
 		}
 	}
 
@@ -647,25 +652,6 @@ func (l *loader) validate(s *Spec) {
 		}
 	}
 	l.validateEngine(s)
-}
-
-// keyed records err, a possibly joined error whose parts may begin with
-// "<from><key>: ", each at the key it names (rewritten to begin with to),
-// or at fallback.
-func (l *loader) keyed(err error, fallback, from, to string) {
-	parts := []error{err}
-	if multi, ok := err.(interface{ Unwrap() []error }); ok {
-		parts = multi.Unwrap()
-	}
-	for _, p := range parts {
-		msg := p.Error()
-		key, rest, ok := strings.Cut(msg, ": ")
-		if ok && strings.HasPrefix(key, from) && !strings.ContainsAny(key, " \t") {
-			l.add(to+strings.TrimPrefix(key, from), errors.New(rest))
-			continue
-		}
-		l.add(fallback, p)
-	}
 }
 
 // resolveNetwork fills the network keys not given from the profile (or,

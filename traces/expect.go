@@ -150,7 +150,7 @@ func NewExpect(spec GeneratorSpec, memory, pageSize units.Bytes, loop bool) (*Ex
 		}
 		s := ph.spec
 		if s.AllocRate != 0 || s.FreeRate != 0 {
-			return nil, fmt.Errorf("%s: alloc_rate and free_rate change the memory classes over time; the closed forms assume a fixed layout", key)
+			return nil, keyErrorf(key, "alloc_rate and free_rate change the memory classes over time; the closed forms assume a fixed layout")
 		}
 		p := expPhase{
 			kind: s.Kind, epochS: s.Epoch.Seconds(), e0: x.epochs, e1: x.epochs + ph.epochs, ws: ph.ws, hot: ph.hot,
@@ -160,7 +160,7 @@ func NewExpect(spec GeneratorSpec, memory, pageSize units.Bytes, loop bool) (*Ex
 		x.epochs = p.e1
 		if s.Kind == GenZipf && (p.perEpoch > 0 || s.ReadRate > 0) {
 			if zipfs++; zipfs > 1 {
-				return nil, fmt.Errorf("%s.kind: a second zipf phase: each zipf phase scatters its ranks with its own permutation, and the closed forms follow one", key)
+				return nil, keyErrorf(key+".kind", "a second zipf phase: each zipf phase scatters its ranks with its own permutation, and the closed forms follow one")
 			}
 			x.zipf = newExpZipf(s.ZipfS, ph.ws)
 			p.kLo = p.perEpoch / fixedOne

@@ -255,7 +255,7 @@ func (s *GeneratorSpec) plan(memory, pageSize units.Bytes) (*genPlan, error) {
 	pl := &genPlan{layout: layout, top: top}
 	if top.Kind != GenPhases {
 		if len(top.Phases) > 0 {
-			return nil, fmt.Errorf("%s.phases: set, but kind is %s (phases need kind %s)", key, top.Kind, GenPhases)
+			return nil, keyErrorf(key+".phases", "set, but kind is %s (phases need kind %s)", top.Kind, GenPhases)
 		}
 		ph, err := top.resolve(key, layout, memory, pageSize)
 		if err != nil {
@@ -265,18 +265,18 @@ func (s *GeneratorSpec) plan(memory, pageSize units.Bytes) (*genPlan, error) {
 		return pl, nil
 	}
 	if len(top.Phases) == 0 {
-		return nil, fmt.Errorf("%s.phases: kind %s needs at least one phase", key, GenPhases)
+		return nil, keyErrorf(key+".phases", "kind %s needs at least one phase", GenPhases)
 	}
 	if top.DirtyRate != 0 || top.ReadRate != 0 || top.WorkingSet != 0 {
-		return nil, fmt.Errorf("%s: kind %s takes dirty_rate, read_rate and working_set from each phase, not from the top level", key, GenPhases)
+		return nil, keyErrorf(key, "kind %s takes dirty_rate, read_rate and working_set from each phase, not from the top level", GenPhases)
 	}
 	if top.AllocRate != 0 || top.FreeRate != 0 {
-		return nil, fmt.Errorf("%s: kind %s takes alloc_rate and free_rate from each phase (a phase is their time window), not from the top level", key, GenPhases)
+		return nil, keyErrorf(key, "kind %s takes alloc_rate and free_rate from each phase (a phase is their time window), not from the top level", GenPhases)
 	}
 	for i, raw := range top.Phases {
 		pkey := fmt.Sprintf("%s.phases[%d]", key, i)
 		if raw.Kind == GenPhases {
-			return nil, fmt.Errorf("%s.kind: phases do not nest", pkey)
+			return nil, keyErrorf(pkey+".kind", "phases do not nest")
 		}
 		if err := raw.checkPhaseComposition(pkey); err != nil {
 			return nil, err
@@ -293,16 +293,15 @@ func (s *GeneratorSpec) plan(memory, pageSize units.Bytes) (*genPlan, error) {
 			return nil, err
 		}
 		if len(ps.Phases) > 0 {
-			return nil, fmt.Errorf("%s.phases: phases do not nest", pkey)
+			return nil, keyErrorf(pkey+".phases", "phases do not nest")
 		}
 		if i > 0 {
 			first := pl.phases[0].spec
 			if ps.Epoch != first.Epoch {
-				return nil, fmt.Errorf("%s.epoch: %v differs from %s.phases[0].epoch %v (all phases need one epoch length: set it once, at generator.epoch)", pkey, ps.Epoch, key, first.Epoch)
+				return nil, keyErrorf(pkey+".epoch", "%v differs from %s.phases[0].epoch %v (all phases need one epoch length: set it once, at generator.epoch)", ps.Epoch, key, first.Epoch)
 			}
 			if ps.ZeroFraction != first.ZeroFraction {
-				return nil, fmt.Errorf("%s.zero_fraction: %v differs from %s.phases[0].zero_fraction %v (all phases need one zero set: set it once, at generator.zero_fraction)",
-					pkey, fmtFloat(ps.ZeroFraction), key, fmtFloat(first.ZeroFraction))
+				return nil, keyErrorf(pkey+".zero_fraction", "%v differs from %s.phases[0].zero_fraction %v (all phases need one zero set: set it once, at generator.zero_fraction)", fmtFloat(ps.ZeroFraction), key, fmtFloat(first.ZeroFraction))
 			}
 		} else if ps.ZeroFraction != top.ZeroFraction {
 			// The layout was computed from the top level; redo it.
@@ -323,7 +322,7 @@ func (s *GeneratorSpec) plan(memory, pageSize units.Bytes) (*genPlan, error) {
 // defaults filled in; key is the dotted key of s.
 func (s *GeneratorSpec) checkCommon(key string) error {
 	if !slices.Contains(GeneratorKinds(), s.Kind) {
-		return fmt.Errorf("%s.kind: %q is not one of %s", key, s.Kind, strings.Join(GeneratorKinds(), ", "))
+		return keyErrorf(key+".kind", "%q is not one of %s", s.Kind, strings.Join(GeneratorKinds(), ", "))
 	}
 	if err := checkRate(key+".dirty_rate", s.DirtyRate); err != nil {
 		return err
@@ -335,35 +334,35 @@ func (s *GeneratorSpec) checkCommon(key string) error {
 		return err
 	}
 	if s.WorkingSet < 0 {
-		return fmt.Errorf("%s.working_set: %d is negative", key, int64(s.WorkingSet))
+		return keyErrorf(key+".working_set", "%d is negative", int64(s.WorkingSet))
 	}
 	if !(s.ZeroFraction >= 0 && s.ZeroFraction < 1) {
-		return fmt.Errorf("%s.zero_fraction: %s is outside [0, 1)", key, fmtFloat(s.ZeroFraction))
+		return keyErrorf(key+".zero_fraction", "%s is outside [0, 1)", fmtFloat(s.ZeroFraction))
 	}
 	if s.Duration < 0 {
-		return fmt.Errorf("%s.duration: %v is negative", key, s.Duration)
+		return keyErrorf(key+".duration", "%v is negative", s.Duration)
 	}
 	if s.Epoch < 0 {
-		return fmt.Errorf("%s.epoch: %v is negative", key, s.Epoch)
+		return keyErrorf(key+".epoch", "%v is negative", s.Epoch)
 	}
 	if s.Epoch > 0 && s.Epoch < MinEpoch {
-		return fmt.Errorf("%s.epoch: %v is below the %v floor (a run simulates every epoch, so its time grows as 1/epoch, and results stop changing below about 1ms; see traces.MinEpoch)", key, s.Epoch, MinEpoch)
+		return keyErrorf(key+".epoch", "%v is below the %v floor (a run simulates every epoch, so its time grows as 1/epoch, and results stop changing below about 1ms; see traces.MinEpoch)", s.Epoch, MinEpoch)
 	}
 	if !(s.HotFraction > 0 && s.HotFraction <= 1) {
-		return fmt.Errorf("%s.hot_fraction: %s is outside (0, 1]", key, fmtFloat(s.HotFraction))
+		return keyErrorf(key+".hot_fraction", "%s is outside (0, 1]", fmtFloat(s.HotFraction))
 	}
 	if !(s.HotShare > 0 && s.HotShare <= 1) {
-		return fmt.Errorf("%s.hot_share: %s is outside (0, 1]", key, fmtFloat(s.HotShare))
+		return keyErrorf(key+".hot_share", "%s is outside (0, 1]", fmtFloat(s.HotShare))
 	}
 	if !(s.ZipfS > 1) || math.IsInf(s.ZipfS, 0) {
-		return fmt.Errorf("%s.zipf_s: %s is not a finite number greater than 1", key, fmtFloat(s.ZipfS))
+		return keyErrorf(key+".zipf_s", "%s is not a finite number greater than 1", fmtFloat(s.ZipfS))
 	}
 	if s.Kind == GenIdle {
 		if s.DirtyRate != 0 {
-			return fmt.Errorf("%s.dirty_rate: %s, but kind idle writes nothing", key, fmtFloat(s.DirtyRate))
+			return keyErrorf(key+".dirty_rate", "%s, but kind idle writes nothing", fmtFloat(s.DirtyRate))
 		}
 		if s.ReadRate != 0 {
-			return fmt.Errorf("%s.read_rate: %s, but kind idle reads nothing", key, fmtFloat(s.ReadRate))
+			return keyErrorf(key+".read_rate", "%s, but kind idle reads nothing", fmtFloat(s.ReadRate))
 		}
 	}
 	return nil
@@ -372,9 +371,9 @@ func (s *GeneratorSpec) checkCommon(key string) error {
 func checkRate(key string, v float64) error {
 	switch {
 	case math.IsNaN(v) || math.IsInf(v, 0):
-		return fmt.Errorf("%s: %s is not a finite number", key, fmtFloat(v))
+		return keyErrorf(key, "%s is not a finite number", fmtFloat(v))
 	case v < 0:
-		return fmt.Errorf("%s: %s is negative", key, fmtFloat(v))
+		return keyErrorf(key, "%s is negative", fmtFloat(v))
 	}
 	return nil
 }
@@ -386,13 +385,12 @@ const maxGenPages = 1 << 53
 func (s *GeneratorSpec) resolve(key string, layout genLayout, memory, pageSize units.Bytes) (resolvedPhase, error) {
 	ph := resolvedPhase{spec: *s, ws: layout.writable()}
 	if layout.writable() == 0 {
-		return ph, fmt.Errorf("%s: the free and page-cache classes (%d + %d pages) leave no anon memory below the zero class (%d pages)", key, layout.free, layout.pagecache, layout.nonZero)
+		return ph, keyErrorf(key, "the free and page-cache classes (%d + %d pages) leave no anon memory below the zero class (%d pages)", layout.free, layout.pagecache, layout.nonZero)
 	}
 	if s.WorkingSet > 0 {
 		ws := uint64((s.WorkingSet + pageSize - 1) / pageSize)
 		if ws > layout.writable() {
-			return ph, fmt.Errorf("%s.working_set: %v (%d pages) does not fit in the %d %s (memory %v, zero_fraction %s)",
-				key, s.WorkingSet, ws, layout.writable(), layout.writableName(), memory, fmtFloat(s.ZeroFraction))
+			return ph, keyErrorf(key+".working_set", "%v (%d pages) does not fit in the %d %s (memory %v, zero_fraction %s)", s.WorkingSet, ws, layout.writable(), layout.writableName(), memory, fmtFloat(s.ZeroFraction))
 		}
 		ph.ws = ws
 	}
@@ -404,7 +402,7 @@ func (s *GeneratorSpec) resolve(key string, layout genLayout, memory, pageSize u
 		v    float64
 	}{{"dirty_rate", s.DirtyRate}, {"read_rate", s.ReadRate}, {"alloc_rate", s.AllocRate}, {"free_rate", s.FreeRate}} {
 		if r.v*covered >= maxGenPages || r.v*float64(s.Epoch) >= math.MaxInt64 {
-			return ph, fmt.Errorf("%s.%s: %s pages/s over %v is more than 2^53 pages", key, r.name, fmtFloat(r.v), s.Duration)
+			return ph, keyErrorf(key+"."+r.name, "%s pages/s over %v is more than 2^53 pages", fmtFloat(r.v), s.Duration)
 		}
 	}
 	return ph, nil

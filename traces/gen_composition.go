@@ -30,12 +30,11 @@ func (s *GeneratorSpec) composition(key string, pages uint64) (free, pagecache u
 		v    float64
 	}{{"free_fraction", s.FreeFraction}, {"pagecache_fraction", s.PagecacheFraction}} {
 		if !(f.v >= 0 && f.v < 1) {
-			return 0, 0, fmt.Errorf("%s.%s: %s is outside [0, 1)", key, f.name, fmtFloat(f.v))
+			return 0, 0, keyErrorf(key+"."+f.name, "%s is outside [0, 1)", fmtFloat(f.v))
 		}
 	}
 	if s.FreeFraction+s.PagecacheFraction+s.ZeroFraction >= 1 {
-		return 0, 0, fmt.Errorf("%s: zero_fraction %s + free_fraction %s + pagecache_fraction %s leave no anon memory (they must sum below 1)",
-			key, fmtFloat(s.ZeroFraction), fmtFloat(s.FreeFraction), fmtFloat(s.PagecacheFraction))
+		return 0, 0, keyErrorf(key, "zero_fraction %s + free_fraction %s + pagecache_fraction %s leave no anon memory (they must sum below 1)", fmtFloat(s.ZeroFraction), fmtFloat(s.FreeFraction), fmtFloat(s.PagecacheFraction))
 	}
 	free = uint64(math.Floor(s.FreeFraction * float64(pages)))
 	pagecache = uint64(math.Floor(s.PagecacheFraction * float64(pages)))
@@ -46,7 +45,7 @@ func (s *GeneratorSpec) composition(key string, pages uint64) (free, pagecache u
 // the layout is one for the whole trace.
 func (s *GeneratorSpec) checkPhaseComposition(key string) error {
 	if s.FreeFraction != 0 || s.PagecacheFraction != 0 {
-		return fmt.Errorf("%s: free_fraction and pagecache_fraction are set once, at the top level of the generator", key)
+		return keyErrorf(key, "free_fraction and pagecache_fraction are set once, at the top level of the generator")
 	}
 	return nil
 }
