@@ -97,8 +97,19 @@ type BalloonParams struct {
 
 // DefaultBalloonParams returns DSB off with Hines's settings.
 func DefaultBalloonParams() BalloonParams {
-	return BalloonParams{Interval: 5 * time.Second, ReclaimRate: 262144, Efficiency: 0.95}
+	return BalloonParams{Interval: DefaultBalloonInterval, ReclaimRate: DefaultBalloonReclaimRate, Efficiency: DefaultBalloonEfficiency}
 }
+
+// Defaults of the balloon section (Hines and Gopalan, VEE'09).
+const (
+	// DefaultBalloonInterval is the time between inflations, within
+	// Hines's 4-10 s.
+	DefaultBalloonInterval = 5 * time.Second
+	// DefaultBalloonReclaimRate is 1 GiB/s of 4 KiB pages, pages/s.
+	DefaultBalloonReclaimRate = 262144
+	// DefaultBalloonEfficiency is Hines's ~95 % of the free pages.
+	DefaultBalloonEfficiency = 0.95
+)
 
 // PagecacheMode is the scenario key model.pagecache.mode.
 type PagecacheMode string
@@ -132,9 +143,21 @@ type PagecacheParams struct {
 
 // DefaultPagecacheParams returns mode send and a 4 Gbit SAN.
 func DefaultPagecacheParams() PagecacheParams {
-	return PagecacheParams{Mode: PagecacheSend, SANBandwidth: 4 * units.Gbit,
-		SANReadLatency: 100 * time.Microsecond, PenaltyHorizon: time.Minute}
+	return PagecacheParams{Mode: PagecacheSend, SANBandwidth: DefaultSANBandwidth,
+		SANReadLatency: DefaultSANReadLatency, PenaltyHorizon: DefaultPenaltyHorizon}
 }
+
+// Defaults of the pagecache section (Akiyama et al., CLOUD'14).
+const (
+	// DefaultSANBandwidth is the shared storage's rate to the
+	// destination.
+	DefaultSANBandwidth = 4 * units.Gbit
+	// DefaultSANReadLatency is one demand read of a page from the SAN.
+	DefaultSANReadLatency = 100 * time.Microsecond
+	// DefaultPenaltyHorizon is the guest time over which mode drop counts
+	// misses.
+	DefaultPenaltyHorizon = time.Minute
+)
 
 // memoryOptions are the composition options of one run.
 type memoryOptions struct {

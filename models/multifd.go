@@ -78,11 +78,21 @@ func DefaultMultifd() Multifd {
 	c.Map, c.Copy = 0, 0
 	return Multifd{
 		Compression:  "none",
-		PacketSize:   512 * units.KiB,
-		PacketHeader: 320,
+		PacketSize:   DefaultMultifdPacketSize,
+		PacketHeader: DefaultMultifdPacketHeader,
 		Costs:        c,
 	}
 }
+
+// Defaults of the multifd section: QEMU's packet layout.
+const (
+	// DefaultMultifdPacketSize is the page data of a packet: 128 pages
+	// of 4 KiB.
+	DefaultMultifdPacketSize = 512 * units.KiB
+	// DefaultMultifdPacketHeader is a packet's header: MultiFDPacket_t
+	// with its 256-byte ramblock name.
+	DefaultMultifdPacketHeader units.Bytes = 320
+)
 
 // Validate checks the section, one [FieldError] per bad key.
 func (m *Multifd) Validate() error {

@@ -72,8 +72,19 @@ type Xbzrle struct {
 // DefaultXbzrle returns XBZRLE off with QEMU's 64 MiB cache and the
 // default change pattern.
 func DefaultXbzrle() Xbzrle {
-	return Xbzrle{CacheSize: 64 * units.MiB, ChangedFraction: 0.05, RunBytes: 16}
+	return Xbzrle{CacheSize: DefaultXbzrleCacheSize, ChangedFraction: DefaultXbzrleChangedFraction, RunBytes: DefaultXbzrleRunBytes}
 }
+
+// Defaults of the xbzrle section.
+const (
+	// DefaultXbzrleCacheSize is QEMU's xbzrle-cache-size.
+	DefaultXbzrleCacheSize = 64 * units.MiB
+	// DefaultXbzrleChangedFraction is the share of a re-sent page's bytes
+	// that changed.
+	DefaultXbzrleChangedFraction = 0.05
+	// DefaultXbzrleRunBytes is the length of a run of changed bytes.
+	DefaultXbzrleRunBytes units.Bytes = 16
+)
 
 // xbzrleCachedPageLifetime is QEMU's CACHED_PAGE_LIFETIME: a slot
 // inserted or hit at sync count a is not replaced by another page before
