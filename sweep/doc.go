@@ -16,6 +16,18 @@
 // in the outputs. Cancelling the context stops the run cleanly: points in
 // flight are abandoned, finished ones are already in the journal.
 //
+// # Memory
+//
+// A run's memory does not grow with its points but for a few dozen bytes
+// each. [Open] checks every point before anything runs and, with
+// [LoadOptions].Index, keeps 12 bytes of each (its ID and its workload's
+// group), not the point; a worker loads a point again when it takes it
+// (the base is parsed once: see [scenarios.Base]); the journal's lines
+// are located by a 16-byte index entry each; and the tables are written
+// from the journal a line at a time, Parquet a row group of 16,384 rows
+// at a time. A sweep loaded with its points ([Load]) runs the same way
+// from them.
+//
 // # Time estimates
 //
 // [Progress] reports the time left from measured cost: each point's wall
@@ -40,7 +52,13 @@
 //
 //	{"point":3,"id":"1f0c…","axes":{"network.bandwidth_bps":1e+10,"seed":2},"result":{…}}
 //
-// where result is the [models.Result] with rounds_detail. The table's
+// where result is the [models.Result] as migsim run -o json writes it,
+// without rounds_detail unless the run keeps detail ([Options].Detail):
+// the per-pass detail is most of a line's bytes and of the time writing
+// it takes, and no table column. A key that does not apply to the point
+// is null (or left out, for the keys documented so) either way, and the
+// tables are built from the lines, so they are the same with or without
+// detail; the manifest records the choice, which a resume keeps. The table's
 // columns are "point", then one per axis ([Axis].Column, with a
 // unit suffix: _bytes, _bps for bits/s, _s for seconds), then the metrics
 // of [models.Result] in its field order, nested fields joined with "_"

@@ -87,10 +87,11 @@ func (f *costFeatures) repeatKey(p int) string {
 // each workload (which generates or reads the trace) from the others.
 const firstFactor = "first of workload"
 
-// newCostFeatures describes the points of sw; first[p] tells whether p is
-// the first of its workload in the run order (nil: every point is).
-func newCostFeatures(sw *Spec, groups map[int]int, first map[int]bool) *costFeatures {
-	f := &costFeatures{values: make([][]int32, len(sw.Points)), group: make([]int32, len(sw.Points))}
+// newCostFeatures describes the points of sw: groups[p] is p's workload
+// group and first[p] tells whether p is the first of its workload in the
+// run order (nil: every point is).
+func newCostFeatures(sw *Spec, groups []int32, first []bool) *costFeatures {
+	f := &costFeatures{values: make([][]int32, sw.Len()), group: groups}
 	// Factors: each axis, except that a zip block's axes are one.
 	var factorOf []int
 	zip := -1
@@ -118,16 +119,17 @@ func newCostFeatures(sw *Spec, groups map[int]int, first map[int]bool) *costFeat
 		ids[i] = map[string]int32{}
 	}
 	parts := make([][]string, nAxes)
-	for p, pt := range sw.Points {
+	backing := make([]int32, sw.Len()*(nAxes+1))
+	for p := range sw.Len() {
 		for i := range parts {
 			parts[i] = parts[i][:0]
 		}
-		for a, s := range pt.Sets {
+		for a, s := range sw.sets(p) {
 			if a < len(factorOf) {
 				parts[factorOf[a]] = append(parts[factorOf[a]], s)
 			}
 		}
-		v := make([]int32, nAxes+1)
+		v := backing[p*(nAxes+1) : (p+1)*(nAxes+1) : (p+1)*(nAxes+1)]
 		for i := range nAxes {
 			key := strings.Join(parts[i], "\x00")
 			id, ok := ids[i][key]
@@ -141,7 +143,6 @@ func newCostFeatures(sw *Spec, groups map[int]int, first map[int]bool) *costFeat
 			v[nAxes] = 1
 		}
 		f.values[p] = v
-		f.group[p] = int32(groups[p])
 	}
 	return f
 }
@@ -489,24 +490,16 @@ func spreadWithin(points []int, rank func(int) int) []int {
 // as there are workers, pay for its trace. The first generates it; the
 // others, started beside it, replay it as fast as it is recorded.
 func (w *workloads) features(sw *Spec, workers int) *costFeatures {
-	group := make(map[int]int, len(w.order))
-	first := make(map[int]bool)
-	keyGroup := map[string]int{}
-	seen := map[int]int{}
+	first := make([]bool, sw.Len())
+	seen := map[int32]int{}
 	for _, p := range w.order {
-		k := w.key[p]
-		g, ok := keyGroup[k]
-		if !ok {
-			g = len(keyGroup)
-			keyGroup[k] = g
-		}
+		g := w.groups[p]
 		if seen[g] < max(1, workers) {
 			first[p] = true
 		}
 		seen[g]++
-		group[p] = g
 	}
-	return newCostFeatures(sw, group, first)
+	return newCostFeatures(sw, w.groups, first)
 }
 
 // predictAll returns the predicted cost of each of points (features f),
@@ -551,6 +544,8 @@ type EstimateOptions struct {
 	Formats Formats
 	// TraceCache bounds the trace cache's memory, as [Options.TraceCache].
 	TraceCache int64
+	// Detail times result lines with their detail, as [Options.Detail].
+	Detail bool
 }
 
 // TimeEstimate is what [Estimate] measured and predicts.
@@ -624,6 +619,9 @@ func EstimateWith(ctx context.Context, sw *Spec, points []int, opts EstimateOpti
 	if len(points) == 0 || opts.Samples <= 0 {
 		return est, nil
 	}
+	if ids, _ := sw.index(); ids == nil {
+		return est, fmt.Errorf("sweep %s: Estimate needs each point's ID and workload: load it with Load, or Open with Index", sw.Name)
+	}
 	w := groupByWorkload(sw, points)
 	order, f := w.order, w.features(sw, workers)
 	limit := min(opts.Samples, len(points), max(8, (len(points)+2)/3))
@@ -694,9 +692,10 @@ func EstimateWith(ctx context.Context, sw *Spec, points []int, opts EstimateOpti
 		return est, err
 	}
 	t0 := time.Now()
-	entries, _, err := scanJournal(filepath.Join(tmp, JournalFile), len(sw.Points), nil)
+	ix := newLineIndex(sw.Len(), false)
+	_, err = scanJournal(filepath.Join(tmp, JournalFile), ix, nil)
 	if err == nil {
-		err = writeOutputs(outDir, newManifest(sw, Shard{}), done, entries, opts.Formats)
+		err = writeOutputs(outDir, newManifest(sw, Shard{}, opts.Detail), done, ix, opts.Formats)
 	}
 	if err != nil {
 		return est, fmt.Errorf("timing the tables: %w", err)
@@ -845,6 +844,7 @@ type sampler struct {
 	cache        *traces.Cache
 	j            *journal
 	start        time.Time
+	detail       bool
 
 	// model holds the measured points, each with its first-of-workload
 	// flag as it ran here: set when it started before any sample point of
@@ -868,7 +868,7 @@ func newSampler(ctx context.Context, sw *Spec, f *costFeatures, workers int, opt
 	if size == 0 {
 		size = DefaultTraceCache
 	}
-	s := &sampler{ctx: ctx, sw: sw, f: f, workers: workers, axes: axisInfos(sw.Axes), cache: traces.NewCache(size),
+	s := &sampler{ctx: ctx, sw: sw, f: f, workers: workers, axes: axisInfos(sw.Axes), cache: traces.NewCache(size), detail: opts.Detail,
 		j: j, start: time.Now(), model: newCostModel(len(f.names)), ended: map[int32]bool{}}
 	s.limited, s.cancel = context.WithTimeout(ctx, 3*opts.Budget)
 	return s, nil
@@ -943,7 +943,11 @@ func (s *sampler) run(points []int, until time.Duration, filler []int) error {
 				}
 				mu.Unlock()
 				t0 := time.Now()
-				line, err := runPoint(s.limited, &s.sw.Points[p], s.axes, s.cache)
+				pt, err := s.sw.Point(p)
+				var line []byte
+				if err == nil {
+					line, err = runPoint(s.limited, pt, s.axes, s.cache, s.detail)
+				}
 				d := time.Since(t0).Seconds()
 				mu.Lock()
 				if isCostly {

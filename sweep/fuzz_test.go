@@ -69,7 +69,7 @@ func FuzzLoadSweep(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if err := sw.check(t.Context(), true, nil); err != nil {
+		if err := sw.check(t.Context(), true, true, nil); err != nil {
 			return
 		}
 		if sw.Len() != n || len(sw.Points) != n || len(sw.Fingerprint) != 16 {

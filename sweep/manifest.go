@@ -124,16 +124,27 @@ type Manifest struct {
 	BaseScenario string `json:"base_scenario,omitempty"`
 	// BaseSets are the --set overrides applied to the base of every point.
 	BaseSets []string `json:"base_sets,omitempty"`
+	// Detail tells whether the result lines hold each point's detail:
+	// rounds_detail ([Options].Detail). A manifest without the key comes
+	// from a migsim that always wrote it.
+	Detail *bool `json:"detail,omitempty"`
 }
 
-func newManifest(sw *Spec, sh Shard) *Manifest {
+// detail reports whether the directory's result lines hold detail.
+func (m *Manifest) detail() bool { return m.Detail == nil || *m.Detail }
+
+// shape returns what the directory's result lines hold.
+func (m *Manifest) shape() *resultShape { return scenarioShape }
+
+func newManifest(sw *Spec, sh Shard, detail bool) *Manifest {
 	return &Manifest{
 		Format:      manifestFormat,
 		Sweep:       sw.Name,
 		Fingerprint: sw.Fingerprint,
-		Points:      len(sw.Points),
+		Points:      sw.Len(),
 		Shard:       sh.String(),
-		ShardPoints: len(sh.Points(len(sw.Points))),
+		ShardPoints: sh.Count(sw.Len()),
+		Detail:      &detail,
 		Axes:        axisInfos(sw.Axes),
 
 		MigsimVersion: buildinfo.Version(),

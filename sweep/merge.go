@@ -1,6 +1,8 @@
 package sweep
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -32,7 +34,7 @@ func Merge(dir string, shardDirs []string, o MergeOptions) (err error) {
 	}
 	var first *Manifest
 	seen := map[int]string{}
-	entries := map[int]entry{}
+	var ix *lineIndex
 	n := 0
 	for _, sd := range shardDirs {
 		m, err := ReadManifest(sd)
@@ -43,8 +45,11 @@ func Merge(dir string, shardDirs []string, o MergeOptions) (err error) {
 		if first == nil {
 			first = m
 			n = max(sh.N, 1)
+			ix = newLineIndex(m.Points, true)
 		} else if err := first.sameSweep(m); err != nil {
 			return fmt.Errorf("merge: %s holds %v; %s holds sweep %q", sd, err, shardDirs[0], first.Sweep)
+		} else if m.detail() != first.detail() {
+			return fmt.Errorf("merge: %s holds results %s detail, %s %s: run the shards alike", sd, withOrWithout(m.detail()), shardDirs[0], withOrWithout(first.detail()))
 		}
 		if max(sh.N, 1) != n {
 			return fmt.Errorf("merge: %s holds %s, but %s holds %s: give the directories of one split of the sweep",
@@ -55,21 +60,28 @@ func Merge(dir string, shardDirs []string, o MergeOptions) (err error) {
 			return fmt.Errorf("merge: %s and %s both hold shard %s", prev, sd, orWhole(m.Shard))
 		}
 		seen[k] = sd
-		es, _, err := scanJournal(filepath.Join(sd, JournalFile), m.Points, nil)
-		if err != nil {
+		// Each shard's lines go into one index; a shard's journal holds
+		// only its own points (a run refuses any other), which scanning
+		// checks against those the index holds already.
+		path := filepath.Join(sd, JournalFile)
+		had := ix.lines
+		if _, err := scanJournal(path, ix, nil); err != nil {
 			return err
 		}
+		fi, _ := ix.file(path)
 		want := sh.Points(m.Points)
-		if len(es) != len(want) {
-			return fmt.Errorf("merge: %s is incomplete: %d of its %d points are done; finish it with migsim sweep --shard %s --resume",
-				sd, len(es), len(want), orWhole(m.Shard))
-		}
+		got := 0
 		for _, p := range want {
-			e, ok := es[p]
-			if !ok {
-				return fmt.Errorf("merge: %s lacks point %d of shard %s", sd, p, orWhole(m.Shard))
+			if ix.has(p) && ix.locs[p].file == fi {
+				got++
 			}
-			entries[p] = e
+		}
+		if ix.lines-had > got {
+			return fmt.Errorf("merge: %s holds points that are not in shard %s", sd, orWhole(m.Shard))
+		}
+		if got != len(want) {
+			return fmt.Errorf("merge: %s is incomplete: %d of its %d points are done; finish it with migsim sweep --shard %s --resume",
+				sd, got, len(want), orWhole(m.Shard))
 		}
 	}
 	if len(seen) != n {
@@ -84,11 +96,12 @@ func Merge(dir string, shardDirs []string, o MergeOptions) (err error) {
 		}
 		return fmt.Errorf("merge: shards %s are missing", strings.Join(missing, ", "))
 	}
-	ids := make([]string, first.Points)
-	for p, e := range entries {
-		ids[p] = e.id
+	h := sha256.New()
+	for _, id := range ix.ids {
+		h.Write([]byte(formatID(id)))
+		h.Write([]byte{'\n'})
 	}
-	if fp := Fingerprint(ids); fp != first.Fingerprint {
+	if fp := hex.EncodeToString(h.Sum(nil))[:16]; fp != first.Fingerprint {
 		return fmt.Errorf("merge: the shards' point IDs give fingerprint %s, not the sweep's %s: a shard was run from another version of the sweep", fp, first.Fingerprint)
 	}
 	if slices.Contains(shardDirs, dir) {
@@ -112,7 +125,7 @@ func Merge(dir string, shardDirs []string, o MergeOptions) (err error) {
 	m := *first
 	m.Shard, m.ShardPoints = "", m.Points
 	points := Shard{}.Points(m.Points)
-	return writeOutputs(dir, &m, points, entries, formats)
+	return writeOutputs(dir, &m, points, ix, formats)
 }
 
 func describeShard(shard string) string {

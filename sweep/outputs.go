@@ -2,7 +2,6 @@ package sweep
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -32,13 +31,14 @@ func ParseFormats(s string) (Formats, error) {
 	return f, nil
 }
 
-// writeOutputs writes dir's outputs from entries, the lines of points (in
-// one or more journals): the manifest, results.jsonl in point order, and
-// the tables formats asks for. Each file is written to a temporary file
-// and renamed into place; the journal last among the data files, so that
-// until it is renamed the old journal stays valid for a resume.
-func writeOutputs(dir string, m *Manifest, points []int, entries map[int]entry, formats Formats) (err error) {
-	t := newTable(m.Axes)
+// writeOutputs writes dir's outputs from ix, the lines of points (in one
+// or more journals): the manifest, results.jsonl in point order, and the
+// tables formats asks for, a line at a time (it holds no more than one).
+// Each file is written to a temporary file and renamed into place; the
+// journal last among the data files, so that until it is renamed the old
+// journal stays valid for a resume.
+func writeOutputs(dir string, m *Manifest, points []int, ix *lineIndex, formats Formats) (err error) {
+	t := newTable(m.shape(), m.Axes)
 	type tmp struct {
 		f    *os.File
 		bw   *bufio.Writer
@@ -94,14 +94,10 @@ func writeOutputs(dir string, m *Manifest, points []int, entries map[int]entry, 
 		return err
 	}
 
-	var rd entryReader
+	rd := lineReader{ix: ix}
 	defer rd.close()
 	for _, p := range points {
-		e, ok := entries[p]
-		if !ok {
-			return fmt.Errorf("point %d has no result", p)
-		}
-		line, err := rd.read(e)
+		line, err := rd.read(p)
 		if err != nil {
 			return err
 		}
@@ -111,16 +107,10 @@ func writeOutputs(dir string, m *Manifest, points []int, entries map[int]entry, 
 		if csvw == nil && pqw == nil {
 			continue
 		}
-		var r row
-		if err := json.Unmarshal(line, &r); err != nil {
-			return fmt.Errorf("%s at offset %d: %w", e.file, e.off, err)
-		}
-		if r.Result == nil {
-			return fmt.Errorf("%s at offset %d: point %d has no result", e.file, e.off, r.Point)
-		}
-		vals, err := t.values(&r)
+		loc := ix.locs[p]
+		vals, err := t.values(line, ix.files[loc.file], loc.off)
 		if err != nil {
-			return fmt.Errorf("%s: %w", e.file, err)
+			return err
 		}
 		if csvw != nil {
 			if err := csvw.write(vals); err != nil {
@@ -155,7 +145,6 @@ func writeOutputs(dir string, m *Manifest, points []int, entries map[int]entry, 
 		}
 	}
 	rd.close()
-	rd.files = nil
 	// Manifest first: the data files that follow match it.
 	if err := writeManifest(dir, m); err != nil {
 		return err

@@ -39,7 +39,10 @@ func TestHines2009(t *testing.T) {
 	sc := bufio.NewScanner(f)
 	sc.Buffer(nil, 1<<24)
 	for sc.Scan() {
-		var r row
+		var r struct {
+			Point  int            `json:"point"`
+			Result *models.Result `json:"result"`
+		}
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
 			t.Fatal(err)
 		}

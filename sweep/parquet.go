@@ -11,12 +11,18 @@ import (
 // parquetWriter writes the table as a Parquet file: one column per table
 // column (int64, double, boolean or UTF-8 string), required, or optional
 // (null where the metric does not apply) for an Optional column; Snappy
-// compressed, one row group.
+// compressed, in row groups of parquetGroupRows rows (the last one
+// shorter), so that writing the table holds at most one group.
 type parquetWriter struct {
 	w        *parquet.GenericWriter[any]
 	row      parquet.Row
 	optional []bool // per column
 }
+
+// parquetGroupRows is the number of rows of a Parquet row group: a sweep
+// of up to 16,384 points is one group; a larger one is not held whole
+// (about 600 bytes a row) while it is written.
+const parquetGroupRows = 1 << 14
 
 func newParquetWriter(w io.Writer, t *table) (*parquetWriter, error) {
 	fields := make([]reflect.StructField, len(t.columns))
@@ -46,7 +52,7 @@ func newParquetWriter(w io.Writer, t *table) (*parquetWriter, error) {
 	typ := reflect.StructOf(fields)
 	schema := parquet.NewSchema("results", parquet.SchemaOf(reflect.New(typ).Interface()))
 	pw := &parquetWriter{
-		w:        parquet.NewGenericWriter[any](w, schema, parquet.Compression(&parquet.Snappy)),
+		w:        parquet.NewGenericWriter[any](w, schema, parquet.Compression(&parquet.Snappy), parquet.MaxRowsPerRowGroup(parquetGroupRows)),
 		row:      make(parquet.Row, len(t.columns)),
 		optional: make([]bool, len(t.columns)),
 	}

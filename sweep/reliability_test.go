@@ -69,7 +69,7 @@ func TestDirLockConcurrentResume(t *testing.T) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := writeManifest(dir, newManifest(sw, Shard{})); err != nil {
+	if err := writeManifest(dir, newManifest(sw, Shard{}, false)); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
@@ -99,11 +99,11 @@ func TestDirLockConcurrentResume(t *testing.T) {
 	if ok+refused != 2 || ok == 0 {
 		t.Errorf("%d runs ended ok and %d were refused", ok, refused)
 	}
-	entries, _, err := scanJournal(filepath.Join(dir, JournalFile), len(sw.Points), nil)
-	if err != nil {
+	ix := newLineIndex(sw.Len(), false)
+	if _, err := scanJournal(filepath.Join(dir, JournalFile), ix, nil); err != nil {
 		t.Fatal(err)
 	}
-	if n := countLines(t, filepath.Join(dir, JournalFile)); n != len(sw.Points) || len(entries) != len(sw.Points) {
+	if n := countLines(t, filepath.Join(dir, JournalFile)); n != len(sw.Points) || ix.lines != len(sw.Points) {
 		t.Errorf("journal has %d lines for %d points, want one each", n, len(sw.Points))
 	}
 }
@@ -321,8 +321,9 @@ grid:
 	}
 }
 
-// TestRunNeedsPoints: Run refuses a sweep opened without its points,
-// with an error, not an index out of range.
+// TestRunNeedsPoints: Run refuses a sweep opened without its points or
+// their index, with an error, not an index out of range, and runs one
+// opened with the index alone, loading each point as it runs it.
 func TestRunNeedsPoints(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "s.yaml")
 	if err := os.WriteFile(path, []byte(tinySweep), 0o644); err != nil {
@@ -332,7 +333,17 @@ func TestRunNeedsPoints(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Run(t.Context(), sw, Options{Dir: t.TempDir()}); err == nil || !strings.Contains(err.Error(), "Run needs its points in memory") {
+	if _, err := Run(t.Context(), sw, Options{Dir: t.TempDir()}); err == nil || !strings.Contains(err.Error(), "Run needs each point's ID and workload") {
 		t.Errorf("Run of an unkept sweep: %v", err)
+	}
+	sw, err = Open(t.Context(), path, LoadOptions{Index: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sw.Points != nil {
+		t.Fatal("Open with Index kept the points")
+	}
+	if sum, err := Run(t.Context(), sw, Options{Dir: t.TempDir()}); err != nil || sum.Ran != sw.Len() {
+		t.Errorf("Run of an indexed sweep: %d of %d points, %v", sum.Ran, sw.Len(), err)
 	}
 }

@@ -41,6 +41,12 @@ type Options struct {
 	// TraceCache bounds the memory of traces shared between points, in
 	// bytes; 0 or less disables sharing.
 	TraceCache int64
+	// Detail keeps each point's detail in its result line:
+	// rounds_detail, one entry per pass. Without it a line holds the
+	// result without rounds_detail: the table's metrics all remain, in a
+	// tenth of the bytes. Resuming keeps the directory's choice; Detail
+	// must not contradict it when DetailSet.
+	Detail, DetailSet bool
 	// Progress, when not nil, receives progress reports.
 	Progress *Progress
 }
@@ -63,19 +69,23 @@ var ErrInterrupted = errors.New("sweep interrupted")
 
 // Run runs the points of sw in opts.Shard that opts.Dir does not hold yet,
 // appending each result to the journal as it finishes, and once all are
-// there writes the outputs (see the package documentation). It returns an
-// error wrapping [ErrInterrupted] when ctx is cancelled first, and stops
-// at the first point that fails, naming it.
+// there writes the outputs (see the package documentation). It holds no
+// point longer than it runs: each is loaded when a worker takes it (unless
+// sw keeps them all), and the outputs are written a line at a time, so
+// that its memory does not grow with the points beyond the 28 bytes of
+// each that it indexes. It returns an error wrapping [ErrInterrupted]
+// when ctx is cancelled first, and stops at the first point that fails,
+// naming it.
 func Run(ctx context.Context, sw *Spec, opts Options) (sum Summary, err error) {
 	start := time.Now()
 	if err := opts.Shard.check(); err != nil {
 		return sum, err
 	}
-	if sw.Points == nil && sw.Len() > 0 {
-		return sum, fmt.Errorf("sweep %s: Run needs its points in memory: load it with Load, not Open without KeepMax", sw.Name)
+	ids, _ := sw.index()
+	if ids == nil && sw.Len() > 0 {
+		return sum, fmt.Errorf("sweep %s: Run needs each point's ID and workload: load it with Load, or Open with Index", sw.Name)
 	}
-	want := newManifest(sw, opts.Shard)
-	points := opts.Shard.Points(len(sw.Points))
+	points := opts.Shard.Points(sw.Len())
 	sum.Points = len(points)
 	// Hold the directory for the whole run: a second run on it, even one
 	// started at the same instant, is refused (see LockFile).
@@ -92,14 +102,11 @@ func Run(ctx context.Context, sw *Spec, opts Options) (sum Summary, err error) {
 		return sum, err
 	}
 	journalPath := filepath.Join(opts.Dir, JournalFile)
-	ids := make([]string, len(sw.Points))
-	for i, p := range sw.Points {
-		ids[i] = p.ID
-	}
 
 	// Find what the directory holds.
-	entries := map[int]entry{}
+	ix := newLineIndex(sw.Len(), false)
 	var size int64
+	want := newManifest(sw, opts.Shard, opts.Detail)
 	have, err := ReadManifest(opts.Dir)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -120,28 +127,34 @@ func Run(ctx context.Context, sw *Spec, opts Options) (sum Summary, err error) {
 		if have.Shard != want.Shard {
 			return sum, fmt.Errorf("cannot resume: %s holds shard %q of the sweep, not %q", opts.Dir, orWhole(have.Shard), orWhole(want.Shard))
 		}
-		if entries, size, err = scanJournal(journalPath, len(ids), ids); errors.Is(err, os.ErrNotExist) {
-			entries, size, err = map[int]entry{}, 0, nil
+		if opts.DetailSet && have.detail() != opts.Detail {
+			return sum, fmt.Errorf("cannot resume: %s holds results %s detail; resume it %s --detail", opts.Dir, withOrWithout(have.detail()), withOrWithout(have.detail()))
+		}
+		opts.Detail = have.detail()
+		want.Detail = have.Detail
+		if size, err = scanJournal(journalPath, ix, ids); errors.Is(err, os.ErrNotExist) {
+			size, err = 0, nil
 		}
 		if err != nil {
 			return sum, err
 		}
 	}
-	inShard := make(map[int]bool, len(points))
+	inShard := make([]bool, sw.Len())
 	for _, p := range points {
 		inShard[p] = true
 	}
 	var todo []int
 	for _, p := range points {
-		if _, ok := entries[p]; !ok {
+		if !ix.has(p) {
 			todo = append(todo, p)
 		}
 	}
-	for p := range entries {
-		if !inShard[p] {
+	for p := range ix.locs {
+		if ix.has(p) && !inShard[p] {
 			return sum, fmt.Errorf("%s holds point %d, which is not in shard %s", journalPath, p, orWhole(want.Shard))
 		}
 	}
+	inShard = nil
 	sum.Resumed = len(points) - len(todo)
 
 	if len(todo) > 0 {
@@ -149,7 +162,7 @@ func Run(ctx context.Context, sw *Spec, opts Options) (sum Summary, err error) {
 		if err != nil {
 			return sum, err
 		}
-		ran, cache, err := runPoints(ctx, sw, todo, j, opts, sum.Resumed, len(points))
+		ran, cache, err := runPoints(ctx, sw, todo, j, ix, opts, sum.Resumed, len(points))
 		sum.Ran, sum.Cache = ran, cache
 		if cerr := j.close(); err == nil {
 			err = cerr
@@ -158,15 +171,19 @@ func Run(ctx context.Context, sw *Spec, opts Options) (sum Summary, err error) {
 			sum.Elapsed = time.Since(start)
 			return sum, err
 		}
-		if entries, _, err = scanJournal(journalPath, len(ids), ids); err != nil {
-			return sum, err
-		}
 	}
-	if err := writeOutputs(opts.Dir, want, points, entries, opts.Formats); err != nil {
+	if err := writeOutputs(opts.Dir, want, points, ix, opts.Formats); err != nil {
 		return sum, fmt.Errorf("writing the outputs to %s: %w", opts.Dir, err)
 	}
 	sum.Elapsed = time.Since(start)
 	return sum, nil
+}
+
+func withOrWithout(detail bool) string {
+	if detail {
+		return "with"
+	}
+	return "without"
 }
 
 func orWhole(shard string) string {
@@ -183,49 +200,63 @@ func orWhole(shard string) string {
 // run, so that its trace leaves the cache with its last point. The cache
 // then holds about one trace per worker.
 type workloads struct {
-	order []int
-	key   map[int]string
-	mu    sync.Mutex
-	left  map[string]int
+	order  []int
+	groups []int32 // each point's workload group, by point of the sweep
+	mu     sync.Mutex
+	left   []int32 // by group
 }
 
 func groupByWorkload(sw *Spec, todo []int) *workloads {
-	w := &workloads{key: make(map[int]string, len(todo)), left: map[string]int{}}
-	group := map[string]int{} // in order of first point
+	_, groups := sw.index()
+	n := int32(0)
 	for _, p := range todo {
-		k := sw.Points[p].Spec.WorkloadKey()
-		w.key[p] = k
+		n = max(n, groups[p]+1)
+	}
+	w := &workloads{groups: groups, left: make([]int32, n)}
+	group := make([]int32, n) // in order of first point, from 1; 0: none yet
+	ngroups := int32(0)
+	for _, p := range todo {
+		k := groups[p]
 		w.left[k]++
-		if _, ok := group[k]; !ok {
-			group[k] = len(group)
+		if group[k] == 0 {
+			ngroups++
+			group[k] = ngroups
 		}
 	}
 	// The groups in spread order, and the points of each, so that the
 	// first points run stand for the whole sweep and the ETA learns their
 	// cost early (estimate.go).
-	rank := make([]int, len(group))
-	for r, g := range spreadOrder(len(group)) {
+	rank := make([]int, ngroups)
+	for r, g := range spreadOrder(int(ngroups)) {
 		rank[g] = r
 	}
-	w.order = spreadWithin(todo, func(p int) int { return rank[group[w.key[p]]] })
+	w.order = spreadWithin(todo, func(p int) int { return rank[group[groups[p]]-1] })
 	return w
 }
 
-// done records that point p has run and drops its workload's trace from
-// cache after the last of them.
-func (w *workloads) done(p int, cache *traces.Cache) {
-	k := w.key[p]
+// done records that point p, of workload key, has run and drops the
+// workload's trace from cache after the last of its points.
+func (w *workloads) done(p int, key string, cache *traces.Cache) {
+	k := w.groups[p]
 	w.mu.Lock()
 	w.left[k]--
 	last := w.left[k] == 0
 	w.mu.Unlock()
 	if last {
-		cache.Drop(k)
+		cache.Drop(key)
 	}
 }
 
-// runPoints simulates todo on the workers and appends their lines to j.
-func runPoints(ctx context.Context, sw *Spec, todo []int, j *journal, opts Options, resumed, total int) (int, traces.CacheStats, error) {
+// done is a point's journal line, ready to append.
+type done struct {
+	point int
+	id    uint64
+	line  []byte
+}
+
+// runPoints simulates todo on the workers, appends their lines to j and
+// records them in ix.
+func runPoints(ctx context.Context, sw *Spec, todo []int, j *journal, ix *lineIndex, opts Options, resumed, total int) (int, traces.CacheStats, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	workers := opts.Workers
@@ -237,7 +268,11 @@ func runPoints(ctx context.Context, sw *Spec, todo []int, j *journal, opts Optio
 	axes := axisInfos(sw.Axes)
 
 	jobs := make(chan int)
-	lines := make(chan []byte, 4*workers)
+	lines := make(chan done, 4*workers)
+	fi, err := ix.file(j.path)
+	if err != nil {
+		return 0, traces.CacheStats{}, err
+	}
 	groups := groupByWorkload(sw, todo)
 	if opts.Progress != nil {
 		opts.Progress.plan(groups.order, groups.features(sw, workers), workers, cap(lines), opts.Formats)
@@ -257,7 +292,11 @@ func runPoints(ctx context.Context, sw *Spec, todo []int, j *journal, opts Optio
 		wg.Go(func() {
 			for p := range jobs {
 				opts.Progress.started(p)
-				line, err := runPoint(ctx, &sw.Points[p], axes, cache)
+				pt, err := sw.Point(p)
+				var line []byte
+				if err == nil {
+					line, err = runPoint(ctx, pt, axes, cache, opts.Detail)
+				}
 				if err != nil {
 					if ctx.Err() == nil {
 						cancel(err)
@@ -265,9 +304,9 @@ func runPoints(ctx context.Context, sw *Spec, todo []int, j *journal, opts Optio
 					return
 				}
 				opts.Progress.ended(p)
-				groups.done(p, cache)
+				groups.done(p, pt.Spec.WorkloadKey(), cache)
 				select {
-				case lines <- line:
+				case lines <- done{point: p, id: parseID(pt.ID), line: line}:
 				case <-ctx.Done():
 					return
 				}
@@ -283,32 +322,41 @@ func runPoints(ctx context.Context, sw *Spec, todo []int, j *journal, opts Optio
 	opts.Progress.start(resumed, total)
 	ran := 0
 	var buf []byte
+	var batch []done
 	var werr error
-	for line := range lines {
-		buf = append(buf[:0], line...)
-		n := 1
-	batch:
+	for d := range lines {
+		buf = append(buf[:0], d.line...)
+		batch = append(batch[:0], d)
+	more:
 		for {
 			select {
-			case l, ok := <-lines:
+			case d, ok := <-lines:
 				if !ok {
-					break batch
+					break more
 				}
-				buf = append(buf, l...)
-				n++
+				buf = append(buf, d.line...)
+				batch = append(batch, d)
 			default:
-				break batch
+				break more
 			}
 		}
 		if werr == nil {
 			t0 := time.Now()
+			off := j.size
 			if werr = j.append(buf); werr != nil {
 				cancel(werr)
 				continue
 			}
-			ran += n
+			for _, d := range batch {
+				if werr = ix.add(d.point, fi, off, len(d.line), d.id); werr != nil {
+					cancel(werr)
+					break
+				}
+				off += int64(len(d.line))
+			}
+			ran += len(batch)
 			opts.Progress.synced(time.Since(t0))
-			opts.Progress.add(n)
+			opts.Progress.add(len(batch))
 		}
 	}
 	opts.Progress.stop()
@@ -326,8 +374,9 @@ func runPoints(ctx context.Context, sw *Spec, todo []int, j *journal, opts Optio
 	return ran, cache.Stats(), nil
 }
 
-// runPoint simulates one point and returns its journal line.
-func runPoint(ctx context.Context, p *Point, axes []AxisInfo, cache *traces.Cache) ([]byte, error) {
+// runPoint simulates one point and returns its journal line, with the
+// result's detail when detail.
+func runPoint(ctx context.Context, p *Point, axes []AxisInfo, cache *traces.Cache, detail bool) ([]byte, error) {
 	model, in, err := p.Spec.Build()
 	if err != nil {
 		return nil, fmt.Errorf("point %d (%v): %w", p.Index, p.Sets, err)
@@ -342,7 +391,7 @@ func runPoint(ctx context.Context, p *Point, axes []AxisInfo, cache *traces.Cach
 	if err != nil {
 		return nil, fmt.Errorf("point %d: %w", p.Index, err)
 	}
-	b, err := json.Marshal(row{Point: p.Index, ID: p.ID, Axes: ax, Result: res})
+	b, err := json.Marshal(row{Point: p.Index, ID: p.ID, Axes: ax, Result: lineResult(res, detail)})
 	if err != nil {
 		return nil, fmt.Errorf("point %d: encoding its result: %w", p.Index, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"math"
 	"path/filepath"
 	"reflect"
@@ -78,6 +79,12 @@ type Spec struct {
 	// text[a] is true when axis a's column is text although some
 	// points' values are typed (they differ in type between points).
 	text []bool
+	// ids and groups hold, per point, its ID (16 hex digits as a
+	// number) and its workload's group (points with one workload share
+	// one): what Run needs of every point, 12 bytes each, recorded as the
+	// points are checked ([LoadOptions].Index) or taken from Points.
+	ids    []uint64
+	groups []int32
 
 	// Name names the sweep: its name key, or the file's base name.
 	Name string
@@ -89,8 +96,8 @@ type Spec struct {
 	// random keys, latin keys, then "seed" for repeat.
 	Axes []Axis
 	// Points are the sweep's scenarios, in order, when the sweep was
-	// loaded with them ([Load], or [Open] with Keep); nil
-	// otherwise. [Sweep.Point] works either way.
+	// loaded with them ([Load], or [Open] with KeepMax); nil
+	// otherwise. [Spec.Point] works either way.
 	Points []Point
 	// Fingerprint identifies the sweep's points: a hash of every point's
 	// ID in order, 16 hex digits. Two sweeps with one fingerprint run the
@@ -245,28 +252,33 @@ const maxSweepPoints = 50_000_000
 // axis value that the scenario rejects is reported once, however many
 // points carry it, and past the first 20 problems the rest are counted.
 func Load(path string, sets []string) (*Spec, error) {
-	return Open(context.Background(), path, LoadOptions{Sets: sets, KeepMax: math.MaxInt})
+	return Open(context.Background(), path, LoadOptions{Sets: sets, KeepMax: math.MaxInt, Index: true})
 }
 
 // LoadOptions configure [Open].
 type LoadOptions struct {
 	// Sets are the user's --set overrides, applied to every point.
 	Sets []string
-	// KeepMax keeps every point in Sweep.Points, as Load does, when
+	// KeepMax keeps every point in Spec.Points, as Load does, when
 	// the sweep has at most KeepMax points; 0 keeps none.
 	KeepMax int
+	// Index records each point's ID and workload as the points are
+	// checked (12 bytes a point), which [Run] and [Estimate] need of a
+	// sweep whose points are not kept; Load does too.
+	Index bool
 	// Progress, when not nil, is called now and then while the points are
 	// checked, with the number checked so far and the total.
 	Progress func(checked, total int)
 }
 
-// Open is [Load] in memory bounded whatever the number of
-// points (unless o.KeepMax lets it keep them): it loads and checks every point the same way,
-// computing the fingerprint and the column types as it goes, a batch at
-// a time, and keeps none; [Sweep.Point] loads a point again when asked.
-// A 36-million-point grid is checked in a few hundred MB (about 150 µs of
-// CPU per point), not the 5 GB and more that holding it takes. It stops,
-// with ctx's error, when ctx is done.
+// Open is [Load] in memory that does not grow with the points (unless
+// o.KeepMax lets it keep them, or o.Index records 12 bytes of each): it
+// loads and checks every point the same way, computing the fingerprint
+// and the column types as it goes, a batch at a time, and keeps none;
+// [Spec.Point] loads a point again when asked. A 36-million-point grid
+// is checked in a few hundred MB (about 150 µs of CPU per point), not
+// the 5 GB and more that holding it takes. It stops, with ctx's error,
+// when ctx is done.
 func Open(ctx context.Context, path string, o LoadOptions) (*Spec, error) {
 	data, err := scenarios.ReadFile(path)
 	if err != nil {
@@ -291,7 +303,7 @@ func Open(ctx context.Context, path string, o LoadOptions) (*Spec, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := sw.check(ctx, sw.n <= o.KeepMax, o.Progress); err != nil {
+	if err := sw.check(ctx, sw.n <= o.KeepMax, o.Index, o.Progress); err != nil {
 		return nil, err
 	}
 	return sw, nil
@@ -829,11 +841,80 @@ func (sw *Spec) Point(i int) (*Point, error) {
 		return &sw.Points[i], nil
 	}
 	p := &Point{}
+	if sw.ids != nil {
+		p.ID = formatID(sw.ids[i]) // as checked: no need to hash the scenario again
+	}
 	if _, err := sw.sf.point(p, i); err != nil {
 		return nil, err
 	}
 	sw.fixColumns(p)
 	return p, nil
+}
+
+// sets returns the overrides that make point i, as [Point].Sets, without
+// loading it.
+func (sw *Spec) sets(i int) []string {
+	if sw.sf == nil {
+		return sw.Points[i].Sets
+	}
+	sf := sw.sf
+	out := make([]string, 0, len(sf.axes))
+	for b, axes := range sf.blocks {
+		s := sf.step(i, b)
+		for _, ax := range axes {
+			out = append(out, ax.Key+"="+ax.text(s, ax.value(s)))
+		}
+	}
+	return out
+}
+
+// index returns each point's ID and workload group: recorded when the
+// points were checked, or taken from Points (a sweep made by hand); nil
+// when there are neither.
+func (sw *Spec) index() (ids []uint64, groups []int32) {
+	if sw.ids == nil && sw.Points != nil {
+		var g workloadGroups
+		sw.ids, sw.groups = make([]uint64, len(sw.Points)), make([]int32, len(sw.Points))
+		for i := range sw.Points {
+			sw.ids[i] = parseID(sw.Points[i].ID)
+			sw.groups[i] = g.of(&sw.Points[i])
+		}
+	}
+	return sw.ids, sw.groups
+}
+
+// workloadGroups numbers the workloads of points in the order they come:
+// points whose scenarios replay one trace (the same
+// scenarios.Spec.WorkloadKey) are one group. It keeps 8 bytes of each
+// workload (a hash of its key), not the key.
+type workloadGroups struct {
+	ids map[uint64]int32
+}
+
+func (g *workloadGroups) of(p *Point) int32 {
+	if g.ids == nil {
+		g.ids = map[uint64]int32{}
+	}
+	h := fnv.New64a()
+	h.Write([]byte(p.Spec.WorkloadKey()))
+	k := h.Sum64()
+	id, ok := g.ids[k]
+	if !ok {
+		id = int32(len(g.ids))
+		g.ids[k] = id
+	}
+	return id
+}
+
+// parseID returns a point's ID, 16 hex digits, as a number.
+func parseID(id string) uint64 {
+	v, _ := strconv.ParseUint(id, 16, 64)
+	return v
+}
+
+// formatID returns the ID of number v: 16 hex digits.
+func formatID(v uint64) string {
+	return fmt.Sprintf("%016x", v)
 }
 
 // columnKind is the type and unit suffix of one point's column.
@@ -848,10 +929,15 @@ const checkBatch = 256
 
 // check loads and checks every point, a batch at a time on all cores,
 // computing the fingerprint and the axes' column types; it keeps the
-// points in Points when keep. Errors are gathered as the points come,
-// distinct ones only, the first maxSweepErrors shown.
-func (sw *Spec) check(ctx context.Context, keep bool, progress func(int, int)) error {
+// points in Points when keep, and their IDs and workloads when index.
+// Errors are gathered as the points come, distinct ones only, the first
+// maxSweepErrors shown.
+func (sw *Spec) check(ctx context.Context, keep, index bool, progress func(int, int)) error {
 	sf, n := sw.sf, sw.n
+	var groups workloadGroups
+	if index {
+		sw.ids, sw.groups = make([]uint64, n), make([]int32, n)
+	}
 	workers := min(runtime.GOMAXPROCS(0), n)
 	batch := min(n, workers*checkBatch)
 	if keep {
@@ -898,6 +984,10 @@ func (sw *Spec) check(ctx context.Context, keep bool, progress func(int, int)) e
 			}
 			h.Write([]byte(pts[j].ID))
 			h.Write([]byte{'\n'})
+			if index {
+				sw.ids[lo+j] = parseID(pts[j].ID)
+				sw.groups[lo+j] = groups.of(&pts[j])
+			}
 			for a, k := range kinds[j] {
 				switch {
 				case lo+j == 0:
@@ -1025,7 +1115,8 @@ func (sf *sweepFile) step(i, b int) int {
 }
 
 // point loads point i into p, with its columns as its values give them
-// (see Sweep.fixColumns), and returns the kind of each column.
+// (see Spec.fixColumns), and returns the kind of each column. It hashes
+// the scenario for p's ID unless p has one.
 func (sf *sweepFile) point(p *Point, i int) ([]columnKind, error) {
 	p.Index = i
 	p.Sets = make([]string, 0, len(sf.axes))
@@ -1047,11 +1138,11 @@ func (sf *sweepFile) point(p *Point, i int) ([]columnKind, error) {
 		return nil, sf.pointError(err, p)
 	}
 	p.Spec = spec
-	id, err := specID(spec)
-	if err != nil {
-		return nil, err
+	if p.ID == "" {
+		if p.ID, err = specID(spec); err != nil {
+			return nil, err
+		}
 	}
-	p.ID = id
 	kinds := make([]columnKind, len(sf.axes))
 	p.Columns = make([]any, len(sf.axes))
 	for a, ax := range sf.axes {

@@ -170,7 +170,7 @@ func TestResume(t *testing.T) {
 	lines := journalLines(t, full)
 
 	dir := t.TempDir()
-	if err := writeManifest(dir, newManifest(sw, Shard{})); err != nil {
+	if err := writeManifest(dir, newManifest(sw, Shard{}, false)); err != nil {
 		t.Fatal(err)
 	}
 	var j []byte
@@ -359,7 +359,7 @@ func TestParseShard(t *testing.T) {
 // contract.
 func TestMetricColumns(t *testing.T) {
 	var names []string
-	for _, m := range metrics() {
+	for _, m := range scenarioShape.metrics {
 		names = append(names, m.Name)
 	}
 	for _, want := range []string{"scenario", "model", "seed", "converged", "completed", "stop_reason", "total_time_s",

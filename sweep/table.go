@@ -25,129 +25,227 @@ type Column struct {
 	Optional bool
 }
 
-// metric is a column taken from a models.Result.
+// metric is a column taken from a point's result.
 type metric struct {
 	Column
-	index []int  // field index path in models.Result
-	key   string // the top-level JSON key, for Optional columns
+	field int   // the top-level field of the result: an index into its view
+	index []int // the field index path below it; nil for the field itself
 }
 
-var resultType = reflect.TypeFor[models.Result]()
+// resultShape is what the points of a sweep produce, as a type whose
+// fields are the JSON keys of a line's result: its table columns, and
+// the view a line's result decodes into, which tells a key that does not
+// apply (null or left out) from one that is 0.
+type resultShape struct {
+	typ      reflect.Type
+	optional func(key string) bool // the top-level keys that may not apply
+	detail   []string              // the keys left out of the table (and, without detail, of the lines)
+	metrics  []metric
+	view     reflect.Type // a struct of the table's top-level fields, each a pointer
+	fields   []int        // view field i is typ's field fields[i]
+}
 
-// metrics returns the table columns of models.Result, in field order:
-// nested structs flattened with "_", rounds_detail left out, and so are
-// calibration (a scenario key, an axis column when a sweep varies it, so
-// that tables without it keep their columns) and migsim_version (in the
-// manifest and each journal line; a column would make rows from two
-// builds of a resumed sweep differ in text).
-func metrics() []metric {
-	var out []metric
-	var walk func(t reflect.Type, prefix string, index []int)
-	walk = func(t reflect.Type, prefix string, index []int) {
-		for i := range t.NumField() {
-			f := t.Field(i)
-			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-			if !f.IsExported() || name == "" || name == "-" || name == "rounds_detail" || name == "calibration" || name == "migsim_version" {
-				continue
-			}
-			idx := append(append([]int(nil), index...), i)
-			full := prefix + name
-			var typ ColumnType
-			switch {
-			case f.Type == reflect.TypeFor[models.StopReason]():
-				typ = ColumnText
-			case f.Type.Kind() == reflect.Struct:
-				walk(f.Type, full+"_", idx)
-				continue
-			default:
-				switch f.Type.Kind() {
-				case reflect.Bool:
-					typ = ColumnBool
-				case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-					reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-					typ = ColumnInt
-				case reflect.Float32, reflect.Float64:
-					typ = ColumnFloat
-				case reflect.String:
-					typ = ColumnText
-				default:
-					continue // slices and maps do not fit a flat table
-				}
-			}
-			// Only top-level keys can be not applicable.
-			optional := prefix == "" && models.MayNotApply(name)
-			out = append(out, metric{Column: Column{Name: full, Type: typ, Optional: optional}, index: idx, key: name})
+// scenarioShape is the shape of scenario points: models.Result.
+var scenarioShape = newShape(reflect.TypeFor[models.Result](), models.MayNotApply, "rounds_detail")
+
+// newShape describes the JSON of t, whose top-level keys optional may
+// not apply and whose keys detail are not table columns.
+func newShape(t reflect.Type, optional func(string) bool, detail ...string) *resultShape {
+	sh := &resultShape{typ: t, optional: optional, detail: detail}
+	var fields []reflect.StructField
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name := jsonName(f)
+		if name == "" || sh.isDetail(name) {
+			continue
+		}
+		ft := f.Type
+		if ft.Kind() != reflect.Pointer {
+			ft = reflect.PointerTo(ft)
+		}
+		top := len(fields)
+		fields = append(fields, reflect.StructField{Name: f.Name, Type: ft, Tag: reflect.StructTag(fmt.Sprintf(`json:%q`, name))})
+		sh.fields = append(sh.fields, i)
+		sh.walk(f.Type, name, top, nil, optional(name))
+	}
+	sh.view = reflect.StructOf(fields)
+	return sh
+}
+
+// jsonName returns the JSON key of field f, "" when JSON leaves it out.
+func jsonName(f reflect.StructField) string {
+	name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+	if !f.IsExported() || name == "-" {
+		return ""
+	}
+	return name
+}
+
+func (sh *resultShape) isDetail(key string) bool {
+	for _, d := range sh.detail {
+		if d == key {
+			return true
 		}
 	}
-	walk(resultType, "", nil)
-	return out
+	return false
 }
 
-// value returns the metric of res as an int64, float64, bool or string,
-// or nil when it does not apply to res (models.Result.Applies).
-func (m metric) value(res *models.Result) any {
-	if m.Optional && !res.Applies(m.key) {
-		return nil
+// walk adds the columns of a field of type t named name (its top-level
+// field top, at index below it): nested structs are flattened with "_"
+// (pages_total), a pointer to one gives optional columns; calibration (a
+// scenario key, an axis column when a sweep varies it, so that tables
+// without it keep their columns) and migsim_version (in the manifest and
+// each journal line; a column would make rows from two builds of a
+// resumed sweep differ in text) are left out, as are maps and lists
+// other than of text.
+func (sh *resultShape) walk(t reflect.Type, name string, top int, index []int, optional bool) {
+	if index == nil && (name == "calibration" || name == "migsim_version") {
+		return
 	}
-	v := reflect.ValueOf(res).Elem().FieldByIndex(m.index)
-	if sr, ok := v.Interface().(models.StopReason); ok {
+	var typ ColumnType
+	switch {
+	case t == reflect.TypeFor[models.StopReason]():
+		typ = ColumnText
+	case t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Struct:
+		sh.walk(t.Elem(), name, top, index, true)
+		return
+	case t.Kind() == reflect.Struct:
+		for i := range t.NumField() {
+			f := t.Field(i)
+			sub := jsonName(f)
+			if sub == "" {
+				continue
+			}
+			sh.walk(f.Type, name+"_"+sub, top, append(append([]int(nil), index...), i), optional)
+		}
+		return
+	default:
+		switch t.Kind() {
+		case reflect.Bool:
+			typ = ColumnBool
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+			reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+			typ = ColumnInt
+		case reflect.Float32, reflect.Float64:
+			typ = ColumnFloat
+		case reflect.String:
+			typ = ColumnText
+		case reflect.Slice:
+			if t.Elem().Kind() != reflect.String {
+				return // lists of sections do not fit a flat table
+			}
+			typ = ColumnText // names, separated by spaces
+		default:
+			return
+		}
+	}
+	sh.metrics = append(sh.metrics, metric{Column: Column{Name: name, Type: typ, Optional: optional}, field: top, index: index})
+}
+
+// value returns the metric of v, a decoded view of a result, as an
+// int64, float64, bool or string, or nil when it does not apply (null or
+// left out, for an Optional column; 0 otherwise).
+func (m metric) value(v reflect.Value) any {
+	f := v.Field(m.field)
+	for _, i := range m.index {
+		for f.Kind() == reflect.Pointer {
+			if f.IsNil() {
+				f = reflect.Zero(f.Type().Elem())
+			} else {
+				f = f.Elem()
+			}
+		}
+		f = f.Field(i)
+	}
+	if f.Kind() == reflect.Pointer {
+		if f.IsNil() {
+			if m.Optional {
+				return nil
+			}
+			f = reflect.Zero(f.Type().Elem())
+		} else {
+			f = f.Elem()
+		}
+	}
+	if sr, ok := f.Interface().(models.StopReason); ok {
 		return sr.String()
 	}
-	switch v.Kind() {
+	switch f.Kind() {
 	case reflect.Bool:
-		return v.Bool()
+		return f.Bool()
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		return v.Int()
+		return f.Int()
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return int64(v.Uint())
+		return int64(f.Uint())
 	case reflect.Float32, reflect.Float64:
-		return v.Float()
+		return f.Float()
+	case reflect.Slice:
+		return strings.Join(f.Interface().([]string), " ")
 	}
-	return v.String()
+	return f.String()
 }
 
 // table is the layout of the result table of one sweep.
 type table struct {
+	shape   *resultShape
 	axes    []AxisInfo
 	metrics []metric
 	columns []Column // point, axes, metrics
+	line    reflect.Type
 }
 
-func newTable(axes []AxisInfo) *table {
-	t := &table{axes: axes}
+func newTable(shape *resultShape, axes []AxisInfo) *table {
+	t := &table{shape: shape, axes: axes}
 	t.columns = append(t.columns, Column{Name: "point", Type: ColumnInt})
 	taken := map[string]bool{"point": true}
 	for _, a := range axes {
 		t.columns = append(t.columns, Column{Name: a.Column, Type: a.Type})
 		taken[a.Column] = true
 	}
-	for _, m := range metrics() {
+	for _, m := range shape.metrics {
 		if taken[m.Name] {
 			continue
 		}
 		t.metrics = append(t.metrics, m)
 		t.columns = append(t.columns, m.Column)
 	}
+	// A journal line: the row's keys, its result decoded into the view.
+	t.line = reflect.StructOf([]reflect.StructField{
+		{Name: "Point", Type: reflect.TypeFor[int](), Tag: `json:"point"`},
+		{Name: "Axes", Type: reflect.TypeFor[json.RawMessage](), Tag: `json:"axes"`},
+		{Name: "Result", Type: reflect.PointerTo(shape.view), Tag: `json:"result"`},
+	})
 	return t
 }
 
-// Columns returns the columns of the result table of a sweep with the
-// given axes: "point", the axes' columns, then the metrics.
+// Columns returns the columns of the result table of a sweep of
+// scenarios with the given axes: "point", the axes' columns, then the
+// metrics.
 func Columns(axes []Axis) []Column {
-	return newTable(axisInfos(axes)).columns
+	return newTable(scenarioShape, axisInfos(axes)).columns
 }
 
-// values returns the table row of a journal line.
-func (t *table) values(r *row) ([]any, error) {
+// values returns the table row of a journal line (of file, for errors).
+func (t *table) values(line []byte, file string, off int64) ([]any, error) {
+	lv := reflect.New(t.line)
+	if err := json.Unmarshal(line, lv.Interface()); err != nil {
+		return nil, fmt.Errorf("%s at offset %d: %w", file, off, err)
+	}
+	point := int(lv.Elem().Field(0).Int())
+	res := lv.Elem().Field(2)
+	if res.IsNil() {
+		return nil, fmt.Errorf("%s at offset %d: point %d has no result", file, off, point)
+	}
 	out := make([]any, 0, len(t.columns))
-	out = append(out, int64(r.Point))
-	axes, err := r.axisValues(t.axes)
+	out = append(out, int64(point))
+	axes, err := axisValues(lv.Elem().Field(1).Interface().(json.RawMessage), point, t.axes)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", file, err)
 	}
 	out = append(out, axes...)
+	view := res.Elem()
 	for _, m := range t.metrics {
-		out = append(out, m.value(r.Result))
+		out = append(out, m.value(view))
 	}
 	return out, nil
 }
@@ -198,21 +296,21 @@ func (cw *csvWriter) close() error {
 	return cw.w.Error()
 }
 
-// axisValues decodes the row's axes in the order of axes, typed.
-func (r *row) axisValues(axes []AxisInfo) ([]any, error) {
+// axisValues decodes a line's axes in the order of axes, typed.
+func axisValues(raw json.RawMessage, point int, axes []AxisInfo) ([]any, error) {
 	var m map[string]json.RawMessage
-	if err := json.Unmarshal(r.Axes, &m); err != nil {
-		return nil, fmt.Errorf("point %d: axes: %w", r.Point, err)
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, fmt.Errorf("point %d: axes: %w", point, err)
 	}
 	out := make([]any, len(axes))
 	for i, a := range axes {
 		raw, ok := m[a.Column]
 		if !ok {
-			return nil, fmt.Errorf("point %d: axes lack column %s", r.Point, a.Column)
+			return nil, fmt.Errorf("point %d: axes lack column %s", point, a.Column)
 		}
 		v, err := decodeAxis(raw, a.Type)
 		if err != nil {
-			return nil, fmt.Errorf("point %d: axis %s: %w", r.Point, a.Column, err)
+			return nil, fmt.Errorf("point %d: axis %s: %w", point, a.Column, err)
 		}
 		out[i] = v
 	}

@@ -89,6 +89,21 @@ grid:
 	if _, err := os.Stat(filepath.Join(out, "results.csv")); err != nil {
 		t.Error(err)
 	}
+
+	// rounds_detail is in the results only with --detail: an assertion
+	// that reads it without is refused before anything runs.
+	_, stderr, code = migsim(t, "sweep", spec, "--out", filepath.Join(dir, "out2"), "--progress", "none", "--assert", "len(rounds_detail) < 50")
+	if code != exitUsage || !strings.Contains(stderr, "reads rounds_detail, which results.jsonl holds only with --detail") {
+		t.Errorf("--assert on rounds_detail without --detail: exit %d, stderr %q", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "out2")); err == nil {
+		t.Error("the refused sweep wrote its directory")
+	}
+	_, stderr, code = migsim(t, "sweep", spec, "--out", filepath.Join(dir, "out3"), "--progress", "none", "--set", "model.max_time=20s",
+		"--detail", "--assert", "len(rounds_detail) < 50")
+	if code != exitOK {
+		t.Errorf("--assert on rounds_detail with --detail: exit %d, stderr %q", code, stderr)
+	}
 }
 
 // validate gate -o json and --junit: a missing threshold is named

@@ -330,6 +330,9 @@ func readResult(path string, point int) (*models.Result, error) {
 			return nil, fmt.Errorf("%s:%d: not a sweep result line: %w", path, line, err)
 		}
 		if row.Point == point && row.Result != nil {
+			if row.Result.RoundsDetail == nil {
+				return nil, fmt.Errorf("%s:%d: point %d has no rounds_detail: the sweep ran without --detail (run it with --detail to keep each point's rounds)", path, line, point)
+			}
 			return row.Result, nil
 		}
 	}

@@ -42,7 +42,7 @@ grid:
 repeat: 2
 `)
 	out := filepath.Join(dir, "out")
-	if _, stderr, code := migsim(t, "sweep", spec, "--out", out, "--progress", "none"); code != exitOK {
+	if _, stderr, code := migsim(t, "sweep", spec, "--out", out, "--progress", "none", "--detail"); code != exitOK {
 		t.Fatalf("sweep: exit %d: %s", code, stderr)
 	}
 	csvPath := filepath.Join(out, "results.csv")
@@ -100,6 +100,15 @@ repeat: 2
 	if _, stderr, code := migsim(t, "plot", csvPath, "--x", "dirty_rate", "--y", "total_time_s", "--by", "model", "--where", "bandwidth=2Gbit", "-o", fig("old.png")); code != exitOK ||
 		!strings.Contains(stderr, "-o/--output PATH is deprecated") || !strings.Contains(stderr, "wrote "+fig("old.png")) {
 		t.Errorf("plot -o PATH: exit %d: %s", code, stderr)
+	}
+	// A sweep run without --detail has no rounds to draw, and says so.
+	brief := filepath.Join(dir, "brief")
+	if _, stderr, code := migsim(t, "sweep", spec, "--out", brief, "--progress", "none"); code != exitOK {
+		t.Fatalf("sweep: exit %d: %s", code, stderr)
+	}
+	if _, stderr, code := migsim(t, "plot", filepath.Join(brief, "results.jsonl"), "--point", "5", "--out", fig("none.svg")); code != exitError ||
+		!strings.Contains(stderr, "point 5 has no rounds_detail: the sweep ran without --detail") {
+		t.Errorf("plot --point of a sweep without --detail: exit %d: %s", code, stderr)
 	}
 	jsonPath := writeFile(t, dir, "run.json", runJSON)
 	if _, stderr, code := migsim(t, "plot", jsonPath); code != exitOK || !strings.Contains(stderr, "wrote "+filepath.Join(dir, "run-rounds.png")) {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -36,6 +37,7 @@ type sweepOptions struct {
 	interval   time.Duration
 	outDir     *outFlag
 	asserts    []string
+	detail     bool
 	// loadTime is how long loading and checking the sweep took, for
 	// the dry run's estimate.
 	loadTime time.Duration
@@ -54,15 +56,23 @@ point is loaded and checked before anything runs.
 
 Results go to the output directory (--out): sweep.json (what it holds:
 the sweep, its axes, the base scenario as written with the --set flags,
-and the migsim version), results.jsonl (one line per point, with
-rounds_detail and migsim_version), results.csv and results.parquet (one
-row per point: point, the axes, then the metrics, units in the names; a
-metric that does not apply to a point is an empty cell, see 'migsim run
---help'). Each point's line is appended and fsynced as soon as
-it finishes, so a sweep stopped at any moment (Ctrl-C, SIGTERM, even
-kill -9) continues with --resume, losing and repeating nothing. The tables
-are written when every point is done, in point order: the same sweep gives
-the same bytes whatever the workers, the interruptions or the shards.
+and the migsim version), results.jsonl (one line per point: its result
+as 'migsim run -o json' prints it, with migsim_version; rounds_detail
+only with --detail), results.csv and results.parquet (one row per point:
+point, the axes, then the metrics, units in the names; a metric that does
+not apply to a point is an empty cell, see 'migsim run --help'). Each
+point's line is appended and fsynced as soon as it finishes, so a sweep
+stopped at any moment (Ctrl-C, SIGTERM, even kill -9) continues with
+--resume, losing and repeating nothing. The tables are written when every
+point is done, in point order, a line at a time: the same sweep gives the
+same bytes whatever the workers, the interruptions or the shards, and a
+sweep's memory does not grow with its points (each is loaded when it
+runs).
+
+--detail keeps each point's per-pass detail (rounds_detail) in
+results.jsonl, as earlier versions always did: ten times the bytes and
+more time writing them, and no table column. A resumed run keeps the
+choice its directory was started with.
 
 --shard k/n runs only the points i with i mod n = k-1, for batch systems
 (see deploy/); 'migsim merge' joins the shards' directories into
@@ -118,13 +128,14 @@ format, as in every command).`,
 	fl.StringVar(&o.progress, "progress", "auto", "progress on stderr: auto (a bar on a terminal, else lines), bar, lines or none")
 	fl.DurationVar(&o.interval, "progress-interval", 10*time.Second, "time between progress lines when not drawing a bar")
 	fl.StringVar(&o.traceCache, "trace-cache", "1GiB", "memory for traces shared by points with one workload (0 disables)")
+	fl.BoolVar(&o.detail, "detail", false, "keep each point's rounds_detail in results.jsonl (one entry per pass)")
 	assertFlag(cmd, &o.asserts, "each point's result")
 	return cmd
 }
 
 // sweepRunOptions checks the flags that need no sweep file.
 func (o *sweepOptions) runOptions() (sweep.Options, error) {
-	opts := sweep.Options{Dir: o.dir, Workers: o.workers, Resume: o.resume, Force: o.force}
+	opts := sweep.Options{Dir: o.dir, Workers: o.workers, Resume: o.resume, Force: o.force, Detail: o.detail}
 	var err error
 	if o.shard != "" {
 		if opts.Shard, err = sweep.ParseShard(o.shard); err != nil {
@@ -150,6 +161,7 @@ func runSweep(cmd *cobra.Command, o *sweepOptions) error {
 	if err != nil {
 		return err
 	}
+	opts.DetailSet = cmd.Flags().Changed("detail")
 	sample := jsonSample[models.Result]()
 	asserts, err := compileAssertions(o.asserts, sample)
 	if err != nil {
@@ -162,6 +174,9 @@ func runSweep(cmd *cobra.Command, o *sweepOptions) error {
 	}
 	if opts.Dir == "" {
 		opts.Dir = sw.Name + "-results"
+	}
+	if err := assertionsNeedDetail(asserts, opts); err != nil {
+		return err
 	}
 	if o.dryRun {
 		o.loadTime = time.Since(loadStart)
@@ -194,6 +209,27 @@ func runSweep(cmd *cobra.Command, o *sweepOptions) error {
 		return nil
 	}
 	return checkSweep(o.err, sw.Name, opts.Dir, asserts, sample)
+}
+
+// assertionsNeedDetail refuses assertions that read rounds_detail when
+// the results will not hold it: --detail not given (or, resuming, the
+// directory's results made without it).
+func assertionsNeedDetail(asserts assertions, opts sweep.Options) error {
+	detail := opts.Detail
+	if opts.Resume && !opts.DetailSet {
+		if m, err := sweep.ReadManifest(opts.Dir); err == nil {
+			detail = m.Detail == nil || *m.Detail
+		}
+	}
+	if detail {
+		return nil
+	}
+	for _, a := range asserts {
+		if slices.Contains(a.idents, "rounds_detail") {
+			return usageErrorf("--assert %q reads rounds_detail, which results.jsonl holds only with --detail", a.src)
+		}
+	}
+	return nil
 }
 
 // maxFailedPoints bounds the failing points named on stderr.

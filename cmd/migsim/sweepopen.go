@@ -17,17 +17,18 @@ import (
 // extrapolated from sample points.
 const dryRunKeep = 20_000
 
-// openSweep loads and checks every point of the sweep: kept in memory to
-// run them, or (for --dry-run of a large sweep) streamed. A check that
-// takes a while reports its progress on stderr; Ctrl-C stops it.
+// openSweep loads and checks every point of the sweep. To run them it
+// keeps 12 bytes of each (its ID and workload) and loads each point again
+// when it runs, so that memory does not grow with the points; --dry-run
+// holds a sweep of up to dryRunKeep points, and streams a larger one. A
+// check that takes a while reports its progress on stderr; Ctrl-C stops
+// it.
 func openSweep(cmd *cobra.Command, o *sweepOptions) (*sweep.Spec, error) {
-	keep := int(^uint(0) >> 1)
+	lo := sweep.LoadOptions{Sets: o.sets, Index: !o.dryRun, Progress: checkProgress(o.err, o.progress != "none")}
 	if o.dryRun {
-		keep = dryRunKeep
+		lo.KeepMax = dryRunKeep
 	}
-	return sweep.Open(cmd.Context(), o.file, sweep.LoadOptions{
-		Sets: o.sets, KeepMax: keep, Progress: checkProgress(o.err, o.progress != "none"),
-	})
+	return sweep.Open(cmd.Context(), o.file, lo)
 }
 
 // checkProgress returns a progress function for the check of a sweep's
@@ -56,7 +57,7 @@ func checkProgress(w io.Writer, on bool) func(checked, total int) {
 func estimateSweep(ctx context.Context, sw *sweep.Spec, opts sweep.Options, samples int, budget time.Duration) (est sweep.TimeEstimate, extrapolated bool, err error) {
 	count := opts.Shard.Count(sw.Len())
 	if sw.Points != nil {
-		est, err = sweep.Estimate(ctx, sw, opts.Shard.Points(sw.Len()), opts.Workers, samples, budget)
+		est, err = sweep.EstimateWith(ctx, sw, opts.Shard.Points(sw.Len()), estimateOptions(opts, samples, budget))
 		return est, false, err
 	}
 	m := min(count, samples)
@@ -72,7 +73,7 @@ func estimateSweep(ctx context.Context, sw *sweep.Spec, opts sweep.Options, samp
 		mini.Points = append(mini.Points, q)
 		points[k] = k
 	}
-	est, err = sweep.Estimate(ctx, mini, points, opts.Workers, samples, budget)
+	est, err = sweep.EstimateWith(ctx, mini, points, estimateOptions(opts, samples, budget))
 	if err != nil || m == 0 {
 		return est, true, err
 	}
@@ -82,6 +83,12 @@ func estimateSweep(ctx context.Context, sw *sweep.Spec, opts sweep.Options, samp
 	}
 	est.Total = time.Duration(float64(est.PerPoint) * float64(count) / float64(min(workers, count)))
 	return est, true, nil
+}
+
+// estimateOptions are the options of an estimate of a run under opts.
+func estimateOptions(opts sweep.Options, samples int, budget time.Duration) sweep.EstimateOptions {
+	return sweep.EstimateOptions{Workers: opts.Workers, Samples: samples, Budget: budget,
+		Formats: opts.Formats, TraceCache: sweep.DefaultTraceCache, Detail: opts.Detail}
 }
 
 // axisValues describes how many values axis a of sw takes.
