@@ -21,6 +21,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/migsim/migsim/models"
 	"github.com/migsim/migsim/scenarios"
 
 	"github.com/migsim/migsim/units"
@@ -377,6 +378,7 @@ type sweepFile struct {
 	nameSet  string // "name=…" for an inline base without a name, else ""
 	base     *scenarios.Base
 	fixed    []scenarios.Set // nameSet and the user's --set overrides, parsed
+	engine   bool            // the base or the fixed overrides give model.engine
 	blocks   [][]*sweepAxis
 	sizes    []int // steps of each block
 	axes     []*sweepAxis
@@ -777,7 +779,9 @@ func (sf *sweepFile) newSweep(sets []string) (*Spec, error) {
 			return nil, err
 		}
 		sf.fixed = append(sf.fixed, set)
+		sf.engine = sf.engine || givesEngine(set.Key, set.Node)
 	}
+	sf.engine = sf.engine || mappingValue(mappingValue(sf.base.Root(), "model"), "engine") != nil
 	sw := &Spec{sf: sf, n: n, Name: sf.name, File: sf.path, Seed: sf.seed,
 		text:     make([]bool, len(sf.axes)),
 		BaseFile: sf.baseFile, Base: dedent(sf.baseData), BaseSets: slices.Clone(sets)}
@@ -1123,6 +1127,7 @@ func (sf *sweepFile) point(p *Point, i int) ([]columnKind, error) {
 	p.Values = make([]any, 0, len(sf.axes))
 	all := make([]scenarios.Set, 0, len(sf.fixed)+len(sf.axes))
 	all = append(all, sf.fixed...)
+	engine := sf.engine
 	for b, axes := range sf.blocks {
 		s := sf.step(i, b)
 		for _, ax := range axes {
@@ -1131,11 +1136,15 @@ func (sf *sweepFile) point(p *Point, i int) ([]columnKind, error) {
 			p.Sets = append(p.Sets, ax.Key+"="+ax.text(s, n))
 			p.Values = append(p.Values, v)
 			all = append(all, scenarios.Set{Key: ax.Key, Node: n, Value: v})
+			engine = engine || givesEngine(ax.Key, n)
 		}
 	}
 	spec, err := sf.base.Load(all)
 	if err != nil {
 		return nil, sf.pointError(err, p)
+	}
+	if !engine {
+		spec.Model.Engine = DefaultEngine
 	}
 	p.Spec = spec
 	if p.ID == "" {
@@ -1150,6 +1159,19 @@ func (sf *sweepFile) point(p *Point, i int) ([]columnKind, error) {
 		p.Columns[a], kinds[a] = v, columnKind{t, suf}
 	}
 	return kinds, nil
+}
+
+// DefaultEngine is the model.engine of a sweep's points that do not name
+// one (in the base, a --set or an axis): auto, the fluid engine where it
+// applies (generator workloads of pre-copy: a run costs rounds, not
+// pages) and the page engine elsewhere, saying why in engine_fallback.
+// migsim run keeps page, the scenario default.
+const DefaultEngine = models.EngineAuto
+
+// givesEngine reports whether the override of key by n names
+// model.engine: the key itself, or a model section that has it.
+func givesEngine(key string, n *yaml.Node) bool {
+	return key == "model.engine" || (key == "model" && mappingValue(n, "engine") != nil)
 }
 
 // pointError rewrites the errors of a point's --set overrides as errors

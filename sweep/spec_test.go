@@ -539,7 +539,8 @@ func TestBiswasSweep(t *testing.T) {
 // TestPointsAsSetText checks that a point, loaded from the base parsed
 // once with its axes' decoded values, is the scenario that loading the
 // base file with the point's --set text gives (as sweeps did before the
-// base was parsed once): the same ID, and so the same resolved scenario.
+// base was parsed once), on DefaultEngine unless it names one: the same
+// ID, and so the same resolved scenario.
 func TestPointsAsSetText(t *testing.T) {
 	files, _ := filepath.Glob("../scenarios/papers/*/sweep*.yaml")
 	dir := t.TempDir()
@@ -601,6 +602,13 @@ repeat: 2
 			if err != nil {
 				t.Fatalf("%s point %d by --set text: %v", f, i, err)
 			}
+			explicit := sf.engine
+			for _, set := range p.Sets {
+				explicit = explicit || strings.HasPrefix(set, "model.engine=") || (strings.HasPrefix(set, "model=") && strings.Contains(set, "engine:"))
+			}
+			if !explicit {
+				s.Model.Engine = DefaultEngine
+			}
 			id, err := specID(s)
 			if err != nil {
 				t.Fatal(err)
@@ -608,6 +616,36 @@ repeat: 2
 			if id != p.ID {
 				t.Errorf("%s point %d (%v): ID %s, by --set text %s", f, i, p.Sets, p.ID, id)
 			}
+		}
+	}
+}
+
+// TestDefaultEngine: a sweep's points run model.engine auto unless the
+// base, a --set or an axis names the engine (a model section with an
+// engine key too).
+func TestDefaultEngine(t *testing.T) {
+	engines := func(sw *Spec) string {
+		var out []string
+		for _, p := range sw.Points {
+			out = append(out, string(p.Spec.Model.Engine))
+		}
+		return strings.Join(out, " ")
+	}
+	for _, tc := range []struct {
+		name, text string
+		sets       []string
+		want       string
+	}{
+		{"none", small + "grid:\n  model.name: [precopy, postcopy]\n", nil, "auto auto"},
+		{"base", strings.Replace(small, "base:\n", "base:\n  model: {engine: page}\n", 1) + "grid:\n  model.name: [precopy, postcopy]\n", nil, "page page"},
+		{"set", small + "grid:\n  model.downtime_limit: [1s, 2s]\n", []string{"model.engine=fluid"}, "fluid fluid"},
+		{"axis", small + "grid:\n  model.engine: [page, fluid, auto]\n", nil, "page fluid auto"},
+		{"section", small + "grid:\n  model: [{name: precopy}, {name: precopy, engine: page}]\n", nil, "auto page"},
+		{"no base", "grid:\n  model.downtime_limit: [1s]\n", nil, "auto"},
+	} {
+		sw := loadSweep(t, tc.text, tc.sets...)
+		if got := engines(sw); got != tc.want {
+			t.Errorf("%s: engines %q, want %q", tc.name, got, tc.want)
 		}
 	}
 }

@@ -52,7 +52,9 @@ func newSweepCmd(s streams, runF func(*cobra.Command, *sweepOptions) error) *cob
 		Short: "Run every point of a parameter sweep, resumably, on all cores",
 		Long: `Expand a sweep file (a base scenario and axes over its keys: grid, zip,
 random, latin, repeat) and simulate every point on all local cores. Every
-point is loaded and checked before anything runs.
+point is loaded and checked before anything runs. Points run
+model.engine auto (the fluid engine where it applies, the page engine
+elsewhere) unless the base, a --set or an axis names the engine.
 
 Results go to the output directory (--out): sweep.json (what it holds:
 the sweep, its axes, the base scenario as written with the --set flags,
