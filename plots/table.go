@@ -46,15 +46,21 @@ func ReadCSV(r io.Reader) (*Table, error) {
 }
 
 // Column returns the index of the column name refers to: the column of
-// that name; else the one column whose last dotted segment is name, with
-// or without its unit suffix (so "dirty_rate" finds
-// "workload.generator.dirty_rate" and "bandwidth" finds
+// that name, or of that name and a unit suffix ("model.downtime_limit"
+// finds "model.downtime_limit_s"); else the one column whose last dotted
+// segment is name, with or without its unit suffix (so "dirty_rate"
+// finds "workload.generator.dirty_rate" and "bandwidth" finds
 // "network.bandwidth_bps", before the metric "bandwidth_bps", which its
 // full name reaches). A name that matches several columns is an error
 // listing them.
 func (t *Table) Column(name string) (int, error) {
 	if i := slices.Index(t.Columns, name); i >= 0 {
 		return i, nil
+	}
+	if strings.Contains(name, ".") {
+		if i := slices.IndexFunc(t.Columns, func(c string) bool { return stripUnit(c) == name }); i >= 0 {
+			return i, nil
+		}
 	}
 	var hits []int
 	for i, c := range t.Columns {

@@ -1,6 +1,8 @@
 // Package sweep expands sweep files into points ([Spec], [Load]), runs
 // them on all local cores and writes their results: JSON Lines, CSV and
-// Parquet.
+// Parquet. A point is a scenario, run as migsim run runs it, or, for a
+// sweep whose base is a fleet file, a fleet, evacuated as migsim
+// evacuate does, whose result is one row: its [fleet.Summary].
 //
 // # Running
 //

@@ -125,16 +125,24 @@ type Manifest struct {
 	// BaseSets are the --set overrides applied to the base of every point.
 	BaseSets []string `json:"base_sets,omitempty"`
 	// Detail tells whether the result lines hold each point's detail:
-	// rounds_detail ([Options].Detail). A manifest without the key comes
-	// from a migsim that always wrote it.
+	// rounds_detail, or a fleet's order and vms ([Options].Detail). A
+	// manifest without the key comes from a migsim that always wrote it.
 	Detail *bool `json:"detail,omitempty"`
+	// Kind is "fleet" for a sweep over fleets, whose result lines hold
+	// fleet summaries ([KindFleet]); omitted for a sweep of scenarios.
+	Kind string `json:"kind,omitempty"`
 }
 
 // detail reports whether the directory's result lines hold detail.
 func (m *Manifest) detail() bool { return m.Detail == nil || *m.Detail }
 
 // shape returns what the directory's result lines hold.
-func (m *Manifest) shape() *resultShape { return scenarioShape }
+func (m *Manifest) shape() *resultShape {
+	if m.Kind == KindFleet {
+		return fleetShape
+	}
+	return scenarioShape
+}
 
 func newManifest(sw *Spec, sh Shard, detail bool) *Manifest {
 	return &Manifest{
@@ -145,6 +153,7 @@ func newManifest(sw *Spec, sh Shard, detail bool) *Manifest {
 		Shard:       sh.String(),
 		ShardPoints: sh.Count(sw.Len()),
 		Detail:      &detail,
+		Kind:        kindKey(sw.Kind),
 		Axes:        axisInfos(sw.Axes),
 
 		MigsimVersion: buildinfo.Version(),
@@ -243,4 +252,13 @@ func syncDir(dir string) error {
 		return err
 	}
 	return nil
+}
+
+// kindKey is the manifest's kind key of a sweep of kind: "" for
+// scenarios, so that their manifests read as before.
+func kindKey(kind string) string {
+	if kind == KindFleet {
+		return kind
+	}
+	return ""
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/migsim/migsim/fleet"
 	"github.com/migsim/migsim/internal/buildinfo"
 	"github.com/migsim/migsim/traces"
 )
@@ -304,7 +305,9 @@ func runPoints(ctx context.Context, sw *Spec, todo []int, j *journal, ix *lineIn
 					return
 				}
 				opts.Progress.ended(p)
-				groups.done(p, pt.Spec.WorkloadKey(), cache)
+				if pt.Spec != nil {
+					groups.done(p, pt.Spec.WorkloadKey(), cache)
+				}
 				select {
 				case lines <- done{point: p, id: parseID(pt.ID), line: line}:
 				case <-ctx.Done():
@@ -375,23 +378,36 @@ func runPoints(ctx context.Context, sw *Spec, todo []int, j *journal, ix *lineIn
 }
 
 // runPoint simulates one point and returns its journal line, with the
-// result's detail when detail.
+// result's detail when detail: a scenario's run, or a fleet's evacuation
+// summed up on one row.
 func runPoint(ctx context.Context, p *Point, axes []AxisInfo, cache *traces.Cache, detail bool) ([]byte, error) {
-	model, in, err := p.Spec.Build()
-	if err != nil {
-		return nil, fmt.Errorf("point %d (%v): %w", p.Index, p.Sets, err)
+	var result any
+	if p.Fleet != nil {
+		res, err := fleet.Evacuate(ctx, p.Fleet, 0, nil)
+		if err != nil {
+			return nil, fmt.Errorf("point %d (%v): %w", p.Index, p.Sets, err)
+		}
+		sum := res.Summary(detail)
+		sum.MigsimVersion = buildinfo.Version()
+		result = sum
+	} else {
+		model, in, err := p.Spec.Build()
+		if err != nil {
+			return nil, fmt.Errorf("point %d (%v): %w", p.Index, p.Sets, err)
+		}
+		in.Trace = cache.Opener(p.Spec.WorkloadKey(), in.Trace)
+		res, err := model.Run(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("point %d (%v): %w", p.Index, p.Sets, err)
+		}
+		res.MigsimVersion = buildinfo.Version()
+		result = lineResult(res, detail)
 	}
-	in.Trace = cache.Opener(p.Spec.WorkloadKey(), in.Trace)
-	res, err := model.Run(ctx, in)
-	if err != nil {
-		return nil, fmt.Errorf("point %d (%v): %w", p.Index, p.Sets, err)
-	}
-	res.MigsimVersion = buildinfo.Version()
 	ax, err := encodeAxes(axes, p.Columns)
 	if err != nil {
 		return nil, fmt.Errorf("point %d: %w", p.Index, err)
 	}
-	b, err := json.Marshal(row{Point: p.Index, ID: p.ID, Axes: ax, Result: lineResult(res, detail)})
+	b, err := json.Marshal(row{Point: p.Index, ID: p.ID, Axes: ax, Result: result})
 	if err != nil {
 		return nil, fmt.Errorf("point %d: encoding its result: %w", p.Index, err)
 	}

@@ -112,7 +112,7 @@ func (sf *sweepFile) readSamples(block string, line int, n *yaml.Node) ([]*sweep
 
 // readRange reads {min, max, log} or {values: [...]} for key.
 func (sf *sweepFile) readRange(block, key string, line int, n *yaml.Node) (*sampleRange, error) {
-	t, err := scenarios.Field(key)
+	t, err := sf.keyType(key)
 	if err != nil {
 		return nil, sf.errf(line, block, key, "%v", err)
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -17,14 +16,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/migsim/migsim/fleet"
 	"github.com/migsim/migsim/models"
 	"github.com/migsim/migsim/scenarios"
-
-	"github.com/migsim/migsim/units"
 )
 
 // Sweep is a parameter sweep: a base scenario and axes over its keys,
@@ -36,7 +33,8 @@ import (
 // A sweep file is a YAML mapping:
 //
 //	name: hines2009                # text; defaults to the file's base name
-//	base: ../../examples/demo.yaml # a scenario file, relative to this file, or
+//	kind: scenario                 # or fleet; by default a base with a vms key is a fleet
+//	base: ../../examples/demo.yaml # a scenario (or fleet) file, relative to this file, or
 //	base:                          # a scenario inline
 //	  vm: {memory: 512MiB}
 //	seed: 1                        # seeds random and latin (default 1)
@@ -63,7 +61,9 @@ import (
 // Every key of grid, zip, random and latin is a dotted scenario key (see
 // `migsim scenario explain`), applied to the base like `--set key=value`,
 // so values take the same units and are checked by the same strict
-// decoding. A value may be a mapping to replace a whole section, e.g.
+// decoding. Over a fleet ([KindFleet]) the keys are the fleet's
+// (plan.max_concurrent, vms.NAME.count, vms.NAME.model.downtime_limit,
+// network.bandwidth, ...), applied like migsim evacuate --set. A value may be a mapping to replace a whole section, e.g.
 // `model: [{name: precopy, max_rounds: 30}, {name: postcopy}]`. The
 // blocks combine as a cartesian product, in the order grid, zip, random,
 // latin, repeat (repeat varies fastest); a sweep without axes has one
@@ -89,6 +89,9 @@ type Spec struct {
 
 	// Name names the sweep: its name key, or the file's base name.
 	Name string
+	// Kind is what the base, and so each point, is: KindScenario or
+	// KindFleet (the sweep file's kind key, or a base with a vms key).
+	Kind string
 	// File is the sweep file as given to Load.
 	File string
 	// Seed seeds the random and latin samples.
@@ -161,8 +164,12 @@ type Point struct {
 	// one per axis, of the axis's [ColumnType]: sizes in bytes, rates in
 	// bits/s, durations in seconds.
 	Columns []any
-	// Spec is the point's scenario, loaded and validated.
+	// Spec is the point's scenario, loaded and validated; nil for a
+	// sweep over fleets.
 	Spec *scenarios.Spec
+	// Fleet is the point's fleet, loaded and validated, for a sweep over
+	// fleets ([KindFleet]); nil otherwise.
+	Fleet *fleet.Spec
 }
 
 // Error is a problem with a sweep file. Load joins every
@@ -228,7 +235,7 @@ const (
 )
 
 // sweepKeys are the keys of a sweep file, in documentation order.
-var sweepKeys = []string{"name", "base", "seed", BlockGrid, BlockZip, BlockRandom, BlockLatin, BlockRepeat}
+var sweepKeys = []string{"name", "kind", "base", "seed", BlockGrid, BlockZip, BlockRandom, BlockLatin, BlockRepeat}
 
 // maxSweepErrors bounds the distinct point errors Load reports; the
 // rest are counted ("and N more").
@@ -310,6 +317,21 @@ func Open(ctx context.Context, path string, o LoadOptions) (*Spec, error) {
 	return sw, nil
 }
 
+// KindOf returns the kind of the sweep file at path (KindScenario or
+// KindFleet) without loading its points: its kind key, or what its base
+// is. It is an error, as [Load] gives it, when the file does not parse.
+func KindOf(path string) (string, error) {
+	data, err := scenarios.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	sf, err := parseSweep(path, data)
+	if err != nil {
+		return "", err
+	}
+	return sf.kind, nil
+}
+
 // sweepAxis is an axis: its values, one per step of its block. Sampled
 // and repeat axes make each value when asked, so that their memory is a
 // float (or nothing) per step, not a YAML node.
@@ -374,10 +396,12 @@ type sweepFile struct {
 	seed     uint64
 	baseFile string // scenario file of the base; the sweep file for an inline base
 	baseData []byte
-	baseSeed uint64 // the base scenario's seed key, for repeat
-	nameSet  string // "name=…" for an inline base without a name, else ""
-	base     *scenarios.Base
+	baseSeed uint64          // the base scenario's seed key, for repeat
+	nameSet  string          // "name=…" for an inline base without a name, else ""
+	kind     string          // KindScenario or KindFleet
+	base     *scenarios.Base // a scenario base, parsed
 	fixed    []scenarios.Set // nameSet and the user's --set overrides, parsed
+	fixedTxt []string        // the same as text, for a fleet
 	engine   bool            // the base or the fixed overrides give model.engine
 	blocks   [][]*sweepAxis
 	sizes    []int // steps of each block
@@ -445,6 +469,12 @@ func parseSweep(path string, data []byte) (*sweepFile, error) {
 			sf.seed = s
 		case "base":
 			baseNode = vn
+		case "kind":
+			if vn.Kind != yaml.ScalarNode || !slices.Contains(kinds, vn.Value) {
+				errs = append(errs, sf.errf(vn.Line, "", "kind", "want %s, got %s", strings.Join(kinds, " or "), scenarios.DescribeNode(vn)))
+				continue
+			}
+			sf.kind = vn.Value
 		case BlockRepeat:
 			repeat = vn
 		case BlockGrid, BlockZip, BlockRandom, BlockLatin:
@@ -545,12 +575,19 @@ func (sf *sweepFile) readBase(n *yaml.Node, next *yaml.Node, flow bool, data []b
 			sf.nameSet = "name=" + yamlText(&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: sf.name})
 		}
 	default:
-		return sf.errf(n.Line, "", "base", "want a scenario file or a scenario mapping, got %s", scenarios.DescribeNode(n))
+		return sf.errf(n.Line, "", "base", "want a scenario or fleet file, or one inline as a mapping, got %s", scenarios.DescribeNode(n))
 	}
-	sf.baseSeed = scenarios.DefaultSpec().Seed
+	sf.baseSeed = scenarios.DefaultSpec().Seed // a fleet's default seed too
 	var doc yaml.Node
+	var root *yaml.Node
 	if err := yaml.Unmarshal(sf.baseData, &doc); err == nil && len(doc.Content) > 0 {
-		if s := mappingValue(doc.Content[0], "seed"); s != nil && s.Kind == yaml.ScalarNode {
+		root = doc.Content[0]
+	}
+	if sf.kind == "" {
+		sf.kind = baseKind(root)
+	}
+	if root != nil {
+		if s := mappingValue(root, "seed"); s != nil && s.Kind == yaml.ScalarNode {
 			if v, err := strconv.ParseUint(s.Value, 10, 64); err == nil {
 				sf.baseSeed = v
 			}
@@ -641,10 +678,19 @@ func (sf *sweepFile) axisKey(block string, kn *yaml.Node) (string, error) {
 	if key == "" {
 		return "", sf.errf(kn.Line, block, "", "empty key")
 	}
-	if _, err := scenarios.Field(key); err != nil {
+	if _, err := sf.keyType(key); err != nil {
 		return "", sf.errf(kn.Line, block, key, "%v", err)
 	}
 	return key, nil
+}
+
+// keyType returns the Go type of the dotted key of an axis: a scenario
+// key, or a fleet key for a sweep over fleets.
+func (sf *sweepFile) keyType(key string) (reflect.Type, error) {
+	if sf.kind == KindFleet {
+		return fleetKeyType(key)
+	}
+	return scenarios.Field(key)
 }
 
 // eachAxisKey walks the key/value pairs of a block's mapping (pairs is a
@@ -766,14 +812,21 @@ func (sf *sweepFile) newSweep(sets []string) (*Spec, error) {
 	if err != nil {
 		return nil, err
 	}
+	sf.fixed, sf.fixedTxt = nil, nil
+	for _, s := range append([]string{sf.nameSet}, sets...) {
+		if s != "" {
+			sf.fixedTxt = append(sf.fixedTxt, s)
+		}
+	}
+	if sf.kind == KindFleet {
+		// A fleet's overrides are its --set text: the fleet loader
+		// places them as it does a fleet's --set.
+		return sf.spec(n, sets)
+	}
 	if sf.base, err = scenarios.ParseBase(sf.baseFile, sf.baseData); err != nil {
 		return nil, err
 	}
-	sf.fixed = nil
-	for _, s := range append([]string{sf.nameSet}, sets...) {
-		if s == "" {
-			continue
-		}
+	for _, s := range sf.fixedTxt {
 		set, err := scenarios.ParseSet(s)
 		if err != nil {
 			return nil, err
@@ -782,7 +835,13 @@ func (sf *sweepFile) newSweep(sets []string) (*Spec, error) {
 		sf.engine = sf.engine || givesEngine(set.Key, set.Node)
 	}
 	sf.engine = sf.engine || mappingValue(mappingValue(sf.base.Root(), "model"), "engine") != nil
-	sw := &Spec{sf: sf, n: n, Name: sf.name, File: sf.path, Seed: sf.seed,
+	return sf.spec(n, sets)
+}
+
+// spec returns the sweep of n points of the parsed file, the user's sets
+// applied to each, its points not yet checked: list values decoded.
+func (sf *sweepFile) spec(n int, sets []string) (*Spec, error) {
+	sw := &Spec{sf: sf, n: n, Name: sf.name, Kind: sf.kind, File: sf.path, Seed: sf.seed,
 		text:     make([]bool, len(sf.axes)),
 		BaseFile: sf.baseFile, Base: dedent(sf.baseData), BaseSets: slices.Clone(sets)}
 	for _, ax := range sf.axes {
@@ -889,8 +948,9 @@ func (sw *Spec) index() (ids []uint64, groups []int32) {
 
 // workloadGroups numbers the workloads of points in the order they come:
 // points whose scenarios replay one trace (the same
-// scenarios.Spec.WorkloadKey) are one group. It keeps 8 bytes of each
-// workload (a hash of its key), not the key.
+// scenarios.Spec.WorkloadKey) are one group, and each fleet point is a
+// group of its own. It keeps 8 bytes of each workload (a hash of its
+// key), not the key.
 type workloadGroups struct {
 	ids map[uint64]int32
 }
@@ -900,7 +960,11 @@ func (g *workloadGroups) of(p *Point) int32 {
 		g.ids = map[uint64]int32{}
 	}
 	h := fnv.New64a()
-	h.Write([]byte(p.Spec.WorkloadKey()))
+	if p.Spec != nil {
+		h.Write([]byte(p.Spec.WorkloadKey()))
+	} else {
+		fmt.Fprintf(h, "point %d", p.Index) // a fleet: no trace shared between points
+	}
 	k := h.Sum64()
 	id, ok := g.ids[k]
 	if !ok {
@@ -1125,6 +1189,9 @@ func (sf *sweepFile) point(p *Point, i int) ([]columnKind, error) {
 	p.Index = i
 	p.Sets = make([]string, 0, len(sf.axes))
 	p.Values = make([]any, 0, len(sf.axes))
+	if sf.kind == KindFleet {
+		return sf.fleetPoint(p, i)
+	}
 	all := make([]scenarios.Set, 0, len(sf.fixed)+len(sf.axes))
 	all = append(all, sf.fixed...)
 	engine := sf.engine
@@ -1156,6 +1223,40 @@ func (sf *sweepFile) point(p *Point, i int) ([]columnKind, error) {
 	p.Columns = make([]any, len(sf.axes))
 	for a, ax := range sf.axes {
 		v, t, suf := columnValue(spec, ax.Key, p.Sets[a])
+		p.Columns[a], kinds[a] = v, columnKind{t, suf}
+	}
+	return kinds, nil
+}
+
+// fleetPoint loads point i of a sweep over fleets into p (see point):
+// the base fleet with the user's --set overrides and the point's values
+// as --set text, as migsim evacuate --set applies them.
+func (sf *sweepFile) fleetPoint(p *Point, i int) ([]columnKind, error) {
+	all := append(make([]string, 0, len(sf.fixedTxt)+len(sf.axes)), sf.fixedTxt...)
+	for b, axes := range sf.blocks {
+		s := sf.step(i, b)
+		for _, ax := range axes {
+			n := ax.value(s)
+			set := ax.Key + "=" + ax.text(s, n)
+			p.Sets = append(p.Sets, set)
+			p.Values = append(p.Values, ax.decodedValue(s))
+			all = append(all, set)
+		}
+	}
+	f, err := fleet.LoadData(sf.baseFile, sf.baseData, all)
+	if err != nil {
+		return nil, sf.pointError(err, p)
+	}
+	p.Fleet = f
+	if p.ID == "" {
+		if p.ID, err = fleetID(f); err != nil {
+			return nil, err
+		}
+	}
+	kinds := make([]columnKind, len(sf.axes))
+	p.Columns = make([]any, len(sf.axes))
+	for a, ax := range sf.axes {
+		v, t, suf := fleetColumn(f, ax.Key, p.Sets[a])
 		p.Columns[a], kinds[a] = v, columnKind{t, suf}
 	}
 	return kinds, nil
@@ -1253,60 +1354,4 @@ func flowCopy(n *yaml.Node) *yaml.Node {
 		}
 	}
 	return &c
-}
-
-// specID hashes the resolved scenario.
-func specID(s *scenarios.Spec) (string, error) {
-	b, err := json.Marshal(struct {
-		*scenarios.Spec
-		Params any
-	}{s, s.Model.Params})
-	if err != nil {
-		return "", fmt.Errorf("hashing scenario: %w", err)
-	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:8]), nil
-}
-
-// columnValue returns the value of key in s typed for a result column,
-// its type and the column name's unit suffix. set is the point's
-// key=value, used for sections.
-func columnValue(s *scenarios.Spec, key, set string) (any, ColumnType, string) {
-	_, text, _ := strings.Cut(set, "=")
-	v, ok := scenarios.Get(s, key)
-	if !ok {
-		return text, ColumnText, ""
-	}
-	if v.Kind() == reflect.Struct || v.Kind() == reflect.Slice {
-		// A whole section: its YAML, in a column that does not take the
-		// name of a result field (model).
-		return text, ColumnText, "_spec"
-	}
-	switch x := v.Interface().(type) {
-	case units.Bytes:
-		return int64(x), ColumnInt, "_bytes"
-	case units.BitRate:
-		return float64(x), ColumnFloat, "_bps"
-	case time.Duration:
-		return x.Seconds(), ColumnFloat, "_s"
-	}
-	switch v.Kind() {
-	case reflect.Bool:
-		return v.Bool(), ColumnBool, ""
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		return v.Int(), ColumnInt, ""
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		if v.Uint() <= math.MaxInt64 {
-			return int64(v.Uint()), ColumnInt, ""
-		}
-	case reflect.Float32, reflect.Float64:
-		suffix := ""
-		if scenarios.PageRateKey(key) {
-			suffix = "_pages_per_s"
-		}
-		return v.Float(), ColumnFloat, suffix
-	case reflect.String:
-		return v.String(), ColumnText, ""
-	}
-	return text, ColumnText, ""
 }

@@ -150,6 +150,9 @@ func (m metric) value(v reflect.Value) any {
 	for _, i := range m.index {
 		for f.Kind() == reflect.Pointer {
 			if f.IsNil() {
+				if m.Optional {
+					return nil // a section that does not apply (planner)
+				}
 				f = reflect.Zero(f.Type().Elem())
 			} else {
 				f = f.Elem()
@@ -223,6 +226,13 @@ func newTable(shape *resultShape, axes []AxisInfo) *table {
 // metrics.
 func Columns(axes []Axis) []Column {
 	return newTable(scenarioShape, axisInfos(axes)).columns
+}
+
+// FleetColumns returns the columns of the result table of a sweep over
+// fleets with the given axes: "point", the axes' columns, then the
+// fleet summary's metrics.
+func FleetColumns(axes []Axis) []Column {
+	return newTable(fleetShape, axisInfos(axes)).columns
 }
 
 // values returns the table row of a journal line (of file, for errors).

@@ -261,7 +261,7 @@ func tableAxes(o *plotOptions, columns []string) (axes, repeats []string) {
 		fmt.Fprintf(o.err, "warning: %v; taking every column that is not a result metric as a sweep axis\n", err)
 	}
 	metric := map[string]bool{"point": true}
-	for _, c := range sweep.Columns(nil) {
+	for _, c := range append(sweep.Columns(nil), sweep.FleetColumns(nil)...) {
 		metric[c.Name] = true
 	}
 	for _, c := range columns {

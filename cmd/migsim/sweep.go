@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/migsim/migsim/fleet"
 	"github.com/migsim/migsim/models"
 	"github.com/migsim/migsim/sweep"
 	"github.com/migsim/migsim/units"
@@ -56,6 +57,18 @@ point is loaded and checked before anything runs. Points run
 model.engine auto (the fluid engine where it applies, the page engine
 elsewhere) unless the base, a --set or an axis names the engine.
 
+The base may be a fleet file (see 'migsim evacuate --help'): a base with
+a vms key is one, or say so with 'kind: fleet' in the sweep file. Axes
+then go over fleet keys (plan.max_concurrent, plan.order, vms.NAME.count,
+vms.NAME.model.downtime_limit, network.bandwidth, ...), each point
+evacuates its fleet as migsim evacuate does, and writes one row with the
+fleet's summary: makespan_s, completed, vm_count, vms_not_converged
+(names; the table separates them with spaces) and
+vms_not_converged_count, worst_downtime_s, sum_downtime_s,
+transferred_bytes, peak_concurrency, max_concurrent, and with order
+optimize the planner's figures (planner_makespan_s,
+planner_fifo_makespan_s, planner_one_at_a_time_makespan_s, ...).
+
 Results go to the output directory (--out): sweep.json (what it holds:
 the sweep, its axes, the base scenario as written with the --set flags,
 and the migsim version), results.jsonl (one line per point: its result
@@ -73,8 +86,9 @@ runs).
 
 --detail keeps each point's per-pass detail (rounds_detail) in
 results.jsonl, as earlier versions always did: ten times the bytes and
-more time writing them, and no table column. A resumed run keeps the
-choice its directory was started with.
+more time writing them, and no table column; for fleets, the start order
+and every VM's result (order, vms). A resumed run keeps the choice its
+directory was started with.
 
 --shard k/n runs only the points i with i mod n = k-1, for batch systems
 (see deploy/); 'migsim merge' joins the shards' directories into
@@ -130,7 +144,7 @@ format, as in every command).`,
 	fl.StringVar(&o.progress, "progress", "auto", "progress on stderr: auto (a bar on a terminal, else lines), bar, lines or none")
 	fl.DurationVar(&o.interval, "progress-interval", 10*time.Second, "time between progress lines when not drawing a bar")
 	fl.StringVar(&o.traceCache, "trace-cache", "1GiB", "memory for traces shared by points with one workload (0 disables)")
-	fl.BoolVar(&o.detail, "detail", false, "keep each point's rounds_detail in results.jsonl (one entry per pass)")
+	fl.BoolVar(&o.detail, "detail", false, "keep each point's detail in results.jsonl: rounds_detail (one entry per pass), or a fleet's order and vms")
 	assertFlag(cmd, &o.asserts, "each point's result")
 	return cmd
 }
@@ -164,7 +178,14 @@ func runSweep(cmd *cobra.Command, o *sweepOptions) error {
 		return err
 	}
 	opts.DetailSet = cmd.Flags().Changed("detail")
+	// Assertions are over a scenario's result, or a fleet's summary for
+	// a sweep over fleets: the sweep file says which before its points
+	// load (a file that does not parse is reported by openSweep).
+	kind, _ := sweep.KindOf(o.file)
 	sample := jsonSample[models.Result]()
+	if kind == sweep.KindFleet {
+		sample = jsonSample[fleet.Summary]()
+	}
 	asserts, err := compileAssertions(o.asserts, sample)
 	if err != nil {
 		return err
@@ -177,7 +198,7 @@ func runSweep(cmd *cobra.Command, o *sweepOptions) error {
 	if opts.Dir == "" {
 		opts.Dir = sw.Name + "-results"
 	}
-	if err := assertionsNeedDetail(asserts, opts); err != nil {
+	if err := assertionsNeedDetail(asserts, opts, sw.Kind); err != nil {
 		return err
 	}
 	if o.dryRun {
@@ -213,10 +234,11 @@ func runSweep(cmd *cobra.Command, o *sweepOptions) error {
 	return checkSweep(o.err, sw.Name, opts.Dir, asserts, sample)
 }
 
-// assertionsNeedDetail refuses assertions that read rounds_detail when
-// the results will not hold it: --detail not given (or, resuming, the
-// directory's results made without it).
-func assertionsNeedDetail(asserts assertions, opts sweep.Options) error {
+// assertionsNeedDetail refuses assertions that read a point's detail
+// (rounds_detail, or a fleet's vms and order) when the results will not
+// hold it: --detail not given (or, resuming, the directory's results made
+// without it).
+func assertionsNeedDetail(asserts assertions, opts sweep.Options, kind string) error {
 	detail := opts.Detail
 	if opts.Resume && !opts.DetailSet {
 		if m, err := sweep.ReadManifest(opts.Dir); err == nil {
@@ -226,9 +248,15 @@ func assertionsNeedDetail(asserts assertions, opts sweep.Options) error {
 	if detail {
 		return nil
 	}
+	keys := []string{"rounds_detail"}
+	if kind == sweep.KindFleet {
+		keys = []string{"vms", "order"}
+	}
 	for _, a := range asserts {
-		if slices.Contains(a.idents, "rounds_detail") {
-			return usageErrorf("--assert %q reads rounds_detail, which results.jsonl holds only with --detail", a.src)
+		for _, k := range keys {
+			if slices.Contains(a.idents, k) {
+				return usageErrorf("--assert %q reads %s, which results.jsonl holds only with --detail", a.src, k)
+			}
 		}
 	}
 	return nil

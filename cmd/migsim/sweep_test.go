@@ -224,3 +224,35 @@ func TestSweepFlags(t *testing.T) {
 		t.Errorf("parsed %+v into %+v", *got, opts)
 	}
 }
+
+// TestSweepFleetCLI sweeps a fleet file: --assert over the fleet
+// summary's keys names the failing points, plot draws the CSV, and an
+// assertion over a scenario key is a usage error.
+func TestSweepFleetCLI(t *testing.T) {
+	dir := t.TempDir()
+	fleetFile := writeFile(t, dir, "fleet.yaml", `name: two
+network: {bandwidth: 10Gbit, rtt: 0.1ms}
+vms:
+  - name: web
+    count: 2
+    vm: {memory: 1GiB}
+    workload: {generator: {kind: uniform, dirty_rate: 20000, working_set: 256MiB, duration: 60s}}
+    model: {name: precopy, downtime_limit: 300ms}
+`)
+	spec := writeFile(t, dir, "s.yaml", "base: "+fleetFile+"\ngrid:\n  plan.max_concurrent: [1, 2]\n  network.bandwidth: [1Gbit, 10Gbit]\n")
+	out := filepath.Join(dir, "out")
+	_, stderr, code := migsim(t, "sweep", spec, "--out", out, "--progress", "none", "--assert", "makespan_s < 10")
+	if code != exitAssert || !strings.Contains(stderr, "assertion failed: point 0 (plan.max_concurrent=1 network.bandwidth_bps=1e+09): makespan_s < 10 is false") {
+		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+	}
+	if _, stderr, code := migsim(t, "plot", filepath.Join(out, "results.csv"), "--x", "plan.max_concurrent", "--y", "makespan_s", "--by", "network.bandwidth",
+		"--out", filepath.Join(dir, "f.svg")); code != exitOK {
+		t.Errorf("plot: exit %d: %s", code, stderr)
+	}
+	if _, stderr, code := migsim(t, "sweep", spec, "--out", filepath.Join(dir, "o2"), "--assert", "downtime_s < 1"); code != exitUsage || !strings.Contains(stderr, "downtime_s") {
+		t.Errorf("--assert on a scenario key: exit %d: %s", code, stderr)
+	}
+	if _, stderr, code := migsim(t, "sweep", spec, "--out", filepath.Join(dir, "o3"), "--assert", "len(vms) == 2"); code != exitUsage || !strings.Contains(stderr, "reads vms, which results.jsonl holds only with --detail") {
+		t.Errorf("--assert on vms without --detail: exit %d: %s", code, stderr)
+	}
+}
