@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"reflect"
+	"strings"
 	"time"
 
 	"github.com/migsim/migsim/calibration"
@@ -33,38 +34,34 @@ func applyProfile(s *Spec, p *calibration.Profile, explicit func(key string) boo
 	if p.DeviceState > 0 && !explicit("vm.device_state") {
 		s.VM.DeviceState = p.DeviceState
 	}
-	pv := reflect.ValueOf(s.Model.Params)
-	if pv.Kind() != reflect.Pointer || pv.IsNil() {
-		return
-	}
 	keys := p.ModelKeys()
 	multifd := false
-	if v := s.modelKey("multifd"); v.IsValid() {
+	if v, ok := Get(s, "model.multifd"); ok {
 		if m, ok := v.Interface().(models.Multifd); ok {
 			multifd = m.Channels > 0
 		}
 	}
-	var walk func(v reflect.Value, prefix string, costs bool)
-	walk = func(v reflect.Value, prefix string, costs bool) {
-		for _, f := range fieldsOf(v.Type()) {
-			fv, key := v.FieldByIndex(f.index), prefix+f.key
-			switch {
-			case f.typ.Kind() == reflect.Struct && f.typ != durationType:
-				walk(fv, key+".", f.typ == costsType)
-			case explicit(key): // the scenario gives it: leave it
-			case costs && f.typ == durationType:
-				fv.SetInt(int64(p.ScaleCost(time.Duration(fv.Int()))))
-			case prefix == "model.":
-				if val, ok := keys[f.key]; ok && reflect.TypeOf(val) == f.typ {
-					fv.Set(reflect.ValueOf(val))
-				}
-			}
-			if key == "model.max_bandwidth" && f.typ == rateType {
-				fv.Set(reflect.ValueOf(p.ScaleMaxBandwidth(fv.Interface().(units.BitRate), multifd)))
+	costs := map[string]bool{} // the costs sections (model.costs, model.multifd.costs)
+	walkParams("model", s.Model.Name, s.Model.Params, func(k Key) bool {
+		if k.Type.Kind() == reflect.Struct {
+			costs[k.Path] = k.Type == costsType
+			return true
+		}
+		v, parent := k.Value, k.Path[:strings.LastIndexByte(k.Path, '.')]
+		switch {
+		case explicit(k.Path): // the scenario gives it: leave it
+		case costs[parent] && k.Type == durationType:
+			v.SetInt(int64(p.ScaleCost(time.Duration(v.Int()))))
+		case parent == "model":
+			if val, ok := keys[k.field.key]; ok && reflect.TypeOf(val) == k.Type {
+				v.Set(reflect.ValueOf(val))
 			}
 		}
-	}
-	walk(pv.Elem(), "model.", false)
+		if k.Path == "model.max_bandwidth" && k.Type == rateType {
+			v.Set(reflect.ValueOf(p.ScaleMaxBandwidth(v.Interface().(units.BitRate), multifd)))
+		}
+		return false
+	})
 }
 
 // Calibrated returns a copy of s with profile p applied to every key p
@@ -111,27 +108,12 @@ func (s *Spec) ProfileOf() calibration.Profile {
 		"setup_time": &p.SetupTime, "resume_time": &p.ResumeTime,
 		"sync_time_per_gib": &p.SyncTimePerGiB, "fault_service_time": &p.FaultServiceTime,
 	} {
-		if v := s.modelKey(key); v.IsValid() && v.Type() == durationType {
+		if v, ok := Get(s, "model."+key); ok && v.Type() == durationType {
 			*dst = time.Duration(v.Int())
 		}
 	}
-	if v := s.modelKey("page_header"); v.IsValid() && v.Type() == bytesType {
+	if v, ok := Get(s, "model.page_header"); ok && v.Type() == bytesType {
 		p.PageHeader = units.Bytes(v.Int())
 	}
 	return p
-}
-
-// modelKey returns the model parameter key of s, directly below model.,
-// or the zero Value (not valid) when the model has no such key.
-func (s *Spec) modelKey(key string) reflect.Value {
-	pv := reflect.ValueOf(s.Model.Params)
-	if pv.Kind() != reflect.Pointer || pv.IsNil() {
-		return reflect.Value{}
-	}
-	for _, f := range fieldsOf(pv.Type()) {
-		if f.key == key {
-			return pv.Elem().FieldByIndex(f.index)
-		}
-	}
-	return reflect.Value{}
 }

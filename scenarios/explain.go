@@ -39,40 +39,24 @@ type KeyDoc struct {
 // (workload.generator.phases) are one key; their items take the keys of
 // their section.
 func Keys() []KeyDoc {
-	def := DefaultSpec()
 	var out []KeyDoc
-	walkKeys("", reflect.ValueOf(def).Elem(), "", &out)
+	add := func(k Key) bool {
+		kd := KeyDoc{Key: k.Path, Model: k.Model, Doc: k.Doc()}
+		if k.Section() {
+			kd.Section, kd.Unit = true, "section"
+			out = append(out, kd)
+			return true
+		}
+		kd.Unit, kd.Default = unitOf(k.Type), formatDefault(k.Value)
+		out = append(out, kd)
+		return false
+	}
+	// The built-in scenario's keys, then every model's parameters.
+	Walk(DefaultSpec(), func(k Key) bool { return k.Model == "" && add(k) })
 	for _, m := range models.Registry() {
-		params := reflect.ValueOf(m.Params()).Elem()
-		walkKeys("model", params, m.Name, &out)
+		walkParams("model", m.Name, m.Params(), add)
 	}
 	return out
-}
-
-// walkKeys appends the keys of struct value v, the section at prefix.
-func walkKeys(prefix string, v reflect.Value, model string, out *[]KeyDoc) {
-	for _, f := range fieldsOf(v.Type()) {
-		fv := v.FieldByIndex(f.index)
-		kd := KeyDoc{
-			Key:   joinKey(prefix, f.key),
-			Model: model,
-			Doc:   fieldDocs[f.owner.String()+"."+f.name],
-		}
-		if st, ok := sectionOf(f.typ); ok {
-			kd.Section, kd.Unit = true, "section"
-			*out = append(*out, kd)
-			if fv.Kind() == reflect.Pointer {
-				if fv.IsNil() {
-					fv = reflect.New(st)
-				}
-				fv = fv.Elem()
-			}
-			walkKeys(kd.Key, fv, model, out)
-			continue
-		}
-		kd.Unit, kd.Default = unitOf(f.typ), formatDefault(fv)
-		*out = append(*out, kd)
-	}
 }
 
 // unitOf names what a value of type t is.

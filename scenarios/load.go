@@ -481,29 +481,19 @@ func (l *loader) walkValue(key string, n *yaml.Node, t reflect.Type, flag bool) 
 
 // walkOverride checks the dotted key of an override and its value.
 func (l *loader) walkOverride(o override) {
-	t, prefix := specType, ""
-	for _, seg := range strings.Split(o.key, ".") {
-		st, ok := sectionOf(t)
-		if !ok {
-			l.push(&Error{Flag: true, Key: o.key, Err: fmt.Errorf("%s is a value, not a section", prefix)})
-			return
-		}
-		ks := sectionKeys(st, l.params)
-		full := joinKey(prefix, seg)
-		l.present[full] = true
-		f, ok := ks.lookup(seg)
-		if !ok {
-			if st == modelSpecType && l.params == nil {
-				return // unknown model, reported at model.name
-			}
-			l.fromFlag[full] = true
-			l.unknown(prefix, seg, ks)
-			return
-		}
-		t, prefix = f.typ, full
+	t, perr := descend(o.key, l.params, false, func(full string) { l.present[full] = true })
+	switch {
+	case perr == nil:
+		l.fromFlag[o.key] = true
+		l.walkValue(o.key, o.node, t, true)
+	case perr.value:
+		l.push(&Error{Flag: true, Key: o.key, Err: perr})
+	case perr.section == modelSpecType && l.params == nil:
+		// Unknown model, reported at model.name.
+	default:
+		l.fromFlag[joinKey(perr.prefix, perr.name)] = true
+		l.unknown(perr.prefix, perr.name, perr.keys)
 	}
-	l.fromFlag[o.key] = true
-	l.walkValue(o.key, o.node, t, true)
 }
 
 // unknown reports key, which section prefix does not have.
@@ -512,31 +502,14 @@ func (l *loader) unknown(prefix, key string, ks keySet) {
 		l.dropped++ // no need for its message
 		return
 	}
-	full := joinKey(prefix, key)
 	msg := "unknown key"
 	if prefix == "model" {
 		msg = "unknown key for model " + l.modelName
-		for _, m := range models.Registry() {
-			if m.Name == l.modelName {
-				continue
-			}
-			for _, f := range fieldsOf(reflect.TypeOf(m.Params())) {
-				if f.key == key {
-					msg += " (a key of model " + m.Name + ")"
-				}
-			}
+		for _, m := range modelsWithKey(key, l.modelName) {
+			msg += " (a key of model " + m + ")"
 		}
 	}
-	names := ks.names()
-	switch s := suggest(key, names); {
-	case s != "":
-		msg += " (did you mean " + s + "?)"
-	case len(names) <= 8:
-		msg += " (known: " + strings.Join(names, ", ") + ")"
-	default:
-		msg += " (see migsim scenario explain)"
-	}
-	l.add(full, errors.New(msg))
+	l.add(joinKey(prefix, key), unknownKey(msg, key, ks.names()))
 }
 
 // resolve fills in what depends on other keys: the network from its

@@ -74,71 +74,20 @@ func (s *Spec) Settings(sets []string) []Setting {
 		uncal = s.WithoutCalibration()
 	}
 	var out []Setting
-	var walk func(prefix string, v, u reflect.Value)
-	walk = func(prefix string, v, u reflect.Value) {
-		for _, f := range fieldsOf(v.Type()) {
-			key := joinKey(prefix, f.key)
-			fv := v.FieldByIndex(f.index)
-			var uv reflect.Value
-			if u.IsValid() {
-				uv = u.FieldByIndex(f.index)
-			}
-			if f.typ == modelSpecType {
-				out = append(out, s.setting(g, key+".name", reflect.ValueOf(s.Model.Name), reflect.Value{}))
-				out = append(out, s.setting(g, key+".engine", reflect.ValueOf(string(s.Model.Engine)), reflect.Value{}))
-				pv := reflect.ValueOf(s.Model.Params)
-				if pv.Kind() == reflect.Pointer && !pv.IsNil() {
-					var up reflect.Value
-					if uncal != nil {
-						up = reflect.ValueOf(uncal.Model.Params).Elem()
-					}
-					walk(key, pv.Elem(), up)
-				}
-				continue
-			}
-			if _, ok := sectionOf(f.typ); ok && f.typ != durationType {
-				if fv.Kind() == reflect.Pointer {
-					if fv.IsNil() {
-						continue
-					}
-					fv = fv.Elem()
-					if uv.IsValid() {
-						if uv.IsNil() {
-							uv = reflect.Value{}
-						} else {
-							uv = uv.Elem()
-						}
-					}
-				}
-				walk(key, fv, uv)
-				continue
-			}
-			if _, ok := listOf(f.typ); ok && fv.Len() > 0 {
-				for i := range fv.Len() {
-					item := fv.Index(i)
-					var ui reflect.Value
-					if uv.IsValid() && i < uv.Len() {
-						ui = uv.Index(i)
-					}
-					for item.Kind() == reflect.Pointer {
-						item = item.Elem()
-						if ui.IsValid() {
-							ui = ui.Elem()
-						}
-					}
-					walk(fmt.Sprintf("%s[%d]", key, i), item, ui)
-				}
-				continue
-			}
-			out = append(out, s.setting(g, key, fv, uv))
+	Walk(s, func(k Key) bool {
+		switch {
+		case k.Section():
+			return !k.Nil
+		case k.List() && k.Value.Len() > 0:
+			return true
 		}
-	}
-	v := reflect.ValueOf(s).Elem()
-	var u reflect.Value
-	if uncal != nil {
-		u = reflect.ValueOf(uncal).Elem()
-	}
-	walk("", v, u)
+		var u reflect.Value
+		if uncal != nil {
+			u, _ = specValue(uncal, k.Path)
+		}
+		out = append(out, s.setting(g, k.Path, k.Value, u))
+		return false
+	})
 	return out
 }
 
@@ -237,12 +186,6 @@ func (s *Spec) ResolvedJSON() (json.RawMessage, error) {
 
 // resolvedValue returns the value of key in s for JSON.
 func resolvedValue(s *Spec, key string) any {
-	switch key {
-	case "model.name":
-		return s.Model.Name
-	case "model.engine":
-		return string(s.Model.Engine)
-	}
 	v, ok := specValue(s, key)
 	if !ok {
 		return nil
