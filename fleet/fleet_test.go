@@ -54,14 +54,20 @@ func TestOneVMFleetIsARun(t *testing.T) {
 			"{name: parallel, workers: 4}",
 		} {
 			t.Run(engine+" "+model, func(t *testing.T) {
-				oneVMFleetIsARun(t, engine, model)
+				oneVMFleetIsARun(t, engine, model, "{profile: metro}")
+			})
+			// The network changes under the migration: its bandwidth
+			// drops in the first pass, then comes back with cross
+			// traffic taking half of it.
+			t.Run(engine+" "+model+" schedule", func(t *testing.T) {
+				oneVMFleetIsARun(t, engine, model, "{profile: metro, bandwidth_schedule: [{at: 300ms, bandwidth: 2Gbit}, {at: 1500ms, bandwidth: 0, cross_traffic: 0.5}]}")
 			})
 		}
 	}
 }
 
 // oneVMFleetIsARun is one case of TestOneVMFleetIsARun.
-func oneVMFleetIsARun(t *testing.T, engine, model string) {
+func oneVMFleetIsARun(t *testing.T, engine, model, network string) {
 	var runSets []string
 	wantEngine := "" // page: results name no engine
 	if engine == "page" {
@@ -74,10 +80,10 @@ func oneVMFleetIsARun(t *testing.T, engine, model string) {
 		}
 	}
 	vm := "vm: {memory: 1GiB}\n    workload: {generator: {kind: hotcold, dirty_rate: 20000, working_set: 256MiB, duration: 20s}}\n    model: " + model
-	f := writeFleet(t, "name: one\nseed: 7\nnetwork: {profile: metro}\nvms:\n  - name: db\n    "+vm+"\n")
+	f := writeFleet(t, "name: one\nseed: 7\nnetwork: "+network+"\nvms:\n  - name: db\n    "+vm+"\n")
 	got := runFleet(t, f, Options{})
 	scen := filepath.Join(t.TempDir(), "db.yaml")
-	text := "name: db\nseed: 7\nnetwork: {profile: metro}\n" + strings.ReplaceAll(vm, "\n    ", "\n")
+	text := "name: db\nseed: 7\nnetwork: " + network + "\n" + strings.ReplaceAll(vm, "\n    ", "\n")
 	if err := os.WriteFile(scen, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -409,5 +415,45 @@ func TestKeysDocumented(t *testing.T) {
 		if !doc[k] && k != "plan" {
 			t.Errorf("key %s is not documented in Keys", k)
 		}
+	}
+}
+
+// TestScheduleClosedForm: when the network's bandwidth halves under two
+// idle VMs sharing one path, each goes at half the first rate until the
+// change and half the new one after it; a VM that starts later sees the
+// bandwidth of its start, the schedule counting from the fleet's start;
+// a listed host's NIC does not follow the schedule, a host only named
+// does.
+func TestScheduleClosedForm(t *testing.T) {
+	const change = 0.5 // s
+	sched := "network: {bandwidth: 10Gbit, rtt: 0, bandwidth_schedule: [{at: 500ms, bandwidth: 5Gbit}]}"
+	fleet := strings.Replace(idleVMs, "network: {bandwidth: 10Gbit, rtt: 0}", sched, 1)
+	one := writeFleet(t, idleVMs, "vms.vm.count=1")
+	alone := runFleet(t, one, Options{}).VMs[0].TotalTimeS
+	setup := 0.010
+	wire := (alone - setup) * 10e9 // bits a VM puts on the wire
+
+	together := runFleet(t, writeFleet(t, fleet, "vms.vm.count=2", "plan.max_concurrent=2"), Options{})
+	want := change + (wire-5e9*(change-setup))/2.5e9
+	for _, v := range together.VMs {
+		if !relClose(v.TotalTimeS, want, 0.01) {
+			t.Errorf("%s: %.4f s, want %.4f s (5 Gbit each to %.1f s, then 2.5)", v.Name, v.TotalTimeS, want, change)
+		}
+	}
+	// One at a time: the first crosses the change, the second starts
+	// after it and runs at 5 Gbit throughout.
+	serial := runFleet(t, writeFleet(t, fleet, "vms.vm.count=2"), Options{})
+	first := change + (wire-10e9*(change-setup))/5e9
+	second := setup + wire/5e9
+	if v := serial.VMs; !relClose(v[0].TotalTimeS, first, 0.01) || !relClose(v[1].TotalTimeS, second, 0.01) {
+		t.Errorf("one at a time: %.4f s and %.4f s, want %.4f s and %.4f s", v[0].TotalTimeS, v[1].TotalTimeS, first, second)
+	}
+	// The network doubles: listed 10 Gbit NICs hold the VM to 10 Gbit,
+	// hosts only named follow the network to 20.
+	up := strings.Replace(idleVMs, "network: {bandwidth: 10Gbit, rtt: 0}", "network: {bandwidth: 10Gbit, rtt: 0, bandwidth_schedule: [{at: 1ms, bandwidth: 20Gbit}]}", 1)
+	named := runFleet(t, writeFleet(t, up, "vms.vm.count=1"), Options{}).VMs[0].TotalTimeS
+	listed := runFleet(t, writeFleet(t, strings.Replace(up, "vms:", "hosts: [{name: source, nic: 10Gbit}, {name: destination, nic: 10Gbit}]\nvms:", 1), "vms.vm.count=1", "vms.vm.from=source", "vms.vm.to=destination"), Options{}).VMs[0].TotalTimeS
+	if !relClose(listed, alone, 1e-9) || !relClose(named, setup+wire/20e9, 0.01) {
+		t.Errorf("network doubled: listed NICs %.4f s (want %.4f s as before), named hosts %.4f s (want %.4f s)", listed, alone, named, setup+wire/20e9)
 	}
 }

@@ -1,10 +1,13 @@
 package fleet
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"sort"
 	"time"
 
@@ -153,6 +156,13 @@ type run struct {
 	starts    []string
 	err       error
 
+	// link is the network's step now (its bandwidth and cross traffic):
+	// the paths' capacity is its bandwidth × (1 − cross traffic), and the
+	// NICs' of the hosts that follow the network; it changes with
+	// network.bandwidth_schedule.
+	link     sim.RateChange
+	schedule []sim.RateChange // network.bandwidth_schedule, times from the fleet's start
+
 	rates map[int]float64
 	total float64
 	util  []UtilSample
@@ -167,6 +177,17 @@ func (r *run) setup() {
 		r.out[h.Name] = &sim.Resource{Name: h.Name + "/out", CapacityBps: float64(h.NIC)}
 		r.in[h.Name] = &sim.Resource{Name: h.Name + "/in", CapacityBps: float64(h.NIC)}
 	}
+	// Every VM has the fleet's network: the first one's is everyone's.
+	netw := f.VMs[0].Spec.Network
+	r.link = sim.RateChange{Bandwidth: netw.Bandwidth}
+	for _, st := range netw.BandwidthSchedule {
+		c := sim.RateChange{At: st.At, Bandwidth: st.Bandwidth, CrossTraffic: st.CrossTraffic}
+		if c.Bandwidth == 0 { // 0: the network's bandwidth
+			c.Bandwidth = netw.Bandwidth
+		}
+		r.schedule = append(r.schedule, c)
+		r.root.Schedule(sim.Time(c.At), sim.PhaseClock, func() { r.setLink(c) })
+	}
 	r.started = make([]bool, len(f.VMs))
 	r.results = make([]VMResult, len(f.VMs))
 	r.rates = map[int]float64{}
@@ -180,8 +201,58 @@ func (r *run) path(vm *VM) *sim.Resource {
 	k := [2]string{vm.From, vm.To}
 	p := r.paths[k]
 	if p == nil {
-		p = &sim.Resource{Name: vm.From + "->" + vm.To, CapacityBps: float64(vm.Spec.Network.Bandwidth)}
+		p = &sim.Resource{Name: vm.From + "->" + vm.To, CapacityBps: r.linkCapacity()}
 		r.paths[k] = p
+	}
+	return p
+}
+
+// linkCapacity is what the network carries now for migrations, bits
+// per second: its bandwidth less the cross traffic's share.
+func (r *run) linkCapacity() float64 {
+	return float64(r.link.Bandwidth) * (1 - r.link.CrossTraffic)
+}
+
+// setLink changes the network to step c of network.bandwidth_schedule:
+// every path's capacity, and the NICs of the hosts that follow the
+// network (cross traffic crosses the paths, not the NICs). The flows
+// re-share the new capacities at once, and each migration re-plans its
+// pass in flight.
+func (r *run) setLink(c sim.RateChange) {
+	r.link = c
+	var nics []*sim.Resource
+	for _, h := range r.f.Hosts {
+		if h.FollowsNetwork {
+			nics = append(nics, r.out[h.Name], r.in[h.Name])
+		}
+	}
+	var paths []*sim.Resource
+	for _, k := range slices.SortedFunc(maps.Keys(r.paths), func(a, b [2]string) int {
+		return cmp.Or(cmp.Compare(a[0], b[0]), cmp.Compare(a[1], b[1]))
+	}) {
+		paths = append(paths, r.paths[k])
+	}
+	r.net.SetCapacity(float64(c.Bandwidth), nics...)
+	r.net.SetCapacity(r.linkCapacity(), paths...)
+}
+
+// pathFrom returns the network's path for a migration that starts at
+// now: the network's step then, and the rest of network.bandwidth_schedule
+// in the migration's own time (from its start), as `migsim run` sees a
+// schedule; a fleet's schedule counts from the fleet's start.
+func (r *run) pathFrom(p sim.Path, now sim.Time) sim.Path {
+	if len(r.schedule) == 0 {
+		return p
+	}
+	p.Bandwidth, p.Schedule = r.link.Bandwidth, nil
+	if r.link.CrossTraffic > 0 {
+		p.Schedule = append(p.Schedule, sim.RateChange{Bandwidth: r.link.Bandwidth, CrossTraffic: r.link.CrossTraffic})
+	}
+	for _, c := range r.schedule {
+		if at := sim.Time(c.At); at > now {
+			c.At = at.Sub(now)
+			p.Schedule = append(p.Schedule, c)
+		}
 	}
 	return p
 }
@@ -248,6 +319,7 @@ func (r *run) start(i int) {
 	r.outN[vm.From]++
 	r.inN[vm.To]++
 	r.starts = append(r.starts, vm.Name)
+	in.Path = r.pathFrom(in.Path, r.root.Now())
 	sub := r.root.Sub(vm.Spec.Seed)
 	vn := &vmNet{
 		net: &r.net, eng: sub, path: in.Path,

@@ -55,6 +55,10 @@ type Host struct {
 	Name string
 	// NIC is its network interface's rate, each way, bits per second.
 	NIC units.BitRate
+	// FollowsNetwork is true for a host named in from or to but not
+	// listed in hosts: its NIC is the network's bandwidth and follows the
+	// network's bandwidth_schedule.
+	FollowsNetwork bool
 }
 
 // VM is one migration of a fleet.
@@ -329,14 +333,9 @@ func load(file string, data []byte, overrides []string) (*Spec, error) {
 	}
 	sort.Strings(extra)
 	for _, h := range extra {
-		f.Hosts = append(f.Hosts, Host{Name: h, NIC: netRate})
+		f.Hosts = append(f.Hosts, Host{Name: h, NIC: netRate, FollowsNetwork: true})
 	}
 	sort.Slice(f.Hosts, func(i, j int) bool { return f.Hosts[i].Name < f.Hosts[j].Name })
-	for _, vm := range f.VMs {
-		if len(vm.Spec.Network.BandwidthSchedule) > 0 {
-			return nil, &Error{File: file, Line: keyLine(network, "bandwidth_schedule"), Key: "network.bandwidth_schedule", Err: errors.New("a fleet's network does not change over time yet: remove the schedule")}
-		}
-	}
 	return f, nil
 }
 

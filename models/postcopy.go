@@ -291,8 +291,9 @@ func newPostcopyRun(cfg postcopyConfig, in Input, env *runEnv, g *guest, res *Re
 		meter:      newFullSpeedMeter(cfg.fullWindow, cfg.fullSpeed),
 	}
 	// The push runs over the path's streams at their steady TCP rate:
-	// window/RTT and Mathis's loss limit per stream, up to the link.
-	rate := r.path(0).SteadyBps(0, 0, cfg.capBps)
+	// window/RTT and Mathis's loss limit per stream, up to the link as
+	// it is now (a hybrid switches late; the link may have changed).
+	rate := r.path(0).SteadyBps(0, r.eng.Now(), cfg.capBps)
 	r.rateBps = rate
 	nsPerByte := 8e9 / rate
 	r.tauNormal = r.wireNormal * nsPerByte
@@ -345,8 +346,26 @@ func (r *postcopyRun) begin(pre time.Duration, p *postcopyPlan) {
 			}
 		})
 		held = true
+	} else {
+		r.followSchedule()
 	}
 	r.scheduleEnd()
+}
+
+// followSchedule makes the push of a run on a path of its own follow the
+// path's bandwidth_schedule: at each change after the stop it carries on
+// at the streams' steady rate from then, as on a shared network it
+// follows its share.
+func (r *postcopyRun) followSchedule() {
+	for _, c := range r.in.Path.Schedule {
+		at := sim.Time(c.At)
+		if at <= r.stopAt {
+			continue
+		}
+		r.eng.Schedule(at, sim.PhaseClock, func() {
+			r.rerate(r.in.Path.SteadyBps(r.cfg.stream.channels, at, r.cfg.capBps))
+		})
+	}
 }
 
 // scheduleEnd (re)schedules the end of the phase: when the last page has

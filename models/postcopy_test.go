@@ -415,3 +415,29 @@ func TestPostcopyFamilyRegistered(t *testing.T) {
 		}
 	}
 }
+
+// The push follows the path's bandwidth schedule: the link drops to a
+// quarter of its rate half-way through the push, so the pages left then
+// take four times as long; the bytes do not change, and a change after the
+// end changes nothing.
+func TestPostcopyFollowsSchedule(t *testing.T) {
+	const pages = 1 << 15
+	mem := units.Bytes(pages * 4096)
+	trace := genTrace(genSpec("uniform", 2000, 2000, mem/2, 0), mem, 1)
+	flat := runPostcopyModel(t, postcopyWith(PrepagingBubbling), pcInput(trace, pages, units.Gbit, time.Millisecond))
+	half := sim.Time(flat.TotalTimeS * 1e9 / 2)
+	in := pcInput(trace, pages, units.Gbit, time.Millisecond)
+	in.Path.Schedule = []sim.RateChange{{At: half.Sub(0), Bandwidth: units.Gbit / 4}}
+	slow := runPostcopyModel(t, postcopyWith(PrepagingBubbling), in)
+	// Up to the change the two runs are the same; what the flat run did
+	// after it the slow one does at a quarter of the rate.
+	want := half.Seconds() + 4*(flat.TotalTimeS-half.Seconds())
+	if math.Abs(slow.TotalTimeS-want) > 0.02*want || slow.TransferredBytes != flat.TransferredBytes {
+		t.Errorf("bandwidth quartered at %.3f s: %.4f s and %d bytes, want about %.4f s and the flat run's %d bytes",
+			half.Seconds(), slow.TotalTimeS, slow.TransferredBytes, want, flat.TransferredBytes)
+	}
+	in.Path.Schedule = []sim.RateChange{{At: time.Duration(2 * flat.TotalTimeS * 1e9), Bandwidth: units.Gbit / 4}}
+	if late := runPostcopyModel(t, postcopyWith(PrepagingBubbling), in); late.TotalTimeS != flat.TotalTimeS {
+		t.Errorf("a change after the end: %v s, want the flat run's %v s", late.TotalTimeS, flat.TotalTimeS)
+	}
+}

@@ -24,6 +24,9 @@ import (
 // (its TCP model does), so a flow alone on idle resources is offered
 // their full capacity and runs exactly as it would on a path of its own.
 //
+// A resource's capacity may change while flows cross it ([FlowNetwork.SetCapacity]):
+// a link whose rate follows a schedule.
+//
 // The network is not safe for concurrent use: it belongs to one engine.
 type FlowNetwork struct {
 	flows   []*Flow // active, in the order they were added
@@ -139,6 +142,21 @@ func (n *FlowNetwork) SetCeiling(f *Flow, ceilBps float64) {
 	}
 	f.ceilBps = ceilBps
 	if f.active {
+		n.recompute()
+	}
+}
+
+// SetCapacity changes the capacity of resources rs to capBps (bits per
+// second, positive: a link's rate changing over time) and recomputes the
+// rates once, telling every flow whose offer changed.
+func (n *FlowNetwork) SetCapacity(capBps float64, rs ...*Resource) {
+	changed := false
+	for _, r := range rs {
+		if r.CapacityBps != capBps {
+			r.CapacityBps, changed = capBps, true
+		}
+	}
+	if changed && len(n.flows) > 0 {
 		n.recompute()
 	}
 }

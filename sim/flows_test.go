@@ -121,3 +121,38 @@ func TestFlowNetworkProbe(t *testing.T) {
 		t.Errorf("after the probe: rate %v offer %v, told %d times, %d flows", a.RateBps(), a.OfferBps(), told, net.Flows())
 	}
 }
+
+// TestFlowNetworkSetCapacity checks that a capacity change re-shares the
+// resources at once and tells only the flows whose offer changed.
+func TestFlowNetworkSetCapacity(t *testing.T) {
+	path := &Resource{Name: "path", CapacityBps: 12}
+	other := &Resource{Name: "other", CapacityBps: 5}
+	var net FlowNetwork
+	var got [3][]float64
+	fs := []*Flow{
+		NewFlow([]*Resource{path}, 1, 0, func(o float64) { got[0] = append(got[0], o) }),
+		NewFlow([]*Resource{path}, 2, 0, func(o float64) { got[1] = append(got[1], o) }),
+		NewFlow([]*Resource{other}, 1, 0, func(o float64) { got[2] = append(got[2], o) }),
+	}
+	for _, f := range fs {
+		net.Add(f)
+	}
+	// The path drops to 6 and the other link stays: flows 0 and 1 keep
+	// their 1:2 split of the new capacity, flow 2 is not told.
+	net.SetCapacity(6, path)
+	net.SetCapacity(6, path) // no change: no one is told
+	want := [3][]float64{{12, 4, 2}, {8, 4}, {5}}
+	for i := range got {
+		if len(got[i]) != len(want[i]) {
+			t.Fatalf("flow %d offers %v, want %v", i, got[i], want[i])
+		}
+		for j := range got[i] {
+			if !near(got[i][j], want[i][j]) {
+				t.Fatalf("flow %d offers %v, want %v", i, got[i], want[i])
+			}
+		}
+	}
+	if path.CapacityBps != 6 || !near(fs[0].RateBps()+fs[1].RateBps(), 6) {
+		t.Errorf("path capacity %v carries %v, want 6 and 6", path.CapacityBps, fs[0].RateBps()+fs[1].RateBps())
+	}
+}
