@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/migsim/migsim/internal/labtest"
 	"github.com/migsim/migsim/lab"
 	"github.com/migsim/migsim/scenarios"
 	"github.com/migsim/migsim/units"
@@ -99,36 +100,40 @@ func TestRunShapedAgreesWithSimulator(t *testing.T) {
 	needLab(t)
 	needRoot(t)
 	spec := shapedLabSpec(t)
-	c := runCase(t, spec, lab.LocalOptions{WorkDir: t.TempDir(), Shaping: lab.ShapingNetns})
-	if ns := lab.OwnNamespaces(); len(ns) > 0 {
-		t.Errorf("namespaces left after the run: %v", ns)
-	}
-	if c.Real.Network == nil || c.Real.Network.Bandwidth != 200*units.Mbit || c.Real.Network.RTT != 20*time.Millisecond {
-		t.Errorf("run records network %+v, want the 200 Mbit, 20 ms shape", c.Real.Network)
-	}
-	checkCompared(t, c.Real, spec.VM.Memory, 200*units.Mbit)
-	real, sim := c.Real.Metrics.MeanBandwidthBps(), c.Sim.BandwidthBps
-	var samples []float64
-	for _, x := range c.Real.Series {
-		if x.Status == "active" && x.BandwidthBps > 0 {
-			samples = append(samples, x.BandwidthBps)
+	// A CPU-starved host stalls QEMU's migration thread, which only ever
+	// slows it: a run that misses is run once more, as the gate does.
+	labtest.Measure(t, 2, func(a *labtest.Attempt) {
+		c := runCase(t, spec, lab.LocalOptions{WorkDir: t.TempDir(), Shaping: lab.ShapingNetns})
+		if ns := lab.OwnNamespaces(); len(ns) > 0 {
+			t.Errorf("namespaces left after the run: %v", ns)
 		}
-	}
-	if len(samples) < 10 {
-		t.Fatalf("%d active query-migrate samples with a bandwidth, want at least 10", len(samples))
-	}
-	med := median(samples)
-	t.Logf("live bandwidth: real mean %.1f Mbit/s, median sample %.1f Mbit/s; simulated %.1f Mbit/s (%+.1f%% of the mean, %+.1f%% of the median)",
-		real/1e6, med/1e6, sim/1e6, 100*(sim/real-1), 100*(sim/med-1))
-	if real > 1.03*200e6 {
-		t.Errorf("live rounds ran at %.1f Mbit/s, above the 200 Mbit/s the tbf allows", real/1e6)
-	}
-	if math.Abs(sim/med-1) > 0.25 {
-		t.Errorf("live bandwidth: median sample %.1f Mbit/s, simulated %.1f Mbit/s: want within 25 %%", med/1e6, sim/1e6)
-	}
-	if math.Abs(sim/real-1) > 0.30 {
-		t.Errorf("live bandwidth: mean %.1f Mbit/s, simulated %.1f Mbit/s: want within 30 %%", real/1e6, sim/1e6)
-	}
+		if c.Real.Network == nil || c.Real.Network.Bandwidth != 200*units.Mbit || c.Real.Network.RTT != 20*time.Millisecond {
+			t.Errorf("run records network %+v, want the 200 Mbit, 20 ms shape", c.Real.Network)
+		}
+		checkCompared(t, c.Real, spec.VM.Memory, 200*units.Mbit)
+		real, sim := c.Real.Metrics.MeanBandwidthBps(), c.Sim.BandwidthBps
+		var samples []float64
+		for _, x := range c.Real.Series {
+			if x.Status == "active" && x.BandwidthBps > 0 {
+				samples = append(samples, x.BandwidthBps)
+			}
+		}
+		if len(samples) < 10 {
+			t.Fatalf("%d active query-migrate samples with a bandwidth, want at least 10", len(samples))
+		}
+		med := median(samples)
+		a.Logf("live bandwidth: real mean %.1f Mbit/s, median sample %.1f Mbit/s; simulated %.1f Mbit/s (%+.1f%% of the mean, %+.1f%% of the median)",
+			real/1e6, med/1e6, sim/1e6, 100*(sim/real-1), 100*(sim/med-1))
+		if real > 1.03*200e6 {
+			t.Errorf("live rounds ran at %.1f Mbit/s, above the 200 Mbit/s the tbf allows", real/1e6)
+		}
+		if math.Abs(sim/med-1) > 0.25 {
+			a.Errorf("live bandwidth: median sample %.1f Mbit/s, simulated %.1f Mbit/s: want within 25 %%", med/1e6, sim/1e6)
+		}
+		if math.Abs(sim/real-1) > 0.30 {
+			a.Errorf("live bandwidth: mean %.1f Mbit/s, simulated %.1f Mbit/s: want within 30 %%", real/1e6, sim/1e6)
+		}
+	})
 }
 
 // TestGateShapingFilter: a threshold with a shaping sees only the runs of
