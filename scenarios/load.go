@@ -631,7 +631,7 @@ func (l *loader) validate(s *Spec) {
 // for an empty or custom profile, from the TCP defaults), and drops an
 // empty bandwidth schedule.
 func (l *loader) resolveNetwork(n *NetworkSpec) {
-	base := Profile{Window: sim.DefaultWindow, MSS: sim.DefaultMSS}
+	base := NetworkProfile{Window: sim.DefaultWindow, MSS: sim.DefaultMSS}
 	switch n.Profile {
 	case "":
 		if !l.present["network.bandwidth"] && (l.calib == nil || l.calib.LinkBandwidth <= 0) {

@@ -9,10 +9,12 @@ import (
 	"github.com/migsim/migsim/units"
 )
 
-// Profile is a named network between migration source and destination,
-// the value of the scenario key network.profile. Explicit network keys
-// (bandwidth, rtt, loss, jitter, tcp_window, mss) override its values.
-type Profile struct {
+// NetworkProfile is a named network between migration source and
+// destination, the value of the scenario key network.profile. Explicit
+// network keys (bandwidth, rtt, loss, jitter, tcp_window, mss) override its
+// values. (Not to be confused with calibration.Profile, a calibration's
+// fitted parameters.)
+type NetworkProfile struct {
 	// Name is the value of network.profile, e.g. "lan-10g".
 	Name string
 	// Bandwidth is the link's capacity in bits per second.
@@ -35,7 +37,7 @@ type Profile struct {
 }
 
 // Path returns the profile as a simulated network path with one stream.
-func (p Profile) Path() sim.Path {
+func (p NetworkProfile) Path() sim.Path {
 	return sim.Path{
 		Bandwidth: p.Bandwidth, RTT: p.RTT, Loss: p.Loss,
 		Jitter: p.Jitter, Window: p.Window, MSS: p.MSS, Streams: 1,
@@ -77,9 +79,9 @@ const (
 // 1448 bytes (1500-byte MTU): a migration over an untuned host stack. LANs
 // are taken idle (no cross traffic, no loss); the WAN profiles are shared
 // paths with a little queueing jitter and a loss of 1e-7.
-func Profiles() []Profile {
+func Profiles() []NetworkProfile {
 	w, mss := sim.DefaultWindow, sim.DefaultMSS
-	return []Profile{
+	return []NetworkProfile{
 		{
 			Name: "lan-1g", Bandwidth: 1 * units.Gbit, RTT: 200 * time.Microsecond, Window: w, MSS: mss,
 			Description: "1GbE LAN, one switch hop (older clusters, management networks)",
@@ -137,11 +139,11 @@ func profileNames() string {
 
 // LookupProfile returns the built-in profile called name, or an error
 // listing the known ones.
-func LookupProfile(name string) (Profile, error) {
+func LookupProfile(name string) (NetworkProfile, error) {
 	for _, p := range Profiles() {
 		if p.Name == name {
 			return p, nil
 		}
 	}
-	return Profile{}, fmt.Errorf("unknown profile %q (known: %s)", name, profileNames())
+	return NetworkProfile{}, fmt.Errorf("unknown profile %q (known: %s)", name, profileNames())
 }
