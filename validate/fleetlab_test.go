@@ -170,52 +170,59 @@ func TestRunFleetAgreesWithSimulator(t *testing.T) {
 	needLab(t)
 	needRoot(t)
 	f := loadLabFleet(t)
-	work := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	var log strings.Builder
-	c, err := RunFleet(ctx, f, Options{Log: &log, Local: lab.LocalOptions{WorkDir: work}})
-	t.Log(log.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var tab strings.Builder
-	if err := c.WriteTable(&tab); err != nil {
-		t.Fatal(err)
-	}
-	t.Log("\n" + tab.String())
-	labtest.CheckNothingLeft(t, work)
-	if ns := lab.OwnNamespaces(); len(ns) > 0 {
-		t.Errorf("namespaces left after the fleet: %v", ns)
-	}
-	if len(c.VMs) != 2 || c.MaxConcurrent != 2 || c.Sim == nil || c.Sim.PeakConcurrency != 2 {
-		t.Fatalf("%d VMs, %d at once (simulated peak %v), want 2 and 2", len(c.VMs), c.MaxConcurrent, c.Sim)
-	}
-	link := float64(c.Network.Bandwidth)
-	sum := 0.0
-	for _, v := range c.VMs {
-		checkCompared(t, v.Real, 128*units.MiB, c.Network.Bandwidth)
-		if v.RealStartS > 0.5 {
-			t.Errorf("%s: migrate command %.3f s after the first, want both at once", v.Name, v.RealStartS)
+	// A burst of the host's other work starves QEMU's migration threads,
+	// which only ever slows them: a run whose times or bytes miss (or
+	// whose migrate commands a starved test process sent late) runs once
+	// more, as the gate re-runs a case. The checks that no load explains
+	// are made on every run.
+	labtest.Measure(t, 2, func(a *labtest.Attempt) {
+		var log strings.Builder
+		work := t.TempDir()
+		c, err := RunFleet(ctx, f, Options{Log: &log, Local: lab.LocalOptions{WorkDir: work}})
+		t.Log(log.String())
+		if err != nil {
+			t.Fatal(err)
 		}
-		m := map[string]MetricError{}
-		for _, x := range v.Metrics {
-			m[x.Name] = x
+		var tab strings.Builder
+		if err := c.WriteTable(&tab); err != nil {
+			t.Fatal(err)
 		}
-		if e := m["total_time_s"]; math.Abs(e.RelErr) > 0.45 {
-			t.Errorf("%s: total time real %.2f s, simulated %.2f s (%+.1f%%): want within 45 %%", v.Name, e.Real, e.Sim, 100*e.RelErr)
+		t.Log("\n" + tab.String())
+		labtest.CheckNothingLeft(t, work)
+		if ns := lab.OwnNamespaces(); len(ns) > 0 {
+			t.Errorf("namespaces left after the fleet: %v", ns)
 		}
-		if e := m["transferred_bytes"]; math.Abs(e.RelErr) > 0.25 {
-			t.Errorf("%s: bytes real %.0f, simulated %.0f (%+.1f%%): want within 25 %%", v.Name, e.Real, e.Sim, 100*e.RelErr)
+		if len(c.VMs) != 2 || c.MaxConcurrent != 2 || c.Sim == nil || c.Sim.PeakConcurrency != 2 {
+			t.Fatalf("%d VMs, %d at once (simulated peak %v), want 2 and 2", len(c.VMs), c.MaxConcurrent, c.Sim)
 		}
-		if real := v.Real.Metrics.TotalTimeS; real < 2*v.AloneTotalTimeS {
-			t.Errorf("%s: real total time %.2f s, under twice the %.2f s it simulates alone over the link: the link was not shared", v.Name, real, v.AloneTotalTimeS)
+		link := float64(c.Network.Bandwidth)
+		sum := 0.0
+		for _, v := range c.VMs {
+			checkCompared(t, v.Real, 128*units.MiB, c.Network.Bandwidth)
+			if v.RealStartS > 0.5 {
+				a.Errorf("%s: migrate command %.3f s after the first, want both at once", v.Name, v.RealStartS)
+			}
+			m := map[string]MetricError{}
+			for _, x := range v.Metrics {
+				m[x.Name] = x
+			}
+			if e := m["total_time_s"]; math.Abs(e.RelErr) > 0.45 {
+				a.Errorf("%s: total time real %.2f s, simulated %.2f s (%+.1f%%): want within 45 %%", v.Name, e.Real, e.Sim, 100*e.RelErr)
+			}
+			if e := m["transferred_bytes"]; math.Abs(e.RelErr) > 0.25 {
+				a.Errorf("%s: bytes real %.0f, simulated %.0f (%+.1f%%): want within 25 %%", v.Name, e.Real, e.Sim, 100*e.RelErr)
+			}
+			if real := v.Real.Metrics.TotalTimeS; real < 2*v.AloneTotalTimeS {
+				t.Errorf("%s: real total time %.2f s, under twice the %.2f s it simulates alone over the link: the link was not shared", v.Name, real, v.AloneTotalTimeS)
+			}
+			sum += m["mean_bandwidth_bps"].Real
 		}
-		sum += m["mean_bandwidth_bps"].Real
-	}
-	if sum > 1.05*link {
-		t.Errorf("the two migrations together averaged %.1f Mbit/s, above the %.0f Mbit/s link", sum/1e6, link/1e6)
-	}
+		if sum > 1.05*link {
+			t.Errorf("the two migrations together averaged %.1f Mbit/s, above the %.0f Mbit/s link", sum/1e6, link/1e6)
+		}
+	})
 }
 
 // TestRunFleetCancelLeavesNothing cancels a fleet while both of its
