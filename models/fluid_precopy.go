@@ -187,6 +187,7 @@ type fluidRun struct {
 	// Auto-converge period.
 	periodStart   sim.Time
 	periodDirtied float64
+	periodFresh   float64
 	periodVar     float64
 	periodBytes   float64
 	highCount     int
@@ -296,7 +297,7 @@ func (r *fluidRun) endRound() {
 	r.sendS += r.round.DurationS
 	r.emitRound(n, bw)
 
-	r.autoConverge(now, n, v)
+	r.autoConverge(now, n, v, n)
 
 	remaining := n * r.wireNormal
 	r.lastExpected = remaining * 8 / bw
@@ -350,34 +351,29 @@ func (r *fluidRun) passCap(normal, zero, bytes, capBps float64) float64 {
 }
 
 // autoConverge is [precopyRun.autoConverge] at a sync that found n pages
-// (variance v) newly dirty.
-func (r *fluidRun) autoConverge(now sim.Time, n, v float64) {
+// (variance v) newly dirty, fresh of them not already in the bitmap.
+func (r *fluidRun) autoConverge(now sim.Time, n, v, fresh float64) {
 	r.periodDirtied += n
+	r.periodFresh += fresh
 	r.periodVar += v
 	if now.Sub(r.periodStart) <= time.Second {
 		return
 	}
 	period := now.Sub(r.periodStart).Seconds()
 	r.res.DirtyPagesRate = r.periodDirtied / period
-	dirtiedBytes := r.periodDirtied * r.pageSize
+	dirtiedBytes := r.periodFresh * r.pageSize
 	xfer := r.transferred - r.periodBytes
 	if r.p.AutoConverge {
-		trigger := xfer * r.p.ThrottleTriggerThreshold / 100
+		trigger := math.Floor(xfer * r.p.ThrottleTriggerThreshold / 100)
 		r.decide(dirtiedBytes-trigger, math.Sqrt(r.periodVar)*r.pageSize)
-		if dirtiedBytes > trigger {
-			r.highCount++
-			if r.highCount >= 2 {
-				r.highCount = 0
-				if r.throttlePct == 0 {
-					r.throttlePct = r.p.CPUThrottleInitial
-				} else {
-					r.throttlePct = math.Min(r.throttlePct+r.p.CPUThrottleIncrement, r.p.MaxCPUThrottle)
-				}
-				r.g.setSpeed(1 - r.throttlePct/100)
-			}
+	}
+	if pct, stepped := r.p.throttleCheck(r.throttlePct, dirtiedBytes, xfer, &r.highCount); stepped {
+		r.throttlePct = pct
+		if !r.in.ThrottleInTrace {
+			r.g.setSpeed(1 - r.throttlePct/100)
 		}
 	}
-	r.periodStart, r.periodDirtied, r.periodVar, r.periodBytes = now, 0, 0, r.transferred
+	r.periodStart, r.periodDirtied, r.periodFresh, r.periodVar, r.periodBytes = now, 0, 0, 0, r.transferred
 }
 
 // stopAndCopy stops the guest and sends the final n pages, zero of them
@@ -637,7 +633,10 @@ func (r *fluidRun) syncQEMU() {
 	w := r.g.sync()
 	r.res.DirtySyncCount++
 	found := w.Count(r.g.shares)
+	before, _ := r.bm.count()
 	r.bm.sync(r.g.synced)
+	after, _ := r.bm.count()
+	fresh := math.Max(0, after-before) // QEMU's new_dirty_pages
 	th, bw := r.threshold(now)
 	r.round.DurationS = now.Seconds() - r.round.StartS
 	r.sendS += r.round.DurationS
@@ -646,7 +645,7 @@ func (r *fluidRun) syncQEMU() {
 	}
 	r.emitRound(found, bw)
 
-	r.autoConverge(now, found, w.Variance(r.g.shares))
+	r.autoConverge(now, found, w.Variance(r.g.shares), fresh)
 
 	n, v := r.bm.count()
 	remaining := n * r.wireNormal

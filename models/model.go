@@ -71,6 +71,11 @@ type Input struct {
 	ForcePostcopyAt time.Duration
 	// Observer, when not nil, is told of each pass over memory as it ends.
 	Observer Observer
+	// ThrottleInTrace says the trace already shows the guest as the
+	// auto-converge throttle slowed it (the validation lab's achieved
+	// trace, laid out in wall time from a throttled guest's reports):
+	// the throttle steps as usual but does not slow the replay again.
+	ThrottleInTrace bool
 }
 
 // VM describes the migrating guest.

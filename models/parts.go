@@ -152,6 +152,59 @@ type Throttle struct {
 	// period that dirtied bytes must exceed, twice, to throttle further,
 	// percent (QEMU throttle-trigger-threshold, 50).
 	ThrottleTriggerThreshold float64 `mapstructure:"throttle_trigger_threshold"`
+	// CPUThrottleTailslow, true or false (default false, as in QEMU),
+	// makes the steps after the first smaller near the trigger (QEMU
+	// cpu-throttle-tailslow): a step raises the throttle by no more than
+	// takes the guest's CPU share from c = 100 − throttle to the share
+	// c × trigger / dirtied (trigger = the period's bytes transferred ×
+	// throttle_trigger_threshold / 100, dirtied = the bytes it dirtied; the
+	// share rounded down to a whole percent), and never by more than
+	// cpu_throttle_increment.
+	CPUThrottleTailslow bool `mapstructure:"cpu_throttle_tailslow"`
+}
+
+// next returns the throttle, percent, that a step of QEMU 7.2's
+// mig_throttle_guest_down sets from throttle now (0: not throttling yet),
+// at a sync period that dirtied dirtied bytes against trigger bytes. The
+// first step sets cpu_throttle_initial; each further one adds
+// cpu_throttle_increment (less under cpu_throttle_tailslow), up to
+// max_cpu_throttle. As QEMU's cpu_throttle_set, the result is held to
+// [1, 99].
+func (t *Throttle) next(now, dirtied, trigger float64) float64 {
+	pct := t.CPUThrottleInitial
+	if now > 0 {
+		inc := t.CPUThrottleIncrement
+		if t.CPUThrottleTailslow && dirtied > 0 {
+			cpuNow := 100 - now
+			ideal := math.Floor(cpuNow * trigger / dirtied)
+			inc = math.Min(cpuNow-ideal, inc)
+		}
+		pct = math.Min(now+inc, t.MaxCPUThrottle)
+	}
+	return math.Min(math.Max(pct, 1), 99)
+}
+
+// throttleCheck is QEMU 7.2's migration_trigger_throttle at a sync that
+// closes a period (one at least a second long) in which the guest newly
+// dirtied dirtied bytes while xfer bytes were transferred: a period whose
+// dirtied bytes exceed throttle_trigger_threshold % of xfer raises the
+// counter high; on its second raise the counter goes back to 0 and the
+// throttle takes a step. It returns the throttle after the check and
+// whether it stepped; with auto_converge off nothing changes.
+func (t *Throttle) throttleCheck(now, dirtied, xfer float64, high *int) (float64, bool) {
+	if !t.AutoConverge {
+		return now, false
+	}
+	trigger := math.Floor(xfer * t.ThrottleTriggerThreshold / 100)
+	if dirtied <= trigger {
+		return now, false
+	}
+	*high++
+	if *high < 2 {
+		return now, false
+	}
+	*high = 0
+	return t.next(now, dirtied, trigger), true
 }
 
 // DefaultThrottle returns auto-converge off with QEMU's steps.

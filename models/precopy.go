@@ -42,13 +42,20 @@ import (
 //   - No round cap by default; max_rounds and max_bytes_factor force
 //     stop-and-copy (Xen-style). A run that has not converged by max_time
 //     ends there with converged false, completed false.
-//   - Auto-converge follows mig_throttle_guest_down: at a sync at least 1 s
-//     after the start of the current period, if the bytes dirtied in the
-//     period exceed throttle_trigger_threshold % of the bytes transferred
-//     in it, a counter is raised; on its second raise the throttle starts
-//     at cpu_throttle_initial % or rises by cpu_throttle_increment %, up to
+//   - Auto-converge follows migration_trigger_throttle and
+//     mig_throttle_guest_down: at the first sync more than 1 s after the
+//     start of the current period (which that sync ends), if the bytes
+//     newly dirtied in the period (pages not already waiting in the
+//     migration bitmap) exceed throttle_trigger_threshold % of the bytes
+//     transferred in it, a counter is raised (it is not lowered by a
+//     period below); on its second raise it goes back to 0 and the
+//     throttle starts at cpu_throttle_initial % or rises by
+//     cpu_throttle_increment % (less under cpu_throttle_tailslow), up to
 //     max_cpu_throttle %. A throttle of p % runs the guest, and so its
-//     trace, at (100 − p) % speed.
+//     trace, at (100 − p) % speed: QEMU's cpu_throttle_thread puts each
+//     vCPU to sleep for p/(100 − p) of a 10 ms timeslice every timeslice
+//     it runs. The rounds' throttle_pct is the timeline
+//     ([Result.ThrottleSteps]).
 //
 // # Closed form
 //
@@ -196,6 +203,7 @@ type precopyRun struct {
 	// Auto-converge period (QEMU's time_last_bitmap_sync etc.).
 	periodStart   sim.Time
 	periodDirtied uint64
+	periodFresh   uint64
 	periodBytes   float64
 	highCount     int
 	throttlePct   float64
@@ -296,7 +304,7 @@ func (r *precopyRun) endRound() {
 	r.round.BandwidthBps = bw
 	r.emit(r.round)
 
-	r.autoConverge(now, n)
+	r.autoConverge(now, n, n)
 
 	remaining := float64(n) * r.wireNormal
 	r.lastExpected = remaining * 8 / bw
@@ -326,30 +334,29 @@ func (r *precopyRun) bpsLimit() float64 {
 	return r.steadyBps(r.conn.Streams, r.eng.Now(), r.steadyCap(r.capBps))
 }
 
-// autoConverge runs QEMU's migration_trigger_throttle logic at a sync that
-// found n newly dirty pages.
-func (r *precopyRun) autoConverge(now sim.Time, n uint64) {
+// autoConverge runs QEMU's migration_bitmap_sync period check at a sync
+// that found n newly dirty pages, fresh of them not already in the
+// migration bitmap (QEMU's num_dirty_pages_period counts only those; under
+// sync_policy pass the bitmap is empty at a sync, so fresh = n): a period
+// ends at the first sync more than a second after it began, and there
+// migration_trigger_throttle compares the bytes freshly dirtied in it with
+// the bytes transferred in it ([Throttle.throttleCheck]).
+func (r *precopyRun) autoConverge(now sim.Time, n, fresh uint64) {
 	r.periodDirtied += n
+	r.periodFresh += fresh
 	if now.Sub(r.periodStart) <= time.Second {
 		return
 	}
 	period := now.Sub(r.periodStart).Seconds()
 	r.res.DirtyPagesRate = float64(r.periodDirtied) / period
-	dirtiedBytes := float64(r.periodDirtied) * float64(r.g.hdr.PageSize)
-	xfer := r.transferred - r.periodBytes
-	if r.p.AutoConverge && dirtiedBytes > xfer*r.p.ThrottleTriggerThreshold/100 {
-		r.highCount++
-		if r.highCount >= 2 {
-			r.highCount = 0
-			if r.throttlePct == 0 {
-				r.throttlePct = r.p.CPUThrottleInitial
-			} else {
-				r.throttlePct = math.Min(r.throttlePct+r.p.CPUThrottleIncrement, r.p.MaxCPUThrottle)
-			}
+	dirtiedBytes := float64(r.periodFresh) * float64(r.g.hdr.PageSize)
+	if pct, stepped := r.p.throttleCheck(r.throttlePct, dirtiedBytes, r.transferred-r.periodBytes, &r.highCount); stepped {
+		r.throttlePct = pct
+		if !r.in.ThrottleInTrace {
 			r.g.setSpeed(1 - r.throttlePct/100)
 		}
 	}
-	r.periodStart, r.periodDirtied, r.periodBytes = now, 0, r.transferred
+	r.periodStart, r.periodDirtied, r.periodFresh, r.periodBytes = now, 0, 0, r.transferred
 }
 
 // stopAndCopy stops the guest and sends the final dirty set and device

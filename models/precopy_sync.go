@@ -148,7 +148,9 @@ func (r *precopyRun) syncQEMU() {
 	r.res.DirtySyncCount++
 	found := dirty.count
 	q.zeroLeft.andNot(dirty)
+	before := q.bm.count
 	q.bm.or(dirty)
+	fresh := q.bm.count - before // QEMU's new_dirty_pages
 	th, bw := r.threshold(now)
 	r.round.DurationS = now.Seconds() - r.round.StartS
 	r.sendS += r.round.DurationS
@@ -159,7 +161,7 @@ func (r *precopyRun) syncQEMU() {
 	}
 	r.emit(r.round)
 
-	r.autoConverge(now, found)
+	r.autoConverge(now, found, fresh)
 
 	remaining := float64(q.bm.count) * r.wireNormal
 	r.lastExpected = remaining * 8 / bw

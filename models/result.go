@@ -300,6 +300,35 @@ type Result struct {
 	ResolvedScenario json.RawMessage `json:"resolved_scenario,omitempty"`
 }
 
+// ThrottleStep is one step of the auto-converge throttle.
+type ThrottleStep struct {
+	// TimeS is when the throttle changed, seconds since the migration
+	// started: the sync that decided the step.
+	TimeS float64 `json:"t_s"`
+	// Pct is the throttle from then on, percent.
+	Pct float64 `json:"pct"`
+}
+
+// ThrottleSteps returns the auto-converge throttle's timeline from
+// RoundsDetail: a step at the end of each round (the sync that ends it)
+// after which the next round runs at another throttle_pct. Empty when the
+// throttle never stepped.
+func (r *Result) ThrottleSteps() []ThrottleStep {
+	var out []ThrottleStep
+	prev := 0.0
+	for i, rd := range r.RoundsDetail {
+		if rd.Postcopy {
+			break
+		}
+		if rd.ThrottlePct != prev && i > 0 {
+			last := r.RoundsDetail[i-1]
+			out = append(out, ThrottleStep{TimeS: last.StartS + last.DurationS, Pct: rd.ThrottlePct})
+		}
+		prev = rd.ThrottlePct
+	}
+	return out
+}
+
 // PageCounts counts pages the way QEMU's query-migrate does.
 type PageCounts struct {
 	// Total is the guest's page count (QEMU reports ram.total in bytes).

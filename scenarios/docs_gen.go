@@ -85,6 +85,7 @@ var fieldDocs = map[string]string{
 	"models.Throttle.AutoConverge":             "AutoConverge enables QEMU's auto-converge CPU throttling.",
 	"models.Throttle.CPUThrottleIncrement":     "CPUThrottleIncrement is each further step, percent (QEMU 10).",
 	"models.Throttle.CPUThrottleInitial":       "CPUThrottleInitial is the first throttle step, percent (QEMU 20).",
+	"models.Throttle.CPUThrottleTailslow":      "CPUThrottleTailslow, true or false (default false, as in QEMU), makes the steps after the first smaller near the trigger (QEMU cpu-throttle-tailslow): a step raises the throttle by no more than takes the guest's CPU share from c = 100 − throttle to the share c × trigger / dirtied (trigger = the period's bytes transferred × throttle_trigger_threshold / 100, dirtied = the bytes it dirtied; the share rounded down to a whole percent), and never by more than cpu_throttle_increment.",
 	"models.Throttle.MaxCPUThrottle":           "MaxCPUThrottle caps the throttle, percent (QEMU 99).",
 	"models.Throttle.ThrottleTriggerThreshold": "ThrottleTriggerThreshold is the share of bytes transferred in a sync period that dirtied bytes must exceed, twice, to throttle further, percent (QEMU throttle-trigger-threshold, 50).",
 	"models.Xbzrle.CacheSize":                  "CacheSize is the source's page cache, bytes: a power of two number of pages (QEMU xbzrle-cache-size, default 64MiB).",
