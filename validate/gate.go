@@ -414,6 +414,10 @@ type HistoryEntry struct {
 	Errors []MetricSummary `json:"errors"`
 	// Gate lists the thresholds crossed, as text ("" entries none).
 	Gate []string `json:"gate,omitempty"`
+	// Checks are the errors this run measured for each threshold of the
+	// suite's gate that applies to its calibration, crossed or not: what
+	// [DeriveThresholds] sets thresholds from.
+	Checks []ThresholdCheck `json:"checks,omitempty"`
 }
 
 // AppendHistory appends e as one JSON line to the file at path, creating

@@ -93,6 +93,7 @@ func (f *gateFlags) applyOut(s streams, suite *validate.Suite, res *validate.Sui
 			Date: time.Now().UTC().Truncate(time.Second), Commit: commit, Suite: res.Suite,
 			Calibration: cal, Host: f.host,
 			Cases: len(res.Comparisons), Failed: len(res.Failed), Errors: res.Summary,
+			Checks: res.Check(validate.ThresholdsFor(suite.Gate, cal)),
 		}
 		for _, v := range vs {
 			e.Gate = append(e.Gate, v.String())

@@ -35,7 +35,7 @@ It needs qemu-system-x86_64 and a kernel in /boot (Debian: qemu-system-x86
 and linux-image-amd64; validate/ci-install.sh installs both), and the go tool
 to build the guest replayer unless --guest names a built one.`,
 	})
-	cmd.AddCommand(newValidateRunCmd(s), newValidateSuiteCmd(s), newValidateImageCmd(s), newValidateGateCmd(s), newValidateImportCmd(s), newValidateFleetCmd(s))
+	cmd.AddCommand(newValidateRunCmd(s), newValidateSuiteCmd(s), newValidateImageCmd(s), newValidateGateCmd(s), newValidateImportCmd(s), newValidateFleetCmd(s), newValidateThresholdsCmd(s))
 	return cmd
 }
 
