@@ -1,10 +1,9 @@
 package lab
 
 import (
-	"bufio"
 	"context"
+	"errors"
 	"fmt"
-	"io"
 	"os"
 
 	"github.com/migsim/migsim/traces"
@@ -22,29 +21,32 @@ func WriteTraceFile(ctx context.Context, path string, src traces.Source) (err er
 			err = cerr
 		}
 	}()
-	bw := bufio.NewWriterSize(f, 1<<20)
-	w, err := traces.NewWriter(bw, src.Header())
-	if err != nil {
-		return err
+	cs := &ctxSource{Source: src, ctx: ctx}
+	_, err = traces.Encode(f, cs)
+	var se *traces.SourceError
+	switch {
+	case cs.stopped:
+		return ctx.Err()
+	case errors.As(err, &se):
+		return fmt.Errorf("reading the trace to write %s: %w", path, se.Err)
 	}
-	var e traces.Epoch
-	for {
-		if e.Index%1024 == 0 && ctx.Err() != nil {
-			return ctx.Err()
-		}
-		err := src.Next(&e)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("reading the trace to write %s: %w", path, err)
-		}
-		if err := w.WriteEpoch(&e); err != nil {
-			return err
-		}
+	return err
+}
+
+// ctxSource is a Source that ends with its context's error, which it
+// checks every 1024 epochs; stopped says it did.
+type ctxSource struct {
+	traces.Source
+	ctx     context.Context
+	n       uint64
+	stopped bool
+}
+
+func (s *ctxSource) Next(e *traces.Epoch) error {
+	if s.n%1024 == 0 && s.ctx.Err() != nil {
+		s.stopped = true
+		return s.ctx.Err()
 	}
-	if err := w.Close(); err != nil {
-		return err
-	}
-	return bw.Flush()
+	s.n++
+	return s.Source.Next(e)
 }

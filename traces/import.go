@@ -481,30 +481,7 @@ func Import(dst io.Writer, r io.Reader, name string, opts ImportOptions) (uint64
 	if err != nil {
 		return 0, err
 	}
-	bw := bufio.NewWriterSize(dst, 256<<10)
-	tw, err := NewWriter(bw, tr.Header())
-	if err != nil {
-		return 0, err
-	}
-	var e Epoch
-	var n uint64
-	for {
-		err := tr.Next(&e)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return n, err
-		}
-		if err := tw.WriteEpoch(&e); err != nil {
-			return n, err
-		}
-		n++
-	}
-	if err := tw.Close(); err != nil {
-		return n, err
-	}
-	return n, bw.Flush()
+	return Encode(dst, tr)
 }
 
 // exportItemsPerLine is the most page items ExportText puts on one line.

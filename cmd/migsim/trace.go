@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -82,7 +80,7 @@ func runTraceGen(cmd *cobra.Command, o *traceGenOptions) error {
 	var n uint64
 	err = writeFileOutput(o.output, o.out, o.force, func(w io.Writer) error {
 		var err error
-		n, err = copyTrace(w, src)
+		n, err = traces.Encode(w, src)
 		return err
 	})
 	if err != nil {
@@ -92,35 +90,6 @@ func runTraceGen(cmd *cobra.Command, o *traceGenOptions) error {
 	fmt.Fprintf(o.err, "wrote %s: %d epochs of %v, %v in %d pages of %v\n",
 		o.output, n, h.Epoch, units.Bytes(h.MemoryBytes()), h.PageCount, units.Bytes(h.PageSize))
 	return nil
-}
-
-// copyTrace writes every epoch of src to w as a trace file and returns the
-// number of epochs.
-func copyTrace(w io.Writer, src traces.Source) (uint64, error) {
-	bw := bufio.NewWriterSize(w, 256<<10)
-	tw, err := traces.NewWriter(bw, src.Header())
-	if err != nil {
-		return 0, err
-	}
-	var e traces.Epoch
-	var n uint64
-	for {
-		err := src.Next(&e)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return n, err
-		}
-		if err := tw.WriteEpoch(&e); err != nil {
-			return n, err
-		}
-		n++
-	}
-	if err := tw.Close(); err != nil {
-		return n, err
-	}
-	return n, bw.Flush()
 }
 
 // writeOutput calls write with the file at path, or with stdout when path

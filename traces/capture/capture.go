@@ -269,19 +269,9 @@ func recopy(w io.Writer, spool io.Reader, h *traces.Header) error {
 	if err != nil {
 		return fmt.Errorf("capture: %w", err)
 	}
-	var e traces.Epoch
-	for {
-		err := tr.Next(&e)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err == nil {
-			err = tw.WriteEpoch(&e)
-		}
-		if err != nil {
-			tw.Close()
-			return fmt.Errorf("capture: %w", err)
-		}
+	if _, err := traces.Copy(tw, tr); err != nil {
+		tw.Close()
+		return fmt.Errorf("capture: %w", err)
 	}
 	if err := tw.Close(); err != nil {
 		return fmt.Errorf("capture: %w", err)
