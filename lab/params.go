@@ -25,6 +25,8 @@ type MigrationParams struct {
 	CPUThrottleInitial, CPUThrottleIncrement, MaxCPUThrottle float64
 	// ThrottleTriggerThreshold is QEMU's throttle-trigger-threshold, percent.
 	ThrottleTriggerThreshold float64
+	// CPUThrottleTailslow is QEMU's cpu-throttle-tailslow.
+	CPUThrottleTailslow bool
 
 	// Postcopy enables the postcopy-ram capability on both sides (see
 	// postcopy.go): the lab calls migrate-start-postcopy once QEMU's
@@ -105,6 +107,7 @@ func (p MigrationParams) qmpParams() map[string]any {
 		m["cpu-throttle-increment"] = int(p.CPUThrottleIncrement)
 		m["max-cpu-throttle"] = int(p.MaxCPUThrottle)
 		m["throttle-trigger-threshold"] = int(p.ThrottleTriggerThreshold)
+		m["cpu-throttle-tailslow"] = p.CPUThrottleTailslow
 	}
 	return m
 }

@@ -96,6 +96,40 @@ type MigrateSample struct {
 	ThrottlePct float64 `json:"throttle_pct"`
 }
 
+// ThrottlePoint is the auto-converge throttle at one poll.
+type ThrottlePoint struct {
+	// T is seconds since the migrate command.
+	T float64 `json:"t_s"`
+	// Pct is cpu-throttle-percentage (0 before QEMU throttles).
+	Pct float64 `json:"pct"`
+}
+
+// ThrottleTimelineOf returns the throttle at each poll of series taken
+// while the migration was active.
+func ThrottleTimelineOf(series []MigrateSample) []ThrottlePoint {
+	var out []ThrottlePoint
+	for _, s := range series {
+		if s.Status == "active" {
+			out = append(out, ThrottlePoint{T: s.T, Pct: s.ThrottlePct})
+		}
+	}
+	return out
+}
+
+// ThrottleSteps returns the points of a throttle timeline at which the
+// throttle changed: the first poll that saw each new value.
+func ThrottleSteps(tl []ThrottlePoint) []ThrottlePoint {
+	var out []ThrottlePoint
+	prev := 0.0
+	for _, p := range tl {
+		if p.Pct != prev {
+			out = append(out, p)
+			prev = p.Pct
+		}
+	}
+	return out
+}
+
 // RealRun is everything one real migration produced.
 type RealRun struct {
 	// QEMUVersion and Accel say what ran it ("tcg" or "kvm").
@@ -127,6 +161,10 @@ type RealRun struct {
 	Final json.RawMessage `json:"final_query_migrate"`
 	// Series is query-migrate polled every 100 ms.
 	Series []MigrateSample `json:"series"`
+	// ThrottleTimeline is, in an auto-converge run, QEMU's
+	// cpu-throttle-percentage at each poll of the live migration (status
+	// active), with the poll's time; absent otherwise.
+	ThrottleTimeline []ThrottlePoint `json:"throttle_timeline,omitempty"`
 	// Epochs are the replayer's reports, source and destination.
 	Epochs []EpochReport `json:"epochs"`
 	// PagesCompared is the number of RAM pages found equal on both sides.

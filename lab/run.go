@@ -227,6 +227,9 @@ func (r *run) migrate(ctx context.Context) error {
 		return err
 	}
 	r.real.MigrationWallS = time.Since(r.t0).Seconds()
+	if mig.AutoConverge {
+		r.real.ThrottleTimeline = ThrottleTimelineOf(r.real.Series)
+	}
 	if err := r.member.migrated(ctx); err != nil {
 		return err
 	}

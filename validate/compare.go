@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -65,6 +66,71 @@ type Comparison struct {
 	// Field, for a field record ("migsim validate import", importrec.go),
 	// says which record and how its scenario was built; nil for a lab run.
 	Field *FieldInfo `json:"field,omitempty"`
+	// Throttle compares the auto-converge throttle's timelines; nil
+	// without auto-converge.
+	Throttle *ThrottleComparison `json:"throttle,omitempty"`
+}
+
+// ThrottleComparison compares the auto-converge throttle step by step:
+// QEMU's cpu-throttle-percentage as the lab polled it (every 100 ms, so a
+// real step's time is late by up to a poll) against the simulator's steps
+// (the syncs that decided them, [models.Result.ThrottleSteps]). Times are
+// seconds since the migrate command (the simulator's since its start).
+type ThrottleComparison struct {
+	// RealSteps are the polls that first saw each new throttle; SimSteps
+	// the simulator's steps.
+	RealSteps []lab.ThrottlePoint `json:"real_steps"`
+	SimSteps  []lab.ThrottlePoint `json:"sim_steps"`
+	// RealMaxPct and SimMaxPct are the highest throttle each reached,
+	// percent; RealStepCount and SimStepCount how many steps each took.
+	RealMaxPct    float64 `json:"real_max_pct"`
+	SimMaxPct     float64 `json:"sim_max_pct"`
+	RealStepCount int     `json:"real_step_count"`
+	SimStepCount  int     `json:"sim_step_count"`
+	// StepTimeErrS is, for each step both took (the k-th of each), the
+	// simulator's time less the real one, seconds.
+	StepTimeErrS []float64 `json:"step_time_err_s"`
+	// MedianAbsStepErrS is the median of |StepTimeErrS|, seconds (0
+	// when no step is shared).
+	MedianAbsStepErrS float64 `json:"median_abs_step_err_s"`
+}
+
+// compareThrottle compares the throttle timelines of an auto-converge run;
+// nil when auto-converge was off.
+func compareThrottle(real *lab.RealRun, sim *models.Result, mig lab.MigrationParams) *ThrottleComparison {
+	if !mig.AutoConverge {
+		return nil
+	}
+	tl := real.ThrottleTimeline
+	if tl == nil { // a run recorded before the timeline: its series has it
+		tl = lab.ThrottleTimelineOf(real.Series)
+	}
+	c := &ThrottleComparison{RealSteps: lab.ThrottleSteps(tl), SimSteps: []lab.ThrottlePoint{}, StepTimeErrS: []float64{}}
+	if c.RealSteps == nil {
+		c.RealSteps = []lab.ThrottlePoint{}
+	}
+	for _, s := range sim.ThrottleSteps() {
+		c.SimSteps = append(c.SimSteps, lab.ThrottlePoint{T: s.TimeS, Pct: s.Pct})
+	}
+	for _, p := range c.RealSteps {
+		c.RealMaxPct = max(c.RealMaxPct, p.Pct)
+	}
+	for _, p := range c.SimSteps {
+		c.SimMaxPct = max(c.SimMaxPct, p.Pct)
+	}
+	c.RealStepCount, c.SimStepCount = len(c.RealSteps), len(c.SimSteps)
+	var abs []float64
+	for i := range min(len(c.RealSteps), len(c.SimSteps)) {
+		d := c.SimSteps[i].T - c.RealSteps[i].T
+		c.StepTimeErrS = append(c.StepTimeErrS, d)
+		abs = append(abs, math.Abs(d))
+	}
+	if len(abs) > 0 {
+		slices.Sort(abs)
+		n := len(abs)
+		c.MedianAbsStepErrS = (abs[(n-1)/2] + abs[n/2]) / 2
+	}
+	return c
 }
 
 // MetricError compares one metric.
@@ -209,6 +275,7 @@ func Run(ctx context.Context, spec *scenarios.Spec, opts Options) (*Comparison, 
 		Metrics:           compareRun(real, sim, mig),
 		Real:              real,
 		Sim:               sim,
+		Throttle:          compareThrottle(real, sim, mig),
 	}
 	return c, nil
 }
@@ -273,6 +340,9 @@ func simulateAchieved(ctx context.Context, spec *scenarios.Spec, ach *achievedTr
 	in.AtEnd = models.AtEndLoop
 	in.VM.Memory = units.Bytes(memBytes)
 	in.VM.PageSize = 4 * units.KiB
+	// The achieved trace is laid out in wall time: it already shows the
+	// guest as QEMU's throttle slowed it.
+	in.ThrottleInTrace = true
 	return model.Run(ctx, in)
 }
 

@@ -51,6 +51,7 @@ func MigrationParamsOf(params any) (lab.MigrationParams, error) {
 		m.AutoConverge = t.AutoConverge
 		m.CPUThrottleInitial, m.CPUThrottleIncrement = t.CPUThrottleInitial, t.CPUThrottleIncrement
 		m.MaxCPUThrottle, m.ThrottleTriggerThreshold = t.MaxCPUThrottle, t.ThrottleTriggerThreshold
+		m.CPUThrottleTailslow = t.CPUThrottleTailslow
 	}
 	if f := parts.Faults; f != nil {
 		m.Postcopy, m.MaxPostcopyBandwidth = true, f.MaxPostcopyBandwidth
