@@ -3,6 +3,7 @@ package lab
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/migsim/migsim/internal/atomicfile"
 	"github.com/migsim/migsim/units"
 )
 
@@ -159,18 +161,12 @@ func storeKernel(cacheDir, hash string, kernel []byte, dst string) error {
 	}
 	shared := filepath.Join(root, hash)
 	if !fileExists(shared) {
-		tmp, err := os.CreateTemp(root, hash+".tmp-")
+		err := atomicfile.WriteFile(shared, hash+".tmp-", func(w io.Writer) error {
+			_, err := w.Write(kernel)
+			return err
+		})
 		if err != nil {
 			return err
-		}
-		_, werr := tmp.Write(kernel)
-		cerr := tmp.Close()
-		if werr == nil && cerr == nil {
-			werr = os.Rename(tmp.Name(), shared)
-		}
-		if werr != nil || cerr != nil {
-			os.Remove(tmp.Name())
-			return errors.Join(werr, cerr)
 		}
 	}
 	if err := os.Link(shared, dst); err == nil {

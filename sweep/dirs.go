@@ -14,7 +14,7 @@ var outputNames = []string{ManifestFile, JournalFile, CSVFile, ParquetFile}
 
 // isStaleTemp reports whether name is a temporary file of an output
 // (".results.csv.tmp123", as os.CreateTemp names them for
-// writeOutputs and writeFileAtomic).
+// writeOutputs and writeManifest; see tempPattern).
 func isStaleTemp(name string) bool {
 	for _, o := range outputNames {
 		if strings.HasPrefix(name, "."+o+".tmp") {

@@ -3,9 +3,11 @@ package sweep
 import (
 	"bufio"
 	"fmt"
-	"os"
+	"io"
 	"path/filepath"
 	"strings"
+
+	"github.com/migsim/migsim/internal/atomicfile"
 )
 
 // Formats says which tables to write besides the JSON Lines journal,
@@ -40,32 +42,22 @@ func ParseFormats(s string) (Formats, error) {
 func writeOutputs(dir string, m *Manifest, points []int, ix *lineIndex, formats Formats) (err error) {
 	t := newTable(m.shape(), m.Axes)
 	type tmp struct {
-		f    *os.File
-		bw   *bufio.Writer
-		dest string
+		f  *atomicfile.File
+		bw *bufio.Writer
 	}
 	var files []*tmp
 	create := func(name string) (*tmp, error) {
-		dest := filepath.Join(dir, name)
-		f, err := os.CreateTemp(dir, "."+name+".tmp*")
+		f, err := atomicfile.Create(filepath.Join(dir, name), tempPattern(name))
 		if err != nil {
 			return nil, err
 		}
-		if err := f.Chmod(0o644); err != nil {
-			f.Close()
-			os.Remove(f.Name())
-			return nil, err
-		}
-		x := &tmp{f: f, bw: bufio.NewWriterSize(f, 1<<20), dest: dest}
+		x := &tmp{f: f, bw: bufio.NewWriterSize(f, 1<<20)}
 		files = append(files, x)
 		return x, nil
 	}
 	defer func() {
 		for _, x := range files {
-			if x.f != nil {
-				x.f.Close()
-				os.Remove(x.f.Name())
-			}
+			x.f.Abort() // nothing once committed
 		}
 	}()
 
@@ -140,9 +132,6 @@ func writeOutputs(dir string, m *Manifest, points []int, ix *lineIndex, formats 
 		if err := x.f.Sync(); err != nil {
 			return err
 		}
-		if err := x.f.Close(); err != nil {
-			return err
-		}
 	}
 	rd.close()
 	// Manifest first: the data files that follow match it.
@@ -150,13 +139,16 @@ func writeOutputs(dir string, m *Manifest, points []int, ix *lineIndex, formats 
 		return err
 	}
 	for _, x := range files {
-		if err := os.Rename(x.f.Name(), x.dest); err != nil {
+		if err := x.f.Commit(); err != nil {
 			return err
 		}
-		x.f = nil
 	}
-	return syncDir(dir)
+	return nil
 }
+
+// tempPattern is the os.CreateTemp pattern of the temporary file of
+// output name (see isStaleTemp).
+func tempPattern(name string) string { return "." + name + ".tmp*" }
 
 // writeManifest writes dir/sweep.json atomically.
 func writeManifest(dir string, m *Manifest) error {
@@ -164,8 +156,8 @@ func writeManifest(dir string, m *Manifest) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, ManifestFile), func(f *os.File) error {
-		_, err := f.Write(b)
+	return atomicfile.WriteFile(filepath.Join(dir, ManifestFile), tempPattern(ManifestFile), func(w io.Writer) error {
+		_, err := w.Write(b)
 		return err
 	})
 }

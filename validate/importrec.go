@@ -15,6 +15,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/migsim/migsim/internal/atomicfile"
 	"github.com/migsim/migsim/lab"
 	"github.com/migsim/migsim/models"
 	"github.com/migsim/migsim/scenarios"
@@ -667,36 +668,14 @@ func (fi *FieldImport) Write(dir string, gate []Threshold) error {
 		{"suite.yaml", suite},
 		{"results.json", append(results, '\n')},
 	} {
-		if err := writeFileAtomic(filepath.Join(dir, f.name), f.data); err != nil {
+		if err := atomicfile.WriteFile(filepath.Join(dir, f.name), "", func(w io.Writer) error {
+			_, err := w.Write(f.data)
+			return err
+		}); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// writeFileAtomic writes data to path through a temporary file renamed
-// over it.
-func writeFileAtomic(path string, data []byte) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }
 
 // FieldThresholds splits gate thresholds ths (e.g. a lab suite's) into

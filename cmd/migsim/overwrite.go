@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/migsim/migsim/internal/atomicfile"
 	"github.com/migsim/migsim/internal/flock"
 )
 
@@ -44,23 +45,15 @@ func writeFileOutput(path string, stdout io.Writer, replace bool, write func(io.
 		return write(stdout)
 	}
 	removeStaleTemps(path)
-	f, err := os.CreateTemp(filepath.Dir(path), tempPattern(path))
+	f, err := atomicfile.Create(path, tempPattern(path))
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
+	defer f.Abort() // nothing once committed
 	// The lock only tells removeStaleTemps this file is live; where the
 	// file system has none, go on without it.
-	_, _ = flock.TryLock(f)
+	_, _ = flock.TryLock(f.File)
 	if err := write(f); err != nil {
-		return err
-	}
-	if err := f.Chmod(0o644); err != nil {
 		return err
 	}
 	if !replace {
@@ -74,25 +67,17 @@ func writeFileOutput(path string, stdout io.Writer, replace bool, write func(io.
 			if _, serr := os.Lstat(path); serr == nil {
 				return fmt.Errorf("%s exists: refusing to replace it (pass --force to overwrite it)", path)
 			}
-			return closeAndRename(f, path)
+			return f.Commit()
 		}
-		if err := f.Close(); err != nil {
-			return err
-		}
-		return os.Remove(f.Name())
+		cerr := f.Close()
+		f.Abort() // path holds the content now: drop the temporary name
+		return cerr
 	}
-	return closeAndRename(f, path)
-}
-
-func closeAndRename(f *os.File, path string) error {
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
+	return f.Commit()
 }
 
 // tempPattern is the os.CreateTemp pattern of path's temporary files.
-func tempPattern(path string) string { return "." + filepath.Base(path) + ".*.tmp" }
+func tempPattern(path string) string { return atomicfile.Pattern(path) }
 
 // removeStaleTemps removes the temporary files of path that a run killed
 // while writing it left behind (kill -9 skips every clean-up): those no
