@@ -53,21 +53,43 @@ type labFlags struct {
 	hosts    string
 }
 
+// register adds every lab flag to cmd.
 func (f *labFlags) register(cmd *cobra.Command) {
+	f.registerBoot(cmd, "parent of each run's temporary folder (default /dev/shm)", "longest a migration may take before it is cancelled and the run fails")
 	fl := cmd.Flags()
-	fl.StringVar(&f.cacheDir, "cache-dir", "", "where boot kits are cached (default $XDG_CACHE_HOME/migsim or ~/.cache/migsim)")
-	fl.Var(&f.cacheMax, "cache-max", "prune least recently used boot kits to this size after a build, or off")
-	fl.StringVar(&f.kernel, "kernel", "", "kernel to boot (default the newest /boot/vmlinuz-*)")
-	fl.StringVar(&f.guest, "guest", "", "built migsim-guest binary (default: build it with the go tool)")
-	fl.StringVar(&f.workDir, "work-dir", "", "parent of each run's temporary folder (default /dev/shm)")
-	fl.DurationVar(&f.timeout, "timeout", 5*time.Minute, "longest a migration may take before it is cancelled and the run fails")
 	fl.StringVar(&f.jsonOut, "json", "", "also write the full result (series, epochs, both results) as JSON to this file (- for stdout)")
 	fl.StringVar(&f.csvOut, "csv", "", "also write the per-metric comparison (case, model, metric, real, sim, rel_err) as CSV to this file (- for stdout)")
 	fl.StringVar(&f.hosts, "hosts", lab.HostsLocal, "where the two QEMUs run: local (this machine) or a hosts file naming a source and a destination host reached over SSH (see validate/hosts.example.yaml)")
 	fl.StringVar(&f.shaping, "shaping", "", "how the path is shaped: qemu (QEMU's max-bandwidth over loopback, the default) or netns (network namespaces, tbf at network.bandwidth, a relay adding network.rtt with network.tcp_window; needs root and iproute2); for a suite it overrides the file's shaping")
 }
 
+// registerBoot adds the flags that boot and time local guests (the boot
+// kit's, --work-dir and --timeout, with the help given) to cmd.
+func (f *labFlags) registerBoot(cmd *cobra.Command, workDirHelp, timeoutHelp string) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.cacheDir, "cache-dir", "", "where boot kits are cached (default $XDG_CACHE_HOME/migsim or ~/.cache/migsim)")
+	fl.Var(&f.cacheMax, "cache-max", "prune least recently used boot kits to this size after a build, or off")
+	fl.StringVar(&f.kernel, "kernel", "", "kernel to boot (default the newest /boot/vmlinuz-*)")
+	fl.StringVar(&f.guest, "guest", "", "built migsim-guest binary (default: build it with the go tool)")
+	fl.StringVar(&f.workDir, "work-dir", "", workDirHelp)
+	fl.DurationVar(&f.timeout, "timeout", 5*time.Minute, timeoutHelp)
+}
+
+// imageOptions are the boot-kit options the flags give.
+func (f *labFlags) imageOptions() lab.ImageOptions {
+	return lab.ImageOptions{CacheDir: f.cacheDir, Kernel: f.kernel, Guest: f.guest, CacheMax: units.Bytes(f.cacheMax)}
+}
+
+// localOptions are the local lab's options the flags give.
+func (f *labFlags) localOptions() lab.LocalOptions {
+	return lab.LocalOptions{Options: lab.Options{MigrationTimeout: f.timeout}, WorkDir: f.workDir, Shaping: lab.Shaping(f.shaping)}
+}
+
+// options checks --shaping and --hosts and returns the lab's options.
 func (f *labFlags) options(s streams) (validate.Options, error) {
+	if _, err := lab.ParseShaping(f.shaping); err != nil {
+		return validate.Options{}, usageErrorf("--%v", err)
+	}
 	hosts, err := lab.ParseHostsFlag(f.hosts)
 	if err != nil {
 		return validate.Options{}, err
@@ -76,11 +98,31 @@ func (f *labFlags) options(s streams) (validate.Options, error) {
 		return validate.Options{}, usageErrorf("%v", lab.ErrRemoteShaping)
 	}
 	return validate.Options{
-		Image: lab.ImageOptions{CacheDir: f.cacheDir, Kernel: f.kernel, Guest: f.guest, CacheMax: units.Bytes(f.cacheMax)},
-		Local: lab.LocalOptions{Options: lab.Options{MigrationTimeout: f.timeout}, WorkDir: f.workDir, Shaping: lab.Shaping(f.shaping)},
+		Image: f.imageOptions(),
+		Local: f.localOptions(),
 		Log:   s.err,
 		Hosts: hosts,
 	}, nil
+}
+
+// resultFormat is the --output (-o) flag of the lab commands that print a
+// result: table or json.
+type resultFormat struct {
+	output string
+}
+
+func (f *resultFormat) register(cmd *cobra.Command) {
+	cmd.Flags().StringVarP(&f.output, "output", "o", "table", "output format: table or json")
+}
+
+func (f *resultFormat) check() error { return oneOf("output", f.output, "table", "json") }
+
+// print writes v to w as JSON, or as table writes it.
+func (f *resultFormat) print(w io.Writer, v any, table func(io.Writer) error) error {
+	if f.output == "json" {
+		return writeJSON(w, v)
+	}
+	return table(w)
 }
 
 // writeCSV writes the comparisons to --csv, if given.
@@ -103,8 +145,8 @@ type validateRunOptions struct {
 	streams
 	scenarioFlags
 	labFlags
+	resultFormat
 	scenario string
-	output   string
 }
 
 func newValidateRunCmd(s streams) *cobra.Command {
@@ -124,11 +166,8 @@ so far; post-copy needs userfaultfd and a work dir on tmpfs.`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.scenario = args[0]
-			if err := oneOf("output", o.output, "table", "json"); err != nil {
+			if err := o.check(); err != nil {
 				return err
-			}
-			if _, err := lab.ParseShaping(o.shaping); err != nil {
-				return usageErrorf("--%v", err)
 			}
 			opts, err := o.options(o.streams)
 			if err != nil {
@@ -148,15 +187,12 @@ so far; post-copy needs userfaultfd and a work dir on tmpfs.`,
 			if err := o.writeCSV([]*validate.Comparison{c}); err != nil {
 				return err
 			}
-			if o.output == "json" {
-				return writeJSON(o.out, c)
-			}
-			return c.WriteTable(o.out)
+			return o.print(o.out, c, c.WriteTable)
 		},
 	}
 	o.scenarioFlags.register(cmd)
 	o.labFlags.register(cmd)
-	cmd.Flags().StringVarP(&o.output, "output", "o", "table", "output format: table or json")
+	o.resultFormat.register(cmd)
 	return cmd
 }
 
@@ -164,7 +200,7 @@ so far; post-copy needs userfaultfd and a work dir on tmpfs.`,
 type validateSuiteOptions struct {
 	streams
 	labFlags
-	output string
+	resultFormat
 	gateFlags
 	retry bool
 }
@@ -186,11 +222,8 @@ exits 3. With --history FILE, append the run's errors as one JSON line.`,
   migsim validate suite validate/suites/ci.yaml --gate --history validate/history/ci.jsonl`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := oneOf("output", o.output, "table", "json"); err != nil {
+			if err := o.check(); err != nil {
 				return err
-			}
-			if _, err := lab.ParseShaping(o.shaping); err != nil {
-				return usageErrorf("--%v", err)
 			}
 			opts, err := o.options(o.streams)
 			if err != nil {
@@ -220,12 +253,7 @@ exits 3. With --history FILE, append the run's errors as one JSON line.`,
 			if err := o.writeCSV(res.Comparisons); err != nil {
 				return err
 			}
-			if o.output == "json" {
-				err = writeJSON(o.out, res)
-			} else {
-				err = res.WriteTable(o.out)
-			}
-			if err != nil {
+			if err := o.print(o.out, res, res.WriteTable); err != nil {
 				return err
 			}
 			gateErr := o.gateFlags.apply(o.streams, suite, res)
@@ -237,7 +265,7 @@ exits 3. With --history FILE, append the run's errors as one JSON line.`,
 	}
 	o.labFlags.register(cmd)
 	o.gateFlags.register(cmd)
-	cmd.Flags().StringVarP(&o.output, "output", "o", "table", "output format: table or json")
+	o.resultFormat.register(cmd)
 	cmd.Flags().BoolVar(&o.retry, "retry", true, "with --gate, run a case that crosses a threshold once more before failing (the first attempt is kept in the JSON's retried)")
 	return cmd
 }
@@ -279,7 +307,7 @@ hash of their inputs. Prints the kernel path, the initramfs path and the key.`,
 					return err
 				}
 			}
-			img, err := lab.BuildImage(cmd.Context(), trace, lab.ImageOptions{CacheDir: o.cacheDir, Kernel: o.kernel, Guest: o.guest, CacheMax: units.Bytes(o.cacheMax)})
+			img, err := lab.BuildImage(cmd.Context(), trace, o.imageOptions())
 			if err != nil {
 				return err
 			}

@@ -2,13 +2,10 @@ package main
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/migsim/migsim/fleet"
-	"github.com/migsim/migsim/lab"
-	"github.com/migsim/migsim/units"
 	"github.com/migsim/migsim/validate"
 )
 
@@ -16,8 +13,8 @@ import (
 type validateFleetOptions struct {
 	streams
 	labFlags
-	sets   []string
-	output string
+	resultFormat
+	sets []string
 }
 
 func newValidateFleetCmd(s streams) *cobra.Command {
@@ -48,18 +45,14 @@ destination fails (exit 1).`,
   migsim validate fleet validate/suites/fleet-2vm.yaml --set vms.vm.count=3 --set plan.max_concurrent=3 --set network.bandwidth=300Mbit`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := oneOf("output", o.output, "table", "json"); err != nil {
+			if err := o.check(); err != nil {
 				return err
 			}
 			f, err := fleet.Load(args[0], o.sets)
 			if err != nil {
 				return err
 			}
-			opts := validate.Options{
-				Image: lab.ImageOptions{CacheDir: o.cacheDir, Kernel: o.kernel, Guest: o.guest, CacheMax: units.Bytes(o.cacheMax)},
-				Local: lab.LocalOptions{Options: lab.Options{MigrationTimeout: o.timeout}, WorkDir: o.workDir},
-				Log:   o.err,
-			}
+			opts := validate.Options{Image: o.imageOptions(), Local: o.localOptions(), Log: o.err}
 			c, err := validate.RunFleet(cmd.Context(), f, opts)
 			if err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
@@ -67,21 +60,13 @@ destination fails (exit 1).`,
 			if err := o.writeJSON(c); err != nil {
 				return err
 			}
-			if o.output == "json" {
-				return writeJSON(o.out, c)
-			}
-			return c.WriteTable(o.out)
+			return o.print(o.out, c, c.WriteTable)
 		},
 	}
 	fl := cmd.Flags()
 	fl.StringArrayVar(&o.sets, "set", nil, "set a fleet key, e.g. --set plan.max_concurrent=1 or --set vms.vm.count=3 (repeatable; the value is YAML)")
-	fl.StringVarP(&o.output, "output", "o", "table", "output format: table or json")
-	fl.StringVar(&o.cacheDir, "cache-dir", "", "where boot kits are cached (default $XDG_CACHE_HOME/migsim or ~/.cache/migsim)")
-	fl.Var(&o.cacheMax, "cache-max", "prune least recently used boot kits to this size after a build, or off")
-	fl.StringVar(&o.kernel, "kernel", "", "kernel to boot (default the newest /boot/vmlinuz-*)")
-	fl.StringVar(&o.guest, "guest", "", "built migsim-guest binary (default: build it with the go tool)")
-	fl.StringVar(&o.workDir, "work-dir", "", "parent of each guest's temporary folder (default /dev/shm)")
-	fl.DurationVar(&o.timeout, "timeout", 5*time.Minute, "longest one migration may take once started before it is cancelled and the run fails")
+	o.resultFormat.register(cmd)
+	o.labFlags.registerBoot(cmd, "parent of each guest's temporary folder (default /dev/shm)", "longest one migration may take once started before it is cancelled and the run fails")
 	fl.StringVar(&o.jsonOut, "json", "", "also write the full result (each VM's real run with its series and epochs, the simulated fleet) as JSON to this file (- for stdout)")
 	return cmd
 }
