@@ -166,34 +166,39 @@ so far; post-copy needs userfaultfd and a work dir on tmpfs.`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.scenario = args[0]
-			if err := o.check(); err != nil {
-				return err
-			}
-			opts, err := o.options(o.streams)
-			if err != nil {
-				return err
-			}
-			spec, err := o.load(cmd, o.scenario)
-			if err != nil {
-				return err
-			}
-			c, err := validate.Run(cmd.Context(), spec, opts)
-			if err != nil {
-				return err
-			}
-			if err := o.writeJSON(c); err != nil {
-				return err
-			}
-			if err := o.writeCSV([]*validate.Comparison{c}); err != nil {
-				return err
-			}
-			return o.print(o.out, c, c.WriteTable)
+			return validateRunRun(cmd, o)
 		},
 	}
 	o.scenarioFlags.register(cmd)
 	o.labFlags.register(cmd)
 	o.resultFormat.register(cmd)
 	return cmd
+}
+
+// validateRunRun runs "migsim validate run" with its options.
+func validateRunRun(cmd *cobra.Command, o *validateRunOptions) error {
+	if err := o.check(); err != nil {
+		return err
+	}
+	opts, err := o.options(o.streams)
+	if err != nil {
+		return err
+	}
+	spec, err := o.load(cmd, o.scenario)
+	if err != nil {
+		return err
+	}
+	c, err := validate.Run(cmd.Context(), spec, opts)
+	if err != nil {
+		return err
+	}
+	if err := o.writeJSON(c); err != nil {
+		return err
+	}
+	if err := o.writeCSV([]*validate.Comparison{c}); err != nil {
+		return err
+	}
+	return o.print(o.out, c, c.WriteTable)
 }
 
 // validateSuiteOptions are the options of "migsim validate suite".
@@ -203,6 +208,7 @@ type validateSuiteOptions struct {
 	resultFormat
 	gateFlags
 	retry bool
+	suite string // the suite file
 }
 
 func newValidateSuiteCmd(s streams) *cobra.Command {
@@ -222,45 +228,8 @@ exits 3. With --history FILE, append the run's errors as one JSON line.`,
   migsim validate suite validate/suites/ci.yaml --gate --history validate/history/ci.jsonl`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.check(); err != nil {
-				return err
-			}
-			opts, err := o.options(o.streams)
-			if err != nil {
-				return err
-			}
-			suite, err := validate.LoadSuite(args[0])
-			if err != nil {
-				return err
-			}
-			res, err := validate.RunSuite(cmd.Context(), suite, opts)
-			if err != nil {
-				return err
-			}
-			if o.gate && o.retry && len(suite.Gate) > 0 {
-				// A case behind a crossed threshold runs once more before
-				// the gate decides (validate.SuiteResult.Retry).
-				if vs := res.Gate(validate.ThresholdsFor(suite.Gate, res.Calibration())); len(vs) > 0 {
-					fmt.Fprintf(o.err, "%d gate thresholds crossed: running the cases behind them once more\n", len(vs))
-					if _, err := res.Retry(cmd.Context(), suite, vs, opts); err != nil {
-						return err
-					}
-				}
-			}
-			if err := o.writeJSON(res); err != nil {
-				return err
-			}
-			if err := o.writeCSV(res.Comparisons); err != nil {
-				return err
-			}
-			if err := o.print(o.out, res, res.WriteTable); err != nil {
-				return err
-			}
-			gateErr := o.gateFlags.apply(o.streams, suite, res)
-			if len(res.Failed) > 0 {
-				return errors.Join(fmt.Errorf("suite %s: %d of %d cases failed", suite.Name, len(res.Failed), len(suite.Cases)), gateErr)
-			}
-			return gateErr
+			o.suite = args[0]
+			return validateSuiteRun(cmd, o)
 		},
 	}
 	o.labFlags.register(cmd)
@@ -270,11 +239,55 @@ exits 3. With --history FILE, append the run's errors as one JSON line.`,
 	return cmd
 }
 
+// validateSuiteRun runs "migsim validate suite" with its options.
+func validateSuiteRun(cmd *cobra.Command, o *validateSuiteOptions) error {
+	if err := o.check(); err != nil {
+		return err
+	}
+	opts, err := o.options(o.streams)
+	if err != nil {
+		return err
+	}
+	suite, err := validate.LoadSuite(o.suite)
+	if err != nil {
+		return err
+	}
+	res, err := validate.RunSuite(cmd.Context(), suite, opts)
+	if err != nil {
+		return err
+	}
+	if o.gate && o.retry && len(suite.Gate) > 0 {
+		// A case behind a crossed threshold runs once more before
+		// the gate decides (validate.SuiteResult.Retry).
+		if vs := res.Gate(validate.ThresholdsFor(suite.Gate, res.Calibration())); len(vs) > 0 {
+			fmt.Fprintf(o.err, "%d gate thresholds crossed: running the cases behind them once more\n", len(vs))
+			if _, err := res.Retry(cmd.Context(), suite, vs, opts); err != nil {
+				return err
+			}
+		}
+	}
+	if err := o.writeJSON(res); err != nil {
+		return err
+	}
+	if err := o.writeCSV(res.Comparisons); err != nil {
+		return err
+	}
+	if err := o.print(o.out, res, res.WriteTable); err != nil {
+		return err
+	}
+	gateErr := o.gateFlags.apply(o.streams, suite, res)
+	if len(res.Failed) > 0 {
+		return errors.Join(fmt.Errorf("suite %s: %d of %d cases failed", suite.Name, len(res.Failed), len(suite.Cases)), gateErr)
+	}
+	return gateErr
+}
+
 // validateImageOptions are the options of "migsim validate image".
 type validateImageOptions struct {
 	streams
 	scenarioFlags
 	labFlags
+	scenario string
 }
 
 func newValidateImageCmd(s streams) *cobra.Command {
@@ -287,46 +300,50 @@ func newValidateImageCmd(s streams) *cobra.Command {
 hash of their inputs. Prints the kernel path, the initramfs path and the key.`,
 		Args: usageArgs(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			path := ""
 			if len(args) > 0 {
-				path = args[0]
+				o.scenario = args[0]
 			}
-			spec, err := o.load(cmd, path)
-			if err != nil {
-				return err
-			}
-			trace := spec.TracePath()
-			if trace == "" {
-				tmp, err := os.MkdirTemp("", "migsim-image-")
-				if err != nil {
-					return err
-				}
-				defer os.RemoveAll(tmp)
-				trace = filepath.Join(tmp, "trace.mgt")
-				if err := writeScenarioTrace(cmd.Context(), spec.Opener(), trace); err != nil {
-					return err
-				}
-			}
-			img, err := lab.BuildImage(cmd.Context(), trace, o.imageOptions())
-			if err != nil {
-				return err
-			}
-			state := "built"
-			if img.Cached {
-				state = "cached"
-			}
-			if _, err := fmt.Fprintf(o.out, "kernel: %s\ninitramfs: %s\nkey: %s (%s)\n", img.Kernel, img.Initramfs, img.Key, state); err != nil {
-				return err
-			}
-			for _, k := range img.Pruned {
-				fmt.Fprintf(o.err, "pruned boot kit %s (%v, last used %s)\n", k.Key, k.Bytes, k.Used.Format(time.RFC3339))
-			}
-			return nil
+			return validateImageRun(cmd, o)
 		},
 	}
 	o.scenarioFlags.register(cmd)
 	o.labFlags.register(cmd)
 	return cmd
+}
+
+// validateImageRun runs "migsim validate image" with its options.
+func validateImageRun(cmd *cobra.Command, o *validateImageOptions) error {
+	spec, err := o.load(cmd, o.scenario)
+	if err != nil {
+		return err
+	}
+	trace := spec.TracePath()
+	if trace == "" {
+		tmp, err := os.MkdirTemp("", "migsim-image-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		trace = filepath.Join(tmp, "trace.mgt")
+		if err := writeScenarioTrace(cmd.Context(), spec.Opener(), trace); err != nil {
+			return err
+		}
+	}
+	img, err := lab.BuildImage(cmd.Context(), trace, o.imageOptions())
+	if err != nil {
+		return err
+	}
+	state := "built"
+	if img.Cached {
+		state = "cached"
+	}
+	if _, err := fmt.Fprintf(o.out, "kernel: %s\ninitramfs: %s\nkey: %s (%s)\n", img.Kernel, img.Initramfs, img.Key, state); err != nil {
+		return err
+	}
+	for _, k := range img.Pruned {
+		fmt.Fprintf(o.err, "pruned boot kit %s (%v, last used %s)\n", k.Key, k.Bytes, k.Used.Format(time.RFC3339))
+	}
+	return nil
 }
 
 // writeScenarioTrace writes the trace opened by open to path.

@@ -14,7 +14,8 @@ type validateFleetOptions struct {
 	streams
 	labFlags
 	resultFormat
-	sets []string
+	sets  []string
+	fleet string // the fleet file
 }
 
 func newValidateFleetCmd(s streams) *cobra.Command {
@@ -45,22 +46,8 @@ destination fails (exit 1).`,
   migsim validate fleet validate/suites/fleet-2vm.yaml --set vms.vm.count=3 --set plan.max_concurrent=3 --set network.bandwidth=300Mbit`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.check(); err != nil {
-				return err
-			}
-			f, err := fleet.Load(args[0], o.sets)
-			if err != nil {
-				return err
-			}
-			opts := validate.Options{Image: o.imageOptions(), Local: o.localOptions(), Log: o.err}
-			c, err := validate.RunFleet(cmd.Context(), f, opts)
-			if err != nil {
-				return fmt.Errorf("%s: %w", args[0], err)
-			}
-			if err := o.writeJSON(c); err != nil {
-				return err
-			}
-			return o.print(o.out, c, c.WriteTable)
+			o.fleet = args[0]
+			return validateFleetRun(cmd, o)
 		},
 	}
 	fl := cmd.Flags()
@@ -69,4 +56,24 @@ destination fails (exit 1).`,
 	o.labFlags.registerBoot(cmd, "parent of each guest's temporary folder (default /dev/shm)", "longest one migration may take once started before it is cancelled and the run fails")
 	fl.StringVar(&o.jsonOut, "json", "", "also write the full result (each VM's real run with its series and epochs, the simulated fleet) as JSON to this file (- for stdout)")
 	return cmd
+}
+
+// validateFleetRun runs "migsim validate fleet" with its options.
+func validateFleetRun(cmd *cobra.Command, o *validateFleetOptions) error {
+	if err := o.check(); err != nil {
+		return err
+	}
+	f, err := fleet.Load(o.fleet, o.sets)
+	if err != nil {
+		return err
+	}
+	opts := validate.Options{Image: o.imageOptions(), Local: o.localOptions(), Log: o.err}
+	c, err := validate.RunFleet(cmd.Context(), f, opts)
+	if err != nil {
+		return fmt.Errorf("%s: %w", o.fleet, err)
+	}
+	if err := o.writeJSON(c); err != nil {
+		return err
+	}
+	return o.print(o.out, c, c.WriteTable)
 }
