@@ -28,6 +28,7 @@ type calibrateOptions struct {
 	weights []string
 	eval    string
 	json    string
+	results string // the suite results file
 }
 
 // newCalibrateCmd builds "migsim calibrate". The lead registers it on the
@@ -74,63 +75,8 @@ names the output format).`,
   migsim calibrate ci-results.json --suite validate/suites/ci.yaml --evaluate local-tcg -o json --junit gate.xml`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.profile.resolve(cmd, o.err); err != nil {
-				return err
-			}
-			o.output = o.profile.path
-			if err := oneOf("output", o.format, "table", "json"); err != nil {
-				return err
-			}
-			if o.suite == "" || (o.output == "" && o.eval == "") {
-				return usageErrorf("calibrate: --suite and --out (or --evaluate) are required")
-			}
-			if o.eval == "" && (o.format != "table" || o.junit != "") {
-				return usageErrorf("calibrate: -o json and --junit go with --evaluate")
-			}
-			suite, err := validate.LoadSuite(o.suite)
-			if err != nil {
-				return err
-			}
-			res, err := validate.ReadSuiteResult(args[0])
-			if err != nil {
-				return err
-			}
-			if o.eval != "" {
-				return o.evaluate(cmd, suite, res)
-			}
-			weights := calibration.Weights{}
-			for m, w := range suite.CalibrationWeights {
-				weights[m] = w
-			}
-			for _, s := range o.weights {
-				if err := weights.Set(s); err != nil {
-					return usageErrorf("--weight: %v", err)
-				}
-			}
-			if err := weights.Check(); err != nil {
-				return usageErrorf("--weight: %v", err)
-			}
-			fitted, err := fit.Calibrate(cmd.Context(), suite, res, o.maxEval, weights)
-			if err != nil {
-				return fmt.Errorf("calibrate: %w", err)
-			}
-			fitted.Profile.Name = o.name
-			if err := fitted.WriteTable(o.out); err != nil {
-				return err
-			}
-			if o.kfold > 0 {
-				h, err := fit.CrossValidate(cmd.Context(), suite, res, o.kfold, o.maxEval, weights)
-				if err != nil {
-					return fmt.Errorf("calibrate: %w", err)
-				}
-				if err := h.WriteTable(o.out); err != nil {
-					return err
-				}
-			}
-			return writeOutput(o.output, o.out, func(w io.Writer) error {
-				fmt.Fprintf(w, "# Calibration profile fitted by 'migsim calibrate %s --suite %s' to %d runs, weights %s.\n", args[0], o.suite, len(fitted.Cases), weights)
-				return yaml.NewEncoder(w).Encode(fitted.Profile)
-			})
+			o.results = args[0]
+			return calibrateRun(cmd, o)
 		},
 	}
 	fl := cmd.Flags()
@@ -144,6 +90,67 @@ names the output format).`,
 	fl.StringVar(&o.json, "json", "", "with --evaluate, write the re-simulated results as JSON to this file")
 	fl.StringArrayVar(&o.weights, "weight", nil, "metric=weight in the objective, repeatable (metrics: "+strings.Join(calibration.Metrics(), ", ")+")")
 	return cmd
+}
+
+// calibrateRun runs "migsim calibrate" with its options.
+func calibrateRun(cmd *cobra.Command, o *calibrateOptions) error {
+	if err := o.profile.resolve(cmd, o.err); err != nil {
+		return err
+	}
+	o.output = o.profile.path
+	if err := oneOf("output", o.format, "table", "json"); err != nil {
+		return err
+	}
+	if o.suite == "" || (o.output == "" && o.eval == "") {
+		return usageErrorf("calibrate: --suite and --out (or --evaluate) are required")
+	}
+	if o.eval == "" && (o.format != "table" || o.junit != "") {
+		return usageErrorf("calibrate: -o json and --junit go with --evaluate")
+	}
+	suite, err := validate.LoadSuite(o.suite)
+	if err != nil {
+		return err
+	}
+	res, err := validate.ReadSuiteResult(o.results)
+	if err != nil {
+		return err
+	}
+	if o.eval != "" {
+		return o.evaluate(cmd, suite, res)
+	}
+	weights := calibration.Weights{}
+	for m, w := range suite.CalibrationWeights {
+		weights[m] = w
+	}
+	for _, s := range o.weights {
+		if err := weights.Set(s); err != nil {
+			return usageErrorf("--weight: %v", err)
+		}
+	}
+	if err := weights.Check(); err != nil {
+		return usageErrorf("--weight: %v", err)
+	}
+	fitted, err := fit.Calibrate(cmd.Context(), suite, res, o.maxEval, weights)
+	if err != nil {
+		return fmt.Errorf("calibrate: %w", err)
+	}
+	fitted.Profile.Name = o.name
+	if err := fitted.WriteTable(o.out); err != nil {
+		return err
+	}
+	if o.kfold > 0 {
+		h, err := fit.CrossValidate(cmd.Context(), suite, res, o.kfold, o.maxEval, weights)
+		if err != nil {
+			return fmt.Errorf("calibrate: %w", err)
+		}
+		if err := h.WriteTable(o.out); err != nil {
+			return err
+		}
+	}
+	return writeOutput(o.output, o.out, func(w io.Writer) error {
+		fmt.Fprintf(w, "# Calibration profile fitted by 'migsim calibrate %s --suite %s' to %d runs, weights %s.\n", o.results, o.suite, len(fitted.Cases), weights)
+		return yaml.NewEncoder(w).Encode(fitted.Profile)
+	})
 }
 
 // evaluate is --evaluate: the recorded runs simulated again under one

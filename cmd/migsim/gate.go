@@ -112,7 +112,9 @@ func (f *gateFlags) applyOut(s streams, suite *validate.Suite, res *validate.Sui
 type validateGateOptions struct {
 	streams
 	gateFlags
-	out gateOutput
+	out     gateOutput
+	suite   string // the suite file
+	results string // the results file
 }
 
 // newValidateGateCmd builds "migsim validate gate", the gate over
@@ -137,25 +139,31 @@ verdict as JUnit XML, one test case per threshold, for CI test reports.`,
   migsim validate gate validate/suites/ci.yaml ci-results.json -o json --junit gate.xml`,
 		Args: usageArgs(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := oneOf("output", o.out.format, "table", "json"); err != nil {
-				return err
-			}
-			suite, err := validate.LoadSuite(args[0])
-			if err != nil {
-				return err
-			}
-			res, err := validate.ReadSuiteResult(args[1])
-			if err != nil {
-				return err
-			}
-			o.gate = true
-			return o.applyOut(o.streams, suite, res, o.out)
+			o.suite, o.results = args[0], args[1]
+			return validateGateRun(o)
 		},
 	}
 	o.gateFlags.register(cmd)
 	cmd.Flags().Lookup("gate").Hidden = true
 	registerGateOutput(cmd, &o.out)
 	return cmd
+}
+
+// validateGateRun runs "migsim validate gate" with its options.
+func validateGateRun(o *validateGateOptions) error {
+	if err := oneOf("output", o.out.format, "table", "json"); err != nil {
+		return err
+	}
+	suite, err := validate.LoadSuite(o.suite)
+	if err != nil {
+		return err
+	}
+	res, err := validate.ReadSuiteResult(o.results)
+	if err != nil {
+		return err
+	}
+	o.gate = true
+	return o.applyOut(o.streams, suite, res, o.out)
 }
 
 // registerGateOutput registers -o/--output FORMAT and --junit FILE.

@@ -23,30 +23,35 @@ the least of tcp_window/RTT, Mathis's MSS/(RTT·√loss)·√(3/2) and the link;
 parallel streams share the link fairly and add up to it.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			tw := tabwriter.NewWriter(s.out, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tBANDWIDTH\tRTT\tJITTER\tLOSS\tWINDOW\t1 STREAM\t8 STREAMS\tSTREAMS TO FILL")
-			for _, p := range scenarios.Profiles() {
-				path := p.Path()
-				fmt.Fprintf(tw, "%s\t%v\t%v\t%v\t%g\t%v\t%s\t%s\t%d\n", p.Name, p.Bandwidth, p.RTT, p.Jitter, p.Loss, p.Window,
-					rateText(path.SteadyBps(1, 0, 0)), rateText(path.SteadyBps(8, 0, 0)), path.StreamsToFill(0))
-			}
-			if err := tw.Flush(); err != nil {
-				return err
-			}
-			fmt.Fprintln(s.out, "\nDescriptions:")
-			for _, p := range scenarios.Profiles() {
-				fmt.Fprintf(s.out, "  %s: %s\n", p.Name, p.Description)
-			}
-			fmt.Fprintln(s.out, "\nSources:")
-			for _, p := range scenarios.Profiles() {
-				fmt.Fprintf(s.out, "  %s: %s\n", p.Name, p.Source)
-			}
-			_, err := fmt.Fprintf(s.out, "\nSet one with --set network.profile=NAME; network.bandwidth, rtt, loss, jitter,\n"+
-				"tcp_window and mss override it, network.streams sets the stream count.\n"+
-				"network.profile=%s takes the path from those keys alone (bandwidth and rtt required).\n", scenarios.CustomProfile)
-			return err
+			return profilesRun(s)
 		},
 	}
+}
+
+// profilesRun runs "migsim profiles" with its streams.
+func profilesRun(o streams) error {
+	tw := tabwriter.NewWriter(o.out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tBANDWIDTH\tRTT\tJITTER\tLOSS\tWINDOW\t1 STREAM\t8 STREAMS\tSTREAMS TO FILL")
+	for _, p := range scenarios.Profiles() {
+		path := p.Path()
+		fmt.Fprintf(tw, "%s\t%v\t%v\t%v\t%g\t%v\t%s\t%s\t%d\n", p.Name, p.Bandwidth, p.RTT, p.Jitter, p.Loss, p.Window,
+			rateText(path.SteadyBps(1, 0, 0)), rateText(path.SteadyBps(8, 0, 0)), path.StreamsToFill(0))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(o.out, "\nDescriptions:")
+	for _, p := range scenarios.Profiles() {
+		fmt.Fprintf(o.out, "  %s: %s\n", p.Name, p.Description)
+	}
+	fmt.Fprintln(o.out, "\nSources:")
+	for _, p := range scenarios.Profiles() {
+		fmt.Fprintf(o.out, "  %s: %s\n", p.Name, p.Source)
+	}
+	_, err := fmt.Fprintf(o.out, "\nSet one with --set network.profile=NAME; network.bandwidth, rtt, loss, jitter,\n"+
+		"tcp_window and mss override it, network.streams sets the stream count.\n"+
+		"network.profile=%s takes the path from those keys alone (bandwidth and rtt required).\n", scenarios.CustomProfile)
+	return err
 }
 
 // rateText prints a rate in bits/s with three significant digits.
@@ -66,18 +71,23 @@ func newModelsCmd(s streams) *cobra.Command {
 		Short: "List the migration models (model.name)",
 		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			tw := tabwriter.NewWriter(s.out, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tSUMMARY\tREFERENCE")
-			for _, m := range models.Registry() {
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", m.Name, m.Summary, m.Reference)
-			}
-			if err := tw.Flush(); err != nil {
-				return err
-			}
-			_, err := fmt.Fprintln(s.out, "\nEach model's parameters are listed by 'migsim scenario explain'.")
-			return err
+			return modelsRun(s)
 		},
 	}
+}
+
+// modelsRun runs "migsim models" with its streams.
+func modelsRun(o streams) error {
+	tw := tabwriter.NewWriter(o.out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tSUMMARY\tREFERENCE")
+	for _, m := range models.Registry() {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", m.Name, m.Summary, m.Reference)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintln(o.out, "\nEach model's parameters are listed by 'migsim scenario explain'.")
+	return err
 }
 
 func newVersionCmd(s streams) *cobra.Command {

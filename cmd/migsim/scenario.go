@@ -68,6 +68,7 @@ type scenarioExplainOptions struct {
 	streams
 	scenarioFlags
 	output string // table or json, with a file
+	file   string // the scenario file; "" for none
 }
 
 func newScenarioExplainCmd(s streams) *cobra.Command {
@@ -90,39 +91,43 @@ in scenario syntax), the object 'migsim run -o json --resolved' carries.`,
   migsim scenario explain demo.yaml --set model.name=postcopy -o json`,
 		Args: usageArgs(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := oneOf("output", o.output, "table", "json"); err != nil {
-				return err
-			}
-			file := ""
 			if len(args) > 0 {
-				file = args[0]
+				o.file = args[0]
 			}
-			if file == "" && len(o.sets) == 0 && !cmd.Flags().Changed("seed") {
-				if o.output == "json" {
-					spec, err := o.load(cmd, "")
-					if err != nil {
-						return err
-					}
-					return writeResolved(o.out, spec)
-				}
-				if err := scenarios.Explain(o.out); err != nil {
-					return err
-				}
-				return fleet.Explain(o.out)
-			}
-			spec, err := o.load(cmd, file)
-			if err != nil {
-				return err
-			}
-			if o.output == "json" {
-				return writeResolved(o.out, spec)
-			}
-			return spec.WriteSettings(o.out, o.allSets(cmd))
+			return scenarioExplainRun(cmd, o)
 		},
 	}
 	o.scenarioFlags.register(cmd)
 	cmd.Flags().StringVarP(&o.output, "output", "o", "table", "output format: table or json (the resolved scenario)")
 	return cmd
+}
+
+// scenarioExplainRun runs "migsim scenario explain" with its options.
+func scenarioExplainRun(cmd *cobra.Command, o *scenarioExplainOptions) error {
+	if err := oneOf("output", o.output, "table", "json"); err != nil {
+		return err
+	}
+	if o.file == "" && len(o.sets) == 0 && !cmd.Flags().Changed("seed") {
+		if o.output == "json" {
+			spec, err := o.load(cmd, "")
+			if err != nil {
+				return err
+			}
+			return writeResolved(o.out, spec)
+		}
+		if err := scenarios.Explain(o.out); err != nil {
+			return err
+		}
+		return fleet.Explain(o.out)
+	}
+	spec, err := o.load(cmd, o.file)
+	if err != nil {
+		return err
+	}
+	if o.output == "json" {
+		return writeResolved(o.out, spec)
+	}
+	return spec.WriteSettings(o.out, o.allSets(cmd))
 }
 
 // writeResolved writes the resolved scenario as indented JSON.

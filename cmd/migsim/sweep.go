@@ -421,23 +421,28 @@ deprecated spelling of --out DIR.`,
 			if o.dir = o.outDir.path; o.dir == "" {
 				return usageErrorf("merge: --out DIR is required")
 			}
-			formats, err := sweep.ParseFormats(o.formats)
-			if err != nil {
-				return usageErrorf("invalid value for --format: %v", err)
-			}
-			if err := sweep.Merge(o.dir, o.shards, sweep.MergeOptions{Formats: formats, Force: o.force}); err != nil {
-				return err
-			}
-			m, err := sweep.ReadManifest(o.dir)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(o.out, "merged %d shards of sweep %s: %d points in %s\n", len(o.shards), m.Sweep, m.Points, o.dir)
-			return nil
+			return mergeRun(o)
 		},
 	}
 	o.outDir = registerOut(cmd, "output directory (required)", nil, "")
 	cmd.Flags().StringVar(&o.formats, "format", "csv,jsonl,parquet", "tables to write: csv, jsonl, parquet (jsonl is always written)")
 	cmd.Flags().BoolVar(&o.force, "force", false, "replace what DIR holds: another sweep's outputs, or results files migsim did not write")
 	return cmd
+}
+
+// mergeRun runs "migsim merge" with its options.
+func mergeRun(o *mergeOptions) error {
+	formats, err := sweep.ParseFormats(o.formats)
+	if err != nil {
+		return usageErrorf("invalid value for --format: %v", err)
+	}
+	if err := sweep.Merge(o.dir, o.shards, sweep.MergeOptions{Formats: formats, Force: o.force}); err != nil {
+		return err
+	}
+	m, err := sweep.ReadManifest(o.dir)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(o.out, "merged %d shards of sweep %s: %d points in %s\n", len(o.shards), m.Sweep, m.Points, o.dir)
+	return nil
 }

@@ -22,6 +22,7 @@ type validateImportOptions struct {
 	skipIncomplete bool
 	name           string
 	outDir         *outFlag
+	records        []string // the record files
 }
 
 // newValidateImportCmd builds "migsim validate import": field records of
@@ -69,63 +70,8 @@ no record measured (named on stderr).`,
   migsim calibrate field/results.json --suite field/suite.yaml --out fleet.yaml --name fleet --kfold 3`,
 		Args: usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.outDir.resolve(cmd, o.err); err != nil {
-				return err
-			}
-			if o.output = o.outDir.path; o.output == "" {
-				return usageErrorf("import: --out DIR is required (where suite.yaml and results.json go)")
-			}
-			format, err := validate.ParseFieldFormat(o.format)
-			if err != nil {
-				return usageErrorf("--format: %v", err)
-			}
-			for _, s := range o.sets {
-				if k, _, ok := strings.Cut(s, "="); !ok || strings.TrimSpace(k) == "" {
-					return usageErrorf("--set %q: want key=value, e.g. network.bandwidth=25Gbit", s)
-				}
-			}
-			opts := validate.ImportOptions{Format: format, Set: o.sets, SkipIncomplete: o.skipIncomplete, Suite: o.name, Log: o.err}
-			if o.mapping != "" {
-				if opts.Mapping, err = validate.LoadFieldMapping(o.mapping); err != nil {
-					return err
-				}
-			}
-			var gate []validate.Threshold
-			if o.gateFrom != "" {
-				if gate, err = validate.LoadGate(o.gateFrom); err != nil {
-					return err
-				}
-			}
-			fi, err := validate.ImportRecords(cmd.Context(), args, opts)
-			if err != nil {
-				return err
-			}
-			if len(gate) > 0 {
-				var drop []validate.Threshold
-				gate, drop = validate.FieldThresholds(gate, fi.Result)
-				for _, t := range drop {
-					switch {
-					case t.Shaping == lab.ShapingNetns:
-						fmt.Fprintf(o.err, "gate: left out %s (shaping netns): field records are not of a shaped path\n", t.Metric)
-					case t.Model != "":
-						fmt.Fprintf(o.err, "gate: left out %s (%s): no %s record measures it\n", t.Metric, t.Model, t.Model)
-					default:
-						fmt.Fprintf(o.err, "gate: left out %s: no record measures it\n", t.Metric)
-					}
-				}
-			}
-			if err := fi.Write(o.output, gate); err != nil {
-				return err
-			}
-			if err := fi.Result.WriteTable(o.out); err != nil {
-				return err
-			}
-			if err := fi.WriteVerdicts(o.out); err != nil {
-				return err
-			}
-			fmt.Fprintf(o.err, "imported %d records (%d skipped): %s, %s\n", len(fi.Result.Comparisons), len(fi.Skipped),
-				filepath.Join(o.output, "suite.yaml"), filepath.Join(o.output, "results.json"))
-			return nil
+			o.records = args
+			return validateImportRun(cmd, o)
 		},
 	}
 	fl := cmd.Flags()
@@ -137,4 +83,65 @@ no record measured (named on stderr).`,
 	fl.BoolVar(&o.skipIncomplete, "skip-incomplete", false, "skip records of failed, cancelled or unfinished migrations (named on stderr) instead of failing")
 	fl.StringVar(&o.name, "name", "field", "suite name")
 	return cmd
+}
+
+// validateImportRun runs "migsim validate import" with its options.
+func validateImportRun(cmd *cobra.Command, o *validateImportOptions) error {
+	if err := o.outDir.resolve(cmd, o.err); err != nil {
+		return err
+	}
+	if o.output = o.outDir.path; o.output == "" {
+		return usageErrorf("import: --out DIR is required (where suite.yaml and results.json go)")
+	}
+	format, err := validate.ParseFieldFormat(o.format)
+	if err != nil {
+		return usageErrorf("--format: %v", err)
+	}
+	for _, s := range o.sets {
+		if k, _, ok := strings.Cut(s, "="); !ok || strings.TrimSpace(k) == "" {
+			return usageErrorf("--set %q: want key=value, e.g. network.bandwidth=25Gbit", s)
+		}
+	}
+	opts := validate.ImportOptions{Format: format, Set: o.sets, SkipIncomplete: o.skipIncomplete, Suite: o.name, Log: o.err}
+	if o.mapping != "" {
+		if opts.Mapping, err = validate.LoadFieldMapping(o.mapping); err != nil {
+			return err
+		}
+	}
+	var gate []validate.Threshold
+	if o.gateFrom != "" {
+		if gate, err = validate.LoadGate(o.gateFrom); err != nil {
+			return err
+		}
+	}
+	fi, err := validate.ImportRecords(cmd.Context(), o.records, opts)
+	if err != nil {
+		return err
+	}
+	if len(gate) > 0 {
+		var drop []validate.Threshold
+		gate, drop = validate.FieldThresholds(gate, fi.Result)
+		for _, t := range drop {
+			switch {
+			case t.Shaping == lab.ShapingNetns:
+				fmt.Fprintf(o.err, "gate: left out %s (shaping netns): field records are not of a shaped path\n", t.Metric)
+			case t.Model != "":
+				fmt.Fprintf(o.err, "gate: left out %s (%s): no %s record measures it\n", t.Metric, t.Model, t.Model)
+			default:
+				fmt.Fprintf(o.err, "gate: left out %s: no record measures it\n", t.Metric)
+			}
+		}
+	}
+	if err := fi.Write(o.output, gate); err != nil {
+		return err
+	}
+	if err := fi.Result.WriteTable(o.out); err != nil {
+		return err
+	}
+	if err := fi.WriteVerdicts(o.out); err != nil {
+		return err
+	}
+	fmt.Fprintf(o.err, "imported %d records (%d skipped): %s, %s\n", len(fi.Result.Comparisons), len(fi.Skipped),
+		filepath.Join(o.output, "suite.yaml"), filepath.Join(o.output, "results.json"))
+	return nil
 }
