@@ -17,14 +17,18 @@ import (
 	"time"
 )
 
-// ciSweep is the sweep the Slurm tests run: 320 points of a few tens of
-// milliseconds each on one core, so that an array task of 80 points runs
-// for seconds and can be caught running and requeued.
+// ciSweep is the sweep the Slurm tests run: 320 points of about 50 ms
+// each on one core, so that an array task of 80 points runs for seconds
+// and can be caught running and requeued. The points name the page engine
+// (sweeps run auto by default, whose fluid pre-copy points take well under
+// a millisecond) and a 2 GiB guest: with 256 MiB, points took 4 ms and a
+// task ran its 80 points in 0.3 s, before its requeue reached it.
 const ciSweep = `name: slurm-ci
 base:
-  vm: {memory: 256MiB}
+  vm: {memory: 2GiB}
   workload:
-    generator: {kind: uniform, dirty_rate: 8000, working_set: 128MiB, duration: 10s}
+    generator: {kind: uniform, dirty_rate: 64000, working_set: 1GiB, duration: 10s}
+  model: {engine: page}
 grid:
   network.bandwidth: [200Mbit, 300Mbit, 500Mbit, 1Gbit]
   model.name: [precopy, postcopy]
