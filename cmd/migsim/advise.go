@@ -95,7 +95,7 @@ Output formats (-o):
 			if runF != nil {
 				return runF(cmd, o)
 			}
-			return runAdvise(cmd, o)
+			return adviseRun(cmd, o)
 		},
 	}
 	o.scenarioFlags.register(cmd)
@@ -109,7 +109,7 @@ Output formats (-o):
 	return cmd
 }
 
-func runAdvise(cmd *cobra.Command, o *adviseOptions) error {
+func adviseRun(cmd *cobra.Command, o *adviseOptions) error {
 	sample := jsonSample[advise.Report]()
 	asserts, err := compileAssertions(o.asserts, sample)
 	if err != nil {

@@ -100,7 +100,7 @@ second one (-qmp unix:PATH,server=on,wait=off) and pass that.`,
 			if _, err := capture.ParseMechanism(o.mechanism); err != nil {
 				return usageErrorf("trace capture: --mechanism: %v", err)
 			}
-			return runCapture(cmd.Context(), o)
+			return captureRun(cmd.Context(), o)
 		},
 	}
 	fl := cmd.Flags()
@@ -116,7 +116,7 @@ second one (-qmp unix:PATH,server=on,wait=off) and pass that.`,
 	return cmd
 }
 
-func runCapture(ctx context.Context, o *captureOptions) error {
+func captureRun(ctx context.Context, o *captureOptions) error {
 	mech, _ := capture.ParseMechanism(o.mechanism)
 	if mech == capture.Auto {
 		var err error

@@ -132,7 +132,7 @@ arriving; the caption counts them, states n per point, and counts empty
 			if runF != nil {
 				return runF(cmd, o)
 			}
-			return runPlot(o)
+			return plotRun(o)
 		},
 	}
 	fl := cmd.Flags()
@@ -187,7 +187,7 @@ func (o *plotOptions) size(panels int) (plots.Size, error) {
 	return plots.Size{Width: w, Height: h, DPI: o.dpi}, nil
 }
 
-func runPlot(o *plotOptions) error {
+func plotRun(o *plotOptions) error {
 	var fig plots.Figure
 	panels := 1
 	if o.kind == "rounds" {

@@ -40,14 +40,14 @@ stderr as FILE:LINE: KEY: MESSAGE, and the exit status is 1.`,
 		Args:    usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.files = args
-			return runScenarioCheck(cmd, o)
+			return scenarioCheckRun(cmd, o)
 		},
 	}
 	o.scenarioFlags.register(cmd)
 	return cmd
 }
 
-func runScenarioCheck(cmd *cobra.Command, o *scenarioCheckOptions) error {
+func scenarioCheckRun(cmd *cobra.Command, o *scenarioCheckOptions) error {
 	var errs []error
 	for _, f := range o.files {
 		spec, err := o.load(cmd, f)

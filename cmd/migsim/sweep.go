@@ -129,7 +129,7 @@ format, as in every command).`,
 			if runF != nil {
 				return runF(cmd, o)
 			}
-			return runSweep(cmd, o)
+			return sweepRun(cmd, o)
 		},
 	}
 	fl := cmd.Flags()
@@ -172,7 +172,7 @@ func (o *sweepOptions) runOptions() (sweep.Options, error) {
 	return opts, nil
 }
 
-func runSweep(cmd *cobra.Command, o *sweepOptions) error {
+func sweepRun(cmd *cobra.Command, o *sweepOptions) error {
 	opts, err := o.runOptions()
 	if err != nil {
 		return err

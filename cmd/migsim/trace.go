@@ -56,7 +56,7 @@ renamed when complete; an existing file is not replaced unless --force.`,
 			if err := checkOverwrite(o.output, o.force); err != nil {
 				return fmt.Errorf("trace gen: %w", err)
 			}
-			return runTraceGen(cmd, o)
+			return traceGenRun(cmd, o)
 		},
 	}
 	o.scenarioFlags.register(cmd)
@@ -65,7 +65,7 @@ renamed when complete; an existing file is not replaced unless --force.`,
 	return cmd
 }
 
-func runTraceGen(cmd *cobra.Command, o *traceGenOptions) error {
+func traceGenRun(cmd *cobra.Command, o *traceGenOptions) error {
 	spec, err := o.load(cmd, o.scenario)
 	if err != nil {
 		return err
@@ -125,14 +125,14 @@ of every 10 s interval. The json output's keys carry their units.`,
 			if err := oneOf("output", o.output, "table", "json"); err != nil {
 				return err
 			}
-			return runTraceStats(o)
+			return traceStatsRun(o)
 		},
 	}
 	cmd.Flags().StringVarP(&o.output, "output", "o", "table", "output format: table or json")
 	return cmd
 }
 
-func runTraceStats(o *traceStatsOptions) error {
+func traceStatsRun(o *traceStatsOptions) error {
 	tr, err := traces.Open(o.file)
 	if err != nil {
 		return err
@@ -179,7 +179,7 @@ unless --force.`,
 			if err := checkOverwrite(o.output, o.force); err != nil {
 				return fmt.Errorf("trace import: %w", err)
 			}
-			return runTraceImport(o)
+			return traceImportRun(o)
 		},
 	}
 	o.outFile = registerOut(cmd, "trace file to write (-o FILE is its deprecated spelling)", nil, "")
@@ -187,7 +187,7 @@ unless --force.`,
 	return cmd
 }
 
-func runTraceImport(o *traceImportOptions) error {
+func traceImportRun(o *traceImportOptions) error {
 	in, name := o.in, "stdin"
 	if o.input != "-" {
 		f, err := os.Open(o.input)
