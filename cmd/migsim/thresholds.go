@@ -19,6 +19,8 @@ type validateThresholdsOptions struct {
 	since   string
 	minRuns int
 	format  string
+	suite   string // the suite file
+	history string // the history file
 }
 
 // newValidateThresholdsCmd builds "migsim validate thresholds", which sets
@@ -44,7 +46,8 @@ one run is a guess.`,
   migsim validate thresholds validate/suites/ci.yaml validate/history/ci.jsonl --since 2026-12-06 -o yaml`,
 		Args: usageArgs(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return validateThresholdsRun(o, args[0], args[1])
+			o.suite, o.history = args[0], args[1]
+			return validateThresholdsRun(o)
 		},
 	}
 	fl := cmd.Flags()
@@ -56,7 +59,7 @@ one run is a guess.`,
 }
 
 // validateThresholdsRun is the body of "migsim validate thresholds".
-func validateThresholdsRun(o *validateThresholdsOptions, suitePath, historyPath string) error {
+func validateThresholdsRun(o *validateThresholdsOptions) error {
 	if err := oneOf("output", o.format, "table", "yaml", "json"); err != nil {
 		return err
 	}
@@ -72,14 +75,14 @@ func validateThresholdsRun(o *validateThresholdsOptions, suitePath, historyPath 
 			}
 		}
 	}
-	suite, err := validate.LoadSuite(suitePath)
+	suite, err := validate.LoadSuite(o.suite)
 	if err != nil {
 		return err
 	}
 	if len(suite.Gate) == 0 {
 		return usageErrorf("suite %s has no gate: thresholds", suite.Name)
 	}
-	history, err := validate.ReadHistory(historyPath)
+	history, err := validate.ReadHistory(o.history)
 	if err != nil {
 		return err
 	}
