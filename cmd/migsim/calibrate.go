@@ -107,11 +107,7 @@ func calibrateRun(cmd *cobra.Command, o *calibrateOptions) error {
 	if o.eval == "" && (o.format != "table" || o.junit != "") {
 		return usageErrorf("calibrate: -o json and --junit go with --evaluate")
 	}
-	suite, err := validate.LoadSuite(o.suite)
-	if err != nil {
-		return err
-	}
-	res, err := validate.ReadSuiteResult(o.results)
+	suite, res, err := readSuiteResult(o.suite, o.results)
 	if err != nil {
 		return err
 	}

@@ -154,11 +154,7 @@ func validateGateRun(o *validateGateOptions) error {
 	if err := oneOf("output", o.out.format, "table", "json"); err != nil {
 		return err
 	}
-	suite, err := validate.LoadSuite(o.suite)
-	if err != nil {
-		return err
-	}
-	res, err := validate.ReadSuiteResult(o.results)
+	suite, res, err := readSuiteResult(o.suite, o.results)
 	if err != nil {
 		return err
 	}
@@ -175,4 +171,18 @@ func registerGateOutput(cmd *cobra.Command, o *gateOutput) {
 // registerJUnit registers --junit FILE.
 func registerJUnit(cmd *cobra.Command, path *string) {
 	cmd.Flags().StringVar(path, "junit", "", "also write the gate's verdict as JUnit XML to this file (- for stdout)")
+}
+
+// readSuiteResult reads a suite file and the results a run of it
+// recorded ('migsim validate suite --json').
+func readSuiteResult(suitePath, resultsPath string) (*validate.Suite, *validate.SuiteResult, error) {
+	suite, err := validate.LoadSuite(suitePath)
+	if err != nil {
+		return nil, nil, err
+	}
+	res, err := validate.ReadSuiteResult(resultsPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	return suite, res, nil
 }
