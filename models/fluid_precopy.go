@@ -236,6 +236,15 @@ func (r *fluidRun) start() {
 	r.g.start()
 	r.eng.Schedule(sim.Time(r.p.MaxTime), sim.PhaseDecide, r.timeUp)
 	r.eng.After(r.p.SetupTime, sim.PhaseDecide, r.setupDone)
+	if u := r.in.ThrottledTraceUntil; u > 0 && r.p.AutoConverge {
+		// Past the part of the trace that shows the throttle, it slows
+		// the guest.
+		r.eng.Schedule(sim.Time(u), sim.PhaseDecide, func() {
+			if r.throttlePct > 0 && r.res.StopReason == 0 {
+				r.g.setSpeed(1 - r.throttlePct/100)
+			}
+		})
+	}
 }
 
 // skip fixes the pages the memory options leave out at the setup sync:
@@ -369,7 +378,7 @@ func (r *fluidRun) autoConverge(now sim.Time, n, v, fresh float64) {
 	}
 	if pct, stepped := r.p.throttleCheck(r.throttlePct, dirtiedBytes, xfer, &r.highCount); stepped {
 		r.throttlePct = pct
-		if !r.in.ThrottleInTrace {
+		if now >= sim.Time(r.in.ThrottledTraceUntil) {
 			r.g.setSpeed(1 - r.throttlePct/100)
 		}
 	}

@@ -71,11 +71,14 @@ type Input struct {
 	ForcePostcopyAt time.Duration
 	// Observer, when not nil, is told of each pass over memory as it ends.
 	Observer Observer
-	// ThrottleInTrace says the trace already shows the guest as the
-	// auto-converge throttle slowed it (the validation lab's achieved
-	// trace, laid out in wall time from a throttled guest's reports):
-	// the throttle steps as usual but does not slow the replay again.
-	ThrottleInTrace bool
+	// ThrottledTraceUntil, when positive, says the trace already shows
+	// the guest as the auto-converge throttle slowed it up to this time
+	// since the start (the validation lab's achieved trace, laid out in
+	// wall time from a throttled guest's reports up to its last one):
+	// until then the throttle steps as usual but does not slow the replay
+	// again; from then on the guest runs at the throttle's speed. 0: the
+	// throttle slows the guest from its first step.
+	ThrottledTraceUntil time.Duration
 }
 
 // VM describes the migrating guest.

@@ -248,6 +248,15 @@ func (r *precopyRun) start() {
 	r.g.start()
 	r.eng.Schedule(sim.Time(r.p.MaxTime), sim.PhaseDecide, r.timeUp)
 	r.eng.After(r.p.SetupTime, sim.PhaseDecide, r.setupDone)
+	if u := r.in.ThrottledTraceUntil; u > 0 && r.p.AutoConverge {
+		// Past the part of the trace that shows the throttle, it slows
+		// the guest.
+		r.eng.Schedule(sim.Time(u), sim.PhaseDecide, func() {
+			if r.throttlePct > 0 && r.res.StopReason == 0 {
+				r.g.setSpeed(1 - r.throttlePct/100)
+			}
+		})
+	}
 }
 
 // setupDone ends setup with the first sync and starts round 1 over all of
@@ -352,7 +361,7 @@ func (r *precopyRun) autoConverge(now sim.Time, n, fresh uint64) {
 	dirtiedBytes := float64(r.periodFresh) * float64(r.g.hdr.PageSize)
 	if pct, stepped := r.p.throttleCheck(r.throttlePct, dirtiedBytes, r.transferred-r.periodBytes, &r.highCount); stepped {
 		r.throttlePct = pct
-		if !r.in.ThrottleInTrace {
+		if now >= sim.Time(r.in.ThrottledTraceUntil) {
 			r.g.setSpeed(1 - r.throttlePct/100)
 		}
 	}

@@ -202,3 +202,30 @@ func TestPrecopyNoThrottleBelowTrigger(t *testing.T) {
 		t.Fatalf("throttled below the trigger: %v", s)
 	}
 }
+
+// TestThrottledTraceUntil: a trace that already shows the throttle up to
+// a time is not slowed again before it, and is from then on.
+func TestThrottledTraceUntil(t *testing.T) {
+	p := bareParams()
+	p.AutoConverge = true
+	p.MaxTime = 150 * time.Second
+	in := input(4096, 4096, 0, 1e5, 20*units.Mbit)
+	slowed := run(t, p, in)
+	in.ThrottledTraceUntil = time.Hour
+	shown := run(t, p, in)
+	in.ThrottledTraceUntil = 60 * time.Second
+	half := run(t, p, in)
+	if shown.GuestTimeS != shown.TotalTimeS {
+		t.Errorf("throttle shown in the whole trace: guest time %v s, want the run's %v s", shown.GuestTimeS, shown.TotalTimeS)
+	}
+	if !(slowed.GuestTimeS < half.GuestTimeS && half.GuestTimeS < shown.GuestTimeS) {
+		t.Errorf("guest time: slowed throughout %v s, up to 60 s shown %v s, shown throughout %v s: want increasing", slowed.GuestTimeS, half.GuestTimeS, shown.GuestTimeS)
+	}
+	// The steps themselves are the throttle's either way (this guest
+	// rewrites all its memory each period at any throttle).
+	for _, r := range []*Result{shown, half} {
+		if a, b := r.ThrottleSteps(), slowed.ThrottleSteps(); len(a) != len(b) || a[len(a)-1].Pct != 99 {
+			t.Errorf("steps %v, want the slowed run's %v", a, b)
+		}
+	}
+}

@@ -88,6 +88,11 @@ type achievedTrace struct {
 	// finished, seconds.
 	Epochs int
 	Behind float64
+	// RecordedS is when the last source report taken from the run
+	// arrived, seconds since the migrate command: the trace up to it is
+	// what the guest did, after it a made-up pace (0 when none arrived
+	// after the command).
+	RecordedS float64
 }
 
 // minPaceEpochs is the fewest source epochs during the migration from
@@ -204,6 +209,7 @@ func buildAchieved(orig *memTrace, run *lab.RealRun, atEnd models.TraceEnd, hori
 	}
 	a.DirtyRate = float64(writes) / end
 	a.Behind = float64(last.LateNs) / 1e9
+	a.RecordedS = max(0, last.At)
 
 	// Past the migration: the same pace, from where the guest was.
 	pace := float64(a.Epochs) / last.At // epochs per second

@@ -337,12 +337,19 @@ func simulateAchieved(ctx context.Context, spec *scenarios.Spec, ach *achievedTr
 		return nil, err
 	}
 	in.Trace = ach.trace.opener()
+	// The achieved trace is not the scenario's generator: the early
+	// no-progress verdict, which judges a stationary generator's future
+	// from its rounds, must not judge a real guest's replay (a throttled
+	// guest that keeps pace, then stalls, converges), and no engine may
+	// take the generator's closed forms for it.
+	in.Generator = nil
 	in.AtEnd = models.AtEndLoop
 	in.VM.Memory = units.Bytes(memBytes)
 	in.VM.PageSize = 4 * units.KiB
-	// The achieved trace is laid out in wall time: it already shows the
-	// guest as QEMU's throttle slowed it.
-	in.ThrottleInTrace = true
+	// The achieved trace is laid out in wall time: up to the last report
+	// it already shows the guest as QEMU's throttle slowed it; the pace
+	// made up after it does not.
+	in.ThrottledTraceUntil = time.Duration(ach.RecordedS * float64(time.Second))
 	return model.Run(ctx, in)
 }
 
