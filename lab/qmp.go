@@ -9,6 +9,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -253,6 +254,11 @@ func (q *QMP) Execute(ctx context.Context, cmd string, args any, out any) error 
 	q.wmu.Unlock()
 	if err != nil {
 		forget()
+		if errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, net.ErrClosed) {
+			// QEMU closed its end before our reader saw the end of the
+			// stream: the connection is closed all the same.
+			return fmt.Errorf("qmp %s: sending: %w: %v", cmd, ErrQMPClosed, err)
+		}
 		return fmt.Errorf("qmp %s: sending: %w", cmd, err)
 	}
 
