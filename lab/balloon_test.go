@@ -35,7 +35,7 @@ func TestBootKitBalloonDriver(t *testing.T) {
 		"-machine", "pc", "-accel", accel, "-smp", "1", "-m", "256M",
 		"-device", "virtio-balloon-pci,id=balloon0",
 		"-kernel", img.Kernel, "-initrd", img.Initramfs,
-		"-append", "console=ttyS0 panic=-1 quiet migsim.at_end=idle", "-no-reboot",
+		"-append", KernelCmdline + " migsim.at_end=idle", "-no-reboot",
 		"-serial", "file:" + filepath.Join(dir, "guest.console"),
 		"-chardev", "socket,id=ctl,path=" + filepath.Join(dir, "guest.ctl") + ",server=on,wait=off",
 		"-serial", "chardev:ctl",

@@ -185,6 +185,14 @@ func (p *qemuProc) kill() {
 	}
 }
 
+// KernelCmdline is the guest kernel's command line before the replayer's
+// own parameters. no_timer_check skips the boot check that the timer
+// ticks through the IO-APIC: under TCG on a busy host the vCPU can be
+// descheduled through the check's whole window, and the kernel then
+// panics ("IO-APIC + timer doesn't work!"), as a remote lab test's guest
+// did at load 9 (cloud images boot with it for the same reason).
+const KernelCmdline = "console=ttyS0 panic=-1 quiet no_timer_check"
+
 // qemuArgs returns the command line of one side.
 func qemuArgs(img *Image, dir, side string, mem units.Bytes, accel string, atEnd models.TraceEnd, incoming bool) []string {
 	size := strconv.FormatInt(int64(mem), 10)
@@ -194,7 +202,7 @@ func qemuArgs(img *Image, dir, side string, mem units.Bytes, accel string, atEnd
 		"-m", size + "b",
 		"-object", "memory-backend-file,id=ram0,size=" + size + ",mem-path=" + filepath.Join(dir, side+".ram") + ",share=on",
 		"-kernel", img.Kernel, "-initrd", img.Initramfs,
-		"-append", "console=ttyS0 panic=-1 quiet migsim.at_end=" + string(atEnd),
+		"-append", KernelCmdline + " migsim.at_end=" + string(atEnd),
 		"-no-reboot",
 		"-serial", "file:" + filepath.Join(dir, side+".console"),
 		"-chardev", "socket,id=ctl,path=" + filepath.Join(dir, side+".ctl") + ",server=on,wait=off",

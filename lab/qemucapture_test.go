@@ -72,7 +72,7 @@ func TestCaptureQEMUGuest(t *testing.T) {
 		"-nodefaults", "-no-user-config", "-display", "none",
 		"-machine", "pc", "-accel", "tcg", "-smp", "1", "-m", "200M",
 		"-kernel", img.Kernel, "-initrd", img.Initramfs,
-		"-append", "console=ttyS0 panic=-1 quiet migsim.at_end=loop", "-no-reboot",
+		"-append", KernelCmdline + " migsim.at_end=loop", "-no-reboot",
 		"-serial", "file:" + filepath.Join(dir, "guest.console"),
 		"-chardev", "socket,id=ctl,path=" + filepath.Join(dir, "guest.ctl") + ",server=on,wait=off",
 		"-serial", "chardev:ctl",
