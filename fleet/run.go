@@ -1,13 +1,10 @@
 package fleet
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"math"
-	"slices"
 	"sort"
 	"time"
 
@@ -220,20 +217,17 @@ func (r *run) linkCapacity() float64 {
 // pass in flight.
 func (r *run) setLink(c sim.RateChange) {
 	r.link = c
-	var nics []*sim.Resource
+	var changes []sim.CapacityChange
 	for _, h := range r.f.Hosts {
 		if h.FollowsNetwork {
-			nics = append(nics, r.out[h.Name], r.in[h.Name])
+			nic := float64(c.Bandwidth)
+			changes = append(changes, sim.CapacityChange{Resource: r.out[h.Name], CapacityBps: nic}, sim.CapacityChange{Resource: r.in[h.Name], CapacityBps: nic})
 		}
 	}
-	var paths []*sim.Resource
-	for _, k := range slices.SortedFunc(maps.Keys(r.paths), func(a, b [2]string) int {
-		return cmp.Or(cmp.Compare(a[0], b[0]), cmp.Compare(a[1], b[1]))
-	}) {
-		paths = append(paths, r.paths[k])
+	for _, p := range r.paths {
+		changes = append(changes, sim.CapacityChange{Resource: p, CapacityBps: r.linkCapacity()})
 	}
-	r.net.SetCapacity(float64(c.Bandwidth), nics...)
-	r.net.SetCapacity(r.linkCapacity(), paths...)
+	r.net.SetCapacity(changes...)
 }
 
 // pathFrom returns the network's path for a migration that starts at

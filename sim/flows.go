@@ -146,14 +146,20 @@ func (n *FlowNetwork) SetCeiling(f *Flow, ceilBps float64) {
 	}
 }
 
-// SetCapacity changes the capacity of resources rs to capBps (bits per
-// second, positive: a link's rate changing over time) and recomputes the
-// rates once, telling every flow whose offer changed.
-func (n *FlowNetwork) SetCapacity(capBps float64, rs ...*Resource) {
+// CapacityChange is a new capacity for a resource, for
+// [FlowNetwork.SetCapacity].
+type CapacityChange struct {
+	Resource    *Resource
+	CapacityBps float64 // positive
+}
+
+// SetCapacity applies changes (a link's rate changing over time) and then
+// recomputes the rates once, telling every flow whose offer changed.
+func (n *FlowNetwork) SetCapacity(changes ...CapacityChange) {
 	changed := false
-	for _, r := range rs {
-		if r.CapacityBps != capBps {
-			r.CapacityBps, changed = capBps, true
+	for _, c := range changes {
+		if c.Resource.CapacityBps != c.CapacityBps {
+			c.Resource.CapacityBps, changed = c.CapacityBps, true
 		}
 	}
 	if changed && len(n.flows) > 0 {

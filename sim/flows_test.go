@@ -139,8 +139,8 @@ func TestFlowNetworkSetCapacity(t *testing.T) {
 	}
 	// The path drops to 6 and the other link stays: flows 0 and 1 keep
 	// their 1:2 split of the new capacity, flow 2 is not told.
-	net.SetCapacity(6, path)
-	net.SetCapacity(6, path) // no change: no one is told
+	net.SetCapacity(CapacityChange{path, 6}, CapacityChange{other, 5})
+	net.SetCapacity(CapacityChange{path, 6}) // no change: no one is told
 	want := [3][]float64{{12, 4, 2}, {8, 4}, {5}}
 	for i := range got {
 		if len(got[i]) != len(want[i]) {
