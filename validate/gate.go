@@ -59,17 +59,18 @@ func (v Violation) String() string {
 		limit = v.Threshold.Worst
 	}
 	if v.Stat == StatMissing {
-		return fmt.Sprintf("%s (%s): missing: no case in the results measured it", v.Threshold.Metric, v.Threshold.scope())
+		return fmt.Sprintf("%s (%s): missing: no case in the results measured it", v.Threshold.Metric, v.Threshold.Scope())
 	}
-	s := fmt.Sprintf("%s (%s): %s |error| %.1f%% > %.1f%%", v.Threshold.Metric, v.Threshold.scope(), v.Stat, 100*v.Got, 100*limit)
+	s := fmt.Sprintf("%s (%s): %s |error| %.1f%% > %.1f%%", v.Threshold.Metric, v.Threshold.Scope(), v.Stat, 100*v.Got, 100*limit)
 	if v.Case != "" {
 		s += " in case " + v.Case
 	}
 	return s
 }
 
-// scope says which runs t covers: "precopy", "all models, shaping netns".
-func (t Threshold) scope() string {
+// Scope says which runs t covers: "precopy", "all models, shaping netns",
+// "precopy, calibration local-tcg".
+func (t Threshold) Scope() string {
 	model := t.Model
 	if model == "" {
 		model = "all models"
@@ -185,7 +186,7 @@ type ThresholdCheck struct {
 // Name names the check for reports: the metric and the runs it covers,
 // e.g. "downtime_s (precopy, calibration local-tcg)".
 func (c ThresholdCheck) Name() string {
-	return fmt.Sprintf("%s (%s)", c.Threshold.Metric, c.Threshold.scope())
+	return fmt.Sprintf("%s (%s)", c.Threshold.Metric, c.Threshold.Scope())
 }
 
 // Check checks r against each threshold of ths, in order.

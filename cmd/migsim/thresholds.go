@@ -133,7 +133,7 @@ func writeThresholdsTable(w io.Writer, ds []validate.DerivedThreshold, margin fl
 		case d.Looser:
 			change = "looser"
 		}
-		fmt.Fprintf(tw, "%s%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.Metric, mark, scopeOf(t), d.Runs,
+		fmt.Fprintf(tw, "%s%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.Metric, mark, t.Scope(), d.Runs,
 			bound(t.Median), seenMed, bound(s.Median), bound(t.Worst), seenWorst, bound(s.Worst), change)
 	}
 	if err := tw.Flush(); err != nil {
@@ -176,21 +176,6 @@ func writeThresholdsYAML(w io.Writer, ds []validate.DerivedThreshold) error {
 		}
 	}
 	return nil
-}
-
-// scopeOf names the runs a threshold covers.
-func scopeOf(t validate.Threshold) string {
-	parts := []string{t.Model}
-	if t.Model == "" {
-		parts[0] = "all models"
-	}
-	if t.Shaping != "" {
-		parts = append(parts, "shaping "+string(t.Shaping))
-	}
-	if t.Calibration != "" {
-		parts = append(parts, t.Calibration)
-	}
-	return strings.Join(parts, ", ")
 }
 
 // bound prints a threshold's bound; "-" when unset.
