@@ -41,6 +41,12 @@ type Threshold struct {
 	// relative error, as fractions (0.15 is 15 %).
 	Median float64 `yaml:"median" json:"median"`
 	Worst  float64 `yaml:"worst" json:"worst"`
+	// Abs is an absolute tolerance in the metric's own unit (seconds for
+	// downtime_s): a case whose |simulated − real| is at most Abs counts as
+	// error 0, so a case passes when it is within max(bound × real, Abs).
+	// For small, noisy figures (a 0.13 s setup, a 15 ms downtime) where a
+	// few milliseconds of scheduling are a large fraction. 0 is none.
+	Abs float64 `yaml:"abs" json:"abs,omitempty"`
 }
 
 // Violation is a threshold crossed.
@@ -102,6 +108,8 @@ func checkThresholds(ths []Threshold) error {
 			return fmt.Errorf("gate[%d].metric: unknown metric %q", i, t.Metric)
 		case t.Median < 0 || t.Worst < 0 || math.IsNaN(t.Median) || math.IsNaN(t.Worst):
 			return fmt.Errorf("gate[%d]: median and worst must be non-negative fractions", i)
+		case t.Abs < 0 || math.IsNaN(t.Abs) || math.IsInf(t.Abs, 0):
+			return fmt.Errorf("gate[%d].abs: %v: want a non-negative tolerance in the metric's unit", i, t.Abs)
 		case t.Median == 0 && t.Worst == 0:
 			return fmt.Errorf("gate[%d]: %s has neither median nor worst", i, t.Metric)
 		}
@@ -210,6 +218,9 @@ func (r *SuiteResult) Check(ths []Threshold) []ThresholdCheck {
 					continue
 				}
 				e := math.Abs(m.RelErr)
+				if t.Abs > 0 && math.Abs(m.Sim-m.Real) <= t.Abs {
+					e = 0
+				}
 				errs = append(errs, e)
 				if e > worst {
 					worst, worstCase = e, c.Scenario

@@ -156,6 +156,32 @@ func TestGateRules(t *testing.T) {
 	}
 }
 
+// TestGateAbsoluteTolerance checks a threshold's abs: a case within abs
+// of the real value counts as error 0, one beyond it keeps its relative
+// error, so the bound is max(bound × real, abs).
+func TestGateAbsoluteTolerance(t *testing.T) {
+	res := &SuiteResult{Comparisons: []*Comparison{
+		{Scenario: "near", Model: "postcopy", Metrics: []MetricError{metricError("setup_time_s", 0.202, 0.133)}}, // 69 ms, -34 %
+		{Scenario: "same", Model: "postcopy", Metrics: []MetricError{metricError("setup_time_s", 0.130, 0.133)}},
+		{Scenario: "far", Model: "postcopy", Metrics: []MetricError{metricError("setup_time_s", 0.400, 0.133)}}, // 267 ms, -67 %
+	}}
+	check := func(abs float64) ThresholdCheck {
+		return res.Check([]Threshold{{Metric: "setup_time_s", Median: 0.30, Worst: 0.60, Abs: abs}})[0]
+	}
+	without := check(0)
+	if without.Status != CheckFail || *without.MedianAbsErr < 0.34 {
+		t.Errorf("without abs: %s, median %.3f; want the 34 %% median to fail", without.Status, *without.MedianAbsErr)
+	}
+	with := check(0.1)
+	if *with.MedianAbsErr != 0 || with.WorstCase != "far" || len(with.Violations) != 1 || with.Violations[0].Stat != "worst" {
+		t.Errorf("abs 0.1 s: median %.3f, worst %.3f in %q, violations %v; want median 0 and only the 267 ms case crossing worst",
+			*with.MedianAbsErr, *with.WorstAbsErr, with.WorstCase, with.Violations)
+	}
+	if err := checkThresholds([]Threshold{{Metric: "setup_time_s", Median: 1, Abs: -0.1}}); err == nil {
+		t.Error("a negative abs passed")
+	}
+}
+
 // TestHistoryFile checks that the repository's history file parses, one
 // entry a line, and that AppendHistory writes such lines.
 func TestHistoryFile(t *testing.T) {
