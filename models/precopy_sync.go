@@ -46,6 +46,7 @@ type qemuSync struct {
 	bm       *dirtyLog // the migration bitmap: pages still to send
 	zeroLeft *dirtyLog // pages whose content is still all zero (sent as a header)
 	chunk    *dirtyLog // the pages the current chunk sends
+	pastWrap *dirtyLog // the chunk's pages past the scan's first wrap (XBZRLE's first lookups); nil without XBZRLE
 	cursor   uint64    // the scan's next page (ascending, wrapping to 0)
 	wrapped  bool      // the scan has gone once around memory (XBZRLE starts)
 	maxWait  time.Duration
@@ -56,6 +57,9 @@ type qemuSync struct {
 func (r *precopyRun) newQEMUSync() *qemuSync {
 	pages := r.pages
 	q := &qemuSync{bm: newDirtyLog(pages), zeroLeft: newDirtyLog(pages), chunk: newDirtyLog(pages), maxWait: r.p.IterateMaxWait}
+	if r.xb != nil {
+		q.pastWrap = newDirtyLog(pages)
+	}
 	q.bm.fill(pages)
 	if r.comp != nil && r.comp.skip0 != nil {
 		q.bm.andNot(bitmapLog(r.comp.skip0, pages))
@@ -105,12 +109,20 @@ func (r *precopyRun) sendChunk() {
 	j := math.Floor((n-th/r.wireNormal)/s) + 1
 	k := uint64(math.Min(n, math.Max(1, math.Ceil(j*s))))
 	q.chunk.clear()
+	start := q.cursor
 	taken, zero, next, wrapped := q.bm.take(q.cursor, k, q.zeroLeft, q.chunk)
 	q.cursor = next
 	normal := taken - zero
 	r.cpu.plan(q.chunk)
-	if q.wrapped {
+	switch {
+	case q.wrapped:
 		r.xb.plan(q.chunk, uint64(r.res.DirtySyncCount), false, r.cpu, r.p.Costs)
+	case wrapped && r.xb != nil:
+		// XBZRLE starts at the wrap (QEMU's find_dirty_block sets
+		// xbzrle_enabled there): the chunk's pages past it, those below
+		// where the scan started, are its first lookups.
+		q.pastWrap.copyBelow(q.chunk, start)
+		r.xb.plan(q.pastWrap, uint64(r.res.DirtySyncCount), false, r.cpu, r.p.Costs)
 	}
 	q.wrapped = q.wrapped || wrapped
 	bytes := float64(normal)*r.wireNormal + float64(zero)*r.wireZero - r.xb.saved(normal)
@@ -205,6 +217,24 @@ func (d *dirtyLog) fill(pages uint64) {
 		d.words[full] = (uint64(1) << rest) - 1
 	}
 	d.count, d.lo, d.hi = pages, 0, len(d.words)
+}
+
+// copyBelow makes d hold the pages of src below page p.
+func (d *dirtyLog) copyBelow(src *dirtyLog, p uint64) {
+	d.clear()
+	last := int(p >> 6) // the word holding p, partly below it
+	for i := src.lo; i < min(src.hi, last+1); i++ {
+		m := src.words[i]
+		if i == last {
+			m &= (uint64(1) << (p & 63)) - 1
+		}
+		if m == 0 {
+			continue
+		}
+		d.words[i] = m
+		d.count += uint64(bits.OnesCount64(m))
+		d.lo, d.hi = min(d.lo, i), i+1
+	}
 }
 
 // andNot clears every page of o.

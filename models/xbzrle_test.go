@@ -246,3 +246,29 @@ func TestHybridXbzrle(t *testing.T) {
 		t.Errorf("pre-copy phase %d bytes with xbzrle, %d without: want fewer", res.PrecopyBytes, plain.PrecopyBytes)
 	}
 }
+
+// Under sync_policy qemu a round is a sync period and XBZRLE starts where
+// QEMU's scan first wraps to page 0, usually inside a chunk: every normal
+// page sent after that point is looked up in the cache, so the full pages
+// sent beyond the first pass are exactly the misses (the hot set once),
+// and every later send of a hot page is a delta.
+func TestXbzrleQEMUSyncStartsAtWrap(t *testing.T) {
+	const pages, ws = 1 << 16, 1 << 14
+	in := input(pages, ws, 0, 60000, units.Gbit)
+	p := xbzrleParams(128 * units.MiB)
+	p.SyncPolicy = SyncQEMU
+	res := run(t, p, in)
+	if !res.Converged {
+		t.Fatalf("did not converge: stop %v after %d rounds", res.StopReason, res.Rounds)
+	}
+	if res.XbzrleCacheMisses != ws {
+		t.Errorf("%d misses, want the hot set once (%d)", res.XbzrleCacheMisses, ws)
+	}
+	if full := res.Pages.Normal - pages; full != res.XbzrleCacheMisses {
+		t.Errorf("%d full pages sent beyond the first pass, %d misses: pages past the wrap went out without a lookup", full, res.XbzrleCacheMisses)
+	}
+	if res.XbzrlePages == 0 {
+		t.Error("no page was sent as a delta")
+	}
+	t.Logf("%d rounds, %d syncs, %.3fs; %d deltas, %d misses", res.Rounds, res.DirtySyncCount, res.TotalTimeS, res.XbzrlePages, res.XbzrleCacheMisses)
+}
