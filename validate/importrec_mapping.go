@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -216,7 +217,7 @@ func LoadGate(path string) ([]Threshold, error) {
 	if g.Kind != yaml.SequenceNode {
 		return nil, fmt.Errorf("%s:%d: gate: want a list of thresholds", path, g.Line)
 	}
-	allowed := map[string]bool{"metric": true, "model": true, "shaping": true, "calibration": true, "median": true, "worst": true}
+	allowed, names := thresholdKeys()
 	var out []Threshold
 	for i, n := range g.Content {
 		if n.Kind != yaml.MappingNode {
@@ -224,7 +225,7 @@ func LoadGate(path string) ([]Threshold, error) {
 		}
 		for j := 0; j+1 < len(n.Content); j += 2 {
 			if k := n.Content[j]; !allowed[k.Value] {
-				return nil, fmt.Errorf("%s:%d: gate[%d].%s: unknown key (want metric, model, shaping, calibration, median, worst)", path, k.Line, i, k.Value)
+				return nil, fmt.Errorf("%s:%d: gate[%d].%s: unknown key (want %s)", path, k.Line, i, k.Value, names)
 			}
 		}
 		var t Threshold
@@ -250,4 +251,21 @@ func findValue(n *yaml.Node, key string) *yaml.Node {
 		}
 	}
 	return nil
+}
+
+// thresholdKeys returns the YAML keys of a [Threshold], from its struct
+// tags (so a field added there is accepted here), as a set and as a list
+// for messages.
+func thresholdKeys() (map[string]bool, string) {
+	set := map[string]bool{}
+	var names []string
+	t := reflect.TypeFor[Threshold]()
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		if name != "" && name != "-" {
+			set[name] = true
+			names = append(names, name)
+		}
+	}
+	return set, strings.Join(names, ", ")
 }
