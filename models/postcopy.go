@@ -10,6 +10,7 @@ import (
 	"github.com/bits-and-blooms/bitset"
 
 	"github.com/migsim/migsim/sim"
+	"github.com/migsim/migsim/units"
 )
 
 // Postcopy is post-copy live migration with demand paging, active push and
@@ -318,7 +319,7 @@ func (r *postcopyRun) begin(pre time.Duration, p *postcopyPlan) {
 	r.left = n
 	now := r.eng.Now()
 	r.stopAt = now
-	dev := r.path(r.cfg.stream.channels).TransferTime(float64(r.in.VM.DeviceState), r.cfg.capBps)
+	dev := r.deviceStatePath(now).TransferTime(float64(r.in.VM.DeviceState), r.cfg.capBps)
 	pushStart := now.Add(pre + dev)
 	r.resumeAt = pushStart.Add(r.cfg.resume + r.in.Path.RTT)
 	r.linkFree = float64(pushStart)
@@ -377,6 +378,18 @@ func (r *postcopyRun) scheduleEnd() {
 	} else {
 		r.endEv = r.eng.Schedule(r.doneAt, sim.PhaseDecide, func() { r.finish(StopPostcopy, r.doneAt) })
 	}
+}
+
+// deviceStatePath is the path the device state crosses at the stop, at
+// time now: a shared network's as it offers it now or, on a path of its
+// own, in.Path with what its bandwidth_schedule leaves then (a hybrid
+// switches late; the link may have changed since the start).
+func (r *postcopyRun) deviceStatePath(now sim.Time) sim.Path {
+	p := r.path(r.cfg.stream.channels)
+	if (r.env == nil || r.env.net == nil) && len(p.Schedule) > 0 {
+		p.Bandwidth, p.Loss, p.Schedule = units.BitRate(p.AvailableBps(now)), 0, nil
+	}
+	return p
 }
 
 // path returns the path the phase runs over for k streams: in.Path, or
