@@ -11,8 +11,8 @@ import (
 
 // The planner (plan.order: optimize) searches the start order, and the
 // concurrency up to plan.max_concurrent, for the plan that leaves the
-// fewest VMs unconverged (not completed, or over their downtime_limit)
-// and, among those, has the shortest makespan.
+// fewest VMs that miss (did not converge, or went over their
+// downtime_limit) and, among those, has the shortest makespan.
 //
 // The search is greedy construction plus local search, because the
 // objective is a whole fleet simulation (no gradient, no closed form, and
@@ -39,9 +39,11 @@ import (
 type PlannerReport struct {
 	// Evaluations is how many fleet simulations the search ran.
 	Evaluations int `json:"evaluations"`
-	// MakespanS and NotConverged are the chosen plan's.
-	MakespanS    float64 `json:"makespan_s"`
-	NotConverged int     `json:"not_converged"`
+	// MakespanS, NotConverged and OverDowntimeLimit (how many VMs went
+	// over their downtime_limit) are the chosen plan's.
+	MakespanS         float64 `json:"makespan_s"`
+	NotConverged      int     `json:"not_converged"`
+	OverDowntimeLimit int     `json:"over_downtime_limit"`
 	// FIFO is fifo at the plan's max_concurrent; OneAtATime is fifo one
 	// migration at a time (OpenStack Nova's default).
 	FIFO       Baseline `json:"fifo"`
@@ -50,8 +52,9 @@ type PlannerReport struct {
 
 // Baseline is one plain plan's outcome.
 type Baseline struct {
-	MakespanS    float64 `json:"makespan_s"`
-	NotConverged int     `json:"not_converged"`
+	MakespanS         float64 `json:"makespan_s"`
+	NotConverged      int     `json:"not_converged"`
+	OverDowntimeLimit int     `json:"over_downtime_limit"`
 }
 
 // candidate is a plan to evaluate.
@@ -60,19 +63,36 @@ type candidate struct {
 	conc  int
 }
 
-// score is a plan's outcome: fewer unconverged VMs first, then the
-// shorter makespan.
+// score is a plan's outcome: fewer VMs that missed (did not converge or
+// went over their downtime_limit) first, then the shorter makespan.
 type score struct {
-	notConverged int
-	makespan     float64
-	res          *Result
+	notConverged, overLimit int
+	makespan                float64
+	res                     *Result
+}
+
+// missed counts the VMs that did not converge or went over their
+// downtime_limit.
+func (a score) missed() int {
+	n := a.notConverged
+	for _, name := range a.res.VMsOverDowntimeLimit {
+		if !slices.Contains(a.res.VMsNotConverged, name) {
+			n++
+		}
+	}
+	return n
 }
 
 func (a score) better(b score) bool {
-	if a.notConverged != b.notConverged {
-		return a.notConverged < b.notConverged
+	if am, bm := a.missed(), b.missed(); am != bm {
+		return am < bm
 	}
 	return a.makespan < b.makespan*(1-1e-9)
+}
+
+// baseline is s as a [Baseline].
+func (s score) baseline() Baseline {
+	return Baseline{MakespanS: s.makespan, NotConverged: s.notConverged, OverDowntimeLimit: s.overLimit}
 }
 
 // DefaultBudget is the planner's default number of fleet simulations.
@@ -138,9 +158,9 @@ func Optimize(ctx context.Context, f *Spec, budget int, progress func(done, budg
 	res := best.res
 	res.Planner = &PlannerReport{
 		Evaluations: p.evals,
-		MakespanS:   best.makespan, NotConverged: best.notConverged,
-		FIFO:       Baseline{MakespanS: fifo.makespan, NotConverged: fifo.notConverged},
-		OneAtATime: Baseline{MakespanS: one.makespan, NotConverged: one.notConverged},
+		MakespanS:   best.makespan, NotConverged: best.notConverged, OverDowntimeLimit: best.overLimit,
+		FIFO:       fifo.baseline(),
+		OneAtATime: one.baseline(),
 	}
 	return res, nil
 }
@@ -232,7 +252,7 @@ func (p *planner) evaluate(ctx context.Context, cs []candidate) ([]score, error)
 					errs[i] = err
 					continue
 				}
-				out[i] = score{notConverged: len(res.VMsNotConverged), makespan: res.MakespanS, res: res}
+				out[i] = score{notConverged: len(res.VMsNotConverged), overLimit: len(res.VMsOverDowntimeLimit), makespan: res.MakespanS, res: res}
 			}
 		}()
 	}

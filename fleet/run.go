@@ -25,6 +25,10 @@ type Result struct {
 	// VMsNotConverged names the VMs that did not converge (see
 	// [VMResult.Converged]), in start order; empty, never null.
 	VMsNotConverged []string `json:"vms_not_converged"`
+	// VMsOverDowntimeLimit names the completed VMs whose downtime
+	// exceeded their model's downtime_limit (see
+	// [VMResult.DowntimeWithinLimit]), in start order; empty, never null.
+	VMsOverDowntimeLimit []string `json:"vms_over_downtime_limit"`
 	// WorstDowntimeS and SumDowntimeS are over the completed migrations,
 	// seconds.
 	WorstDowntimeS float64 `json:"worst_downtime_s"`
@@ -65,12 +69,19 @@ type VMResult struct {
 	// TransferredBytes is what the migration sent, bytes.
 	TransferredBytes uint64 `json:"transferred_bytes"`
 	// Converged is true when the migration completed within its model's
-	// own terms: a pre-copy (precopy, parallel, a hybrid that did not
-	// switch) reached its stop condition (stop_reason downtime_met, not a
-	// round or byte cap) with a downtime within its downtime_limit; a
-	// post-copy (postcopy, enlightened, a hybrid that switched)
-	// completed.
+	// own terms, as 'migsim run' says it: a pre-copy (precopy, parallel,
+	// a hybrid that did not switch) reached its stop condition
+	// (stop_reason downtime_met, not a round or byte cap); a post-copy
+	// (postcopy, enlightened, a hybrid that switched) completed. Whether
+	// the downtime met the limit is DowntimeWithinLimit: under QEMU's
+	// iteration (sync_policy qemu) the guest stops once what is left fits
+	// the measured bandwidth × downtime_limit, and the device state and
+	// page headers may take it a little over, as in QEMU.
 	Converged bool `json:"converged"`
+	// DowntimeWithinLimit is true when the migration completed with a
+	// downtime at most its model's downtime_limit (always, for a model
+	// without one); false when it did not complete.
+	DowntimeWithinLimit bool `json:"downtime_within_limit"`
 	// Completed is true when the VM runs on its destination at the end.
 	Completed bool `json:"completed"`
 	// StopReason is the model's stop reason.
@@ -350,11 +361,14 @@ func (r *run) finish(i int, start sim.Time, res *models.Result) {
 		Completed: res.Completed, StopReason: res.StopReason.String(),
 		DowntimeLimitS: downtimeLimit(vm).Seconds(), Engine: res.Engine,
 	}
-	v.EndS = v.StartS + v.TotalTimeS
+	// The engine's clock, not StartS + TotalTimeS: the next VM starts at
+	// this instant, and a sum rounded differently would overlap it.
+	v.EndS = r.root.Now().Seconds()
 	if v.TotalTimeS > 0 {
 		v.MeanBandwidthBps = float64(v.TransferredBytes) * 8 / v.TotalTimeS
 	}
-	v.Converged = converged(res, v.DowntimeLimitS)
+	v.Converged = converged(res)
+	v.DowntimeWithinLimit = res.Completed && (v.DowntimeLimitS <= 0 || res.DowntimeS <= v.DowntimeLimitS)
 	r.results[i] = v
 	if r.opts.Observer != nil {
 		r.opts.Observer(r.done, len(r.f.VMs))
@@ -364,14 +378,11 @@ func (r *run) finish(i int, start sim.Time, res *models.Result) {
 
 // converged says whether a migration converged in its model's terms
 // (see VMResult.Converged).
-func converged(res *models.Result, limitS float64) bool {
+func converged(res *models.Result) bool {
 	if !res.Completed {
 		return false
 	}
-	if res.StopReason == models.StopPostcopy {
-		return true
-	}
-	return res.StopReason == models.StopDowntimeMet && (limitS <= 0 || res.DowntimeS <= limitS)
+	return res.StopReason == models.StopPostcopy || res.StopReason == models.StopDowntimeMet
 }
 
 // downtimeLimit is vm's model's downtime_limit; 0 when it has none.
@@ -411,7 +422,7 @@ func (r *run) result() *Result {
 	f := r.f
 	res := &Result{
 		Scenario: f.Name, Seed: f.Seed, Completed: true,
-		VMsNotConverged: []string{}, PeakConcurrency: r.peak,
+		VMsNotConverged: []string{}, VMsOverDowntimeLimit: []string{}, PeakConcurrency: r.peak,
 		Order: r.starts, MaxConcurrent: r.conc, VMs: r.results, Utilisation: r.util,
 	}
 	first := math.Inf(1)
@@ -431,8 +442,14 @@ func (r *run) result() *Result {
 	}
 	for _, name := range r.starts {
 		for _, v := range r.results {
-			if v.Name == name && !v.Converged {
+			if v.Name != name {
+				continue
+			}
+			if !v.Converged {
 				res.VMsNotConverged = append(res.VMsNotConverged, name)
+			}
+			if v.Completed && !v.DowntimeWithinLimit {
+				res.VMsOverDowntimeLimit = append(res.VMsOverDowntimeLimit, name)
 			}
 		}
 	}

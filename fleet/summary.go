@@ -19,6 +19,10 @@ type Summary struct {
 	// VMsNotConvergedCount is how many VMs did not converge:
 	// len(VMsNotConverged).
 	VMsNotConvergedCount int `json:"vms_not_converged_count"`
+	// VMsOverDowntimeLimit is the Result's; VMsOverDowntimeLimitCount
+	// its length.
+	VMsOverDowntimeLimit      []string `json:"vms_over_downtime_limit"`
+	VMsOverDowntimeLimitCount int      `json:"vms_over_downtime_limit_count"`
 	// VMCount is how many VMs the fleet migrated (count expanded).
 	VMCount          int     `json:"vm_count"`
 	WorstDowntimeS   float64 `json:"worst_downtime_s"`
@@ -41,11 +45,15 @@ func (r *Result) Summary(detail bool) Summary {
 	s := Summary{
 		Scenario: r.Scenario, Seed: r.Seed, MakespanS: r.MakespanS, Completed: r.Completed,
 		VMsNotConverged: r.VMsNotConverged, VMsNotConvergedCount: len(r.VMsNotConverged), VMCount: len(r.VMs),
+		VMsOverDowntimeLimit: r.VMsOverDowntimeLimit, VMsOverDowntimeLimitCount: len(r.VMsOverDowntimeLimit),
 		WorstDowntimeS: r.WorstDowntimeS, SumDowntimeS: r.SumDowntimeS, TransferredBytes: r.TransferredBytes,
 		PeakConcurrency: r.PeakConcurrency, MaxConcurrent: r.MaxConcurrent, Planner: r.Planner,
 	}
 	if s.VMsNotConverged == nil {
 		s.VMsNotConverged = []string{}
+	}
+	if s.VMsOverDowntimeLimit == nil {
+		s.VMsOverDowntimeLimit = []string{}
 	}
 	if detail {
 		s.Order, s.VMs = r.Order, r.VMs

@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -39,6 +40,20 @@ vms:
 	}
 	if both.Completed || len(both.VMsNotConverged) != 1 || both.VMsNotConverged[0] != "db" {
 		t.Errorf("fleet completed %v, not converged %v, want not completed, db", both.Completed, both.VMsNotConverged)
+	}
+	// web converged as 'migsim run' says it (stop_reason downtime_met);
+	// whether its downtime met the limit is a verdict of its own, and the
+	// fleet's list says the same as the VM.
+	if !web.Converged || web.StopReason != "downtime_met" {
+		t.Errorf("web: converged %v (%s), want converged (downtime_met)", web.Converged, web.StopReason)
+	}
+	for _, v := range both.VMs {
+		within := v.Completed && v.DowntimeS <= v.DowntimeLimitS
+		listed := slices.Contains(both.VMsOverDowntimeLimit, v.Name)
+		if v.DowntimeWithinLimit != within || listed != (v.Completed && !within) {
+			t.Errorf("%s: downtime %.4f s, limit %.3f s, completed %v: downtime_within_limit %v, in vms_over_downtime_limit %v",
+				v.Name, v.DowntimeS, v.DowntimeLimitS, v.Completed, v.DowntimeWithinLimit, listed)
+		}
 	}
 	// Alone.
 	alone := runFleet(t, writeFleet(t, text[:strings.Index(text, "  - name: web")]), Options{})

@@ -56,7 +56,7 @@ func TestFreePageHintHalvesBytes(t *testing.T) {
 	if free != compPages/2 {
 		t.Fatalf("free pages %d, want %d", free, compPages/2)
 	}
-	pre, post := DefaultPrecopyParams(), DefaultPostcopyParams()
+	pre, post := passPrecopyParams(), DefaultPostcopyParams()
 	basePre, basePost := run(t, pre, in), runPostcopyModel(t, post, in)
 	pre.FreePageHint, post.FreePageHint = true, true
 	hintPre, hintPost := run(t, pre, in), runPostcopyModel(t, post, in)
@@ -107,7 +107,7 @@ func TestBalloonReclaimsWithinEfficiency(t *testing.T) {
 		{"rate-limited", func(b *BalloonParams) { b.ReclaimRate = 1000 }, 5000},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			pre, post := DefaultPrecopyParams(), DefaultPostcopyParams()
+			pre, post := passPrecopyParams(), DefaultPostcopyParams()
 			pre.Balloon.Enabled, post.Balloon.Enabled = true, true
 			tc.set(&pre.Balloon)
 			tc.set(&post.Balloon)
@@ -223,7 +223,7 @@ func TestWritesIntoFreePagesAreSent(t *testing.T) {
 	in.AtEnd = AtEndIdle
 	for _, mode := range []string{"hint", "balloon"} {
 		t.Run(mode, func(t *testing.T) {
-			p := DefaultPrecopyParams()
+			p := passPrecopyParams()
 			p.Pagecache.Mode = PagecacheSkip
 			if mode == "hint" {
 				p.FreePageHint = true
@@ -300,7 +300,7 @@ func TestPagecacheSkip(t *testing.T) {
 	trace := genTrace(compSpec(0, 0.25), mem, 1)
 	in := compInput(trace, units.Gbit)
 	pc := uint64(compPages / 4)
-	pre, post := DefaultPrecopyParams(), DefaultPostcopyParams()
+	pre, post := passPrecopyParams(), DefaultPostcopyParams()
 	basePre, basePost := run(t, pre, in), runPostcopyModel(t, post, in)
 	for _, san := range []units.BitRate{10 * units.Gbit, 100 * units.Mbit} {
 		pre.Pagecache = PagecacheParams{Mode: PagecacheSkip, SANBandwidth: san}
@@ -343,7 +343,7 @@ func TestPagecacheDropPenalty(t *testing.T) {
 	// the 60 s horizon.
 	trace := merge(base, newScanTrace(compPages, true, scanRegion{lo, lo + 2048, 1000}))
 	in := compInput(trace, units.Gbit)
-	p := DefaultPrecopyParams()
+	p := passPrecopyParams()
 	p.Pagecache.Mode = PagecacheDrop
 	res := run(t, p, in)
 	per := 100e-6 + 4096*8/4e9
@@ -356,7 +356,7 @@ func TestPagecacheDropPenalty(t *testing.T) {
 }
 
 func TestCompositionParamsValidate(t *testing.T) {
-	p := DefaultPrecopyParams()
+	p := passPrecopyParams()
 	p.Balloon = BalloonParams{Enabled: true, Efficiency: 1.5}
 	p.Pagecache.Mode = "keep"
 	err := p.Validate()
@@ -404,7 +404,7 @@ func TestPostcopySANStalls(t *testing.T) {
 func TestCompositionDeterministic(t *testing.T) {
 	mem := units.Bytes(compPages * 4096)
 	in := compInput(genTrace(compSpec(0.3, 0.2), mem, 3), units.Gbit)
-	pre, post := DefaultPrecopyParams(), DefaultPostcopyParams()
+	pre, post := passPrecopyParams(), DefaultPostcopyParams()
 	pre.FreePageHint, pre.Balloon.Enabled, pre.Pagecache.Mode = true, true, PagecacheDrop
 	post.FreePageHint, post.Balloon.Enabled, post.Pagecache.Mode = true, true, PagecacheSkip
 	for name, runOnce := range map[string]func() *Result{

@@ -79,7 +79,7 @@ func TestAllocationDeflatesBalloon(t *testing.T) {
 	alloc := genTrace(churnSpec([3]float64{0.4, 8000, 0}, [3]float64{60, 0, 0}), mem, 1) // 3200 pages
 	h := header(t, alloc)
 
-	pre := DefaultPrecopyParams()
+	pre := passPrecopyParams()
 	pre.Balloon.Enabled = true
 	base, _, _, _ := runPrecopySets(t, pre, compInput(quiet, units.Gbit))
 	res, sent, _, _ := runPrecopySets(t, pre, compInput(alloc, units.Gbit))
@@ -136,7 +136,7 @@ func TestFreeingLetsBalloonReclaim(t *testing.T) {
 	free := genTrace(churnSpec([3]float64{0.25, 8000, 0}, [3]float64{0.25, 0, 8000}, [3]float64{60, 0, 0}), mem, 1)
 	for _, mode := range []string{"balloon", "hint"} {
 		t.Run(mode, func(t *testing.T) {
-			p := DefaultPrecopyParams()
+			p := passPrecopyParams()
 			if mode == "balloon" {
 				p.Balloon.Enabled = true
 				p.Balloon.Interval = 200 * time.Millisecond
@@ -187,14 +187,14 @@ func TestFreePageHintHalvesHybridParallel(t *testing.T) {
 	trace := genTrace(compSpec(0.5, 0), mem, 1)
 	in := compInput(trace, units.Gbit)
 	free := uint64(compPages / 2)
-	hyb0 := DefaultHybridParams()
+	hyb0 := passHybridParams()
 	hyb0.PrecopyRounds = 0
 	runs := []struct {
 		name string
 		run  func(hint bool) *Result
 	}{
 		{"hybrid", func(hint bool) *Result {
-			p := DefaultHybridParams()
+			p := passHybridParams()
 			p.FreePageHint = hint
 			return runHybrid(t, p, in)
 		}},
@@ -251,7 +251,7 @@ func TestBalloonInflatesEveryInterval(t *testing.T) {
 // Hybrid and parallel check the composition options by key, as pre-copy
 // and post-copy do.
 func TestCompositionParamsValidateHybridParallel(t *testing.T) {
-	h := DefaultHybridParams()
+	h := passHybridParams()
 	h.Balloon.Enabled, h.Balloon.Efficiency = true, 1.5
 	h.Pagecache.Mode = "keep"
 	p := DefaultParallelParams()
@@ -264,7 +264,7 @@ func TestCompositionParamsValidateHybridParallel(t *testing.T) {
 			}
 		}
 	}
-	h, p = DefaultHybridParams(), DefaultParallelParams()
+	h, p = passHybridParams(), DefaultParallelParams()
 	if err := h.Validate(); err != nil {
 		t.Errorf("default hybrid parameters: %v", err)
 	}

@@ -7,8 +7,8 @@ package models
 // of [PrecopyParams] or [PostcopyParams] means the same here.
 type HybridParams struct {
 	Switch `mapstructure:",squash"`
-	// SyncPolicy says when the pre-copy rounds sync the dirty log: pass
-	// (the default) or qemu, as in [PrecopyParams].
+	// SyncPolicy says when the pre-copy rounds sync the dirty log: qemu
+	// (the default) or pass, as in [PrecopyParams].
 	SyncPolicy SyncPolicy `mapstructure:"sync_policy"`
 	Rounds     `mapstructure:",squash"`
 	Push       `mapstructure:",squash"`
@@ -31,7 +31,7 @@ type HybridParams struct {
 func DefaultHybridParams() HybridParams {
 	return HybridParams{
 		Switch:     Switch{PrecopyRounds: DefaultPrecopyRounds},
-		SyncPolicy: SyncPass,
+		SyncPolicy: SyncQEMU,
 		Rounds:     DefaultRounds(),
 		Push:       DefaultPush(),
 		Faults:     DefaultFaults(),

@@ -36,7 +36,7 @@ func TestHybridRoundsThenPostcopy(t *testing.T) {
 	mem := units.Bytes(pages * 4096)
 	in := pcInput(genTrace(genSpec("uniform", 20000, 5000, mem/2, 0.25), mem, 1), pages, units.Gbit, 200*time.Microsecond)
 	for _, n := range []int{1, 2, 3} {
-		p := DefaultHybridParams()
+		p := passHybridParams() // whole-pass rounds: the switch follows round n's pass
 		p.PrecopyRounds = n
 		p.Prepaging = PrepagingBubbling
 		res := runHybrid(t, p, in)

@@ -66,10 +66,10 @@ import (
 //
 // # Sync policy
 //
-// The above is sync_policy pass, the default. QEMU syncs instead as soon
-// as the pages still to send fall below the threshold, not when a pass
-// ends; sync_policy qemu does so (precopy_sync.go), a round then being
-// one sync period. The closed form holds for pass only.
+// The above is sync_policy pass, the textbook model. QEMU syncs instead
+// as soon as the pages still to send fall below the threshold, not when a
+// pass ends; sync_policy qemu, the default, does so (precopy_sync.go), a
+// round then being one sync period. The closed form holds for pass only.
 type Precopy struct {
 	p PrecopyParams
 }

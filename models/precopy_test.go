@@ -14,9 +14,29 @@ import (
 
 // bareParams returns pre-copy parameters without fixed costs, so that runs
 // can be compared with the closed form.
+// bareParams returns pre-copy's defaults without fixed costs and with
+// whole-pass syncs (sync_policy pass), whose rounds the closed forms of
+// these tests describe; tests of QEMU's own iteration set SyncQEMU.
 func bareParams() PrecopyParams {
 	p := DefaultPrecopyParams()
 	p.SetupTime, p.SyncTimePerGiB, p.ResumeTime = 0, 0, 0
+	p.SyncPolicy = SyncPass
+	return p
+}
+
+// passPrecopyParams returns pre-copy's defaults with whole-pass syncs
+// (sync_policy pass): round 1 sends every page, round i+1 what round i
+// saw dirtied, as the tests that use it count.
+func passPrecopyParams() PrecopyParams {
+	p := DefaultPrecopyParams()
+	p.SyncPolicy = SyncPass
+	return p
+}
+
+// passHybridParams is [passPrecopyParams] for hybrid.
+func passHybridParams() HybridParams {
+	p := DefaultHybridParams()
+	p.SyncPolicy = SyncPass
 	return p
 }
 

@@ -371,24 +371,35 @@ func TestLoadDefault(t *testing.T) {
 	}
 }
 
-// TestDefaultConverges pins what DefaultSpec's doc promises: three passes,
-// converged, in about 4 s with about 0.1 s of downtime.
+// TestDefaultConverges pins what DefaultSpec's doc promises: four rounds
+// under QEMU's iteration, converged, in about 4 s with a downtime within
+// the 300 ms limit; three passes and about 0.1 s of downtime with
+// whole-pass syncs.
 func TestDefaultConverges(t *testing.T) {
-	s, err := LoadDefault(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, in, err := s.Build()
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := m.Run(t.Context(), in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !res.Converged || res.Rounds != 3 || res.TotalTimeS < 3.5 || res.TotalTimeS > 4.5 || res.DowntimeS > 0.15 {
-		t.Errorf("default scenario: converged %v in %d rounds, %.3f s, downtime %.3f s; DefaultSpec's doc says 3 rounds, ~4 s, ~0.1 s",
-			res.Converged, res.Rounds, res.TotalTimeS, res.DowntimeS)
+	for _, c := range []struct {
+		sets     []string
+		rounds   int
+		downtime float64
+	}{
+		{nil, 4, 0.3},
+		{[]string{"model.sync_policy=pass"}, 3, 0.15},
+	} {
+		s, err := LoadDefault(c.sets)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, in, err := s.Build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := m.Run(t.Context(), in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res.Converged || res.Rounds != c.rounds || res.TotalTimeS < 3.5 || res.TotalTimeS > 4.5 || res.DowntimeS > c.downtime {
+			t.Errorf("default scenario %v: converged %v in %d rounds, %.3f s, downtime %.3f s; DefaultSpec's doc says %d rounds, ~4 s, at most %.2f s",
+				c.sets, res.Converged, res.Rounds, res.TotalTimeS, res.DowntimeS, c.rounds, c.downtime)
+		}
 	}
 }
 

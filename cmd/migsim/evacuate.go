@@ -59,10 +59,11 @@ which engine ran (engine).
 Output formats (-o):
   table  the fleet's summary, then one row per VM
   json   the fleet's result: makespan_s, completed, vms_not_converged,
-         worst_downtime_s, sum_downtime_s, transferred_bytes,
-         peak_concurrency, and vms[] (name, from, to, start_s, end_s,
-         total_time_s, downtime_s, transferred_bytes, converged, completed,
-         stop_reason, mean_bandwidth_bps, engine)
+         vms_over_downtime_limit, worst_downtime_s, sum_downtime_s,
+         transferred_bytes, peak_concurrency, and vms[] (name, from, to,
+         start_s, end_s, total_time_s, downtime_s, transferred_bytes,
+         converged, downtime_within_limit, completed, stop_reason,
+         mean_bandwidth_bps, engine)
   csv    one row per VM
 
 ` + assertHelp,
@@ -170,24 +171,29 @@ func writeFleetTable(w io.Writer, res *fleet.Result) error {
 	if !res.Completed {
 		done = fmt.Sprintf("%d of %d migrations did not complete", countNot(res, func(v fleet.VMResult) bool { return v.Completed }), len(res.VMs))
 	}
-	nc := "none"
-	if len(res.VMsNotConverged) > 0 {
-		nc = strings.Join(first(res.VMsNotConverged, 8), ", ")
-		if len(res.VMsNotConverged) > 8 {
-			nc += fmt.Sprintf(" and %d more", len(res.VMsNotConverged)-8)
+	names := func(list []string) string {
+		if len(list) == 0 {
+			return "none"
 		}
+		s := strings.Join(first(list, 8), ", ")
+		if len(list) > 8 {
+			s += fmt.Sprintf(" and %d more", len(list)-8)
+		}
+		return s
 	}
+	nc, over := names(res.VMsNotConverged), names(res.VMsOverDowntimeLimit)
 	fmt.Fprintf(w, "fleet          %s (%d VMs, seed %d)\n", res.Scenario, len(res.VMs), res.Seed)
 	fmt.Fprintf(w, "result         %s\n", done)
 	fmt.Fprintf(w, "makespan       %s\n", seconds(res.MakespanS))
 	fmt.Fprintf(w, "not converged  %s\n", nc)
+	fmt.Fprintf(w, "over limit     %s\n", over)
 	fmt.Fprintf(w, "downtime       worst %s, sum %s\n", seconds(res.WorstDowntimeS), seconds(res.SumDowntimeS))
 	fmt.Fprintf(w, "transferred    %s\n", humanBytes(res.TransferredBytes))
 	fmt.Fprintf(w, "concurrency    %d at most (plan: %d)\n", res.PeakConcurrency, res.MaxConcurrent)
 	if p := res.Planner; p != nil {
-		fmt.Fprintf(w, "planner        %d plans evaluated: makespan %s, %d not converged\n", p.Evaluations, seconds(p.MakespanS), p.NotConverged)
-		fmt.Fprintf(w, "  fifo         makespan %s, %d not converged\n", seconds(p.FIFO.MakespanS), p.FIFO.NotConverged)
-		fmt.Fprintf(w, "  one at a time makespan %s, %d not converged\n", seconds(p.OneAtATime.MakespanS), p.OneAtATime.NotConverged)
+		fmt.Fprintf(w, "planner        %d plans evaluated: makespan %s, %d not converged, %d over limit\n", p.Evaluations, seconds(p.MakespanS), p.NotConverged, p.OverDowntimeLimit)
+		fmt.Fprintf(w, "  fifo         makespan %s, %d not converged, %d over limit\n", seconds(p.FIFO.MakespanS), p.FIFO.NotConverged, p.FIFO.OverDowntimeLimit)
+		fmt.Fprintf(w, "  one at a time makespan %s, %d not converged, %d over limit\n", seconds(p.OneAtATime.MakespanS), p.OneAtATime.NotConverged, p.OneAtATime.OverDowntimeLimit)
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -198,6 +204,9 @@ func writeFleetTable(w io.Writer, res *fleet.Result) error {
 			state = "NOT COMPLETED (" + v.StopReason + ")"
 		} else if !v.Converged {
 			state = "not converged (" + v.StopReason + ")"
+		}
+		if v.Completed && !v.DowntimeWithinLimit {
+			state += fmt.Sprintf(", over the %s limit", seconds(v.DowntimeLimitS))
 		}
 		down := seconds(v.DowntimeS)
 		if !v.Completed {

@@ -138,15 +138,15 @@ func TestRunCSV(t *testing.T) {
 	if !slices.Equal(rows[0], csvHeader) {
 		t.Errorf("header %v, want %v", rows[0], csvHeader)
 	}
-	if len(rows) != 1+3+1 {
-		t.Fatalf("got %d rows, want header, 3 rounds and a total", len(rows))
+	if len(rows) != 1+4+1 { // the default scenario: four rounds (DefaultSpec)
+		t.Fatalf("got %d rows, want header, 4 rounds and a total", len(rows))
 	}
 	total := rows[len(rows)-1]
 	if total[3] != "total" || total[len(total)-1] != "downtime_met" {
 		t.Errorf("last row %v is not the totals row", total)
 	}
-	if rows[3][12] != "true" || rows[1][12] != "false" {
-		t.Errorf("stop_and_copy column wrong: %v / %v", rows[1], rows[3])
+	if rows[4][12] != "true" || rows[1][12] != "false" {
+		t.Errorf("stop_and_copy column wrong: %v / %v", rows[1], rows[4])
 	}
 }
 
@@ -155,7 +155,7 @@ func TestRunTable(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d", code)
 	}
-	for _, want := range []string{"scenario     demo", "converged (downtime_met)", "lan-10g: 10Gbit", "3*", "* stop-and-copy"} {
+	for _, want := range []string{"scenario     demo", "converged (downtime_met)", "lan-10g: 10Gbit", "4*", "* stop-and-copy"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("table lacks %q:\n%s", want, stdout)
 		}
