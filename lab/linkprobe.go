@@ -67,6 +67,12 @@ const (
 // workload is a generator.
 const ProbeDirtyRate = 6000
 
+// ProbeWorkingSet is the least working set the probe guest writes over,
+// when its workload is a generator: at [ProbeDirtyRate] it re-dirties
+// tens of MiB of it during the probe's live passes, which its final pass
+// re-sends.
+const ProbeWorkingSet = 64 * units.MiB
+
 // ProbeLink measures the loopback path a local unshaped run migrates over
 // (see the link-probe notes at the top of linkprobe.go): one real
 // pre-copy migration of opts' guest, under the probe's own settings and

@@ -122,3 +122,19 @@ func precopyMigration(bw units.BitRate) MigrationParams {
 func postcopyMigration(bw units.BitRate) MigrationParams {
 	return MigrationParams{DowntimeLimit: models.DefaultDowntimeLimit, MaxBandwidth: bw, Postcopy: true, MaxPostcopyBandwidth: bw}
 }
+
+// A migration that cannot finish within MigrationTimeout (8 Mbit/s: a
+// minute or more for round 1, against a 5 s timeout) fails with a verdict
+// the user can read, whatever QMP call the deadline interrupts (a QMP
+// write's i/o timeout used to surface instead), and leaves nothing
+// behind.
+func TestRunLocalTimeoutSaysNotComplete(t *testing.T) {
+	img := labImage(t, smallWorkload, smallMemory)
+	work := t.TempDir()
+	_, err := RunLocal(context.Background(), LocalOptions{Options: Options{Image: img, TraceMemory: smallMemory,
+		Migration: precopyMigration(8 * units.Mbit), Warmup: 200 * time.Millisecond, MigrationTimeout: 5 * time.Second}, WorkDir: work})
+	if err == nil || !strings.Contains(err.Error(), "migration did not complete within 5s") {
+		t.Errorf("error %v, want one saying the migration did not complete within 5s", err)
+	}
+	labtest.CheckNothingLeft(t, work)
+}

@@ -218,7 +218,9 @@ func (r *run) migrate(ctx context.Context) error {
 		cctx, c := context.WithTimeout(context.Background(), 2*time.Second)
 		_ = r.src.qmp.Execute(cctx, "migrate_cancel", nil, nil)
 		c()
-		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		// The deadline may surface as a QMP write's i/o timeout, not as
+		// context.DeadlineExceeded: ask the context, not the error.
+		if mctx.Err() != nil && ctx.Err() == nil {
 			return fmt.Errorf("migration did not complete within %v (last status %q)", migTimeout, lastStatus(r.real.Series))
 		}
 		if mig.Postcopy {
