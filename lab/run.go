@@ -221,7 +221,10 @@ func (r *run) migrate(ctx context.Context) error {
 		// The deadline may surface as a QMP write's i/o timeout, not as
 		// context.DeadlineExceeded: ask the context, not the error.
 		if mctx.Err() != nil && ctx.Err() == nil {
-			return fmt.Errorf("migration did not complete within %v (last status %q)", migTimeout, lastStatus(r.real.Series))
+			r.real.MigrationWallS = time.Since(r.t0).Seconds()
+			r.real.Metrics.TotalTimeS = r.real.MigrationWallS // until the cancel
+			r.real.Epochs = r.srcLink.reports(r.t0)
+			return &NotCompletedError{Timeout: migTimeout, LastStatus: lastStatus(r.real.Series), Run: r.real}
 		}
 		if mig.Postcopy {
 			err = fmt.Errorf("%w%s", err, stderrTail(r.dst))
@@ -309,4 +312,20 @@ func orDefault(d, def time.Duration) time.Duration {
 		return def
 	}
 	return d
+}
+
+// NotCompletedError is a migration still running when its
+// MigrationTimeout ran out, cancelled there: a pre-copy that had not
+// converged by then. Run holds what the lab saw until the cancel, the
+// query-migrate series and the source's epoch reports (of its metrics
+// only TotalTimeS, the time until the cancel; no verification), so that the simulator can replay the same guest over
+// the same span and say whether it converged (validate's verdicts).
+type NotCompletedError struct {
+	Timeout    time.Duration
+	LastStatus string
+	Run        *RealRun
+}
+
+func (e *NotCompletedError) Error() string {
+	return fmt.Sprintf("migration did not complete within %v (last status %q)", e.Timeout, e.LastStatus)
 }

@@ -2,6 +2,7 @@ package validate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -254,6 +255,16 @@ func Run(ctx context.Context, spec *scenarios.Spec, opts Options) (*Comparison, 
 		real, err = lab.RunLocal(ctx, lo)
 	}
 	if err != nil {
+		var nc *lab.NotCompletedError
+		if errors.As(err, &nc) && nc.Run != nil && !mig.Postcopy {
+			// Cancelled at the timeout: not converged by then. The
+			// simulator replays the same guest for as long.
+			v, verr := notConverged(ctx, spec, orig, nc)
+			if verr != nil {
+				return nil, fmt.Errorf("scenario %s: real migration: %w (replaying it: %v)", spec.Name, err, verr)
+			}
+			return nil, v
+		}
 		return nil, fmt.Errorf("scenario %s: real migration: %w", spec.Name, err)
 	}
 

@@ -191,6 +191,11 @@ type SuiteResult struct {
 	Summary []MetricSummary `json:"summary"`
 	// Fleets holds the fleet cases that ran, each with its own summary.
 	Fleets []*FleetComparison `json:"fleets,omitempty"`
+	// Verdicts has each pre-copy case's convergence verdict, real and
+	// simulated: the completed cases of Comparisons, then those the lab
+	// cancelled at --timeout (not converged by then; they are not in
+	// Failed).
+	Verdicts []Verdict `json:"verdicts,omitempty"`
 }
 
 // CaseFailure is a case that did not produce a comparison.
@@ -245,12 +250,15 @@ func RunSuite(ctx context.Context, s *Suite, opts Options) (*SuiteResult, error)
 			return nil, ctx.Err()
 		}
 		if err != nil {
-			res.Failed = append(res.Failed, CaseFailure{Case: c.Name, Error: err.Error()})
+			if !res.addNotConverged(err) {
+				res.Failed = append(res.Failed, CaseFailure{Case: c.Name, Error: err.Error()})
+			}
 			continue
 		}
 		res.Comparisons = append(res.Comparisons, cmp)
 	}
 	res.Summary = summarise(res.Comparisons)
+	res.fillVerdicts()
 	for i, fc := range s.Fleets {
 		f, err := s.Fleet(i)
 		if err != nil {
@@ -331,6 +339,7 @@ func (r *SuiteResult) Retry(ctx context.Context, s *Suite, vs []Violation, opts 
 		}
 	}
 	r.Summary = summarise(r.Comparisons)
+	r.fillVerdicts()
 	return names, nil
 }
 
@@ -389,6 +398,9 @@ func (r *SuiteResult) WriteTable(w io.Writer) error {
 		fmt.Fprintf(tw, "\t%s\t%.1f%%\t%.1f%%\t%s\t\n", s.Name, 100*s.MedianAbsErr, 100*s.WorstAbsErr, s.Worst)
 	}
 	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if err := r.writeVerdicts(w); err != nil {
 		return err
 	}
 	return r.writeFleets(w, true)

@@ -1,0 +1,166 @@
+package validate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"time"
+
+	"github.com/migsim/migsim/lab"
+	"github.com/migsim/migsim/models"
+	"github.com/migsim/migsim/scenarios"
+)
+
+// Verdict is one pre-copy case's convergence verdict, real beside
+// simulated: did the migration converge, and did the simulator say so.
+// A real run that completed converged; one the lab cancelled at its
+// --timeout did not converge within that time, and the simulator then
+// replays the same guest for the same time (its max_time) to say whether
+// it would have.
+type Verdict struct {
+	Case string `json:"case"`
+	// RealConverged is true when QEMU completed the migration.
+	RealConverged bool `json:"real_converged"`
+	// RealCancelledAfterS is, for a run the lab cancelled, the time it
+	// was given, seconds (--timeout); 0 for a run that completed.
+	RealCancelledAfterS float64 `json:"real_cancelled_after_s,omitempty"`
+	// SimConverged and SimStopReason are the simulator's verdict, and
+	// SimTotalTimeS when it stopped, seconds.
+	SimConverged  bool    `json:"sim_converged"`
+	SimStopReason string  `json:"sim_stop_reason"`
+	SimTotalTimeS float64 `json:"sim_total_time_s"`
+	// Agree is true when both say the same.
+	Agree bool `json:"agree"`
+}
+
+// NotConvergedError is a pre-copy case whose real migration the lab
+// cancelled at its timeout ([lab.NotCompletedError]), with the
+// simulator's verdict on the same guest over the same time.
+type NotConvergedError struct {
+	Scenario string
+	Verdict  Verdict
+	Err      *lab.NotCompletedError
+}
+
+func (e *NotConvergedError) Error() string {
+	return fmt.Sprintf("scenario %s: real migration: %v: not converged by then; the simulator says %s after %.1f s", e.Scenario, e.Err, e.Verdict.SimStopReason, e.Verdict.SimTotalTimeS)
+}
+
+func (e *NotConvergedError) Unwrap() error { return e.Err }
+
+// notConverged replays the guest of a cancelled pre-copy run (nc) in the
+// simulator with max_time at the run's timeout and returns the verdicts.
+func notConverged(ctx context.Context, spec *scenarios.Spec, orig *memTrace, nc *lab.NotCompletedError) (*NotConvergedError, error) {
+	limited, err := withMaxTime(spec, nc.Timeout)
+	if err != nil {
+		return nil, err
+	}
+	ach, err := buildAchieved(orig, nc.Run, spec.Workload.AtEnd, nc.Timeout+time.Minute)
+	if err != nil {
+		return nil, fmt.Errorf("rebuilding the achieved trace: %w", err)
+	}
+	sim, err := simulateAchieved(ctx, limited, ach, nc.Run.GuestMemoryBytes)
+	if err != nil {
+		return nil, fmt.Errorf("simulation: %w", err)
+	}
+	v := Verdict{Case: spec.Name, RealCancelledAfterS: nc.Timeout.Seconds(),
+		SimConverged: sim.Converged, SimStopReason: sim.StopReason.String(), SimTotalTimeS: sim.TotalTimeS}
+	v.Agree = !v.SimConverged
+	return &NotConvergedError{Scenario: spec.Name, Verdict: v, Err: nc}, nil
+}
+
+// withMaxTime returns spec with its model's max_time set to d, on a copy
+// of its parameters.
+func withMaxTime(spec *scenarios.Spec, d time.Duration) (*scenarios.Spec, error) {
+	pv := reflect.ValueOf(spec.Model.Params)
+	if pv.Kind() != reflect.Pointer || pv.IsNil() {
+		return nil, fmt.Errorf("model %s: parameters %T are not a pointer", spec.Model.Name, spec.Model.Params)
+	}
+	cp := reflect.New(pv.Elem().Type())
+	cp.Elem().Set(pv.Elem())
+	parts, ok := models.PartsOf(cp.Interface())
+	if !ok || parts.Stream == nil {
+		return nil, fmt.Errorf("model %s has no max_time", spec.Model.Name)
+	}
+	parts.Stream.MaxTime = d
+	c := *spec
+	c.Model.Params = cp.Interface()
+	return &c, nil
+}
+
+// verdictOf is the verdict of a pre-copy case that completed; ok is false
+// for other models (a post-copy completes whatever it converges to).
+func verdictOf(c *Comparison) (Verdict, bool) {
+	if c.Model != "precopy" || c.Sim == nil || c.Real == nil {
+		return Verdict{}, false
+	}
+	v := Verdict{Case: c.Scenario, RealConverged: true, SimConverged: c.Sim.Converged,
+		SimStopReason: c.Sim.StopReason.String(), SimTotalTimeS: c.Sim.TotalTimeS}
+	v.Agree = v.SimConverged
+	return v, true
+}
+
+// fillVerdicts sets r.Verdicts: one per pre-copy comparison, in order,
+// then the cancelled runs (which have no comparison), kept from before.
+func (r *SuiteResult) fillVerdicts() {
+	var cancelled []Verdict
+	for _, v := range r.Verdicts {
+		if v.RealCancelledAfterS > 0 {
+			cancelled = append(cancelled, v)
+		}
+	}
+	r.Verdicts = nil
+	for _, c := range r.Comparisons {
+		if v, ok := verdictOf(c); ok {
+			r.Verdicts = append(r.Verdicts, v)
+		}
+	}
+	r.Verdicts = append(r.Verdicts, cancelled...)
+}
+
+// addNotConverged records err as a cancelled run's verdict when it is
+// one, and reports whether it was.
+func (r *SuiteResult) addNotConverged(err error) bool {
+	var nc *NotConvergedError
+	if !errors.As(err, &nc) {
+		return false
+	}
+	r.Verdicts = append(r.Verdicts, nc.Verdict)
+	return true
+}
+
+// writeVerdicts prints the verdicts: how many agree, then each that does
+// not, and each cancelled run.
+func (r *SuiteResult) writeVerdicts(w io.Writer) error {
+	if len(r.Verdicts) == 0 {
+		return nil
+	}
+	agree := 0
+	for _, v := range r.Verdicts {
+		if v.Agree {
+			agree++
+		}
+	}
+	if _, err := fmt.Fprintf(w, "verdicts: %d of %d pre-copy cases agree (converged or not)\n", agree, len(r.Verdicts)); err != nil {
+		return err
+	}
+	for _, v := range r.Verdicts {
+		real := "converged"
+		if !v.RealConverged {
+			real = fmt.Sprintf("not converged within %.0f s", v.RealCancelledAfterS)
+		}
+		if v.Agree && v.RealConverged {
+			continue
+		}
+		mark := "agree"
+		if !v.Agree {
+			mark = "DISAGREE"
+		}
+		if _, err := fmt.Fprintf(w, "  %-8s %s: real %s; simulated %s after %.1f s\n", mark, v.Case, real, v.SimStopReason, v.SimTotalTimeS); err != nil {
+			return err
+		}
+	}
+	return nil
+}
