@@ -67,25 +67,26 @@ type candidate struct {
 // went over their downtime_limit) first, then the shorter makespan.
 type score struct {
 	notConverged, overLimit int
+	missed                  int // VMs in either list, each once
 	makespan                float64
 	res                     *Result
 }
 
-// missed counts the VMs that did not converge or went over their
-// downtime_limit.
-func (a score) missed() int {
-	n := a.notConverged
-	for _, name := range a.res.VMsOverDowntimeLimit {
-		if !slices.Contains(a.res.VMsNotConverged, name) {
-			n++
+// scoreOf scores the fleet result res.
+func scoreOf(res *Result) score {
+	missed := len(res.VMsNotConverged)
+	for _, name := range res.VMsOverDowntimeLimit {
+		if !slices.Contains(res.VMsNotConverged, name) {
+			missed++
 		}
 	}
-	return n
+	return score{notConverged: len(res.VMsNotConverged), overLimit: len(res.VMsOverDowntimeLimit),
+		missed: missed, makespan: res.MakespanS, res: res}
 }
 
 func (a score) better(b score) bool {
-	if am, bm := a.missed(), b.missed(); am != bm {
-		return am < bm
+	if a.missed != b.missed {
+		return a.missed < b.missed
 	}
 	return a.makespan < b.makespan*(1-1e-9)
 }
@@ -252,7 +253,7 @@ func (p *planner) evaluate(ctx context.Context, cs []candidate) ([]score, error)
 					errs[i] = err
 					continue
 				}
-				out[i] = score{notConverged: len(res.VMsNotConverged), overLimit: len(res.VMsOverDowntimeLimit), makespan: res.MakespanS, res: res}
+				out[i] = scoreOf(res)
 			}
 		}()
 	}

@@ -316,10 +316,11 @@ func orDefault(d, def time.Duration) time.Duration {
 
 // NotCompletedError is a migration still running when its
 // MigrationTimeout ran out, cancelled there: a pre-copy that had not
-// converged by then. Run holds what the lab saw until the cancel, the
-// query-migrate series and the source's epoch reports (of its metrics
-// only TotalTimeS, the time until the cancel; no verification), so that the simulator can replay the same guest over
-// the same span and say whether it converged (validate's verdicts).
+// converged by then. Run holds what the lab saw until the cancel: the
+// query-migrate series, the source's epoch reports and, of its metrics,
+// only TotalTimeS, the time until the cancel (no verification). The
+// simulator can then replay the same guest over the same span and say
+// whether it converged (validate's verdicts).
 type NotCompletedError struct {
 	Timeout    time.Duration
 	LastStatus string

@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"time"
@@ -94,6 +95,35 @@ func (s *Spec) WithLinkRate(rate units.BitRate) *Spec {
 		c.Network.Bandwidth = rate
 	}
 	return &c
+}
+
+// WithMaxTime returns a copy of s whose model's max_time is d, as if the
+// scenario gave it (its uncalibrated values too): the validation lab
+// replays a run it cancelled at its timeout for as long. It fails for a
+// model without max_time.
+func (s *Spec) WithMaxTime(d time.Duration) (*Spec, error) {
+	set := func(params any) (any, error) {
+		c := cloneParams(params)
+		parts, ok := models.PartsOf(c)
+		if !ok || parts.Stream == nil {
+			return nil, fmt.Errorf("model %s has no max_time", s.Model.Name)
+		}
+		parts.Stream.MaxTime = d
+		return c, nil
+	}
+	c := *s
+	var err error
+	if c.Model.Params, err = set(s.Model.Params); err != nil {
+		return nil, err
+	}
+	if s.uncal != nil {
+		u := *s.uncal
+		if u.params, err = set(s.uncal.params); err != nil {
+			return nil, err
+		}
+		c.uncal = &u
+	}
+	return &c, nil
 }
 
 // ProfileOf returns the profile that, applied to s with

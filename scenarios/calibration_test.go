@@ -199,3 +199,33 @@ func TestCalibrationDirection(t *testing.T) {
 		t.Errorf("1 Gbit link and 50ms resume: downtime %v → %v s", base.DowntimeS, thin.DowntimeS)
 	}
 }
+
+// WithMaxTime sets the model's max_time on a copy, calibrated and
+// uncalibrated values alike: the spec it came from keeps its parameters.
+func TestWithMaxTime(t *testing.T) {
+	spec, err := LoadDefault([]string{"calibration=local-tcg"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	limited, err := spec.WithMaxTime(time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(s *Spec) time.Duration {
+		p, _ := models.PartsOf(s.Model.Params)
+		return p.Stream.MaxTime
+	}
+	if get(limited) != time.Minute || get(limited.WithoutCalibration()) != time.Minute {
+		t.Errorf("max_time %v, uncalibrated %v; want 1m0s on both", get(limited), get(limited.WithoutCalibration()))
+	}
+	if get(spec) != models.DefaultMaxTime || get(spec.WithoutCalibration()) != models.DefaultMaxTime {
+		t.Errorf("the original's max_time became %v (uncalibrated %v), want the default %v", get(spec), get(spec.WithoutCalibration()), models.DefaultMaxTime)
+	}
+	pc, err := LoadDefault([]string{"model.name=postcopy"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pc.WithMaxTime(time.Minute); err != nil {
+		t.Errorf("post-copy has max_time too: %v", err)
+	}
+}

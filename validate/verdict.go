@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"reflect"
 	"time"
 
 	"github.com/migsim/migsim/lab"
-	"github.com/migsim/migsim/models"
 	"github.com/migsim/migsim/scenarios"
 )
 
@@ -53,7 +51,7 @@ func (e *NotConvergedError) Unwrap() error { return e.Err }
 // notConverged replays the guest of a cancelled pre-copy run (nc) in the
 // simulator with max_time at the run's timeout and returns the verdicts.
 func notConverged(ctx context.Context, spec *scenarios.Spec, orig *memTrace, nc *lab.NotCompletedError) (*NotConvergedError, error) {
-	limited, err := withMaxTime(spec, nc.Timeout)
+	limited, err := spec.WithMaxTime(nc.Timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -69,25 +67,6 @@ func notConverged(ctx context.Context, spec *scenarios.Spec, orig *memTrace, nc 
 		SimConverged: sim.Converged, SimStopReason: sim.StopReason.String(), SimTotalTimeS: sim.TotalTimeS}
 	v.Agree = !v.SimConverged
 	return &NotConvergedError{Scenario: spec.Name, Verdict: v, Err: nc}, nil
-}
-
-// withMaxTime returns spec with its model's max_time set to d, on a copy
-// of its parameters.
-func withMaxTime(spec *scenarios.Spec, d time.Duration) (*scenarios.Spec, error) {
-	pv := reflect.ValueOf(spec.Model.Params)
-	if pv.Kind() != reflect.Pointer || pv.IsNil() {
-		return nil, fmt.Errorf("model %s: parameters %T are not a pointer", spec.Model.Name, spec.Model.Params)
-	}
-	cp := reflect.New(pv.Elem().Type())
-	cp.Elem().Set(pv.Elem())
-	parts, ok := models.PartsOf(cp.Interface())
-	if !ok || parts.Stream == nil {
-		return nil, fmt.Errorf("model %s has no max_time", spec.Model.Name)
-	}
-	parts.Stream.MaxTime = d
-	c := *spec
-	c.Model.Params = cp.Interface()
-	return &c, nil
 }
 
 // verdictOf is the verdict of a pre-copy case that completed; ok is false

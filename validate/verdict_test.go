@@ -7,28 +7,7 @@ import (
 
 	"github.com/migsim/migsim/lab"
 	"github.com/migsim/migsim/models"
-	"github.com/migsim/migsim/scenarios"
 )
-
-// withMaxTime sets the model's max_time on a copy: the case's own spec
-// keeps its parameters.
-func TestWithMaxTime(t *testing.T) {
-	spec, err := scenarios.LoadDefault(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	limited, err := withMaxTime(spec, 60*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	get := func(s *scenarios.Spec) time.Duration {
-		p, _ := models.PartsOf(s.Model.Params)
-		return p.Stream.MaxTime
-	}
-	if get(limited) != 60*time.Second || get(spec) != models.DefaultMaxTime {
-		t.Errorf("max_time: copy %v, original %v; want 1m0s and the default %v", get(limited), get(spec), models.DefaultMaxTime)
-	}
-}
 
 // Verdicts: a completed pre-copy converged, so it agrees when the
 // simulator converged; a cancelled run agrees when the simulator did not
