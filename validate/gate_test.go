@@ -105,7 +105,10 @@ func TestGateCatchesFaultCost(t *testing.T) {
 		names = append(names, v.String())
 	}
 	got := strings.Join(names, "\n")
-	for _, want := range []string{"postcopy_requests (postcopy)", "stall_time_s (postcopy)", "postcopy_requests (hybrid)", "stall_time_s (hybrid)"} {
+	// Hybrid's stall bound (100 %: the model stalls 31-65 % more than QEMU
+	// after its pre-copy round, ACCURACY.md) cannot catch a stall cut to a
+	// fraction; its request count catches the same fault.
+	for _, want := range []string{"postcopy_requests (postcopy)", "stall_time_s (postcopy)", "postcopy_requests (hybrid)"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("the gate did not catch %s: %v", want, names)
 		}

@@ -85,16 +85,16 @@ func TestWeightsChangeFit(t *testing.T) {
 	}
 }
 
-// TestShippedProfileResimulated: under the shipped local-tcg profile the
-// two quiet CI-suite recordings (the conditions CI runs in), simulated
-// again, pass the CI gate; setup time and downtime are much closer to the
-// real runs than with the defaults while bytes, already within a percent,
-// stay within a point of them; on the recording with every model, total
-// time and post-copy stall are closer too. quiet2 holds the profile's
-// training runs (a regression test of the simulator under it, not a
-// held-out figure); quiet is another run of the same machine. On the
-// load-5 recording, made under other conditions the profile is not for,
-// only setup time must improve (ACCURACY.md: fit where you run).
+// TestShippedProfileResimulated: under the shipped local-tcg profile a
+// clean-clone CI-suite recording held out of its fit (the conditions CI
+// runs in), simulated again as CI does, passes the CI gate; setup time and
+// post-copy stall are closer to the real runs than with the defaults
+// while bytes stay within a point of them. (Total time and downtime are
+// not: their medians over every model go from 2.9 and 11.7 % to 4.8 and
+// 13.6 % on this run, see local-tcg.yaml and ACCURACY.md.) On
+// the older recordings, made when the lab synced per pass and measured
+// QEMU's own downtime, only setup time must improve: the profile was
+// fitted under QEMU's sync policy (ACCURACY.md: fit where you run).
 func TestShippedProfileResimulated(t *testing.T) {
 	p, err := calibration.Builtin("local-tcg")
 	if err != nil {
@@ -102,14 +102,16 @@ func TestShippedProfileResimulated(t *testing.T) {
 	}
 	for _, rec := range []struct {
 		path    string
+		suite   func(testing.TB) *validate.Suite
 		better  []string // metrics the profile must improve
 		noWorse []string // metrics it may worsen by at most a point
 	}{
-		{recordingQuiet2, []string{"setup_time_s", "downtime_s", "total_time_s", "stall_time_s"}, []string{"transferred_bytes"}},
-		{recordingQuiet, []string{"setup_time_s", "downtime_s"}, []string{"transferred_bytes"}},
-		{recordingLoad, []string{"setup_time_s"}, nil},
+		{recordingCI26, loadCIQEMU, []string{"setup_time_s", "stall_time_s"}, []string{"transferred_bytes"}},
+		{recordingQuiet2, loadCI, []string{"setup_time_s"}, nil},
+		{recordingQuiet, loadCI, []string{"setup_time_s"}, nil},
+		{recordingLoad, loadCI, []string{"setup_time_s"}, nil},
 	} {
-		s, res := loadCI(t), readRecording(t, rec.path)
+		s, res := rec.suite(t), readRecording(t, rec.path)
 		cal, err := validate.Resimulate(context.Background(), s, res, p)
 		if err != nil {
 			t.Fatal(err)
