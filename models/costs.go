@@ -245,6 +245,23 @@ func (c *cpuPipeline) plan(set *dirtyLog) {
 	}
 }
 
+// planExpected is [cpuPipeline.plan] for the fluid engine: the workers'
+// shares of the next pass from the expected pages of each range in it,
+// in(lo, hi), out of count in all.
+func (c *cpuPipeline) planExpected(in func(lo, hi uint64) float64, count float64) {
+	if c == nil || c.balanced {
+		return
+	}
+	for w := range c.shares {
+		lo, hi := c.workerRange(w)
+		if count <= 0 {
+			c.shares[w] = float64(hi-lo) / float64(c.pages)
+			continue
+		}
+		c.shares[w] = in(lo, hi) / count
+	}
+}
+
 // countIn returns how many pages of [lo, hi) are set. Cost: O((hi−lo)/64).
 func (d *dirtyLog) countIn(lo, hi uint64) uint64 {
 	var n uint64

@@ -38,42 +38,7 @@ func fluidMatrix(t *testing.T, long bool) []fluidCase {
 	if long {
 		mem = "1GiB"
 	}
-	// Dirty rates as a share of the link's pages per second, so that
-	// every network sees converging, slow and non-converging runs.
-	// Downtime limits that make bandwidth × limit about 9000 pages on
-	// every network, a seventh of the guest; time limits of a few dozen
-	// rounds.
-	networks := []struct {
-		name              string
-		pps               float64 // 4 KiB pages per second one stream carries
-		downtime, maxTime string
-		shortTime         string // the max_time variant's
-	}{
-		{"lan-1g", 30500, "300ms", "12s", "4s"},
-		{"lan-10g", 305000, "30ms", "3s", "1s"},
-		{"metro", 305000, "30ms", "3s", "1s"},
-		{"continental", 25000, "300ms", "12s", "4s"}, // one stream's window over 30 ms
-	}
-	kinds := []struct {
-		name  string
-		gen   func(rate float64) string
-		share float64 // dirty rate / link pages per second
-	}{
-		{"uniform", func(r float64) string { return fmt.Sprintf("{kind: uniform, dirty_rate: %.0f}", r) }, 0.35},
-		{"hotcold", func(r float64) string { return fmt.Sprintf("{kind: hotcold, dirty_rate: %.0f}", r) }, 0.5},
-		{"zipf", func(r float64) string { return fmt.Sprintf("{kind: zipf, dirty_rate: %.0f}", r) }, 0.5},
-		{"sequential", func(r float64) string {
-			return fmt.Sprintf("{kind: sequential, dirty_rate: %.0f, working_set: 128MiB}", r)
-		}, 0.3},
-		{"phases", func(r float64) string {
-			return fmt.Sprintf("{kind: phases, phases: [{kind: uniform, dirty_rate: %.0f, duration: 2s}, {kind: hotcold, dirty_rate: %.0f, duration: 3s}]}", r, r*1.5)
-		}, 0.3},
-	}
-	variants := []struct {
-		name  string
-		sets  []string
-		scale float64 // multiplies the kind's dirty rate
-	}{
+	variants := []fluidVariant{
 		{"pass", nil, 1},
 		{"qemu", []string{"model.sync_policy=qemu"}, 1},
 		{"tight", []string{"model.downtime_limit=3ms"}, 1},
@@ -85,6 +50,59 @@ func fluidMatrix(t *testing.T, long bool) []fluidCase {
 		{"capped", []string{"model.max_bandwidth=200Mbit", "model.sync_policy=qemu"}, 0.1},
 		{"zero_hint", []string{"model.free_page_hint=true"}, 1},
 	}
+	// Whole-pass syncs unless the variant sets qemu: the variants were
+	// tuned on pass, and qemu, the default, has variants of its own (qemu,
+	// capped).
+	return fluidCases(t, mem, "sync_policy: pass", variants)
+}
+
+// fluidVariant is a model variant of the fluid matrix: --set overrides
+// and a factor on the kind's dirty rate.
+type fluidVariant struct {
+	name  string
+	sets  []string
+	scale float64 // multiplies the kind's dirty rate
+}
+
+// fluidNetworks are the fluid matrix's network profiles. Dirty rates are
+// a share of the link's pages per second, so that every network sees
+// converging, slow and non-converging runs; downtime limits make
+// bandwidth × limit about 9000 pages on every network, a seventh of the
+// guest; time limits allow a few dozen rounds.
+var fluidNetworks = []struct {
+	name              string
+	pps               float64 // 4 KiB pages per second one stream carries
+	downtime, maxTime string
+	shortTime         string // the max_time variant's
+}{
+	{"lan-1g", 30500, "300ms", "12s", "4s"},
+	{"lan-10g", 305000, "30ms", "3s", "1s"},
+	{"metro", 305000, "30ms", "3s", "1s"},
+	{"continental", 25000, "300ms", "12s", "4s"}, // one stream's window over 30 ms
+}
+
+// fluidKinds are the fluid matrix's generator kinds, each with its dirty
+// rate as a share of the link's pages per second.
+var fluidKinds = []struct {
+	name  string
+	gen   func(rate float64) string
+	share float64 // dirty rate / link pages per second
+}{
+	{"uniform", func(r float64) string { return fmt.Sprintf("{kind: uniform, dirty_rate: %.0f}", r) }, 0.35},
+	{"hotcold", func(r float64) string { return fmt.Sprintf("{kind: hotcold, dirty_rate: %.0f}", r) }, 0.5},
+	{"zipf", func(r float64) string { return fmt.Sprintf("{kind: zipf, dirty_rate: %.0f}", r) }, 0.5},
+	{"sequential", func(r float64) string {
+		return fmt.Sprintf("{kind: sequential, dirty_rate: %.0f, working_set: 128MiB}", r)
+	}, 0.3},
+	{"phases", func(r float64) string {
+		return fmt.Sprintf("{kind: phases, phases: [{kind: uniform, dirty_rate: %.0f, duration: 2s}, {kind: hotcold, dirty_rate: %.0f, duration: 3s}]}", r, r*1.5)
+	}, 0.3},
+}
+
+// fluidCases writes the scenario of every kind × variant × network, with
+// model keys in the model section beside the limits.
+func fluidCases(t *testing.T, mem, model string, variants []fluidVariant) []fluidCase {
+	networks, kinds := fluidNetworks, fluidKinds
 	var out []fluidCase
 	dir := t.TempDir()
 	for _, k := range kinds {
@@ -106,10 +124,7 @@ func fluidMatrix(t *testing.T, long bool) []fluidCase {
 				if v.name == "max_time" {
 					maxTime = n.shortTime
 				}
-				// Whole-pass syncs unless the variant sets qemu: the
-				// variants were tuned on pass, and qemu, the default, has
-				// variants of its own (qemu, capped).
-				yaml := fmt.Sprintf("vm: {memory: %s}\nnetwork: {profile: %s}\nworkload: {generator: %s}\nmodel: {max_time: %s, downtime_limit: %s, sync_policy: pass}\n", mem, n.name, gen, maxTime, n.downtime)
+				yaml := fmt.Sprintf("vm: {memory: %s}\nnetwork: {profile: %s}\nworkload: {generator: %s}\nmodel: {max_time: %s, downtime_limit: %s, %s}\n", mem, n.name, gen, maxTime, n.downtime, model)
 				if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
 					t.Fatal(err)
 				}
@@ -189,7 +204,36 @@ func TestFluidMatrix(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	checkFluidOutcomes(t, outs)
+}
 
+// TestFluidMatrixParallel holds the parallel model's fluid form to its
+// page engine as [TestFluidMatrix] does pre-copy's, over every generator
+// kind × three parallel variants × every network profile (60 cases):
+// PMigrate's defaults (4 workers, range lock, pipeline); one source core
+// under a global lock, CPU-bound on the fast links, where each pass's
+// work splits by the dirty pages of each worker's range; and 8 workers
+// compressing with zstd.
+func TestFluidMatrixParallel(t *testing.T) {
+	mem := "256MiB"
+	if *fluidLong {
+		mem = "1GiB"
+	}
+	cases := fluidCases(t, mem, "name: parallel", []fluidVariant{
+		{"parallel", nil, 2.5},
+		{"parallel-1core", []string{"model.source_cores=1", "model.lock=global", "model.vcpu_busy=0"}, 1},
+		{"parallel-zstd", []string{"model.workers=8", "model.compression=zstd"}, 2},
+	})
+	outs := make([]fluidOutcome, len(cases))
+	for i, c := range cases {
+		outs[i] = fluidCompare(t, c, 10)
+	}
+	checkFluidOutcomes(t, outs)
+}
+
+// checkFluidOutcomes fails the cases whose fluid result is off (see
+// [TestFluidMatrix]) and logs the boundary and worst ones.
+func checkFluidOutcomes(t *testing.T, outs []fluidOutcome) {
 	var boundary, failed int
 	for _, o := range outs {
 		if o.boundary {

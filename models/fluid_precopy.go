@@ -7,6 +7,8 @@ import (
 	"math"
 	"time"
 
+	"github.com/RoaringBitmap/roaring/v2"
+
 	"github.com/migsim/migsim/sim"
 	"github.com/migsim/migsim/traces"
 	"github.com/migsim/migsim/units"
@@ -47,7 +49,25 @@ import (
 // classes change (alloc_rate, free_rate) or with more than one zipf
 // phase: see [FluidSupport].
 type FluidPrecopy struct {
-	p PrecopyParams
+	p   PrecopyParams
+	par *Parallel // the parallel model whose fluid form this is; nil for precopy
+}
+
+// NewFluidParallel returns the fluid form of [Parallel]: pre-copy's fluid
+// rounds (whole passes, as the page engine runs them) with the workers'
+// streams, wire size and CPU pipeline, each pass's work shared among the
+// workers by the expected dirty pages of their ranges.
+func NewFluidParallel(p ParallelParams) (*FluidPrecopy, error) {
+	par, err := NewParallel(p)
+	if err != nil {
+		return nil, err
+	}
+	f, err := NewFluidPrecopy(p.precopy())
+	if err != nil {
+		return nil, err
+	}
+	f.par = par
+	return f, nil
 }
 
 // NewFluidPrecopy returns the fluid pre-copy model, or an error naming
@@ -74,8 +94,13 @@ func fluidParts(parts Parts) error {
 	return nil
 }
 
-// Name returns "precopy".
-func (m *FluidPrecopy) Name() string { return "precopy" }
+// Name returns "precopy", or "parallel" for [NewFluidParallel]'s.
+func (m *FluidPrecopy) Name() string {
+	if m.par != nil {
+		return m.par.Name()
+	}
+	return "precopy"
+}
 
 // Run simulates one pre-copy migration on the fluid engine.
 func (m *FluidPrecopy) Run(ctx context.Context, in Input) (*Result, error) {
@@ -99,6 +124,9 @@ func (m *FluidPrecopy) launch(env *runEnv, in Input) (func(error) (*Result, erro
 		return nil, fmt.Errorf("vm.device_state %v is negative", int64(in.VM.DeviceState))
 	}
 	r := newFluidRun(m.p, in, env, x)
+	if m.par != nil {
+		r.useParallel(m.par, in.VM.VCPUs)
+	}
 	r.start()
 	return func(runErr error) (*Result, error) {
 		if runErr != nil && !errors.Is(runErr, sim.ErrStopped) {
@@ -232,6 +260,20 @@ func newFluidRun(p PrecopyParams, in Input, env *runEnv, x *traces.Expect) *flui
 	return r
 }
 
+// useParallel gives the run the parallel model's workers: a stream each,
+// the codec's wire size and the workers' CPU pipeline, whose shares
+// follow each range's non-zero pages in round 1 and its expected dirty
+// pages after (endRound), as [Parallel]'s do.
+func (r *fluidRun) useParallel(m *Parallel, vcpus int) {
+	pipe, codec := m.pipeline(vcpus)
+	zero := roaring.New()
+	zero.AddRange(r.lay.ZeroLo, r.lay.Pages)
+	r.res.Model = m.Name()
+	r.wireNormal = r.pageSize/codec.Ratio + float64(m.p.PageHeader)
+	r.conn = r.in.Path.Open(m.p.Workers)
+	r.cpu = newCPUPipeline(pipe, codec, r.pageSize, r.lay.Pages, zero, false)
+}
+
 func (r *fluidRun) start() {
 	r.g.start()
 	r.eng.Schedule(sim.Time(r.p.MaxTime), sim.PhaseDecide, r.timeUp)
@@ -301,6 +343,7 @@ func (r *fluidRun) endRound() {
 	w := r.g.sync()
 	r.res.DirtySyncCount++
 	n, v := w.Count(r.g.shares), w.Variance(r.g.shares)
+	r.cpu.planExpected(func(lo, hi uint64) float64 { return w.CountIn(lo, hi, r.g.shares) }, n)
 	bw := r.meter.rate(now, r.bpsLimit())
 	r.round.DurationS = now.Seconds() - r.round.StartS
 	r.sendS += r.round.DurationS

@@ -218,7 +218,7 @@ func Registry() []Info {
 		withoutFluid(postcopyInfo(), "post-copy's faults depend on the order in which pages arrive and the guest touches them; its fluid form is not built yet"),
 		withoutFluid(hybridInfo(), "its post-copy phase has no fluid form yet"),
 		withoutFluid(enlightenedInfo(), "post-copy's faults depend on the order in which pages arrive and the guest touches them; its fluid form is not built yet"),
-		withoutFluid(parallelInfo(), "its workers own memory ranges whose CPU shares follow the dirty pages in each range; its fluid form is not built yet"),
+		withFluid(parallelInfo(), func(p ParallelParams) (Launcher, error) { return NewFluidParallel(p) }),
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].Name < all[j].Name })
 	return all

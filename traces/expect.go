@@ -291,6 +291,21 @@ func (w *Window) Count(shares []float64) float64 {
 	return n
 }
 
+// CountIn returns the expected number of pages of [lo, hi) in the set;
+// shares are the zipf buckets' ([Expect.ZipfShares]).
+func (w *Window) CountIn(lo, hi uint64, shares []float64) float64 {
+	var n float64
+	for _, p := range w.Pieces {
+		a, b := max(p.Lo, lo), min(p.Hi, hi)
+		if a >= b {
+			continue
+		}
+		in, _ := w.PieceIn(p, shares)
+		n += float64(b-a) * in
+	}
+	return n
+}
+
 // Variance returns the variance of the number of pages in the set were
 // each page in it independently: an upper bound for uniform draws
 // (which are negatively correlated), 0 for a sequential scan.
@@ -771,8 +786,38 @@ func (a *expAcc) sequential(p *expPhase, ua, ub float64) {
 		}
 		return base
 	}
-	start, end := pos(ua), pos(ub)
+	if pos(ub)-pos(ua) >= ws {
+		a.add(0, p.ws, math.Inf(-1))
+		return
+	}
+	// Whole epochs are the scan's cyclic range; a part of an epoch takes
+	// the epoch's pages in ascending page order, as the guest does
+	// (models: a partial epoch's first pages by rank), which differs from
+	// scan order in the epoch where the scan wraps.
+	ea, eb := math.Floor(ua), math.Floor(ub)
+	if ea == eb {
+		a.sequentialPart(p, uint64(ea), ua-ea, ub-eb)
+		return
+	}
+	from := ua
+	if ua > ea {
+		a.sequentialPart(p, uint64(ea), ua-ea, 1)
+		from = ea + 1
+	}
+	a.sequentialScan(p, pos(from), pos(eb))
+	if ub > eb {
+		a.sequentialPart(p, uint64(eb), 0, ub-eb)
+	}
+}
+
+// sequentialScan adds the scan's pages from position start to end
+// (writes since the phase began): a cyclic range of the working set.
+func (a *expAcc) sequentialScan(p *expPhase, start, end float64) {
+	ws := float64(p.ws)
 	n := end - start
+	if n <= 0 {
+		return
+	}
 	if n >= ws {
 		a.add(0, p.ws, math.Inf(-1))
 		return
@@ -786,6 +831,31 @@ func (a *expAcc) sequential(p *expPhase, ua, ub float64) {
 	}
 	a.add(round(lo), p.ws, math.Inf(-1))
 	a.add(0, round(hi-ws), math.Inf(-1))
+}
+
+// sequentialPart adds the part [fa, fb) of epoch e's writes in ascending
+// page order: where the epoch's scan wraps, its pages below the wrap come
+// first.
+func (a *expAcc) sequentialPart(p *expPhase, e uint64, fa, fb float64) {
+	ws := float64(p.ws)
+	n := float64(p.epochWrites(e))
+	if n <= 0 || fb <= fa {
+		return
+	}
+	lo := math.Mod(float64(p.writes(e)), ws)
+	ra, rb := fa*n, fb*n // ranks in the epoch's pages
+	round := func(v float64) uint64 { return uint64(math.Round(v)) }
+	if lo+n <= ws {
+		a.add(round(lo+ra), round(lo+rb), math.Inf(-1))
+		return
+	}
+	t := lo + n - ws // pages [0, t) have ranks [0, t); [lo, ws) the rest
+	if ra < t {
+		a.add(round(ra), round(math.Min(rb, t)), math.Inf(-1))
+	}
+	if rb > t {
+		a.add(round(lo+math.Max(ra, t)-t), round(lo+rb-t), math.Inf(-1))
+	}
 }
 
 // finish turns the accumulated ranges into w's pieces.
