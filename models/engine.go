@@ -49,7 +49,8 @@ func FluidSupport(name string, params any, in Input) error {
 	if err := fluidParams(info, params); err != nil {
 		return err
 	}
-	_, err = fluidInput(in)
+	parts, _ := PartsOf(params)
+	_, err = fluidInputFor(parts, in)
 	return err
 }
 
@@ -120,7 +121,8 @@ func (m *engineModel) Name() string { return m.name }
 func (m *engineModel) pick(in Input) (model Model, why string, err error) {
 	reason := m.why
 	if m.fluid != nil {
-		if _, err := fluidInput(in); err != nil {
+		parts, _ := PartsOf(m.params)
+		if _, err := fluidInputFor(parts, in); err != nil {
 			reason = err
 		} else {
 			return m.fluid, "", nil

@@ -36,6 +36,14 @@ type fluidBitmap struct {
 	spare  []fluidSeg
 	latest float64               // guest seconds at the latest sync
 	wins   map[float64]*fluidWin // since → its window up to latest
+
+	// XBZRLE (fluid_xbzrle.go), when xb is set: it starts where the scan
+	// first wraps to page 0; from then each segment keeps its origin.
+	// lookups and found are the last take's pages looked up and found in
+	// the cache.
+	xb, xbStarted, wrapPending bool
+	lookups, found             float64
+	spans                      map[[2]float64]*fluidWin // [a, b) → the pages written in it
 }
 
 // fluidSeg is pages [lo, hi) of a fluidBitmap.
@@ -43,6 +51,9 @@ type fluidSeg struct {
 	lo, hi float64
 	full   bool    // every page set since setup
 	since  float64 // else: pages written in [since, latest) are set
+	// origin is, once XBZRLE has started, the since the segment had then:
+	// its pages sent since are those written in [origin, since).
+	origin float64
 }
 
 // fluidWin is an expected set with each piece's probability and
@@ -83,6 +94,7 @@ func newFluidBitmap(x *traces.Expect, at float64, skip [][2]uint64) *fluidBitmap
 func (b *fluidBitmap) sync(at float64) {
 	b.latest = at
 	clear(b.wins)
+	clear(b.spans)
 }
 
 // window returns the pages written in [since, latest).
@@ -90,15 +102,84 @@ func (b *fluidBitmap) window(since float64) *fluidWin {
 	if w, ok := b.wins[since]; ok {
 		return w
 	}
+	w := b.written(since, b.latest)
+	b.wins[since] = w
+	return w
+}
+
+// written returns the pages written in [a, c) with each piece's
+// probability and variance.
+func (b *fluidBitmap) written(a, c float64) *fluidWin {
 	w := &fluidWin{}
-	b.x.Written(since, b.latest, &w.w)
+	b.x.Written(a, c, &w.w)
 	for _, pc := range w.w.Pieces {
 		p, v := w.w.PieceIn(pc, b.shares)
 		w.p = append(w.p, p)
 		w.v = append(w.v, v)
 	}
-	b.wins[since] = w
 	return w
+}
+
+// span returns the pages written in [a, c), kept until the next sync.
+func (b *fluidBitmap) span(a, c float64) *fluidWin {
+	k := [2]float64{a, c}
+	if w, ok := b.spans[k]; ok {
+		return w
+	}
+	if b.spans == nil {
+		b.spans = map[[2]float64]*fluidWin{}
+	}
+	w := b.written(a, c)
+	b.spans[k] = w
+	return w
+}
+
+// inWin returns the expected pages of [lo, hi) in w.
+func inWin(w *fluidWin, lo, hi float64) float64 {
+	var n float64
+	for i, pc := range w.w.Pieces {
+		a, z := math.Max(lo, float64(pc.Lo)), math.Min(hi, float64(pc.Hi))
+		if z > a {
+			n += (z - a) * w.p[i]
+		}
+	}
+	return n
+}
+
+// startXbzrle starts XBZRLE's lookups: every segment's origin is its
+// since now.
+func (b *fluidBitmap) startXbzrle() {
+	if !b.xb || b.xbStarted {
+		return
+	}
+	b.xbStarted = true
+	for i := range b.segs {
+		b.segs[i].origin = b.segs[i].since
+	}
+}
+
+// foundIn returns the expected pages of [lo, hi) of seg, n of them in the
+// bitmap, that XBZRLE's cache holds: written in [since, latest) and in
+// [origin, since), as fluid_xbzrle.go gives it.
+func (b *fluidBitmap) foundIn(seg *fluidSeg, lo, hi, n float64) float64 {
+	if !b.xbStarted || seg.full || seg.origin >= seg.since {
+		return 0
+	}
+	before := inWin(b.span(seg.origin, seg.since), lo, hi)
+	union := inWin(b.span(seg.origin, b.latest), lo, hi)
+	return math.Max(0, n+before-union)
+}
+
+// foundAll returns the expected pages of the whole bitmap that XBZRLE's
+// cache holds (the stop-and-copy pass's lookups).
+func (b *fluidBitmap) foundAll() float64 {
+	var f float64
+	for i := range b.segs {
+		s := &b.segs[i]
+		n, _ := b.in(s, s.lo, s.hi)
+		f += b.foundIn(s, s.lo, s.hi, n)
+	}
+	return f
 }
 
 // in returns the expected pages of [lo, hi) of seg in the bitmap, and
@@ -170,7 +251,7 @@ func (b *fluidBitmap) zeroCount() float64 {
 func (b *fluidBitmap) appendMerged(out []fluidSeg, seg fluidSeg) []fluidSeg {
 	if n := len(out); n > 0 {
 		last := &out[n-1]
-		if last.hi == seg.lo && last.full == seg.full && (seg.full || last.since == seg.since) {
+		if last.hi == seg.lo && last.full == seg.full && (seg.full || last.since == seg.since) && last.origin == seg.origin {
 			last.hi = seg.hi
 			return out
 		}
@@ -209,6 +290,11 @@ func (b *fluidBitmap) take(from, k float64) (taken, zero, next float64) {
 	if from >= b.end {
 		from = 0
 	}
+	if b.wrapPending {
+		b.wrapPending = false
+		b.startXbzrle()
+	}
+	b.lookups, b.found = 0, 0
 	next = from
 	start := b.split(from)
 	n := len(b.segs)
@@ -216,6 +302,10 @@ func (b *fluidBitmap) take(from, k float64) (taken, zero, next float64) {
 	passed := func(seg *fluidSeg, lo, hi float64) {
 		c, _ := b.in(seg, lo, hi)
 		taken += c
+		if b.xbStarted {
+			b.lookups += c
+			b.found += b.foundIn(seg, lo, hi, c)
+		}
 		if hi > b.zeroLo {
 			z, _ := b.in(seg, math.Max(lo, b.zeroLo), hi)
 			zero += z
@@ -223,6 +313,9 @@ func (b *fluidBitmap) take(from, k float64) (taken, zero, next float64) {
 	}
 	for t := 0; t < n && k-taken > eps; t++ {
 		i := (start + t) % n
+		if i == 0 && t > 0 {
+			b.startXbzrle() // the scan wraps to page 0
+		}
 		seg := &b.segs[i]
 		c, _ := b.in(seg, seg.lo, seg.hi)
 		if c <= 0 {
@@ -247,6 +340,7 @@ func (b *fluidBitmap) take(from, k float64) (taken, zero, next float64) {
 	}
 	if next >= b.end {
 		next = 0
+		b.wrapPending = true
 	}
 	out := b.spare[:0]
 	for _, s := range b.segs {

@@ -49,6 +49,10 @@ func fluidMatrix(t *testing.T, long bool) []fluidCase {
 		{"multifd", []string{"model.multifd={channels: 4, compression: zstd}"}, 1},
 		{"capped", []string{"model.max_bandwidth=200Mbit", "model.sync_policy=qemu"}, 0.1},
 		{"zero_hint", []string{"model.free_page_hint=true"}, 1},
+		// XBZRLE with a cache that holds every page the workload writes
+		// (the fluid form's condition), under both sync policies.
+		{"xbzrle", []string{"model.xbzrle={enabled: true, cache_size: 256MiB}"}, 1.5},
+		{"xbzrle_qemu", []string{"model.xbzrle={enabled: true, cache_size: 256MiB}", "model.sync_policy=qemu"}, 1.5},
 	}
 	// Whole-pass syncs unless the variant sets qemu: the variants were
 	// tuned on pass, and qemu, the default, has variants of its own (qemu,
@@ -170,10 +174,15 @@ type fluidOutcome struct {
 	margin               float64
 	boundary             bool
 	meanTime, fluidTimeS float64
+	// XBZRLE: relative error of the pages sent encoded and of the cache
+	// misses, 0 where the page seeds' mean is under 100 pages or the
+	// fluid value within 4 standard errors of it (few hits vary from seed
+	// to seed by several percent).
+	xbPagesErr, xbMissErr float64
 }
 
 // TestFluidMatrix holds the fluid engine to the page engine over the
-// matrix of generator kinds × pre-copy variants × network profiles (200
+// matrix of generator kinds × pre-copy variants × network profiles (240
 // cases, 10 page seeds each, 256 MiB guests; -fluid.long: 1 GiB, 16
 // seeds). The fluid result must match the page seeds' mean within 1 %
 // for total time and transferred bytes, within 2 % or 1 ms for downtime,
@@ -252,6 +261,9 @@ func checkFluidOutcomes(t *testing.T, outs []fluidOutcome) {
 		if math.Abs(o.bytesErr) > 0.01 {
 			why = append(why, fmt.Sprintf("bytes off by %+.2f %%", 100*o.bytesErr))
 		}
+		if e := max(math.Abs(o.xbPagesErr), math.Abs(o.xbMissErr)); e > 0.02 {
+			why = append(why, fmt.Sprintf("XBZRLE pages off by %+.2f %%, misses by %+.2f %%", 100*o.xbPagesErr, 100*o.xbMissErr))
+		}
 		if math.Abs(o.downErr) > 0.02 && math.Abs(o.downAbs) > 1e-3 {
 			why = append(why, fmt.Sprintf("downtime off by %+.2f %% (%+.2f ms)", 100*o.downErr, 1e3*o.downAbs))
 		}
@@ -276,6 +288,26 @@ func checkFluidOutcomes(t *testing.T, outs []fluidOutcome) {
 	worst("time", func(o fluidOutcome) float64 { return o.timeErr })
 	worst("bytes", func(o fluidOutcome) float64 { return o.bytesErr })
 	worst("downtime", func(o fluidOutcome) float64 { return o.downErr })
+	worst("xbzrle", func(o fluidOutcome) float64 { return o.xbPagesErr })
+	worst("xb-miss", func(o fluidOutcome) float64 { return o.xbMissErr })
+}
+
+// seedsErr returns the relative error of fluid against the mean of the
+// page seeds' values, 0 when the mean is under 100 or fluid is within 4
+// standard errors of it.
+func seedsErr(fluid float64, seeds []float64) float64 {
+	var sum, sq float64
+	for _, v := range seeds {
+		sum += v
+		sq += v * v
+	}
+	n := float64(len(seeds))
+	mean := sum / n
+	se := math.Sqrt(math.Max(0, sq/n-mean*mean) / n)
+	if mean < 100 || math.Abs(fluid-mean) <= 4*se {
+		return 0
+	}
+	return fluid/mean - 1
 }
 
 // fluidCompare runs one case on both engines.
@@ -289,6 +321,7 @@ func fluidCompare(t *testing.T, c fluidCase, seeds int) fluidOutcome {
 	}
 	o := fluidOutcome{c: c, margin: f.VerdictMargin, fluidVerdict: f.StopReason.String()}
 	var sumT, sumB, sumD float64
+	var xbPages, xbMisses []float64
 	votes := map[string]int{}
 	paths := map[string]int{}
 	fluidPath := fmt.Sprintf("%s/%d", f.StopReason, f.Rounds)
@@ -300,6 +333,8 @@ func fluidCompare(t *testing.T, c fluidCase, seeds int) fluidOutcome {
 		sumT += p.TotalTimeS
 		sumB += float64(p.TransferredBytes)
 		sumD += p.DowntimeS
+		xbPages = append(xbPages, float64(p.XbzrlePages))
+		xbMisses = append(xbMisses, float64(p.XbzrleCacheMisses))
 		votes[p.StopReason.String()]++
 		paths[fmt.Sprintf("%s/%d", p.StopReason, p.Rounds)]++
 	}
@@ -309,6 +344,8 @@ func fluidCompare(t *testing.T, c fluidCase, seeds int) fluidOutcome {
 	o.timeErr = f.TotalTimeS/mt - 1
 	o.bytesErr = float64(f.TransferredBytes)/mb - 1
 	o.downAbs = f.DowntimeS - md
+	o.xbPagesErr = seedsErr(float64(f.XbzrlePages), xbPages)
+	o.xbMissErr = seedsErr(float64(f.XbzrleCacheMisses), xbMisses)
 	if md > 0 {
 		o.downErr = f.DowntimeS/md - 1
 	}

@@ -43,8 +43,9 @@ import (
 //
 // # Not covered
 //
-// XBZRLE (its hits depend on which pages were cached and their
-// contents), the DSB balloon (its inflations follow the free pages over
+// XBZRLE with a cache smaller than the pages the workload can write (or
+// with cpu_bound; see fluid_xbzrle.go for the covered case), the DSB
+// balloon (its inflations follow the free pages over
 // time), a forced switch to post-copy, trace files and generators whose
 // classes change (alloc_rate, free_rate) or with more than one zipf
 // phase: see [FluidSupport].
@@ -85,8 +86,8 @@ func NewFluidPrecopy(p PrecopyParams) (*FluidPrecopy, error) {
 // fluidParts returns an error naming the first key of parts whose setting
 // the fluid engine does not follow.
 func fluidParts(parts Parts) error {
-	if x := parts.Xbzrle; x != nil && x.Enabled {
-		return errors.New("model.xbzrle.enabled: XBZRLE's cache hits depend on which pages were sent before and on their contents, which the fluid engine does not follow")
+	if x := parts.Xbzrle; x != nil && x.Enabled && parts.CPU != nil && parts.CPU.CPUBound {
+		return errors.New("model.cpu_bound: XBZRLE's encoding time on a CPU-bound stream depends on each pass's hits, which the fluid engine does not feed to the stream's CPU model")
 	}
 	if m := parts.Memory; m != nil && m.Balloon.Enabled {
 		return errors.New("model.balloon.enabled: the balloon's inflations follow the guest's free pages over time, which the fluid engine does not follow")
@@ -113,7 +114,8 @@ func (m *FluidPrecopy) Launch(eng *sim.Engine, net SharedNet, in Input, done fun
 }
 
 func (m *FluidPrecopy) launch(env *runEnv, in Input) (func(error) (*Result, error), error) {
-	x, err := fluidInput(in)
+	p := m.p
+	x, err := fluidInputFor(p.Parts(), in)
 	if err != nil {
 		return nil, err
 	}
@@ -137,6 +139,22 @@ func (m *FluidPrecopy) launch(env *runEnv, in Input) (func(error) (*Result, erro
 		}
 		return r.res, nil
 	}, nil
+}
+
+// fluidInputFor is [fluidInput] for a model of the given parts: it also
+// checks what they need of the workload (XBZRLE's cache must hold every
+// page the workload can write, fluid_xbzrle.go).
+func fluidInputFor(parts Parts, in Input) (*traces.Expect, error) {
+	x, err := fluidInput(in)
+	if err != nil {
+		return nil, err
+	}
+	if xb := parts.Xbzrle; xb != nil {
+		if err := fluidXbzrleCovers(*xb, x.Layout(), uint64(in.VM.PageSize)); err != nil {
+			return nil, err
+		}
+	}
+	return x, nil
 }
 
 // fluidInput returns the closed forms of in's workload, or an error
@@ -207,6 +225,14 @@ type fluidRun struct {
 	chunkBytes   float64
 	roundSendS   float64
 
+	// XBZRLE (fluid_xbzrle.go); nil when off. Under sync_policy pass,
+	// xbOrigin is the setup sync's guest time, xbUnion the pages written
+	// from it to the sync before the latest, and xbFound the pages of the
+	// latest sync's set found in the cache.
+	xb                         *fluidXbzrle
+	xbOrigin, xbUnion, xbFound float64
+	xbWin                      traces.Window
+
 	// Under sync_policy qemu: the migration bitmap and its scan.
 	bm     *fluidBitmap
 	cursor float64
@@ -257,6 +283,7 @@ func newFluidRun(p PrecopyParams, in Input, env *runEnv, x *traces.Expect) *flui
 	} else if p.CPUBound {
 		r.cpu = singleStreamPipeline(p, ps, lay.Pages, nil)
 	}
+	r.xb = newFluidXbzrle(p.Xbzrle, uint64(in.VM.PageSize), float64(p.PageHeader), r.wireNormal)
 	return r
 }
 
@@ -314,8 +341,10 @@ func (r *fluidRun) setupDone() {
 	r.res.SetupTimeS = now.Seconds()
 	r.liveStart, r.periodStart = now, now
 	skip := r.skip(now)
+	r.xbOrigin = r.g.synced
 	if r.qemu {
 		r.bm = newFluidBitmap(r.x, r.g.synced, r.skipRanges)
+		r.bm.xb = r.xb != nil
 		r.startPeriod()
 		return
 	}
@@ -325,7 +354,7 @@ func (r *fluidRun) setupDone() {
 // startRound sends normal full pages and zero header-only pages.
 func (r *fluidRun) startRound(normal, zero float64) {
 	now := r.eng.Now()
-	bytes := normal*r.wireNormal + zero*r.wireZero
+	bytes := normal*r.wireNormal + zero*r.wireZero - r.xb.saved(normal)
 	r.round = Round{Round: len(r.res.RoundsDetail) + 1, StartS: now.Seconds(), ThrottlePct: r.throttlePct}
 	r.roundPages, r.roundZero, r.roundBytes = normal+zero, zero, bytes
 	r.roundNormal = normal
@@ -343,6 +372,7 @@ func (r *fluidRun) endRound() {
 	w := r.g.sync()
 	r.res.DirtySyncCount++
 	n, v := w.Count(r.g.shares), w.Variance(r.g.shares)
+	r.xbPass(n)
 	r.cpu.planExpected(func(lo, hi uint64) float64 { return w.CountIn(lo, hi, r.g.shares) }, n)
 	bw := r.meter.rate(now, r.bpsLimit())
 	r.round.DurationS = now.Seconds() - r.round.StartS
@@ -365,8 +395,24 @@ func (r *fluidRun) endRound() {
 	case r.noProgress(n, threshold):
 		r.stopNoProgress(n)
 	default:
-		r.eng.After(r.syncCost, sim.PhaseDecide, func() { r.startRound(n, 0) })
+		r.eng.After(r.syncCost, sim.PhaseDecide, func() {
+			r.xb.plan(n, r.xbFound)
+			r.startRound(n, 0)
+		})
 	}
+}
+
+// xbPass sets xbFound for the set of the sync just made (n pages written
+// since the sync before) under sync_policy pass: the pages also written
+// between the setup sync and the sync before ([fluidXbzrle]).
+func (r *fluidRun) xbPass(n float64) {
+	if r.xb == nil {
+		return
+	}
+	r.x.Written(r.xbOrigin, r.g.synced, &r.xbWin)
+	union := r.xbWin.Count(r.g.shares)
+	r.xbFound = math.Max(0, n+r.xbUnion-union)
+	r.xbUnion = union
 }
 
 // emitRound records the live round that a sync finding n dirty pages
@@ -437,7 +483,12 @@ func (r *fluidRun) stopAndCopy(reason StopReason, n, zero float64) {
 	r.g.sync() // the final sync, with the guest stopped: nothing new
 	r.res.DirtySyncCount++
 	normal := n - zero
-	bytes := normal*r.wireNormal + zero*r.wireZero + float64(r.in.VM.DeviceState)
+	found := r.xbFound
+	if r.qemu {
+		found = r.bm.foundAll()
+	}
+	r.xb.plan(n, found)
+	bytes := normal*r.wireNormal + zero*r.wireZero + float64(r.in.VM.DeviceState) - r.xb.saved(normal)
 	sendAt := now.Add(r.syncCost)
 	r.res.StopReason = reason
 	capBps := r.passCap(normal, zero, bytes, 0)
@@ -495,7 +546,7 @@ func (r *fluidRun) timeUp() {
 		}
 		zero := r.chunkZero * frac
 		normal := r.roundNormal * frac
-		bytes := normal*r.wireNormal + zero*r.wireZero
+		bytes := normal*r.wireNormal + zero*r.wireZero - r.xb.saved(normal)
 		r.account(bytes, normal, zero)
 		r.roundPages = r.roundPages - r.roundNormal - r.chunkZero + normal + zero
 		r.roundZero = r.roundZero - r.chunkZero + zero
@@ -552,6 +603,7 @@ func (r *fluidRun) finish(end sim.Time) {
 	res.NetworkRTTS = r.in.Path.MeanRTT().Seconds()
 	r.finishComposition(res)
 	r.cpu.fill(res)
+	r.xb.fill(res)
 	precopyDisturbance(res)
 	res.VerdictMargin = r.margin
 	r.env.halt()
@@ -656,7 +708,10 @@ func (r *fluidRun) sendChunk() {
 	taken, zero, next := r.bm.take(r.cursor, k)
 	r.cursor = next
 	normal := taken - zero
-	bytes := normal*r.wireNormal + zero*r.wireZero
+	if r.bm.lookups > 0 {
+		r.xb.plan(r.bm.lookups, r.bm.found)
+	}
+	bytes := normal*r.wireNormal + zero*r.wireZero - r.xb.saved(normal)
 	r.roundPages += taken
 	r.roundZero += zero
 	r.roundBytes += bytes

@@ -47,8 +47,10 @@ func TestEngineKeyErrors(t *testing.T) {
 	}{
 		{"unknown", "vm: {memory: 64MiB}\n" + gen + "model:\n  name: precopy\n  engine: warp\n",
 			`s.yaml:5: model.engine: "warp" is not page, fluid or auto`},
-		{"xbzrle", "vm: {memory: 64MiB}\n" + gen + "model:\n  name: precopy\n  engine: fluid\n  xbzrle: {enabled: true}\n",
-			"s.yaml:5: model.engine: fluid does not cover model.xbzrle.enabled: XBZRLE's cache hits depend on"},
+		{"xbzrle", "vm: {memory: 64MiB}\n" + gen + "model:\n  name: precopy\n  engine: fluid\n  xbzrle: {enabled: true, cache_size: 32MiB}\n",
+			"s.yaml:5: model.engine: fluid does not cover model.xbzrle.cache_size: 8192 pages, fewer than the 16384 the workload can write"},
+		{"xbzrle-cpu", "vm: {memory: 64MiB}\n" + gen + "model:\n  name: precopy\n  engine: fluid\n  cpu_bound: true\n  xbzrle: {enabled: true}\n",
+			"s.yaml:5: model.engine: fluid does not cover model.cpu_bound: XBZRLE's encoding time"},
 		{"balloon", "vm: {memory: 64MiB}\n" + gen + "model: {name: precopy, engine: fluid, balloon: {enabled: true}}\n",
 			"s.yaml:3: model.engine: fluid does not cover model.balloon.enabled:"},
 		{"postcopy", "vm: {memory: 64MiB}\n" + gen + "model: {name: postcopy, engine: fluid}\n",
@@ -72,7 +74,7 @@ func TestEngineKeyErrors(t *testing.T) {
 	}
 	// --set names the flag.
 	_, err = LoadDefault([]string{"model.engine=fluid", "model.xbzrle.enabled=true"})
-	if err == nil || !strings.Contains(err.Error(), "--set model.engine: fluid does not cover model.xbzrle.enabled") {
+	if err == nil || !strings.Contains(err.Error(), "--set model.engine: fluid does not cover model.xbzrle.cache_size") {
 		t.Errorf("--set: %v", err)
 	}
 }
@@ -134,9 +136,15 @@ func TestEngineChoice(t *testing.T) {
 	if post.Engine != "page" || !strings.Contains(post.EngineFallback, "model postcopy") {
 		t.Errorf("auto on post-copy: engine %q, fallback %q; want page, naming the model", post.Engine, post.EngineFallback)
 	}
+	// XBZRLE runs fluid while its cache holds the working set (64 MiB
+	// here, QEMU's default cache), page when it does not.
 	xb, _ := run("model.engine=auto", "model.xbzrle.enabled=true")
-	if xb.Engine != "page" || !strings.HasPrefix(xb.EngineFallback, "model.xbzrle.enabled:") {
-		t.Errorf("auto with XBZRLE: engine %q, fallback %q; want page, naming model.xbzrle.enabled", xb.Engine, xb.EngineFallback)
+	if xb.Engine != "fluid" || xb.XbzrleCacheSizeBytes != 64<<20 {
+		t.Errorf("auto with XBZRLE, a 64 MiB cache over a 64 MiB working set: engine %q (%q), cache %d; want fluid", xb.Engine, xb.EngineFallback, xb.XbzrleCacheSizeBytes)
+	}
+	small, _ := run("model.engine=auto", "model.xbzrle.enabled=true", "model.xbzrle.cache_size=32MiB")
+	if small.Engine != "page" || !strings.HasPrefix(small.EngineFallback, "model.xbzrle.cache_size:") {
+		t.Errorf("auto with a 32 MiB XBZRLE cache: engine %q, fallback %q; want page, naming model.xbzrle.cache_size", small.Engine, small.EngineFallback)
 	}
 }
 

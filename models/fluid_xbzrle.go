@@ -1,0 +1,158 @@
+package models
+
+import (
+	"fmt"
+	"math"
+	"math/bits"
+
+	"github.com/migsim/migsim/traces"
+)
+
+// XBZRLE on the fluid engine ([Xbzrle] for the semantics).
+//
+// # Closed form
+//
+// When no two pages the workload can write share a cache slot (its
+// working set fits the cache: slot p mod slots is p's alone), a slot
+// holds its page from the page's first lookup on, so a lookup hits
+// exactly when the page was sent before since XBZRLE started. A page's
+// sends are its writes in consecutive windows of guest time between the
+// syncs before the scan passed it, so the pages of a pass or chunk found
+// in the cache are those written in its window [a, b) that were also
+// written in [o, a), o the start of the page's first window after
+// XBZRLE started:
+//
+//	found = |W[a, b)| + |W[o, a)| − |W[o, b)|,
+//
+// each term a closed form ([traces.Expect.Written]) over the pages
+// concerned. Under sync_policy pass, o is the setup sync's guest time
+// (XBZRLE starts with round 2, whose set is round 1's writes); under
+// qemu, each stretch of the bitmap keeps the start of its window when
+// the scan first wrapped to page 0, where XBZRLE starts.
+//
+// A working set larger than the cache makes pages evict each other in
+// an order the expectation does not follow: FluidSupport refuses it.
+
+// fluidXbzrle is a fluid run's XBZRLE counters.
+type fluidXbzrle struct {
+	slots      uint64
+	pageSize   float64
+	encoded    uint64
+	overflow   bool
+	wireHit    float64 // wire bytes of a hit page
+	pageHeader float64 // the page header within wireHit
+	wireFull   float64 // wire bytes of a full page
+
+	pass  fluidXbzrleCounts // the pass or chunk planned last
+	scale float64           // the share of it sent (timeUp)
+	total fluidXbzrleCounts // every pass planned, the last one included
+}
+
+// fluidXbzrleCounts are expected lookups of one or more passes.
+type fluidXbzrleCounts struct {
+	pages, hits, skipped, misses, overflows float64
+}
+
+func (c *fluidXbzrleCounts) add(o fluidXbzrleCounts) {
+	c.pages += o.pages
+	c.hits += o.hits
+	c.skipped += o.skipped
+	c.misses += o.misses
+	c.overflows += o.overflows
+}
+
+// xbzrleSlots returns the cache's slots for pages of pageSize bytes: a
+// power of two, as [precopyRun.useXbzrle] sizes it.
+func xbzrleSlots(x Xbzrle, pageSize uint64) uint64 {
+	slots := max(uint64(x.CacheSize)/pageSize, 1)
+	return 1 << (63 - bits.LeadingZeros64(slots))
+}
+
+// fluidXbzrleCovers returns an error when x's cache is smaller than the
+// pages the workload can write (layout's working set), where the fluid
+// engine's closed form does not hold.
+func fluidXbzrleCovers(x Xbzrle, l traces.Layout, pageSize uint64) error {
+	if !x.Enabled {
+		return nil
+	}
+	if slots := xbzrleSlots(x, pageSize); l.WorkingSet > slots {
+		return fmt.Errorf("model.xbzrle.cache_size: %d pages, fewer than the %d the workload can write: pages that share a slot evict each other in an order the fluid engine does not follow", slots, l.WorkingSet)
+	}
+	return nil
+}
+
+// newFluidXbzrle returns XBZRLE's counters for a run whose full pages
+// take wireFull bytes, nil when x is off.
+func newFluidXbzrle(x Xbzrle, pageSize uint64, pageHeader, wireFull float64) *fluidXbzrle {
+	if !x.Enabled {
+		return nil
+	}
+	enc, over := xbzrleEncoded(pageSize, x.ChangedFraction, uint64(x.RunBytes))
+	return &fluidXbzrle{
+		slots: xbzrleSlots(x, pageSize), pageSize: float64(pageSize), encoded: enc, overflow: over,
+		wireHit:    pageHeader + xbzrleFlagBytes + float64(enc),
+		pageHeader: pageHeader, wireFull: wireFull, scale: 1,
+	}
+}
+
+// plan records a pass or chunk of pages lookups, found of them in the
+// cache.
+func (x *fluidXbzrle) plan(pages, found float64) {
+	if x == nil {
+		return
+	}
+	found = math.Min(math.Max(found, 0), pages)
+	c := fluidXbzrleCounts{pages: pages, misses: pages - found}
+	switch {
+	case x.overflow:
+		c.overflows = found
+	case x.encoded == 0:
+		c.skipped = found
+	default:
+		c.hits = found
+	}
+	x.pass, x.scale = c, 1
+	x.total.add(c)
+}
+
+// saved returns the bytes the planned pass or chunk saves over sending
+// its pages in full, for the share of it sent: normal of its full pages
+// ([xbzrleCache.saved]).
+func (x *fluidXbzrle) saved(normal float64) float64 {
+	if x == nil || x.pass.pages <= 0 {
+		return 0
+	}
+	x.scale = math.Min(1, normal/x.pass.pages)
+	return x.scale * (x.pass.hits*(x.wireFull-x.wireHit) + x.pass.skipped*x.wireFull)
+}
+
+// fill writes the counters into res as [xbzrleCache.fill] does.
+func (x *fluidXbzrle) fill(res *Result) {
+	if x == nil {
+		return
+	}
+	t := x.total
+	if x.scale < 1 { // the last pass was cut short
+		p, cut := x.pass, 1-x.scale
+		t.pages -= cut * p.pages
+		t.hits -= cut * p.hits
+		t.skipped -= cut * p.skipped
+		t.misses -= cut * p.misses
+		t.overflows -= cut * p.overflows
+	}
+	round := func(v float64) uint64 { return uint64(math.Round(math.Max(v, 0))) }
+	res.XbzrleCacheSizeBytes = x.slots * uint64(x.pageSize)
+	res.XbzrlePages = round(t.hits)
+	res.XbzrleBytes = round(t.hits * (x.wireHit - x.pageHeader))
+	res.XbzrleCacheMisses = round(t.misses)
+	res.XbzrleOverflow = round(t.overflows)
+	if t.pages > 0 {
+		res.XbzrleCacheMissRate = t.misses / t.pages
+	}
+	if res.XbzrleBytes > 0 {
+		res.XbzrleEncodingRate = t.hits * x.pageSize / float64(res.XbzrleBytes)
+	}
+	if n := round(t.hits + t.skipped); res.Pages.Normal >= n {
+		res.Pages.Normal -= n
+	}
+}
