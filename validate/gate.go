@@ -102,6 +102,7 @@ func checkThresholds(ths []Threshold) error {
 	for _, m := range slices.Concat(compareMetrics(lab.RealMetrics{}, &none), comparePostcopy(lab.RealMetrics{}, &none), compareXbzrle(lab.RealMetrics{}, &none)) {
 		known[m.Name] = true
 	}
+	known[VerdictMetric] = true
 	for i, t := range ths {
 		switch {
 		case !known[t.Metric]:
@@ -197,12 +198,66 @@ func (c ThresholdCheck) Name() string {
 	return fmt.Sprintf("%s (%s)", c.Threshold.Metric, c.Threshold.Scope())
 }
 
+// VerdictMetric is the gate's metric of convergence verdicts: a pre-copy
+// case's error is 0 when the simulator's verdict agrees with the real
+// run's ([Verdict]) and 1 when it does not, so a threshold with worst
+// below 1 fails on any disagreement ({metric: verdict, model: precopy,
+// worst: 0.5}). Only the model filter applies: verdicts are pre-copy's.
+// Results that kept only their metrics (written before the lab kept each
+// run's simulated result) have none: the check is "missing" without
+// failing.
+const VerdictMetric = "verdict"
+
+// keptSim reports whether any comparison of r kept its simulated result.
+func (r *SuiteResult) keptSim() bool {
+	for _, c := range r.Comparisons {
+		if c.Sim != nil {
+			return true
+		}
+	}
+	return len(r.Verdicts) > 0
+}
+
+// verdictErrors returns the verdicts' errors for threshold t, and each
+// one's case.
+func (r *SuiteResult) verdictErrors(t Threshold) (errs []float64, cases []string) {
+	if t.Model != "" && t.Model != "precopy" {
+		return nil, nil
+	}
+	vs := r.Verdicts
+	if len(vs) == 0 { // results written before verdicts were recorded
+		for _, c := range r.Comparisons {
+			if v, ok := verdictOf(c); ok {
+				vs = append(vs, v)
+			}
+		}
+	}
+	for _, v := range vs {
+		e := 0.0
+		if !v.Agree {
+			e = 1
+		}
+		errs = append(errs, e)
+		cases = append(cases, v.Case)
+	}
+	return errs, cases
+}
+
 // Check checks r against each threshold of ths, in order.
 func (r *SuiteResult) Check(ths []Threshold) []ThresholdCheck {
 	out := make([]ThresholdCheck, 0, len(ths))
 	for _, t := range ths {
 		var errs []float64
 		worst, worstCase := -1.0, ""
+		if t.Metric == VerdictMetric {
+			var cases []string
+			errs, cases = r.verdictErrors(t)
+			for i, e := range errs {
+				if e > worst {
+					worst, worstCase = e, cases[i]
+				}
+			}
+		}
 		for _, c := range r.Comparisons {
 			if t.Model != "" && c.Model != t.Model {
 				continue
@@ -228,6 +283,13 @@ func (r *SuiteResult) Check(ths []Threshold) []ThresholdCheck {
 			}
 		}
 		c := ThresholdCheck{Threshold: t, Status: CheckPass, Cases: len(errs)}
+		if len(errs) == 0 && t.Metric == VerdictMetric && !r.keptSim() {
+			// Results written with their metrics only (before the lab kept
+			// each run's simulated result) hold no verdict to check.
+			c.Status = CheckMissing
+			out = append(out, c)
+			continue
+		}
 		if len(errs) == 0 {
 			c.Status = CheckMissing
 			c.Violations = []Violation{{Threshold: t, Stat: StatMissing}}

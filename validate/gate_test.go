@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/migsim/migsim/lab"
 	"github.com/migsim/migsim/models"
 )
 
@@ -248,5 +249,37 @@ func TestThresholdsForCalibration(t *testing.T) {
 	}
 	if vs := (&SuiteResult{Comparisons: []*Comparison{cmp("", 0.5)}}).Gate(ThresholdsFor(ths, "local-tcg")); len(vs) != 1 || vs[0].Stat != "missing" {
 		t.Errorf("no local-tcg comparison: %v, want the threshold missing", vs)
+	}
+}
+
+// TestGateVerdicts: a verdict threshold fails when a pre-copy case's
+// simulated verdict disagrees with the real run's, naming the case, and
+// passes when every one agrees; results recorded before verdicts were
+// kept get theirs from their comparisons.
+func TestGateVerdicts(t *testing.T) {
+	th := []Threshold{{Metric: VerdictMetric, Model: "precopy", Worst: 0.5}}
+	if err := checkThresholds(th); err != nil {
+		t.Fatalf("a verdict threshold is refused: %v", err)
+	}
+	run := func(name string, converged bool) *Comparison {
+		return &Comparison{Scenario: name, Model: "precopy", Real: &lab.RealRun{}, Sim: &models.Result{Converged: converged}}
+	}
+	agree := &SuiteResult{Comparisons: []*Comparison{run("a", true), run("b", true)}}
+	if vs := agree.Gate(th); len(vs) != 0 {
+		t.Errorf("every verdict agrees: %v", vs)
+	}
+	wrong := &SuiteResult{Comparisons: []*Comparison{run("a", true), run("b", false)}}
+	wrong.fillVerdicts()
+	vs := wrong.Gate(th)
+	if len(vs) != 1 || vs[0].Case != "b" || vs[0].Got != 1 {
+		t.Errorf("b's simulator did not converge where QEMU did: %v, want the worst case b failing", vs)
+	}
+	// A run the lab cancelled that the simulator says converges.
+	cancelled := &SuiteResult{Verdicts: []Verdict{{Case: "c", RealCancelledAfterS: 60, SimConverged: true}}}
+	if vs := cancelled.Gate(th); len(vs) != 1 || vs[0].Case != "c" {
+		t.Errorf("a cancelled run the simulator converges: %v, want c failing", vs)
+	}
+	if vs := wrong.Gate([]Threshold{{Metric: VerdictMetric, Model: "postcopy", Worst: 0.5}}); len(vs) != 1 || vs[0].Stat != StatMissing {
+		t.Errorf("post-copy has no verdicts: %v, want the threshold missing", vs)
 	}
 }

@@ -158,6 +158,10 @@ func Resimulate(ctx context.Context, s *Suite, res *SuiteResult, p *calibration.
 		out.Comparisons = append(out.Comparisons, &rec)
 	}
 	out.Summary = summarise(out.Comparisons)
+	// The verdicts of the runs simulated again, and the cancelled runs'
+	// as recorded (their replay is not repeated).
+	out.Verdicts = res.Verdicts
+	out.fillVerdicts()
 	return out, nil
 }
 
