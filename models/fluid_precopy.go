@@ -310,7 +310,7 @@ func (r *fluidRun) start() {
 		// the guest.
 		r.eng.Schedule(sim.Time(u), sim.PhaseDecide, func() {
 			if r.throttlePct > 0 && r.res.StopReason == 0 {
-				r.g.setSpeed(1 - r.throttlePct/100)
+				r.g.setSpeed(throttledSpeed(r.throttlePct, r.in.CPUDemand))
 			}
 		})
 	}
@@ -468,7 +468,7 @@ func (r *fluidRun) autoConverge(now sim.Time, n, v, fresh float64) {
 	if pct, stepped := r.p.throttleCheck(r.throttlePct, dirtiedBytes, xfer, &r.highCount); stepped {
 		r.throttlePct = pct
 		if now >= sim.Time(r.in.ThrottledTraceUntil) {
-			r.g.setSpeed(1 - r.throttlePct/100)
+			r.g.setSpeed(throttledSpeed(r.throttlePct, r.in.CPUDemand))
 		}
 	}
 	r.periodStart, r.periodDirtied, r.periodFresh, r.periodVar, r.periodBytes = now, 0, 0, 0, r.transferred

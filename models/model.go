@@ -59,6 +59,10 @@ type Input struct {
 	// spread evenly over memory, are read in every epoch beside the
 	// trace's accesses (see backgroundSource). 0: none.
 	BackgroundPages int
+	// CPUDemand is the share of its vCPUs' time the workload needs to keep
+	// its pace, in (0, 1]; 0 means 1 (CPU-bound). The auto-converge
+	// throttle slows the guest only when it leaves less ([throttledSpeed]).
+	CPUDemand float64
 	// Path is the network between source and destination.
 	Path sim.Path
 	// ForcePostcopyAt, when positive, is the time since the start at

@@ -513,3 +513,16 @@ func (p Parts) validate() checks {
 	}
 	return c
 }
+
+// throttledSpeed returns the guest's speed (guest time per wall time)
+// under an auto-converge throttle of pct percent, for a workload that
+// needs demand of its vCPUs' time to keep its pace (0 means 1): the
+// throttle leaves 1 − pct/100 of it; a CPU-bound guest (demand 1) slows
+// by as much, a paced one only once that is less than its demand.
+func throttledSpeed(pct, demand float64) float64 {
+	left := 1 - pct/100
+	if demand <= 0 || demand >= 1 {
+		return left
+	}
+	return math.Min(1, left/demand)
+}

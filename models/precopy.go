@@ -253,7 +253,7 @@ func (r *precopyRun) start() {
 		// the guest.
 		r.eng.Schedule(sim.Time(u), sim.PhaseDecide, func() {
 			if r.throttlePct > 0 && r.res.StopReason == 0 {
-				r.g.setSpeed(1 - r.throttlePct/100)
+				r.g.setSpeed(throttledSpeed(r.throttlePct, r.in.CPUDemand))
 			}
 		})
 	}
@@ -362,7 +362,7 @@ func (r *precopyRun) autoConverge(now sim.Time, n, fresh uint64) {
 	if pct, stepped := r.p.throttleCheck(r.throttlePct, dirtiedBytes, r.transferred-r.periodBytes, &r.highCount); stepped {
 		r.throttlePct = pct
 		if now >= sim.Time(r.in.ThrottledTraceUntil) {
-			r.g.setSpeed(1 - r.throttlePct/100)
+			r.g.setSpeed(throttledSpeed(r.throttlePct, r.in.CPUDemand))
 		}
 	}
 	r.periodStart, r.periodDirtied, r.periodFresh, r.periodBytes = now, 0, 0, r.transferred

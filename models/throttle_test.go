@@ -1,6 +1,7 @@
 package models
 
 import (
+	"math"
 	"slices"
 	"testing"
 	"time"
@@ -226,6 +227,22 @@ func TestThrottledTraceUntil(t *testing.T) {
 	for _, r := range []*Result{shown, half} {
 		if a, b := r.ThrottleSteps(), slowed.ThrottleSteps(); len(a) != len(b) || a[len(a)-1].Pct != 99 {
 			t.Errorf("steps %v, want the slowed run's %v", a, b)
+		}
+	}
+}
+
+// TestThrottledSpeed: a CPU-bound guest slows by the throttle; a paced one
+// that needs a tenth of its vCPUs keeps its pace up to a 90 % throttle and
+// then runs at what is left over its demand.
+func TestThrottledSpeed(t *testing.T) {
+	for _, c := range []struct{ pct, demand, want float64 }{
+		{0, 1, 1}, {20, 1, 0.8}, {99, 1, 0.01},
+		{20, 0, 0.8}, // 0: CPU-bound
+		{20, 0.1, 1}, {90, 0.1, 1}, {95, 0.1, 0.5}, {99, 0.1, 0.1},
+		{50, 0.5, 1}, {60, 0.5, 0.8},
+	} {
+		if got := throttledSpeed(c.pct, c.demand); math.Abs(got-c.want) > 1e-12 {
+			t.Errorf("throttle %v %%, demand %v: speed %v, want %v", c.pct, c.demand, got, c.want)
 		}
 	}
 }

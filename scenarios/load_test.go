@@ -201,6 +201,11 @@ func TestLoadErrors(t *testing.T) {
 			want: "demo.yaml:2: vm.memory: 4GiB does not match the trace (trace " + filepath.Join(dir, "2g.mgt") + " covers 2GiB: 524288 pages of 4KiB)",
 		},
 		{
+			name: "cpu_demand out of range",
+			yaml: "workload:\n  cpu_demand: 0\n",
+			want: `demo.yaml:2: workload.cpu_demand: 0 must be in (0, 1]: the share of its vCPUs' time the workload needs`,
+		},
+		{
 			name: "bad at_end",
 			yaml: "workload:\n  at_end: stop\n",
 			want: `demo.yaml:2: workload.at_end: unknown trace end "stop" (want loop or idle)`,

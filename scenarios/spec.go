@@ -116,6 +116,14 @@ type WorkloadSpec struct {
 	// it arrives: an idle lab guest makes about 100 post-copy requests
 	// (validate/README.md).
 	BackgroundPages int `mapstructure:"background_pages"`
+	// CPUDemand is the share of its vCPUs' time the workload needs to keep
+	// its pace, in (0, 1] (default 1: a CPU-bound guest, which any
+	// auto-converge throttle slows by the throttle). A paced guest
+	// (requests arriving at a fixed rate, the validation lab's replayer)
+	// that needs u keeps its pace while the throttle leaves it at least u
+	// and then runs at (1 − throttle)/u of it: at 0.1, a throttle of 90 %
+	// does not slow it and 95 % halves it.
+	CPUDemand float64 `mapstructure:"cpu_demand"`
 }
 
 // NetworkSpec is the scenario's network section. Profile names a base
@@ -256,6 +264,7 @@ func DefaultSpec() *Spec {
 		Workload: WorkloadSpec{
 			Generator: &gen,
 			AtEnd:     models.AtEndLoop,
+			CPUDemand: 1,
 		},
 		Network: NetworkSpec{
 			Profile:   prof.Name,
@@ -355,7 +364,8 @@ func (s *Spec) Build() (models.Model, models.Input, error) {
 		},
 		Trace: s.Opener(), Generator: s.Workload.Generator,
 		AtEnd: s.Workload.AtEnd, CatchUp: s.Workload.CatchUp, BackgroundPages: s.Workload.BackgroundPages,
-		Path: s.Path(),
+		CPUDemand: s.Workload.CPUDemand,
+		Path:      s.Path(),
 	}
 	return m, in, nil
 }
