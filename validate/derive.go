@@ -117,13 +117,14 @@ func (t Threshold) key() string {
 // NiceBound rounds an error bound x (a fraction) up to a round value: a
 // step of 0.01 below 1 (so never below 0.01), 0.05 below 5, else 0.1.
 func NiceBound(x float64) float64 {
-	step := 0.1
+	per := 10.0 // steps per unit: dividing by it gives the bound as the
+	// literal reads (35/100 is 0.35; 35 × 0.01 is not, and looks looser)
 	switch {
 	case x < 1:
-		step = 0.01
+		per = 100
 	case x < 5:
-		step = 0.05
+		per = 20
 	}
-	n := math.Ceil(x/step - 1e-9)
-	return math.Max(n, 1) * step
+	n := math.Ceil(x*per - 1e-9)
+	return math.Max(n, 1) / per
 }

@@ -49,10 +49,16 @@ func TestDeriveThresholds(t *testing.T) {
 }
 
 func TestNiceBound(t *testing.T) {
+	if got := NiceBound(1.5 * 0.231); got != 0.35 {
+		t.Errorf("NiceBound(0.3465) = %v, want 0.35 exactly", got)
+	}
 	for _, c := range []struct{ x, want float64 }{
 		{0, 0.01}, {0.001, 0.01}, {0.1, 0.1}, {0.101, 0.11}, {0.399, 0.4}, {1.065, 1.1}, {4.9, 4.9}, {5.01, 5.1},
 	} {
-		if got := NiceBound(c.x); got < c.want-1e-12 || got > c.want+1e-12 {
+		// Exactly the literal: a bound that reads 0.35 must not compare
+		// above a threshold written 0.35 (it was 0.35000000000000003,
+		// which validate thresholds called looser).
+		if got := NiceBound(c.x); got != c.want {
 			t.Errorf("NiceBound(%v) = %v, want %v", c.x, got, c.want)
 		}
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -113,7 +114,7 @@ func validateThresholdsRun(o *validateThresholdsOptions) error {
 // writeThresholdsTable prints each threshold: now, seen, suggested.
 func writeThresholdsTable(w io.Writer, ds []validate.DerivedThreshold, margin float64) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "metric\tscope\truns\tmedian now\tseen\tsuggested\tworst now\tseen\tsuggested\t\n")
+	fmt.Fprintf(tw, "metric\tscope\truns\tabs\tmedian now\tseen\tsuggested\tworst now\tseen\tsuggested\t\n")
 	for _, d := range ds {
 		t, s := d.Current, d.Suggested
 		mark := ""
@@ -133,13 +134,17 @@ func writeThresholdsTable(w io.Writer, ds []validate.DerivedThreshold, margin fl
 		case d.Looser:
 			change = "looser"
 		}
-		fmt.Fprintf(tw, "%s%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.Metric, mark, t.Scope(), d.Runs,
+		abs := "-" // a tolerance in the metric's unit, kept in the suggestion
+		if t.Abs > 0 {
+			abs = strconv.FormatFloat(t.Abs, 'g', -1, 64)
+		}
+		fmt.Fprintf(tw, "%s%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.Metric, mark, t.Scope(), d.Runs, abs,
 			bound(t.Median), seenMed, bound(s.Median), bound(t.Worst), seenWorst, bound(s.Worst), change)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(w, "suggested: %.2g x the largest error seen, rounded up; * a recorded run crossed the threshold now set\n", margin)
+	_, err := fmt.Fprintf(w, "suggested: %.2g x the largest error seen, rounded up; * a recorded run crossed the threshold now set; abs: errors within it count as 0 (the metric's unit)\n", margin)
 	return err
 }
 
