@@ -49,17 +49,7 @@ type fluidXbzrle struct {
 }
 
 // fluidXbzrleCounts are expected lookups of one or more passes.
-type fluidXbzrleCounts struct {
-	pages, hits, skipped, misses, overflows float64
-}
-
-func (c *fluidXbzrleCounts) add(o fluidXbzrleCounts) {
-	c.pages += o.pages
-	c.hits += o.hits
-	c.skipped += o.skipped
-	c.misses += o.misses
-	c.overflows += o.overflows
-}
+type fluidXbzrleCounts = xbzrleTally[float64]
 
 // xbzrleSlots returns the cache's slots for pages of pageSize bytes: a
 // power of two, as [precopyRun.useXbzrle] sizes it.

@@ -157,22 +157,27 @@ type xbzrleCache struct {
 	passes int
 }
 
-// xbzrleCounts counts one or more passes' lookups.
-type xbzrleCounts struct {
-	pages     uint64 // dirty pages looked up
-	hits      uint64 // sent as XBZRLE pages
-	skipped   uint64 // hits that encoded to nothing: not sent
-	misses    uint64
-	overflows uint64
+// xbzrleTally counts one or more passes' lookups: whole pages on the page
+// engine (xbzrleCounts), expectations on the fluid one
+// (fluidXbzrleCounts).
+type xbzrleTally[T uint64 | float64] struct {
+	pages     T // dirty pages looked up
+	hits      T // sent as XBZRLE pages
+	skipped   T // hits that encoded to nothing: not sent
+	misses    T
+	overflows T
 }
 
-func (c *xbzrleCounts) add(o xbzrleCounts) {
+func (c *xbzrleTally[T]) add(o xbzrleTally[T]) {
 	c.pages += o.pages
 	c.hits += o.hits
 	c.skipped += o.skipped
 	c.misses += o.misses
 	c.overflows += o.overflows
 }
+
+// xbzrleCounts counts the page engine's lookups.
+type xbzrleCounts = xbzrleTally[uint64]
 
 // useXbzrle turns XBZRLE on for the run when x.Enabled. x has been
 // validated.
