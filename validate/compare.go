@@ -70,6 +70,10 @@ type Comparison struct {
 	// Throttle compares the auto-converge throttle's timelines; nil
 	// without auto-converge.
 	Throttle *ThrottleComparison `json:"throttle,omitempty"`
+	// NominalMargin is, for a pre-copy case, the fluid engine's
+	// verdict_margin on the case's own scenario (see [Verdict]); nil where
+	// the fluid engine does not cover it.
+	NominalMargin *float64 `json:"nominal_verdict_margin,omitempty"`
 }
 
 // ThrottleComparison compares the auto-converge throttle step by step:
@@ -287,6 +291,9 @@ func Run(ctx context.Context, spec *scenarios.Spec, opts Options) (*Comparison, 
 		Real:              real,
 		Sim:               sim,
 		Throttle:          compareThrottle(real, sim, mig),
+	}
+	if sim.Model == "precopy" {
+		c.NominalMargin = nominalMargin(ctx, spec)
 	}
 	return c, nil
 }

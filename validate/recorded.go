@@ -155,6 +155,9 @@ func Resimulate(ctx context.Context, s *Suite, res *SuiteResult, p *calibration.
 		}
 		rec := *c.Rec
 		rec.Metrics, rec.Sim = c.Compare(r), r
+		if rec.NominalMargin == nil && r.Model == "precopy" && c.ach != nil {
+			rec.NominalMargin = nominalMargin(ctx, c.Spec) // recorded before it was kept
+		}
 		out.Comparisons = append(out.Comparisons, &rec)
 	}
 	out.Summary = summarise(out.Comparisons)
