@@ -62,7 +62,7 @@ func TestLoadSuiteRejectsUnknownKey(t *testing.T) {
 }
 
 func TestSuiteCasesLoad(t *testing.T) {
-	for _, f := range []string{"suites/ci.yaml", "suites/full.yaml"} {
+	for _, f := range []string{"suites/ci.yaml", "suites/full.yaml", "suites/wide.yaml", "suites/threshold.yaml"} {
 		s, err := LoadSuite(f)
 		if err != nil {
 			t.Fatal(err)
