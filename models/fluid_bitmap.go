@@ -39,10 +39,7 @@ type fluidBitmap struct {
 
 	// XBZRLE (fluid_xbzrle.go), when xb is set: it starts where the scan
 	// first wraps to page 0; from then each segment keeps its origin.
-	// lookups and found are the last take's pages looked up and found in
-	// the cache.
 	xb, xbStarted, wrapPending bool
-	lookups, found             float64
 	spans                      map[[2]float64]*fluidWin // [a, b) → the pages written in it
 }
 
@@ -134,16 +131,17 @@ func (b *fluidBitmap) span(a, c float64) *fluidWin {
 	return w
 }
 
-// inWin returns the expected pages of [lo, hi) in w.
-func inWin(w *fluidWin, lo, hi float64) float64 {
-	var n float64
+// inWin returns the expected pages of [lo, hi) in w, and their variance
+// were they independent.
+func inWin(w *fluidWin, lo, hi float64) (n, v float64) {
 	for i, pc := range w.w.Pieces {
 		a, z := math.Max(lo, float64(pc.Lo)), math.Min(hi, float64(pc.Hi))
 		if z > a {
 			n += (z - a) * w.p[i]
+			v += (z - a) * w.v[i]
 		}
 	}
-	return n
+	return n, v
 }
 
 // startXbzrle starts XBZRLE's lookups: every segment's origin is its
@@ -165,8 +163,8 @@ func (b *fluidBitmap) foundIn(seg *fluidSeg, lo, hi, n float64) float64 {
 	if !b.xbStarted || seg.full || seg.origin >= seg.since {
 		return 0
 	}
-	before := inWin(b.span(seg.origin, seg.since), lo, hi)
-	union := inWin(b.span(seg.origin, b.latest), lo, hi)
+	before, _ := inWin(b.span(seg.origin, seg.since), lo, hi)
+	union, _ := inWin(b.span(seg.origin, b.latest), lo, hi)
 	return math.Max(0, n+before-union)
 }
 
@@ -188,15 +186,7 @@ func (b *fluidBitmap) in(seg *fluidSeg, lo, hi float64) (n, v float64) {
 	if seg.full {
 		return hi - lo, 0
 	}
-	w := b.window(seg.since)
-	for i, pc := range w.w.Pieces {
-		a, z := math.Max(lo, float64(pc.Lo)), math.Min(hi, float64(pc.Hi))
-		if z > a {
-			n += (z - a) * w.p[i]
-			v += (z - a) * w.v[i]
-		}
-	}
-	return n, v
+	return inWin(b.window(seg.since), lo, hi)
 }
 
 // cut returns where in seg, from its start, the expected pages in the
@@ -283,10 +273,12 @@ func (b *fluidBitmap) split(x float64) int {
 
 // take sends k expected pages of the bitmap in ascending page order from
 // position from, wrapping to page 0 (QEMU's bitmap scan), and returns
-// the pages taken, how many of them are zero-class, and the position
-// after the last one taken. The pages the scan passes are cleared: from
-// now on they hold what the guest writes after the latest sync.
-func (b *fluidBitmap) take(from, k float64) (taken, zero, next float64) {
+// the pages taken, how many of them are zero-class, the position after
+// the last one taken, and, once XBZRLE has started, how many of them it
+// looked up and found in its cache. The pages the scan passes are
+// cleared: from now on they hold what the guest writes after the latest
+// sync.
+func (b *fluidBitmap) take(from, k float64) (taken, zero, next, lookups, found float64) {
 	if from >= b.end {
 		from = 0
 	}
@@ -294,7 +286,6 @@ func (b *fluidBitmap) take(from, k float64) (taken, zero, next float64) {
 		b.wrapPending = false
 		b.startXbzrle()
 	}
-	b.lookups, b.found = 0, 0
 	next = from
 	start := b.split(from)
 	n := len(b.segs)
@@ -303,8 +294,8 @@ func (b *fluidBitmap) take(from, k float64) (taken, zero, next float64) {
 		c, _ := b.in(seg, lo, hi)
 		taken += c
 		if b.xbStarted {
-			b.lookups += c
-			b.found += b.foundIn(seg, lo, hi, c)
+			lookups += c
+			found += b.foundIn(seg, lo, hi, c)
 		}
 		if hi > b.zeroLo {
 			z, _ := b.in(seg, math.Max(lo, b.zeroLo), hi)
@@ -347,5 +338,5 @@ func (b *fluidBitmap) take(from, k float64) (taken, zero, next float64) {
 		out = b.appendMerged(out, s)
 	}
 	b.spare, b.segs = b.segs[:0], out
-	return taken, zero, next
+	return taken, zero, next, lookups, found
 }

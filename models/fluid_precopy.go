@@ -292,13 +292,11 @@ func newFluidRun(p PrecopyParams, in Input, env *runEnv, x *traces.Expect) *flui
 // follow each range's non-zero pages in round 1 and its expected dirty
 // pages after (endRound), as [Parallel]'s do.
 func (r *fluidRun) useParallel(m *Parallel, vcpus int) {
-	pipe, codec := m.pipeline(vcpus)
 	zero := roaring.New()
 	zero.AddRange(r.lay.ZeroLo, r.lay.Pages)
 	r.res.Model = m.Name()
-	r.wireNormal = r.pageSize/codec.Ratio + float64(m.p.PageHeader)
+	r.wireNormal, r.cpu = m.workers(vcpus, r.pageSize, r.lay.Pages, zero)
 	r.conn = r.in.Path.Open(m.p.Workers)
-	r.cpu = newCPUPipeline(pipe, codec, r.pageSize, r.lay.Pages, zero, false)
 }
 
 func (r *fluidRun) start() {
@@ -705,11 +703,11 @@ func (r *fluidRun) sendChunk() {
 	s := r.stepPages()
 	j := math.Floor((n-th/r.wireNormal)/s) + 1
 	k := math.Min(n, math.Max(1, math.Ceil(j*s)))
-	taken, zero, next := r.bm.take(r.cursor, k)
+	taken, zero, next, lookups, found := r.bm.take(r.cursor, k)
 	r.cursor = next
 	normal := taken - zero
-	if r.bm.lookups > 0 {
-		r.xb.plan(r.bm.lookups, r.bm.found)
+	if lookups > 0 {
+		r.xb.plan(lookups, found)
 	}
 	bytes := normal*r.wireNormal + zero*r.wireZero - r.xb.saved(normal)
 	r.roundPages += taken

@@ -3,6 +3,8 @@ package models
 import (
 	"context"
 
+	"github.com/RoaringBitmap/roaring/v2"
+
 	"github.com/migsim/migsim/sim"
 )
 
@@ -94,6 +96,15 @@ func (m *Parallel) pipeline(vcpus int) (sim.Pipeline, Codec) {
 	}, codec
 }
 
+// workers returns the wire bytes of a full page and the workers' CPU
+// pipeline for a guest of vcpus vCPUs and pages pages of pageSize bytes,
+// zero its zero class (the pages round 1 sends as a header), on both
+// engines.
+func (m *Parallel) workers(vcpus int, pageSize float64, pages uint64, zero *roaring.Bitmap) (wireNormal float64, cpu *cpuPipeline) {
+	pipe, codec := m.pipeline(vcpus)
+	return pageSize/codec.Ratio + float64(m.p.PageHeader), newCPUPipeline(pipe, codec, pageSize, pages, zero, false)
+}
+
 // Run simulates one parallel migration.
 func (m *Parallel) Run(ctx context.Context, in Input) (*Result, error) {
 	return runAlone(ctx, in, m.launch)
@@ -106,11 +117,8 @@ func (m *Parallel) Launch(eng *sim.Engine, net SharedNet, in Input, done func(*R
 
 func (m *Parallel) launch(env *runEnv, in Input) (func(error) (*Result, error), error) {
 	return launchPrecopyRounds(env, in, m.Name(), m.p.precopy(), func(r *precopyRun) {
-		pipe, codec := m.pipeline(in.VM.VCPUs)
-		ps := float64(r.g.hdr.PageSize)
-		r.wireNormal = ps/codec.Ratio + float64(m.p.PageHeader)
+		r.wireNormal, r.cpu = m.workers(in.VM.VCPUs, float64(r.g.hdr.PageSize), r.pages, r.g.hdr.Zero)
 		r.conn = in.Path.Open(m.p.Workers)
-		r.cpu = newCPUPipeline(pipe, codec, ps, r.pages, r.g.hdr.Zero, false)
 		r.comp = newComposition(m.p.memory(), r.g.hdr)
 		r.comp.attach(r.g)
 		r.forcePostcopy()

@@ -226,11 +226,7 @@ func (r *SuiteResult) verdictErrors(t Threshold) (errs []float64, cases []string
 	}
 	vs := r.Verdicts
 	if len(vs) == 0 { // results written before verdicts were recorded
-		for _, c := range r.Comparisons {
-			if v, ok := verdictOf(c); ok {
-				vs = append(vs, v)
-			}
-		}
+		vs = completedVerdicts(r.Comparisons)
 	}
 	for _, v := range vs {
 		e := 0.0

@@ -121,13 +121,19 @@ func (r *SuiteResult) fillVerdicts() {
 			cancelled = append(cancelled, v)
 		}
 	}
-	r.Verdicts = nil
-	for _, c := range r.Comparisons {
+	r.Verdicts = append(completedVerdicts(r.Comparisons), cancelled...)
+}
+
+// completedVerdicts returns the verdict of every pre-copy comparison of
+// cs, in order.
+func completedVerdicts(cs []*Comparison) []Verdict {
+	var vs []Verdict
+	for _, c := range cs {
 		if v, ok := verdictOf(c); ok {
-			r.Verdicts = append(r.Verdicts, v)
+			vs = append(vs, v)
 		}
 	}
-	r.Verdicts = append(r.Verdicts, cancelled...)
+	return vs
 }
 
 // addNotConverged records err as a cancelled run's verdict when it is
