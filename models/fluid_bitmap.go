@@ -29,7 +29,6 @@ import (
 // pieces × zipf buckets).
 type fluidBitmap struct {
 	x      *traces.Expect
-	shares []float64
 	zeroLo float64 // the zero class starts here
 	end    float64 // the page count
 	segs   []fluidSeg
@@ -65,7 +64,7 @@ type fluidWin struct {
 // migration, never written by a generator).
 func newFluidBitmap(x *traces.Expect, at float64, skip [][2]uint64) *fluidBitmap {
 	l := x.Layout()
-	b := &fluidBitmap{x: x, shares: x.ZipfShares(), zeroLo: float64(l.ZeroLo), end: float64(l.Pages),
+	b := &fluidBitmap{x: x, zeroLo: float64(l.ZeroLo), end: float64(l.Pages),
 		latest: at, wins: map[float64]*fluidWin{}}
 	cuts := []uint64{0, l.Pages}
 	for _, r := range skip {
@@ -110,7 +109,7 @@ func (b *fluidBitmap) written(a, c float64) *fluidWin {
 	w := &fluidWin{}
 	b.x.Written(a, c, &w.w)
 	for _, pc := range w.w.Pieces {
-		p, v := w.w.PieceIn(pc, b.shares)
+		p, v := w.w.PieceIn(pc)
 		w.p = append(w.p, p)
 		w.v = append(w.v, v)
 	}

@@ -15,9 +15,8 @@ import (
 // zipf buckets) per sync, whatever the memory size and however many
 // epochs pass.
 type fluidGuest struct {
-	eng    *sim.Engine
-	x      *traces.Expect
-	shares []float64 // zipf bucket shares
+	eng *sim.Engine
+	x   *traces.Expect
 
 	speed  float64  // guest time per wall time, in (0, 1]
 	paused bool     // the vCPUs no longer run
@@ -29,7 +28,7 @@ type fluidGuest struct {
 }
 
 func newFluidGuest(eng *sim.Engine, x *traces.Expect) *fluidGuest {
-	return &fluidGuest{eng: eng, x: x, shares: x.ZipfShares(), speed: 1}
+	return &fluidGuest{eng: eng, x: x, speed: 1}
 }
 
 // start begins execution at the current time.

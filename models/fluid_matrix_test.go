@@ -101,6 +101,13 @@ var fluidKinds = []struct {
 	{"phases", func(r float64) string {
 		return fmt.Sprintf("{kind: phases, phases: [{kind: uniform, dirty_rate: %.0f, duration: 2s}, {kind: hotcold, dirty_rate: %.0f, duration: 3s}]}", r, r*1.5)
 	}, 0.3},
+	// Two zipf phases, each with its own law and permutation, the second
+	// on half the memory, alternating (the trace loops) about every 20,000
+	// and 30,000 pages written, so that every network sees both.
+	{"zipf2", func(r float64) string {
+		return fmt.Sprintf("{kind: phases, phases: [{kind: zipf, dirty_rate: %.0f, duration: %.3fs}, {kind: zipf, zipf_s: 1.6, working_set: 128MiB, dirty_rate: %.0f, duration: %.3fs}]}",
+			r, 20000/r, r*1.2, 30000/r)
+	}, 0.4},
 }
 
 // fluidCases writes the scenario of every kind × variant × network, with
@@ -182,7 +189,7 @@ type fluidOutcome struct {
 }
 
 // TestFluidMatrix holds the fluid engine to the page engine over the
-// matrix of generator kinds × pre-copy variants × network profiles (240
+// matrix of generator kinds × pre-copy variants × network profiles (288
 // cases, 10 page seeds each, 256 MiB guests; -fluid.long: 1 GiB, 16
 // seeds). The fluid result must match the page seeds' mean within 1 %
 // for total time and transferred bytes, within 2 % or 1 ms for downtime,
@@ -218,7 +225,7 @@ func TestFluidMatrix(t *testing.T) {
 
 // TestFluidMatrixParallel holds the parallel model's fluid form to its
 // page engine as [TestFluidMatrix] does pre-copy's, over every generator
-// kind × three parallel variants × every network profile (60 cases):
+// kind × three parallel variants × every network profile (72 cases):
 // PMigrate's defaults (4 workers, range lock, pipeline); one source core
 // under a global lock, CPU-bound on the fast links, where each pass's
 // work splits by the dirty pages of each worker's range; and 8 workers

@@ -47,8 +47,8 @@ import (
 // with cpu_bound; see fluid_xbzrle.go for the covered case), the DSB
 // balloon (its inflations follow the free pages over
 // time), a forced switch to post-copy, trace files and generators whose
-// classes change (alloc_rate, free_rate) or with more than one zipf
-// phase: see [FluidSupport].
+// classes change (alloc_rate, free_rate) or with more than eight zipf
+// phases: see [FluidSupport].
 type FluidPrecopy struct {
 	p   PrecopyParams
 	par *Parallel // the parallel model whose fluid form this is; nil for precopy
@@ -369,9 +369,9 @@ func (r *fluidRun) endRound() {
 
 	w := r.g.sync()
 	r.res.DirtySyncCount++
-	n, v := w.Count(r.g.shares), w.Variance(r.g.shares)
+	n, v := w.Count(), w.Variance()
 	r.xbPass(n)
-	r.cpu.planExpected(func(lo, hi uint64) float64 { return w.CountIn(lo, hi, r.g.shares) }, n)
+	r.cpu.planExpected(func(lo, hi uint64) float64 { return w.CountIn(lo, hi) }, n)
 	bw := r.meter.rate(now, r.bpsLimit())
 	r.round.DurationS = now.Seconds() - r.round.StartS
 	r.sendS += r.round.DurationS
@@ -408,7 +408,7 @@ func (r *fluidRun) xbPass(n float64) {
 		return
 	}
 	r.x.Written(r.xbOrigin, r.g.synced, &r.xbWin)
-	union := r.xbWin.Count(r.g.shares)
+	union := r.xbWin.Count()
 	r.xbFound = math.Max(0, n+r.xbUnion-union)
 	r.xbUnion = union
 }
@@ -737,7 +737,7 @@ func (r *fluidRun) syncQEMU() {
 	r.liveRounds++
 	w := r.g.sync()
 	r.res.DirtySyncCount++
-	found := w.Count(r.g.shares)
+	found := w.Count()
 	before, _ := r.bm.count()
 	r.bm.sync(r.g.synced)
 	after, _ := r.bm.count()
@@ -750,7 +750,7 @@ func (r *fluidRun) syncQEMU() {
 	}
 	r.emitRound(found, bw)
 
-	r.autoConverge(now, found, w.Variance(r.g.shares), fresh)
+	r.autoConverge(now, found, w.Variance(), fresh)
 
 	n, v := r.bm.count()
 	remaining := n * r.wireNormal

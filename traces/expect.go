@@ -48,7 +48,11 @@ import (
 //     doubling, weights within 11 % of each other for s = 1.2), so a
 //     window costs O(buckets). Ranks land on pages through a random
 //     permutation, so every page of the working set has the bucket mix
-//     of the whole law;
+//     of the whole law. Each zipf phase draws its own permutation, so a
+//     page's buckets under two zipf phases are independent: its escape
+//     probability is a product over the phases' laws, and its mean (and
+//     mean square, for the variance) over the buckets is the product of
+//     each law's own;
 //   - sequential: deterministic, the cyclic range from the scan's
 //     position at a to its position at b;
 //   - idle: nothing;
@@ -65,9 +69,8 @@ import (
 // lies below them); [Expect.Layout] gives their ranges.
 //
 // Not covered (NewExpect refuses them, naming the key): alloc_rate and
-// free_rate (the classes change over time), and more than one zipf phase
-// (each has its own permutation, so a page's ranks in the two are
-// independent draws the buckets do not follow).
+// free_rate (the classes change over time), and more than
+// [maxZipfLaws] zipf phases.
 
 // Expect is the expectation model of one generator spec for one guest
 // (see the comment at the top of expect.go).
@@ -77,14 +80,20 @@ type Expect struct {
 	epochs uint64 // epochs in one pass of the trace
 	loop   bool
 	phases []expPhase
-	zipf   *expZipf // the zipf law of the one zipf phase; nil without
-	cuts   []uint64 // fixed piece boundaries, sorted, from 0 to the page count
+	laws   []*expZipf // the zipf laws, one per zipf phase that writes or reads
+	cuts   []uint64   // fixed piece boundaries, sorted, from 0 to the page count
 }
+
+// maxZipfLaws is how many zipf phases (each with its own law and
+// permutation) the closed forms follow: a [Piece] marks the laws it lies
+// under in a byte.
+const maxZipfLaws = 8
 
 // expPhase is one phase (or a whole plain spec) as the expectation sees
 // it.
 type expPhase struct {
 	kind     string
+	law      int // zipf: its index in Expect.laws; -1 without
 	epochS   float64
 	e0, e1   uint64 // the trace's epochs [e0, e1)
 	ws, hot  uint64
@@ -125,9 +134,9 @@ type Layout struct {
 	// [PagecacheLo, FreeLo), the free class [FreeLo, ZeroLo) and the zero
 	// class [ZeroLo, Pages).
 	PagecacheLo, FreeLo, ZeroLo uint64
-	// ZipfTop is the top of the zipf phase's working set, [0, ZipfTop),
-	// whose pages mix the rank buckets ([Expect.ZipfShares]); 0 without
-	// a zipf phase.
+	// ZipfTop is the top of the zipf phases' working sets, [0, ZipfTop),
+	// whose pages mix the rank buckets of one or more zipf laws; 0
+	// without a zipf phase.
 	ZipfTop uint64
 }
 
@@ -142,7 +151,6 @@ func NewExpect(spec GeneratorSpec, memory, pageSize units.Bytes, loop bool) (*Ex
 		return nil, err
 	}
 	x := &Expect{layout: pl.layout, epoch: pl.phases[0].spec.Epoch, loop: loop}
-	zipfs := 0
 	for i, ph := range pl.phases {
 		key := "generator"
 		if pl.top.Kind == GenPhases {
@@ -153,24 +161,27 @@ func NewExpect(spec GeneratorSpec, memory, pageSize units.Bytes, loop bool) (*Ex
 			return nil, keyErrorf(key, "alloc_rate and free_rate change the memory classes over time; the closed forms assume a fixed layout")
 		}
 		p := expPhase{
-			kind: s.Kind, epochS: s.Epoch.Seconds(), e0: x.epochs, e1: x.epochs + ph.epochs, ws: ph.ws, hot: ph.hot,
+			kind: s.Kind, law: -1, epochS: s.Epoch.Seconds(), e0: x.epochs, e1: x.epochs + ph.epochs, ws: ph.ws, hot: ph.hot,
 			perEpoch: uint64(math.Round(s.DirtyRate * float64(s.Epoch))),
 			hotFrac:  uint64(math.Round(s.HotShare * fixedOne)),
 		}
 		x.epochs = p.e1
+		var z *expZipf
 		if s.Kind == GenZipf && (p.perEpoch > 0 || s.ReadRate > 0) {
-			if zipfs++; zipfs > 1 {
-				return nil, keyErrorf(key+".kind", "a second zipf phase: each zipf phase scatters its ranks with its own permutation, and the closed forms follow one")
+			if len(x.laws) == maxZipfLaws {
+				return nil, keyErrorf(key+".kind", "zipf phase number %d: the closed forms follow at most %d zipf phases (each scatters its ranks with its own permutation)", maxZipfLaws+1, maxZipfLaws)
 			}
-			x.zipf = newExpZipf(s.ZipfS, ph.ws)
+			z = newExpZipf(s.ZipfS, ph.ws)
+			p.law = len(x.laws)
+			x.laws = append(x.laws, z)
 			p.kLo = p.perEpoch / fixedOne
-			p.tLo, p.tHi = x.zipf.threshold(float64(p.kLo)), x.zipf.threshold(float64(p.kLo+1))
-			for _, w := range x.zipf.weight {
+			p.tLo, p.tHi = z.threshold(float64(p.kLo)), z.threshold(float64(p.kLo+1))
+			for _, w := range z.weight {
 				p.piLo = append(p.piLo, -math.Expm1(-w*p.tLo))
 				p.piHi = append(p.piHi, -math.Expm1(-w*p.tHi))
 			}
 		}
-		p.reads(s.ReadRate, x.zipf)
+		p.reads(s.ReadRate, z)
 		x.phases = append(x.phases, p)
 	}
 	cuts := []uint64{0, x.layout.pageCount}
@@ -182,8 +193,8 @@ func NewExpect(spec GeneratorSpec, memory, pageSize units.Bytes, loop bool) (*Ex
 			cuts = append(cuts, p.hot)
 		}
 	}
-	if x.zipf != nil {
-		cuts = append(cuts, x.zipf.ws)
+	for _, z := range x.laws {
+		cuts = append(cuts, z.ws)
 	}
 	slices.Sort(cuts)
 	x.cuts = slices.Compact(cuts)
@@ -199,8 +210,8 @@ func (x *Expect) Layout() Layout {
 		ws = max(ws, p.ws)
 	}
 	out := Layout{Pages: l.pageCount, WorkingSet: ws, PagecacheLo: w, FreeLo: w + l.pagecache, ZeroLo: l.nonZero}
-	if x.zipf != nil {
-		out.ZipfTop = x.zipf.ws
+	for _, z := range x.laws {
+		out.ZipfTop = max(out.ZipfTop, z.ws)
 	}
 	return out
 }
@@ -211,44 +222,46 @@ func (x *Expect) Epoch() time.Duration { return x.epoch }
 // Duration returns the guest time of one pass of the trace.
 func (x *Expect) Duration() time.Duration { return time.Duration(x.epochs) * x.epoch }
 
-// ZipfShares returns the share of the zipf working set in each rank
-// bucket (they sum to 1), or nil without a zipf phase. A [Piece] with
-// Zipf set holds that mix of buckets.
-func (x *Expect) ZipfShares() []float64 {
-	if x.zipf == nil {
-		return nil
-	}
-	return x.zipf.share
-}
-
 // Window is an expected set of pages: the pieces of memory in order, and
 // for each the probability that a page of it is in the set.
 type Window struct {
 	// Pieces cover the guest's memory, in ascending page order.
 	Pieces []Piece
-	// Zipf is, for each rank bucket of the zipf law ([Expect.ZipfShares]),
-	// the probability that a page of the bucket escapes the set as far as
-	// the zipf phase's whole epochs go; nil without one.
-	Zipf []float64
-	// ZipfParts are, for the parts of zipf epochs at the window's ends
-	// (each holds the pages of a range of memory, see Piece.Parts), each
-	// bucket's probability to escape the part.
-	ZipfParts [][]float64
+	// Zipf is, for each zipf law (one per zipf phase, in phase order) and
+	// each of its rank buckets, the probability that a page of the
+	// bucket escapes the set as far as the law's whole epochs go; empty
+	// without a zipf phase.
+	Zipf [][]float64
+	// ZipfParts are the parts of zipf epochs at the window's ends, each
+	// holding the pages of a range of memory (see Piece.Parts).
+	ZipfParts []ZipfPart
 
-	ranges []Piece // scratch: the ranges being accumulated
+	shares [][]float64 // each law's bucket shares (they sum to 1)
+	ranges []Piece     // scratch: the ranges being accumulated
 	cuts   []uint64
+}
+
+// ZipfPart is a part of a zipf epoch at a window's end.
+type ZipfPart struct {
+	// Law is the part's zipf law, an index of Window.Zipf.
+	Law int
+	// Escape is, for each rank bucket of the law, the probability that a
+	// page of the bucket escapes the part.
+	Escape []float64
 }
 
 // Piece is the pages [Lo, Hi) of a [Window].
 type Piece struct {
 	Lo, Hi uint64
 	// Survive is the probability that a page of the piece is not in the
-	// set (as far as the phases other than zipf go).
+	// set as far as the phases other than zipf go.
 	Survive float64
-	// Zipf is true inside the zipf working set: a page of rank bucket b
-	// is not in the set with probability Survive × Window.Zipf[b] ×
-	// Window.ZipfParts[j][b] for each bit j of Parts.
-	Zipf bool
+	// Zipf has bit l set when the piece lies in the working set of zipf
+	// law l: a page of the piece whose rank bucket under law l is b is
+	// not in the set as far as law l goes with probability
+	// Window.Zipf[l][b] × ZipfParts[j].Escape[b] for each bit j of Parts
+	// whose part is law l's; the laws' buckets are independent.
+	Zipf uint8
 	// Parts has bit j set when the piece lies in the range of
 	// Window.ZipfParts[j].
 	Parts uint8
@@ -256,51 +269,56 @@ type Piece struct {
 
 // PieceIn returns the probability that a page of p is in the set, and
 // the variance of its membership averaged over the page's possible zipf
-// buckets (shares are [Expect.ZipfShares]).
-func (w *Window) PieceIn(p Piece, shares []float64) (in, variance float64) {
-	if !p.Zipf {
-		return 1 - p.Survive, p.Survive * (1 - p.Survive)
-	}
-	var esc, v float64
-	for b, s := range shares {
-		q := p.Survive * w.Zipf[b]
-		for j, part := range w.ZipfParts {
-			if p.Parts&(1<<j) != 0 {
-				q *= part[b]
-			}
+// buckets.
+func (w *Window) PieceIn(p Piece) (in, variance float64) {
+	esc, sq := p.Survive, p.Survive*p.Survive
+	for l, shares := range w.shares {
+		if p.Zipf&(1<<l) == 0 {
+			continue
 		}
-		esc += s * q
-		v += s * q * (1 - q)
+		// The mean and mean square over the law's buckets of the escape
+		// probability.
+		var m1, m2 float64
+		for b, s := range shares {
+			q := w.Zipf[l][b]
+			for j, part := range w.ZipfParts {
+				if p.Parts&(1<<j) != 0 && part.Law == l {
+					q *= part.Escape[b]
+				}
+			}
+			m1 += s * q
+			m2 += s * q * q
+		}
+		esc *= m1
+		sq *= m2
 	}
-	return 1 - esc, v
+	return 1 - esc, esc - sq
 }
 
-// In returns the expected pages of p in the set; shares are the zipf
-// buckets' ([Expect.ZipfShares]).
-func (w *Window) In(p Piece, shares []float64) float64 {
-	in, _ := w.PieceIn(p, shares)
+// In returns the expected pages of p in the set.
+func (w *Window) In(p Piece) float64 {
+	in, _ := w.PieceIn(p)
 	return float64(p.Hi-p.Lo) * in
 }
 
 // Count returns the expected number of pages in the set.
-func (w *Window) Count(shares []float64) float64 {
+func (w *Window) Count() float64 {
 	var n float64
 	for _, p := range w.Pieces {
-		n += w.In(p, shares)
+		n += w.In(p)
 	}
 	return n
 }
 
-// CountIn returns the expected number of pages of [lo, hi) in the set;
-// shares are the zipf buckets' ([Expect.ZipfShares]).
-func (w *Window) CountIn(lo, hi uint64, shares []float64) float64 {
+// CountIn returns the expected number of pages of [lo, hi) in the set.
+func (w *Window) CountIn(lo, hi uint64) float64 {
 	var n float64
 	for _, p := range w.Pieces {
 		a, b := max(p.Lo, lo), min(p.Hi, hi)
 		if a >= b {
 			continue
 		}
-		in, _ := w.PieceIn(p, shares)
+		in, _ := w.PieceIn(p)
 		n += float64(b-a) * in
 	}
 	return n
@@ -309,10 +327,10 @@ func (w *Window) CountIn(lo, hi uint64, shares []float64) float64 {
 // Variance returns the variance of the number of pages in the set were
 // each page in it independently: an upper bound for uniform draws
 // (which are negatively correlated), 0 for a sequential scan.
-func (w *Window) Variance(shares []float64) float64 {
+func (w *Window) Variance() float64 {
 	var v float64
 	for _, p := range w.Pieces {
-		_, pv := w.PieceIn(p, shares)
+		_, pv := w.PieceIn(p)
 		v += float64(p.Hi-p.Lo) * pv
 	}
 	return v
@@ -324,17 +342,13 @@ func (w *Window) Variance(shares []float64) float64 {
 func (x *Expect) Distinct(a, b float64) float64 {
 	var w Window
 	x.Written(a, b, &w)
-	return w.Count(x.ZipfShares())
+	return w.Count()
 }
 
 // Written sets w to the expected set of pages written in the guest-time
 // window [a, b), seconds since the trace's start, reusing w's slices.
 func (x *Expect) Written(a, b float64, w *Window) {
-	acc := expAcc{x: x, ranges: w.ranges[:0], cuts: w.cuts[:0], zparts: w.ZipfParts[:0]}
-	if x.zipf != nil {
-		acc.zlog = slices.Grow(w.Zipf[:0], len(x.zipf.share))[:len(x.zipf.share)]
-		clear(acc.zlog)
-	}
+	acc := x.newAcc(w, false)
 	ep := x.epoch.Seconds()
 	ua, ub := a/ep, b/ep
 	if ub > ua && x.epochs > 0 {
@@ -358,11 +372,7 @@ func (x *Expect) Written(a, b float64, w *Window) {
 // with the writes' inclusion held at its mean. Per-epoch counts are
 // taken at their mean.
 func (x *Expect) Read(a, b float64, w *Window) {
-	acc := expAcc{x: x, ranges: w.ranges[:0], cuts: w.cuts[:0], zparts: w.ZipfParts[:0], reads: true}
-	if x.zipf != nil {
-		acc.zlog = slices.Grow(w.Zipf[:0], len(x.zipf.share))[:len(x.zipf.share)]
-		clear(acc.zlog)
-	}
+	acc := x.newAcc(w, true)
 	ep := x.epoch.Seconds()
 	ua, ub := a/ep, b/ep
 	if ub > ua && x.epochs > 0 {
@@ -466,7 +476,7 @@ func (p *expPhase) coverReads(ua, ub float64, acc *expAcc) {
 			}
 		case GenZipf:
 			for b, q := range p.piRead {
-				acc.zlog[b] += m * math.Log1p(-q)
+				acc.zlog[p.law][b] += m * math.Log1p(-q)
 			}
 		default:
 			acc.add(0, p.ws, m*log1mRatio(p.readHot, p.ws))
@@ -487,7 +497,7 @@ func (p *expPhase) partReads(fa, fb float64, acc *expAcc) {
 		acc.ranks(0, p.hot, p.readHot, ka, math.Min(kb, p.readHot))
 		acc.ranks(p.hot, p.ws, p.readCold, math.Max(ka, p.readHot)-p.readHot, kb-p.readHot)
 	case GenZipf:
-		acc.zipfPart(p.ws, fa, fb, p.piRead)
+		acc.zipfPart(p.law, p.ws, fa, fb, p.piRead)
 	default:
 		acc.ranks(0, p.ws, r, ka, kb)
 	}
@@ -640,9 +650,9 @@ func (p *expPhase) full(e0, e1 uint64, acc *expAcc) {
 		if nHi > 0 {
 			t += nHi * p.threshold(lo+1)
 		}
-		z := acc.x.zipf
-		for b, w := range z.weight {
-			acc.zlog[b] -= w * t
+		zlog := acc.zlog[p.law]
+		for b, w := range acc.x.laws[p.law].weight {
+			zlog[b] -= w * t
 		}
 	}
 }
@@ -695,7 +705,7 @@ func (p *expPhase) part(e uint64, fa, fb float64, acc *expAcc) {
 		if n != p.kLo {
 			pi = p.piHi
 		}
-		acc.zipfPart(p.ws, fa, fb, pi)
+		acc.zipfPart(p.law, p.ws, fa, fb, pi)
 	}
 }
 
@@ -713,26 +723,27 @@ func (a *expAcc) ranks(lo, hi uint64, k, ka, kb float64) {
 	a.add(at(ka), at(kb), log1mRatio(k, hi-lo))
 }
 
-// zipfPart adds the share [fa, fb) of a zipf epoch whose buckets are
-// drawn with probabilities pi: its pages in the share [fa, fb) of the
-// working set [0, ws) (the permutation scatters them evenly).
-func (a *expAcc) zipfPart(ws uint64, fa, fb float64, pi []float64) {
+// zipfPart adds the share [fa, fb) of an epoch of zipf law whose
+// buckets are drawn with probabilities pi: its pages in the share
+// [fa, fb) of the working set [0, ws) (the permutation scatters them
+// evenly).
+func (a *expAcc) zipfPart(law int, ws uint64, fa, fb float64, pi []float64) {
 	j := len(a.zparts)
 	if j >= 8 || fb <= fa {
 		// More parts than a window has ends: spread this one instead.
 		for b, q := range pi {
-			a.zlog[b] += math.Log1p(-(fb - fa) * q)
+			a.zlog[law][b] += math.Log1p(-(fb - fa) * q)
 		}
 		return
 	}
 	var esc []float64
 	if j < cap(a.zparts) {
-		esc = a.zparts[:j+1][j][:0] // the last window's, reused
+		esc = a.zparts[:j+1][j].Escape[:0] // the last window's, reused
 	}
 	for _, q := range pi {
 		esc = append(esc, 1-q)
 	}
-	a.zparts = append(a.zparts, esc)
+	a.zparts = append(a.zparts, ZipfPart{Law: law, Escape: esc})
 	lo, hi := uint64(math.Round(fa*float64(ws))), uint64(math.Round(fb*float64(ws)))
 	if hi > lo {
 		a.ranges = append(a.ranges, Piece{Lo: lo, Hi: hi, Parts: 1 << j})
@@ -743,11 +754,27 @@ func (a *expAcc) zipfPart(ws uint64, fa, fb float64, pi []float64) {
 // pages, and per zipf bucket.
 type expAcc struct {
 	x      *Expect
-	reads  bool    // the read sets, not the written ones
-	ranges []Piece // Lo, Hi and, in Survive, a log-escape to add; Parts
-	zlog   []float64
-	zparts [][]float64
+	reads  bool        // the read sets, not the written ones
+	ranges []Piece     // Lo, Hi and, in Survive, a log-escape to add; Parts
+	zlog   [][]float64 // per law and bucket
+	zparts []ZipfPart
 	cuts   []uint64
+}
+
+// newAcc returns an accumulator for a window of writes (or reads) into
+// w, reusing w's slices.
+func (x *Expect) newAcc(w *Window, reads bool) expAcc {
+	acc := expAcc{x: x, ranges: w.ranges[:0], cuts: w.cuts[:0], zparts: w.ZipfParts[:0], reads: reads, zlog: w.Zipf[:0]}
+	for l, z := range x.laws {
+		var zlog []float64
+		if l < cap(acc.zlog) {
+			zlog = acc.zlog[:l+1][l] // the last window's, reused
+		}
+		zlog = slices.Grow(zlog[:0], len(z.share))[:len(z.share)]
+		clear(zlog)
+		acc.zlog = append(acc.zlog, zlog)
+	}
+	return acc
 }
 
 // add multiplies the escape probability of pages [lo, hi) by exp(logS).
@@ -869,10 +896,6 @@ func (a *expAcc) finish(w *Window) {
 	cuts = slices.Compact(cuts)
 	ranges := a.ranges
 	pieces := w.Pieces[:0]
-	var zws uint64
-	if x.zipf != nil {
-		zws = x.zipf.ws
-	}
 	for i := 0; i+1 < len(cuts); i++ {
 		lo, hi := cuts[i], cuts[i+1]
 		var logS float64
@@ -883,7 +906,13 @@ func (a *expAcc) finish(w *Window) {
 				parts |= r.Parts
 			}
 		}
-		pc := Piece{Lo: lo, Hi: hi, Survive: math.Exp(logS), Zipf: hi <= zws, Parts: parts}
+		var laws uint8
+		for l, z := range x.laws {
+			if hi <= z.ws {
+				laws |= 1 << l
+			}
+		}
+		pc := Piece{Lo: lo, Hi: hi, Survive: math.Exp(logS), Zipf: laws, Parts: parts}
 		if n := len(pieces); n > 0 && pieces[n-1].Survive == pc.Survive && pieces[n-1].Zipf == pc.Zipf && pieces[n-1].Parts == pc.Parts && !x.isCut(lo) {
 			pieces[n-1].Hi = hi
 			continue
@@ -891,13 +920,15 @@ func (a *expAcc) finish(w *Window) {
 		pieces = append(pieces, pc)
 	}
 	w.Pieces, w.ranges, w.cuts, w.ZipfParts = pieces, ranges, cuts, a.zparts
-	if x.zipf != nil {
-		for b, l := range a.zlog {
-			a.zlog[b] = math.Exp(l)
+	for _, zlog := range a.zlog {
+		for b, l := range zlog {
+			zlog[b] = math.Exp(l)
 		}
-		w.Zipf = a.zlog
-	} else {
-		w.Zipf = w.Zipf[:0]
+	}
+	w.Zipf = a.zlog
+	w.shares = w.shares[:0]
+	for _, z := range x.laws {
+		w.shares = append(w.shares, z.share)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -134,6 +135,14 @@ func TestExpectDistinct(t *testing.T) {
 			{Kind: GenSequential, DirtyRate: 50000, WorkingSet: 32 * units.MiB, Duration: 300 * time.Millisecond},
 			{Kind: GenZipf, DirtyRate: 30000, Duration: 1 * time.Second},
 		}}, true, append(wins, win{0.2, 2.3}, win{2.2, 3.1})},
+		// Two zipf phases, each with its own law and permutation (and a
+		// smaller working set for the second): a page's buckets under the
+		// two are independent.
+		{"phases/zipf2", GeneratorSpec{Kind: GenPhases, Phases: []GeneratorSpec{
+			{Kind: GenZipf, DirtyRate: 30000, Duration: 600 * time.Millisecond},
+			{Kind: GenZipf, DirtyRate: 20000, ZipfS: 1.6, WorkingSet: 128 * units.MiB, Duration: 800 * time.Millisecond},
+			{Kind: GenUniform, DirtyRate: 10000, Duration: 300 * time.Millisecond},
+		}}, true, append(wins, win{0.5, 1.7}, win{0.55, 0.65}, win{1.2, 3.1}, win{0.3, 2.2})},
 		{"loop", GeneratorSpec{Kind: GenUniform, DirtyRate: 50000, Duration: 400 * time.Millisecond}, true,
 			[]win{{0.3, 0.6}, {0.35, 0.8}, {0.1, 2.5}}},
 		{"idle-at-end", GeneratorSpec{Kind: GenHotCold, DirtyRate: 50000, Duration: 400 * time.Millisecond}, false,
@@ -167,7 +176,7 @@ func TestExpectDistinct(t *testing.T) {
 				sd := math.Sqrt(math.Max(0, sum2/float64(seeds)-mean*mean))
 				se := sd / math.Sqrt(float64(seeds))
 				tol := 4*se + 2
-				if c.spec.Kind == GenZipf || c.name == "phases" {
+				if c.spec.Kind == GenZipf || strings.HasPrefix(c.name, "phases") {
 					tol += 0.003 * want
 				}
 				if c.spec.Kind == GenSequential {
@@ -231,7 +240,7 @@ func TestExpectRefuses(t *testing.T) {
 		want string
 	}{
 		{GeneratorSpec{Kind: GenUniform, DirtyRate: 10, AllocRate: 5, FreeFraction: 0.5}, "generator: alloc_rate"},
-		{GeneratorSpec{Kind: GenPhases, Phases: []GeneratorSpec{{Kind: GenZipf, DirtyRate: 10}, {Kind: GenZipf, DirtyRate: 20}}}, "generator.phases[1].kind: a second zipf phase"},
+		{GeneratorSpec{Kind: GenPhases, Phases: slices.Repeat([]GeneratorSpec{{Kind: GenZipf, DirtyRate: 10, Duration: time.Second}}, 9)}, "generator.phases[8].kind: zipf phase number 9"},
 	} {
 		_, err := NewExpect(c.spec, 1<<12*genPage, genPage, true)
 		if err == nil || !strings.HasPrefix(err.Error(), c.want) {
@@ -270,7 +279,7 @@ func TestExpectRead(t *testing.T) {
 		seeds = 12
 	}
 	type win struct{ a, b float64 }
-	wins := []win{{0, 1}, {0.1234, 0.6789}, {0.3331, 0.3379}, {1.5, 2.25}}
+	wins := []win{{0, 1}, {0.1234, 0.6789}, {0.3331, 0.3379}, {1.5, 2.25}, {0.8, 1.6}}
 	cases := []struct {
 		name string
 		spec GeneratorSpec
@@ -281,6 +290,10 @@ func TestExpectRead(t *testing.T) {
 		{"hotcold/full", GeneratorSpec{Kind: GenHotCold, DirtyRate: 30000, ReadRate: 50000, HotFraction: 0.02}, 0.001},
 		{"sequential", GeneratorSpec{Kind: GenSequential, DirtyRate: 40000, ReadRate: 20000, WorkingSet: 128 * units.MiB}, 0.01},
 		{"zipf", GeneratorSpec{Kind: GenZipf, DirtyRate: 20000, ReadRate: 30000}, 0.01},
+		{"phases/zipf2", GeneratorSpec{Kind: GenPhases, Phases: []GeneratorSpec{
+			{Kind: GenZipf, DirtyRate: 20000, ReadRate: 30000, Duration: 1000 * time.Millisecond},
+			{Kind: GenZipf, DirtyRate: 15000, ReadRate: 20000, ZipfS: 2, WorkingSet: 128 * units.MiB, Duration: 1300 * time.Millisecond},
+		}}, 0.01},
 	}
 	for _, c := range cases {
 		x, err := NewExpect(c.spec, pages*genPage, genPage, true)
@@ -297,7 +310,7 @@ func TestExpectRead(t *testing.T) {
 		var rw Window
 		for i, w := range wins {
 			x.Read(w.a, w.b, &rw)
-			want := rw.Count(x.ZipfShares())
+			want := rw.Count()
 			var sum, sum2 float64
 			for _, n := range counts[i] {
 				sum += n
@@ -311,5 +324,41 @@ func TestExpectRead(t *testing.T) {
 				t.Errorf("%s/%g-%g: closed form %.1f, generator mean %.1f (se %.2f): off by %.1f, more than %.1f", c.name, w.a, w.b, want, mean, se, want-mean, tol)
 			}
 		}
+	}
+}
+
+// TestPieceInTwoLaws checks PieceIn's product over independent zipf laws
+// against the sum over every pair of buckets: the probability that a page
+// is in the set and the variance of its membership, averaged over its
+// buckets under both laws, with a part of an epoch of the first law.
+func TestPieceInTwoLaws(t *testing.T) {
+	w := Window{
+		Zipf:      [][]float64{{0.2, 0.5, 0.9}, {0.3, 0.95}},
+		ZipfParts: []ZipfPart{{Law: 0, Escape: []float64{0.5, 0.8, 1}}, {Law: 1, Escape: []float64{0.1, 0.1}}},
+		shares:    [][]float64{{0.1, 0.3, 0.6}, {0.25, 0.75}},
+	}
+	p := Piece{Lo: 0, Hi: 10, Survive: 0.7, Zipf: 0b11, Parts: 0b01}
+	var want, wantV float64
+	for b0, s0 := range w.shares[0] {
+		for b1, s1 := range w.shares[1] {
+			q := p.Survive * w.Zipf[0][b0] * w.ZipfParts[0].Escape[b0] * w.Zipf[1][b1]
+			want += s0 * s1 * (1 - q)
+			wantV += s0 * s1 * q * (1 - q)
+		}
+	}
+	in, v := w.PieceIn(p)
+	if math.Abs(in-want) > 1e-12 || math.Abs(v-wantV) > 1e-12 {
+		t.Errorf("PieceIn = %v, %v; the sum over bucket pairs gives %v, %v", in, v, want, wantV)
+	}
+	// Outside the second law's working set only the first law counts.
+	p.Zipf = 0b01
+	want, wantV = 0, 0
+	for b0, s0 := range w.shares[0] {
+		q := p.Survive * w.Zipf[0][b0] * w.ZipfParts[0].Escape[b0]
+		want += s0 * (1 - q)
+		wantV += s0 * q * (1 - q)
+	}
+	if in, v := w.PieceIn(p); math.Abs(in-want) > 1e-12 || math.Abs(v-wantV) > 1e-12 {
+		t.Errorf("first law only: PieceIn = %v, %v, want %v, %v", in, v, want, wantV)
 	}
 }
