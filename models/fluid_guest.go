@@ -20,6 +20,7 @@ type fluidGuest struct {
 
 	speed  float64  // guest time per wall time, in (0, 1]
 	paused bool     // the vCPUs no longer run
+	stop   sim.Time // when they stopped (paused)
 	mark   sim.Time // wall time of the last catch-up
 	at     float64  // guest seconds at mark
 	synced float64  // guest seconds at the last sync
@@ -61,7 +62,9 @@ func (g *fluidGuest) setSpeed(speed float64) {
 // pause stops the guest.
 func (g *fluidGuest) pause() {
 	g.catchUp()
-	g.paused = true
+	if !g.paused {
+		g.paused, g.stop = true, g.eng.Now()
+	}
 }
 
 // sync returns the expected set of pages written since the last sync and

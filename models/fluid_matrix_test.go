@@ -49,6 +49,12 @@ func fluidMatrix(t *testing.T, long bool) []fluidCase {
 		{"multifd", []string{"model.multifd={channels: 4, compression: zstd}"}, 1},
 		{"capped", []string{"model.max_bandwidth=200Mbit", "model.sync_policy=qemu"}, 0.1},
 		{"zero_hint", []string{"model.free_page_hint=true"}, 1},
+		// The DSB balloon, inflating 4,000 pages every 250 ms up to 95 %
+		// of the free class (about 12,450 pages), so that it grows during
+		// the migration; alone, and with the hint, where its late
+		// inflations count as its own.
+		{"balloon", []string{"model.balloon={enabled: true, interval: 250ms, reclaim_rate: 16000}"}, 1},
+		{"balloon_hint", []string{"model.balloon={enabled: true, interval: 250ms, reclaim_rate: 16000}", "model.free_page_hint=true"}, 1},
 		// XBZRLE with a cache that holds every page the workload writes
 		// (the fluid form's condition), under both sync policies.
 		{"xbzrle", []string{"model.xbzrle={enabled: true, cache_size: 256MiB}"}, 1.5},
@@ -108,6 +114,12 @@ var fluidKinds = []struct {
 		return fmt.Sprintf("{kind: phases, phases: [{kind: zipf, dirty_rate: %.0f, duration: %.3fs}, {kind: zipf, zipf_s: 1.6, working_set: 128MiB, dirty_rate: %.0f, duration: %.3fs}]}",
 			r, 20000/r, r*1.2, 30000/r)
 	}, 0.4},
+	// Allocation and freeing at a third of the dirty rate each: the
+	// allocated pages, above the working set, are written as they are
+	// allocated and freeing returns them, so the same pages cycle.
+	{"churn", func(r float64) string {
+		return fmt.Sprintf("{kind: uniform, dirty_rate: %.0f, working_set: 160MiB, free_fraction: 0.25, alloc_rate: %.0f, free_rate: %.0f}", r, r/3, r/3)
+	}, 0.3},
 }
 
 // fluidCases writes the scenario of every kind × variant × network, with
@@ -118,16 +130,19 @@ func fluidCases(t *testing.T, mem, model string, variants []fluidVariant) []flui
 	dir := t.TempDir()
 	for _, k := range kinds {
 		for _, v := range variants {
+			// A free class: hinting and the balloon have pages to leave out.
+			freeClass := v.name == "zero_hint" || strings.HasPrefix(v.name, "balloon")
+			if k.name == "churn" && freeClass {
+				continue // hinting and the balloon under churn have no fluid form (scenarios: TestEngineChoice)
+			}
 			for _, n := range networks {
 				rate := k.share * v.scale * n.pps
 				if v.name == "capped" {
 					rate = k.share * 6100 // of 200 Mbit
 				}
 				gen := k.gen(rate)
-				if v.name == "zero_hint" {
+				if freeClass {
 					gen = strings.Replace(gen, "working_set: 128MiB", "working_set: 96MiB", 1)
-				}
-				if v.name == "zero_hint" {
 					gen = strings.TrimSuffix(gen, "}") + ", zero_fraction: 0.25, free_fraction: 0.2}"
 				}
 				file := filepath.Join(dir, fmt.Sprintf("%s-%s-%s.yaml", k.name, v.name, n.name))
@@ -186,10 +201,14 @@ type fluidOutcome struct {
 	// fluid value within 4 standard errors of it (few hits vary from seed
 	// to seed by several percent).
 	xbPagesErr, xbMissErr float64
+	// The memory options' counts: relative error of the balloon's pages
+	// and of the hinted free pages never sent, 0 where the seeds' mean
+	// is under 100 pages or fluid is within 4 standard errors of it.
+	balloonErr, hintErr float64
 }
 
 // TestFluidMatrix holds the fluid engine to the page engine over the
-// matrix of generator kinds × pre-copy variants × network profiles (288
+// matrix of generator kinds × pre-copy variants × network profiles (332
 // cases, 10 page seeds each, 256 MiB guests; -fluid.long: 1 GiB, 16
 // seeds). The fluid result must match the page seeds' mean within 1 %
 // for total time and transferred bytes, within 2 % or 1 ms for downtime,
@@ -225,7 +244,7 @@ func TestFluidMatrix(t *testing.T) {
 
 // TestFluidMatrixParallel holds the parallel model's fluid form to its
 // page engine as [TestFluidMatrix] does pre-copy's, over every generator
-// kind × three parallel variants × every network profile (72 cases):
+// kind × three parallel variants × every network profile (84 cases):
 // PMigrate's defaults (4 workers, range lock, pipeline); one source core
 // under a global lock, CPU-bound on the fast links, where each pass's
 // work splits by the dirty pages of each worker's range; and 8 workers
@@ -268,6 +287,9 @@ func checkFluidOutcomes(t *testing.T, outs []fluidOutcome) {
 		if math.Abs(o.bytesErr) > 0.01 {
 			why = append(why, fmt.Sprintf("bytes off by %+.2f %%", 100*o.bytesErr))
 		}
+		if e := max(math.Abs(o.balloonErr), math.Abs(o.hintErr)); e > 0.01 {
+			why = append(why, fmt.Sprintf("balloon pages off by %+.2f %%, hinted pages by %+.2f %%", 100*o.balloonErr, 100*o.hintErr))
+		}
 		if e := max(math.Abs(o.xbPagesErr), math.Abs(o.xbMissErr)); e > 0.02 {
 			why = append(why, fmt.Sprintf("XBZRLE pages off by %+.2f %%, misses by %+.2f %%", 100*o.xbPagesErr, 100*o.xbMissErr))
 		}
@@ -297,6 +319,8 @@ func checkFluidOutcomes(t *testing.T, outs []fluidOutcome) {
 	worst("downtime", func(o fluidOutcome) float64 { return o.downErr })
 	worst("xbzrle", func(o fluidOutcome) float64 { return o.xbPagesErr })
 	worst("xb-miss", func(o fluidOutcome) float64 { return o.xbMissErr })
+	worst("balloon", func(o fluidOutcome) float64 { return o.balloonErr })
+	worst("hinted", func(o fluidOutcome) float64 { return o.hintErr })
 }
 
 // seedsErr returns the relative error of fluid against the mean of the
@@ -328,7 +352,7 @@ func fluidCompare(t *testing.T, c fluidCase, seeds int) fluidOutcome {
 	}
 	o := fluidOutcome{c: c, margin: f.VerdictMargin, fluidVerdict: f.StopReason.String()}
 	var sumT, sumB, sumD float64
-	var xbPages, xbMisses []float64
+	var xbPages, xbMisses, balloon, hinted []float64
 	votes := map[string]int{}
 	paths := map[string]int{}
 	fluidPath := fmt.Sprintf("%s/%d", f.StopReason, f.Rounds)
@@ -342,6 +366,8 @@ func fluidCompare(t *testing.T, c fluidCase, seeds int) fluidOutcome {
 		sumD += p.DowntimeS
 		xbPages = append(xbPages, float64(p.XbzrlePages))
 		xbMisses = append(xbMisses, float64(p.XbzrleCacheMisses))
+		balloon = append(balloon, float64(p.BalloonReclaimedPages))
+		hinted = append(hinted, float64(p.SkippedFreePages))
 		votes[p.StopReason.String()]++
 		paths[fmt.Sprintf("%s/%d", p.StopReason, p.Rounds)]++
 	}
@@ -353,6 +379,8 @@ func fluidCompare(t *testing.T, c fluidCase, seeds int) fluidOutcome {
 	o.downAbs = f.DowntimeS - md
 	o.xbPagesErr = seedsErr(float64(f.XbzrlePages), xbPages)
 	o.xbMissErr = seedsErr(float64(f.XbzrleCacheMisses), xbMisses)
+	o.balloonErr = seedsErr(float64(f.BalloonReclaimedPages), balloon)
+	o.hintErr = seedsErr(float64(f.SkippedFreePages), hinted)
 	if md > 0 {
 		o.downErr = f.DowntimeS/md - 1
 	}
@@ -365,4 +393,37 @@ func fluidCompare(t *testing.T, c fluidCase, seeds int) fluidOutcome {
 	o.agree = float64(paths[fluidPath]) / n
 	o.boundary = len(paths) > 1 || (paths[fluidPath] == 0 && f.VerdictMargin < 0.9)
 	return o
+}
+
+// TestFluidBalloonTiming holds the fluid balloon to the page engine's
+// where the order of events decides: a setup sync at the very time of an
+// inflation (which comes after it, except the one at time 0), with and
+// without the hint, whose count then follows the inflations up to the
+// stop. The sequential scan is deterministic, so the counts must match
+// exactly and the bytes closely.
+func TestFluidBalloonTiming(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "balloon.yaml")
+	yaml := "vm: {memory: 256MiB}\nnetwork: {profile: lan-1g}\n" +
+		"workload: {generator: {kind: sequential, dirty_rate: 9000, working_set: 96MiB, zero_fraction: 0.25, free_fraction: 0.2}}\n" +
+		"model: {sync_policy: pass, balloon: {enabled: true, interval: 250ms, reclaim_rate: 16000}}\n"
+	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, setup := range []string{"0s", "250ms", "500ms", "600ms"} {
+		for _, hint := range []string{"false", "true"} {
+			c := fluidCase{kind: "sequential", variant: "setup " + setup + " hint " + hint, network: "lan-1g", file: file,
+				sets: []string{"model.setup_time=" + setup, "model.free_page_hint=" + hint}}
+			p, f := fluidRunCase(t, c, models.EnginePage, 1), fluidRunCase(t, c, models.EngineFluid, 1)
+			if p == nil || f == nil {
+				continue
+			}
+			if p.BalloonReclaimedPages == 0 || f.BalloonReclaimedPages != p.BalloonReclaimedPages || f.SkippedFreePages != p.SkippedFreePages {
+				t.Errorf("%s: fluid balloon %d, hinted %d; page %d, %d", c, f.BalloonReclaimedPages, f.SkippedFreePages, p.BalloonReclaimedPages, p.SkippedFreePages)
+			}
+			if d := float64(f.TransferredBytes)/float64(p.TransferredBytes) - 1; math.Abs(d) > 1e-3 {
+				t.Errorf("%s: fluid sends %d bytes, page %d (%+.3f %%)", c, f.TransferredBytes, p.TransferredBytes, 100*d)
+			}
+		}
+	}
 }

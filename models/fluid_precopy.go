@@ -44,11 +44,12 @@ import (
 // # Not covered
 //
 // XBZRLE with a cache smaller than the pages the workload can write (or
-// with cpu_bound; see fluid_xbzrle.go for the covered case), the DSB
-// balloon (its inflations follow the free pages over
-// time), a forced switch to post-copy, trace files and generators whose
-// classes change (alloc_rate, free_rate) or with more than eight zipf
-// phases: see [FluidSupport].
+// with cpu_bound; see fluid_xbzrle.go for the covered case), free-page
+// hinting and the DSB balloon under a generator whose classes change
+// (alloc_rate, free_rate; they follow the free class over time; without
+// them the pages it allocates are simply written, fluid_balloon.go),
+// a forced switch to post-copy, trace files and generators with more
+// than eight zipf phases: see [FluidSupport].
 type FluidPrecopy struct {
 	p   PrecopyParams
 	par *Parallel // the parallel model whose fluid form this is; nil for precopy
@@ -88,9 +89,6 @@ func NewFluidPrecopy(p PrecopyParams) (*FluidPrecopy, error) {
 func fluidParts(parts Parts) error {
 	if x := parts.Xbzrle; x != nil && x.Enabled && parts.CPU != nil && parts.CPU.CPUBound {
 		return errors.New("model.cpu_bound: XBZRLE's encoding time on a CPU-bound stream depends on each pass's hits, which the fluid engine does not feed to the stream's CPU model")
-	}
-	if m := parts.Memory; m != nil && m.Balloon.Enabled {
-		return errors.New("model.balloon.enabled: the balloon's inflations follow the guest's free pages over time, which the fluid engine does not follow")
 	}
 	return nil
 }
@@ -143,11 +141,20 @@ func (m *FluidPrecopy) launch(env *runEnv, in Input) (func(error) (*Result, erro
 
 // fluidInputFor is [fluidInput] for a model of the given parts: it also
 // checks what they need of the workload (XBZRLE's cache must hold every
-// page the workload can write, fluid_xbzrle.go).
+// page the workload can write, fluid_xbzrle.go; free-page hinting needs
+// a fixed free class).
 func fluidInputFor(parts Parts, in Input) (*traces.Expect, error) {
 	x, err := fluidInput(in)
 	if err != nil {
 		return nil, err
+	}
+	if m := parts.Memory; m != nil && x.Churn() {
+		if m.FreePageHint {
+			return nil, errors.New("model.free_page_hint: with the generator's alloc_rate or free_rate, the hint follows the free class as the guest changes it, which the fluid engine does not follow")
+		}
+		if m.Balloon.Enabled {
+			return nil, errors.New("model.balloon.enabled: with the generator's alloc_rate or free_rate, the balloon follows the free class as the guest changes it, which the fluid engine does not follow")
+		}
 	}
 	if xb := parts.Xbzrle; xb != nil {
 		if err := fluidXbzrleCovers(*xb, x.Layout(), uint64(in.VM.PageSize)); err != nil {
@@ -201,10 +208,13 @@ type fluidRun struct {
 	cpu   *cpuPipeline
 	sendS float64
 
-	// The memory options: pages left out at setup and their ranges.
+	// The memory options: pages left out at setup and their ranges; the
+	// balloon (fluid_balloon.go) and the pages it held then.
 	hinted, cached float64
 	skipRanges     [][2]uint64
 	skipAt         sim.Time
+	balloon        *fluidBalloon
+	ballooned      float64
 
 	// Current round, counts as expectations.
 	round        Round
@@ -284,6 +294,7 @@ func newFluidRun(p PrecopyParams, in Input, env *runEnv, x *traces.Expect) *flui
 		r.cpu = singleStreamPipeline(p, ps, lay.Pages, nil)
 	}
 	r.xb = newFluidXbzrle(p.Xbzrle, uint64(in.VM.PageSize), float64(p.PageHeader), r.wireNormal)
+	r.balloon = newFluidBalloon(p.Balloon, float64(lay.ZeroLo-lay.FreeLo), ps)
 	return r
 }
 
@@ -315,19 +326,26 @@ func (r *fluidRun) start() {
 }
 
 // skip fixes the pages the memory options leave out at the setup sync:
-// the free class under free_page_hint, the page cache under pagecache
-// skip or drop. A generator never writes them.
+// the balloon's (its lowest free pages), the rest of the free class under
+// free_page_hint, the page cache under pagecache skip or drop. A
+// generator never writes them.
 func (r *fluidRun) skip(now sim.Time) float64 {
 	r.skipAt = now
+	free := float64(r.lay.ZeroLo - r.lay.FreeLo)
+	if r.balloon != nil {
+		if r.ballooned = r.balloon.size(now); r.ballooned > 0 {
+			r.skipRanges = append(r.skipRanges, [2]uint64{r.lay.FreeLo, r.lay.FreeLo + uint64(r.ballooned)})
+		}
+	}
 	if r.p.FreePageHint {
-		r.hinted = float64(r.lay.ZeroLo - r.lay.FreeLo)
+		r.hinted = free - r.ballooned
 		r.skipRanges = append(r.skipRanges, [2]uint64{r.lay.FreeLo, r.lay.ZeroLo})
 	}
 	if m := r.p.Pagecache.Mode; m == PagecacheSkip || m == PagecacheDrop {
 		r.cached = float64(r.lay.FreeLo - r.lay.PagecacheLo)
 		r.skipRanges = append(r.skipRanges, [2]uint64{r.lay.PagecacheLo, r.lay.FreeLo})
 	}
-	return r.hinted + r.cached
+	return r.ballooned + r.hinted + r.cached
 }
 
 // setupDone ends setup with the first sync and starts round 1 over all of
@@ -609,10 +627,23 @@ func (r *fluidRun) finish(end sim.Time) {
 
 // finishComposition fills the memory options' fields as
 // [composition.finish] does: the pages left out were never written, so
-// never sent.
+// never sent, and with the hint the pages the balloon took after the
+// skip point count as its own.
 func (r *fluidRun) finishComposition(res *Result) {
 	res.SkippedFreePages = uint64(r.hinted)
 	res.SkippedPagecachePages = uint64(r.cached)
+	if r.balloon != nil {
+		res.BalloonReclaimedPages = uint64(r.ballooned)
+		if r.p.FreePageHint {
+			end := r.eng.Now()
+			if r.g.paused {
+				end = r.g.stop
+			}
+			held := r.balloon.size(end)
+			res.BalloonReclaimedPages = uint64(held)
+			res.SkippedFreePages = uint64(float64(r.lay.ZeroLo-r.lay.FreeLo) - held)
+		}
+	}
 	pc := r.p.Pagecache
 	if pc.Mode == PagecacheSkip && r.cached > 0 {
 		bytes := r.cached * r.pageSize

@@ -13,7 +13,8 @@ import (
 // # Closed form
 //
 // When no two pages the workload can write share a cache slot (its
-// working set fits the cache: slot p mod slots is p's alone), a slot
+// working set, and with alloc_rate the free pages it may allocate, fit
+// the cache: slot p mod slots is p's alone), a slot
 // holds its page from the page's first lookup on, so a lookup hits
 // exactly when the page was sent before since XBZRLE started. A page's
 // sends are its writes in consecutive windows of guest time between the
@@ -59,14 +60,14 @@ func xbzrleSlots(x Xbzrle, pageSize uint64) uint64 {
 }
 
 // fluidXbzrleCovers returns an error when x's cache is smaller than the
-// pages the workload can write (layout's working set), where the fluid
+// pages the workload can write (layout's WrittenTop), where the fluid
 // engine's closed form does not hold.
 func fluidXbzrleCovers(x Xbzrle, l traces.Layout, pageSize uint64) error {
 	if !x.Enabled {
 		return nil
 	}
-	if slots := xbzrleSlots(x, pageSize); l.WorkingSet > slots {
-		return fmt.Errorf("model.xbzrle.cache_size: %d pages, fewer than the %d the workload can write: pages that share a slot evict each other in an order the fluid engine does not follow", slots, l.WorkingSet)
+	if slots := xbzrleSlots(x, pageSize); l.WrittenTop > slots {
+		return fmt.Errorf("model.xbzrle.cache_size: %d pages, fewer than the %d the workload can write: pages that share a slot evict each other in an order the fluid engine does not follow", slots, l.WrittenTop)
 	}
 	return nil
 }

@@ -51,14 +51,16 @@ func TestEngineKeyErrors(t *testing.T) {
 			"s.yaml:5: model.engine: fluid does not cover model.xbzrle.cache_size: 8192 pages, fewer than the 16384 the workload can write"},
 		{"xbzrle-cpu", "vm: {memory: 64MiB}\n" + gen + "model:\n  name: precopy\n  engine: fluid\n  cpu_bound: true\n  xbzrle: {enabled: true}\n",
 			"s.yaml:5: model.engine: fluid does not cover model.cpu_bound: XBZRLE's encoding time"},
-		{"balloon", "vm: {memory: 64MiB}\n" + gen + "model: {name: precopy, engine: fluid, balloon: {enabled: true}}\n",
-			"s.yaml:3: model.engine: fluid does not cover model.balloon.enabled:"},
+		{"balloon-churn", "vm: {memory: 64MiB}\nworkload: {generator: {kind: uniform, dirty_rate: 1000, free_fraction: 0.5, alloc_rate: 10}}\nmodel: {name: precopy, engine: fluid, balloon: {enabled: true}}\n",
+			"s.yaml:3: model.engine: fluid does not cover model.balloon.enabled: with the generator's alloc_rate or free_rate, the balloon follows the free class"},
+		{"hint-churn", "vm: {memory: 64MiB}\nworkload: {generator: {kind: uniform, dirty_rate: 1000, free_fraction: 0.5, free_rate: 10}}\nmodel: {name: precopy, engine: fluid, free_page_hint: true}\n",
+			"s.yaml:3: model.engine: fluid does not cover model.free_page_hint: with the generator's alloc_rate or free_rate, the hint follows the free class"},
 		{"postcopy", "vm: {memory: 64MiB}\n" + gen + "model: {name: postcopy, engine: fluid}\n",
 			"s.yaml:3: model.engine: fluid does not cover model.name: model postcopy: post-copy's faults depend on"},
 		{"trace", "workload: {trace: " + trace + "}\nmodel: {engine: fluid}\n",
 			"s.yaml:2: model.engine: fluid does not cover workload.trace: a trace file has no closed form"},
-		{"churn", "vm: {memory: 64MiB}\nworkload: {generator: {kind: uniform, dirty_rate: 1000, free_fraction: 0.5, alloc_rate: 10}}\nmodel: {engine: fluid}\n",
-			"s.yaml:3: model.engine: fluid does not cover workload.generator: alloc_rate and free_rate change the memory classes over time"},
+		{"zipf9", "vm: {memory: 64MiB}\nworkload: {generator: {kind: phases, phases: [" + strings.Repeat("{kind: zipf, dirty_rate: 1000, duration: 1s}, ", 8) + "{kind: zipf, dirty_rate: 1000, duration: 1s}]}}\nmodel: {engine: fluid}\n",
+			"s.yaml:3: model.engine: fluid does not cover workload.generator.phases[8].kind: zipf phase number 9"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			path := engineScenario(t, c.text)
@@ -145,6 +147,27 @@ func TestEngineChoice(t *testing.T) {
 	small, _ := run("model.engine=auto", "model.xbzrle.enabled=true", "model.xbzrle.cache_size=32MiB")
 	if small.Engine != "page" || !strings.HasPrefix(small.EngineFallback, "model.xbzrle.cache_size:") {
 		t.Errorf("auto with a 32 MiB XBZRLE cache: engine %q, fallback %q; want page, naming model.xbzrle.cache_size", small.Engine, small.EngineFallback)
+	}
+	// Allocation and freeing run fluid (deterministic, like the scan:
+	// both engines agree closely); with free-page hinting, whose skips
+	// follow the free class as the guest changes it, auto falls back.
+	churn := []string{"workload.generator.free_fraction=0.25", "workload.generator.alloc_rate=3000", "workload.generator.free_rate=2000"}
+	cPage, _ := run(churn...)
+	c, _ := run(append(churn, "model.engine=auto")...)
+	if c.Engine != "fluid" || c.EngineFallback != "" {
+		t.Errorf("auto with alloc_rate and free_rate: engine %q (%q), want fluid", c.Engine, c.EngineFallback)
+	}
+	if d := c.TotalTimeS/cPage.TotalTimeS - 1; d > 1e-3 || d < -1e-3 || c.TransferredBytes <= fluid.TransferredBytes {
+		t.Errorf("alloc_rate and free_rate: fluid %v s and %d bytes, page %v s; without them fluid sends %d bytes", c.TotalTimeS, c.TransferredBytes, cPage.TotalTimeS, fluid.TransferredBytes)
+	}
+	// Allocation writes free pages beyond the working set: a 64 MiB
+	// XBZRLE cache no longer gives each page a slot of its own.
+	if xc, _ := run(append(churn, "model.engine=auto", "model.xbzrle.enabled=true")...); xc.Engine != "page" || !strings.HasPrefix(xc.EngineFallback, "model.xbzrle.cache_size:") {
+		t.Errorf("auto with alloc_rate and a 64 MiB XBZRLE cache: engine %q, fallback %q; want page, naming model.xbzrle.cache_size", xc.Engine, xc.EngineFallback)
+	}
+	hint, _ := run(append(churn, "model.engine=auto", "model.free_page_hint=true")...)
+	if hint.Engine != "page" || !strings.HasPrefix(hint.EngineFallback, "model.free_page_hint:") {
+		t.Errorf("auto with alloc_rate and free_page_hint: engine %q, fallback %q; want page, naming model.free_page_hint", hint.Engine, hint.EngineFallback)
 	}
 }
 

@@ -68,8 +68,10 @@ import (
 // and page-cache classes are never written (a generator's working set
 // lies below them); [Expect.Layout] gives their ranges.
 //
-// Not covered (NewExpect refuses them, naming the key): alloc_rate and
-// free_rate (the classes change over time), and more than
+// Allocation and freeing (alloc_rate, free_rate) are deterministic: the
+// pages they allocate are written with probability 1 (expect_churn.go).
+//
+// Not covered (NewExpect refuses it, naming the key): more than
 // [maxZipfLaws] zipf phases.
 
 // Expect is the expectation model of one generator spec for one guest
@@ -82,6 +84,7 @@ type Expect struct {
 	phases []expPhase
 	laws   []*expZipf // the zipf laws, one per zipf phase that writes or reads
 	cuts   []uint64   // fixed piece boundaries, sorted, from 0 to the page count
+	churn  *expChurn  // allocation and freeing; nil without
 }
 
 // maxZipfLaws is how many zipf phases (each with its own law and
@@ -134,6 +137,10 @@ type Layout struct {
 	// [PagecacheLo, FreeLo), the free class [FreeLo, ZeroLo) and the zero
 	// class [ZeroLo, Pages).
 	PagecacheLo, FreeLo, ZeroLo uint64
+	// WrittenTop is the top of the pages the workload may write:
+	// WorkingSet, or, when the generator allocates (alloc_rate), ZeroLo,
+	// since allocation writes free pages and pages freed since.
+	WrittenTop uint64
 	// ZipfTop is the top of the zipf phases' working sets, [0, ZipfTop),
 	// whose pages mix the rank buckets of one or more zipf laws; 0
 	// without a zipf phase.
@@ -157,9 +164,6 @@ func NewExpect(spec GeneratorSpec, memory, pageSize units.Bytes, loop bool) (*Ex
 			key = fmt.Sprintf("generator.phases[%d]", i)
 		}
 		s := ph.spec
-		if s.AllocRate != 0 || s.FreeRate != 0 {
-			return nil, keyErrorf(key, "alloc_rate and free_rate change the memory classes over time; the closed forms assume a fixed layout")
-		}
 		p := expPhase{
 			kind: s.Kind, law: -1, epochS: s.Epoch.Seconds(), e0: x.epochs, e1: x.epochs + ph.epochs, ws: ph.ws, hot: ph.hot,
 			perEpoch: uint64(math.Round(s.DirtyRate * float64(s.Epoch))),
@@ -198,8 +202,14 @@ func NewExpect(spec GeneratorSpec, memory, pageSize units.Bytes, loop bool) (*Ex
 	}
 	slices.Sort(cuts)
 	x.cuts = slices.Compact(cuts)
+	x.churn = newExpChurn(pl)
 	return x, nil
 }
+
+// Churn reports whether the generator allocates or frees pages over time
+// (alloc_rate, free_rate): the written sets then hold the pages it
+// allocates, and the free class the Layout gives is only its start.
+func (x *Expect) Churn() bool { return x.churn != nil }
 
 // Layout returns the memory classes' ranges.
 func (x *Expect) Layout() Layout {
@@ -209,7 +219,10 @@ func (x *Expect) Layout() Layout {
 	for _, p := range x.phases {
 		ws = max(ws, p.ws)
 	}
-	out := Layout{Pages: l.pageCount, WorkingSet: ws, PagecacheLo: w, FreeLo: w + l.pagecache, ZeroLo: l.nonZero}
+	out := Layout{Pages: l.pageCount, WorkingSet: ws, PagecacheLo: w, FreeLo: w + l.pagecache, ZeroLo: l.nonZero, WrittenTop: ws}
+	if x.churn != nil && x.churn.allocates {
+		out.WrittenTop = max(ws, l.nonZero)
+	}
 	for _, z := range x.laws {
 		out.ZipfTop = max(out.ZipfTop, z.ws)
 	}
@@ -558,6 +571,9 @@ func (p *expPhase) cover(ua, ub float64, acc *expAcc) {
 		p.coverReads(ua, ub, acc)
 		return
 	}
+	if acc.x.churn != nil {
+		acc.churnCover(p, ua, ub)
+	}
 	if p.kind == GenIdle || p.perEpoch == 0 || p.ws == 0 {
 		return
 	}
@@ -568,17 +584,17 @@ func (p *expPhase) cover(ua, ub float64, acc *expAcc) {
 	first, last := uint64(math.Ceil(ua)), uint64(math.Floor(ub))
 	if first > last { // within one epoch
 		e := uint64(math.Floor(ua))
-		p.part(e, ua-float64(e), ub-float64(e), acc)
+		p.part(e, acc.randomShare(p, e, ua-float64(e)), acc.randomShare(p, e, ub-float64(e)), acc)
 		return
 	}
 	if f := float64(first) - ua; f > 0 {
-		p.part(first-1, 1-f, 1, acc)
+		p.part(first-1, acc.randomShare(p, first-1, 1-f), 1, acc)
 	}
 	if last > first {
 		p.full(first, last, acc)
 	}
 	if f := ub - float64(last); f > 0 {
-		p.part(last, 0, f, acc)
+		p.part(last, 0, acc.randomShare(p, last, f), acc)
 	}
 }
 
@@ -759,6 +775,7 @@ type expAcc struct {
 	zlog   [][]float64 // per law and bucket
 	zparts []ZipfPart
 	cuts   []uint64
+	churn  []pageRange // pages allocated in the window (expect_churn.go)
 }
 
 // newAcc returns an accumulator for a window of writes (or reads) into
@@ -792,16 +809,17 @@ func (a *expAcc) sequential(p *expPhase, ua, ub float64) {
 	if p.perEpoch >= p.ws*fixedOne {
 		// Every epoch writes the whole working set and the scan stays at
 		// page 0: a part [fa, fb) of an epoch is its pages [fa·ws, fb·ws).
-		page := func(f float64) uint64 { return uint64(math.Round(f * ws)) }
 		ea, eb := math.Floor(ua), math.Floor(ub)
+		// page is the page the guest reaches at share f of epoch e.
+		page := func(e, f float64) uint64 { return uint64(math.Round(a.randomShare(p, uint64(e), f) * ws)) }
 		switch {
 		case eb-math.Ceil(ua) >= 1:
 			a.add(0, p.ws, math.Inf(-1))
 		case ea == eb:
-			a.add(page(ua-ea), page(ub-eb), math.Inf(-1))
+			a.add(page(ea, ua-ea), page(eb, ub-eb), math.Inf(-1))
 		default:
-			a.add(page(ua-ea), p.ws, math.Inf(-1))
-			a.add(0, page(ub-eb), math.Inf(-1))
+			a.add(page(ea, ua-ea), p.ws, math.Inf(-1))
+			a.add(0, page(eb, ub-eb), math.Inf(-1))
 		}
 		return
 	}
@@ -869,6 +887,7 @@ func (a *expAcc) sequentialPart(p *expPhase, e uint64, fa, fb float64) {
 	if n <= 0 || fb <= fa {
 		return
 	}
+	fa, fb = a.randomShare(p, e, fa), a.randomShare(p, e, fb)
 	lo := math.Mod(float64(p.writes(e)), ws)
 	ra, rb := fa*n, fb*n // ranks in the epoch's pages
 	round := func(v float64) uint64 { return uint64(math.Round(v)) }
@@ -888,6 +907,7 @@ func (a *expAcc) sequentialPart(p *expPhase, e uint64, fa, fb float64) {
 // finish turns the accumulated ranges into w's pieces.
 func (a *expAcc) finish(w *Window) {
 	x := a.x
+	a.addChurn()
 	cuts := append(a.cuts[:0], x.cuts...)
 	for _, r := range a.ranges {
 		cuts = append(cuts, r.Lo, r.Hi)
