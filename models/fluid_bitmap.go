@@ -29,8 +29,9 @@ import (
 // pieces × zipf buckets).
 type fluidBitmap struct {
 	x      *traces.Expect
-	zeroLo float64 // the zero class starts here
-	end    float64 // the page count
+	g      *fluidGuest // whose written sets the windows are
+	zeroLo float64     // the zero class starts here
+	end    float64     // the page count
 	segs   []fluidSeg
 	spare  []fluidSeg
 	latest float64               // guest seconds at the latest sync
@@ -62,9 +63,10 @@ type fluidWin struct {
 // newFluidBitmap returns the bitmap at the setup sync, guest time at:
 // every page set except those of skip (ranges left out of the
 // migration, never written by a generator).
-func newFluidBitmap(x *traces.Expect, at float64, skip [][2]uint64) *fluidBitmap {
+func newFluidBitmap(g *fluidGuest, at float64, skip [][2]uint64) *fluidBitmap {
+	x := g.x
 	l := x.Layout()
-	b := &fluidBitmap{x: x, zeroLo: float64(l.ZeroLo), end: float64(l.Pages),
+	b := &fluidBitmap{x: x, g: g, zeroLo: float64(l.ZeroLo), end: float64(l.Pages),
 		latest: at, wins: map[float64]*fluidWin{}}
 	cuts := []uint64{0, l.Pages}
 	for _, r := range skip {
@@ -107,7 +109,7 @@ func (b *fluidBitmap) window(since float64) *fluidWin {
 // probability and variance.
 func (b *fluidBitmap) written(a, c float64) *fluidWin {
 	w := &fluidWin{}
-	b.x.Written(a, c, &w.w)
+	b.g.written(a, c, &w.w)
 	for _, pc := range w.w.Pieces {
 		p, v := w.w.PieceIn(pc)
 		w.p = append(w.p, p)

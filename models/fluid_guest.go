@@ -20,12 +20,15 @@ type fluidGuest struct {
 
 	speed  float64  // guest time per wall time, in (0, 1]
 	paused bool     // the vCPUs no longer run
-	stop   sim.Time // when they stopped (paused)
 	mark   sim.Time // wall time of the last catch-up
 	at     float64  // guest seconds at mark
 	synced float64  // guest seconds at the last sync
 
 	win traces.Window // the last sync's set, valid until the next sync
+
+	// comp is the hint and balloon under the generator's churn, from the
+	// skip point on (fluid_composition.go); nil otherwise.
+	comp *fluidComp
 }
 
 func newFluidGuest(eng *sim.Engine, x *traces.Expect) *fluidGuest {
@@ -62,9 +65,7 @@ func (g *fluidGuest) setSpeed(speed float64) {
 // pause stops the guest.
 func (g *fluidGuest) pause() {
 	g.catchUp()
-	if !g.paused {
-		g.paused, g.stop = true, g.eng.Now()
-	}
+	g.paused = true
 }
 
 // sync returns the expected set of pages written since the last sync and
@@ -72,7 +73,21 @@ func (g *fluidGuest) pause() {
 // next sync.
 func (g *fluidGuest) sync() *traces.Window {
 	g.catchUp()
-	g.x.Written(g.synced, g.at, &g.win)
+	if g.comp != nil {
+		g.comp.observe(g.at)
+	}
+	g.written(g.synced, g.at, &g.win)
 	g.synced = g.at
 	return &g.win
+}
+
+// written sets w to the expected set of pages written in the guest-time
+// window [a, c) between two syncs: under the hint or the balloon with
+// churn, the churn's pages they leave in the dirty sets.
+func (g *fluidGuest) written(a, c float64, w *traces.Window) {
+	if g.comp != nil && a >= g.comp.syncs[0] {
+		g.x.WrittenChurn(a, c, w, g.comp.churn(a, c))
+		return
+	}
+	g.x.Written(a, c, w)
 }

@@ -44,12 +44,10 @@ import (
 // # Not covered
 //
 // XBZRLE with a cache smaller than the pages the workload can write (or
-// with cpu_bound; see fluid_xbzrle.go for the covered case), free-page
-// hinting and the DSB balloon under a generator whose classes change
-// (alloc_rate, free_rate; they follow the free class over time; without
-// them the pages it allocates are simply written, fluid_balloon.go),
-// a forced switch to post-copy, trace files and generators with more
-// than eight zipf phases: see [FluidSupport].
+// with cpu_bound; see fluid_xbzrle.go for the covered case), a forced
+// switch to post-copy, trace files and generators with more than eight
+// zipf phases: see [FluidSupport]. Free-page hinting and the balloon are
+// covered with exact sets of pages (fluid_composition.go).
 type FluidPrecopy struct {
 	p   PrecopyParams
 	par *Parallel // the parallel model whose fluid form this is; nil for precopy
@@ -141,20 +139,11 @@ func (m *FluidPrecopy) launch(env *runEnv, in Input) (func(error) (*Result, erro
 
 // fluidInputFor is [fluidInput] for a model of the given parts: it also
 // checks what they need of the workload (XBZRLE's cache must hold every
-// page the workload can write, fluid_xbzrle.go; free-page hinting needs
-// a fixed free class).
+// page the workload can write, fluid_xbzrle.go).
 func fluidInputFor(parts Parts, in Input) (*traces.Expect, error) {
 	x, err := fluidInput(in)
 	if err != nil {
 		return nil, err
-	}
-	if m := parts.Memory; m != nil && x.Churn() {
-		if m.FreePageHint {
-			return nil, errors.New("model.free_page_hint: with the generator's alloc_rate or free_rate, the hint follows the free class as the guest changes it, which the fluid engine does not follow")
-		}
-		if m.Balloon.Enabled {
-			return nil, errors.New("model.balloon.enabled: with the generator's alloc_rate or free_rate, the balloon follows the free class as the guest changes it, which the fluid engine does not follow")
-		}
 	}
 	if xb := parts.Xbzrle; xb != nil {
 		if err := fluidXbzrleCovers(*xb, x.Layout(), uint64(in.VM.PageSize)); err != nil {
@@ -209,12 +198,11 @@ type fluidRun struct {
 	sendS float64
 
 	// The memory options: pages left out at setup and their ranges; the
-	// balloon (fluid_balloon.go) and the pages it held then.
-	hinted, cached float64
-	skipRanges     [][2]uint64
-	skipAt         sim.Time
-	balloon        *fluidBalloon
-	ballooned      float64
+	// hint and the balloon (fluid_composition.go).
+	hinted, cached, ballooned float64
+	skipRanges                [][2]uint64
+	skipAt                    sim.Time
+	comp                      *fluidComp
 
 	// Current round, counts as expectations.
 	round        Round
@@ -294,7 +282,7 @@ func newFluidRun(p PrecopyParams, in Input, env *runEnv, x *traces.Expect) *flui
 		r.cpu = singleStreamPipeline(p, ps, lay.Pages, nil)
 	}
 	r.xb = newFluidXbzrle(p.Xbzrle, uint64(in.VM.PageSize), float64(p.PageHeader), r.wireNormal)
-	r.balloon = newFluidBalloon(p.Balloon, float64(lay.ZeroLo-lay.FreeLo), ps)
+	r.comp = newFluidComp(p.FreePageHint, p.Balloon, x, ps)
 	return r
 }
 
@@ -312,6 +300,7 @@ func (r *fluidRun) useParallel(m *Parallel, vcpus int) {
 
 func (r *fluidRun) start() {
 	r.g.start()
+	r.comp.start(r.eng, r.g) // the balloon's first inflation comes before setup's end
 	r.eng.Schedule(sim.Time(r.p.MaxTime), sim.PhaseDecide, r.timeUp)
 	r.eng.After(r.p.SetupTime, sim.PhaseDecide, r.setupDone)
 	if u := r.in.ThrottledTraceUntil; u > 0 && r.p.AutoConverge {
@@ -331,15 +320,17 @@ func (r *fluidRun) start() {
 // generator never writes them.
 func (r *fluidRun) skip(now sim.Time) float64 {
 	r.skipAt = now
-	free := float64(r.lay.ZeroLo - r.lay.FreeLo)
-	if r.balloon != nil {
-		if r.ballooned = r.balloon.size(now); r.ballooned > 0 {
-			r.skipRanges = append(r.skipRanges, [2]uint64{r.lay.FreeLo, r.lay.FreeLo + uint64(r.ballooned)})
+	if r.comp != nil {
+		// The balloon's pages and the hinted ones, as the guest has
+		// changed the free class (fluid_composition.go).
+		bal, hint := r.comp.skip(r.g.synced)
+		r.ballooned, r.hinted = float64(traces.CountRanges(bal)), float64(traces.CountRanges(hint))
+		for _, f := range joinRanges(bal, hint) {
+			r.skipRanges = append(r.skipRanges, [2]uint64{f.Lo, f.Hi})
 		}
-	}
-	if r.p.FreePageHint {
-		r.hinted = free - r.ballooned
-		r.skipRanges = append(r.skipRanges, [2]uint64{r.lay.FreeLo, r.lay.ZeroLo})
+		if r.x.Churn() {
+			r.g.comp = r.comp // the dirty sets follow the churn's frees
+		}
 	}
 	if m := r.p.Pagecache.Mode; m == PagecacheSkip || m == PagecacheDrop {
 		r.cached = float64(r.lay.FreeLo - r.lay.PagecacheLo)
@@ -359,7 +350,7 @@ func (r *fluidRun) setupDone() {
 	skip := r.skip(now)
 	r.xbOrigin = r.g.synced
 	if r.qemu {
-		r.bm = newFluidBitmap(r.x, r.g.synced, r.skipRanges)
+		r.bm = newFluidBitmap(r.g, r.g.synced, r.skipRanges)
 		r.bm.xb = r.xb != nil
 		r.startPeriod()
 		return
@@ -425,7 +416,7 @@ func (r *fluidRun) xbPass(n float64) {
 	if r.xb == nil {
 		return
 	}
-	r.x.Written(r.xbOrigin, r.g.synced, &r.xbWin)
+	r.g.written(r.xbOrigin, r.g.synced, &r.xbWin)
 	union := r.xbWin.Count()
 	r.xbFound = math.Max(0, n+r.xbUnion-union)
 	r.xbUnion = union
@@ -626,24 +617,11 @@ func (r *fluidRun) finish(end sim.Time) {
 }
 
 // finishComposition fills the memory options' fields as
-// [composition.finish] does: the pages left out were never written, so
-// never sent, and with the hint the pages the balloon took after the
-// skip point count as its own.
+// [composition.finish] does (fluid_composition.go for the hint and the
+// balloon; the page cache is never written, so never sent).
 func (r *fluidRun) finishComposition(res *Result) {
-	res.SkippedFreePages = uint64(r.hinted)
+	r.comp.fill(res)
 	res.SkippedPagecachePages = uint64(r.cached)
-	if r.balloon != nil {
-		res.BalloonReclaimedPages = uint64(r.ballooned)
-		if r.p.FreePageHint {
-			end := r.eng.Now()
-			if r.g.paused {
-				end = r.g.stop
-			}
-			held := r.balloon.size(end)
-			res.BalloonReclaimedPages = uint64(held)
-			res.SkippedFreePages = uint64(float64(r.lay.ZeroLo-r.lay.FreeLo) - held)
-		}
-	}
 	pc := r.p.Pagecache
 	if pc.Mode == PagecacheSkip && r.cached > 0 {
 		bytes := r.cached * r.pageSize

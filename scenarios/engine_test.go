@@ -51,10 +51,6 @@ func TestEngineKeyErrors(t *testing.T) {
 			"s.yaml:5: model.engine: fluid does not cover model.xbzrle.cache_size: 8192 pages, fewer than the 16384 the workload can write"},
 		{"xbzrle-cpu", "vm: {memory: 64MiB}\n" + gen + "model:\n  name: precopy\n  engine: fluid\n  cpu_bound: true\n  xbzrle: {enabled: true}\n",
 			"s.yaml:5: model.engine: fluid does not cover model.cpu_bound: XBZRLE's encoding time"},
-		{"balloon-churn", "vm: {memory: 64MiB}\nworkload: {generator: {kind: uniform, dirty_rate: 1000, free_fraction: 0.5, alloc_rate: 10}}\nmodel: {name: precopy, engine: fluid, balloon: {enabled: true}}\n",
-			"s.yaml:3: model.engine: fluid does not cover model.balloon.enabled: with the generator's alloc_rate or free_rate, the balloon follows the free class"},
-		{"hint-churn", "vm: {memory: 64MiB}\nworkload: {generator: {kind: uniform, dirty_rate: 1000, free_fraction: 0.5, free_rate: 10}}\nmodel: {name: precopy, engine: fluid, free_page_hint: true}\n",
-			"s.yaml:3: model.engine: fluid does not cover model.free_page_hint: with the generator's alloc_rate or free_rate, the hint follows the free class"},
 		{"postcopy", "vm: {memory: 64MiB}\n" + gen + "model: {name: postcopy, engine: fluid}\n",
 			"s.yaml:3: model.engine: fluid does not cover model.name: model postcopy: post-copy's faults depend on"},
 		{"trace", "workload: {trace: " + trace + "}\nmodel: {engine: fluid}\n",
@@ -149,8 +145,7 @@ func TestEngineChoice(t *testing.T) {
 		t.Errorf("auto with a 32 MiB XBZRLE cache: engine %q, fallback %q; want page, naming model.xbzrle.cache_size", small.Engine, small.EngineFallback)
 	}
 	// Allocation and freeing run fluid (deterministic, like the scan:
-	// both engines agree closely); with free-page hinting, whose skips
-	// follow the free class as the guest changes it, auto falls back.
+	// both engines agree closely).
 	churn := []string{"workload.generator.free_fraction=0.25", "workload.generator.alloc_rate=3000", "workload.generator.free_rate=2000"}
 	cPage, _ := run(churn...)
 	c, _ := run(append(churn, "model.engine=auto")...)
@@ -165,9 +160,19 @@ func TestEngineChoice(t *testing.T) {
 	if xc, _ := run(append(churn, "model.engine=auto", "model.xbzrle.enabled=true")...); xc.Engine != "page" || !strings.HasPrefix(xc.EngineFallback, "model.xbzrle.cache_size:") {
 		t.Errorf("auto with alloc_rate and a 64 MiB XBZRLE cache: engine %q, fallback %q; want page, naming model.xbzrle.cache_size", xc.Engine, xc.EngineFallback)
 	}
-	hint, _ := run(append(churn, "model.engine=auto", "model.free_page_hint=true")...)
-	if hint.Engine != "page" || !strings.HasPrefix(hint.EngineFallback, "model.free_page_hint:") {
-		t.Errorf("auto with alloc_rate and free_page_hint: engine %q, fallback %q; want page, naming model.free_page_hint", hint.Engine, hint.EngineFallback)
+	// The hint and the balloon, alone and together, whose counts follow
+	// the free class as the churn changes it: the same pages as the page
+	// engine's.
+	balloon := "model.balloon={enabled: true, interval: 100ms, reclaim_rate: 30000}"
+	for _, opts := range [][]string{{"model.free_page_hint=true"}, {balloon}, {balloon, "model.free_page_hint=true"}} {
+		p, _ := run(append(churn, opts...)...)
+		f, _ := run(append(append(churn, opts...), "model.engine=auto")...)
+		if f.Engine != "fluid" || f.SkippedFreePages != p.SkippedFreePages || f.BalloonReclaimedPages != p.BalloonReclaimedPages || p.SkippedFreePages+p.BalloonReclaimedPages == 0 {
+			t.Errorf("auto with alloc_rate and %v: engine %q (%q), %d free pages and %d balloon pages never sent; page %d and %d", opts, f.Engine, f.EngineFallback, f.SkippedFreePages, f.BalloonReclaimedPages, p.SkippedFreePages, p.BalloonReclaimedPages)
+		}
+		if d := float64(f.TransferredBytes)/float64(p.TransferredBytes) - 1; d > 1e-3 || d < -1e-3 {
+			t.Errorf("alloc_rate and %v: fluid sends %d bytes, page %d", opts, f.TransferredBytes, p.TransferredBytes)
+		}
 	}
 }
 

@@ -196,9 +196,9 @@ type ModelSpec struct {
 	// expectation of a generator workload, its closed forms (exact in
 	// expectation over seeds, at a cost per round rather than per page:
 	// precopy and parallel, with XBZRLE only where its cache holds the
-	// pages the workload can write, and with hinting or the balloon only
-	// under a generator without alloc_rate and free_rate; anything else
-	// is an error naming the feature); auto runs fluid where it can and page
+	// pages the workload can write, and with the balloon only under a
+	// generator without alloc_rate and free_rate; anything else is an
+	// error naming the feature); auto runs fluid where it can and page
 	// elsewhere. Under fluid and auto the result's engine says which
 	// ran (engine_fallback why not fluid) and the fluid engine's
 	// verdict_margin how close its verdict is.

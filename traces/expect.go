@@ -571,8 +571,11 @@ func (p *expPhase) cover(ua, ub float64, acc *expAcc) {
 		p.coverReads(ua, ub, acc)
 		return
 	}
-	if acc.x.churn != nil {
+	if acc.x.churn != nil && !acc.churnGiven {
 		acc.churnCover(p, ua, ub)
+	}
+	if acc.churnOnly {
+		return
 	}
 	if p.kind == GenIdle || p.perEpoch == 0 || p.ws == 0 {
 		return
@@ -775,7 +778,9 @@ type expAcc struct {
 	zlog   [][]float64 // per law and bucket
 	zparts []ZipfPart
 	cuts   []uint64
-	churn  []pageRange // pages allocated in the window (expect_churn.go)
+	churn  []PageRange // pages allocated in the window (expect_churn.go)
+	// churnOnly gathers only churn; churnGiven leaves it to the caller.
+	churnOnly, churnGiven bool
 }
 
 // newAcc returns an accumulator for a window of writes (or reads) into

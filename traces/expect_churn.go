@@ -27,8 +27,8 @@ import (
 // A trace replayed from its start (at_end loop) allocates the same pages
 // again: the timeline is periodic, as the written sets are.
 
-// pageRange is the pages [lo, hi).
-type pageRange struct{ lo, hi uint64 }
+// PageRange is the pages [Lo, Hi).
+type PageRange struct{ Lo, Hi uint64 }
 
 // expChurn is the allocation timeline of one generator: genChurn's
 // algorithm (lowest free pages allocated, highest freeable pages freed)
@@ -41,11 +41,18 @@ type expChurn struct {
 	releaseC  []carry       // per phase
 	free      pageSet       // the free class now
 	freeable  pageSet       // anon pages freeing may take
-	alloc     [][]pageRange // the pages each trace epoch allocates, computed so far
-	count     []uint64      // their number
+	alloc     [][]PageRange // the pages each trace epoch allocates, computed so far
+	freed     [][]PageRange // the pages each trace epoch frees
+	count     []uint64      // len of alloc's pages
+	// The free class as the models' composition follows it (FreeAt): the
+	// header's, with the changes of comp epochs applied in order (the
+	// trace's epochs, again and again when it loops).
+	free0 pageSet
+	comp  pageSet
+	compN uint64
 	// blocks[j][b] is the union of alloc over the epochs [b·2^j,
 	// (b+1)·2^j), j ≥ 1, computed as windows ask for them.
-	blocks []map[uint64][]pageRange
+	blocks []map[uint64][]PageRange
 }
 
 // newExpChurn returns the churn timeline of plan pl, or nil when no
@@ -61,10 +68,11 @@ func newExpChurn(pl *genPlan) *expChurn {
 	c := &expChurn{}
 	l := pl.layout
 	if w := l.writable(); l.free > 0 {
-		c.free.add([]pageRange{{w + l.pagecache, w + l.pagecache + l.free}})
+		c.free.add([]PageRange{{w + l.pagecache, w + l.pagecache + l.free}})
+		c.free0.add(c.free.rs)
 	}
 	if ws, w := pl.workingSet(), l.writable(); ws < w {
-		c.freeable.add([]pageRange{{ws, w}})
+		c.freeable.add([]PageRange{{ws, w}})
 	}
 	var end uint64
 	for _, ph := range pl.phases {
@@ -79,7 +87,7 @@ func newExpChurn(pl *genPlan) *expChurn {
 
 // epoch returns the pages trace epoch e allocates, as ascending ranges,
 // and their number.
-func (c *expChurn) epoch(e uint64) ([]pageRange, uint64) {
+func (c *expChurn) epoch(e uint64) ([]PageRange, uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.epochLocked(e)
@@ -87,7 +95,7 @@ func (c *expChurn) epoch(e uint64) ([]pageRange, uint64) {
 
 // union appends to out the pages the trace epochs [e1, e2) allocate: the
 // unions of O(log(e2 − e1)) aligned blocks of epochs, each computed once.
-func (c *expChurn) union(e1, e2 uint64, out []pageRange) []pageRange {
+func (c *expChurn) union(e1, e2 uint64, out []PageRange) []PageRange {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for e1 < e2 {
@@ -103,13 +111,13 @@ func (c *expChurn) union(e1, e2 uint64, out []pageRange) []pageRange {
 
 // block returns the union of the pages epochs [b·2^j, (b+1)·2^j)
 // allocate.
-func (c *expChurn) block(j int, b uint64) []pageRange {
+func (c *expChurn) block(j int, b uint64) []PageRange {
 	if j == 0 {
 		rs, _ := c.epochLocked(b)
 		return rs
 	}
 	for len(c.blocks) <= j {
-		c.blocks = append(c.blocks, map[uint64][]pageRange{})
+		c.blocks = append(c.blocks, map[uint64][]PageRange{})
 	}
 	if u, ok := c.blocks[j][b]; ok {
 		return u
@@ -121,7 +129,7 @@ func (c *expChurn) block(j int, b uint64) []pageRange {
 	return u.rs
 }
 
-func (c *expChurn) epochLocked(e uint64) ([]pageRange, uint64) {
+func (c *expChurn) epochLocked(e uint64) ([]PageRange, uint64) {
 	for uint64(len(c.alloc)) <= e {
 		k := uint64(len(c.alloc))
 		i, _ := slices.BinarySearch(c.ends, k+1)
@@ -132,26 +140,47 @@ func (c *expChurn) epochLocked(e uint64) ([]pageRange, uint64) {
 		c.freeable.add(a)
 		c.free.add(f)
 		c.alloc = append(c.alloc, a)
+		c.freed = append(c.freed, f)
 		c.count = append(c.count, na)
 	}
 	return c.alloc[e], c.count[e]
 }
 
+// freeAfter returns the free class once the first m epochs of the
+// guest's run have applied their changes, trace epochs of period epochs.
+func (c *expChurn) freeAfter(m, epochs uint64) []PageRange {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if m < c.compN {
+		c.comp, c.compN = pageSet{}, 0
+	}
+	if c.compN == 0 {
+		c.comp.add(c.free0.rs)
+	}
+	for ; c.compN < m; c.compN++ {
+		c.epochLocked(c.compN % epochs)
+		k := c.compN % epochs
+		c.comp.remove(c.alloc[k])
+		c.comp.add(c.freed[k])
+	}
+	return slices.Clone(c.comp.rs)
+}
+
 // pageSet is a set of pages as ascending, disjoint, non-adjacent ranges.
 type pageSet struct {
-	rs []pageRange
+	rs []PageRange
 	n  uint64 // pages in all
 }
 
 // takeLow removes the n lowest pages of s (n ≤ s.n) and returns them.
-func (s *pageSet) takeLow(n uint64) []pageRange {
-	var out []pageRange
+func (s *pageSet) takeLow(n uint64) []PageRange {
+	var out []PageRange
 	for n > 0 {
 		r := &s.rs[0]
-		k := min(n, r.hi-r.lo)
-		out = append(out, pageRange{r.lo, r.lo + k})
-		r.lo += k
-		if r.lo == r.hi {
+		k := min(n, r.Hi-r.Lo)
+		out = append(out, PageRange{r.Lo, r.Lo + k})
+		r.Lo += k
+		if r.Lo == r.Hi {
 			s.rs = s.rs[1:]
 		}
 		n -= k
@@ -162,14 +191,14 @@ func (s *pageSet) takeLow(n uint64) []pageRange {
 
 // takeHigh removes the n highest pages of s (n ≤ s.n) and returns them
 // in ascending order.
-func (s *pageSet) takeHigh(n uint64) []pageRange {
-	var out []pageRange
+func (s *pageSet) takeHigh(n uint64) []PageRange {
+	var out []PageRange
 	for n > 0 {
 		r := &s.rs[len(s.rs)-1]
-		k := min(n, r.hi-r.lo)
-		out = append(out, pageRange{r.hi - k, r.hi})
-		r.hi -= k
-		if r.lo == r.hi {
+		k := min(n, r.Hi-r.Lo)
+		out = append(out, PageRange{r.Hi - k, r.Hi})
+		r.Hi -= k
+		if r.Lo == r.Hi {
 			s.rs = s.rs[:len(s.rs)-1]
 		}
 		n -= k
@@ -180,30 +209,39 @@ func (s *pageSet) takeHigh(n uint64) []pageRange {
 }
 
 // add adds the pages of rs (ascending, disjoint from s) to s.
-func (s *pageSet) add(rs []pageRange) {
+func (s *pageSet) add(rs []PageRange) {
 	for _, r := range rs {
-		s.n += r.hi - r.lo
+		s.n += r.Hi - r.Lo
 	}
 	s.union(rs)
 }
 
+// remove takes the pages of rs (ascending) out of s.
+func (s *pageSet) remove(rs []PageRange) {
+	if len(rs) == 0 || len(s.rs) == 0 {
+		return
+	}
+	s.rs = SubtractRanges(s.rs, rs)
+	s.n = CountRanges(s.rs)
+}
+
 // union adds the ranges rs (ascending) to s's, merging those that meet;
 // it leaves s.n as it was.
-func (s *pageSet) union(rs []pageRange) {
+func (s *pageSet) union(rs []PageRange) {
 	if len(rs) == 0 {
 		return
 	}
-	merged := make([]pageRange, 0, len(s.rs)+len(rs))
+	merged := make([]PageRange, 0, len(s.rs)+len(rs))
 	i, j := 0, 0
 	for i < len(s.rs) || j < len(rs) {
-		var r pageRange
-		if j == len(rs) || i < len(s.rs) && s.rs[i].lo < rs[j].lo {
+		var r PageRange
+		if j == len(rs) || i < len(s.rs) && s.rs[i].Lo < rs[j].Lo {
 			r, i = s.rs[i], i+1
 		} else {
 			r, j = rs[j], j+1
 		}
-		if m := len(merged); m > 0 && merged[m-1].hi >= r.lo {
-			merged[m-1].hi = max(merged[m-1].hi, r.hi)
+		if m := len(merged); m > 0 && merged[m-1].Hi >= r.Lo {
+			merged[m-1].Hi = max(merged[m-1].Hi, r.Hi)
 			continue
 		}
 		merged = append(merged, r)
@@ -263,9 +301,9 @@ func (a *expAcc) churnPart(p *expPhase, e uint64, fa, fb float64) {
 	rb := uint64(math.Round(math.Min(float64(na), math.Max(0, tot*fb-n))))
 	var rank uint64 // of r's first page
 	for _, r := range rs {
-		end := rank + r.hi - r.lo
+		end := rank + r.Hi - r.Lo
 		if lo, hi := max(ra, rank), min(rb, end); lo < hi {
-			a.churn = append(a.churn, pageRange{r.lo + lo - rank, r.lo + hi - rank})
+			a.churn = append(a.churn, PageRange{r.Lo + lo - rank, r.Lo + hi - rank})
 		}
 		if rank = end; rank >= rb {
 			break
@@ -279,23 +317,166 @@ func (a *expAcc) addChurn() {
 	if len(a.churn) == 0 {
 		return
 	}
-	slices.SortFunc(a.churn, func(x, y pageRange) int {
+	slices.SortFunc(a.churn, func(x, y PageRange) int {
 		switch {
-		case x.lo < y.lo:
+		case x.Lo < y.Lo:
 			return -1
-		case x.lo > y.lo:
+		case x.Lo > y.Lo:
 			return 1
 		}
 		return 0
 	})
 	cur := a.churn[0]
 	for _, r := range a.churn[1:] {
-		if r.lo <= cur.hi {
-			cur.hi = max(cur.hi, r.hi)
+		if r.Lo <= cur.Hi {
+			cur.Hi = max(cur.Hi, r.Hi)
 			continue
 		}
-		a.add(cur.lo, cur.hi, math.Inf(-1))
+		a.add(cur.Lo, cur.Hi, math.Inf(-1))
 		cur = r
 	}
-	a.add(cur.lo, cur.hi, math.Inf(-1))
+	a.add(cur.Lo, cur.Hi, math.Inf(-1))
+}
+
+// ChurnWritten returns the pages the generator's allocation writes in
+// the guest-time window [a, b) (seconds since the trace's start), as
+// [Expect.Written] counts them: ascending, merged ranges; nil without
+// alloc_rate.
+func (x *Expect) ChurnWritten(a, b float64) []PageRange {
+	if x.churn == nil {
+		return nil
+	}
+	acc := expAcc{x: x, churnOnly: true}
+	if ep := x.epoch.Seconds(); b > a && x.epochs > 0 {
+		x.cover(a/ep, b/ep, &acc)
+	}
+	return UnionRanges(acc.churn)
+}
+
+// WrittenChurn is [Expect.Written] with churn, ascending ranges, in place
+// of the pages the generator's allocation writes in the window: a model
+// that takes some of them out (free-page hinting) says which remain.
+func (x *Expect) WrittenChurn(a, b float64, w *Window, churn []PageRange) {
+	acc := x.newAcc(w, false)
+	acc.churnGiven = true
+	if ep := x.epoch.Seconds(); b > a && x.epochs > 0 {
+		x.cover(a/ep, b/ep, &acc)
+	}
+	acc.churn = append(acc.churn[:0], churn...)
+	acc.finish(w)
+}
+
+// FreeAt returns the free class at guest time t (seconds since the
+// trace's start), ascending ranges, as the models follow it: the
+// header's, changed as the guest starts each epoch (the epoch under way
+// at t included) by the pages it allocates and frees, the trace's changes
+// applied again when it replays (at_end loop). Without churn it is the
+// Layout's [FreeLo, ZeroLo).
+func (x *Expect) FreeAt(t float64) []PageRange {
+	if x.churn == nil {
+		l := x.Layout()
+		if l.ZeroLo > l.FreeLo {
+			return []PageRange{{l.FreeLo, l.ZeroLo}}
+		}
+		return nil
+	}
+	return x.churn.freeAfter(x.EpochsStarted(t), x.epochs)
+}
+
+// EpochsStarted returns how many epochs the guest has started by guest
+// time t, the one under way included, counting on over the trace's
+// replays (at_end loop) and stopping at its end otherwise.
+func (x *Expect) EpochsStarted(t float64) uint64 {
+	m := uint64(math.Floor(t/x.epoch.Seconds())) + 1
+	if !x.loop {
+		m = min(m, x.epochs)
+	}
+	return m
+}
+
+// ChurnAlloc returns the pages the guest's epoch m (counted as
+// EpochsStarted counts) allocates as it starts, ascending ranges; nil
+// without alloc_rate.
+func (x *Expect) ChurnAlloc(m uint64) []PageRange {
+	if x.churn == nil || x.epochs == 0 {
+		return nil
+	}
+	rs, _ := x.churn.epoch(m % x.epochs)
+	return rs
+}
+
+// CountRanges returns the pages of rs.
+func CountRanges(rs []PageRange) uint64 {
+	var n uint64
+	for _, r := range rs {
+		n += r.Hi - r.Lo
+	}
+	return n
+}
+
+// UnionRanges returns the union of rs, in any order, as ascending merged
+// ranges.
+func UnionRanges(rs []PageRange) []PageRange {
+	if len(rs) == 0 {
+		return nil
+	}
+	rs = slices.Clone(rs)
+	slices.SortFunc(rs, func(x, y PageRange) int {
+		switch {
+		case x.Lo < y.Lo:
+			return -1
+		case x.Lo > y.Lo:
+			return 1
+		}
+		return 0
+	})
+	out := rs[:1]
+	for _, r := range rs[1:] {
+		if last := &out[len(out)-1]; r.Lo <= last.Hi {
+			last.Hi = max(last.Hi, r.Hi)
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// IntersectRanges returns the pages in both a and b (ascending, disjoint
+// ranges each).
+func IntersectRanges(a, b []PageRange) []PageRange {
+	var out []PageRange
+	for i, j := 0, 0; i < len(a) && j < len(b); {
+		if lo, hi := max(a[i].Lo, b[j].Lo), min(a[i].Hi, b[j].Hi); lo < hi {
+			out = append(out, PageRange{lo, hi})
+		}
+		if a[i].Hi < b[j].Hi {
+			i++
+		} else {
+			j++
+		}
+	}
+	return out
+}
+
+// SubtractRanges returns the pages of a not in b (ascending, disjoint
+// ranges each).
+func SubtractRanges(a, b []PageRange) []PageRange {
+	var out []PageRange
+	j := 0
+	for _, r := range a {
+		lo := r.Lo
+		for j < len(b) && b[j].Hi <= lo {
+			j++
+		}
+		for k := j; k < len(b) && b[k].Lo < r.Hi; k++ {
+			if b[k].Lo > lo {
+				out = append(out, PageRange{lo, b[k].Lo})
+			}
+			lo = max(lo, b[k].Hi)
+		}
+		if lo < r.Hi {
+			out = append(out, PageRange{lo, r.Hi})
+		}
+	}
+	return out
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -408,7 +409,7 @@ func TestExpectChurnTimeline(t *testing.T) {
 			rs, n := x.churn.epoch(k)
 			got := roaring.New()
 			for _, r := range rs {
-				got.AddRange(r.lo, r.hi)
+				got.AddRange(r.Lo, r.Hi)
 			}
 			want := e.Change.ToAnon
 			if want == nil {
@@ -421,6 +422,97 @@ func TestExpectChurnTimeline(t *testing.T) {
 		}
 		if allocated == 0 {
 			t.Errorf("%s: nothing allocated", spec.Kind)
+		}
+	}
+}
+
+// TestExpectFreeAt holds FreeAt to the free class a guest replaying the
+// generator's trace sees: the header's, changed by each epoch's to_anon
+// and to_free as it starts, the same changes applied again when the
+// trace replays from its start. ChurnWritten holds, on an idle workload,
+// every page Written counts.
+func TestExpectFreeAt(t *testing.T) {
+	const pages = 1 << 14
+	spec := GeneratorSpec{Kind: GenIdle, FreeFraction: 0.2, AllocRate: 3000, FreeRate: 1700, WorkingSet: 24 * units.MiB, Duration: 2 * time.Second}
+	x, err := NewExpect(spec, pages*genPage, genPage, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := func() Source {
+		src, err := NewGenerator(spec, pages*genPage, genPage, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return src
+	}
+	src := open()
+	free := src.Header().Free.Clone()
+	ep := src.Header().Epoch.Seconds()
+	var e Epoch
+	for k := 0; k < 3*int(2/ep); k++ { // three passes of the trace
+		if err := src.Next(&e); err == io.EOF {
+			src = open()
+			if err := src.Next(&e); err != nil {
+				t.Fatal(err)
+			}
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		e.Change.Apply(roaring.New(), free, roaring.New())
+		at := (float64(k) + 0.5) * ep
+		got := roaring.New()
+		for _, r := range x.FreeAt(at) {
+			got.AddRange(r.Lo, r.Hi)
+		}
+		if !got.Equals(free) {
+			t.Fatalf("epoch %d (%.3f s): FreeAt has %d pages, the replayed trace's free class %d", k, at, got.GetCardinality(), free.GetCardinality())
+		}
+	}
+	var w Window
+	for _, win := range [][2]float64{{0.1234, 0.5678}, {0, 2}, {1.5, 4.7}} {
+		x.Written(win[0], win[1], &w)
+		if n, c := w.Count(), CountRanges(x.ChurnWritten(win[0], win[1])); n != float64(c) || c == 0 {
+			t.Errorf("window %v: Written counts %v pages, ChurnWritten %d", win, n, c)
+		}
+	}
+}
+
+// TestPageRangeOps checks the range helpers against roaring bitmaps on
+// random sets of ranges.
+func TestPageRangeOps(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	set := func() ([]PageRange, *roaring.Bitmap) {
+		var rs []PageRange
+		b := roaring.New()
+		for range rng.IntN(6) {
+			lo := rng.Uint64N(200)
+			hi := lo + 1 + rng.Uint64N(30)
+			rs = append(rs, PageRange{lo, hi})
+			b.AddRange(lo, hi)
+		}
+		return UnionRanges(rs), b
+	}
+	toBitmap := func(rs []PageRange) *roaring.Bitmap {
+		b := roaring.New()
+		for i, r := range rs {
+			if r.Lo >= r.Hi || i > 0 && rs[i-1].Hi >= r.Lo {
+				t.Fatalf("ranges %v are not ascending, disjoint and apart", rs)
+			}
+			b.AddRange(r.Lo, r.Hi)
+		}
+		return b
+	}
+	for range 2000 {
+		a, ab := set()
+		b, bb := set()
+		if got := toBitmap(a); !got.Equals(ab) || CountRanges(a) != ab.GetCardinality() {
+			t.Fatalf("union %v of %v", a, ab)
+		}
+		if got := toBitmap(UnionRanges(IntersectRanges(a, b))); !got.Equals(roaring.And(ab, bb)) {
+			t.Fatalf("%v ∩ %v = %v", a, b, IntersectRanges(a, b))
+		}
+		if got := toBitmap(SubtractRanges(a, b)); !got.Equals(roaring.AndNot(ab, bb)) {
+			t.Fatalf("%v − %v = %v", a, b, SubtractRanges(a, b))
 		}
 	}
 }
