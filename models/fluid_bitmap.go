@@ -3,6 +3,7 @@ package models
 import (
 	"math"
 	"slices"
+	"sync"
 
 	"github.com/migsim/migsim/traces"
 )
@@ -36,6 +37,9 @@ type fluidBitmap struct {
 	spare  []fluidSeg
 	latest float64               // guest seconds at the latest sync
 	wins   map[float64]*fluidWin // since → its window up to latest
+	// used holds the windows of earlier syncs, whose slices written
+	// reuses; release hands them to fluidWins when the run ends.
+	used []*fluidWin
 
 	// XBZRLE (fluid_xbzrle.go), when xb is set: it starts where the scan
 	// first wraps to page 0; from then each segment keeps its origin.
@@ -91,6 +95,12 @@ func newFluidBitmap(g *fluidGuest, at float64, skip [][2]uint64) *fluidBitmap {
 // bitmap.
 func (b *fluidBitmap) sync(at float64) {
 	b.latest = at
+	for _, w := range b.wins {
+		b.used = append(b.used, w)
+	}
+	for _, w := range b.spans {
+		b.used = append(b.used, w)
+	}
 	clear(b.wins)
 	clear(b.spans)
 }
@@ -108,7 +118,13 @@ func (b *fluidBitmap) window(since float64) *fluidWin {
 // written returns the pages written in [a, c) with each piece's
 // probability and variance.
 func (b *fluidBitmap) written(a, c float64) *fluidWin {
-	w := &fluidWin{}
+	var w *fluidWin
+	if n := len(b.used); n > 0 {
+		w, b.used = b.used[n-1], b.used[:n-1]
+	} else {
+		w = fluidWins.Get().(*fluidWin)
+	}
+	w.p, w.v = w.p[:0], w.v[:0]
 	b.g.written(a, c, &w.w)
 	for _, pc := range w.w.Pieces {
 		p, v := w.w.PieceIn(pc)
@@ -116,6 +132,23 @@ func (b *fluidBitmap) written(a, c float64) *fluidWin {
 		w.v = append(w.v, v)
 	}
 	return w
+}
+
+// fluidWins keeps the windows of finished runs for the next ones (a
+// sweep runs thousands): their slices are what a window costs.
+var fluidWins = sync.Pool{New: func() any { return &fluidWin{} }}
+
+// release hands the bitmap's windows to fluidWins; the bitmap is not
+// used after.
+func (b *fluidBitmap) release() {
+	if b == nil {
+		return
+	}
+	b.sync(b.latest)
+	for _, w := range b.used {
+		fluidWins.Put(w)
+	}
+	b.used = nil
 }
 
 // span returns the pages written in [a, c), kept until the next sync.

@@ -613,6 +613,7 @@ func (r *fluidRun) finish(end sim.Time) {
 	r.xb.fill(res)
 	precopyDisturbance(res)
 	res.VerdictMargin = r.margin
+	r.bm.release()
 	r.env.halt()
 }
 
