@@ -1,6 +1,7 @@
 package traces
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"sync"
@@ -314,28 +315,9 @@ func (a *expAcc) churnPart(p *expPhase, e uint64, fa, fb float64) {
 // addChurn adds the allocated pages gathered in a.churn, merged, to the
 // window's ranges: each is in the set.
 func (a *expAcc) addChurn() {
-	if len(a.churn) == 0 {
-		return
+	for _, r := range UnionRanges(a.churn) {
+		a.add(r.Lo, r.Hi, math.Inf(-1))
 	}
-	slices.SortFunc(a.churn, func(x, y PageRange) int {
-		switch {
-		case x.Lo < y.Lo:
-			return -1
-		case x.Lo > y.Lo:
-			return 1
-		}
-		return 0
-	})
-	cur := a.churn[0]
-	for _, r := range a.churn[1:] {
-		if r.Lo <= cur.Hi {
-			cur.Hi = max(cur.Hi, r.Hi)
-			continue
-		}
-		a.add(cur.Lo, cur.Hi, math.Inf(-1))
-		cur = r
-	}
-	a.add(cur.Lo, cur.Hi, math.Inf(-1))
 }
 
 // ChurnWritten returns the pages the generator's allocation writes in
@@ -421,15 +403,7 @@ func UnionRanges(rs []PageRange) []PageRange {
 		return nil
 	}
 	rs = slices.Clone(rs)
-	slices.SortFunc(rs, func(x, y PageRange) int {
-		switch {
-		case x.Lo < y.Lo:
-			return -1
-		case x.Lo > y.Lo:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(rs, func(x, y PageRange) int { return cmp.Compare(x.Lo, y.Lo) })
 	out := rs[:1]
 	for _, r := range rs[1:] {
 		if last := &out[len(out)-1]; r.Lo <= last.Hi {
