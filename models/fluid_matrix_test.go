@@ -59,6 +59,9 @@ func fluidMatrix(t *testing.T, long bool) []fluidCase {
 		// (the fluid form's condition), under both sync policies.
 		{"xbzrle", []string{"model.xbzrle={enabled: true, cache_size: 256MiB}"}, 1.5},
 		{"xbzrle_qemu", []string{"model.xbzrle={enabled: true, cache_size: 256MiB}", "model.sync_policy=qemu"}, 1.5},
+		// On a CPU-bound stream, whose CPU model takes each pass's
+		// expected hits and misses.
+		{"xbzrle_cpu", []string{"model.xbzrle={enabled: true, cache_size: 256MiB}", "model.sync_policy=qemu", "model.cpu_bound=true"}, 1.5},
 	}
 	// Whole-pass syncs unless the variant sets qemu: the variants were
 	// tuned on pass, and qemu, the default, has variants of its own (qemu,
@@ -205,13 +208,16 @@ type fluidOutcome struct {
 	// and of the hinted free pages never sent, 0 where the seeds' mean
 	// is under 100 pages or fluid is within 4 standard errors of it.
 	balloonErr, hintErr float64
+	// cpuErr is the relative error of the source's CPU seconds, where a
+	// CPU model runs.
+	cpuErr float64
 	// downSplit is the spread of the page seeds' downtimes when they
 	// split on a step (see fluidCompare), else 0.
 	downSplit float64
 }
 
 // TestFluidMatrix holds the fluid engine to the page engine over the
-// matrix of generator kinds × pre-copy variants × network profiles (392
+// matrix of generator kinds × pre-copy variants × network profiles (420
 // cases, 10 page seeds each, 256 MiB guests; -fluid.long: 1 GiB, 16
 // seeds). The fluid result must match the page seeds' mean within 1 %
 // for total time and transferred bytes, within 2 % or 1 ms for downtime,
@@ -296,6 +302,9 @@ func checkFluidOutcomes(t *testing.T, outs []fluidOutcome) {
 		if math.Abs(o.bytesErr) > 0.01 {
 			why = append(why, fmt.Sprintf("bytes off by %+.2f %%", 100*o.bytesErr))
 		}
+		if math.Abs(o.cpuErr) > 0.01 {
+			why = append(why, fmt.Sprintf("source CPU seconds off by %+.2f %%", 100*o.cpuErr))
+		}
 		if e := max(math.Abs(o.balloonErr), math.Abs(o.hintErr)); e > 0.01 {
 			why = append(why, fmt.Sprintf("balloon pages off by %+.2f %%, hinted pages by %+.2f %%", 100*o.balloonErr, 100*o.hintErr))
 		}
@@ -328,6 +337,7 @@ func checkFluidOutcomes(t *testing.T, outs []fluidOutcome) {
 	worst("downtime", func(o fluidOutcome) float64 { return o.downErr })
 	worst("xbzrle", func(o fluidOutcome) float64 { return o.xbPagesErr })
 	worst("xb-miss", func(o fluidOutcome) float64 { return o.xbMissErr })
+	worst("cpu", func(o fluidOutcome) float64 { return o.cpuErr })
 	worst("balloon", func(o fluidOutcome) float64 { return o.balloonErr })
 	worst("hinted", func(o fluidOutcome) float64 { return o.hintErr })
 }
@@ -360,7 +370,7 @@ func fluidCompare(t *testing.T, c fluidCase, seeds int) fluidOutcome {
 		t.Errorf("%s: engine %q, want fluid", c, f.Engine)
 	}
 	o := fluidOutcome{c: c, margin: f.VerdictMargin, fluidVerdict: f.StopReason.String()}
-	var sumT, sumB, sumD float64
+	var sumT, sumB, sumD, sumCPU float64
 	minD, maxD := math.Inf(1), math.Inf(-1)
 	var xbPages, xbMisses, balloon, hinted []float64
 	votes := map[string]int{}
@@ -374,6 +384,7 @@ func fluidCompare(t *testing.T, c fluidCase, seeds int) fluidOutcome {
 		sumT += p.TotalTimeS
 		sumB += float64(p.TransferredBytes)
 		sumD += p.DowntimeS
+		sumCPU += p.CPUSecondsSource
 		minD, maxD = min(minD, p.DowntimeS), max(maxD, p.DowntimeS)
 		xbPages = append(xbPages, float64(p.XbzrlePages))
 		xbMisses = append(xbMisses, float64(p.XbzrleCacheMisses))
@@ -394,6 +405,9 @@ func fluidCompare(t *testing.T, c fluidCase, seeds int) fluidOutcome {
 	o.hintErr = seedsErr(float64(f.SkippedFreePages), hinted)
 	if md > 0 {
 		o.downErr = f.DowntimeS/md - 1
+	}
+	if mc := sumCPU / n; mc > 0 {
+		o.cpuErr = f.CPUSecondsSource/mc - 1
 	}
 	best := 0
 	for v, k := range votes {

@@ -43,9 +43,9 @@ import (
 //
 // # Not covered
 //
-// XBZRLE with a cache smaller than the pages the workload can write (or
-// with cpu_bound; see fluid_xbzrle.go for the covered case), a forced
-// switch to post-copy, trace files and generators with more than eight
+// XBZRLE with a cache smaller than the pages the workload can write
+// (see fluid_xbzrle.go for the covered case), a forced switch to
+// post-copy, trace files and generators with more than eight
 // zipf phases: see [FluidSupport]. Free-page hinting and the balloon are
 // covered with exact sets of pages (fluid_composition.go).
 type FluidPrecopy struct {
@@ -85,9 +85,6 @@ func NewFluidPrecopy(p PrecopyParams) (*FluidPrecopy, error) {
 // fluidParts returns an error naming the first key of parts whose setting
 // the fluid engine does not follow.
 func fluidParts(parts Parts) error {
-	if x := parts.Xbzrle; x != nil && x.Enabled && parts.CPU != nil && parts.CPU.CPUBound {
-		return errors.New("model.cpu_bound: XBZRLE's encoding time on a CPU-bound stream depends on each pass's hits, which the fluid engine does not feed to the stream's CPU model")
-	}
 	return nil
 }
 
@@ -403,7 +400,7 @@ func (r *fluidRun) endRound() {
 		r.stopNoProgress(n)
 	default:
 		r.eng.After(r.syncCost, sim.PhaseDecide, func() {
-			r.xb.plan(n, r.xbFound)
+			r.xb.plan(n, r.xbFound, false, r.cpu, r.p.Costs)
 			r.startRound(n, 0)
 		})
 	}
@@ -494,7 +491,7 @@ func (r *fluidRun) stopAndCopy(reason StopReason, n, zero float64) {
 	if r.qemu {
 		found = r.bm.foundAll()
 	}
-	r.xb.plan(n, found)
+	r.xb.plan(n, found, true, r.cpu, r.p.Costs)
 	bytes := normal*r.wireNormal + zero*r.wireZero + float64(r.in.VM.DeviceState) - r.xb.saved(normal)
 	sendAt := now.Add(r.syncCost)
 	r.res.StopReason = reason
@@ -717,7 +714,7 @@ func (r *fluidRun) sendChunk() {
 	r.cursor = next
 	normal := taken - zero
 	if lookups > 0 {
-		r.xb.plan(lookups, found)
+		r.xb.plan(lookups, found, false, r.cpu, r.p.Costs)
 	}
 	bytes := normal*r.wireNormal + zero*r.wireZero - r.xb.saved(normal)
 	r.roundPages += taken

@@ -88,7 +88,7 @@ func newFluidXbzrle(x Xbzrle, pageSize uint64, pageHeader, wireFull float64) *fl
 
 // plan records a pass or chunk of pages lookups, found of them in the
 // cache.
-func (x *fluidXbzrle) plan(pages, found float64) {
+func (x *fluidXbzrle) plan(pages, found float64, last bool, cpu *cpuPipeline, costs Costs) {
 	if x == nil {
 		return
 	}
@@ -104,6 +104,21 @@ func (x *fluidXbzrle) plan(pages, found float64) {
 	}
 	x.pass, x.scale = c, 1
 	x.total.add(c)
+	if cpu != nil {
+		// The CPU work of the expected lookups, as [xbzrleCache.plan]
+		// counts it: linear in the counts, so exact in expectation.
+		copyS := costs.Copy.Seconds()
+		if costs.Copy == 0 {
+			copyS = DefaultCosts().Copy.Seconds()
+		}
+		cpu.passSrc = (c.hits+c.skipped+c.overflows)*costs.XbzrleEncode.Seconds() + c.misses*copyS
+		cpu.passDst = c.hits * costs.XbzrleDecode.Seconds()
+		if last {
+			cpu.passSrc -= c.misses * copyS
+		}
+		cpu.extraSrc += cpu.passSrc
+		cpu.extraDst += cpu.passDst
+	}
 }
 
 // saved returns the bytes the planned pass or chunk saves over sending

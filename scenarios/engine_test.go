@@ -49,8 +49,6 @@ func TestEngineKeyErrors(t *testing.T) {
 			`s.yaml:5: model.engine: "warp" is not page, fluid or auto`},
 		{"xbzrle", "vm: {memory: 64MiB}\n" + gen + "model:\n  name: precopy\n  engine: fluid\n  xbzrle: {enabled: true, cache_size: 32MiB}\n",
 			"s.yaml:5: model.engine: fluid does not cover model.xbzrle.cache_size: 8192 pages, fewer than the 16384 the workload can write"},
-		{"xbzrle-cpu", "vm: {memory: 64MiB}\n" + gen + "model:\n  name: precopy\n  engine: fluid\n  cpu_bound: true\n  xbzrle: {enabled: true}\n",
-			"s.yaml:5: model.engine: fluid does not cover model.cpu_bound: XBZRLE's encoding time"},
 		{"postcopy", "vm: {memory: 64MiB}\n" + gen + "model: {name: postcopy, engine: fluid}\n",
 			"s.yaml:3: model.engine: fluid does not cover model.name: model postcopy: post-copy's faults depend on"},
 		{"trace", "workload: {trace: " + trace + "}\nmodel: {engine: fluid}\n",
