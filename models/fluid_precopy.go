@@ -70,22 +70,14 @@ func NewFluidParallel(p ParallelParams) (*FluidPrecopy, error) {
 	return f, nil
 }
 
-// NewFluidPrecopy returns the fluid pre-copy model, or an error naming
-// the parameter it does not cover.
+// NewFluidPrecopy returns the fluid pre-copy model, or p's validation
+// error. What the fluid engine does not cover depends on the workload and
+// is an error of Run (see [FluidSupport]).
 func NewFluidPrecopy(p PrecopyParams) (*FluidPrecopy, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	if err := fluidParts(p.Parts()); err != nil {
-		return nil, err
-	}
 	return &FluidPrecopy{p: p}, nil
-}
-
-// fluidParts returns an error naming the first key of parts whose setting
-// the fluid engine does not follow.
-func fluidParts(parts Parts) error {
-	return nil
 }
 
 // Name returns "precopy", or "parallel" for [NewFluidParallel]'s.
