@@ -39,6 +39,8 @@ type Result struct {
 	// "cost_factor") that no trial value moved on these runs: they are
 	// left out of Profile.
 	Unidentified []string
+	// Fixed holds the parameters held at a given value, not fitted.
+	Fixed Fixed
 }
 
 // CalibratedMetrics names the metrics calibration fits, in the order of
@@ -107,11 +109,14 @@ func sumSq(errs [][]float64) float64 { return weightedSumSq(errs, calibration.We
 // A search (see search) runs on logistic-transformed variables, bounds by
 // transformation, alternating Levenberg-Marquardt, CMA-ES and
 // Nelder-Mead.
-func calibrate(ctx context.Context, cases []*validate.Recording, maxEval int, w calibration.Weights) (*Result, error) {
+func calibrate(ctx context.Context, cases []*validate.Recording, maxEval int, w calibration.Weights, fixed Fixed) (*Result, error) {
 	if len(cases) == 0 {
 		return nil, fmt.Errorf("calibrate: no cases")
 	}
 	if err := w.Check(); err != nil {
+		return nil, err
+	}
+	if err := fixed.check(); err != nil {
 		return nil, err
 	}
 	ft := &fitter{ctx: ctx, cases: cases, wv: w.Vector()}
@@ -120,11 +125,16 @@ func calibrate(ctx context.Context, cases []*validate.Recording, maxEval int, w 
 		return nil, err
 	}
 	start := startProfile(cases)
-	// 1. Which parameters act on these cases.
+	fixed.apply(&start)
+	// 1. Which parameters act on these cases (a fixed one is neither
+	// searched nor set by the closed forms).
 	var active []calParam
 	var unidentified []string
 	f0 := ft.objective(&start)
 	for _, c := range calParams {
+		if _, ok := fixed[c.name]; ok {
+			continue
+		}
 		acts := false
 		for _, x := range gridLevels {
 			p := start
@@ -177,7 +187,7 @@ func calibrate(ctx context.Context, cases []*validate.Recording, maxEval int, w 
 	if err != nil {
 		return nil, err
 	}
-	f := &Result{Profile: best, DefaultCost: weightedSumSq(base, ft.wv), Cost: weightedSumSq(resid, ft.wv), Status: status, Residuals: resid, Weights: w, Unidentified: unidentified}
+	f := &Result{Profile: best, DefaultCost: weightedSumSq(base, ft.wv), Cost: weightedSumSq(resid, ft.wv), Status: status, Residuals: resid, Weights: w, Unidentified: unidentified, Fixed: fixed}
 	if len(active) > 0 {
 		x := make([]float64, len(active))
 		for i, c := range active {
@@ -317,12 +327,12 @@ func (ft *fitter) search(params []calParam, start calibration.Profile, maxEval i
 // runs): it rebuilds each run's achieved trace and simulates it again
 // under candidate parameters. maxEval bounds the evaluations (each one
 // simulates every case); w weighs the metrics (nil: equally).
-func Calibrate(ctx context.Context, s *validate.Suite, res *validate.SuiteResult, maxEval int, w calibration.Weights) (*Result, error) {
+func Calibrate(ctx context.Context, s *validate.Suite, res *validate.SuiteResult, maxEval int, w calibration.Weights, fixed Fixed) (*Result, error) {
 	cases, err := validate.Recordings(ctx, s, res)
 	if err != nil {
 		return nil, err
 	}
-	return calibrate(ctx, cases, maxEval, w)
+	return calibrate(ctx, cases, maxEval, w, fixed)
 }
 
 // HeldOut is the k-fold evaluation of calibration: each fold is fitted on
@@ -352,7 +362,7 @@ type Fold struct {
 
 // CrossValidate runs k-fold held-out evaluation (case i is in fold i mod
 // k), each fold fitted with weights w. The held-out costs are unweighted.
-func CrossValidate(ctx context.Context, s *validate.Suite, res *validate.SuiteResult, k, maxEval int, w calibration.Weights) (*HeldOut, error) {
+func CrossValidate(ctx context.Context, s *validate.Suite, res *validate.SuiteResult, k, maxEval int, w calibration.Weights, fixed Fixed) (*HeldOut, error) {
 	cases, err := validate.Recordings(ctx, s, res)
 	if err != nil {
 		return nil, err
@@ -371,7 +381,7 @@ func CrossValidate(ctx context.Context, s *validate.Suite, res *validate.SuiteRe
 				train = append(train, c)
 			}
 		}
-		fit, err := calibrate(ctx, train, maxEval, w)
+		fit, err := calibrate(ctx, train, maxEval, w, fixed)
 		if err != nil {
 			return nil, err
 		}
@@ -430,6 +440,11 @@ func (f *Result) WriteTable(w io.Writer) error {
 	}
 	if len(f.Unidentified) > 0 {
 		if _, err := fmt.Fprintf(w, "not identified by these runs (left out of the profile): %s\n", strings.Join(f.Unidentified, ", ")); err != nil {
+			return err
+		}
+	}
+	if len(f.Fixed) > 0 {
+		if _, err := fmt.Fprintf(w, "held fixed (--fix): %s\n", f.Fixed); err != nil {
 			return err
 		}
 	}

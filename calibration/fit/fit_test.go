@@ -128,7 +128,7 @@ func TestCalibrationHeldOut(t *testing.T) {
 	if testing.Short() {
 		t.Skip("simulates the suite a few hundred times")
 	}
-	h, err := CrossValidate(context.Background(), loadCI(t), readRecording(t, recordingQuiet), 3, 120, nil)
+	h, err := CrossValidate(context.Background(), loadCI(t), readRecording(t, recordingQuiet), 3, 120, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +240,7 @@ func TestCalibrationRecoversProfile(t *testing.T) {
 	}
 	truth := recoveryTruth
 	cases := recoveryCases(t, &truth)
-	fit, err := calibrate(context.Background(), cases, 1500, nil)
+	fit, err := calibrate(context.Background(), cases, 1500, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,7 +307,7 @@ func TestCalibrationRecoversCostFactor(t *testing.T) {
 		}
 		c.Real = asReal(c.Real, r)
 	}
-	fit, err := calibrate(ctx, cases, 1000, nil)
+	fit, err := calibrate(ctx, cases, 1000, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -339,4 +339,48 @@ func BenchmarkCalibrationEvaluation(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(len(cases)), "runs/op")
+}
+
+// TestCalibrationFixed: --fix holds parameters at the given values. The
+// fit leaves them there, neither searching them nor setting them from a
+// closed form, and reports them as held, not estimated. Bad names and
+// values are errors naming the parameters.
+func TestCalibrationFixed(t *testing.T) {
+	truth := recoveryTruth
+	cases := recoveryCases(t, &truth)
+	fixed := Fixed{}
+	for _, s := range []string{"link_bandwidth_bps=1.2e10", "setup_time_s=0.2"} {
+		if err := fixed.Set(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fit, err := calibrate(context.Background(), cases, 60, nil, fixed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fit.Profile.LinkBandwidth != units.BitRate(1.2e10) || fit.Profile.SetupTime != 200*time.Millisecond {
+		t.Errorf("fixed link 1.2e10 bit/s and setup 0.2 s; profile has %v and %v", fit.Profile.LinkBandwidth, fit.Profile.SetupTime)
+	}
+	for _, e := range fit.Estimates {
+		if e.Name == "link_bandwidth_bps" || e.Name == "setup_time_s" {
+			t.Errorf("fixed parameter %s has an estimate", e.Name)
+		}
+	}
+	if slices.Contains(fit.Unidentified, "setup_time_s") {
+		t.Error("fixed setup_time_s reported as unidentified")
+	}
+	var buf strings.Builder
+	if err := fit.WriteTable(&buf); err != nil || !strings.Contains(buf.String(), "held fixed (--fix): link_bandwidth_bps=1.2e+10 setup_time_s=0.2") {
+		t.Errorf("table: %v\n%s", err, buf.String())
+	}
+	for _, c := range []struct{ in, want string }{
+		{"link_bandwidth=1", `no parameter "link_bandwidth" (parameters: bandwidth_factor,`},
+		{"setup_time_s=-1", "setup_time_s must be a non-negative number"},
+		{"setup_time_s=0.2", "setup_time_s is fixed twice"},
+		{"setup_time_s", "want name=value"},
+	} {
+		if err := fixed.Set(c.in); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Set(%q) = %v, want an error containing %q", c.in, err, c.want)
+		}
+	}
 }

@@ -61,11 +61,11 @@ func TestWeightsChangeFit(t *testing.T) {
 		t.Fatal(err)
 	}
 	const evals = 300
-	eq, err := calibrate(context.Background(), cases, evals, nil)
+	eq, err := calibrate(context.Background(), cases, evals, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dw, err := calibrate(context.Background(), cases, evals, calibration.Weights{"downtime_s": 20})
+	dw, err := calibrate(context.Background(), cases, evals, calibration.Weights{"downtime_s": 20}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

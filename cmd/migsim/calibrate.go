@@ -26,6 +26,7 @@ type calibrateOptions struct {
 	kfold   int
 	maxEval int
 	weights []string
+	fix     []string
 	eval    string
 	json    string
 	results string // the suite results file
@@ -52,9 +53,12 @@ metric=w, repeatable, over the suite file's calibration_weights; 1 by
 default, 0 leaves a metric out). Parameters the runs do not move are left
 out of the profile and named; those one measurement pins down come from
 closed forms; the rest are searched (Levenberg-Marquardt, CMA-ES,
-Nelder-Mead). Prints the residuals and each parameter's standard error;
-with --kfold K also the held-out error of K-fold cross-validation against
-the defaults.
+Nelder-Mead). --fix name=value (repeatable) holds a parameter at a value
+you measured instead of fitting it, e.g. --fix link_bandwidth_bps=1.2e10
+for the rate a probe measured (values in the units the name says:
+seconds for _s, bytes for _bytes, bits/s for _bps). Prints the residuals
+and each parameter's standard error; with --kfold K also the held-out
+error of K-fold cross-validation against the defaults.
 
 With --evaluate PROFILE (a built-in name or a profile file) it fits
 nothing: it simulates the recorded runs again under that profile ("none":
@@ -71,6 +75,7 @@ spelling before, still works for one release with a warning (-o now
 names the output format).`,
 		Example: `  migsim calibrate ci-results.json --suite validate/suites/ci.yaml --out local-tcg.yaml --name local-tcg --kfold 3
   migsim calibrate ci-results.json --suite validate/suites/ci.yaml --out - --weight downtime_s=3
+  migsim calibrate ci-results.json --suite validate/suites/ci.yaml --out - --fix link_bandwidth_bps=1.2e10
   migsim calibrate ci-results.json --suite validate/suites/ci.yaml --evaluate local-tcg
   migsim calibrate ci-results.json --suite validate/suites/ci.yaml --evaluate local-tcg -o json --junit gate.xml`,
 		Args: usageArgs(cobra.ExactArgs(1)),
@@ -89,6 +94,7 @@ names the output format).`,
 	fl.StringVar(&o.eval, "evaluate", "", "fit nothing: re-simulate the runs under this profile (name, file, or none) and check the gate")
 	fl.StringVar(&o.json, "json", "", "with --evaluate, write the re-simulated results as JSON to this file")
 	fl.StringArrayVar(&o.weights, "weight", nil, "metric=weight in the objective, repeatable (metrics: "+strings.Join(calibration.Metrics(), ", ")+")")
+	fl.StringArrayVar(&o.fix, "fix", nil, "name=value: hold a parameter at value instead of fitting it, repeatable (parameters: "+strings.Join(fit.ParamNames(), ", ")+")")
 	return cmd
 }
 
@@ -103,6 +109,9 @@ func calibrateRun(cmd *cobra.Command, o *calibrateOptions) error {
 	}
 	if o.suite == "" || (o.output == "" && o.eval == "") {
 		return usageErrorf("calibrate: --suite and --out (or --evaluate) are required")
+	}
+	if o.eval != "" && len(o.fix) > 0 {
+		return usageErrorf("calibrate: --fix goes with a fit, not with --evaluate")
 	}
 	if o.eval == "" && (o.format != "table" || o.junit != "") {
 		return usageErrorf("calibrate: -o json and --junit go with --evaluate")
@@ -126,7 +135,13 @@ func calibrateRun(cmd *cobra.Command, o *calibrateOptions) error {
 	if err := weights.Check(); err != nil {
 		return usageErrorf("--weight: %v", err)
 	}
-	fitted, err := fit.Calibrate(cmd.Context(), suite, res, o.maxEval, weights)
+	fixed := fit.Fixed{}
+	for _, s := range o.fix {
+		if err := fixed.Set(s); err != nil {
+			return usageErrorf("--fix: %v", err)
+		}
+	}
+	fitted, err := fit.Calibrate(cmd.Context(), suite, res, o.maxEval, weights, fixed)
 	if err != nil {
 		return fmt.Errorf("calibrate: %w", err)
 	}
@@ -135,7 +150,7 @@ func calibrateRun(cmd *cobra.Command, o *calibrateOptions) error {
 		return err
 	}
 	if o.kfold > 0 {
-		h, err := fit.CrossValidate(cmd.Context(), suite, res, o.kfold, o.maxEval, weights)
+		h, err := fit.CrossValidate(cmd.Context(), suite, res, o.kfold, o.maxEval, weights, fixed)
 		if err != nil {
 			return fmt.Errorf("calibrate: %w", err)
 		}
@@ -145,6 +160,9 @@ func calibrateRun(cmd *cobra.Command, o *calibrateOptions) error {
 	}
 	return writeOutput(o.output, o.out, func(w io.Writer) error {
 		fmt.Fprintf(w, "# Calibration profile fitted by 'migsim calibrate %s --suite %s' to %d runs, weights %s.\n", o.results, o.suite, len(fitted.Cases), weights)
+		if len(fixed) > 0 {
+			fmt.Fprintf(w, "# Held fixed, not fitted: %s.\n", fixed)
+		}
 		return yaml.NewEncoder(w).Encode(fitted.Profile)
 	})
 }

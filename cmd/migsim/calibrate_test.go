@@ -31,8 +31,8 @@ func TestCalibrateCmdUsage(t *testing.T) {
 }
 
 // TestCalibrateEvaluate re-simulates the recorded quiet runs under the
-// shipped profile with --evaluate and gates them; bad --weight and
-// --evaluate values are usage errors.
+// shipped profile with --evaluate and gates them; bad --weight, --fix
+// and --evaluate values are usage errors.
 func TestCalibrateEvaluate(t *testing.T) {
 	f, err := os.Open("../../validate/testdata/ci-results-quiet2.json.gz")
 	if err != nil {
@@ -84,6 +84,10 @@ func TestCalibrateEvaluate(t *testing.T) {
 		{"-o", "-", "--weight", "downtime_s=-1"},
 		{"--out", "p.yaml", "-o", "json"}, // json goes with --evaluate
 		{"--evaluate", "local-tcg", "-o", "xml", "--out", "p.yaml"},
+		{"--out", "-", "--fix", "link_bandwidth=1e10"},           // no such parameter
+		{"--out", "-", "--fix", "link_bandwidth_bps=fast"},       // not a number
+		{"--out", "-", "--fix", "setup_time_s"},                  // no value
+		{"--evaluate", "local-tcg", "--fix", "setup_time_s=0.1"}, // nothing is fitted
 	} {
 		if out, code := run(args...); code != exitUsage {
 			t.Errorf("%q: exit %d, want %d\n%s", args, code, exitUsage, out)
