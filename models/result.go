@@ -281,7 +281,10 @@ type Result struct {
 	// rounds: the product over decisions of Φ(|expectation − threshold|
 	// / standard deviation), the deviation of a count being that of
 	// independent pages. A fraction in (0, 1]; below 0.9 the verdict is
-	// close, and seeds differ in their rounds or verdict. Omitted on the
+	// close, and seeds differ in their rounds or verdict. Under
+	// sync_policy qemu, whether one more 50 ms step comes before a sync
+	// is not counted: seeds can split there on downtime and total time
+	// by a step while agreeing on rounds and verdict. Omitted on the
 	// page engine.
 	VerdictMargin float64 `json:"verdict_margin,omitempty"`
 	// SteadyStateDirtyPages is, when the early verdict stopped the run
