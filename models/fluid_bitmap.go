@@ -29,7 +29,6 @@ import (
 // scan has not yet passed again. Each operation costs O(segments ×
 // pieces × zipf buckets).
 type fluidBitmap struct {
-	x      *traces.Expect
 	g      *fluidGuest // whose written sets the windows are
 	zeroLo float64     // the zero class starts here
 	end    float64     // the page count
@@ -68,9 +67,8 @@ type fluidWin struct {
 // every page set except those of skip (ranges left out of the
 // migration, never written by a generator).
 func newFluidBitmap(g *fluidGuest, at float64, skip [][2]uint64) *fluidBitmap {
-	x := g.x
-	l := x.Layout()
-	b := &fluidBitmap{x: x, g: g, zeroLo: float64(l.ZeroLo), end: float64(l.Pages),
+	l := g.x.Layout()
+	b := &fluidBitmap{g: g, zeroLo: float64(l.ZeroLo), end: float64(l.Pages),
 		latest: at, wins: map[float64]*fluidWin{}}
 	cuts := []uint64{0, l.Pages}
 	for _, r := range skip {

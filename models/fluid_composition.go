@@ -210,26 +210,11 @@ func (b *fluidBalloon) inflate(g float64, past bool) {
 	if grow < 1 {
 		return
 	}
-	take := lowestRanges(traces.SubtractRanges(free, b.held), uint64(grow))
+	take := traces.LowestRanges(traces.SubtractRanges(free, b.held), uint64(grow))
 	b.held = joinRanges(b.held, take)
 	if past {
 		b.ever = joinRanges(b.ever, take)
 	}
-}
-
-// lowestRanges returns the n lowest pages of rs (ascending ranges), or
-// all of them.
-func lowestRanges(rs []traces.PageRange, n uint64) []traces.PageRange {
-	var out []traces.PageRange
-	for _, r := range rs {
-		if n == 0 {
-			break
-		}
-		k := min(n, r.Hi-r.Lo)
-		out = append(out, traces.PageRange{Lo: r.Lo, Hi: r.Lo + k})
-		n -= k
-	}
-	return out
 }
 
 // joinRanges returns the union of a and b as ascending merged ranges,

@@ -175,18 +175,8 @@ type pageSet struct {
 
 // takeLow removes the n lowest pages of s (n ≤ s.n) and returns them.
 func (s *pageSet) takeLow(n uint64) []PageRange {
-	var out []PageRange
-	for n > 0 {
-		r := &s.rs[0]
-		k := min(n, r.Hi-r.Lo)
-		out = append(out, PageRange{r.Lo, r.Lo + k})
-		r.Lo += k
-		if r.Lo == r.Hi {
-			s.rs = s.rs[1:]
-		}
-		n -= k
-		s.n -= k
-	}
+	out := LowestRanges(s.rs, n)
+	s.remove(out)
 	return out
 }
 
@@ -229,25 +219,9 @@ func (s *pageSet) remove(rs []PageRange) {
 // union adds the ranges rs (ascending) to s's, merging those that meet;
 // it leaves s.n as it was.
 func (s *pageSet) union(rs []PageRange) {
-	if len(rs) == 0 {
-		return
+	if len(rs) > 0 {
+		s.rs = UnionRanges(append(slices.Clip(s.rs), rs...))
 	}
-	merged := make([]PageRange, 0, len(s.rs)+len(rs))
-	i, j := 0, 0
-	for i < len(s.rs) || j < len(rs) {
-		var r PageRange
-		if j == len(rs) || i < len(s.rs) && s.rs[i].Lo < rs[j].Lo {
-			r, i = s.rs[i], i+1
-		} else {
-			r, j = rs[j], j+1
-		}
-		if m := len(merged); m > 0 && merged[m-1].Hi >= r.Lo {
-			merged[m-1].Hi = max(merged[m-1].Hi, r.Hi)
-			continue
-		}
-		merged = append(merged, r)
-	}
-	s.rs = merged
 }
 
 // randomShare maps the share f of local epoch e of phase p to the share
@@ -451,6 +425,21 @@ func SubtractRanges(a, b []PageRange) []PageRange {
 		if lo < r.Hi {
 			out = append(out, PageRange{lo, r.Hi})
 		}
+	}
+	return out
+}
+
+// LowestRanges returns the n lowest pages of rs (ascending, disjoint
+// ranges), or all of them, as ranges.
+func LowestRanges(rs []PageRange, n uint64) []PageRange {
+	var out []PageRange
+	for _, r := range rs {
+		if n == 0 {
+			break
+		}
+		k := min(n, r.Hi-r.Lo)
+		out = append(out, PageRange{r.Lo, r.Lo + k})
+		n -= k
 	}
 	return out
 }
