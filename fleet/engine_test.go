@@ -29,7 +29,7 @@ vms:
 		}
 	}
 	res := runFleet(t, f, Options{})
-	for i, want := range []string{"fluid", "page", ""} {
+	for i, want := range []string{"fluid", "fluid", ""} {
 		if got := res.VMs[i].Engine; got != want {
 			t.Errorf("%s ran on %q, want %q", res.VMs[i].Name, got, want)
 		}

@@ -49,9 +49,31 @@ func FluidSupport(name string, params any, in Input) error {
 	if err := fluidParams(info, params); err != nil {
 		return err
 	}
+	l, err := info.Fluid(params)
+	if err != nil {
+		return err
+	}
+	return fluidCoversInput(l, params, in)
+}
+
+// fluidCoversInput returns nil when the fluid model l, built from params,
+// runs in: the workload has closed forms the parts of params follow
+// (fluidInputFor), and l's own checks on the input pass.
+func fluidCoversInput(l Launcher, params any, in Input) error {
 	parts, _ := PartsOf(params)
-	_, err = fluidInputFor(parts, in)
-	return err
+	if _, err := fluidInputFor(parts, in); err != nil {
+		return err
+	}
+	if c, ok := l.(fluidInputChecker); ok {
+		return c.fluidCovers(in)
+	}
+	return nil
+}
+
+// fluidInputChecker is a fluid model with checks of its own on the input
+// (FluidPostcopy: the guest's access order).
+type fluidInputChecker interface {
+	fluidCovers(in Input) error
 }
 
 // fluidParams is FluidSupport's check of the model and its parameters:
@@ -66,7 +88,9 @@ func fluidParams(info Info, params any) error {
 		}
 		return fmt.Errorf("model.name: model %s: %s", info.Name, why)
 	}
-	return nil
+	// The fluid form's own checks of the parameters (NewFluidPostcopy's).
+	_, err := info.Fluid(params)
+	return err
 }
 
 // NewEngine builds the model of info from params to run under engine e:
@@ -122,8 +146,7 @@ func (m *engineModel) Name() string { return m.name }
 func (m *engineModel) pick(in Input) (model Model, why string, err error) {
 	reason := m.why
 	if m.fluid != nil {
-		parts, _ := PartsOf(m.params)
-		if _, err := fluidInputFor(parts, in); err != nil {
+		if err := fluidCoversInput(m.fluid, m.params, in); err != nil {
 			reason = err
 		} else {
 			return m.fluid, "", nil

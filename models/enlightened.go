@@ -108,22 +108,23 @@ func workingSet(in Input, g *guest, horizon time.Duration) ([]uint32, error) {
 	if !g.curValid || horizon <= 0 {
 		return nil, nil
 	}
-	var list []uint32
+	var list, acc []uint32
 	seen := roaring.New()
+	random := in.accessOrder() == AccessRandom
+	var perm accessPermuter
+	start := g.guestTime // the epoch's start in guest time
 	add := func(e *traces.Epoch, skip int) {
-		acc := roaring.Or(e.Written, e.Read)
-		if skip > 0 {
-			if v, err := acc.Select(uint32(skip)); err == nil {
-				acc.RemoveRange(0, uint64(v))
-			} else {
-				acc.Clear()
-			}
+		u := roaring.Or(e.Written, e.Read)
+		acc = u.ToArray()
+		acc = acc[min(skip, len(acc)):]
+		if random { // the order postcopyRun.permute gives the guest
+			perm.shuffle(in.Seed, start, acc)
 		}
-		acc.AndNot(seen)
-		seen.Or(acc)
-		it := acc.Iterator()
-		for it.HasNext() {
-			list = append(list, it.Next())
+		for _, p := range acc {
+			if !seen.Contains(p) {
+				seen.Add(p)
+				list = append(list, p)
+			}
 		}
 	}
 	// The rest of the current epoch, as the destination will replay it.
@@ -165,6 +166,7 @@ func workingSet(in Input, g *guest, horizon time.Duration) ([]uint32, error) {
 			continue // not there yet
 		}
 		past = true
+		start += g.epochLen
 		add(&e, 0)
 		left += g.epochLen
 	}

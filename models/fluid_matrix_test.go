@@ -459,3 +459,147 @@ func TestFluidBalloonTiming(t *testing.T) {
 		}
 	}
 }
+
+// TestFluidPostcopyMatrix holds the fluid post-copy to the page engine's
+// mean over 10 seeds: every generator kind with random access (uniform,
+// hotcold, zipf, uniform with reads, and uniform with background pages
+// and an open-loop guest) × every pre-paging order × every network
+// profile and a 1 Gbit/s path with no RTT, 256 MiB guests at 60 % of the
+// link's page rate: 100 cases. Total time, bytes and downtime do not
+// depend on the faults and must match within 0.1 %; the fault figures,
+// a fluid model of the guest racing the push, within the bounds below:
+// requests within 6 % (or 3), stall within 5 % (or 1 ms), guest time
+// within 2 % of the time the guest ran on the destination,
+// time_to_full_speed_s within 5 % (or 10 ms).
+func TestFluidPostcopyMatrix(t *testing.T) {
+	kinds := []struct{ name, gen, extra string }{
+		{"uniform", "{kind: uniform, dirty_rate: %.0f}", ""},
+		{"hotcold", "{kind: hotcold, dirty_rate: %.0f}", ""},
+		{"zipf", "{kind: zipf, dirty_rate: %.0f}", ""},
+		{"uniform-reads", "{kind: uniform, dirty_rate: %.0f, read_rate: 20000}", ""},
+		{"uniform-bg-catchup", "{kind: uniform, dirty_rate: %.0f}", ", background_pages: 300, catch_up: true"},
+	}
+	orders := []string{"none", "forward", "bubbling", "multi-pivot"}
+	// The profiles, and a path with no RTT, where a request's wait for
+	// the pushed page on the link has a phase (pushResidual).
+	type network struct {
+		name, yaml string
+		pps        float64
+	}
+	var networks []network
+	for _, n := range fluidNetworks {
+		networks = append(networks, network{n.name, "{profile: " + n.name + "}", n.pps})
+	}
+	networks = append(networks, network{"1g-no-rtt", "{bandwidth: 1Gbit, rtt: 0s, jitter: 0s}", 30500})
+	dir := t.TempDir()
+	const seeds = 10
+	var cases, worstReq, worstStall int
+	var maxReq, maxStall, maxGuest, maxFull float64
+	for _, k := range kinds {
+		for _, o := range orders {
+			for _, n := range networks {
+				rate := 0.6 * n.pps
+				name := k.name + "/" + o + "/" + n.name
+				file := filepath.Join(dir, strings.ReplaceAll(name, "/", "-")+".yaml")
+				yaml := fmt.Sprintf("vm: {memory: 256MiB}\nnetwork: %s\nworkload: {generator: "+k.gen+k.extra+"}\nmodel: {name: postcopy, prepaging: %s}\n", n.yaml, rate, o)
+				if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				c := fluidCase{kind: k.name, variant: o, network: n.name, file: file}
+				f := fluidRunCase(t, c, models.EngineFluid, 1)
+				if f == nil {
+					return
+				}
+				if f.Engine != string(models.EngineFluid) {
+					t.Fatalf("%s: engine %q, want fluid", name, f.Engine)
+				}
+				var mT, mB, mD, mR, mS, mG, mF float64
+				for s := range seeds {
+					p := fluidRunCase(t, c, models.EnginePage, uint64(s)+1)
+					if p == nil {
+						return
+					}
+					mT += p.TotalTimeS / seeds
+					mB += float64(p.TransferredBytes) / seeds
+					mD += p.DowntimeS / seeds
+					mR += float64(p.PostcopyRequests) / seeds
+					mS += p.StallTimeS / seeds
+					mG += p.GuestTimeS / seeds
+					mF += p.TimeToFullSpeedS / seeds
+				}
+				cases++
+				rel := func(a, b float64) float64 {
+					if b == 0 {
+						return a
+					}
+					return a/b - 1
+				}
+				dT, dB, dD := rel(f.TotalTimeS, mT), rel(float64(f.TransferredBytes), mB), rel(f.DowntimeS, mD)
+				dR, dS, dF := rel(float64(f.PostcopyRequests), mR), rel(f.StallTimeS, mS), rel(f.TimeToFullSpeedS, mF)
+				dG := (f.GuestTimeS - mG) / f.VMAtRiskS
+				t.Logf("%-38s requests %+5.1f %% (page %5.0f)  stall %+5.1f %% (page %6.3f s)  guest time %+5.2f %% of %5.3f s  full speed %+5.1f %%",
+					name, 100*dR, mR, 100*dS, mS, 100*dG, f.VMAtRiskS, 100*dF)
+				if math.Abs(dT) > 1e-3 || math.Abs(dB) > 1e-3 || math.Abs(dD) > 1e-3 {
+					t.Errorf("%s: total time %+.3f %%, bytes %+.3f %%, downtime %+.3f %%: want the page engine's", name, 100*dT, 100*dB, 100*dD)
+				}
+				if math.Abs(dR) > 0.06 && math.Abs(float64(f.PostcopyRequests)-mR) > 3 {
+					t.Errorf("%s: %d requests, page engine %.1f (%+.1f %%)", name, f.PostcopyRequests, mR, 100*dR)
+				}
+				if math.Abs(dS) > 0.05 && math.Abs(f.StallTimeS-mS) > 1e-3 {
+					t.Errorf("%s: stall %.4f s, page engine %.4f s (%+.1f %%)", name, f.StallTimeS, mS, 100*dS)
+				}
+				if math.Abs(dG) > 0.02 {
+					t.Errorf("%s: guest time %.4f s, page engine %.4f s (%+.2f %% of its %.3f s on the destination)", name, f.GuestTimeS, mG, 100*dG, f.VMAtRiskS)
+				}
+				if math.Abs(dF) > 0.05 && math.Abs(f.TimeToFullSpeedS-mF) > 0.01 {
+					t.Errorf("%s: time to full speed %.4f s, page engine %.4f s (%+.1f %%)", name, f.TimeToFullSpeedS, mF, 100*dF)
+				}
+				if math.Abs(dR) > maxReq {
+					maxReq, worstReq = math.Abs(dR), cases
+				}
+				if math.Abs(dS) > maxStall {
+					maxStall, worstStall = math.Abs(dS), cases
+				}
+				maxGuest, maxFull = max(maxGuest, math.Abs(dG)), max(maxFull, math.Abs(dF))
+			}
+		}
+	}
+	t.Logf("%d cases: worst requests %.1f %% (case %d), stall %.1f %% (case %d), guest time %.2f %%, full speed %.1f %%",
+		cases, 100*maxReq, worstReq, 100*maxStall, worstStall, 100*maxGuest, 100*maxFull)
+}
+
+// TestFluidPostcopyRefuses checks what the fluid post-copy leaves to the
+// page engine: under auto, a sequential generator (ascending access
+// order) and the keys it does not follow run on the page engine, and
+// under fluid they are errors naming the key.
+func TestFluidPostcopyRefuses(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "pc.yaml")
+	yaml := "vm: {memory: 64MiB}\nnetwork: {profile: lan-1g}\nworkload: {generator: {kind: uniform, dirty_rate: 5000}}\nmodel: {name: postcopy}\n"
+	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		sets []string
+		key  string
+	}{
+		{[]string{"workload.generator.kind=sequential"}, "workload.access_order"},
+		{[]string{"workload.access_order=ascending"}, "workload.access_order"},
+		{[]string{"model.multifd.channels=2"}, "model.multifd.channels"},
+		{[]string{"model.cpu_bound=true"}, "model.cpu_bound"},
+		{[]string{"model.max_postcopy_bandwidth=200Mbit"}, "model.max_postcopy_bandwidth"},
+	} {
+		c := fluidCase{kind: "refuse", variant: strings.Join(tc.sets, ","), network: "lan-1g", file: file, sets: tc.sets}
+		p := fluidRunCase(t, c, models.EngineAuto, 1)
+		if p == nil {
+			continue
+		}
+		if p.Engine != string(models.EnginePage) {
+			t.Errorf("%v under auto: engine %q, want page", tc.sets, p.Engine)
+		}
+		_, err := scenarios.Load(file, append(slices.Clone(tc.sets), "model.engine=fluid"))
+		if err == nil || !strings.Contains(err.Error(), tc.key) {
+			t.Errorf("%v under fluid: error %v, want one naming %s", tc.sets, err, tc.key)
+		}
+	}
+}

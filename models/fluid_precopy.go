@@ -149,7 +149,7 @@ func fluidInput(in Input) (*traces.Expect, error) {
 		return nil, errors.New("workload.trace: a trace file has no closed form; the fluid engine runs generator workloads")
 	}
 	if in.ForcePostcopyAt > 0 {
-		return nil, errors.New("a forced switch to post-copy (plan.on_timeout postcopy) has no fluid form: post-copy's faults are not modelled by the fluid engine")
+		return nil, errors.New("a forced switch to post-copy (plan.on_timeout postcopy) has no fluid form: the fluid post-copy starts from a guest stopped right after setup, not from a pre-copy's state")
 	}
 	if err := in.AtEnd.Validate(); err != nil {
 		return nil, err

@@ -55,6 +55,9 @@ type Input struct {
 	// stopped it, downtime included. False: a stall delays everything
 	// after it (a closed-loop workload keeps its pace, shifted).
 	CatchUp bool
+	// AccessOrder is the order of an epoch's accesses after a post-copy
+	// switch; "" is the default ([Input.accessOrder]).
+	AccessOrder AccessOrder
 	// BackgroundPages is the guest OS's own working set: that many pages,
 	// spread evenly over memory, are read in every epoch beside the
 	// trace's accesses (see backgroundSource). 0: none.
@@ -116,6 +119,57 @@ func (t TraceEnd) Validate() error {
 		return nil
 	}
 	return fmt.Errorf("unknown trace end %q (want loop or idle)", string(t))
+}
+
+// AccessOrder is the order in which the guest makes an epoch's accesses
+// (its written and read pages, each distinct page once) on the
+// destination after a post-copy switch, where the order decides which
+// accesses find their page already pushed. Traces and the generator
+// record which pages an epoch touches, not in what order.
+type AccessOrder string
+
+// Access orders.
+const (
+	// AccessRandom spreads an epoch's accesses over the epoch in a random
+	// order (a permutation drawn from the run's seed and the epoch): a
+	// guest whose accesses within an epoch have no order in memory. The
+	// default, except for a sequential generator.
+	AccessRandom AccessOrder = "random"
+	// AccessAscending makes them in ascending page order: a guest that
+	// scans memory upwards within each epoch. The default for a
+	// generator whose every phase is sequential.
+	AccessAscending AccessOrder = "ascending"
+)
+
+// Validate checks that the access order is known ("" is the default).
+func (o AccessOrder) Validate() error {
+	switch o {
+	case AccessRandom, AccessAscending, "":
+		return nil
+	}
+	return fmt.Errorf("unknown access order %q (want random or ascending)", string(o))
+}
+
+// accessOrder returns the order in's guest accesses an epoch's pages in:
+// in.AccessOrder, or by default ascending for a generator whose every
+// phase is sequential and random otherwise.
+func (in Input) accessOrder() AccessOrder {
+	if in.AccessOrder != "" {
+		return in.AccessOrder
+	}
+	if g := in.Generator; g != nil {
+		seq := g.Kind == traces.GenSequential
+		if g.Kind == traces.GenPhases && len(g.Phases) > 0 {
+			seq = true
+			for _, ph := range g.Phases {
+				seq = seq && ph.Kind == traces.GenSequential
+			}
+		}
+		if seq {
+			return AccessAscending
+		}
+	}
+	return AccessRandom
 }
 
 // Observer receives per-pass records while a model runs. Observers must not
@@ -219,7 +273,7 @@ func paramsOf[P any](name string, params any) (*P, error) {
 func Registry() []Info {
 	all := []Info{
 		withFluid(precopyInfo(), func(p PrecopyParams) (Launcher, error) { return NewFluidPrecopy(p) }),
-		withoutFluid(postcopyInfo(), "post-copy's faults depend on the order in which pages arrive and the guest touches them; its fluid form is not built yet"),
+		withFluid(postcopyInfo(), func(p PostcopyParams) (Launcher, error) { return NewFluidPostcopy(p) }),
 		withoutFluid(hybridInfo(), "its post-copy phase has no fluid form yet"),
 		withoutFluid(enlightenedInfo(), "post-copy's faults depend on the order in which pages arrive and the guest touches them; its fluid form is not built yet"),
 		withFluid(parallelInfo(), func(p ParallelParams) (Launcher, error) { return NewFluidParallel(p) }),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"math/bits"
+	"math/rand/v2"
 	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -28,9 +29,11 @@ import (
 //     plus page_header.
 //   - From then on the guest replays its trace on the destination in guest
 //     time. Within an epoch its accesses (written and read-only pages
-//     alike, each distinct page once) come in ascending page order, spread
-//     evenly: access i of n happens (i + ½)/n of the way through the
-//     epoch. The vCPUs share this one access stream.
+//     alike, each distinct page once) are spread evenly, access i of n
+//     (i + ½)/n of the way through the epoch, in the order
+//     workload.access_order gives ([AccessOrder]): a random permutation
+//     by default, ascending page order for a sequential generator. The
+//     vCPUs share this one access stream.
 //   - An access to a page that has arrived costs nothing. An access to a
 //     page on the wire (pushed, not yet arrived) is a minor fault: the
 //     guest waits for it, plus minor_fault_time. Any other access is a
@@ -77,12 +80,11 @@ import (
 // send it twice; here each page crosses once. Discard bitmaps and request
 // messages (destination to source) are not counted in transferred bytes.
 // A real guest's vCPUs stall independently; here they share one access
-// stream, so a stall stops the whole guest. Because an epoch's accesses
-// come in ascending page order, a random workload sweeps memory upwards
-// within each epoch: on a long-RTT path, where thousands of pushed pages
-// are on the wire, such a guest can trail an upward push and see minor
-// faults where random order would give network faults (the guest is held
-// up either way); shorter epochs reduce the effect.
+// stream, so a stall stops the whole guest. Under access_order
+// ascending a guest sweeps memory upwards within each epoch: on a fast or
+// long-RTT path, where many pushed pages are on the wire, it trails an
+// upward push and sees minor faults where a random order gives network
+// faults (the guest is held up either way).
 type Postcopy struct {
 	p PostcopyParams
 }
@@ -265,6 +267,10 @@ type postcopyRun struct {
 	idleG  time.Duration // guest time at which the trace ended (at_end idle); −1 while running
 	accSet *roaring.Bitmap
 
+	// Under AccessRandom, the epoch's accesses are permuted (permute).
+	random bool
+	perm   accessPermuter
+
 	// Counters.
 	requests, minor    uint64
 	stall              time.Duration
@@ -290,6 +296,7 @@ func newPostcopyRun(cfg postcopyConfig, in Input, env *runEnv, g *guest, res *Re
 		oneWay:     float64(in.Path.RTT) / 2,
 		idleG:      -1,
 		meter:      newFullSpeedMeter(cfg.fullWindow, cfg.fullSpeed),
+		random:     in.accessOrder() == AccessRandom,
 	}
 	// The push runs over the path's streams at their steady TCP rate:
 	// window/RTT and Mathis's loss limit per stream, up to the link as
@@ -458,6 +465,7 @@ func (r *postcopyRun) startGuest() {
 	r.loadAccesses()
 	n := float64(len(r.acc))
 	r.idx = min(len(r.acc), max(0, int(math.Ceil(g.done*n-0.5))))
+	r.permute(r.idx)
 	r.epochG = g.guestTime
 	r.anchorG = g.guestTime + time.Duration(g.done*float64(g.epochLen))
 	r.schedG, r.schedW = r.anchorG, r.stopAt
@@ -475,6 +483,43 @@ func (r *postcopyRun) loadAccesses() {
 	}
 	r.acc = r.acc[:n]
 	r.accSet.ToExistingArray(&r.acc)
+}
+
+// permute puts acc[from:], the accesses of the current epoch still to
+// come, in the guest's order: ascending as loaded, or under
+// [AccessRandom] a permutation drawn from the run's seed and the epoch's
+// start in guest time, so that the same scenario and seed make the same
+// accesses in the same order. At the resume, from skips the accesses the
+// guest made on the source before the stop: the generator's partial
+// epochs hold their lowest pages (see traces.Expect), and those are the
+// pages the source saw written.
+func (r *postcopyRun) permute(from int) {
+	if r.random {
+		r.perm.shuffle(r.in.Seed, r.g.guestTime, r.acc[from:])
+	}
+}
+
+// accessPermuter draws the random order of an epoch's accesses
+// ([AccessRandom]) from the run's seed and the epoch's start in guest
+// time: the guest's order, and the order in which enlightened post-copy,
+// which knows the guest's future, pushes its pages.
+type accessPermuter struct {
+	pcg *rand.PCG
+	rng *rand.Rand
+}
+
+// shuffle permutes acc, the accesses left in the epoch starting at guest
+// time start.
+func (p *accessPermuter) shuffle(seed uint64, start time.Duration, acc []uint32) {
+	if len(acc) < 2 {
+		return
+	}
+	if p.pcg == nil {
+		p.pcg = rand.NewPCG(0, 0)
+		p.rng = rand.New(p.pcg)
+	}
+	p.pcg.Seed(seed, uint64(start)^0x9e3779b97f4a7c15)
+	p.rng.Shuffle(len(acc), func(i, j int) { acc[i], acc[j] = acc[j], acc[i] })
 }
 
 // wallAt returns the wall time at which the running guest reaches guest
@@ -517,6 +562,7 @@ func (r *postcopyRun) step() {
 			r.idx = 0
 			if g.curValid {
 				r.loadAccesses()
+				r.permute(0)
 			}
 			continue
 		}
@@ -746,6 +792,15 @@ func (r *postcopyRun) finish(reason StopReason, end sim.Time) {
 		res.BandwidthBps = round.BandwidthBps
 	}
 	res.GuestTimeS = r.progress(end).Seconds()
+	if r.in.CatchUp && reason == StopPostcopy && end > r.stopAt {
+		// Every page has arrived: an open-loop guest behind its schedule
+		// runs its overdue accesses at once, none of them a fault.
+		tg := r.schedG + end.Sub(r.schedW)
+		if r.idleG >= 0 {
+			tg = min(tg, r.idleG)
+		}
+		res.GuestTimeS = max(res.GuestTimeS, tg.Seconds())
+	}
 	res.PostcopyRequests = r.requests
 	res.MinorFaults = r.minor
 	res.StallTimeS = r.stall.Seconds()

@@ -61,3 +61,41 @@ func BenchmarkPostcopy64GiBBubbling(b *testing.B) {
 	}
 	postcopyBench(b, m, in)
 }
+
+// BenchmarkFluidPostcopyMillionFaults is BenchmarkPostcopyMillionFaults
+// on the fluid engine: its cost is per step of the push, not per fault.
+func BenchmarkFluidPostcopyMillionFaults(b *testing.B) {
+	spec := traces.DefaultGeneratorSpec()
+	spec.Kind = traces.GenUniform
+	spec.ReadRate = 200000
+	in := fluidBenchInput("bench-faults", 12*units.GiB, 4, spec, units.Gbit)
+	in.Path = sim.Path{Bandwidth: units.Gbit}
+	p := models.DefaultPostcopyParams()
+	p.Prepaging = models.PrepagingNone
+	m, err := models.NewFluidPostcopy(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if res := postcopyBench(b, m, in); res.PostcopyRequests < 1000000 {
+		b.Fatalf("%d network faults, want at least a million", res.PostcopyRequests)
+	}
+}
+
+// BenchmarkFluidPostcopy64GiBBubbling is BenchmarkPostcopy64GiBBubbling
+// on the fluid engine.
+func BenchmarkFluidPostcopy64GiBBubbling(b *testing.B) {
+	spec := traces.DefaultGeneratorSpec()
+	spec.Kind = traces.GenHotCold
+	spec.DirtyRate = 100000
+	spec.ReadRate = 100000
+	spec.WorkingSet = 16 * units.GiB
+	spec.ZeroFraction = 0.25
+	in := fluidBenchInput("bench-64gib", 64*units.GiB, 16, spec, 25*units.Gbit)
+	p := models.DefaultPostcopyParams()
+	p.Prepaging = models.PrepagingBubbling
+	m, err := models.NewFluidPostcopy(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	postcopyBench(b, m, in)
+}

@@ -46,15 +46,14 @@ func TestPostcopyMultifdPush(t *testing.T) {
 		if math.Abs(post-want) > 1e-3*want {
 			t.Errorf("%s: post-copy phase %.4fs, closed form %.4fs", c.name, post, want)
 		}
-		// Every request stalls at least the request's and the page's
-		// trips plus the fault service.
-		if min := float64(c.res.PostcopyRequests) * (in.Path.RTT.Seconds() + p.FaultServiceTime.Seconds()); c.res.StallTimeS < min {
-			t.Errorf("%s: stall %.4fs below requests × (RTT + service) %.4fs", c.name, c.res.StallTimeS, min)
+		// Every request stalls at least half an RTT: the page was
+		// missing when the guest touched it, so it leaves the source
+		// after that, by the request or by the push while the request
+		// travels, and crosses the path.
+		if min := float64(c.res.PostcopyRequests) * in.Path.RTT.Seconds() / 2; c.res.StallTimeS < min {
+			t.Errorf("%s: stall %.4fs below requests × RTT/2 %.4fs", c.name, c.res.StallTimeS, min)
 		}
 	}
-	// Over this path the fast push stays ahead of the guest's ascending
-	// accesses, which then wait for pages on the wire (minor faults); the
-	// single stream is slow enough for network faults.
 	if single.PostcopyRequests == 0 {
 		t.Error("single stream: no network faults")
 	}

@@ -15,6 +15,7 @@
 //	              zero_fraction: 0, read_rate: 0, duration: 600s, epoch: 10ms}
 //	  at_end: loop                 # loop|idle when the trace ends first
 //	  catch_up: false              # open-loop guest: catch up after post-copy stalls
+//	  access_order: random         # post-copy: an epoch's accesses in random or ascending order
 //	network: {profile: lan-10g}    # plus bandwidth: 10Gbit, rtt: 0.1ms, loss: 0,
 //	                               # jitter: 0, tcp_window: 3MiB, mss: 1448B, streams: 1,
 //	                               # bandwidth_schedule: [{at: 60s, bandwidth: 2Gbit}]

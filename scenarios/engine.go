@@ -20,7 +20,7 @@ func (l *loader) validateEngine(s *Spec) {
 		return
 	}
 	in := models.Input{
-		Generator: s.Workload.Generator, AtEnd: s.Workload.AtEnd,
+		Generator: s.Workload.Generator, AtEnd: s.Workload.AtEnd, AccessOrder: s.Workload.AccessOrder,
 		VM: models.VM{Memory: s.VM.Memory, PageSize: s.VM.PageSize},
 	}
 	if err := models.FluidSupport(s.Model.Name, s.Model.Params, in); err != nil {

@@ -596,6 +596,9 @@ func (l *loader) validate(s *Spec) {
 	if err := s.Workload.AtEnd.Validate(); err != nil {
 		l.add("workload.at_end", err)
 	}
+	if err := s.Workload.AccessOrder.Validate(); err != nil {
+		l.add("workload.access_order", err)
+	}
 	if d := s.Workload.CPUDemand; !(d > 0 && d <= 1) {
 		l.addf("workload.cpu_demand", "%v must be in (0, 1]: the share of its vCPUs' time the workload needs", d)
 	}

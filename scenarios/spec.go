@@ -108,6 +108,15 @@ type WorkloadSpec struct {
 	// everything after it, the guest keeping its pace (a closed loop).
 	// Only post-copy stalls are affected (postcopy, hybrid, enlightened).
 	CatchUp bool `mapstructure:"catch_up"`
+	// AccessOrder is the order of each epoch's accesses on the
+	// destination after a post-copy switch, where it decides which
+	// accesses find their page already pushed: random (a permutation drawn
+	// from the seed; the default) or ascending (page order: a guest that
+	// scans memory upwards; the default for a generator whose every phase
+	// is sequential). Traces and generators record which pages an epoch
+	// touches, not in what order. Only post-copy is affected (postcopy,
+	// hybrid, enlightened); the fluid engine runs random order only.
+	AccessOrder models.AccessOrder `mapstructure:"access_order"`
 	// BackgroundPages is the guest OS's own working set beside the
 	// workload, a count of pages (default 0): pages spread evenly over
 	// memory that the guest reads every epoch (its kernel and runtimes:
@@ -365,7 +374,7 @@ func (s *Spec) Build() (models.Model, models.Input, error) {
 			DeviceState: s.VM.DeviceState,
 		},
 		Trace: s.Opener(), Generator: s.Workload.Generator,
-		AtEnd: s.Workload.AtEnd, CatchUp: s.Workload.CatchUp, BackgroundPages: s.Workload.BackgroundPages,
+		AtEnd: s.Workload.AtEnd, CatchUp: s.Workload.CatchUp, AccessOrder: s.Workload.AccessOrder, BackgroundPages: s.Workload.BackgroundPages,
 		CPUDemand: s.Workload.CPUDemand,
 		Path:      s.Path(),
 	}

@@ -1,0 +1,724 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/migsim/migsim/sim"
+	"github.com/migsim/migsim/traces"
+	"github.com/migsim/migsim/units"
+)
+
+// FluidPostcopy is [Postcopy] on the fluid engine (model.engine fluid).
+//
+// # Semantics
+//
+// The migration's timing is [Postcopy]'s, exactly: setup, the stop, the
+// device state, the resume, and the last page's arrival when the link has
+// sent every page once (the link never idles while pages are missing, so
+// the order of the pages and the guest's faults do not move the end);
+// the bytes are every page once, the zero class as a header; on a shared
+// network the push follows its share as the page engine's does.
+//
+// The guest's faults are an expectation, a fluid model of the page
+// engine's process integrated in steps of at most a millisecond over
+// blocks of memory (64, cut at the generator's class boundaries), for a
+// guest that makes each epoch's accesses in random order
+// (workload.access_order random, the default but for a sequential
+// generator; ascending is not covered):
+//
+//   - in each step the guest accesses, in each block, the expected pages
+//     it had not accessed since it resumed (written or read, from the
+//     closed forms of [traces.Expect], background pages in every epoch;
+//     a step that ends φ of the way through what is left of an epoch
+//     accesses a random φ of that epoch's pages);
+//   - such a page is missing with the block's share of pages neither
+//     sent nor accessed among those not accessed (accessed pages have all
+//     arrived), and on the wire with the block's pushed pages still in
+//     flight; the first is a network fault, which stalls the guest for
+//     fault_service_time + RTT + the page's transfer + the rest of the
+//     pushed page the link is sending (half a page on average, less on a
+//     path with no RTT: pushResidual), the second a minor fault, which
+//     waits on average half the flight, plus minor_fault_time;
+//   - the guest runs the share of each step its stalls leave it, solved
+//     as a fixed point (with workload.catch_up, it keeps its schedule
+//     while its stalls take less than the step);
+//   - the link sends the requested pages first and pushes with the rest
+//     of the step's capacity: upward from page 0 under prepaging none;
+//     under forward, bubbling and multi-pivot, where each fault moves the
+//     push to the faulting page, into each block in proportion to its
+//     faults (then upward from the last pivot when no page faults).
+//
+// requests, minor faults, stall time, guest time, guest_slowdown and
+// time_to_full_speed_s come from it; TestFluidPostcopyMatrix measures it
+// against the page engine's mean over seeds (see its note in README.md).
+//
+// # Not covered
+//
+// multifd channels and cpu_bound (the push's CPU model), a capped push
+// with rate-limit windows (max_postcopy_bandwidth: requests wait for the
+// source's windows), and the memory options (free_page_hint, page cache,
+// balloon): NewFluidPostcopy names the key. A guest with access_order
+// ascending is refused per run (fluidCovers).
+type FluidPostcopy struct {
+	p PostcopyParams
+}
+
+// NewFluidPostcopy returns the fluid post-copy model, or an error naming
+// the parameter it does not cover.
+func NewFluidPostcopy(p PostcopyParams) (*FluidPostcopy, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	if err := fluidPostcopyParams(p); err != nil {
+		return nil, err
+	}
+	return &FluidPostcopy{p: p}, nil
+}
+
+// fluidPostcopyParams returns an error naming the first key of p the
+// fluid post-copy does not follow.
+func fluidPostcopyParams(p PostcopyParams) error {
+	switch {
+	case p.Multifd.Channels > 0:
+		return errors.New("model.multifd.channels: the post-copy push over multifd channels and its CPU model are not in the fluid engine's post-copy")
+	case p.CPUBound:
+		return errors.New("model.cpu_bound: the post-copy push's CPU model is not in the fluid engine's post-copy")
+	case p.MaxPostcopyBandwidth > 0 && p.RateLimitWindow > 0:
+		return errors.New("model.max_postcopy_bandwidth: under the cap, page requests wait for the source's rate-limit windows, which the fluid engine's post-copy does not follow")
+	case p.memory().active():
+		return errors.New("model.free_page_hint, model.pagecache, model.balloon: the memory options are not in the fluid engine's post-copy")
+	}
+	return nil
+}
+
+// fluidCovers returns an error when in's guest accesses an epoch's pages
+// in ascending order: such a guest races the push through memory (it
+// trails an upward push and waits on pages on the wire instead of
+// requesting them), which a model of counts per block does not follow.
+func (m *FluidPostcopy) fluidCovers(in Input) error {
+	if in.accessOrder() == AccessAscending {
+		return errors.New("workload.access_order: ascending (the default for a sequential generator): a guest scanning memory upwards races the post-copy push page by page, which the fluid engine's post-copy, counts per block of memory, does not follow")
+	}
+	return nil
+}
+
+// Name returns "postcopy".
+func (m *FluidPostcopy) Name() string { return "postcopy" }
+
+// Run simulates one post-copy migration on the fluid engine.
+func (m *FluidPostcopy) Run(ctx context.Context, in Input) (*Result, error) {
+	return runAlone(ctx, in, m.launch)
+}
+
+// Launch starts one fluid post-copy migration beside others ([Launcher]).
+func (m *FluidPostcopy) Launch(eng *sim.Engine, net SharedNet, in Input, done func(*Result, error)) error {
+	return launchShared(eng, net, in, done, m.launch)
+}
+
+func (m *FluidPostcopy) launch(env *runEnv, in Input) (func(error) (*Result, error), error) {
+	p := m.p
+	x, err := fluidInputFor(p.Parts(), in)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.fluidCovers(in); err != nil {
+		return nil, err
+	}
+	if err := in.Path.Validate(); err != nil {
+		return nil, fmt.Errorf("network: %w", err)
+	}
+	if in.VM.DeviceState < 0 {
+		return nil, fmt.Errorf("vm.device_state %v is negative", int64(in.VM.DeviceState))
+	}
+	cfg := p.config()
+	res := &Result{Scenario: in.Scenario, Model: m.Name(), Seed: in.Seed, Calibration: in.Calibration,
+		DeviceStateBytes: uint64(in.VM.DeviceState), Engine: string(EngineFluid), VerdictMargin: 1}
+	g := newFluidGuest(env.eng, x)
+	g.start()
+	r := &fluidPostcopyRun{cfg: cfg, in: in, env: env, eng: env.eng, g: g, x: x, res: res}
+	env.eng.Schedule(sim.Time(cfg.setup), sim.PhaseDecide, func() {
+		g.pause()
+		g.sync()
+		res.SetupTimeS = env.eng.Now().Seconds()
+		res.DirtySyncCount = 1
+		r.begin()
+	})
+	return func(runErr error) (*Result, error) {
+		if runErr != nil && !errors.Is(runErr, sim.ErrStopped) {
+			return nil, runErr
+		}
+		if res.StopReason == 0 {
+			return nil, errors.New("postcopy (fluid): simulation ended without a stop reason")
+		}
+		return res, nil
+	}, nil
+}
+
+// fluidBlock is a block of guest memory in the fluid post-copy's model.
+type fluidBlock struct {
+	lo, hi   uint64
+	n        float64 // pages
+	zero     bool    // the zero class: never accessed, sent as a header
+	pushed   float64 // pages pushed
+	reqd     float64 // pages requested
+	accessed float64 // expected pages accessed since the resume
+	inflight float64 // pushed pages on the wire
+	faults   float64 // network faults in the current step
+}
+
+// unsent returns the block's pages the source still holds.
+func (b *fluidBlock) unsent() float64 { return math.Max(0, b.n-b.pushed-b.reqd) }
+
+// fluidPostcopyRun is the post-copy phase of one fluid migration.
+type fluidPostcopyRun struct {
+	cfg postcopyConfig
+	in  Input
+	env *runEnv
+	eng *sim.Engine
+	g   *fluidGuest
+	x   *traces.Expect
+	res *Result
+
+	rateBps              float64
+	wireNormal, wireZero float64
+	oneWay               float64 // RTT/2, ns
+	pages, zeroPages     float64
+
+	stopAt, resumeAt, doneAt sim.Time
+	pushStart                sim.Time
+	finished                 bool
+	endEv                    *sim.Event
+	release                  func()
+	meter                    fullSpeedMeter
+
+	// The fluid model's state, integrated up to odeT.
+	blocks  []fluidBlock
+	odeT    sim.Time // wall time reached
+	guestT  float64  // guest seconds reached
+	resumeG float64  // guest seconds at the resume
+	pivot   int      // the block the push is in
+	acc     []float64
+	wWin    traces.Window // written since the resume, up to the current epoch
+	rWin    traces.Window // read likewise
+	wCur    traces.Window // the current epoch's writes left
+	rCur    traces.Window
+	wFull   traces.Window // the resume's epoch, whole
+	rFull   traces.Window
+	// Per block, from the windows above (epochSets): expected pages
+	// accessed from the resume to setsFrom, and in [setsFrom, setsEnd).
+	doneSet, curSet   []float64
+	setsFrom, setsEnd float64
+	requests          float64
+	minor             float64
+	stall             float64 // seconds
+	run               float64 // the guest's mean run between network faults in the last step, ns (pushResidual)
+}
+
+func (r *fluidPostcopyRun) begin() {
+	now := r.eng.Now()
+	lay := r.x.Layout()
+	ps := float64(r.in.VM.PageSize)
+	r.pages = float64(lay.Pages)
+	r.zeroPages = float64(lay.Pages - lay.ZeroLo)
+	r.wireNormal = ps + float64(r.cfg.pageHeader)
+	r.wireZero = float64(r.cfg.zeroPageBytes)
+	r.oneWay = float64(r.in.Path.RTT) / 2
+	r.meter = newFullSpeedMeter(r.cfg.fullWindow, r.cfg.fullSpeed)
+	r.rateBps = r.path().SteadyBps(0, now, r.cfg.capBps)
+	r.stopAt = now
+	dev := r.deviceStatePath(now).TransferTime(float64(r.in.VM.DeviceState), r.cfg.capBps)
+	r.pushStart = now.Add(dev)
+	r.resumeAt = r.pushStart.Add(r.cfg.resume + r.in.Path.RTT)
+	r.odeT = r.pushStart
+	r.resumeG = r.g.progress()
+	r.guestT = r.resumeG
+	r.blocks = fluidBlocks(lay)
+	r.acc = make([]float64, len(r.blocks))
+	r.setDone(now)
+	r.meter.addLoss(r.stopAt, r.resumeAt, 1)
+	if r.env != nil && r.env.net != nil {
+		held := false
+		r.release = r.env.net.Hold(0, r.cfg.capBps, func(bps float64) {
+			if held {
+				r.rerate(bps)
+			}
+		})
+		held = true
+	} else {
+		for _, c := range r.in.Path.Schedule {
+			at := sim.Time(c.At)
+			if at <= r.stopAt {
+				continue
+			}
+			r.eng.Schedule(at, sim.PhaseClock, func() {
+				r.rerate(r.in.Path.SteadyBps(0, at, r.cfg.capBps))
+			})
+		}
+	}
+	r.scheduleEnd()
+}
+
+// fluidBlocks cuts memory into 64 blocks, also cut at the layout's class
+// boundaries.
+func fluidBlocks(l traces.Layout) []fluidBlock {
+	cuts := []uint64{0, l.Pages, l.ZeroLo, l.FreeLo, l.PagecacheLo, l.WorkingSet, l.ZipfTop}
+	const n = 64
+	for i := uint64(1); i < n; i++ {
+		cuts = append(cuts, l.Pages*i/n)
+	}
+	slices.Sort(cuts)
+	cuts = slices.Compact(cuts)
+	var out []fluidBlock
+	for i := 0; i+1 < len(cuts); i++ {
+		lo, hi := cuts[i], cuts[i+1]
+		if hi <= lo || hi > l.Pages {
+			continue
+		}
+		out = append(out, fluidBlock{lo: lo, hi: hi, n: float64(hi - lo), zero: lo >= l.ZeroLo})
+	}
+	return out
+}
+
+// path returns the path the phase runs over: in.Path, or the shared
+// network's as it offers it now.
+func (r *fluidPostcopyRun) path() sim.Path {
+	if r.env == nil || r.env.net == nil {
+		return r.in.Path
+	}
+	return r.env.net.Path(0, r.cfg.capBps)
+}
+
+// deviceStatePath is [postcopyRun.deviceStatePath].
+func (r *fluidPostcopyRun) deviceStatePath(now sim.Time) sim.Path {
+	p := r.path()
+	if (r.env == nil || r.env.net == nil) && len(p.Schedule) > 0 {
+		p.Bandwidth, p.Loss, p.Schedule = units.BitRate(p.AvailableBps(now)), 0, nil
+	}
+	return p
+}
+
+// tau returns a page's link time, ns: a zero page's when zero is set.
+func (r *fluidPostcopyRun) tau(zero bool) float64 {
+	if zero {
+		return r.wireZero * 8e9 / r.rateBps
+	}
+	return r.wireNormal * 8e9 / r.rateBps
+}
+
+// setDone sets when the last page lands from the link's work left at now.
+func (r *fluidPostcopyRun) setDone(now sim.Time) {
+	var left float64 // ns of link time
+	for i := range r.blocks {
+		b := &r.blocks[i]
+		left += b.unsent() * r.tau(b.zero)
+	}
+	from := math.Max(float64(now), float64(r.pushStart))
+	r.doneAt = max(r.resumeAt, sim.Time(math.Ceil(from+left+r.oneWay)))
+}
+
+// rerate carries the push on at bps from now.
+func (r *fluidPostcopyRun) rerate(bps float64) {
+	if r.finished || bps <= 0 {
+		return
+	}
+	now := r.eng.Now()
+	r.advance(now)
+	r.rateBps = bps
+	r.setDone(now)
+	r.scheduleEnd()
+}
+
+// scheduleEnd (re)schedules the phase's end: the last page's arrival, or
+// max_time.
+func (r *fluidPostcopyRun) scheduleEnd() {
+	r.eng.Cancel(r.endEv)
+	if limit := sim.Time(r.cfg.maxTime); r.doneAt > limit {
+		r.endEv = r.eng.Schedule(max(limit, r.eng.Now()), sim.PhaseDecide, func() { r.finish(StopMaxTime, r.eng.Now()) })
+	} else {
+		r.endEv = r.eng.Schedule(r.doneAt, sim.PhaseDecide, func() { r.finish(StopPostcopy, r.doneAt) })
+	}
+}
+
+// advance integrates the fluid model up to wall time t.
+func (r *fluidPostcopyRun) advance(t sim.Time) {
+	// Steps of 2 ms: TestFluidPostcopyMatrix's errors are those of 1 ms
+	// steps; 5 ms ones add about half a point, 10 ms ones two or three.
+	step := float64(min(r.x.Epoch(), 2*time.Millisecond))
+	for r.odeT < t {
+		dt := math.Min(step, float64(t-r.odeT))
+		r.step(dt)
+		r.odeT = r.odeT.Add(time.Duration(math.Max(1, math.Round(dt))))
+	}
+}
+
+// step integrates one step of dt ns from odeT.
+func (r *fluidPostcopyRun) step(dt float64) {
+	t0 := float64(r.odeT)
+	budget := dt // ns of link time
+	// The guest runs from the resume on.
+	if run := t0 + dt - float64(r.resumeAt); run > 0 {
+		budget -= r.guestStep(math.Min(dt, run), t0+dt)
+	}
+	r.push(math.Max(0, budget))
+}
+
+// guestStep runs the guest for up to dt ns of wall time, ending at end
+// (ns), and returns the link time its requests took, ns.
+func (r *fluidPostcopyRun) guestStep(dt, end float64) float64 {
+	tauN := r.tau(false)
+	service := float64(r.cfg.faultService)
+	sNet := service + 2*r.oneWay + tauN + pushResidual(tauN, 2*r.oneWay+service, r.run)
+	sMinor := r.oneWay/2 + tauN/2 + float64(r.cfg.minorFault)
+	// The guest ns g of this step. A closed loop runs g such that g and
+	// the stalls of g's accesses fill dt. With catch_up the guest runs
+	// what its wall-clock schedule has due by the step's end (its
+	// backlog included), as much of it as its stalls leave time for.
+	// Stalls grow with g about in proportion; a few fixed-point steps
+	// settle it.
+	stalls := func(g float64) float64 {
+		faults, minor := r.newAccesses(g / 1e9)
+		return faults*sNet + minor*sMinor
+	}
+	gmax, busy := dt, func(g float64) float64 { return g + stalls(g) - dt }
+	if r.in.CatchUp {
+		due := r.resumeG*1e9 + (end - float64(r.stopAt)) // the schedule at the step's end, guest ns
+		gmax, busy = math.Max(0, due-r.guestT*1e9), func(g float64) float64 { return stalls(g) - dt }
+	}
+	g := solveIncreasing(busy, -dt, gmax, 1e-6*dt) // busy(0) = -dt: no accesses, no stalls
+	faults, minor := r.newAccesses(g / 1e9)
+
+	// Commit: the accesses of g guest ns.
+	var reqd float64
+	for i := range r.blocks {
+		b := &r.blocks[i]
+		b.accessed += r.acc[i]
+		b.reqd += b.faults
+		reqd += b.faults
+	}
+	r.guestT += g / 1e9
+	stall := faults*sNet + minor*sMinor
+	if faults > 0 {
+		r.run = g / faults // the guest's time from a resume to its next network fault, ns
+		if r.in.CatchUp && g > dt {
+			r.run = 0 // catching up: the next access comes at once
+		}
+	}
+	r.requests += faults
+	r.minor += minor
+	r.stall += stall / 1e9
+	if loss := math.Min(1, stall/dt); loss > 0 {
+		a := r.odeT
+		if a < r.resumeAt {
+			a = r.resumeAt
+		}
+		r.meter.addLoss(a, a.Add(time.Duration(dt)), loss)
+	}
+	return reqd * tauN
+}
+
+// newAccesses sets acc (each block's new accesses) and each block's
+// faults for the guest running g guest seconds from guestT, and returns
+// the network and minor faults.
+//
+// The pages accessed since the resume are those of the epochs the guest
+// has finished (the first from where it resumed) and a share of the
+// epoch under way: under access_order random, the first φ of the rest of
+// an epoch's time makes a random φ of the accesses left in it, so a page
+// of the current epoch's set has been accessed with probability φ times
+// its own, independently of the epochs before. Background pages belong to
+// every epoch's set.
+func (r *fluidPostcopyRun) newAccesses(g float64) (faults, minor float64) {
+	t := r.guestT + g
+	ep := r.x.Epoch().Seconds()
+	k := math.Floor(t / ep)
+	if k*ep >= t && t > r.resumeG {
+		k-- // t ends epoch k-1
+	}
+	eStart, eEnd := k*ep, (k+1)*ep
+	from := math.Max(r.resumeG, eStart) // the current epoch's part left at the resume
+	phi := 0.0
+	if eEnd > from {
+		phi = math.Min(1, (t-from)/(eEnd-from))
+	}
+	r.epochSets(eStart, from, eEnd)
+	for i := range r.blocks {
+		b := &r.blocks[i]
+		b.faults = 0
+		r.acc[i] = 0
+		if b.zero {
+			continue
+		}
+		total := union(r.doneSet[i], phi*r.curSet[i], b.n)
+		fresh := math.Max(0, total-b.accessed)
+		r.acc[i] = fresh
+		notAcc := b.n - b.accessed
+		if fresh <= 0 || notAcc <= 0 {
+			continue
+		}
+		pm := math.Min(1, b.unsent()/notAcc)
+		pf := math.Min(1-pm, b.inflight/notAcc)
+		b.faults = fresh * pm
+		faults += b.faults
+		minor += fresh * pf
+	}
+	return faults, minor
+}
+
+// epochSets sets each block's expected pages accessed from the resume to
+// from (doneSet) and in what is left of the current epoch, [from, eEnd)
+// (curSet), for the epoch [eStart, eEnd); they change once an epoch, so
+// the steps and the solver's trials within one reuse them.
+func (r *fluidPostcopyRun) epochSets(eStart, from, eEnd float64) {
+	if r.doneSet != nil && from == r.setsFrom && eEnd == r.setsEnd {
+		return
+	}
+	r.setsFrom, r.setsEnd = from, eEnd
+	if r.doneSet == nil {
+		r.doneSet = make([]float64, len(r.blocks))
+		r.curSet = make([]float64, len(r.blocks))
+	}
+	r.x.Written(r.resumeG, from, &r.wWin)
+	r.x.Read(r.resumeG, from, &r.rWin)
+	r.x.Written(from, eEnd, &r.wCur)
+	r.x.Read(from, eEnd, &r.rCur)
+	partial := from > eStart // the resume's epoch: only its upper ranks are left
+	if partial && r.in.BackgroundPages > 0 {
+		r.x.Written(eStart, eEnd, &r.wFull)
+		r.x.Read(eStart, eEnd, &r.rFull)
+	}
+	for i := range r.blocks {
+		b := &r.blocks[i]
+		r.doneSet[i], r.curSet[i] = 0, 0
+		if b.zero {
+			continue
+		}
+		done := union(r.wWin.CountIn(b.lo, b.hi), r.rWin.CountIn(b.lo, b.hi), b.n)
+		cur := union(r.wCur.CountIn(b.lo, b.hi), r.rCur.CountIn(b.lo, b.hi), b.n)
+		if bg := float64(r.in.BackgroundPages) * b.n / r.pages; bg > 0 {
+			if from > r.resumeG {
+				done = union(done, bg, b.n)
+			}
+			left := 1.0
+			if partial {
+				if full := union(r.wFull.CountIn(b.lo, b.hi), r.rFull.CountIn(b.lo, b.hi), b.n); full > 0 {
+					left = math.Min(1, cur/full)
+				}
+			}
+			cur = union(cur, bg*left, b.n)
+		}
+		r.doneSet[i], r.curSet[i] = done, cur
+	}
+}
+
+// pushResidual returns the mean time, ns, a page request waits at the
+// source for the link to finish the pushed page it is sending, pages
+// taking tau ns each. The push runs back to back from the end of the
+// page the guest last waited for, and the next request reaches the
+// source d ns (an RTT and the fault service) plus the guest's run after
+// that page's arrival, a run taken as exponential with mean run ns: on
+// a path whose RTT is not a whole number of pages the phase is spread
+// and the wait half a page; with a short path and a guest that faults
+// at once it is not (a 1 Gbit/s link with no RTT: a third of a page).
+func pushResidual(tau, d, run float64) float64 {
+	if tau <= 0 {
+		return 0
+	}
+	dm := math.Mod(d, tau)
+	if run <= 0 {
+		return math.Mod(tau-dm, tau)
+	}
+	lt := tau / run
+	if lt < 1e-6 {
+		return tau / 2
+	}
+	// Y mod tau, Y exponential: truncated to [0, tau).
+	q := math.Exp(-lt)
+	ey := run - tau*q/(1-q)
+	over := (math.Exp(-(tau-dm)/run) - q) / (1 - q) // P(dm + Y' >= tau)
+	return tau - (dm + ey - tau*over)
+}
+
+// solveIncreasing returns the x in [0, hi] where the nondecreasing f,
+// whose value at 0 is f0 < 0, crosses zero (hi itself when f(hi) <= 0),
+// to within tol: regula falsi with the Illinois step, bracketed, so a
+// kink in f (an epoch's end) slows it but cannot throw it out.
+func solveIncreasing(f func(float64) float64, f0, hi, tol float64) float64 {
+	fb := f(hi)
+	if fb <= 0 || hi <= 0 {
+		return hi
+	}
+	a, b, fa := 0.0, hi, f0
+	side := 0
+	for range 60 {
+		x := b - fb*(b-a)/(fb-fa)
+		if !(x > a && x < b) {
+			x = (a + b) / 2
+		}
+		fx := f(x)
+		if math.Abs(fx) <= tol || b-a <= tol {
+			return x
+		}
+		if fx < 0 {
+			a, fa = x, fx
+			if side == -1 {
+				fb /= 2
+			}
+			side = -1
+		} else {
+			b, fb = x, fx
+			if side == 1 {
+				fa /= 2
+			}
+			side = 1
+		}
+	}
+	return a
+}
+
+// union returns the expected size of the union of two independent random
+// sets of a and b pages among n.
+func union(a, b, n float64) float64 {
+	if n <= 0 {
+		return 0
+	}
+	return math.Min(n, a+b-a*b/n)
+}
+
+// push spends budget ns of link time pushing pages, in the order
+// prepaging gives.
+func (r *fluidPostcopyRun) push(budget float64) {
+	for i := range r.blocks {
+		r.blocks[i].inflight = 0
+	}
+	if budget <= 0 {
+		return
+	}
+	sent := func(b *fluidBlock, ns float64) float64 {
+		tau := r.tau(b.zero)
+		k := math.Min(b.unsent(), ns/tau)
+		b.pushed += k
+		return k * tau
+	}
+	spent, front := 0.0, -1
+	if r.cfg.prepaging != PrepagingNone {
+		// Into each block in proportion to its faults.
+		var total float64
+		for i := range r.blocks {
+			total += r.blocks[i].faults
+		}
+		if total > 0 {
+			last := r.pivot
+			for i := range r.blocks {
+				b := &r.blocks[i]
+				if b.faults > 0 {
+					if k := sent(b, budget*b.faults/total); k > 0 {
+						spent += k
+						front = i
+					}
+					last = i
+				}
+			}
+			r.pivot = last
+		}
+	} else {
+		r.pivot = 0
+	}
+	// The rest upward from the pivot, wrapping.
+	n := len(r.blocks)
+	for k := 0; k < n && budget-spent > 1e-9; k++ {
+		i := (r.pivot + k) % n
+		if k := sent(&r.blocks[i], budget-spent); k > 0 {
+			spent += k
+			front = i
+		}
+	}
+	// The link is busy: the pages of the last oneWay are on the wire, in
+	// the block the push went into last.
+	if front >= 0 && r.oneWay > 0 {
+		b := &r.blocks[front]
+		b.inflight = math.Min(b.pushed, r.oneWay/r.tau(b.zero))
+	}
+}
+
+// progress returns the guest time the guest has reached at the end:
+// with catch_up, when every page has arrived (complete), where its
+// wall-clock schedule has it, since its overdue accesses then run at
+// once ([Postcopy]'s rule).
+func (r *fluidPostcopyRun) progress(end sim.Time, complete bool) float64 {
+	if r.in.CatchUp && complete && end > r.stopAt {
+		return math.Max(r.guestT, r.resumeG+end.Sub(r.stopAt).Seconds())
+	}
+	return r.guestT
+}
+
+// finish ends the migration at end with the given reason and fills the
+// result.
+func (r *fluidPostcopyRun) finish(reason StopReason, end sim.Time) {
+	if r.finished {
+		return
+	}
+	r.advance(end)
+	r.finished = true
+	res := r.res
+	res.StopReason = reason
+	res.Converged = false
+	res.Completed = reason.Completed()
+	res.TotalTimeS = end.Seconds()
+	downtime := r.resumeAt.Sub(r.stopAt)
+	res.DowntimeS = downtime.Seconds()
+	normalPages, zeroSent := r.pages-r.zeroPages, r.zeroPages
+	if reason != StopPostcopy { // cut at max_time: what has left the source
+		var nn, nz float64
+		for _, b := range r.blocks {
+			if b.zero {
+				nz += b.pushed
+			} else {
+				nn += b.pushed + b.reqd
+			}
+		}
+		normalPages, zeroSent = nn, nz
+	}
+	post := normalPages*r.wireNormal + zeroSent*r.wireZero
+	dev := float64(r.in.VM.DeviceState)
+	res.PostcopyBytes = uint64(math.Round(post))
+	res.TransferredBytes = uint64(math.Round(post + dev))
+	res.Pages = PageCounts{Total: uint64(r.pages), Zero: uint64(math.Round(zeroSent)), Normal: uint64(math.Round(normalPages))}
+	dur := end.Sub(r.stopAt).Seconds()
+	round := Round{
+		Round: len(res.RoundsDetail) + 1, StartS: r.stopAt.Seconds(), DurationS: dur,
+		Pages: uint64(math.Round(normalPages + zeroSent)), ZeroPages: uint64(math.Round(zeroSent)), Bytes: uint64(math.Round(post + dev)),
+		Postcopy: true,
+	}
+	if dur > 0 {
+		round.BandwidthBps = (post + dev) * 8 / dur
+	}
+	round.EffectiveBandwidthBps = r.rateBps
+	res.EffectiveBandwidthBps = r.rateBps
+	res.NetworkRTTS = r.in.Path.MeanRTT().Seconds()
+	res.RoundsDetail = append(res.RoundsDetail, round)
+	if r.in.Observer != nil {
+		r.in.Observer.ObserveRound(round)
+	}
+	res.Rounds = len(res.RoundsDetail)
+	res.BandwidthBps = round.BandwidthBps
+	res.GuestTimeS = r.progress(end, reason == StopPostcopy)
+	res.PostcopyRequests = uint64(math.Round(r.requests))
+	res.MinorFaults = uint64(math.Round(r.minor))
+	res.StallTimeS = r.stall
+	if end > r.resumeAt {
+		res.VMAtRiskS = end.Sub(r.resumeAt).Seconds()
+	}
+	if res.TotalTimeS > 0 {
+		res.GuestSlowdown = (downtime.Seconds() + r.stall) / res.TotalTimeS
+	}
+	res.TimeToFullSpeedS = r.meter.result()
+	if r.release != nil {
+		r.release()
+	}
+	r.env.halt()
+}
