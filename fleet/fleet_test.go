@@ -75,7 +75,7 @@ func oneVMFleetIsARun(t *testing.T, engine, model, network string) {
 	} else {
 		runSets = []string{"model.engine=auto"}
 		wantEngine = "page"
-		if strings.HasPrefix(model, "{name: precopy") || strings.HasPrefix(model, "{name: parallel") || strings.HasPrefix(model, "{name: postcopy") {
+		if strings.HasPrefix(model, "{name: precopy") || strings.HasPrefix(model, "{name: parallel") || strings.HasPrefix(model, "{name: postcopy") || strings.HasPrefix(model, "{name: hybrid") {
 			wantEngine = "fluid"
 		}
 	}

@@ -254,6 +254,19 @@ func (b *fluidBitmap) count() (n, v float64) {
 	return n, v
 }
 
+// countIn returns the expected pages of [lo, hi) in the bitmap.
+func (b *fluidBitmap) countIn(lo, hi uint64) float64 {
+	var n float64
+	for i := range b.segs {
+		s := &b.segs[i]
+		if a, z := math.Max(s.lo, float64(lo)), math.Min(s.hi, float64(hi)); z > a {
+			sn, _ := b.in(s, a, z)
+			n += sn
+		}
+	}
+	return n
+}
+
 // zeroCount returns the expected number of zero-class pages in the
 // bitmap (round 1's not yet sent: the guest never writes them).
 func (b *fluidBitmap) zeroCount() float64 {

@@ -467,21 +467,79 @@ func TestFluidBalloonTiming(t *testing.T) {
 // profile and a 1 Gbit/s path with no RTT, 256 MiB guests at 60 % of the
 // link's page rate: 100 cases. Total time, bytes and downtime do not
 // depend on the faults and must match within 0.1 %; the fault figures,
-// a fluid model of the guest racing the push, within the bounds below:
-// requests within 6 % (or 3), stall within 5 % (or 1 ms), guest time
-// within 2 % of the time the guest ran on the destination,
-// time_to_full_speed_s within 5 % (or 10 ms).
+// a fluid model of the guest racing the push, within the bounds of
+// postcopyFamilyMatrix.
 func TestFluidPostcopyMatrix(t *testing.T) {
-	kinds := []struct{ name, gen, extra string }{
-		{"uniform", "{kind: uniform, dirty_rate: %.0f}", ""},
-		{"hotcold", "{kind: hotcold, dirty_rate: %.0f}", ""},
-		{"zipf", "{kind: zipf, dirty_rate: %.0f}", ""},
-		{"uniform-reads", "{kind: uniform, dirty_rate: %.0f, read_rate: 20000}", ""},
-		{"uniform-bg-catchup", "{kind: uniform, dirty_rate: %.0f}", ", background_pages: 300, catch_up: true"},
+	var variants []postcopyVariant
+	for _, o := range []string{"none", "forward", "bubbling", "multi-pivot"} {
+		variants = append(variants, postcopyVariant{o, "{name: postcopy, prepaging: " + o + "}"})
 	}
-	orders := []string{"none", "forward", "bubbling", "multi-pivot"}
-	// The profiles, and a path with no RTT, where a request's wait for
-	// the pushed page on the link has a phase (pushResidual).
+	kinds := append(postcopyKinds[:2:2], postcopyKind{"zipf", "{kind: zipf, dirty_rate: %.0f}", ""})
+	kinds = append(kinds, postcopyKinds[2:]...)
+	postcopyFamilyMatrix(t, kinds, variants, 0.6, faultTolerance{1e-3, 1e-3, 0.06, 0.05, 0.02})
+}
+
+// TestFluidHybridMatrix holds the fluid hybrid to the page engine's mean
+// over 10 seeds: uniform, hotcold, uniform with reads and uniform with
+// background pages and catch_up × one and two pre-copy rounds × both sync
+// policies × pre-paging none and forward × the network profiles and a
+// path with no RTT, 256 MiB guests dirtying 80 % of the link's page rate
+// under a 10 ms downtime limit, so that every case switches: 160 cases.
+// Time and bytes, which now depend on the pre-copy rounds' expected
+// counts, within 1 %, downtime within 2 % (or 1 ms), the same stop
+// reason. The faults are held looser than pure post-copy's: requests
+// within 25 % (or 3), stall within 15 % (or 1 ms), guest time within
+// 15 % of the time on the destination. A hybrid leaves few pages to
+// post-copy, its phase lasts a few round trips, and under forward (and
+// bubbling) on a long path the page engine's push, which resumes from
+// each faulting page upward, leaves the part of the faulting block below
+// that page for later, where the fluid one takes the block as a whole:
+// hotcold with forward over metro and continental, 6-24 requests, gets
+// up to 3 fewer, and up to 14 % less stall. Every other case is within
+// pure post-copy's bounds.
+func TestFluidHybridMatrix(t *testing.T) {
+	var variants []postcopyVariant
+	for _, rounds := range []int{1, 2} {
+		for _, pol := range []string{"pass", "qemu"} {
+			for _, o := range []string{"none", "forward"} {
+				variants = append(variants, postcopyVariant{fmt.Sprintf("%d-%s-%s", rounds, pol, o),
+					fmt.Sprintf("{name: hybrid, precopy_rounds: %d, sync_policy: %s, prepaging: %s, downtime_limit: 10ms}", rounds, pol, o)})
+			}
+		}
+	}
+	postcopyFamilyMatrix(t, postcopyKinds, variants, 0.8, faultTolerance{0.01, 0.02, 0.25, 0.15, 0.15})
+}
+
+// faultTolerance bounds a post-copy matrix's relative errors: total time
+// and bytes; downtime (or 1 ms); requests (or 3); stall (or 1 ms); guest
+// time as a share of the time the guest ran on the destination.
+type faultTolerance struct {
+	time, downtime, requests, stall, guest float64
+}
+
+// postcopyKind is a workload of the post-copy matrices: gen takes the
+// dirty rate; extra adds workload keys.
+type postcopyKind struct{ name, gen, extra string }
+
+// postcopyKinds are the post-copy matrices' workloads but zipf.
+var postcopyKinds = []postcopyKind{
+	{"uniform", "{kind: uniform, dirty_rate: %.0f}", ""},
+	{"hotcold", "{kind: hotcold, dirty_rate: %.0f}", ""},
+	{"uniform-reads", "{kind: uniform, dirty_rate: %.0f, read_rate: 20000}", ""},
+	{"uniform-bg-catchup", "{kind: uniform, dirty_rate: %.0f}", ", background_pages: 300, catch_up: true"},
+}
+
+// postcopyVariant is a model section of the post-copy matrices.
+type postcopyVariant struct{ name, model string }
+
+// postcopyFamilyMatrix runs every kind × variant × network (the profiles
+// and a 1 Gbit/s path with no RTT, where a request's wait for the pushed
+// page on the link has a phase: pushResidual) on a 256 MiB guest
+// dirtying share of the link's page rate, fluid against the mean of 10
+// page seeds, within tol; the stop reason must be the one most seeds
+// reach, and time_to_full_speed_s within 5 % (or 10 ms).
+func postcopyFamilyMatrix(t *testing.T, kinds []postcopyKind, variants []postcopyVariant, share float64, tol faultTolerance) {
+	timeTol, downTol := tol.time, tol.downtime
 	type network struct {
 		name, yaml string
 		pps        float64
@@ -494,18 +552,17 @@ func TestFluidPostcopyMatrix(t *testing.T) {
 	dir := t.TempDir()
 	const seeds = 10
 	var cases, worstReq, worstStall int
-	var maxReq, maxStall, maxGuest, maxFull float64
+	var maxReq, maxStall, maxGuest, maxFull, maxTime, maxDown float64
 	for _, k := range kinds {
-		for _, o := range orders {
+		for _, v := range variants {
 			for _, n := range networks {
-				rate := 0.6 * n.pps
-				name := k.name + "/" + o + "/" + n.name
+				name := k.name + "/" + v.name + "/" + n.name
 				file := filepath.Join(dir, strings.ReplaceAll(name, "/", "-")+".yaml")
-				yaml := fmt.Sprintf("vm: {memory: 256MiB}\nnetwork: %s\nworkload: {generator: "+k.gen+k.extra+"}\nmodel: {name: postcopy, prepaging: %s}\n", n.yaml, rate, o)
+				yaml := fmt.Sprintf("vm: {memory: 256MiB}\nnetwork: %s\nworkload: {generator: "+k.gen+k.extra+"}\nmodel: %s\n", n.yaml, share*n.pps, v.model)
 				if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
 					t.Fatal(err)
 				}
-				c := fluidCase{kind: k.name, variant: o, network: n.name, file: file}
+				c := fluidCase{kind: k.name, variant: v.name, network: n.name, file: file}
 				f := fluidRunCase(t, c, models.EngineFluid, 1)
 				if f == nil {
 					return
@@ -514,11 +571,13 @@ func TestFluidPostcopyMatrix(t *testing.T) {
 					t.Fatalf("%s: engine %q, want fluid", name, f.Engine)
 				}
 				var mT, mB, mD, mR, mS, mG, mF float64
+				stops := map[models.StopReason]int{}
 				for s := range seeds {
 					p := fluidRunCase(t, c, models.EnginePage, uint64(s)+1)
 					if p == nil {
 						return
 					}
+					stops[p.StopReason]++
 					mT += p.TotalTimeS / seeds
 					mB += float64(p.TransferredBytes) / seeds
 					mD += p.DowntimeS / seeds
@@ -536,36 +595,43 @@ func TestFluidPostcopyMatrix(t *testing.T) {
 				}
 				dT, dB, dD := rel(f.TotalTimeS, mT), rel(float64(f.TransferredBytes), mB), rel(f.DowntimeS, mD)
 				dR, dS, dF := rel(float64(f.PostcopyRequests), mR), rel(f.StallTimeS, mS), rel(f.TimeToFullSpeedS, mF)
-				dG := (f.GuestTimeS - mG) / f.VMAtRiskS
-				t.Logf("%-38s requests %+5.1f %% (page %5.0f)  stall %+5.1f %% (page %6.3f s)  guest time %+5.2f %% of %5.3f s  full speed %+5.1f %%",
-					name, 100*dR, mR, 100*dS, mS, 100*dG, f.VMAtRiskS, 100*dF)
-				if math.Abs(dT) > 1e-3 || math.Abs(dB) > 1e-3 || math.Abs(dD) > 1e-3 {
+				dG := 0.0
+				if f.VMAtRiskS > 0 {
+					dG = (f.GuestTimeS - mG) / f.VMAtRiskS
+				}
+				t.Logf("%-44s time %+6.3f %%  requests %+5.1f %% (page %5.0f)  stall %+5.1f %% (page %6.3f s)  guest time %+5.2f %% of %5.3f s  full speed %+5.1f %%",
+					name, 100*dT, 100*dR, mR, 100*dS, mS, 100*dG, f.VMAtRiskS, 100*dF)
+				if stops[f.StopReason] <= seeds/2 {
+					t.Errorf("%s: stop %s, page seeds %v", name, f.StopReason, stops)
+				}
+				if math.Abs(dT) > timeTol || math.Abs(dB) > timeTol || (math.Abs(dD) > downTol && math.Abs(f.DowntimeS-mD) > 1e-3) {
 					t.Errorf("%s: total time %+.3f %%, bytes %+.3f %%, downtime %+.3f %%: want the page engine's", name, 100*dT, 100*dB, 100*dD)
 				}
-				if math.Abs(dR) > 0.06 && math.Abs(float64(f.PostcopyRequests)-mR) > 3 {
+				if math.Abs(dR) > tol.requests && math.Abs(float64(f.PostcopyRequests)-mR) > 3 {
 					t.Errorf("%s: %d requests, page engine %.1f (%+.1f %%)", name, f.PostcopyRequests, mR, 100*dR)
 				}
-				if math.Abs(dS) > 0.05 && math.Abs(f.StallTimeS-mS) > 1e-3 {
+				if math.Abs(dS) > tol.stall && math.Abs(f.StallTimeS-mS) > 1e-3 {
 					t.Errorf("%s: stall %.4f s, page engine %.4f s (%+.1f %%)", name, f.StallTimeS, mS, 100*dS)
 				}
-				if math.Abs(dG) > 0.02 {
+				if math.Abs(dG) > tol.guest {
 					t.Errorf("%s: guest time %.4f s, page engine %.4f s (%+.2f %% of its %.3f s on the destination)", name, f.GuestTimeS, mG, 100*dG, f.VMAtRiskS)
 				}
 				if math.Abs(dF) > 0.05 && math.Abs(f.TimeToFullSpeedS-mF) > 0.01 {
 					t.Errorf("%s: time to full speed %.4f s, page engine %.4f s (%+.1f %%)", name, f.TimeToFullSpeedS, mF, 100*dF)
 				}
-				if math.Abs(dR) > maxReq {
+				if math.Abs(dR) > maxReq && math.Abs(float64(f.PostcopyRequests)-mR) > 3 {
 					maxReq, worstReq = math.Abs(dR), cases
 				}
-				if math.Abs(dS) > maxStall {
+				if math.Abs(dS) > maxStall && math.Abs(f.StallTimeS-mS) > 1e-3 {
 					maxStall, worstStall = math.Abs(dS), cases
 				}
 				maxGuest, maxFull = max(maxGuest, math.Abs(dG)), max(maxFull, math.Abs(dF))
+				maxTime, maxDown = max(maxTime, math.Abs(dT), math.Abs(dB)), max(maxDown, math.Abs(dD))
 			}
 		}
 	}
-	t.Logf("%d cases: worst requests %.1f %% (case %d), stall %.1f %% (case %d), guest time %.2f %%, full speed %.1f %%",
-		cases, 100*maxReq, worstReq, 100*maxStall, worstStall, 100*maxGuest, 100*maxFull)
+	t.Logf("%d cases: worst time or bytes %.3f %%, downtime %.2f %%, requests %.1f %% (case %d), stall %.1f %% (case %d), guest time %.2f %%, full speed %.1f %%",
+		cases, 100*maxTime, 100*maxDown, 100*maxReq, worstReq, 100*maxStall, worstStall, 100*maxGuest, 100*maxFull)
 }
 
 // TestFluidPostcopyRefuses checks what the fluid post-copy leaves to the

@@ -140,13 +140,13 @@ func (m *FluidPostcopy) launch(env *runEnv, in Input) (func(error) (*Result, err
 		DeviceStateBytes: uint64(in.VM.DeviceState), Engine: string(EngineFluid), VerdictMargin: 1}
 	g := newFluidGuest(env.eng, x)
 	g.start()
-	r := &fluidPostcopyRun{cfg: cfg, in: in, env: env, eng: env.eng, g: g, x: x, res: res}
+	r := newFluidPostcopyRun(cfg, in, env, g, x, res)
 	env.eng.Schedule(sim.Time(cfg.setup), sim.PhaseDecide, func() {
 		g.pause()
 		g.sync()
 		res.SetupTimeS = env.eng.Now().Seconds()
 		res.DirtySyncCount = 1
-		r.begin()
+		r.begin(0, nil)
 	})
 	return func(runErr error) (*Result, error) {
 		if runErr != nil && !errors.Is(runErr, sim.ErrStopped) {
@@ -164,6 +164,7 @@ type fluidBlock struct {
 	lo, hi   uint64
 	n        float64 // pages
 	zero     bool    // the zero class: never accessed, sent as a header
+	have     float64 // pages the destination had at the switch (a hybrid's pre-copy sent them)
 	pushed   float64 // pages pushed
 	reqd     float64 // pages requested
 	accessed float64 // expected pages accessed since the resume
@@ -172,7 +173,7 @@ type fluidBlock struct {
 }
 
 // unsent returns the block's pages the source still holds.
-func (b *fluidBlock) unsent() float64 { return math.Max(0, b.n-b.pushed-b.reqd) }
+func (b *fluidBlock) unsent() float64 { return math.Max(0, b.n-b.have-b.pushed-b.reqd) }
 
 // fluidPostcopyRun is the post-copy phase of one fluid migration.
 type fluidPostcopyRun struct {
@@ -215,11 +216,36 @@ type fluidPostcopyRun struct {
 	setsFrom, setsEnd float64
 	requests          float64
 	minor             float64
-	stall             float64 // seconds
-	run               float64 // the guest's mean run between network faults in the last step, ns (pushResidual)
+	stall             float64     // seconds
+	run               float64     // the guest's mean run between network faults in the last step, ns (pushResidual)
+	reqPerNs          float64     // the requests' link time per ns of the guest's part of the last step
+	hist              []pushStep  // the steps whose pushes may still be on the wire, oldest first
+	faultQ            []faultStep // faults whose requests have not reached the source yet, in order
+	faultSpare        [][]float64
+	pivotSum          []float64
+	spare             [][]float64 // their slices, for reuse
+
+	// What the phase sends: pages as full pages and as zero headers
+	// (zeroHeaders: the zero class goes as headers, pure post-copy's),
+	// and what a hybrid's pre-copy rounds sent before.
+	zeroHeaders                  bool
+	sendNormal, sendZero         float64
+	preBytes, preNormal, preZero float64
 }
 
-func (r *fluidPostcopyRun) begin() {
+// newFluidPostcopyRun returns the post-copy phase of a fluid migration
+// whose guest g runs workload x and whose result is res.
+func newFluidPostcopyRun(cfg postcopyConfig, in Input, env *runEnv, g *fluidGuest, x *traces.Expect, res *Result) *fluidPostcopyRun {
+	return &fluidPostcopyRun{cfg: cfg, in: in, env: env, eng: env.eng, g: g, x: x, res: res}
+}
+
+// begin stops the guest now (the caller has paused it) and starts the
+// post-copy phase. pre is the time the guest is stopped before the device
+// state goes out (a hybrid's final sync). missing gives the expected
+// pages of [lo, hi) the destination lacks after a hybrid's pre-copy
+// rounds, all sent as full pages; nil: every page, the zero class as a
+// header (pure post-copy).
+func (r *fluidPostcopyRun) begin(pre time.Duration, missing func(lo, hi uint64) float64) {
 	now := r.eng.Now()
 	lay := r.x.Layout()
 	ps := float64(r.in.VM.PageSize)
@@ -232,13 +258,36 @@ func (r *fluidPostcopyRun) begin() {
 	r.rateBps = r.path().SteadyBps(0, now, r.cfg.capBps)
 	r.stopAt = now
 	dev := r.deviceStatePath(now).TransferTime(float64(r.in.VM.DeviceState), r.cfg.capBps)
-	r.pushStart = now.Add(dev)
+	r.pushStart = now.Add(pre + dev)
 	r.resumeAt = r.pushStart.Add(r.cfg.resume + r.in.Path.RTT)
 	r.odeT = r.pushStart
 	r.resumeG = r.g.progress()
 	r.guestT = r.resumeG
-	r.blocks = fluidBlocks(lay)
+	// Blocks are also cut where the workload's pieces change (a hotcold
+	// guest's hot part, the phases' working sets): a block must be
+	// uniform for the pages a hybrid leaves behind, which the guest wrote
+	// last, to be spread like those it touches next.
+	// So are they where the epoch under way at the stop splits between
+	// the pages written before it (the epoch's lowest, all still to send
+	// after a hybrid's rounds) and those it has yet to touch.
+	var w, part traces.Window
+	ep := r.x.Epoch().Seconds()
+	r.x.Written(0, math.Max(r.resumeG, ep), &w)
+	r.x.Written(math.Floor(r.resumeG/ep)*ep, r.resumeG, &part)
+	r.blocks = fluidBlocks(lay, append(w.Pieces, part.Pieces...))
+
 	r.acc = make([]float64, len(r.blocks))
+	r.zeroHeaders = missing == nil
+	if missing == nil {
+		r.sendNormal, r.sendZero = r.pages-r.zeroPages, r.zeroPages
+	} else {
+		for i := range r.blocks {
+			b := &r.blocks[i]
+			m := math.Min(b.n, math.Max(0, missing(b.lo, b.hi)))
+			b.have = b.n - m
+			r.sendNormal += m
+		}
+	}
 	r.setDone(now)
 	r.meter.addLoss(r.stopAt, r.resumeAt, 1)
 	if r.env != nil && r.env.net != nil {
@@ -264,9 +313,12 @@ func (r *fluidPostcopyRun) begin() {
 }
 
 // fluidBlocks cuts memory into 64 blocks, also cut at the layout's class
-// boundaries.
-func fluidBlocks(l traces.Layout) []fluidBlock {
+// boundaries and at those of pieces.
+func fluidBlocks(l traces.Layout, pieces []traces.Piece) []fluidBlock {
 	cuts := []uint64{0, l.Pages, l.ZeroLo, l.FreeLo, l.PagecacheLo, l.WorkingSet, l.ZipfTop}
+	for _, pc := range pieces {
+		cuts = append(cuts, pc.Lo, pc.Hi)
+	}
 	const n = 64
 	for i := uint64(1); i < n; i++ {
 		cuts = append(cuts, l.Pages*i/n)
@@ -304,7 +356,7 @@ func (r *fluidPostcopyRun) deviceStatePath(now sim.Time) sim.Path {
 
 // tau returns a page's link time, ns: a zero page's when zero is set.
 func (r *fluidPostcopyRun) tau(zero bool) float64 {
-	if zero {
+	if zero && r.zeroHeaders {
 		return r.wireZero * 8e9 / r.rateBps
 	}
 	return r.wireNormal * 8e9 / r.rateBps
@@ -357,14 +409,28 @@ func (r *fluidPostcopyRun) advance(t sim.Time) {
 }
 
 // step integrates one step of dt ns from odeT.
+//
+// The guest runs from the resume on, and meets the pages as they are
+// halfway through its part of the step: the push goes on to there first
+// (less the link time the requests are expected to take by then, at the
+// last step's rate), then the guest, then the push for the rest of the
+// step. (Taking the state at the step's start instead overstates what is
+// missing while the push runs through what the guest touches: 10 % more
+// faults for a hybrid whose post-copy lasts 15 ms.)
 func (r *fluidPostcopyRun) step(dt float64) {
 	t0 := float64(r.odeT)
-	budget := dt // ns of link time
-	// The guest runs from the resume on.
-	if run := t0 + dt - float64(r.resumeAt); run > 0 {
-		budget -= r.guestStep(math.Min(dt, run), t0+dt)
+	run := math.Min(dt, t0+dt-float64(r.resumeAt))
+	if run <= 0 {
+		r.push(dt, t0, t0+dt)
+		return
 	}
-	r.push(math.Max(0, budget))
+	pre := dt - run/2 // wall ns before the guest's midpoint
+	est := math.Min(pre, r.reqPerNs*run/2)
+	r.push(pre-est, t0, t0+pre)
+	reqd := r.guestStep(run, t0+dt)
+	r.reqPerNs = reqd / run
+	r.noteFaults(t0 + pre)
+	r.push(math.Max(0, dt-pre-(reqd-est)), t0+pre, t0+dt)
 }
 
 // guestStep runs the guest for up to dt ns of wall time, ending at end
@@ -499,7 +565,10 @@ func (r *fluidPostcopyRun) epochSets(eStart, from, eEnd float64) {
 		}
 		done := union(r.wWin.CountIn(b.lo, b.hi), r.rWin.CountIn(b.lo, b.hi), b.n)
 		cur := union(r.wCur.CountIn(b.lo, b.hi), r.rCur.CountIn(b.lo, b.hi), b.n)
-		if bg := float64(r.in.BackgroundPages) * b.n / r.pages; bg > 0 {
+		// Background pages are never written: after a hybrid's pre-copy
+		// rounds they are all at the destination, and touching them costs
+		// nothing (nor do they make the pages left missing likelier).
+		if bg := float64(r.in.BackgroundPages) * b.n / r.pages; bg > 0 && r.zeroHeaders {
 			if from > r.resumeG {
 				done = union(done, bg, b.n)
 			}
@@ -589,60 +658,187 @@ func union(a, b, n float64) float64 {
 	return math.Min(n, a+b-a*b/n)
 }
 
-// push spends budget ns of link time pushing pages, in the order
-// prepaging gives.
-func (r *fluidPostcopyRun) push(budget float64) {
+// push spends budget ns of link time from wall time a to c (ns) pushing
+// pages, in the order prepaging gives, and sets what is on the wire.
+func (r *fluidPostcopyRun) push(budget, a, c float64) {
+	cur := r.pushHistory(c - a)
+	pivots := r.arrivedFaults(c)
+	if budget > 0 {
+		r.pushPages(budget, cur, pivots)
+	}
+	// The pages pushed in the last oneWay of wall time are on the wire,
+	// the oldest step's in proportion.
 	for i := range r.blocks {
 		r.blocks[i].inflight = 0
 	}
-	if budget <= 0 {
+	left := r.oneWay
+	for j := len(r.hist) - 1; j >= 0 && left > 0; j-- {
+		h := &r.hist[j]
+		f := math.Min(1, left/h.dt)
+		for i, k := range h.pushed {
+			r.blocks[i].inflight += f * k
+		}
+		left -= h.dt
+	}
+	for i := range r.blocks {
+		b := &r.blocks[i]
+		b.inflight = math.Min(b.inflight, b.pushed)
+	}
+}
+
+// faultStep is the network faults per block of a guest step, whose
+// requests reach the source at arrive (ns) and move the push there.
+type faultStep struct {
+	arrive float64
+	faults []float64
+}
+
+// noteFaults records the faults of the guest step just run, made about
+// at wall time at (ns): their requests reach the source a fault service
+// and half an RTT later.
+func (r *fluidPostcopyRun) noteFaults(at float64) {
+	if r.cfg.prepaging == PrepagingNone {
 		return
 	}
-	sent := func(b *fluidBlock, ns float64) float64 {
+	var f []float64
+	if n := len(r.faultSpare); n > 0 {
+		f, r.faultSpare = r.faultSpare[n-1], r.faultSpare[:n-1]
+	} else {
+		f = make([]float64, len(r.blocks))
+	}
+	any := false
+	for i := range r.blocks {
+		f[i] = r.blocks[i].faults
+		any = any || f[i] > 0
+	}
+	if !any {
+		r.faultSpare = append(r.faultSpare, f)
+		return
+	}
+	r.faultQ = append(r.faultQ, faultStep{arrive: at + float64(r.cfg.faultService) + r.oneWay, faults: f})
+}
+
+// arrivedFaults returns the faults per block whose requests have reached
+// the source by wall time c (ns), taking them off the queue; if none,
+// those that arrived last: between requests the push goes on from the
+// last one's page, which is any of them with their weights.
+func (r *fluidPostcopyRun) arrivedFaults(c float64) []float64 {
+	k := 0
+	for k < len(r.faultQ) && r.faultQ[k].arrive < c {
+		k++
+	}
+	if k == 0 {
+		return r.pivotSum
+	}
+	if r.pivotSum == nil {
+		r.pivotSum = make([]float64, len(r.blocks))
+	}
+	clear(r.pivotSum)
+	for _, q := range r.faultQ[:k] {
+		for i, f := range q.faults {
+			r.pivotSum[i] += f
+		}
+		r.faultSpare = append(r.faultSpare, q.faults)
+	}
+	r.faultQ = append(r.faultQ[:0], r.faultQ[k:]...)
+	return r.pivotSum
+}
+
+// pushStep is one step's pushes per block, for the pages on the wire.
+type pushStep struct {
+	dt     float64 // the step's wall time, ns
+	pushed []float64
+}
+
+// pushHistory starts the record of a step of dt ns, dropping the steps
+// that left the wire (older than oneWay), and returns its pushes, zeroed.
+func (r *fluidPostcopyRun) pushHistory(dt float64) []float64 {
+	var span float64
+	keep := len(r.hist)
+	for j := len(r.hist) - 1; j >= 0; j-- {
+		if span >= r.oneWay {
+			break
+		}
+		span += r.hist[j].dt
+		keep = j
+	}
+	if drop := keep; drop > 0 {
+		spare := make([][]float64, 0, drop)
+		for _, h := range r.hist[:drop] {
+			spare = append(spare, h.pushed)
+		}
+		r.hist = append(r.hist[:0], r.hist[drop:]...)
+		r.spare = append(r.spare, spare...)
+	}
+	var cur []float64
+	if n := len(r.spare); n > 0 {
+		cur, r.spare = r.spare[n-1], r.spare[:n-1]
+		clear(cur)
+	} else {
+		cur = make([]float64, len(r.blocks))
+	}
+	if r.oneWay <= 0 {
+		r.spare = append(r.spare, cur) // nothing stays on the wire
+		return cur
+	}
+	r.hist = append(r.hist, pushStep{dt: dt, pushed: cur})
+	return cur
+}
+
+// pushPages spends budget ns of link time pushing pages in the order
+// prepaging gives, adding each block's pushes to cur. Under none the push
+// scans upward from page 0. Under forward each fault moves it to the
+// faulting page, from where it scans upward, so each block's faults take
+// their share of the step's pushes upward from the block; bubbling and
+// multi-pivot expand from the faulting page both ways, half each (the
+// rest to the other side when one runs out). Without faults the push
+// goes on from where it was.
+func (r *fluidPostcopyRun) pushPages(budget float64, cur, pivots []float64) {
+	n := len(r.blocks)
+	sent := func(i int, ns float64) float64 {
+		b := &r.blocks[i]
 		tau := r.tau(b.zero)
 		k := math.Min(b.unsent(), ns/tau)
+		if k <= 0 {
+			return 0
+		}
 		b.pushed += k
+		cur[i] += k
+		r.pivot = i
 		return k * tau
 	}
-	spent, front := 0.0, -1
-	if r.cfg.prepaging != PrepagingNone {
-		// Into each block in proportion to its faults.
-		var total float64
-		for i := range r.blocks {
-			total += r.blocks[i].faults
+	// sweep pushes up to ns from block i on, one way (dir ±1), and
+	// returns the link time spent.
+	sweep := func(i, dir int, ns float64) float64 {
+		spent := 0.0
+		for k := 0; k < n && ns-spent > 1e-9; k++ {
+			spent += sent(((i+dir*k)%n+n)%n, ns-spent)
 		}
-		if total > 0 {
-			last := r.pivot
-			for i := range r.blocks {
-				b := &r.blocks[i]
-				if b.faults > 0 {
-					if k := sent(b, budget*b.faults/total); k > 0 {
-						spent += k
-						front = i
-					}
-					last = i
-				}
-			}
-			r.pivot = last
-		}
-	} else {
+		return spent
+	}
+	spent := 0.0
+	if r.cfg.prepaging == PrepagingNone {
 		r.pivot = 0
-	}
-	// The rest upward from the pivot, wrapping.
-	n := len(r.blocks)
-	for k := 0; k < n && budget-spent > 1e-9; k++ {
-		i := (r.pivot + k) % n
-		if k := sent(&r.blocks[i], budget-spent); k > 0 {
-			spent += k
-			front = i
+	} else {
+		var total float64
+		for _, f := range pivots {
+			total += f
+		}
+		for i, f := range pivots {
+			if f <= 0 || total <= 0 {
+				continue
+			}
+			share := budget * f / total
+			if r.cfg.prepaging == PrepagingForward {
+				spent += sweep(i, 1, share)
+				continue
+			}
+			up := sweep(i, 1, share/2)
+			down := sweep(i-1, -1, share-up)
+			spent += up + down + sweep(i, 1, share-up-down)
 		}
 	}
-	// The link is busy: the pages of the last oneWay are on the wire, in
-	// the block the push went into last.
-	if front >= 0 && r.oneWay > 0 {
-		b := &r.blocks[front]
-		b.inflight = math.Min(b.pushed, r.oneWay/r.tau(b.zero))
-	}
+	spent += sweep(r.pivot, 1, budget-spent)
 }
 
 // progress returns the guest time the guest has reached at the end:
@@ -671,11 +867,11 @@ func (r *fluidPostcopyRun) finish(reason StopReason, end sim.Time) {
 	res.TotalTimeS = end.Seconds()
 	downtime := r.resumeAt.Sub(r.stopAt)
 	res.DowntimeS = downtime.Seconds()
-	normalPages, zeroSent := r.pages-r.zeroPages, r.zeroPages
+	normalPages, zeroSent := r.sendNormal, r.sendZero
 	if reason != StopPostcopy { // cut at max_time: what has left the source
 		var nn, nz float64
 		for _, b := range r.blocks {
-			if b.zero {
+			if b.zero && r.zeroHeaders {
 				nz += b.pushed
 			} else {
 				nn += b.pushed + b.reqd
@@ -685,9 +881,10 @@ func (r *fluidPostcopyRun) finish(reason StopReason, end sim.Time) {
 	}
 	post := normalPages*r.wireNormal + zeroSent*r.wireZero
 	dev := float64(r.in.VM.DeviceState)
+	res.PrecopyBytes = uint64(math.Round(r.preBytes))
 	res.PostcopyBytes = uint64(math.Round(post))
-	res.TransferredBytes = uint64(math.Round(post + dev))
-	res.Pages = PageCounts{Total: uint64(r.pages), Zero: uint64(math.Round(zeroSent)), Normal: uint64(math.Round(normalPages))}
+	res.TransferredBytes = uint64(math.Round(r.preBytes + post + dev))
+	res.Pages = PageCounts{Total: uint64(r.pages), Zero: uint64(math.Round(r.preZero + zeroSent)), Normal: uint64(math.Round(r.preNormal + normalPages))}
 	dur := end.Sub(r.stopAt).Seconds()
 	round := Round{
 		Round: len(res.RoundsDetail) + 1, StartS: r.stopAt.Seconds(), DurationS: dur,
@@ -705,7 +902,9 @@ func (r *fluidPostcopyRun) finish(reason StopReason, end sim.Time) {
 		r.in.Observer.ObserveRound(round)
 	}
 	res.Rounds = len(res.RoundsDetail)
-	res.BandwidthBps = round.BandwidthBps
+	if res.BandwidthBps == 0 {
+		res.BandwidthBps = round.BandwidthBps
+	}
 	res.GuestTimeS = r.progress(end, reason == StopPostcopy)
 	res.PostcopyRequests = uint64(math.Round(r.requests))
 	res.MinorFaults = uint64(math.Round(r.minor))
@@ -713,8 +912,14 @@ func (r *fluidPostcopyRun) finish(reason StopReason, end sim.Time) {
 	if end > r.resumeAt {
 		res.VMAtRiskS = end.Sub(r.resumeAt).Seconds()
 	}
+	lost := downtime.Seconds() + r.stall
+	for _, rd := range res.RoundsDetail {
+		if !rd.Postcopy && !rd.StopAndCopy {
+			lost += rd.DurationS * rd.ThrottlePct / 100
+		}
+	}
 	if res.TotalTimeS > 0 {
-		res.GuestSlowdown = (downtime.Seconds() + r.stall) / res.TotalTimeS
+		res.GuestSlowdown = lost / res.TotalTimeS
 	}
 	res.TimeToFullSpeedS = r.meter.result()
 	if r.release != nil {

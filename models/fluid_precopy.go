@@ -234,6 +234,12 @@ type fluidRun struct {
 	highCount     int
 	throttlePct   float64
 
+	// A hybrid's switch to post-copy (fluid_hybrid.go): at the sync that
+	// ends live round handoverAfter, unless the migration completes
+	// there, handover gets the expected pages of any range still to send.
+	handoverAfter int
+	handover      func(missing func(lo, hi uint64) float64)
+
 	// margin is the product over decisions of the chance that a seed
 	// takes the same branch (Result.VerdictMargin).
 	margin float64
@@ -384,6 +390,8 @@ func (r *fluidRun) endRound() {
 	switch {
 	case remaining <= threshold:
 		r.stopAndCopy(StopDowntimeMet, n, 0)
+	case r.switchDue():
+		r.handover(w.CountIn)
 	case r.p.MaxRounds > 0 && r.liveRounds >= r.p.MaxRounds:
 		r.stopAndCopy(StopMaxRounds, n, 0)
 	case r.p.MaxBytesFactor > 0 && r.transferred >= r.p.MaxBytesFactor*float64(r.in.VM.Memory):
@@ -758,6 +766,8 @@ func (r *fluidRun) syncQEMU() {
 	switch {
 	case remaining < th || n < 0.5:
 		r.stopAndCopy(StopDowntimeMet, n, r.bm.zeroCount())
+	case r.switchDue():
+		r.handover(r.bm.countIn)
 	case r.p.MaxRounds > 0 && r.liveRounds >= r.p.MaxRounds:
 		r.stopAndCopy(StopMaxRounds, n, r.bm.zeroCount())
 	case r.p.MaxBytesFactor > 0 && r.transferred >= r.p.MaxBytesFactor*float64(r.in.VM.Memory):
@@ -767,6 +777,11 @@ func (r *fluidRun) syncQEMU() {
 	default:
 		r.eng.After(r.syncPause(), sim.PhaseDecide, r.startPeriod)
 	}
+}
+
+// switchDue reports whether a hybrid's switch is due at this decision.
+func (r *fluidRun) switchDue() bool {
+	return r.handover != nil && r.liveRounds >= r.handoverAfter
 }
 
 // syncPause is [precopyRun.syncPause].

@@ -274,8 +274,8 @@ func Registry() []Info {
 	all := []Info{
 		withFluid(precopyInfo(), func(p PrecopyParams) (Launcher, error) { return NewFluidPrecopy(p) }),
 		withFluid(postcopyInfo(), func(p PostcopyParams) (Launcher, error) { return NewFluidPostcopy(p) }),
-		withoutFluid(hybridInfo(), "its post-copy phase has no fluid form yet"),
-		withoutFluid(enlightenedInfo(), "post-copy's faults depend on the order in which pages arrive and the guest touches them; its fluid form is not built yet"),
+		withFluid(hybridInfo(), func(p HybridParams) (Launcher, error) { return NewFluidHybrid(p) }),
+		withoutFluid(enlightenedInfo(), "its push follows the guest's own future accesses, page by page, whose race with the guest the fluid post-copy's counts per block of memory do not follow; its fluid form is not built yet"),
 		withFluid(parallelInfo(), func(p ParallelParams) (Launcher, error) { return NewFluidParallel(p) }),
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].Name < all[j].Name })

@@ -49,8 +49,10 @@ func TestEngineKeyErrors(t *testing.T) {
 			`s.yaml:5: model.engine: "warp" is not page, fluid or auto`},
 		{"xbzrle", "vm: {memory: 64MiB}\n" + gen + "model:\n  name: precopy\n  engine: fluid\n  xbzrle: {enabled: true, cache_size: 32MiB}\n",
 			"s.yaml:5: model.engine: fluid does not cover model.xbzrle.cache_size: 8192 pages, fewer than the 16384 the workload can write"},
-		{"hybrid", "vm: {memory: 64MiB}\n" + gen + "model: {name: hybrid, engine: fluid}\n",
-			"s.yaml:3: model.engine: fluid does not cover model.name: model hybrid: "},
+		{"enlightened", "vm: {memory: 64MiB}\n" + gen + "model: {name: enlightened, engine: fluid}\n",
+			"s.yaml:3: model.engine: fluid does not cover model.name: model enlightened: "},
+		{"hybrid-zipf", "vm: {memory: 64MiB}\nworkload: {generator: {kind: zipf, dirty_rate: 1000}}\nmodel: {name: hybrid, engine: fluid}\n",
+			"s.yaml:3: model.engine: fluid does not cover workload.generator.kind: zipf: "},
 		{"postcopy-ascending", "vm: {memory: 64MiB}\nworkload: {generator: {kind: uniform, dirty_rate: 1000}, access_order: ascending}\nmodel: {name: postcopy, engine: fluid}\n",
 			"s.yaml:3: model.engine: fluid does not cover workload.access_order: ascending"},
 		{"access-order", "vm: {memory: 64MiB}\nworkload: {generator: {kind: uniform, dirty_rate: 1000}, access_order: downward}\n",
@@ -144,8 +146,12 @@ func TestEngineChoice(t *testing.T) {
 		t.Errorf("auto on post-copy in random order: engine %q (%q), want fluid", rnd.Engine, rnd.EngineFallback)
 	}
 	hyb, _ := run("model.engine=auto", "model.name=hybrid", "workload.access_order=random")
-	if hyb.Engine != "page" || !strings.Contains(hyb.EngineFallback, "model hybrid") {
-		t.Errorf("auto on hybrid: engine %q, fallback %q; want page, naming the model", hyb.Engine, hyb.EngineFallback)
+	if hyb.Engine != "fluid" {
+		t.Errorf("auto on hybrid in random order: engine %q (%q), want fluid", hyb.Engine, hyb.EngineFallback)
+	}
+	enl, _ := run("model.engine=auto", "model.name=enlightened", "workload.access_order=random")
+	if enl.Engine != "page" || !strings.Contains(enl.EngineFallback, "model enlightened") {
+		t.Errorf("auto on enlightened: engine %q, fallback %q; want page, naming the model", enl.Engine, enl.EngineFallback)
 	}
 	// XBZRLE runs fluid while its cache holds the working set (64 MiB
 	// here, QEMU's default cache), page when it does not.

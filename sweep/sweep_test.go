@@ -23,6 +23,7 @@ base:
   vm: {memory: 64MiB}
   workload:
     generator: {kind: uniform, dirty_rate: 4000, working_set: 32MiB, duration: 2s}
+    access_order: ascending   # post-copy on the page engine (auto), which reads traces through the cache
 grid:
   network.bandwidth: [200Mbit, 500Mbit, 1Gbit]
   model.name: [precopy, postcopy]

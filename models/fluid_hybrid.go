@@ -1,0 +1,160 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/migsim/migsim/sim"
+)
+
+// FluidHybrid is [Hybrid] on the fluid engine (model.engine fluid): the
+// live rounds are [FluidPrecopy]'s, and at the sync that ends round
+// precopy_rounds (unless the migration completes there, as pre-copy)
+// the switch hands the pages still to send, as expected counts per
+// range of memory (the last sync's set under sync_policy pass, the
+// migration bitmap under qemu), to [FluidPostcopy]'s phase: the guest
+// stops, the final sync (sync_time_per_gib × memory) and the device
+// state go before it resumes, and the push and the guest's faults are
+// the fluid post-copy's over what the destination lacks. precopy_rounds
+// 0 is [FluidPostcopy].
+//
+// # Not covered
+//
+// What [FluidPostcopy] does not cover (its keys are the hybrid's too),
+// XBZRLE in the live rounds, and a zipf workload: the pages a zipf
+// guest wrote last, which the switch leaves to post-copy, are its
+// popular ranks, which it also touches first after the resume; counts
+// per block of memory do not follow that correlation within a block.
+type FluidHybrid struct {
+	p HybridParams
+}
+
+// NewFluidHybrid returns the fluid hybrid model, or an error naming the
+// parameter it does not cover.
+func NewFluidHybrid(p HybridParams) (*FluidHybrid, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	post := PostcopyParams{Push: p.Push, Faults: p.Faults, Stream: p.Stream, Memory: p.Memory, Multifd: p.Multifd}
+	if err := fluidPostcopyParams(post); err != nil {
+		return nil, err
+	}
+	if p.Xbzrle.Enabled {
+		return nil, errors.New("model.xbzrle: XBZRLE in a hybrid's live rounds is not in the fluid engine's hybrid")
+	}
+	return &FluidHybrid{p: p}, nil
+}
+
+// fluidCovers returns an error for what the fluid hybrid does not run on
+// in: the post-copy's access order, a zipf workload.
+func (m *FluidHybrid) fluidCovers(in Input) error {
+	if err := (&FluidPostcopy{}).fluidCovers(in); err != nil {
+		return err
+	}
+	if m.p.PrecopyRounds == 0 || in.Generator == nil {
+		return nil
+	}
+	if key, ok := zipfKey(in); ok {
+		return fmt.Errorf("%s: zipf: the pages a hybrid leaves to post-copy are the popular ranks the guest touches first after the resume, a correlation within each block of memory that the fluid engine's counts per block do not follow", key)
+	}
+	return nil
+}
+
+// zipfKey returns the key of in's first zipf workload, if any.
+func zipfKey(in Input) (string, bool) {
+	g := in.Generator
+	if g.Kind == "zipf" {
+		return "workload.generator.kind", true
+	}
+	for i, ph := range g.Phases {
+		if ph.Kind == "zipf" {
+			return fmt.Sprintf("workload.generator.phases[%d].kind", i), true
+		}
+	}
+	return "", false
+}
+
+// Name returns "hybrid".
+func (m *FluidHybrid) Name() string { return "hybrid" }
+
+// Run simulates one hybrid migration on the fluid engine.
+func (m *FluidHybrid) Run(ctx context.Context, in Input) (*Result, error) {
+	return runAlone(ctx, in, m.launch)
+}
+
+// Launch starts one fluid hybrid migration beside others ([Launcher]).
+func (m *FluidHybrid) Launch(eng *sim.Engine, net SharedNet, in Input, done func(*Result, error)) error {
+	return launchShared(eng, net, in, done, m.launch)
+}
+
+func (m *FluidHybrid) launch(env *runEnv, in Input) (func(error) (*Result, error), error) {
+	if err := m.fluidCovers(in); err != nil {
+		return nil, err
+	}
+	cfg := m.p.config()
+	if m.p.PrecopyRounds == 0 {
+		post := &FluidPostcopy{p: PostcopyParams{Push: m.p.Push, Faults: m.p.Faults, Stream: m.p.Stream, Memory: m.p.Memory, Multifd: m.p.Multifd}}
+		wait, err := post.launch(env, in)
+		if err != nil {
+			return nil, err
+		}
+		return func(runErr error) (*Result, error) {
+			res, err := wait(runErr)
+			if res != nil {
+				res.Model = m.Name()
+			}
+			return res, err
+		}, nil
+	}
+	pre := m.p.precopy()
+	x, err := fluidInputFor(pre.Parts(), in)
+	if err != nil {
+		return nil, err
+	}
+	if err := in.Path.Validate(); err != nil {
+		return nil, fmt.Errorf("network: %w", err)
+	}
+	if in.VM.DeviceState < 0 {
+		return nil, fmt.Errorf("vm.device_state %v is negative", int64(in.VM.DeviceState))
+	}
+	r := newFluidRun(pre, in, env, x)
+	r.res.Model = m.Name()
+	r.handoverAfter = m.p.PrecopyRounds
+	r.handover = r.postcopyHandover(cfg)
+	r.start()
+	return func(runErr error) (*Result, error) {
+		if runErr != nil && !errors.Is(runErr, sim.ErrStopped) {
+			return nil, runErr
+		}
+		if r.res.StopReason == 0 {
+			return nil, errors.New("hybrid (fluid): simulation ended without a stop reason")
+		}
+		return r.res, nil
+	}, nil
+}
+
+// postcopyHandover returns the switch of r to post-copy under cfg
+// ([precopyRun.postcopyHandover]): the guest stops, the final sync runs
+// with it stopped, and the fluid post-copy phase goes on from here on
+// the same network with missing, the pages still to send.
+func (r *fluidRun) postcopyHandover(cfg postcopyConfig) func(missing func(lo, hi uint64) float64) {
+	return func(missing func(lo, hi uint64) float64) {
+		now := r.eng.Now()
+		res := r.res
+		res.BandwidthBps = r.liveBytes * 8 / now.Sub(r.liveStart).Seconds()
+		res.ExpectedDowntimeS = r.lastExpected
+		res.StopReason = StopPostcopy // the pre-copy run's time limit no longer applies
+		r.g.pause()
+		res.VerdictMargin = r.margin
+		post := newFluidPostcopyRun(cfg, r.in, r.env, r.g, r.x, res)
+		post.preBytes, post.preNormal, post.preZero = r.transferred, r.normalPages, r.zeroPages
+		post.begin(r.syncCost, missing)
+		// missing has been read (under sync_policy pass it is the last
+		// sync's window, which the next sync reuses): the final sync,
+		// with the guest stopped, finds nothing written since.
+		r.g.sync()
+		res.DirtySyncCount++
+		r.bm.release()
+	}
+}
