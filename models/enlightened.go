@@ -30,9 +30,10 @@ import (
 //     the destination backs them with fresh pages, so an access to one
 //     neither faults nor moves data (the guest allocates before it uses).
 //   - The working set goes first. The guest marks the pages it will touch
-//     within ws_horizon of guest time after the stop; the push sends them
-//     in the order the guest first touches them, then every other page
-//     upwards from page 0. Requests do not move the push.
+//     within ws_horizon of guest time after the stop (rounded up to whole
+//     epochs, its background pages included: its kernel's own); the push
+//     sends them in the order the guest first touches them, then every
+//     other page upwards from page 0. Requests do not move the push.
 //   - The figure of merit is time_to_full_speed_s: when the guest, over a
 //     full_speed_window sliding window, runs at full_speed_threshold or
 //     more of its undisturbed speed from then on.
@@ -135,7 +136,11 @@ func workingSet(in Input, g *guest, horizon time.Duration) ([]uint32, error) {
 	if left >= 0 {
 		return list, nil
 	}
-	src, err := in.Trace()
+	open := in.Trace // the guest's own pages too: its kernel marks them first
+	if in.BackgroundPages > 0 {
+		open = withBackground(open, in.BackgroundPages)
+	}
+	src, err := open()
 	if err != nil {
 		return nil, err
 	}
@@ -152,7 +157,7 @@ func workingSet(in Input, g *guest, horizon time.Duration) ([]uint32, error) {
 			}
 			read = 0
 			_ = traces.Close(src)
-			if src, err = in.Trace(); err != nil {
+			if src, err = open(); err != nil {
 				return nil, err
 			}
 			past = true

@@ -517,6 +517,25 @@ type faultTolerance struct {
 	time, downtime, requests, stall, guest float64
 }
 
+// TestFluidEnlightenedMatrix holds the fluid enlightened post-copy to
+// the page engine's mean over 10 seeds: uniform, hotcold (with a free and
+// a zero class), uniform with reads and uniform with background pages and
+// catch_up × ws_horizon 0, 100 ms, 2 s and 20 s × the network profiles
+// and a path with no RTT, 256 MiB guests at 60 % of the link's page rate:
+// 80 cases, within the bounds of pure post-copy but stall, held to 10 %
+// (or 1 ms): with background pages and catch_up the fluid guest, riding
+// the list's front, stalls up to 8.5 % (2 ms) less.
+func TestFluidEnlightenedMatrix(t *testing.T) {
+	var variants []postcopyVariant
+	for _, h := range []string{"0s", "100ms", "2s", "20s"} {
+		variants = append(variants, postcopyVariant{h, "{name: enlightened, ws_horizon: " + h + "}"})
+	}
+	kinds := []postcopyKind{postcopyKinds[0],
+		{"hotcold-free", "{kind: hotcold, dirty_rate: %.0f, free_fraction: 0.2, zero_fraction: 0.1}", ""},
+		postcopyKinds[2], postcopyKinds[3]}
+	postcopyFamilyMatrix(t, kinds, variants, 0.6, faultTolerance{1e-3, 1e-3, 0.06, 0.10, 0.02})
+}
+
 // postcopyKind is a workload of the post-copy matrices: gen takes the
 // dirty rate; extra adds workload keys.
 type postcopyKind struct{ name, gen, extra string }
@@ -571,6 +590,7 @@ func postcopyFamilyMatrix(t *testing.T, kinds []postcopyKind, variants []postcop
 					t.Fatalf("%s: engine %q, want fluid", name, f.Engine)
 				}
 				var mT, mB, mD, mR, mS, mG, mF float64
+				var fulls []float64
 				stops := map[models.StopReason]int{}
 				for s := range seeds {
 					p := fluidRunCase(t, c, models.EnginePage, uint64(s)+1)
@@ -585,6 +605,7 @@ func postcopyFamilyMatrix(t *testing.T, kinds []postcopyKind, variants []postcop
 					mS += p.StallTimeS / seeds
 					mG += p.GuestTimeS / seeds
 					mF += p.TimeToFullSpeedS / seeds
+					fulls = append(fulls, p.TimeToFullSpeedS)
 				}
 				cases++
 				rel := func(a, b float64) float64 {
@@ -616,8 +637,23 @@ func postcopyFamilyMatrix(t *testing.T, kinds []postcopyKind, variants []postcop
 				if math.Abs(dG) > tol.guest {
 					t.Errorf("%s: guest time %.4f s, page engine %.4f s (%+.2f %% of its %.3f s on the destination)", name, f.GuestTimeS, mG, 100*dG, f.VMAtRiskS)
 				}
-				if math.Abs(dF) > 0.05 && math.Abs(f.TimeToFullSpeedS-mF) > 0.01 {
-					t.Errorf("%s: time to full speed %.4f s, page engine %.4f s (%+.1f %%)", name, f.TimeToFullSpeedS, mF, 100*dF)
+				// time_to_full_speed_s is a threshold's crossing: where the
+				// seeds split between two values, fluid must give one of
+				// them (the mean is neither).
+				near := func(a, b float64) bool { return math.Abs(a-b) <= max(0.05*math.Abs(b), 0.01) }
+				split := 0
+				for _, v := range fulls {
+					if near(f.TimeToFullSpeedS, v) {
+						split++
+					}
+				}
+				if !near(f.TimeToFullSpeedS, mF) {
+					if split < seeds*3/10 {
+						t.Errorf("%s: time to full speed %.4f s, page engine %.4f s (%+.1f %%), seeds %v", name, f.TimeToFullSpeedS, mF, 100*dF, fulls)
+					} else {
+						t.Logf("%s: seeds split on time to full speed %v; fluid %.4f s is %d of them", name, fulls, f.TimeToFullSpeedS, split)
+						dF = 0
+					}
 				}
 				if math.Abs(dR) > maxReq && math.Abs(float64(f.PostcopyRequests)-mR) > 3 {
 					maxReq, worstReq = math.Abs(dR), cases
@@ -654,6 +690,10 @@ func TestFluidPostcopyRefuses(t *testing.T) {
 		{[]string{"model.multifd.channels=2"}, "model.multifd.channels"},
 		{[]string{"model.cpu_bound=true"}, "model.cpu_bound"},
 		{[]string{"model.max_postcopy_bandwidth=200Mbit"}, "model.max_postcopy_bandwidth"},
+		{[]string{"model.name=enlightened", "workload.access_order=ascending"}, "workload.access_order"},
+		{[]string{"model.name=enlightened", "workload.generator.alloc_rate=100", "workload.generator.free_fraction=0.2"}, "workload.generator.alloc_rate"},
+		{[]string{"model.name=hybrid", "workload.generator.kind=zipf"}, "workload.generator.kind"},
+		{[]string{"model.name=hybrid", "model.xbzrle.enabled=true"}, "model.xbzrle"},
 	} {
 		c := fluidCase{kind: "refuse", variant: strings.Join(tc.sets, ","), network: "lan-1g", file: file, sets: tc.sets}
 		p := fluidRunCase(t, c, models.EngineAuto, 1)

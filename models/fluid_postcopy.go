@@ -25,7 +25,7 @@ import (
 // network the push follows its share as the page engine's does.
 //
 // The guest's faults are an expectation, a fluid model of the page
-// engine's process integrated in steps of at most a millisecond over
+// engine's process integrated in steps of 2 ms to an epoch (stepSize) over
 // blocks of memory (64, cut at the generator's class boundaries), for a
 // guest that makes each epoch's accesses in random order
 // (workload.access_order random, the default but for a sequential
@@ -121,6 +121,12 @@ func (m *FluidPostcopy) Launch(eng *sim.Engine, net SharedNet, in Input, done fu
 }
 
 func (m *FluidPostcopy) launch(env *runEnv, in Input) (func(error) (*Result, error), error) {
+	return m.launchWith(env, in, m.Name(), nil)
+}
+
+// launchWith is launch for a model of the given name; configure, when
+// not nil, adjusts the post-copy phase before it begins (enlightened's).
+func (m *FluidPostcopy) launchWith(env *runEnv, in Input, name string, configure func(*fluidPostcopyRun)) (func(error) (*Result, error), error) {
 	p := m.p
 	x, err := fluidInputFor(p.Parts(), in)
 	if err != nil {
@@ -136,11 +142,14 @@ func (m *FluidPostcopy) launch(env *runEnv, in Input) (func(error) (*Result, err
 		return nil, fmt.Errorf("vm.device_state %v is negative", int64(in.VM.DeviceState))
 	}
 	cfg := p.config()
-	res := &Result{Scenario: in.Scenario, Model: m.Name(), Seed: in.Seed, Calibration: in.Calibration,
+	res := &Result{Scenario: in.Scenario, Model: name, Seed: in.Seed, Calibration: in.Calibration,
 		DeviceStateBytes: uint64(in.VM.DeviceState), Engine: string(EngineFluid), VerdictMargin: 1}
 	g := newFluidGuest(env.eng, x)
 	g.start()
 	r := newFluidPostcopyRun(cfg, in, env, g, x, res)
+	if configure != nil {
+		configure(r)
+	}
 	env.eng.Schedule(sim.Time(cfg.setup), sim.PhaseDecide, func() {
 		g.pause()
 		g.sync()
@@ -153,7 +162,7 @@ func (m *FluidPostcopy) launch(env *runEnv, in Input) (func(error) (*Result, err
 			return nil, runErr
 		}
 		if res.StopReason == 0 {
-			return nil, errors.New("postcopy (fluid): simulation ended without a stop reason")
+			return nil, errors.New(name + " (fluid): simulation ended without a stop reason")
 		}
 		return res, nil
 	}, nil
@@ -208,11 +217,11 @@ type fluidPostcopyRun struct {
 	rWin    traces.Window // read likewise
 	wCur    traces.Window // the current epoch's writes left
 	rCur    traces.Window
-	wFull   traces.Window // the resume's epoch, whole
-	rFull   traces.Window
 	// Per block, from the windows above (epochSets): expected pages
 	// accessed from the resume to setsFrom, and in [setsFrom, setsEnd).
 	doneSet, curSet   []float64
+	bg, bgLeft        []float64 // per block: background pages, the share left at the resume (setBackground)
+	bgEpoch           float64   // the epoch under way at the resume
 	setsFrom, setsEnd float64
 	requests          float64
 	minor             float64
@@ -223,6 +232,8 @@ type fluidPostcopyRun struct {
 	faultQ            []faultStep // faults whose requests have not reached the source yet, in order
 	faultSpare        [][]float64
 	pivotSum          []float64
+	openBlocks        []int       // scratch: the blocks with pages to send (pushPages)
+	enl               *fluidEnl   // enlightened post-copy's list; nil: none (fluid_enlightened.go)
 	spare             [][]float64 // their slices, for reuse
 
 	// What the phase sends: pages as full pages and as zero headers
@@ -287,6 +298,10 @@ func (r *fluidPostcopyRun) begin(pre time.Duration, missing func(lo, hi uint64) 
 			b.have = b.n - m
 			r.sendNormal += m
 		}
+	}
+	r.setBackground()
+	if r.enl != nil {
+		r.enlBegin()
 	}
 	r.setDone(now)
 	r.meter.addLoss(r.stopAt, r.resumeAt, 1)
@@ -369,6 +384,9 @@ func (r *fluidPostcopyRun) setDone(now sim.Time) {
 		b := &r.blocks[i]
 		left += b.unsent() * r.tau(b.zero)
 	}
+	if e := r.enl; e != nil && !e.rest {
+		left -= e.pos * r.tau(false) // the list's pages sent, which the blocks do not hold yet
+	}
 	from := math.Max(float64(now), float64(r.pushStart))
 	r.doneAt = max(r.resumeAt, sim.Time(math.Ceil(from+left+r.oneWay)))
 }
@@ -398,14 +416,26 @@ func (r *fluidPostcopyRun) scheduleEnd() {
 
 // advance integrates the fluid model up to wall time t.
 func (r *fluidPostcopyRun) advance(t sim.Time) {
-	// Steps of 2 ms: TestFluidPostcopyMatrix's errors are those of 1 ms
-	// steps; 5 ms ones add about half a point, 10 ms ones two or three.
-	step := float64(min(r.x.Epoch(), 2*time.Millisecond))
 	for r.odeT < t {
-		dt := math.Min(step, float64(t-r.odeT))
+		dt := math.Min(r.stepSize(), float64(t-r.odeT))
 		r.step(dt)
 		r.odeT = r.odeT.Add(time.Duration(math.Max(1, math.Round(dt))))
 	}
+}
+
+// stepSize returns the next step's length, ns: a hundredth of the push
+// still to go, between 2 ms and an epoch; 2 ms while an enlightened guest
+// rides its list. TestFluidPostcopyMatrix's errors with 2 ms steps
+// throughout are those of 1 ms steps and of these; a post-copy phase of a
+// few tens of milliseconds (a hybrid's), or a guest racing the push along
+// its list, needs the short ones.
+func (r *fluidPostcopyRun) stepSize() float64 {
+	ep := float64(r.x.Epoch())
+	short := math.Min(ep, 2e6)
+	if r.enl != nil && !r.enl.past {
+		return short
+	}
+	return math.Max(short, math.Min(ep, float64(r.doneAt-r.odeT)/100))
 }
 
 // step integrates one step of dt ns from odeT.
@@ -418,6 +448,15 @@ func (r *fluidPostcopyRun) advance(t sim.Time) {
 // missing while the push runs through what the guest touches: 10 % more
 // faults for a hybrid whose post-copy lasts 15 ms.)
 func (r *fluidPostcopyRun) step(dt float64) {
+	if r.enl != nil {
+		r.enlStep(dt)
+		return
+	}
+	r.blockStep(dt)
+}
+
+// blockStep is step over the blocks of memory.
+func (r *fluidPostcopyRun) blockStep(dt float64) {
 	t0 := float64(r.odeT)
 	run := math.Min(dt, t0+dt-float64(r.resumeAt))
 	if run <= 0 {
@@ -519,8 +558,7 @@ func (r *fluidPostcopyRun) newAccesses(g float64) (faults, minor float64) {
 		if b.zero {
 			continue
 		}
-		total := union(r.doneSet[i], phi*r.curSet[i], b.n)
-		fresh := math.Max(0, total-b.accessed)
+		fresh := math.Max(0, r.total(i, k, phi)-b.accessed)
 		r.acc[i] = fresh
 		notAcc := b.n - b.accessed
 		if fresh <= 0 || notAcc <= 0 {
@@ -552,36 +590,75 @@ func (r *fluidPostcopyRun) epochSets(eStart, from, eEnd float64) {
 	r.x.Read(r.resumeG, from, &r.rWin)
 	r.x.Written(from, eEnd, &r.wCur)
 	r.x.Read(from, eEnd, &r.rCur)
-	partial := from > eStart // the resume's epoch: only its upper ranks are left
-	if partial && r.in.BackgroundPages > 0 {
-		r.x.Written(eStart, eEnd, &r.wFull)
-		r.x.Read(eStart, eEnd, &r.rFull)
-	}
 	for i := range r.blocks {
 		b := &r.blocks[i]
 		r.doneSet[i], r.curSet[i] = 0, 0
+		if !b.zero {
+			r.doneSet[i] = union(r.wWin.CountIn(b.lo, b.hi), r.rWin.CountIn(b.lo, b.hi), b.n)
+			r.curSet[i] = union(r.wCur.CountIn(b.lo, b.hi), r.rCur.CountIn(b.lo, b.hi), b.n)
+		}
+	}
+}
+
+// setBackground sets each block's background pages and the share of them
+// left in the epoch under way at the resume (its upper ranks: the guest
+// made the others on the source), for [fluidPostcopyRun.total]. Background
+// pages are read in every epoch and never written: after a hybrid's
+// pre-copy rounds they are all at the destination, and touching them
+// costs nothing, so a hybrid has none here.
+func (r *fluidPostcopyRun) setBackground() {
+	if r.in.BackgroundPages <= 0 || !r.zeroHeaders {
+		return
+	}
+	ep := r.x.Epoch().Seconds()
+	k0 := math.Floor(r.resumeG / ep)
+	eStart, eEnd := k0*ep, (k0+1)*ep
+	partial := r.resumeG > eStart
+	var cur, full traces.Window
+	if partial {
+		r.x.Written(r.resumeG, eEnd, &cur)
+		r.x.Written(eStart, eEnd, &full)
+	}
+	r.bg = make([]float64, len(r.blocks))
+	r.bgLeft = make([]float64, len(r.blocks))
+	for i := range r.blocks {
+		b := &r.blocks[i]
 		if b.zero {
 			continue
 		}
-		done := union(r.wWin.CountIn(b.lo, b.hi), r.rWin.CountIn(b.lo, b.hi), b.n)
-		cur := union(r.wCur.CountIn(b.lo, b.hi), r.rCur.CountIn(b.lo, b.hi), b.n)
-		// Background pages are never written: after a hybrid's pre-copy
-		// rounds they are all at the destination, and touching them costs
-		// nothing (nor do they make the pages left missing likelier).
-		if bg := float64(r.in.BackgroundPages) * b.n / r.pages; bg > 0 && r.zeroHeaders {
-			if from > r.resumeG {
-				done = union(done, bg, b.n)
+		r.bg[i] = float64(r.in.BackgroundPages) * b.n / r.pages
+		r.bgLeft[i] = 1
+		if partial {
+			if f := full.CountIn(b.lo, b.hi); f > 0 {
+				r.bgLeft[i] = math.Min(1, cur.CountIn(b.lo, b.hi)/f)
+			} else {
+				r.bgLeft[i] = (eEnd - r.resumeG) / ep
 			}
-			left := 1.0
-			if partial {
-				if full := union(r.wFull.CountIn(b.lo, b.hi), r.rFull.CountIn(b.lo, b.hi), b.n); full > 0 {
-					left = math.Min(1, cur/full)
-				}
-			}
-			cur = union(cur, bg*left, b.n)
 		}
-		r.doneSet[i], r.curSet[i] = done, cur
 	}
+	r.bgEpoch = k0
+}
+
+// total returns block i's expected pages touched from the resume to t
+// guest seconds, t in epoch k (from epochSets, with phi of what was left
+// of it): the writes and reads (random, independent from epoch to epoch)
+// and the background pages, the same pages every epoch, touched once.
+func (r *fluidPostcopyRun) total(i int, k, phi float64) float64 {
+	b := &r.blocks[i]
+	w := union(r.doneSet[i], phi*r.curSet[i], b.n)
+	if r.bg == nil || r.bg[i] <= 0 {
+		return w
+	}
+	var bgT float64
+	switch left := r.bgLeft[i]; {
+	case k <= r.bgEpoch:
+		bgT = r.bg[i] * left * phi
+	case k == r.bgEpoch+1:
+		bgT = r.bg[i] * (left + (1-left)*phi)
+	default:
+		bgT = r.bg[i]
+	}
+	return math.Min(b.n, bgT+w*(1-bgT/b.n))
 }
 
 // pushResidual returns the mean time, ns, a page request waits at the
@@ -790,9 +867,9 @@ func (r *fluidPostcopyRun) pushHistory(dt float64) []float64 {
 // scans upward from page 0. Under forward each fault moves it to the
 // faulting page, from where it scans upward, so each block's faults take
 // their share of the step's pushes upward from the block; bubbling and
-// multi-pivot expand from the faulting page both ways, half each (the
-// rest to the other side when one runs out). Without faults the push
-// goes on from where it was.
+// multi-pivot expand from the faulting page both ways, half each, the
+// faulting block first (the rest to the other side when one runs out).
+// Without faults the push goes on from where it was.
 func (r *fluidPostcopyRun) pushPages(budget float64, cur, pivots []float64) {
 	n := len(r.blocks)
 	sent := func(i int, ns float64) float64 {
@@ -807,12 +884,29 @@ func (r *fluidPostcopyRun) pushPages(budget float64, cur, pivots []float64) {
 		r.pivot = i
 		return k * tau
 	}
-	// sweep pushes up to ns from block i on, one way (dir ±1), and
-	// returns the link time spent.
+	// The blocks with pages to send, in order: a sweep skips the rest.
+	open := r.openBlocks[:0]
+	for i := range r.blocks {
+		if r.blocks[i].unsent() > 0 {
+			open = append(open, i)
+		}
+	}
+	r.openBlocks = open
+	// sweep pushes up to ns from block i on, one way (dir ±1), wrapping,
+	// and returns the link time spent.
 	sweep := func(i, dir int, ns float64) float64 {
+		m := len(open)
+		if m == 0 {
+			return 0
+		}
+		i = (i%n + n) % n
+		j, _ := slices.BinarySearch(open, i) // the first open block at or above i
+		if dir < 0 && (j == m || open[j] != i) {
+			j-- // the last open block below i
+		}
 		spent := 0.0
-		for k := 0; k < n && ns-spent > 1e-9; k++ {
-			spent += sent(((i+dir*k)%n+n)%n, ns-spent)
+		for k := 0; k < m && ns-spent > 1e-9; k++ {
+			spent += sent(open[((j+dir*k)%m+m)%m], ns-spent)
 		}
 		return spent
 	}
@@ -834,8 +928,7 @@ func (r *fluidPostcopyRun) pushPages(budget float64, cur, pivots []float64) {
 				continue
 			}
 			up := sweep(i, 1, share/2)
-			down := sweep(i-1, -1, share-up)
-			spent += up + down + sweep(i, 1, share-up-down)
+			spent += up + sweep(i, -1, share-up) // from the faulting block too: the pivot lies inside it
 		}
 	}
 	spent += sweep(r.pivot, 1, budget-spent)

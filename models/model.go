@@ -253,12 +253,6 @@ func withFluid[P any](info Info, build func(P) (Launcher, error)) Info {
 	return info
 }
 
-// withoutFluid records in info why the model has no fluid form.
-func withoutFluid(info Info, why string) Info {
-	info.NoFluid = why
-	return info
-}
-
 // paramsOf returns params as model name's parameters, *P.
 func paramsOf[P any](name string, params any) (*P, error) {
 	p, ok := params.(*P)
@@ -275,7 +269,7 @@ func Registry() []Info {
 		withFluid(precopyInfo(), func(p PrecopyParams) (Launcher, error) { return NewFluidPrecopy(p) }),
 		withFluid(postcopyInfo(), func(p PostcopyParams) (Launcher, error) { return NewFluidPostcopy(p) }),
 		withFluid(hybridInfo(), func(p HybridParams) (Launcher, error) { return NewFluidHybrid(p) }),
-		withoutFluid(enlightenedInfo(), "its push follows the guest's own future accesses, page by page, whose race with the guest the fluid post-copy's counts per block of memory do not follow; its fluid form is not built yet"),
+		withFluid(enlightenedInfo(), func(p EnlightenedParams) (Launcher, error) { return NewFluidEnlightened(p) }),
 		withFluid(parallelInfo(), func(p ParallelParams) (Launcher, error) { return NewFluidParallel(p) }),
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].Name < all[j].Name })
