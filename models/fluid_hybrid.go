@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/migsim/migsim/sim"
 )
@@ -146,6 +147,8 @@ func (r *fluidRun) postcopyHandover(cfg postcopyConfig) func(missing func(lo, hi
 		res.ExpectedDowntimeS = r.lastExpected
 		res.StopReason = StopPostcopy // the pre-copy run's time limit no longer applies
 		r.g.pause()
+		r.fillHandoverCPU(res)
+		r.xb.fill(res) // XBZRLE ends with the pre-copy rounds
 		res.VerdictMargin = r.margin
 		post := newFluidPostcopyRun(cfg, r.in, r.env, r.g, r.x, res)
 		post.preBytes, post.preNormal, post.preZero = r.transferred, r.normalPages, r.zeroPages
@@ -157,4 +160,60 @@ func (r *fluidRun) postcopyHandover(cfg postcopyConfig) func(missing func(lo, hi
 		res.DirtySyncCount++
 		r.bm.release()
 	}
+}
+
+// fillHandoverCPU is [precopyRun.fillHandoverCPU]: the pre-copy rounds'
+// CPU figures at a switch, over what they sent.
+func (r *fluidRun) fillHandoverCPU(res *Result) {
+	if r.cpu == nil {
+		return
+	}
+	pages, bytes := res.Pages, res.TransferredBytes
+	res.Pages = PageCounts{Normal: uint64(math.Round(r.normalPages)), Zero: uint64(math.Round(r.zeroPages))}
+	res.TransferredBytes = uint64(math.Round(r.transferred))
+	res.Completed = false // device state is not page data
+	r.cpu.fill(res)
+	res.Pages, res.TransferredBytes = pages, bytes
+}
+
+// forcePostcopy is [precopyRun.forcePostcopy] on the fluid engine: from
+// in.ForcePostcopyAt the run switches to the fluid post-copy at its next
+// decision unless it converges there, with QEMU's post-copy defaults and
+// the pre-copy's own page costs, and a max_time budget of its own.
+func (r *fluidRun) forcePostcopy() {
+	at := r.in.ForcePostcopyAt
+	if at <= 0 || r.handover != nil {
+		return
+	}
+	post := DefaultPostcopyParams()
+	post.SetupTime, post.ResumeTime = r.p.SetupTime, r.p.ResumeTime
+	post.PageHeader, post.ZeroPageBytes = r.p.PageHeader, r.p.ZeroPageBytes
+	post.MaxTime = at + r.p.MaxTime
+	r.handoverAfter = math.MaxInt
+	r.handover = r.postcopyHandover(post.config())
+	r.eng.Schedule(sim.Time(at), sim.PhaseClock, func() { r.forceSwitch = true })
+}
+
+// forcedPending is [precopyRun.forcedPending].
+func (r *fluidRun) forcedPending(now sim.Time) bool {
+	at := r.in.ForcePostcopyAt
+	return at > 0 && now >= sim.Time(at) && r.res.StopReason == 0 && r.handover != nil
+}
+
+// fluidCovers returns an error for what a forced switch to post-copy
+// (in.ForcePostcopyAt) needs and the fluid engine does not cover: the
+// post-copy's access order, and the memory options, whose post-copy side
+// (the SAN's restore, the balloon's pages) the fluid post-copy does not
+// follow.
+func (m *FluidPrecopy) fluidCovers(in Input) error {
+	if in.ForcePostcopyAt <= 0 {
+		return nil
+	}
+	if err := (&FluidPostcopy{}).fluidCovers(in); err != nil {
+		return err
+	}
+	if m.p.memory().active() {
+		return errors.New("model.free_page_hint, model.pagecache, model.balloon: after a forced switch to post-copy (plan.on_timeout postcopy) the memory options' post-copy side is not in the fluid engine")
+	}
+	return nil
 }

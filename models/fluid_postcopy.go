@@ -233,6 +233,7 @@ type fluidPostcopyRun struct {
 	faultSpare        [][]float64
 	pivotSum          []float64
 	openBlocks        []int       // scratch: the blocks with pages to send (pushPages)
+	fwdLeft           []float64   // forward: per block, the pages above the last pivot in it left to push
 	enl               *fluidEnl   // enlightened post-copy's list; nil: none (fluid_enlightened.go)
 	spare             [][]float64 // their slices, for reuse
 
@@ -817,6 +818,18 @@ func (r *fluidPostcopyRun) arrivedFaults(c float64) []float64 {
 		}
 		r.faultSpare = append(r.faultSpare, q.faults)
 	}
+	if r.cfg.prepaging == PrepagingForward {
+		// A forward push resumes from the faulting page: of its block,
+		// the pages above it, half of what is left on average.
+		if r.fwdLeft == nil {
+			r.fwdLeft = make([]float64, len(r.blocks))
+		}
+		for i, f := range r.pivotSum {
+			if f > 0 {
+				r.fwdLeft[i] = r.blocks[i].unsent() / 2
+			}
+		}
+	}
 	r.faultQ = append(r.faultQ[:0], r.faultQ[k:]...)
 	return r.pivotSum
 }
@@ -924,7 +937,14 @@ func (r *fluidPostcopyRun) pushPages(budget float64, cur, pivots []float64) {
 			}
 			share := budget * f / total
 			if r.cfg.prepaging == PrepagingForward {
-				spent += sweep(i, 1, share)
+				// The faulting block's part above the pivot, then upward.
+				first := 0.0
+				if left := r.fwdLeft[i]; left > 0 {
+					tau := r.tau(r.blocks[i].zero)
+					first = sent(i, math.Min(share, left*tau))
+					r.fwdLeft[i] = math.Max(0, left-first/tau)
+				}
+				spent += first + sweep(i+1, 1, share-first)
 				continue
 			}
 			up := sweep(i, 1, share/2)

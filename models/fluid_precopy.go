@@ -44,9 +44,10 @@ import (
 // # Not covered
 //
 // XBZRLE with a cache smaller than the pages the workload can write
-// (see fluid_xbzrle.go for the covered case), a forced switch to
-// post-copy, trace files and generators with more than eight
-// zipf phases: see [FluidSupport]. Free-page hinting and the balloon are
+// (see fluid_xbzrle.go for the covered case), trace files and generators
+// with more than eight zipf phases: see [FluidSupport]. A forced switch
+// to post-copy (Input.ForcePostcopyAt) hands over to the fluid post-copy
+// as a hybrid does (fluid_hybrid.go), but not with the memory options. Free-page hinting and the balloon are
 // covered with exact sets of pages (fluid_composition.go).
 type FluidPrecopy struct {
 	p   PrecopyParams
@@ -110,10 +111,14 @@ func (m *FluidPrecopy) launch(env *runEnv, in Input) (func(error) (*Result, erro
 	if in.VM.DeviceState < 0 {
 		return nil, fmt.Errorf("vm.device_state %v is negative", int64(in.VM.DeviceState))
 	}
+	if err := m.fluidCovers(in); err != nil {
+		return nil, err
+	}
 	r := newFluidRun(m.p, in, env, x)
 	if m.par != nil {
 		r.useParallel(m.par, in.VM.VCPUs)
 	}
+	r.forcePostcopy()
 	r.start()
 	return func(runErr error) (*Result, error) {
 		if runErr != nil && !errors.Is(runErr, sim.ErrStopped) {
@@ -147,9 +152,6 @@ func fluidInputFor(parts Parts, in Input) (*traces.Expect, error) {
 func fluidInput(in Input) (*traces.Expect, error) {
 	if in.Generator == nil {
 		return nil, errors.New("workload.trace: a trace file has no closed form; the fluid engine runs generator workloads")
-	}
-	if in.ForcePostcopyAt > 0 {
-		return nil, errors.New("a forced switch to post-copy (plan.on_timeout postcopy) has no fluid form: the fluid post-copy starts from a guest stopped right after setup, not from a pre-copy's state")
 	}
 	if err := in.AtEnd.Validate(); err != nil {
 		return nil, err
@@ -239,6 +241,7 @@ type fluidRun struct {
 	// there, handover gets the expected pages of any range still to send.
 	handoverAfter int
 	handover      func(missing func(lo, hi uint64) float64)
+	forceSwitch   bool // Input.ForcePostcopyAt has come (forcePostcopy)
 
 	// margin is the product over decisions of the chance that a seed
 	// takes the same branch (Result.VerdictMargin).
@@ -537,7 +540,7 @@ func (r *fluidRun) stopAndCopy(reason StopReason, n, zero float64) {
 // timeUp abandons a migration that has not converged by max_time; the
 // round in progress counts up to now.
 func (r *fluidRun) timeUp() {
-	if r.res.StopReason != 0 {
+	if r.res.StopReason != 0 || r.forcedPending(r.eng.Now()) {
 		return
 	}
 	now := r.eng.Now()
@@ -731,7 +734,7 @@ func (r *fluidRun) endChunk() {
 	r.account(r.chunkBytes, r.roundNormal, r.chunkZero)
 	r.roundSendS += now.Sub(r.chunkStart).Seconds()
 	th, _ := r.threshold(now)
-	if n, _ := r.bm.count(); n >= 0.5 && n*r.wireNormal >= th {
+	if n, _ := r.bm.count(); n >= 0.5 && n*r.wireNormal >= th && !r.forceSwitch {
 		r.sendChunk()
 		return
 	}
@@ -781,7 +784,7 @@ func (r *fluidRun) syncQEMU() {
 
 // switchDue reports whether a hybrid's switch is due at this decision.
 func (r *fluidRun) switchDue() bool {
-	return r.handover != nil && r.liveRounds >= r.handoverAfter
+	return r.handover != nil && (r.liveRounds >= r.handoverAfter || r.forceSwitch)
 }
 
 // syncPause is [precopyRun.syncPause].
