@@ -146,19 +146,7 @@ func (r *fluidPostcopyRun) enlBegin() {
 // resume to τ guest seconds after it, and sets per[i] to block i's share
 // when per is not nil.
 func (r *fluidPostcopyRun) touched(tau float64, per []float64) float64 {
-	t := r.resumeG + tau
-	ep := r.x.Epoch().Seconds()
-	k := math.Floor(t / ep)
-	if k*ep >= t && t > r.resumeG {
-		k--
-	}
-	eStart, eEnd := k*ep, (k+1)*ep
-	from := math.Max(r.resumeG, eStart)
-	phi := 0.0
-	if eEnd > from {
-		phi = math.Min(1, (t-from)/(eEnd-from))
-	}
-	r.epochSets(eStart, from, eEnd)
+	k, phi := r.epochOf(r.resumeG + tau)
 	var u float64
 	for i := range r.blocks {
 		v := 0.0

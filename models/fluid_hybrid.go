@@ -113,26 +113,15 @@ func (m *FluidHybrid) launch(env *runEnv, in Input) (func(error) (*Result, error
 	if err != nil {
 		return nil, err
 	}
-	if err := in.Path.Validate(); err != nil {
-		return nil, fmt.Errorf("network: %w", err)
-	}
-	if in.VM.DeviceState < 0 {
-		return nil, fmt.Errorf("vm.device_state %v is negative", int64(in.VM.DeviceState))
+	if err := checkFluidVM(in); err != nil {
+		return nil, err
 	}
 	r := newFluidRun(pre, in, env, x)
 	r.res.Model = m.Name()
 	r.handoverAfter = m.p.PrecopyRounds
 	r.handover = r.postcopyHandover(cfg)
 	r.start()
-	return func(runErr error) (*Result, error) {
-		if runErr != nil && !errors.Is(runErr, sim.ErrStopped) {
-			return nil, runErr
-		}
-		if r.res.StopReason == 0 {
-			return nil, errors.New("hybrid (fluid): simulation ended without a stop reason")
-		}
-		return r.res, nil
-	}, nil
+	return fluidCollect(r.res), nil
 }
 
 // postcopyHandover returns the switch of r to post-copy under cfg
@@ -185,12 +174,8 @@ func (r *fluidRun) forcePostcopy() {
 	if at <= 0 || r.handover != nil {
 		return
 	}
-	post := DefaultPostcopyParams()
-	post.SetupTime, post.ResumeTime = r.p.SetupTime, r.p.ResumeTime
-	post.PageHeader, post.ZeroPageBytes = r.p.PageHeader, r.p.ZeroPageBytes
-	post.MaxTime = at + r.p.MaxTime
 	r.handoverAfter = math.MaxInt
-	r.handover = r.postcopyHandover(post.config())
+	r.handover = r.postcopyHandover(forcedPostcopyConfig(r.p, at))
 	r.eng.Schedule(sim.Time(at), sim.PhaseClock, func() { r.forceSwitch = true })
 }
 

@@ -3,7 +3,6 @@ package models
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math"
 	"slices"
 	"time"
@@ -135,11 +134,8 @@ func (m *FluidPostcopy) launchWith(env *runEnv, in Input, name string, configure
 	if err := m.fluidCovers(in); err != nil {
 		return nil, err
 	}
-	if err := in.Path.Validate(); err != nil {
-		return nil, fmt.Errorf("network: %w", err)
-	}
-	if in.VM.DeviceState < 0 {
-		return nil, fmt.Errorf("vm.device_state %v is negative", int64(in.VM.DeviceState))
+	if err := checkFluidVM(in); err != nil {
+		return nil, err
 	}
 	cfg := p.config()
 	res := &Result{Scenario: in.Scenario, Model: name, Seed: in.Seed, Calibration: in.Calibration,
@@ -157,15 +153,7 @@ func (m *FluidPostcopy) launchWith(env *runEnv, in Input, name string, configure
 		res.DirtySyncCount = 1
 		r.begin(0, nil)
 	})
-	return func(runErr error) (*Result, error) {
-		if runErr != nil && !errors.Is(runErr, sim.ErrStopped) {
-			return nil, runErr
-		}
-		if res.StopReason == 0 {
-			return nil, errors.New(name + " (fluid): simulation ended without a stop reason")
-		}
-		return res, nil
-	}, nil
+	return fluidCollect(res), nil
 }
 
 // fluidBlock is a block of guest memory in the fluid post-copy's model.
@@ -539,19 +527,7 @@ func (r *fluidPostcopyRun) guestStep(dt, end float64) float64 {
 // its own, independently of the epochs before. Background pages belong to
 // every epoch's set.
 func (r *fluidPostcopyRun) newAccesses(g float64) (faults, minor float64) {
-	t := r.guestT + g
-	ep := r.x.Epoch().Seconds()
-	k := math.Floor(t / ep)
-	if k*ep >= t && t > r.resumeG {
-		k-- // t ends epoch k-1
-	}
-	eStart, eEnd := k*ep, (k+1)*ep
-	from := math.Max(r.resumeG, eStart) // the current epoch's part left at the resume
-	phi := 0.0
-	if eEnd > from {
-		phi = math.Min(1, (t-from)/(eEnd-from))
-	}
-	r.epochSets(eStart, from, eEnd)
+	k, phi := r.epochOf(r.guestT + g)
 	for i := range r.blocks {
 		b := &r.blocks[i]
 		b.faults = 0
@@ -572,6 +548,25 @@ func (r *fluidPostcopyRun) newAccesses(g float64) (faults, minor float64) {
 		minor += fresh * pf
 	}
 	return faults, minor
+}
+
+// epochOf returns the epoch k that guest time t (seconds) falls in, t at
+// an epoch's end counting in that epoch, and phi, the share of what was
+// left of it at the resume that t has run; it sets the blocks' sets for
+// that epoch (epochSets).
+func (r *fluidPostcopyRun) epochOf(t float64) (k, phi float64) {
+	ep := r.x.Epoch().Seconds()
+	k = math.Floor(t / ep)
+	if k*ep >= t && t > r.resumeG {
+		k-- // t ends epoch k-1
+	}
+	eStart, eEnd := k*ep, (k+1)*ep
+	from := math.Max(r.resumeG, eStart) // the epoch's part left at the resume
+	if eEnd > from {
+		phi = math.Min(1, (t-from)/(eEnd-from))
+	}
+	r.epochSets(eStart, from, eEnd)
+	return k, phi
 }
 
 // epochSets sets each block's expected pages accessed from the resume to

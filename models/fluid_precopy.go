@@ -105,11 +105,8 @@ func (m *FluidPrecopy) launch(env *runEnv, in Input) (func(error) (*Result, erro
 	if err != nil {
 		return nil, err
 	}
-	if err := in.Path.Validate(); err != nil {
-		return nil, fmt.Errorf("network: %w", err)
-	}
-	if in.VM.DeviceState < 0 {
-		return nil, fmt.Errorf("vm.device_state %v is negative", int64(in.VM.DeviceState))
+	if err := checkFluidVM(in); err != nil {
+		return nil, err
 	}
 	if err := m.fluidCovers(in); err != nil {
 		return nil, err
@@ -120,15 +117,33 @@ func (m *FluidPrecopy) launch(env *runEnv, in Input) (func(error) (*Result, erro
 	}
 	r.forcePostcopy()
 	r.start()
+	return fluidCollect(r.res), nil
+}
+
+// checkFluidVM checks what a fluid run reads of in besides the workload:
+// its path and its device state.
+func checkFluidVM(in Input) error {
+	if err := in.Path.Validate(); err != nil {
+		return fmt.Errorf("network: %w", err)
+	}
+	if in.VM.DeviceState < 0 {
+		return fmt.Errorf("vm.device_state %v is negative", int64(in.VM.DeviceState))
+	}
+	return nil
+}
+
+// fluidCollect returns a fluid run's wait: res once the run has stopped
+// with a stop reason, or the error that stopped it.
+func fluidCollect(res *Result) func(error) (*Result, error) {
 	return func(runErr error) (*Result, error) {
 		if runErr != nil && !errors.Is(runErr, sim.ErrStopped) {
 			return nil, runErr
 		}
-		if r.res.StopReason == 0 {
-			return nil, errors.New("precopy (fluid): simulation ended without a stop reason")
+		if res.StopReason == 0 {
+			return nil, errors.New(res.Model + " (fluid): simulation ended without a stop reason")
 		}
-		return r.res, nil
-	}, nil
+		return res, nil
+	}
 }
 
 // fluidInputFor is [fluidInput] for a model of the given parts: it also

@@ -26,18 +26,24 @@ func postcopyBench(b *testing.B, m models.Model, in models.Input) *models.Result
 // million network faults, each one engine event. The target is well under
 // a second per million faults.
 func BenchmarkPostcopyMillionFaults(b *testing.B) {
+	benchMillionFaults(b, models.EnginePage)
+}
+
+// BenchmarkFluidPostcopyMillionFaults is BenchmarkPostcopyMillionFaults
+// on the fluid engine: its cost is per step of the push, not per fault.
+func BenchmarkFluidPostcopyMillionFaults(b *testing.B) {
+	benchMillionFaults(b, models.EngineFluid)
+}
+
+func benchMillionFaults(b *testing.B, e models.Engine) {
 	spec := traces.DefaultGeneratorSpec()
 	spec.Kind = traces.GenUniform
 	spec.ReadRate = 200000
-	in := benchInput("bench-faults", 12*units.GiB, 4, spec, units.Gbit)
+	in := fluidBenchInput("bench-faults", 12*units.GiB, 4, spec, units.Gbit)
 	in.Path = sim.Path{Bandwidth: units.Gbit}
 	p := models.DefaultPostcopyParams()
 	p.Prepaging = models.PrepagingNone
-	m, err := models.NewPostcopy(p)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if res := postcopyBench(b, m, in); res.PostcopyRequests < 1000000 {
+	if res := postcopyBench(b, postcopyModel(b, p, e), in); res.PostcopyRequests < 1000000 {
 		b.Fatalf("%d network faults, want at least a million", res.PostcopyRequests)
 	}
 }
@@ -46,44 +52,16 @@ func BenchmarkPostcopyMillionFaults(b *testing.B) {
 // with a hot/cold workload over 25 Gbit/s with bubbling: 16 million pages
 // pushed, the per-page cost of the push.
 func BenchmarkPostcopy64GiBBubbling(b *testing.B) {
-	spec := traces.DefaultGeneratorSpec()
-	spec.Kind = traces.GenHotCold
-	spec.DirtyRate = 100000
-	spec.ReadRate = 100000
-	spec.WorkingSet = 16 * units.GiB
-	spec.ZeroFraction = 0.25
-	in := benchInput("bench-64gib", 64*units.GiB, 16, spec, 25*units.Gbit)
-	p := models.DefaultPostcopyParams()
-	p.Prepaging = models.PrepagingBubbling
-	m, err := models.NewPostcopy(p)
-	if err != nil {
-		b.Fatal(err)
-	}
-	postcopyBench(b, m, in)
-}
-
-// BenchmarkFluidPostcopyMillionFaults is BenchmarkPostcopyMillionFaults
-// on the fluid engine: its cost is per step of the push, not per fault.
-func BenchmarkFluidPostcopyMillionFaults(b *testing.B) {
-	spec := traces.DefaultGeneratorSpec()
-	spec.Kind = traces.GenUniform
-	spec.ReadRate = 200000
-	in := fluidBenchInput("bench-faults", 12*units.GiB, 4, spec, units.Gbit)
-	in.Path = sim.Path{Bandwidth: units.Gbit}
-	p := models.DefaultPostcopyParams()
-	p.Prepaging = models.PrepagingNone
-	m, err := models.NewFluidPostcopy(p)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if res := postcopyBench(b, m, in); res.PostcopyRequests < 1000000 {
-		b.Fatalf("%d network faults, want at least a million", res.PostcopyRequests)
-	}
+	bench64GiBBubbling(b, models.EnginePage)
 }
 
 // BenchmarkFluidPostcopy64GiBBubbling is BenchmarkPostcopy64GiBBubbling
 // on the fluid engine.
 func BenchmarkFluidPostcopy64GiBBubbling(b *testing.B) {
+	bench64GiBBubbling(b, models.EngineFluid)
+}
+
+func bench64GiBBubbling(b *testing.B, e models.Engine) {
 	spec := traces.DefaultGeneratorSpec()
 	spec.Kind = traces.GenHotCold
 	spec.DirtyRate = 100000
@@ -93,9 +71,21 @@ func BenchmarkFluidPostcopy64GiBBubbling(b *testing.B) {
 	in := fluidBenchInput("bench-64gib", 64*units.GiB, 16, spec, 25*units.Gbit)
 	p := models.DefaultPostcopyParams()
 	p.Prepaging = models.PrepagingBubbling
-	m, err := models.NewFluidPostcopy(p)
+	postcopyBench(b, postcopyModel(b, p, e), in)
+}
+
+// postcopyModel returns the post-copy model with parameters p on engine e.
+func postcopyModel(b *testing.B, p models.PostcopyParams, e models.Engine) models.Model {
+	b.Helper()
+	var m models.Model
+	var err error
+	if e == models.EngineFluid {
+		m, err = models.NewFluidPostcopy(p)
+	} else {
+		m, err = models.NewPostcopy(p)
+	}
 	if err != nil {
 		b.Fatal(err)
 	}
-	postcopyBench(b, m, in)
+	return m
 }

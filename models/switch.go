@@ -2,6 +2,7 @@ package models
 
 import (
 	"math"
+	"time"
 
 	"github.com/migsim/migsim/sim"
 )
@@ -54,14 +55,20 @@ func (r *precopyRun) forcePostcopy() {
 	if at <= 0 || r.handover != nil {
 		return
 	}
-	post := DefaultPostcopyParams()
-	post.SetupTime, post.ResumeTime = r.p.SetupTime, r.p.ResumeTime
-	post.PageHeader, post.ZeroPageBytes = r.p.PageHeader, r.p.ZeroPageBytes
-	post.MaxTime = at + r.p.MaxTime
-	cfg := post.config()
 	r.handoverAfter = math.MaxInt
-	r.handover = r.postcopyHandover(cfg)
+	r.handover = r.postcopyHandover(forcedPostcopyConfig(r.p, at))
 	r.eng.Schedule(sim.Time(at), sim.PhaseClock, func() { r.forceSwitch = true })
+}
+
+// forcedPostcopyConfig is the post-copy phase of a switch forced at at
+// on a pre-copy with parameters p: QEMU's post-copy defaults with the
+// pre-copy's own page costs and a max_time budget of its own.
+func forcedPostcopyConfig(p PrecopyParams, at time.Duration) postcopyConfig {
+	post := DefaultPostcopyParams()
+	post.SetupTime, post.ResumeTime = p.SetupTime, p.ResumeTime
+	post.PageHeader, post.ZeroPageBytes = p.PageHeader, p.ZeroPageBytes
+	post.MaxTime = at + p.MaxTime
+	return post.config()
 }
 
 // switchDue reports whether a handover is due at this decision.
