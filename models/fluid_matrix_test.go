@@ -788,3 +788,26 @@ func TestFluidForcedSwitch(t *testing.T) {
 		}
 	}
 }
+
+// TestFluidHybridManyRounds: a hybrid whose thirty pre-copy rounds
+// cannot converge switches to post-copy after them on both engines, as
+// noProgressOff says a run with a handover must: the early no-progress
+// verdict does not end it first (the fluid engine did, before it told the
+// verdict about the handover).
+func TestFluidHybridManyRounds(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "hybrid.yaml")
+	yaml := "vm: {memory: 256MiB}\nnetwork: {profile: lan-10g}\nworkload: {generator: {kind: uniform, dirty_rate: 400000}}\nmodel: {name: hybrid, precopy_rounds: 30, downtime_limit: 10ms}\n"
+	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, pol := range []string{"pass", "qemu"} {
+		c := fluidCase{kind: "uniform", variant: "30 rounds " + pol, network: "lan-10g", file: file, sets: []string{"model.sync_policy=" + pol}}
+		p, f := fluidRunCase(t, c, models.EnginePage, 1), fluidRunCase(t, c, models.EngineFluid, 1)
+		if p == nil || f == nil {
+			continue
+		}
+		if p.StopReason != models.StopPostcopy || f.StopReason != models.StopPostcopy || f.Rounds != p.Rounds {
+			t.Errorf("%s: page stopped for %s after %d rounds, fluid for %s after %d; want both to switch after the same rounds", c, p.StopReason, p.Rounds, f.StopReason, f.Rounds)
+		}
+	}
+}

@@ -294,7 +294,8 @@ func (r *fluidRun) noProgress(dirty, thresholdBytes float64) bool {
 		throttle: r.throttlePct, guestS: r.g.progress(),
 		rounds: r.liveRounds, bytes: r.transferred,
 		roundS: r.round.DurationS, roundB: r.roundBytes,
-		settled: settled(r.env.net),
+		handover: r.handover != nil,
+		settled:  settled(r.env.net),
 	}
 	if r.qemu {
 		v.leftover = th
