@@ -968,68 +968,24 @@ func (r *fluidPostcopyRun) finish(reason StopReason, end sim.Time) {
 	}
 	r.advance(end)
 	r.finished = true
-	res := r.res
-	res.StopReason = reason
-	res.Converged = false
-	res.Completed = reason.Completed()
-	res.TotalTimeS = end.Seconds()
-	downtime := r.resumeAt.Sub(r.stopAt)
-	res.DowntimeS = downtime.Seconds()
-	normalPages, zeroSent := r.sendNormal, r.sendZero
+	normal, zero := r.sendNormal, r.sendZero
 	if reason != StopPostcopy { // cut at max_time: what has left the source
-		var nn, nz float64
+		normal, zero = 0, 0
 		for _, b := range r.blocks {
 			if b.zero && r.zeroHeaders {
-				nz += b.pushed
+				zero += b.pushed
 			} else {
-				nn += b.pushed + b.reqd
+				normal += b.pushed + b.reqd
 			}
 		}
-		normalPages, zeroSent = nn, nz
 	}
-	post := normalPages*r.wireNormal + zeroSent*r.wireZero
-	dev := float64(r.in.VM.DeviceState)
-	res.PrecopyBytes = uint64(math.Round(r.preBytes))
-	res.PostcopyBytes = uint64(math.Round(post))
-	res.TransferredBytes = uint64(math.Round(r.preBytes + post + dev))
-	res.Pages = PageCounts{Total: uint64(r.pages), Zero: uint64(math.Round(r.preZero + zeroSent)), Normal: uint64(math.Round(r.preNormal + normalPages))}
-	dur := end.Sub(r.stopAt).Seconds()
-	round := Round{
-		Round: len(res.RoundsDetail) + 1, StartS: r.stopAt.Seconds(), DurationS: dur,
-		Pages: uint64(math.Round(normalPages + zeroSent)), ZeroPages: uint64(math.Round(zeroSent)), Bytes: uint64(math.Round(post + dev)),
-		Postcopy: true,
-	}
-	if dur > 0 {
-		round.BandwidthBps = (post + dev) * 8 / dur
-	}
-	round.EffectiveBandwidthBps = r.rateBps
-	res.EffectiveBandwidthBps = r.rateBps
-	res.NetworkRTTS = r.in.Path.MeanRTT().Seconds()
-	res.RoundsDetail = append(res.RoundsDetail, round)
-	if r.in.Observer != nil {
-		r.in.Observer.ObserveRound(round)
-	}
-	res.Rounds = len(res.RoundsDetail)
-	if res.BandwidthBps == 0 {
-		res.BandwidthBps = round.BandwidthBps
-	}
-	res.GuestTimeS = r.progress(end, reason == StopPostcopy)
-	res.PostcopyRequests = uint64(math.Round(r.requests))
-	res.MinorFaults = uint64(math.Round(r.minor))
-	res.StallTimeS = r.stall
-	if end > r.resumeAt {
-		res.VMAtRiskS = end.Sub(r.resumeAt).Seconds()
-	}
-	lost := downtime.Seconds() + r.stall
-	for _, rd := range res.RoundsDetail {
-		if !rd.Postcopy && !rd.StopAndCopy {
-			lost += rd.DurationS * rd.ThrottlePct / 100
-		}
-	}
-	if res.TotalTimeS > 0 {
-		res.GuestSlowdown = lost / res.TotalTimeS
-	}
-	res.TimeToFullSpeedS = r.meter.result()
+	postcopyEnd{
+		reason: reason, stopAt: r.stopAt, resumeAt: r.resumeAt, end: end,
+		wireNormal: r.wireNormal, wireZero: r.wireZero, normal: normal, zero: zero,
+		preBytes: r.preBytes, preNormal: r.preNormal, preZero: r.preZero,
+		pages: uint64(r.pages), rateBps: r.rateBps, guestTimeS: r.progress(end, reason == StopPostcopy),
+		requests: r.requests, minor: r.minor, stallS: r.stall, fullSpeedS: r.meter.result(),
+	}.fill(r.res, r.in)
 	if r.release != nil {
 		r.release()
 	}

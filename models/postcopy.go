@@ -198,6 +198,79 @@ func launchPostcopy(env *runEnv, in Input, model string, cfg postcopyConfig, pla
 	}, nil
 }
 
+// postcopyEnd is how a post-copy phase, on either engine, ends: what
+// fill writes into the result. Counts are expectations on the fluid
+// engine, whole numbers on the page engine.
+type postcopyEnd struct {
+	reason                StopReason
+	stopAt, resumeAt, end sim.Time
+	wireNormal, wireZero  float64 // bytes on the wire per page
+	normal, zero          float64 // pages the phase sent, in full and as a zero-page header
+	preBytes              float64 // page bytes of the live pre-copy rounds before it
+	preNormal, preZero    float64 // their pages
+	pages                 uint64  // the guest's
+	rateBps               float64 // the push's rate at the end
+	guestTimeS            float64
+	requests, minor       float64
+	stallS, fullSpeedS    float64
+}
+
+// fill writes the phase's end into res: stop reason, times, bytes and
+// pages (the live rounds' included), the post-copy round (reported to
+// in.Observer), faults, the VM's time at risk and guest_slowdown (the
+// downtime, the stalls and the live rounds' throttle over the total).
+func (e postcopyEnd) fill(res *Result, in Input) {
+	res.StopReason = e.reason
+	res.Converged = false
+	res.Completed = e.reason.Completed()
+	res.TotalTimeS = e.end.Seconds()
+	downtime := e.resumeAt.Sub(e.stopAt)
+	res.DowntimeS = downtime.Seconds()
+	post := e.normal*e.wireNormal + e.zero*e.wireZero
+	dev := float64(in.VM.DeviceState)
+	res.PrecopyBytes = uint64(math.Round(e.preBytes))
+	res.PostcopyBytes = uint64(math.Round(post))
+	res.TransferredBytes = uint64(math.Round(e.preBytes + post + dev))
+	res.Pages = PageCounts{Total: e.pages, Zero: uint64(math.Round(e.preZero + e.zero)), Normal: uint64(math.Round(e.preNormal + e.normal))}
+	dur := e.end.Sub(e.stopAt).Seconds()
+	round := Round{
+		Round: len(res.RoundsDetail) + 1, StartS: e.stopAt.Seconds(), DurationS: dur,
+		Pages: uint64(math.Round(e.normal + e.zero)), ZeroPages: uint64(math.Round(e.zero)), Bytes: uint64(math.Round(post + dev)),
+		Postcopy: true,
+	}
+	if dur > 0 {
+		round.BandwidthBps = (post + dev) * 8 / dur
+	}
+	round.EffectiveBandwidthBps = e.rateBps
+	res.EffectiveBandwidthBps = e.rateBps
+	res.NetworkRTTS = in.Path.MeanRTT().Seconds()
+	res.RoundsDetail = append(res.RoundsDetail, round)
+	if in.Observer != nil {
+		in.Observer.ObserveRound(round)
+	}
+	res.Rounds = len(res.RoundsDetail)
+	if res.BandwidthBps == 0 {
+		res.BandwidthBps = round.BandwidthBps
+	}
+	res.GuestTimeS = e.guestTimeS
+	res.PostcopyRequests = uint64(math.Round(e.requests))
+	res.MinorFaults = uint64(math.Round(e.minor))
+	res.StallTimeS = e.stallS
+	if e.end > e.resumeAt {
+		res.VMAtRiskS = e.end.Sub(e.resumeAt).Seconds()
+	}
+	lost := downtime.Seconds() + e.stallS
+	for _, rd := range res.RoundsDetail {
+		if !rd.Postcopy && !rd.StopAndCopy {
+			lost += rd.DurationS * rd.ThrottlePct / 100
+		}
+	}
+	if res.TotalTimeS > 0 {
+		res.GuestSlowdown = lost / res.TotalTimeS
+	}
+	res.TimeToFullSpeedS = e.fullSpeedS
+}
+
 // dense returns b as a flat bitset over pages pages.
 func dense(b *roaring.Bitmap, pages uint64) *bitset.BitSet {
 	words := make([]uint64, (pages+63)/64)
@@ -758,40 +831,7 @@ func (r *postcopyRun) finish(reason StopReason, end sim.Time) {
 	} else {
 		r.advance(float64(end), float64(end))
 	}
-	res := r.res
-	res.StopReason = reason
-	res.Converged = false
-	res.Completed = reason.Completed()
-	res.TotalTimeS = end.Seconds()
-	downtime := r.resumeAt.Sub(r.stopAt)
-	res.DowntimeS = downtime.Seconds()
-	post := float64(r.normal)*r.wireNormal + float64(r.zeroSent)*r.wireZero
-	dev := float64(r.in.VM.DeviceState)
-	res.PrecopyBytes = uint64(math.Round(r.preBytes))
-	res.PostcopyBytes = uint64(math.Round(post))
-	res.TransferredBytes = uint64(math.Round(r.preBytes + post + dev))
-	res.Pages = PageCounts{Total: r.g.hdr.PageCount, Zero: r.preZero + r.zeroSent, Normal: r.preNormal + r.normal}
-	dur := end.Sub(r.stopAt).Seconds()
-	round := Round{
-		Round: len(res.RoundsDetail) + 1, StartS: r.stopAt.Seconds(), DurationS: dur,
-		Pages: r.normal + r.zeroSent, ZeroPages: r.zeroSent, Bytes: uint64(math.Round(post + dev)),
-		Postcopy: true,
-	}
-	if dur > 0 {
-		round.BandwidthBps = (post + dev) * 8 / dur
-	}
-	round.EffectiveBandwidthBps = r.rateBps
-	res.EffectiveBandwidthBps = r.rateBps
-	res.NetworkRTTS = r.in.Path.MeanRTT().Seconds()
-	res.RoundsDetail = append(res.RoundsDetail, round)
-	if r.in.Observer != nil {
-		r.in.Observer.ObserveRound(round)
-	}
-	res.Rounds = len(res.RoundsDetail)
-	if res.BandwidthBps == 0 {
-		res.BandwidthBps = round.BandwidthBps
-	}
-	res.GuestTimeS = r.progress(end).Seconds()
+	guest := r.progress(end).Seconds()
 	if r.in.CatchUp && reason == StopPostcopy && end > r.stopAt {
 		// Every page has arrived: an open-loop guest behind its schedule
 		// runs its overdue accesses at once, none of them a fault.
@@ -799,24 +839,18 @@ func (r *postcopyRun) finish(reason StopReason, end sim.Time) {
 		if r.idleG >= 0 {
 			tg = min(tg, r.idleG)
 		}
-		res.GuestTimeS = max(res.GuestTimeS, tg.Seconds())
+		guest = max(guest, tg.Seconds())
 	}
-	res.PostcopyRequests = r.requests
-	res.MinorFaults = r.minor
-	res.StallTimeS = r.stall.Seconds()
-	if end > r.resumeAt {
-		res.VMAtRiskS = end.Sub(r.resumeAt).Seconds()
-	}
-	lost := downtime.Seconds() + r.stall.Seconds()
-	for _, rd := range res.RoundsDetail {
-		if !rd.Postcopy && !rd.StopAndCopy {
-			lost += rd.DurationS * rd.ThrottlePct / 100
-		}
-	}
-	if res.TotalTimeS > 0 {
-		res.GuestSlowdown = lost / res.TotalTimeS
-	}
-	res.TimeToFullSpeedS = r.meter.result()
+	res := r.res
+	postcopyEnd{
+		reason: reason, stopAt: r.stopAt, resumeAt: r.resumeAt, end: end,
+		wireNormal: r.wireNormal, wireZero: r.wireZero,
+		normal: float64(r.normal), zero: float64(r.zeroSent),
+		preBytes: r.preBytes, preNormal: float64(r.preNormal), preZero: float64(r.preZero),
+		pages: r.g.hdr.PageCount, rateBps: r.rateBps, guestTimeS: guest,
+		requests: float64(r.requests), minor: float64(r.minor), stallS: r.stall.Seconds(),
+		fullSpeedS: r.meter.result(),
+	}.fill(res, r.in)
 	r.fillStream(res)
 	if r.release != nil {
 		r.release()
