@@ -118,8 +118,7 @@ func (m *FluidHybrid) launch(env *runEnv, in Input) (func(error) (*Result, error
 	}
 	r := newFluidRun(pre, in, env, x)
 	r.res.Model = m.Name()
-	r.handoverAfter = m.p.PrecopyRounds
-	r.handover = r.postcopyHandover(cfg)
+	r.sw.after, r.sw.to = m.p.PrecopyRounds, r.postcopyHandover(cfg)
 	r.start()
 	return fluidCollect(r.res), nil
 }
@@ -163,26 +162,6 @@ func (r *fluidRun) fillHandoverCPU(res *Result) {
 	res.Completed = false // device state is not page data
 	r.cpu.fill(res)
 	res.Pages, res.TransferredBytes = pages, bytes
-}
-
-// forcePostcopy is [precopyRun.forcePostcopy] on the fluid engine: from
-// in.ForcePostcopyAt the run switches to the fluid post-copy at its next
-// decision unless it converges there, with QEMU's post-copy defaults and
-// the pre-copy's own page costs, and a max_time budget of its own.
-func (r *fluidRun) forcePostcopy() {
-	at := r.in.ForcePostcopyAt
-	if at <= 0 || r.handover != nil {
-		return
-	}
-	r.handoverAfter = math.MaxInt
-	r.handover = r.postcopyHandover(forcedPostcopyConfig(r.p, at))
-	r.eng.Schedule(sim.Time(at), sim.PhaseClock, func() { r.forceSwitch = true })
-}
-
-// forcedPending is [precopyRun.forcedPending].
-func (r *fluidRun) forcedPending(now sim.Time) bool {
-	at := r.in.ForcePostcopyAt
-	return at > 0 && now >= sim.Time(at) && r.res.StopReason == 0 && r.handover != nil
 }
 
 // fluidCovers returns an error for what a forced switch to post-copy

@@ -115,7 +115,7 @@ func (m *FluidPrecopy) launch(env *runEnv, in Input) (func(error) (*Result, erro
 	if m.par != nil {
 		r.useParallel(m.par, in.VM.VCPUs)
 	}
-	r.forcePostcopy()
+	r.sw.force(r.eng, in, m.p, r.postcopyHandover)
 	r.start()
 	return fluidCollect(r.res), nil
 }
@@ -251,12 +251,10 @@ type fluidRun struct {
 	highCount     int
 	throttlePct   float64
 
-	// A hybrid's switch to post-copy (fluid_hybrid.go): at the sync that
-	// ends live round handoverAfter, unless the migration completes
-	// there, handover gets the expected pages of any range still to send.
-	handoverAfter int
-	handover      func(missing func(lo, hi uint64) float64)
-	forceSwitch   bool // Input.ForcePostcopyAt has come (forcePostcopy)
+	// The switch to post-copy, a hybrid's or a forced one (switch.go,
+	// fluid_hybrid.go): the handover gets the expected pages of any range
+	// still to send.
+	sw postcopySwitch[func(lo, hi uint64) float64]
 
 	// margin is the product over decisions of the chance that a seed
 	// takes the same branch (Result.VerdictMargin).
@@ -408,8 +406,8 @@ func (r *fluidRun) endRound() {
 	switch {
 	case remaining <= threshold:
 		r.stopAndCopy(StopDowntimeMet, n, 0)
-	case r.switchDue():
-		r.handover(w.CountIn)
+	case r.sw.due(r.liveRounds):
+		r.sw.to(w.CountIn)
 	case r.p.MaxRounds > 0 && r.liveRounds >= r.p.MaxRounds:
 		r.stopAndCopy(StopMaxRounds, n, 0)
 	case r.p.MaxBytesFactor > 0 && r.transferred >= r.p.MaxBytesFactor*float64(r.in.VM.Memory):
@@ -555,7 +553,7 @@ func (r *fluidRun) stopAndCopy(reason StopReason, n, zero float64) {
 // timeUp abandons a migration that has not converged by max_time; the
 // round in progress counts up to now.
 func (r *fluidRun) timeUp() {
-	if r.res.StopReason != 0 || r.forcedPending(r.eng.Now()) {
+	if r.res.StopReason != 0 || r.sw.pending(r.in, r.res.StopReason, r.eng.Now()) {
 		return
 	}
 	now := r.eng.Now()
@@ -749,7 +747,7 @@ func (r *fluidRun) endChunk() {
 	r.account(r.chunkBytes, r.roundNormal, r.chunkZero)
 	r.roundSendS += now.Sub(r.chunkStart).Seconds()
 	th, _ := r.threshold(now)
-	if n, _ := r.bm.count(); n >= 0.5 && n*r.wireNormal >= th && !r.forceSwitch {
+	if n, _ := r.bm.count(); n >= 0.5 && n*r.wireNormal >= th && !r.sw.forced {
 		r.sendChunk()
 		return
 	}
@@ -784,8 +782,8 @@ func (r *fluidRun) syncQEMU() {
 	switch {
 	case remaining < th || n < 0.5:
 		r.stopAndCopy(StopDowntimeMet, n, r.bm.zeroCount())
-	case r.switchDue():
-		r.handover(r.bm.countIn)
+	case r.sw.due(r.liveRounds):
+		r.sw.to(r.bm.countIn)
 	case r.p.MaxRounds > 0 && r.liveRounds >= r.p.MaxRounds:
 		r.stopAndCopy(StopMaxRounds, n, r.bm.zeroCount())
 	case r.p.MaxBytesFactor > 0 && r.transferred >= r.p.MaxBytesFactor*float64(r.in.VM.Memory):
@@ -795,11 +793,6 @@ func (r *fluidRun) syncQEMU() {
 	default:
 		r.eng.After(r.syncPause(), sim.PhaseDecide, r.startPeriod)
 	}
-}
-
-// switchDue reports whether a hybrid's switch is due at this decision.
-func (r *fluidRun) switchDue() bool {
-	return r.handover != nil && (r.liveRounds >= r.handoverAfter || r.forceSwitch)
 }
 
 // syncPause is [precopyRun.syncPause].

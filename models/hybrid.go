@@ -84,8 +84,7 @@ func (m *Hybrid) launch(env *runEnv, in Input) (func(error) (*Result, error), er
 		pre.comp = newComposition(m.p.memory(), g.hdr)
 		pre.comp.attach(g)
 		comp = pre.comp
-		pre.handoverAfter = m.p.PrecopyRounds
-		pre.handover = pre.postcopyHandover(cfg)
+		pre.sw.after, pre.sw.to = m.p.PrecopyRounds, pre.postcopyHandover(cfg)
 	})
 	if err != nil {
 		return nil, err

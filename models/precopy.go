@@ -134,7 +134,7 @@ func launchPrecopyRounds(env *runEnv, in Input, name string, p PrecopyParams, co
 	return func(runErr error) (*Result, error) {
 		defer g.close()
 		res, err := collect(g, r.res, nil, runErr)
-		if err == nil && res.StopReason == StopPostcopy && r.handoverAfter == math.MaxInt {
+		if err == nil && res.StopReason == StopPostcopy && r.sw.after == math.MaxInt {
 			r.comp.finish(res) // a forced switch: the pre-copy did not finish
 		}
 		return res, err
@@ -208,13 +208,10 @@ type precopyRun struct {
 	highCount     int
 	throttlePct   float64
 
-	// handover, when not nil, takes the migration over after
-	// handoverAfter live rounds that did not converge, with the dirty set
-	// of the last sync; the pre-copy run does nothing more (see hybrid.go).
-	handover      func(dirty *dirtyLog)
-	handoverAfter int
-	// forceSwitch is set when Input.ForcePostcopyAt has come (switch.go).
-	forceSwitch bool
+	// sw, when set, hands the migration over to post-copy after a
+	// hybrid's live rounds or at a forced switch, with the dirty set of
+	// the last sync; the pre-copy run does nothing more (switch.go).
+	sw postcopySwitch[*dirtyLog]
 
 	// cpu, when not nil, holds passes to what the migration threads can
 	// process (multifd, parallel; see costs.go).
@@ -321,8 +318,8 @@ func (r *precopyRun) endRound() {
 	switch {
 	case remaining <= threshold:
 		r.stopAndCopy(StopDowntimeMet, dirty)
-	case r.switchDue():
-		r.handover(dirty)
+	case r.sw.due(r.liveRounds):
+		r.sw.to(dirty)
 	case r.p.MaxRounds > 0 && r.liveRounds >= r.p.MaxRounds:
 		r.stopAndCopy(StopMaxRounds, dirty)
 	case r.p.MaxBytesFactor > 0 && r.transferred >= r.p.MaxBytesFactor*float64(r.g.hdr.MemoryBytes()):
@@ -434,7 +431,7 @@ func (r *precopyRun) stopAndCopy(reason StopReason, dirty *dirtyLog) {
 // timeUp abandons a migration that has not converged by max_time. The
 // round in progress is counted up to now.
 func (r *precopyRun) timeUp() {
-	if r.res.StopReason != 0 || r.forcedPending(r.eng.Now()) {
+	if r.res.StopReason != 0 || r.sw.pending(r.in, r.res.StopReason, r.eng.Now()) {
 		return
 	}
 	now := r.eng.Now()

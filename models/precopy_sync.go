@@ -142,7 +142,7 @@ func (r *precopyRun) endChunk() {
 	r.account(r.chunkBytes, r.roundNormal, r.chunkZero)
 	r.roundSendS += now.Sub(r.chunkStart).Seconds()
 	th, _ := r.threshold(now)
-	if q := r.q; q.bm.count > 0 && float64(q.bm.count)*r.wireNormal >= th && !r.forceSwitch {
+	if q := r.q; q.bm.count > 0 && float64(q.bm.count)*r.wireNormal >= th && !r.sw.forced {
 		r.sendChunk()
 		return
 	}
@@ -180,8 +180,8 @@ func (r *precopyRun) syncQEMU() {
 	switch {
 	case remaining < th || q.bm.count == 0:
 		r.stopAndCopy(StopDowntimeMet, q.bm)
-	case r.switchDue():
-		r.handover(q.bm)
+	case r.sw.due(r.liveRounds):
+		r.sw.to(q.bm)
 	case r.p.MaxRounds > 0 && r.liveRounds >= r.p.MaxRounds:
 		r.stopAndCopy(StopMaxRounds, q.bm)
 	case r.p.MaxBytesFactor > 0 && r.transferred >= r.p.MaxBytesFactor*float64(r.g.hdr.MemoryBytes()):

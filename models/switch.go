@@ -44,20 +44,49 @@ func (pre *precopyRun) postcopyHandover(cfg postcopyConfig) func(dirty *dirtyLog
 	}
 }
 
-// forcePostcopy arranges the forced switch of in.ForcePostcopyAt, if
-// any: from then on the run switches at its next decision (the end of
-// the pass under sync_policy pass, of the iteration step under qemu)
-// unless it converges there, with QEMU's post-copy defaults and the
-// pre-copy's own page costs. The post-copy phase gets a max_time budget
-// of its own from the switch.
-func (r *precopyRun) forcePostcopy() {
-	at := r.in.ForcePostcopyAt
-	if at <= 0 || r.handover != nil {
+// postcopySwitch is when a pre-copy run, on either engine, hands over to
+// post-copy: after a hybrid's live rounds, or once a forced switch has
+// come. A is what the handover takes of the pages still to send.
+type postcopySwitch[A any] struct {
+	to     func(A) // the handover; nil: the run never switches
+	after  int     // live rounds after which it is due; math.MaxInt: only when forced
+	forced bool    // Input.ForcePostcopyAt has come
+}
+
+// due reports whether the switch is due at a decision after liveRounds
+// live rounds.
+func (s *postcopySwitch[A]) due(liveRounds int) bool {
+	return s.to != nil && (liveRounds >= s.after || s.forced)
+}
+
+// pending reports whether a forced switch is due and has not happened
+// yet, at time now, the run's stop reason being stop: the pre-copy's own
+// max_time yields to it.
+func (s *postcopySwitch[A]) pending(in Input, stop StopReason, now sim.Time) bool {
+	at := in.ForcePostcopyAt
+	return at > 0 && now >= sim.Time(at) && stop == 0 && s.to != nil
+}
+
+// force arranges the forced switch of in.ForcePostcopyAt, if any and no
+// other switch is set: from then on the run switches at its next decision
+// (the end of the pass under sync_policy pass, of the iteration step
+// under qemu) unless it converges there, to the post-copy phase that
+// handover(cfg) starts, cfg being QEMU's post-copy defaults with the
+// pre-copy's own page costs (p) and a max_time budget of its own.
+func (s *postcopySwitch[A]) force(eng *sim.Engine, in Input, p PrecopyParams, handover func(cfg postcopyConfig) func(A)) {
+	at := in.ForcePostcopyAt
+	if at <= 0 || s.to != nil {
 		return
 	}
-	r.handoverAfter = math.MaxInt
-	r.handover = r.postcopyHandover(forcedPostcopyConfig(r.p, at))
-	r.eng.Schedule(sim.Time(at), sim.PhaseClock, func() { r.forceSwitch = true })
+	s.after = math.MaxInt
+	s.to = handover(forcedPostcopyConfig(p, at))
+	eng.Schedule(sim.Time(at), sim.PhaseClock, func() { s.forced = true })
+}
+
+// forcePostcopy arranges the forced switch of in.ForcePostcopyAt
+// ([postcopySwitch.force]).
+func (r *precopyRun) forcePostcopy() {
+	r.sw.force(r.eng, r.in, r.p, r.postcopyHandover)
 }
 
 // forcedPostcopyConfig is the post-copy phase of a switch forced at at
@@ -69,16 +98,4 @@ func forcedPostcopyConfig(p PrecopyParams, at time.Duration) postcopyConfig {
 	post.PageHeader, post.ZeroPageBytes = p.PageHeader, p.ZeroPageBytes
 	post.MaxTime = at + p.MaxTime
 	return post.config()
-}
-
-// switchDue reports whether a handover is due at this decision.
-func (r *precopyRun) switchDue() bool {
-	return r.handover != nil && (r.liveRounds >= r.handoverAfter || r.forceSwitch)
-}
-
-// forcedPending reports whether a forced switch is due and has not
-// happened yet, at time now: the pre-copy's own max_time yields to it.
-func (r *precopyRun) forcedPending(now sim.Time) bool {
-	at := r.in.ForcePostcopyAt
-	return at > 0 && now >= sim.Time(at) && r.res.StopReason == 0 && r.handover != nil
 }

@@ -261,7 +261,7 @@ func (r *precopyRun) noProgress(dirty uint64, thresholdBytes float64) bool {
 		throttle: r.throttlePct, guestS: r.g.progress().Seconds(),
 		rounds: r.liveRounds, bytes: r.transferred,
 		roundS: r.round.DurationS, roundB: float64(r.round.Bytes),
-		handover: r.handover != nil,
+		handover: r.sw.to != nil,
 		settled:  settled(r.env.net) && r.xb.warm(),
 	}
 	if r.q != nil {
@@ -294,7 +294,7 @@ func (r *fluidRun) noProgress(dirty, thresholdBytes float64) bool {
 		throttle: r.throttlePct, guestS: r.g.progress(),
 		rounds: r.liveRounds, bytes: r.transferred,
 		roundS: r.round.DurationS, roundB: r.roundBytes,
-		handover: r.handover != nil,
+		handover: r.sw.to != nil,
 		settled:  settled(r.env.net),
 	}
 	if r.qemu {
