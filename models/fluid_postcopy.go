@@ -58,11 +58,12 @@ import (
 //
 // # Not covered
 //
-// multifd channels and cpu_bound (the push's CPU model), a capped push
-// with rate-limit windows (max_postcopy_bandwidth: requests wait for the
-// source's windows), and the memory options (free_page_hint, page cache,
-// balloon): NewFluidPostcopy names the key. A guest with access_order
-// ascending is refused per run (fluidCovers).
+// The memory options (free_page_hint, page cache, balloon):
+// NewFluidPostcopy names the key. A guest with access_order ascending is
+// refused per run (fluidCovers). Multifd channels, cpu_bound and
+// postcopy_preempt are followed as the page engine follows them
+// ([postcopyStream]); so is a capped push's rate-limit windows, their
+// wait by its mean (fluid_ratelimit.go).
 type FluidPostcopy struct {
 	p PostcopyParams
 }
@@ -82,14 +83,7 @@ func NewFluidPostcopy(p PostcopyParams) (*FluidPostcopy, error) {
 // fluidPostcopyParams returns an error naming the first key of p the
 // fluid post-copy does not follow.
 func fluidPostcopyParams(p PostcopyParams) error {
-	switch {
-	case p.Multifd.Channels > 0:
-		return errors.New("model.multifd.channels: the post-copy push over multifd channels and its CPU model are not in the fluid engine's post-copy")
-	case p.CPUBound:
-		return errors.New("model.cpu_bound: the post-copy push's CPU model is not in the fluid engine's post-copy")
-	case p.MaxPostcopyBandwidth > 0 && p.RateLimitWindow > 0:
-		return errors.New("model.max_postcopy_bandwidth: under the cap, page requests wait for the source's rate-limit windows, which the fluid engine's post-copy does not follow")
-	case p.memory().active():
+	if p.memory().active() {
 		return errors.New("model.free_page_hint, model.pagecache, model.balloon: the memory options are not in the fluid engine's post-copy")
 	}
 	return nil
@@ -185,6 +179,13 @@ type fluidPostcopyRun struct {
 	rateBps              float64
 	wireNormal, wireZero float64
 	oneWay               float64 // RTT/2, ns
+	tauReq               float64 // a requested page's link time, ns (useStream)
+	preempt              bool    // requests bypass the push (multifd, postcopy_preempt)
+	cpuBps               float64 // the push's CPU bound, bits/s; 0: none
+	bottleneck           string  // what bounds the push (with a CPU model)
+	window               fluidWindow
+	reqWait              float64   // a request's mean wait for the windows in the last step, ns
+	pushRate             []float64 // with windows: per block, pages pushed per ns in the last push
 	pages, zeroPages     float64
 
 	stopAt, resumeAt, doneAt sim.Time
@@ -255,7 +256,9 @@ func (r *fluidPostcopyRun) begin(pre time.Duration, missing func(lo, hi uint64) 
 	r.wireZero = float64(r.cfg.zeroPageBytes)
 	r.oneWay = float64(r.in.Path.RTT) / 2
 	r.meter = newFullSpeedMeter(r.cfg.fullWindow, r.cfg.fullSpeed)
-	r.rateBps = r.path().SteadyBps(0, now, r.cfg.capBps)
+	r.rateBps = r.path(0).SteadyBps(0, now, r.cfg.capBps)
+	r.useStream(now)
+	r.window = r.newFluidWindow()
 	r.stopAt = now
 	dev := r.deviceStatePath(now).TransferTime(float64(r.in.VM.DeviceState), r.cfg.capBps)
 	r.pushStart = now.Add(pre + dev)
@@ -296,7 +299,7 @@ func (r *fluidPostcopyRun) begin(pre time.Duration, missing func(lo, hi uint64) 
 	r.meter.addLoss(r.stopAt, r.resumeAt, 1)
 	if r.env != nil && r.env.net != nil {
 		held := false
-		r.release = r.env.net.Hold(0, r.cfg.capBps, func(bps float64) {
+		r.release = r.env.net.Hold(r.cfg.stream.channels, r.cfg.capBps, func(bps float64) {
 			if held {
 				r.rerate(bps)
 			}
@@ -309,7 +312,7 @@ func (r *fluidPostcopyRun) begin(pre time.Duration, missing func(lo, hi uint64) 
 				continue
 			}
 			r.eng.Schedule(at, sim.PhaseClock, func() {
-				r.rerate(r.in.Path.SteadyBps(0, at, r.cfg.capBps))
+				r.rerate(r.in.Path.SteadyBps(r.cfg.stream.channels, at, r.cfg.capBps))
 			})
 		}
 	}
@@ -340,18 +343,46 @@ func fluidBlocks(l traces.Layout, pieces []traces.Piece) []fluidBlock {
 	return out
 }
 
-// path returns the path the phase runs over: in.Path, or the shared
-// network's as it offers it now.
-func (r *fluidPostcopyRun) path() sim.Path {
+// path returns the path the phase runs over for k streams: in.Path, or
+// the shared network's as it offers it now.
+func (r *fluidPostcopyRun) path(k int) sim.Path {
 	if r.env == nil || r.env.net == nil {
 		return r.in.Path
 	}
-	return r.env.net.Path(0, r.cfg.capBps)
+	return r.env.net.Path(k, r.cfg.capBps)
+}
+
+// useStream applies the stream settings ([postcopyStream]) to the push,
+// as [postcopyRun.useStream] does: over multifd channels the push runs
+// at the channels' rate with their packet headers and requests bypass it
+// on the single stream, as they do with postcopy_preempt; with a CPU
+// model the push runs at the least of the streams' rate and the CPU's.
+// rateBps is the single stream's rate at now.
+func (r *fluidPostcopyRun) useStream(now sim.Time) {
+	s := r.cfg.stream
+	r.tauReq = r.wireNormal * 8e9 / r.rateBps
+	r.preempt = r.cfg.preempt || s.channels > 0
+	if s.channels > 0 {
+		r.wireNormal += s.packetHeader
+		r.wireZero += s.packetHeader
+		r.rateBps = r.path(s.channels).SteadyBps(s.channels, now, r.cfg.capBps)
+	}
+	if s.cpu != nil {
+		r.bottleneck = "link"
+		b := s.cpu.Throughput(0, 0)
+		r.cpuBps = b.PagesPerSecond * r.wireNormal * 8
+		if r.cpuBps < r.rateBps {
+			r.rateBps, r.bottleneck = r.cpuBps, b.Bottleneck
+		}
+	}
+	if s.channels == 0 { // one stream: requests take the push's page times
+		r.tauReq = r.wireNormal * 8e9 / r.rateBps
+	}
 }
 
 // deviceStatePath is [postcopyRun.deviceStatePath].
 func (r *fluidPostcopyRun) deviceStatePath(now sim.Time) sim.Path {
-	p := r.path()
+	p := r.path(r.cfg.stream.channels)
 	if (r.env == nil || r.env.net == nil) && len(p.Schedule) > 0 {
 		p.Bandwidth, p.Loss, p.Schedule = units.BitRate(p.AvailableBps(now)), 0, nil
 	}
@@ -387,7 +418,13 @@ func (r *fluidPostcopyRun) rerate(bps float64) {
 	}
 	now := r.eng.Now()
 	r.advance(now)
+	if r.cpuBps > 0 {
+		bps = math.Min(bps, r.cpuBps)
+	}
 	r.rateBps = bps
+	if r.cfg.stream.channels == 0 {
+		r.tauReq = r.wireNormal * 8e9 / bps
+	}
 	r.setDone(now)
 	r.scheduleEnd()
 }
@@ -466,7 +503,21 @@ func (r *fluidPostcopyRun) blockStep(dt float64) {
 func (r *fluidPostcopyRun) guestStep(dt, end float64) float64 {
 	tauN := r.tau(false)
 	service := float64(r.cfg.faultService)
-	sNet := service + 2*r.oneWay + tauN + pushResidual(tauN, 2*r.oneWay+service, r.run)
+	// A request's page follows the pushed page on the link, or with
+	// preempt bypasses the push, taking a single stream's page time.
+	// Under a capped push's rate-limit windows it first waits for the
+	// burst's end or the next window, then for the pushed page on the
+	// link at a phase the wait has scattered (fluid_ratelimit.go).
+	wait := tauN + pushResidual(tauN, 2*r.oneWay+service, r.run)
+	r.reqWait = 0
+	switch {
+	case r.preempt:
+		wait = r.tauReq
+	case r.window.active():
+		r.reqWait = r.window.meanWait(service+r.oneWay, 1.5*tauN+r.oneWay, r.run)
+		wait = r.reqWait - r.pushedWhileWaiting(r.reqWait) + 1.5*tauN
+	}
+	sNet := service + 2*r.oneWay + wait
 	sMinor := r.oneWay/2 + tauN/2 + float64(r.cfg.minorFault)
 	// The guest ns g of this step. A closed loop runs g such that g and
 	// the stalls of g's accesses fill dt. With catch_up the guest runs
@@ -739,6 +790,14 @@ func (r *fluidPostcopyRun) push(budget, a, c float64) {
 	if budget > 0 {
 		r.pushPages(budget, cur, pivots)
 	}
+	if r.window.active() && c > a {
+		if r.pushRate == nil {
+			r.pushRate = make([]float64, len(r.blocks))
+		}
+		for i, k := range cur {
+			r.pushRate[i] = k / (c - a)
+		}
+	}
 	// The pages pushed in the last oneWay of wall time are on the wire,
 	// the oldest step's in proportion.
 	for i := range r.blocks {
@@ -759,6 +818,40 @@ func (r *fluidPostcopyRun) push(budget, a, c float64) {
 	}
 }
 
+// pushedWhileWaiting returns how much sooner, on average, a requested
+// page arrives because the push sends it while its request waits wait ns
+// for the windows: the push goes on meanwhile (postcopy_ratelimit.go)
+// and may reach the page first. A faulting page is taken as uniform over
+// its block's unsent pages, the block's faults of the last step weighing
+// the blocks, and the push as going on through each block at its last
+// rate.
+func (r *fluidPostcopyRun) pushedWhileWaiting(wait float64) float64 {
+	if r.pushRate == nil || wait <= 0 {
+		return 0
+	}
+	var saved, weight float64
+	for i := range r.blocks {
+		b := &r.blocks[i]
+		if b.faults <= 0 {
+			continue
+		}
+		weight += b.faults
+		u, rate := b.unsent(), r.pushRate[i]
+		if u <= 0 || rate <= 0 {
+			continue
+		}
+		if k := rate * wait; k >= u { // the push covers the block within the wait
+			saved += b.faults * (wait - u/(2*rate))
+		} else { // with probability k/u, at a uniform time within the wait
+			saved += b.faults * (k / u) * wait / 2
+		}
+	}
+	if weight <= 0 {
+		return 0
+	}
+	return saved / weight
+}
+
 // faultStep is the network faults per block of a guest step, whose
 // requests reach the source at arrive (ns) and move the push there.
 type faultStep struct {
@@ -768,7 +861,8 @@ type faultStep struct {
 
 // noteFaults records the faults of the guest step just run, made about
 // at wall time at (ns): their requests reach the source a fault service
-// and half an RTT later.
+// and half an RTT later, and move the push when it serves them, after
+// their wait for the rate-limit windows.
 func (r *fluidPostcopyRun) noteFaults(at float64) {
 	if r.cfg.prepaging == PrepagingNone {
 		return
@@ -788,7 +882,7 @@ func (r *fluidPostcopyRun) noteFaults(at float64) {
 		r.faultSpare = append(r.faultSpare, f)
 		return
 	}
-	r.faultQ = append(r.faultQ, faultStep{arrive: at + float64(r.cfg.faultService) + r.oneWay, faults: f})
+	r.faultQ = append(r.faultQ, faultStep{arrive: at + float64(r.cfg.faultService) + r.oneWay + r.reqWait, faults: f})
 }
 
 // arrivedFaults returns the faults per block whose requests have reached
@@ -986,6 +1080,7 @@ func (r *fluidPostcopyRun) finish(reason StopReason, end sim.Time) {
 		pages: uint64(r.pages), rateBps: r.rateBps, guestTimeS: r.progress(end, reason == StopPostcopy),
 		requests: r.requests, minor: r.minor, stallS: r.stall, fullSpeedS: r.meter.result(),
 	}.fill(r.res, r.in)
+	r.cfg.stream.fill(r.res, normal, zero, r.wireNormal, r.wireZero, r.bottleneck)
 	if r.release != nil {
 		r.release()
 	}

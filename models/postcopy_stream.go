@@ -116,14 +116,23 @@ func (r *postcopyRun) requestArrival(p uint32, req, linkEnd float64) float64 {
 // fillStream writes the CPU model's results for the post-copy phase's
 // pages into res.
 func (r *postcopyRun) fillStream(res *Result) {
-	s := r.cfg.stream
+	r.cfg.stream.fill(res, float64(r.normal), float64(r.zeroSent), r.wireNormal, r.wireZero, r.bottleneck)
+}
+
+// fill writes the CPU model's results for a post-copy phase that sent
+// normal full pages and zero zero-page headers, wireNormal and wireZero
+// bytes each on the wire, the push bound by bottleneck, into res: CPU
+// seconds, the bottleneck (when the phase sent more than the largest of
+// a hybrid's pre-copy passes), the compression ratio and the channels'
+// bytes. On either engine (counts are expectations on the fluid one).
+func (s postcopyStream) fill(res *Result, normal, zero, wireNormal, wireZero float64, bottleneck string) {
 	if s.cpu == nil {
 		return
 	}
 	c := s.cpu.Costs
-	res.CPUSecondsSource += float64(r.normal)*c.SourceSeconds() + float64(r.zeroSent)*c.ZeroSourceSeconds()
-	res.CPUSecondsDestination += float64(r.normal) * c.DestinationSeconds()
-	post := float64(r.normal)*r.wireNormal + float64(r.zeroSent)*r.wireZero
+	res.CPUSecondsSource += normal*c.SourceSeconds() + zero*c.ZeroSourceSeconds()
+	res.CPUSecondsDestination += normal * c.DestinationSeconds()
+	post := normal*wireNormal + zero*wireZero
 	largest := 0.0 // a hybrid's largest pre-copy pass
 	for _, rd := range res.RoundsDetail {
 		if !rd.Postcopy {
@@ -131,7 +140,7 @@ func (r *postcopyRun) fillStream(res *Result) {
 		}
 	}
 	if res.Bottleneck == "" || post >= largest {
-		res.Bottleneck = r.bottleneck
+		res.Bottleneck = bottleneck
 	}
 	if res.CompressionRatio == 0 {
 		res.CompressionRatio = s.ratio
