@@ -46,8 +46,13 @@
 // generator workload can instead be run on its expectation, from the
 // closed forms of traces.Expect: [FluidPrecopy] (fluid_precopy.go, with
 // the guest in fluid_guest.go and the qemu policy's bitmap in
-// fluid_bitmap.go) is pre-copy on the fluid engine, exact in
-// expectation over seeds at a cost per round instead of per page.
+// fluid_bitmap.go) is pre-copy and parallel on the fluid engine, exact in
+// expectation over seeds at a cost per round instead of per page;
+// [FluidPostcopy] (fluid_postcopy.go, the rate limiter's wait in
+// fluid_ratelimit.go), [FluidHybrid] and [FluidEnlightened] are the
+// post-copy family's, their faults from a model over blocks of memory;
+// XBZRLE, the hint and the balloon have theirs in fluid_xbzrle.go and
+// fluid_composition.go.
 // [NewEngine] builds a model for the scenario key model.engine (page,
 // fluid or auto; engine.go) and [FluidSupport] says what the fluid
 // engine covers; the result's engine, engine_fallback and

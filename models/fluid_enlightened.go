@@ -2,7 +2,6 @@ package models
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -69,15 +68,8 @@ func (m *FluidEnlightened) fluidCovers(in Input) error {
 	if err := (&FluidPostcopy{}).fluidCovers(in); err != nil {
 		return err
 	}
-	if g := in.Generator; g != nil {
-		if g.AllocRate > 0 || g.FreeRate > 0 {
-			return errors.New("workload.generator.alloc_rate: a guest that allocates or frees pages moves the free class, which enlightened post-copy never sends; the fluid engine's enlightened post-copy takes a fixed free class")
-		}
-		for i, ph := range g.Phases {
-			if ph.AllocRate > 0 || ph.FreeRate > 0 {
-				return fmt.Errorf("workload.generator.phases[%d].alloc_rate: a guest that allocates or frees pages moves the free class, which enlightened post-copy never sends; the fluid engine's enlightened post-copy takes a fixed free class", i)
-			}
-		}
+	if key, ok := churnKey(in); ok {
+		return fmt.Errorf("%s: a guest that allocates or frees pages moves the free class, which enlightened post-copy never sends; the fluid engine's enlightened post-copy takes a fixed free class", key)
 	}
 	return nil
 }

@@ -48,9 +48,13 @@ func NewFluidHybrid(p HybridParams) (*FluidHybrid, error) {
 }
 
 // fluidCovers returns an error for what the fluid hybrid does not run on
-// in: the post-copy's access order, a zipf workload.
+// in: the post-copy's access order, a zipf workload, the memory options
+// with a guest that allocates or frees pages.
 func (m *FluidHybrid) fluidCovers(in Input) error {
 	if err := (&FluidPostcopy{}).fluidCovers(in); err != nil {
+		return err
+	}
+	if err := fluidSwitchMemory(m.p.Memory.memory(), in, "in a hybrid"); err != nil {
 		return err
 	}
 	if m.p.PrecopyRounds == 0 || in.Generator == nil {
@@ -140,6 +144,7 @@ func (r *fluidRun) postcopyHandover(cfg postcopyConfig) func(missing func(lo, hi
 		res.VerdictMargin = r.margin
 		post := newFluidPostcopyRun(cfg, r.in, r.env, r.g, r.x, res)
 		post.preBytes, post.preNormal, post.preZero = r.transferred, r.normalPages, r.zeroPages
+		post.comp = r.comp // the pages the hint and the balloon left out stay out; the post-copy's end counts them
 		post.begin(r.syncCost, missing)
 		// missing has been read (under sync_policy pass it is the last
 		// sync's window, which the next sync reuses): the final sync,
@@ -166,9 +171,9 @@ func (r *fluidRun) fillHandoverCPU(res *Result) {
 
 // fluidCovers returns an error for what a forced switch to post-copy
 // (in.ForcePostcopyAt) needs and the fluid engine does not cover: the
-// post-copy's access order, and the memory options, whose post-copy side
-// (the SAN's restore, the balloon's pages) the fluid post-copy does not
-// follow.
+// post-copy's access order, and what fluidSwitchMemory names of the
+// memory options (the hint's and the balloon's pages stay out after the
+// switch, as on the page engine).
 func (m *FluidPrecopy) fluidCovers(in Input) error {
 	if in.ForcePostcopyAt <= 0 {
 		return nil
@@ -176,8 +181,21 @@ func (m *FluidPrecopy) fluidCovers(in Input) error {
 	if err := (&FluidPostcopy{}).fluidCovers(in); err != nil {
 		return err
 	}
-	if m.p.memory().active() {
-		return errors.New("model.free_page_hint, model.pagecache, model.balloon: after a forced switch to post-copy (plan.on_timeout postcopy) the memory options' post-copy side is not in the fluid engine")
+	return fluidSwitchMemory(m.p.memory(), in, "after a forced switch to post-copy (plan.on_timeout postcopy)")
+}
+
+// fluidSwitchMemory returns an error for the memory options o that a
+// switch to post-copy (where says which) on the fluid engine does not
+// follow on in: the page cache's post-copy side, and free_page_hint or
+// the balloon with a guest that allocates or frees pages.
+func fluidSwitchMemory(o memoryOptions, in Input, where string) error {
+	if o.pagecacheOn() {
+		return fmt.Errorf("model.pagecache: %s the page cache's post-copy side (the SAN's restore racing the guest's demand reads) is not in the fluid engine", where)
+	}
+	if o.active() {
+		if key, ok := churnKey(in); ok {
+			return fmt.Errorf("%s: with free_page_hint or the balloon %s, a guest that allocates or frees pages after the switch moves the free class, which the fluid engine's post-copy takes as fixed", key, where)
+		}
 	}
 	return nil
 }

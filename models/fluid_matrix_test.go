@@ -488,16 +488,13 @@ func TestFluidPostcopyMatrix(t *testing.T) {
 // under a 10 ms downtime limit, so that every case switches: 160 cases.
 // Time and bytes, which now depend on the pre-copy rounds' expected
 // counts, within 1 %, downtime within 2 % (or 1 ms), the same stop
-// reason. The faults are held looser than pure post-copy's: requests
-// within 25 % (or 3), stall within 15 % (or 1 ms), guest time within
-// 15 % of the time on the destination. A hybrid leaves few pages to
-// post-copy, its phase lasts a few round trips, and under forward (and
-// bubbling) on a long path the page engine's push, which resumes from
-// each faulting page upward, leaves the part of the faulting block below
-// that page for later, where the fluid one takes the block as a whole:
-// hotcold with forward over metro and continental, 6-24 requests, gets
-// up to 3 fewer, and up to 14 % less stall. Every other case is within
-// pure post-copy's bounds.
+// reason; requests within 6 % (or 3), stall within 5 % (or 1 ms) and
+// guest time within 4 % of the time on the destination (worst 3.8, 4.0
+// and 2.9 %). A hybrid leaves few pages to post-copy and its phase lasts
+// a few round trips: until the fluid push moved by each expected fault
+// with the chance of one (arrivedFaults), hotcold with forward over metro
+// and continental, 6-24 requests, got up to 3 fewer and 14 % less stall,
+// and the test allowed 25 % and 15 %.
 func TestFluidHybridMatrix(t *testing.T) {
 	var variants []postcopyVariant
 	for _, rounds := range []int{1, 2} {
@@ -508,7 +505,7 @@ func TestFluidHybridMatrix(t *testing.T) {
 			}
 		}
 	}
-	postcopyFamilyMatrix(t, postcopyKinds, variants, 0.8, faultTolerance{0.01, 0.02, 0.25, 0.15, 0.15})
+	postcopyFamilyMatrix(t, postcopyKinds, variants, 0.8, faultTolerance{0.01, 0.02, 0.06, 0.05, 0.04})
 }
 
 // TestFluidPostcopyStreamMatrix holds the fluid post-copy's streams and
@@ -520,9 +517,8 @@ func TestFluidHybridMatrix(t *testing.T) {
 // the cap with a guest dirtying 2 % of the link's page rate × the four
 // post-copy kinds; and a hybrid over 2 channels and one under the cap ×
 // uniform and hotcold; each × the network profiles and a path with no
-// RTT: 110 cases, within
-// pure post-copy's bounds but where said (the hybrid's within the hybrid
-// matrix's).
+// RTT: 110 cases, within pure post-copy's bounds (the hybrids the hybrid
+// matrix's) but where said.
 func TestFluidPostcopyStreamMatrix(t *testing.T) {
 	variants := []postcopyVariant{
 		{"preempt", "{name: postcopy, prepaging: forward, postcopy_preempt: true}"},
@@ -544,7 +540,57 @@ func TestFluidPostcopyStreamMatrix(t *testing.T) {
 	postcopyFamilyMatrix(t, postcopyKinds, capped, 0.02, faultTolerance{1e-3, 1e-3, 0.10, 0.05, 0.02})
 	hybrid := []postcopyVariant{{"hybrid-multifd-2", "{name: hybrid, precopy_rounds: 1, downtime_limit: 10ms, multifd: {channels: 2}}"},
 		{"hybrid-capped", "{name: hybrid, precopy_rounds: 1, downtime_limit: 10ms, max_postcopy_bandwidth: 400Mbit}"}}
-	postcopyFamilyMatrix(t, postcopyKinds[:2], hybrid, 0.8, faultTolerance{0.01, 0.02, 0.25, 0.15, 0.15})
+	// The hybrid under the cap over lan-10g and metro: its requests land
+	// in bursts of 4 ms of each 100 ms window, and the fluid engine makes
+	// up to 18 % more of them (a few tens), its stall within 1 %; held to
+	// 25 %, the rest to the hybrid matrix's bounds.
+	postcopyFamilyMatrix(t, postcopyKinds[:2], hybrid, 0.8, faultTolerance{0.01, 0.02, 0.25, 0.05, 0.04})
+}
+
+// TestFluidPostcopyMemoryMatrix holds the fluid post-copy with
+// free_page_hint and the DSB balloon to the page engine's mean over 10
+// seeds: neither (the free class sent), the hint, a balloon that has
+// taken all it can by the stop, one that has taken part of it (4,000
+// pages every 4 ms: three inflations before the 10 ms stop), and both,
+// with pre-paging none and forward, × uniform and hotcold guests with a
+// free class of 30 % and a zero class of 10 % × the network profiles and
+// a path with no RTT: 100 cases, the pages left out exactly the page
+// engine's, within pure post-copy's bounds but requests, held to 8 %
+// (or 3), and guest time, 3 % of the time on the destination: with
+// forward over continental, a free class sent above the working set
+// (none, or the part a partial balloon leaves) gives up to 6 % fewer
+// requests and 2.6 % more guest time (a few tens of requests over two
+// seconds, each moving the push). And hybrids with the hint (one
+// pre-copy round), the balloon (two) and the partial balloon (one), and
+// with neither (two), 40 cases, within the hybrid matrix's bounds but
+// guest time, held to 6 % of the time on the destination: a hotcold
+// guest's post-copy phase over metro lasts 8 ms, and the fluid one's
+// guest gets 0.5 ms (5.8 %) less far.
+func TestFluidPostcopyMemoryMatrix(t *testing.T) {
+	var variants []postcopyVariant
+	for _, o := range []string{"none", "forward"} {
+		for _, m := range []struct{ name, keys string }{
+			{"hint", "free_page_hint: true"},
+			{"sent", "free_page_hint: false"}, // the free class sent, as without the options
+			{"balloon", "balloon: {enabled: true}"},
+			{"balloon-partial", "balloon: {enabled: true, interval: 4ms, reclaim_rate: 1000000}"},
+			{"hint-balloon-partial", "free_page_hint: true, balloon: {enabled: true, interval: 4ms, reclaim_rate: 1000000}"},
+		} {
+			variants = append(variants, postcopyVariant{m.name + "-" + o, "{name: postcopy, prepaging: " + o + ", " + m.keys + "}"})
+		}
+	}
+	kinds := []postcopyKind{
+		{"uniform-free", "{kind: uniform, dirty_rate: %.0f, free_fraction: 0.3, zero_fraction: 0.1}", ""},
+		{"hotcold-free", "{kind: hotcold, dirty_rate: %.0f, free_fraction: 0.3, zero_fraction: 0.1}", ""},
+	}
+	postcopyFamilyMatrix(t, kinds, variants, 0.6, faultTolerance{1e-3, 1e-3, 0.08, 0.05, 0.03})
+	// Hybrids: the pre-copy rounds leave the skipped pages out, and so
+	// does the post-copy after the switch.
+	hyb := []postcopyVariant{{"hybrid-hint", "{name: hybrid, precopy_rounds: 1, downtime_limit: 10ms, free_page_hint: true}"},
+		{"hybrid-balloon", "{name: hybrid, precopy_rounds: 2, downtime_limit: 10ms, balloon: {enabled: true}}"},
+		{"hybrid-sent-2", "{name: hybrid, precopy_rounds: 2, downtime_limit: 10ms}"},
+		{"hybrid-balloon-partial", "{name: hybrid, precopy_rounds: 1, downtime_limit: 10ms, balloon: {enabled: true, interval: 4ms, reclaim_rate: 1000000}}"}}
+	postcopyFamilyMatrix(t, kinds, hyb, 0.8, faultTolerance{0.01, 0.02, 0.06, 0.05, 0.06})
 }
 
 // faultTolerance bounds a post-copy matrix's relative errors: total time
@@ -638,6 +684,12 @@ func postcopyFamilyMatrix(t *testing.T, kinds []postcopyKind, variants []postcop
 					}
 					stops[p.StopReason]++
 					bottlenecks[p.Bottleneck]++
+					// The memory options' counts are exact: the free class
+					// and the balloon's timing have no randomness.
+					if p.BalloonReclaimedPages != f.BalloonReclaimedPages || p.SkippedFreePages != f.SkippedFreePages {
+						t.Errorf("%s: balloon %d and hinted %d pages, page seed %d %d and %d", name,
+							f.BalloonReclaimedPages, f.SkippedFreePages, s+1, p.BalloonReclaimedPages, p.SkippedFreePages)
+					}
 					mC += (p.CPUSecondsSource + p.CPUSecondsDestination) / seeds
 					mT += p.TotalTimeS / seeds
 					mB += float64(p.TransferredBytes) / seeds
@@ -738,7 +790,7 @@ func TestFluidPostcopyRefuses(t *testing.T) {
 	}{
 		{[]string{"workload.generator.kind=sequential"}, "workload.access_order"},
 		{[]string{"workload.access_order=ascending"}, "workload.access_order"},
-		{[]string{"model.balloon.enabled=true"}, "model.balloon"},
+		{[]string{"model.pagecache.mode=skip"}, "model.pagecache"},
 		{[]string{"model.name=enlightened", "workload.access_order=ascending"}, "workload.access_order"},
 		{[]string{"model.name=enlightened", "workload.generator.alloc_rate=100", "workload.generator.free_fraction=0.2"}, "workload.generator.alloc_rate"},
 		{[]string{"model.name=hybrid", "workload.generator.kind=zipf"}, "workload.generator.kind"},
@@ -762,18 +814,30 @@ func TestFluidPostcopyRefuses(t *testing.T) {
 // TestFluidForcedSwitch holds the fluid engine's forced switch to
 // post-copy (Input.ForcePostcopyAt, a fleet's plan.on_timeout postcopy)
 // to the page engine's mean over 10 seeds: 64 MiB pre-copy (both sync
-// policies) and parallel runs that cannot converge, switched at 1 s, over
-// lan-1g, lan-10g and metro. Time, bytes and downtime within 1 % (2 % or
-// 1 ms). The faults are few (7-58 requests over a few round trips) and
-// the fluid engine gives fewer: up to 23 % (33 % of 8) fewer requests
-// and 24 % less stall under sync_policy pass, within 0.2 % under qemu on
-// lan-10g; held to 35 % (or 4) and 25 % (or 1 ms).
+// policies) and parallel runs that cannot converge, and pre-copy with
+// free_page_hint and with the balloon on a guest with a free class,
+// switched at 1 s, over lan-1g, lan-10g and metro. The switch comes at
+// the first decision after 1 s; where the seeds' rounds straddle it (3
+// cases: 2 of 10 or 5 of 10 seeds switch a round later) the fluid run is
+// held to the seeds that switched with it. Time, bytes and downtime
+// within 1 % (2 % or 1 ms), the pages left out the page engine's. The
+// faults are few (7-62 requests over a few round trips) and the fluid
+// engine gives fewer: up to 24 % (33 % of 8) fewer requests and 23 % less
+// stall under sync_policy pass, within 2 % under qemu on lan-10g; held to
+// 35 % (or 4) and 30 % (or 1 ms). Under pass over lan-10g the seeds'
+// post-copy sets differ by 5 % (4,056-4,264 pages) and their requests by
+// 26 % (38-48): the requests grow faster than the set, and their mean
+// over seeds is more than the requests of the mean set, which is what
+// the fluid run gives (35 for 4,075 pages).
 func TestFluidForcedSwitch(t *testing.T) {
 	dir := t.TempDir()
-	for _, model := range []string{"precopy", "parallel"} {
+	// The memory options ride along: a guest with a free class, the pages
+	// the hint or the balloon leaves out staying out after the switch.
+	memory := map[string]string{"precopy-hint": "free_page_hint: true", "precopy-balloon": "balloon: {enabled: true}"}
+	for _, model := range []string{"precopy", "parallel", "precopy-hint", "precopy-balloon"} {
 		for _, pol := range []string{"pass", "qemu"} {
-			if model == "parallel" && pol == "qemu" {
-				continue // parallel runs whole passes
+			if (model == "parallel" || memory[model] != "") && pol == "qemu" {
+				continue // parallel runs whole passes; the options once
 			}
 			for _, n := range fluidNetworks[:3] {
 				name := model + "/" + pol + "/" + n.name
@@ -782,6 +846,10 @@ func TestFluidForcedSwitch(t *testing.T) {
 					n.name, 1.2*n.pps, model, pol)
 				if model == "parallel" {
 					yaml = strings.Replace(yaml, ", sync_policy: "+pol, "", 1)
+				}
+				if keys, ok := memory[model]; ok {
+					yaml = strings.Replace(yaml, "name: "+model, "name: precopy, "+keys, 1)
+					yaml = strings.Replace(yaml, "kind: hotcold", "kind: hotcold, free_fraction: 0.3", 1)
 				}
 				if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
 					t.Fatal(err)
@@ -803,13 +871,27 @@ func TestFluidForcedSwitch(t *testing.T) {
 					return res
 				}
 				f := run(models.EngineFluid, 1)
-				const seeds = 10
-				var mT, mB, mD, mR, mS float64
-				for s := range seeds {
+				var pages []*models.Result
+				byRounds := map[int]int{}
+				for s := range 10 {
 					p := run(models.EnginePage, uint64(s)+1)
 					if p.StopReason != models.StopPostcopy {
 						t.Fatalf("%s: page seed %d stopped for %s, want a switch", name, s+1, p.StopReason)
 					}
+					pages = append(pages, p)
+					byRounds[p.Rounds]++
+				}
+				// The switch comes at the first decision after 1 s: where
+				// the seeds' rounds straddle it, some switch a round later,
+				// and the fluid run, one of them, is held to the seeds
+				// that switched with it (at least three).
+				if n := byRounds[f.Rounds]; n < len(pages) && n >= 3 {
+					t.Logf("%s: seeds split on the round of the switch %v; fluid's %d rounds are %d of them", name, byRounds, f.Rounds, n)
+					pages = slices.DeleteFunc(pages, func(p *models.Result) bool { return p.Rounds != f.Rounds })
+				}
+				seeds := float64(len(pages))
+				var mT, mB, mD, mR, mS float64
+				for _, p := range pages {
 					mT += p.TotalTimeS / seeds
 					mB += float64(p.TransferredBytes) / seeds
 					mD += p.DowntimeS / seeds
@@ -822,6 +904,9 @@ func TestFluidForcedSwitch(t *testing.T) {
 				if f.StopReason != models.StopPostcopy || f.Engine != "fluid" {
 					t.Errorf("%s: fluid stopped for %s on %q, want a switch on fluid", name, f.StopReason, f.Engine)
 				}
+				if p := pages[0]; p.BalloonReclaimedPages != f.BalloonReclaimedPages || p.SkippedFreePages != f.SkippedFreePages {
+					t.Errorf("%s: balloon %d and hinted %d pages, page engine %d and %d", name, f.BalloonReclaimedPages, f.SkippedFreePages, p.BalloonReclaimedPages, p.SkippedFreePages)
+				}
 				if math.Abs(rel(f.TotalTimeS, mT)) > 0.01 || math.Abs(rel(float64(f.TransferredBytes), mB)) > 0.01 ||
 					(math.Abs(rel(f.DowntimeS, mD)) > 0.02 && math.Abs(f.DowntimeS-mD) > 1e-3) {
 					t.Errorf("%s: time, bytes or downtime off the page engine's", name)
@@ -829,7 +914,7 @@ func TestFluidForcedSwitch(t *testing.T) {
 				if math.Abs(rel(float64(f.PostcopyRequests), mR)) > 0.35 && math.Abs(float64(f.PostcopyRequests)-mR) > 4 {
 					t.Errorf("%s: %d requests, page engine %.1f", name, f.PostcopyRequests, mR)
 				}
-				if math.Abs(rel(f.StallTimeS, mS)) > 0.25 && math.Abs(f.StallTimeS-mS) > 1e-3 {
+				if math.Abs(rel(f.StallTimeS, mS)) > 0.30 && math.Abs(f.StallTimeS-mS) > 1e-3 {
 					t.Errorf("%s: stall %.4f s, page engine %.4f s", name, f.StallTimeS, mS)
 				}
 			}
