@@ -2,7 +2,6 @@ package models
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 
@@ -23,7 +22,7 @@ import (
 // # Not covered
 //
 // What [FluidPostcopy] does not cover (its keys are the hybrid's too),
-// XBZRLE in the live rounds, and a zipf workload: the pages a zipf
+// and a zipf workload: the pages a zipf
 // guest wrote last, which the switch leaves to post-copy, are its
 // popular ranks, which it also touches first after the resume; counts
 // per block of memory do not follow that correlation within a block.
@@ -40,9 +39,6 @@ func NewFluidHybrid(p HybridParams) (*FluidHybrid, error) {
 	post := PostcopyParams{Push: p.Push, Faults: p.Faults, Stream: p.Stream, Memory: p.Memory, Multifd: p.Multifd}
 	if err := fluidPostcopyParams(post); err != nil {
 		return nil, err
-	}
-	if p.Xbzrle.Enabled {
-		return nil, errors.New("model.xbzrle: XBZRLE in a hybrid's live rounds is not in the fluid engine's hybrid")
 	}
 	return &FluidHybrid{p: p}, nil
 }
