@@ -38,9 +38,9 @@ func (e Engine) Validate() error {
 
 // FluidSupport returns nil when the fluid engine covers the model named
 // name with parameters params (a pointer, as [Info.Params] returns them)
-// on input in (its Generator, VM, AtEnd and ForcePostcopyAt are read),
-// else an error naming the key of the first feature it does not cover
-// and why.
+// on input in (its Generator, VM, AtEnd, AccessOrder, BackgroundPages
+// and ForcePostcopyAt are read), else an error naming the key of the
+// first feature it does not cover and why.
 func FluidSupport(name string, params any, in Input) error {
 	info, err := Lookup(name)
 	if err != nil {

@@ -55,10 +55,6 @@ func NewFluidEnlightened(p EnlightenedParams) (*FluidEnlightened, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	post := PostcopyParams{Faults: p.Faults, Stream: p.Stream}
-	if err := fluidPostcopyParams(post); err != nil {
-		return nil, err
-	}
 	return &FluidEnlightened{p: p}, nil
 }
 

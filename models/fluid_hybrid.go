@@ -30,14 +30,10 @@ type FluidHybrid struct {
 	p HybridParams
 }
 
-// NewFluidHybrid returns the fluid hybrid model, or an error naming the
-// parameter it does not cover.
+// NewFluidHybrid returns the fluid hybrid model; what it does not cover
+// depends on the workload, and is checked per run (fluidCovers).
 func NewFluidHybrid(p HybridParams) (*FluidHybrid, error) {
 	if err := p.Validate(); err != nil {
-		return nil, err
-	}
-	post := PostcopyParams{Push: p.Push, Faults: p.Faults, Stream: p.Stream, Memory: p.Memory, Multifd: p.Multifd}
-	if err := fluidPostcopyParams(post); err != nil {
 		return nil, err
 	}
 	return &FluidHybrid{p: p}, nil
@@ -140,7 +136,7 @@ func (r *fluidRun) postcopyHandover(cfg postcopyConfig) func(missing func(lo, hi
 		res.VerdictMargin = r.margin
 		post := newFluidPostcopyRun(cfg, r.in, r.env, r.g, r.x, res)
 		post.preBytes, post.preNormal, post.preZero = r.transferred, r.normalPages, r.zeroPages
-		post.comp = r.comp // the pages the hint and the balloon left out stay out; the post-copy's end counts them
+		post.composition = r.finishComposition // the pages the memory options left out stay out; the post-copy's end counts them
 		post.begin(r.syncCost, missing)
 		// missing has been read (under sync_policy pass it is the last
 		// sync's window, which the next sync reuses): the final sync,
@@ -181,12 +177,13 @@ func (m *FluidPrecopy) fluidCovers(in Input) error {
 }
 
 // fluidSwitchMemory returns an error for the memory options o that a
-// switch to post-copy (where says which) on the fluid engine does not
-// follow on in: the page cache's post-copy side, and free_page_hint or
-// the balloon with a guest that allocates or frees pages.
+// post-copy phase (where says which) on the fluid engine does not follow
+// on in: the page cache with background pages, which may lie in it, and
+// free_page_hint or the balloon with a guest that allocates or frees
+// pages.
 func fluidSwitchMemory(o memoryOptions, in Input, where string) error {
-	if o.pagecacheOn() {
-		return fmt.Errorf("model.pagecache: %s the page cache's post-copy side (the SAN's restore racing the guest's demand reads) is not in the fluid engine", where)
+	if o.pagecacheOn() && in.BackgroundPages > 0 {
+		return fmt.Errorf("model.pagecache: with workload.background_pages %s, the guest touches background pages in its page cache, which the SAN's restore races (a demand read) or mode drop misses; the fluid engine's post-copy does not follow that", where)
 	}
 	if o.active() {
 		if key, ok := churnKey(in); ok {

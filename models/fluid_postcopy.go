@@ -59,35 +59,25 @@ import (
 //
 // # Not covered
 //
-// The memory options (free_page_hint, page cache, balloon):
-// NewFluidPostcopy names the key. A guest with access_order ascending is
-// refused per run (fluidCovers). Multifd channels, cpu_bound and
-// postcopy_preempt are followed as the page engine follows them
-// ([postcopyStream]); so is a capped push's rate-limit windows, their
-// wait by its mean (fluid_ratelimit.go).
+// Per run (fluidCovers): a guest with access_order ascending; the page
+// cache options with background pages (which may lie in the page cache
+// and race the SAN's restore); free_page_hint or the balloon with a guest
+// that allocates or frees pages. Covered: the memory options otherwise
+// (the pages they leave out at the stop never move), multifd channels,
+// cpu_bound and postcopy_preempt as the page engine follows them
+// ([postcopyStream]), and a capped push's rate-limit windows, their wait
+// by its mean (fluid_ratelimit.go).
 type FluidPostcopy struct {
 	p PostcopyParams
 }
 
-// NewFluidPostcopy returns the fluid post-copy model, or an error naming
-// the parameter it does not cover.
+// NewFluidPostcopy returns the fluid post-copy model; what it does not
+// cover depends on the workload, and is checked per run (fluidCovers).
 func NewFluidPostcopy(p PostcopyParams) (*FluidPostcopy, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	if err := fluidPostcopyParams(p); err != nil {
-		return nil, err
-	}
 	return &FluidPostcopy{p: p}, nil
-}
-
-// fluidPostcopyParams returns an error naming the first key of p the
-// fluid post-copy does not follow.
-func fluidPostcopyParams(p PostcopyParams) error {
-	if p.memory().pagecacheOn() {
-		return errors.New("model.pagecache: the page cache's post-copy side (the SAN's restore racing the guest's demand reads, or the misses of mode drop) is not in the fluid engine's post-copy")
-	}
-	return nil
 }
 
 // fluidCovers returns an error when in's guest accesses an epoch's pages
@@ -98,12 +88,7 @@ func (m *FluidPostcopy) fluidCovers(in Input) error {
 	if in.accessOrder() == AccessAscending {
 		return errors.New("workload.access_order: ascending (the default for a sequential generator): a guest scanning memory upwards races the post-copy push page by page, which the fluid engine's post-copy, counts per block of memory, does not follow")
 	}
-	if m.p.memory().active() {
-		if key, ok := churnKey(in); ok {
-			return fmt.Errorf("%s: with free_page_hint or the balloon, a guest that allocates or frees pages moves the free class the post-copy leaves out, which the fluid engine's post-copy takes as fixed at the stop", key)
-		}
-	}
-	return nil
+	return fluidSwitchMemory(m.p.memory(), in, "in post-copy")
 }
 
 // churnKey returns the key of in's first allocation or freeing rate, if
@@ -164,17 +149,31 @@ func (m *FluidPostcopy) launchWith(env *runEnv, in Input, name string, configure
 	if configure != nil {
 		configure(r)
 	}
+	// The memory options: the stop is the skip point, and the pages they
+	// leave out there never move (free pages and page cache, which a
+	// generator's guest does not touch).
 	o := p.memory()
-	r.comp = newFluidComp(o.hint, o.balloon, x, float64(in.VM.PageSize))
-	r.comp.start(env.eng, g) // the balloon's first inflation comes before setup's end
+	comp := newFluidComp(o.hint, o.balloon, x, float64(in.VM.PageSize))
+	comp.start(env.eng, g) // the balloon's first inflation comes before setup's end
+	var cached []traces.PageRange
+	if lay := x.Layout(); o.pagecacheOn() && lay.FreeLo > lay.PagecacheLo {
+		cached = []traces.PageRange{{Lo: lay.PagecacheLo, Hi: lay.FreeLo}}
+	}
+	if o.active() {
+		r.composition = func(res *Result) {
+			comp.fill(res)
+			fillFluidPagecache(res, o.pagecache, float64(traces.CountRanges(cached)), float64(in.VM.PageSize), sim.Time(cfg.setup))
+		}
+	}
 	env.eng.Schedule(sim.Time(cfg.setup), sim.PhaseDecide, func() {
 		g.pause()
 		g.sync()
 		res.SetupTimeS = env.eng.Now().Seconds()
 		res.DirtySyncCount = 1
-		if r.comp != nil { // the stop is the skip point: the skipped pages never move
-			bal, hint := r.comp.skip(g.synced)
-			r.skipped = joinRanges(bal, hint)
+		r.skipped = cached
+		if comp != nil {
+			bal, hint := comp.skip(g.synced)
+			r.skipped = joinRanges(joinRanges(bal, hint), cached)
 		}
 		r.begin(0, nil)
 	})
@@ -256,7 +255,7 @@ type fluidPostcopyRun struct {
 	openBlocks        []int              // scratch: the blocks with pages to send (pushPages)
 	fwdLeft           []float64          // forward: per block, the pages above the last pivot in it left to push
 	enl               *fluidEnl          // enlightened post-copy's list; nil: none (fluid_enlightened.go)
-	comp              *fluidComp         // free_page_hint and the balloon; nil: off
+	composition       func(*Result)      // fills the memory options' fields at the end; nil: none
 	skipped           []traces.PageRange // the pages they leave out at the stop, free pages the guest does not touch
 	spare             [][]float64        // their slices, for reuse
 
@@ -1160,7 +1159,15 @@ func (r *fluidPostcopyRun) finish(reason StopReason, end sim.Time) {
 		requests: r.requests, minor: r.minor, stallS: r.stall, fullSpeedS: r.meter.result(),
 	}.fill(r.res, r.in)
 	r.cfg.stream.fill(r.res, normal, zero, r.wireNormal, r.wireZero, r.bottleneck)
-	r.comp.fill(r.res)
+	if r.composition != nil {
+		total := r.res.TotalTimeS
+		r.composition(r.res)
+		if r.res.TotalTimeS > total {
+			// The slowdown is a share of the total time, which the SAN
+			// restore has stretched.
+			r.res.GuestSlowdown *= total / r.res.TotalTimeS
+		}
+	}
 	if r.release != nil {
 		r.release()
 	}

@@ -635,17 +635,27 @@ func (r *fluidRun) finish(end sim.Time) {
 // balloon; the page cache is never written, so never sent).
 func (r *fluidRun) finishComposition(res *Result) {
 	r.comp.fill(res)
-	res.SkippedPagecachePages = uint64(r.cached)
-	pc := r.p.Pagecache
-	if pc.Mode == PagecacheSkip && r.cached > 0 {
-		bytes := r.cached * r.pageSize
+	fillFluidPagecache(res, r.p.Pagecache, r.cached, r.pageSize, r.skipAt)
+}
+
+// fillFluidPagecache fills the page cache's fields for a run that left
+// cached pages of pageSize bytes out at skipAt: under mode skip the SAN
+// restores them from there, and a completed migration ends no sooner
+// than the restore; a generator's guest never touches its page cache, so
+// mode drop has no misses.
+func fillFluidPagecache(res *Result, pc PagecacheParams, cached, pageSize float64, skipAt sim.Time) {
+	if pc.Mode != PagecacheSkip && pc.Mode != PagecacheDrop {
+		return
+	}
+	res.SkippedPagecachePages = uint64(cached)
+	if pc.Mode == PagecacheSkip && cached > 0 {
+		bytes := cached * pageSize
 		res.SANBytes = uint64(math.Round(bytes))
-		done := r.skipAt.Add(time.Duration(math.Ceil(bytes * 8 / float64(pc.SANBandwidth) * 1e9)))
+		done := skipAt.Add(time.Duration(math.Ceil(bytes * 8 / float64(pc.SANBandwidth) * 1e9)))
 		if res.Completed {
 			res.TotalTimeS = math.Max(res.TotalTimeS, done.Seconds())
 		}
 	}
-	// Mode drop: the guest never touches its page cache, so no misses.
 }
 
 // The passes over the network, as precopy_link.go sends them.

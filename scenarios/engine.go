@@ -21,6 +21,7 @@ func (l *loader) validateEngine(s *Spec) {
 	}
 	in := models.Input{
 		Generator: s.Workload.Generator, AtEnd: s.Workload.AtEnd, AccessOrder: s.Workload.AccessOrder,
+		CatchUp: s.Workload.CatchUp, BackgroundPages: s.Workload.BackgroundPages,
 		VM: models.VM{Memory: s.VM.Memory, PageSize: s.VM.PageSize},
 	}
 	if err := models.FluidSupport(s.Model.Name, s.Model.Params, in); err != nil {
