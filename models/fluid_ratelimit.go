@@ -57,7 +57,9 @@ func (fw fluidWindow) meanWait(e, c, run float64) float64 {
 	waitB, pB := fw.from(burst+c+e, run) // served at a burst's end last time
 	waitS, pS := fw.from(c+e, run)       // at a window's start
 	// Stationary share of burst-end services: pi = pi·pB + (1 − pi)·pS.
-	pi := 0.0
+	// When both states keep to themselves (pB = 1, pS = 0), the first
+	// request decides: it lands in a burst with chance f.
+	pi := fw.f
 	if d := 1 - pB + pS; d > 1e-12 {
 		pi = pS / d
 	}
