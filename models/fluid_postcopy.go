@@ -256,7 +256,7 @@ type fluidPostcopyRun struct {
 	fwdLeft           []float64          // forward: per block, the pages above the last pivot in it left to push
 	enl               *fluidEnl          // enlightened post-copy's list; nil: none (fluid_enlightened.go)
 	composition       func(*Result)      // fills the memory options' fields at the end; nil: none
-	skipped           []traces.PageRange // the pages they leave out at the stop, free pages the guest does not touch
+	skipped           []traces.PageRange // the pages they leave out at the stop: free and page-cache pages, which the guest does not touch
 	spare             [][]float64        // their slices, for reuse
 
 	// What the phase sends: pages as full pages and as zero headers
@@ -316,9 +316,10 @@ func (r *fluidPostcopyRun) begin(pre time.Duration, missing func(lo, hi uint64) 
 	r.zeroHeaders = missing == nil
 	if missing == nil {
 		r.sendNormal, r.sendZero = r.pages-r.zeroPages, r.zeroPages
-		// The pages free_page_hint and the balloon leave out are backed
-		// by fresh pages at the destination: never sent, never faulted
-		// (free pages, which the guest does not touch).
+		// The pages the memory options leave out (free pages under
+		// free_page_hint and the balloon, backed by fresh pages at the
+		// destination; page cache, restored from the SAN or dropped) are
+		// never sent, and never faulted: the guest does not touch them.
 		for i := range r.blocks {
 			b := &r.blocks[i]
 			k := float64(traces.CountRanges(traces.IntersectRanges(r.skipped, []traces.PageRange{{Lo: b.lo, Hi: b.hi}})))
