@@ -104,19 +104,30 @@ func TestFluidPostcopyFleetMatchesPage(t *testing.T) {
 		fmt.Fprintf(&b, "  - {name: vm%d, from: s, to: d, vm: {memory: %dMiB}, workload: {generator: {kind: %s, dirty_rate: %d, working_set: 128MiB}}, model: %s}\n",
 			i, 256*(1+i%3), kind, 15000+5000*(i%4), model)
 	}
+	checkFleetEngines(t, b.String(), 8)
+}
+
+// checkFleetEngines runs the fleet text describes, whose VMs are vm0 ...
+// vm<n-1>, with every VM on the page engine and then on the fluid one:
+// the fleet's makespan and bytes, and each VM's total time, within 1 %,
+// its downtime within 2 %, the same model and completion, and every VM
+// on fluid.
+func checkFleetEngines(t *testing.T, text string, n int) {
+	t.Helper()
 	var page, fluid []string
-	for i := range 8 {
+	for i := range n {
 		page = append(page, fmt.Sprintf("vms.vm%d.model.engine=page", i))
 		fluid = append(fluid, fmt.Sprintf("vms.vm%d.model.engine=fluid", i))
 	}
-	p := runFleet(t, writeFleet(t, b.String(), page...), Options{})
-	f := runFleet(t, writeFleet(t, b.String(), fluid...), Options{})
+	p := runFleet(t, writeFleet(t, text, page...), Options{})
+	f := runFleet(t, writeFleet(t, text, fluid...), Options{})
 	t.Logf("makespan page %.4f s, fluid %.4f s; bytes %d, %d", p.MakespanS, f.MakespanS, p.TransferredBytes, f.TransferredBytes)
 	if !relClose(p.MakespanS, f.MakespanS, 0.01) || !relClose(float64(p.TransferredBytes), float64(f.TransferredBytes), 0.01) {
 		t.Errorf("fluid fleet differs from the page fleet by more than 1 %%")
 	}
 	for i := range p.VMs {
 		pv, fv := p.VMs[i], f.VMs[i]
+		t.Logf("%s: page %.4f s, %.2f ms; fluid %.4f s, %.2f ms", pv.Name, pv.TotalTimeS, 1e3*pv.DowntimeS, fv.TotalTimeS, 1e3*fv.DowntimeS)
 		if fv.Engine != "fluid" || pv.Model != fv.Model || !relClose(pv.TotalTimeS, fv.TotalTimeS, 0.01) || !relClose(pv.DowntimeS, fv.DowntimeS, 0.02) || pv.Completed != fv.Completed {
 			t.Errorf("%s (%s): page %.4f s, downtime %.2f ms; fluid (%s) %.4f s, %.2f ms", pv.Name, pv.Model, pv.TotalTimeS, 1e3*pv.DowntimeS, fv.Engine, fv.TotalTimeS, 1e3*fv.DowntimeS)
 		}
@@ -145,24 +156,7 @@ func TestFluidPostcopyOptionsFleetMatchesPage(t *testing.T) {
 		fmt.Fprintf(&b, "  - {name: vm%d, from: s, to: d, vm: {memory: %dMiB}, workload: {generator: {kind: hotcold, dirty_rate: %d, free_fraction: 0.2, pagecache_fraction: 0.1}}, model: %s}\n",
 			i, 256*(1+i%2), 20000+5000*(i%3), m)
 	}
-	var page, fluid []string
-	for i := range models {
-		page = append(page, fmt.Sprintf("vms.vm%d.model.engine=page", i))
-		fluid = append(fluid, fmt.Sprintf("vms.vm%d.model.engine=fluid", i))
-	}
-	p := runFleet(t, writeFleet(t, b.String(), page...), Options{})
-	f := runFleet(t, writeFleet(t, b.String(), fluid...), Options{})
-	t.Logf("makespan page %.4f s, fluid %.4f s; bytes %d, %d", p.MakespanS, f.MakespanS, p.TransferredBytes, f.TransferredBytes)
-	if !relClose(p.MakespanS, f.MakespanS, 0.01) || !relClose(float64(p.TransferredBytes), float64(f.TransferredBytes), 0.01) {
-		t.Errorf("fluid fleet differs from the page fleet by more than 1 %%")
-	}
-	for i := range p.VMs {
-		pv, fv := p.VMs[i], f.VMs[i]
-		t.Logf("%s: page %.4f s, %.2f ms; fluid %.4f s, %.2f ms", pv.Name, pv.TotalTimeS, 1e3*pv.DowntimeS, fv.TotalTimeS, 1e3*fv.DowntimeS)
-		if fv.Engine != "fluid" || pv.Model != fv.Model || !relClose(pv.TotalTimeS, fv.TotalTimeS, 0.01) || !relClose(pv.DowntimeS, fv.DowntimeS, 0.02) || pv.Completed != fv.Completed {
-			t.Errorf("%s (%s): page %.4f s, downtime %.2f ms; fluid (%s) %.4f s, %.2f ms", pv.Name, pv.Model, pv.TotalTimeS, 1e3*pv.DowntimeS, fv.Engine, fv.TotalTimeS, 1e3*fv.DowntimeS)
-		}
-	}
+	checkFleetEngines(t, b.String(), len(models))
 }
 
 // engineDrain writes a fleet of vms VMs like BenchmarkDrain200's (mixed
