@@ -211,7 +211,6 @@ type fluidPostcopyRun struct {
 	oneWay               float64 // RTT/2, ns
 	tauReq               float64 // a requested page's link time, ns (useStream)
 	preempt              bool    // requests bypass the push (multifd, postcopy_preempt)
-	cpuBps               float64 // the push's CPU bound, bits/s; 0: none
 	bottleneck           string  // what bounds the push (with a CPU model)
 	window               fluidWindow
 	reqWait              float64   // a request's mean wait for the windows in the last step, ns
@@ -411,14 +410,7 @@ func (r *fluidPostcopyRun) useStream(now sim.Time) {
 		r.wireZero += s.packetHeader
 		r.rateBps = r.path(s.channels).SteadyBps(s.channels, now, r.cfg.capBps)
 	}
-	if s.cpu != nil {
-		r.bottleneck = "link"
-		b := s.cpu.Throughput(0, 0)
-		r.cpuBps = b.PagesPerSecond * r.wireNormal * 8
-		if r.cpuBps < r.rateBps {
-			r.rateBps, r.bottleneck = r.cpuBps, b.Bottleneck
-		}
-	}
+	r.rateBps, r.bottleneck = s.pushRate(r.rateBps, r.wireNormal)
 	if s.channels == 0 { // one stream: requests take the push's page times
 		r.tauReq = r.wireNormal * 8e9 / r.rateBps
 	}
@@ -462,9 +454,7 @@ func (r *fluidPostcopyRun) rerate(bps float64) {
 	}
 	now := r.eng.Now()
 	r.advance(now)
-	if r.cpuBps > 0 {
-		bps = math.Min(bps, r.cpuBps)
-	}
+	bps, _ = r.cfg.stream.pushRate(bps, r.wireNormal)
 	r.rateBps = bps
 	if r.cfg.stream.channels == 0 {
 		r.tauReq = r.wireNormal * 8e9 / bps

@@ -490,11 +490,7 @@ func (r *postcopyRun) rerate(bps float64) {
 	}
 	now := float64(r.eng.Now())
 	r.advance(now, now)
-	rate := bps
-	if s := r.cfg.stream; s.cpu != nil {
-		b := s.cpu.Throughput(0, 0)
-		rate = math.Min(rate, b.PagesPerSecond*r.wireNormal*8)
-	}
+	rate, _ := r.cfg.stream.pushRate(bps, r.wireNormal)
 	r.rateBps = rate
 	r.tauNormal = r.wireNormal * 8e9 / rate
 	r.tauZero = r.wireZero * 8e9 / rate

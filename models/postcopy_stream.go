@@ -83,13 +83,7 @@ func (r *postcopyRun) useStream() {
 		r.wireZero += s.packetHeader
 		rate = r.path(s.channels).SteadyBps(s.channels, 0, r.cfg.capBps)
 	}
-	r.bottleneck = "link"
-	if s.cpu != nil {
-		b := s.cpu.Throughput(0, 0)
-		if cpuBps := b.PagesPerSecond * r.wireNormal * 8; cpuBps < rate {
-			rate, r.bottleneck = cpuBps, b.Bottleneck
-		}
-	}
+	rate, r.bottleneck = s.pushRate(rate, r.wireNormal)
 	if s.channels == 0 { // one stream: requests take the push's page times
 		r.tauReqNormal = r.wireNormal * 8e9 / rate
 		r.tauReqZero = r.wireZero * 8e9 / rate
@@ -97,6 +91,22 @@ func (r *postcopyRun) useStream() {
 	r.rateBps = rate
 	r.tauNormal = r.wireNormal * 8e9 / rate
 	r.tauZero = r.wireZero * 8e9 / rate
+}
+
+// pushRate returns the push's rate, bits/s, over streams that carry
+// streamsBps, pages taking wireNormal bytes on the wire: the least of
+// that and the CPU model's rate, and what bound it ("link" or the CPU's
+// stage; "" without a CPU model). Either engine's push, at its start and
+// at each change of the streams' rate.
+func (s postcopyStream) pushRate(streamsBps, wireNormal float64) (float64, string) {
+	if s.cpu == nil {
+		return streamsBps, ""
+	}
+	b := s.cpu.Throughput(0, 0)
+	if cpuBps := b.PagesPerSecond * wireNormal * 8; cpuBps < streamsBps {
+		return cpuBps, b.Bottleneck
+	}
+	return streamsBps, "link"
 }
 
 // requestArrival returns when requested page p, which the source took at
