@@ -113,3 +113,32 @@ func BenchmarkFluidSweep16GiB(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "points/s")
 }
+
+// BenchmarkHybridZipf16GiB compares the engines on a hybrid of a 16 GiB
+// guest writing zipf over all of memory at 40 % of a 10 Gbit/s link's
+// page rate, one pre-copy round and then post-copy: the fluid run's
+// post-copy follows each block by rank bucket (fluid_strata.go).
+func BenchmarkHybridZipf16GiB(b *testing.B) {
+	spec := traces.DefaultGeneratorSpec()
+	spec.Kind = traces.GenZipf
+	spec.DirtyRate = 0.4 * 10e9 / 8 / 4096
+	in := fluidBenchInput("bench-hybrid-zipf", 16*units.GiB, 4, spec, 10*units.Gbit)
+	p := models.DefaultHybridParams()
+	p.PrecopyRounds = 1
+	for _, e := range []struct {
+		name string
+		new  func(models.HybridParams) (models.Model, error)
+	}{
+		{"page", func(p models.HybridParams) (models.Model, error) { return models.NewHybrid(p) }},
+		{"fluid", func(p models.HybridParams) (models.Model, error) { return models.NewFluidHybrid(p) }},
+	} {
+		b.Run(e.name, func(b *testing.B) {
+			m, err := e.new(p)
+			if err != nil {
+				b.Fatal(err)
+			}
+			res := runBench(b, m, in)
+			b.ReportMetric(float64(res.PostcopyRequests), "requests/op")
+		})
+	}
+}

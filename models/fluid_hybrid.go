@@ -19,13 +19,15 @@ import (
 // the fluid post-copy's over what the destination lacks. precopy_rounds
 // 0 is [FluidPostcopy].
 //
+// The pages a zipf guest wrote last, which the switch leaves to
+// post-copy, are its popular ranks, which it also touches first after
+// the resume: the post-copy follows them by rank bucket within each
+// block (fluid_strata.go).
+//
 // # Not covered
 //
 // What [FluidPostcopy] does not cover (its keys are the hybrid's too),
-// and a zipf workload: the pages a zipf
-// guest wrote last, which the switch leaves to post-copy, are its
-// popular ranks, which it also touches first after the resume; counts
-// per block of memory do not follow that correlation within a block.
+// and more than one zipf phase (fluidSwitchZipf).
 type FluidHybrid struct {
 	p HybridParams
 }
@@ -40,8 +42,8 @@ func NewFluidHybrid(p HybridParams) (*FluidHybrid, error) {
 }
 
 // fluidCovers returns an error for what the fluid hybrid does not run on
-// in: the post-copy's access order, a zipf workload, the memory options
-// with a guest that allocates or frees pages.
+// in: the post-copy's access order, a second zipf phase, the memory
+// options with a guest that allocates or frees pages.
 func (m *FluidHybrid) fluidCovers(in Input) error {
 	if err := (&FluidPostcopy{}).fluidCovers(in); err != nil {
 		return err
@@ -49,27 +51,31 @@ func (m *FluidHybrid) fluidCovers(in Input) error {
 	if err := fluidSwitchMemory(m.p.Memory.memory(), in, "in a hybrid"); err != nil {
 		return err
 	}
-	if m.p.PrecopyRounds == 0 || in.Generator == nil {
+	if m.p.PrecopyRounds == 0 {
 		return nil
 	}
-	if key, ok := zipfKey(in); ok {
-		return fmt.Errorf("%s: zipf: the pages a hybrid leaves to post-copy are the popular ranks the guest touches first after the resume, a correlation within each block of memory that the fluid engine's counts per block do not follow", key)
-	}
-	return nil
+	return fluidSwitchZipf(in, "in a hybrid")
 }
 
-// zipfKey returns the key of in's first zipf workload, if any.
-func zipfKey(in Input) (string, bool) {
+// fluidSwitchZipf returns an error when in's workload has more than one
+// zipf phase and a post-copy phase (where says which) follows pre-copy
+// rounds: the fluid post-copy follows the pages the rounds leave by rank
+// bucket of one zipf law (fluid_strata.go), and a page's buckets under
+// two laws would need a cell per pair.
+func fluidSwitchZipf(in Input, where string) error {
 	g := in.Generator
-	if g.Kind == "zipf" {
-		return "workload.generator.kind", true
+	if g == nil {
+		return nil
 	}
+	n := 0
 	for i, ph := range g.Phases {
 		if ph.Kind == "zipf" {
-			return fmt.Sprintf("workload.generator.phases[%d].kind", i), true
+			if n++; n == 2 {
+				return fmt.Errorf("workload.generator.phases[%d].kind: a second zipf phase %s: the fluid post-copy follows the pages the pre-copy rounds leave by rank bucket of one zipf law, and a page's buckets under two laws would need a cell per pair", i, where)
+			}
 		}
 	}
-	return "", false
+	return nil
 }
 
 // Name returns "hybrid".
@@ -123,8 +129,8 @@ func (m *FluidHybrid) launch(env *runEnv, in Input) (func(error) (*Result, error
 // ([precopyRun.postcopyHandover]): the guest stops, the final sync runs
 // with it stopped, and the fluid post-copy phase goes on from here on
 // the same network with missing, the pages still to send.
-func (r *fluidRun) postcopyHandover(cfg postcopyConfig) func(missing func(lo, hi uint64) float64) {
-	return func(missing func(lo, hi uint64) float64) {
+func (r *fluidRun) postcopyHandover(cfg postcopyConfig) func(missing fluidMissing) {
+	return func(missing fluidMissing) {
 		now := r.eng.Now()
 		res := r.res
 		res.BandwidthBps = r.liveBytes * 8 / now.Sub(r.liveStart).Seconds()
@@ -173,7 +179,11 @@ func (m *FluidPrecopy) fluidCovers(in Input) error {
 	if err := (&FluidPostcopy{}).fluidCovers(in); err != nil {
 		return err
 	}
-	return fluidSwitchMemory(m.p.memory(), in, "after a forced switch to post-copy (plan.on_timeout postcopy)")
+	const where = "after a forced switch to post-copy (plan.on_timeout postcopy)"
+	if err := fluidSwitchZipf(in, where); err != nil {
+		return err
+	}
+	return fluidSwitchMemory(m.p.memory(), in, where)
 }
 
 // fluidSwitchMemory returns an error for the memory options o that a

@@ -236,6 +236,8 @@ type fluidPostcopyRun struct {
 	rWin    traces.Window // read likewise
 	wCur    traces.Window // the current epoch's writes left
 	rCur    traces.Window
+	winP    [4][]float64 // the four windows' probability per piece (epochSets)
+	lastPhi float64      // phi of the last newAccesses, whose accesses guestStep commits
 	// Per block, from the windows above (epochSets): expected pages
 	// accessed from the resume to setsFrom, and in [setsFrom, setsEnd).
 	doneSet, curSet   []float64
@@ -254,6 +256,7 @@ type fluidPostcopyRun struct {
 	openBlocks        []int              // scratch: the blocks with pages to send (pushPages)
 	fwdLeft           []float64          // forward: per block, the pages above the last pivot in it left to push
 	enl               *fluidEnl          // enlightened post-copy's list; nil: none (fluid_enlightened.go)
+	strata            *fluidStrata       // a zipf guest's blocks by rank bucket after pre-copy rounds; nil: none (fluid_strata.go)
 	composition       func(*Result)      // fills the memory options' fields at the end; nil: none
 	skipped           []traces.PageRange // the pages they leave out at the stop: free and page-cache pages, which the guest does not touch
 	spare             [][]float64        // their slices, for reuse
@@ -278,7 +281,7 @@ func newFluidPostcopyRun(cfg postcopyConfig, in Input, env *runEnv, g *fluidGues
 // pages of [lo, hi) the destination lacks after a hybrid's pre-copy
 // rounds, all sent as full pages; nil: every page, the zero class as a
 // header (pure post-copy).
-func (r *fluidPostcopyRun) begin(pre time.Duration, missing func(lo, hi uint64) float64) {
+func (r *fluidPostcopyRun) begin(pre time.Duration, missing fluidMissing) {
 	now := r.eng.Now()
 	lay := r.x.Layout()
 	ps := float64(r.in.VM.PageSize)
@@ -328,10 +331,14 @@ func (r *fluidPostcopyRun) begin(pre time.Duration, missing func(lo, hi uint64) 
 	} else {
 		for i := range r.blocks {
 			b := &r.blocks[i]
-			m := math.Min(b.n, math.Max(0, missing(b.lo, b.hi)))
+			m := math.Min(b.n, math.Max(0, missing.countIn(b.lo, b.hi)))
 			b.have = b.n - m
 			r.sendNormal += m
 		}
+		// A zipf guest's missing pages are its popular ranks, which it
+		// touches first: its blocks are split by rank bucket
+		// (fluid_strata.go).
+		r.strata = newFluidStrata(r.x, r.blocks, missing)
 	}
 	r.setBackground()
 	if r.enl != nil {
@@ -583,6 +590,9 @@ func (r *fluidPostcopyRun) guestStep(dt, end float64) float64 {
 		b.accessed += r.acc[i]
 		b.reqd += b.faults
 		reqd += b.faults
+		if r.strata != nil && r.strata.cells[i] != nil {
+			r.strata.commit(i, r.lastPhi)
+		}
 	}
 	r.guestT += g / 1e9
 	stall := faults*sNet + minor*sMinor
@@ -618,11 +628,22 @@ func (r *fluidPostcopyRun) guestStep(dt, end float64) float64 {
 // every epoch's set.
 func (r *fluidPostcopyRun) newAccesses(g float64) (faults, minor float64) {
 	k, phi := r.epochOf(r.guestT + g)
+	r.lastPhi = phi
+	if r.strata != nil {
+		r.strata.prepare(r.blocks, r.setsFrom, r.setsEnd)
+	}
 	for i := range r.blocks {
 		b := &r.blocks[i]
 		b.faults = 0
 		r.acc[i] = 0
 		if b.zero {
+			continue
+		}
+		if r.strata != nil && r.strata.cells[i] != nil {
+			var m float64
+			r.acc[i], b.faults, m = r.strata.accesses(i, phi)
+			faults += b.faults
+			minor += m
 			continue
 		}
 		fresh := math.Max(0, r.total(i, k, phi)-b.accessed)
@@ -676,13 +697,35 @@ func (r *fluidPostcopyRun) epochSets(eStart, from, eEnd float64) {
 	r.x.Read(r.resumeG, from, &r.rWin)
 	r.x.Written(from, eEnd, &r.wCur)
 	r.x.Read(from, eEnd, &r.rCur)
+	// Each piece's probability once (a zipf piece's is a sum over its
+	// rank buckets), then each block's pages from them.
+	wins := [4]*traces.Window{&r.wWin, &r.rWin, &r.wCur, &r.rCur}
+	for j, w := range wins {
+		r.winP[j] = r.winP[j][:0]
+		for _, pc := range w.Pieces {
+			p, _ := w.PieceIn(pc)
+			r.winP[j] = append(r.winP[j], p)
+		}
+	}
+	in := func(j int, b *fluidBlock) float64 {
+		var n float64
+		for k, pc := range wins[j].Pieces {
+			if a, z := max(pc.Lo, b.lo), min(pc.Hi, b.hi); z > a {
+				n += float64(z-a) * r.winP[j][k]
+			}
+		}
+		return n
+	}
 	for i := range r.blocks {
 		b := &r.blocks[i]
 		r.doneSet[i], r.curSet[i] = 0, 0
-		if !b.zero {
-			r.doneSet[i] = union(r.wWin.CountIn(b.lo, b.hi), r.rWin.CountIn(b.lo, b.hi), b.n)
-			r.curSet[i] = union(r.wCur.CountIn(b.lo, b.hi), r.rCur.CountIn(b.lo, b.hi), b.n)
+		if !b.zero && (r.strata == nil || r.strata.cells[i] == nil) {
+			r.doneSet[i] = union(in(0, b), in(1, b), b.n)
+			r.curSet[i] = union(in(2, b), in(3, b), b.n)
 		}
+	}
+	if r.strata != nil {
+		r.strata.setEpoch(r.blocks, &r.wWin, &r.rWin, &r.wCur, &r.rCur)
 	}
 }
 
@@ -1052,6 +1095,9 @@ func (r *fluidPostcopyRun) pushPages(budget float64, cur, pivots []float64) {
 		k := math.Min(b.unsent(), ns/tau)
 		if k <= 0 {
 			return 0
+		}
+		if r.strata != nil {
+			r.strata.push(i, k)
 		}
 		b.pushed += k
 		cur[i] += k

@@ -47,8 +47,11 @@ import (
 // (see fluid_xbzrle.go for the covered case), trace files and generators
 // with more than eight zipf phases: see [FluidSupport]. A forced switch
 // to post-copy (Input.ForcePostcopyAt) hands over to the fluid post-copy
-// as a hybrid does (fluid_hybrid.go), but not with the memory options. Free-page hinting and the balloon are
-// covered with exact sets of pages (fluid_composition.go).
+// as a hybrid does (fluid_hybrid.go), with what a hybrid covers: not the
+// page cache with background pages, the hint or the balloon with a guest
+// that allocates or frees pages, or a second zipf phase. Free-page
+// hinting and the balloon are covered with exact sets of pages
+// (fluid_composition.go).
 type FluidPrecopy struct {
 	p   PrecopyParams
 	par *Parallel // the parallel model whose fluid form this is; nil for precopy
@@ -252,9 +255,8 @@ type fluidRun struct {
 	throttlePct   float64
 
 	// The switch to post-copy, a hybrid's or a forced one (switch.go,
-	// fluid_hybrid.go): the handover gets the expected pages of any range
-	// still to send.
-	sw postcopySwitch[func(lo, hi uint64) float64]
+	// fluid_hybrid.go): the handover gets the pages still to send.
+	sw postcopySwitch[fluidMissing]
 
 	// margin is the product over decisions of the chance that a seed
 	// takes the same branch (Result.VerdictMargin).
@@ -407,7 +409,7 @@ func (r *fluidRun) endRound() {
 	case remaining <= threshold:
 		r.stopAndCopy(StopDowntimeMet, n, 0)
 	case r.sw.due(r.liveRounds):
-		r.sw.to(w.CountIn)
+		r.sw.to(windowMissing{w})
 	case r.p.MaxRounds > 0 && r.liveRounds >= r.p.MaxRounds:
 		r.stopAndCopy(StopMaxRounds, n, 0)
 	case r.p.MaxBytesFactor > 0 && r.transferred >= r.p.MaxBytesFactor*float64(r.in.VM.Memory):
@@ -793,7 +795,7 @@ func (r *fluidRun) syncQEMU() {
 	case remaining < th || n < 0.5:
 		r.stopAndCopy(StopDowntimeMet, n, r.bm.zeroCount())
 	case r.sw.due(r.liveRounds):
-		r.sw.to(r.bm.countIn)
+		r.sw.to(r.bm)
 	case r.p.MaxRounds > 0 && r.liveRounds >= r.p.MaxRounds:
 		r.stopAndCopy(StopMaxRounds, n, r.bm.zeroCount())
 	case r.p.MaxBytesFactor > 0 && r.transferred >= r.p.MaxBytesFactor*float64(r.in.VM.Memory):

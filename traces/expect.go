@@ -229,6 +229,28 @@ func (x *Expect) Layout() Layout {
 	return out
 }
 
+// ZipfLaw is a zipf law's rank buckets as the closed forms group them.
+type ZipfLaw struct {
+	// Shares is each bucket's share of the working set's pages; they
+	// sum to 1.
+	Shares []float64
+	// Weights is each bucket's mean weight (1+r)^-s, in rank order (so
+	// decreasing).
+	Weights []float64
+}
+
+// ZipfLaws returns the zipf laws, one per zipf phase that writes or
+// reads, in phase order: the laws of [Window.Zipf] and
+// [Window.PieceBuckets]. The slices are the model's own: read them, do
+// not change them.
+func (x *Expect) ZipfLaws() []ZipfLaw {
+	out := make([]ZipfLaw, len(x.laws))
+	for l, z := range x.laws {
+		out[l] = ZipfLaw{Shares: z.share, Weights: z.weight}
+	}
+	return out
+}
+
 // Epoch returns the generator's epoch length.
 func (x *Expect) Epoch() time.Duration { return x.epoch }
 
@@ -293,12 +315,7 @@ func (w *Window) PieceIn(p Piece) (in, variance float64) {
 		// probability.
 		var m1, m2 float64
 		for b, s := range shares {
-			q := w.Zipf[l][b]
-			for j, part := range w.ZipfParts {
-				if p.Parts&(1<<j) != 0 && part.Law == l {
-					q *= part.Escape[b]
-				}
-			}
+			q := w.escape(p, l, b)
 			m1 += s * q
 			m2 += s * q * q
 		}
@@ -306,6 +323,50 @@ func (w *Window) PieceIn(p Piece) (in, variance float64) {
 		sq *= m2
 	}
 	return 1 - esc, esc - sq
+}
+
+// PieceBuckets sets dst[b], for each rank bucket b of zipf law l, to the
+// probability that a page of p whose bucket under law l is b is in the
+// set (its buckets under the other laws averaged over), and returns dst,
+// grown as needed. Averaged over the law's bucket shares
+// ([Expect.ZipfLaws]) it is [Window.PieceIn]'s. A piece outside law
+// l's working set (Piece.Zipf bit l clear) has every bucket at PieceIn's.
+func (w *Window) PieceBuckets(p Piece, l int, dst []float64) []float64 {
+	dst = slices.Grow(dst[:0], len(w.shares[l]))[:len(w.shares[l])]
+	if p.Zipf&(1<<l) == 0 {
+		in, _ := w.PieceIn(p)
+		for b := range dst {
+			dst[b] = in
+		}
+		return dst
+	}
+	esc := p.Survive
+	for k, shares := range w.shares {
+		if k == l || p.Zipf&(1<<k) == 0 {
+			continue
+		}
+		var m1 float64
+		for b, s := range shares {
+			m1 += s * w.escape(p, k, b)
+		}
+		esc *= m1
+	}
+	for b := range dst {
+		dst[b] = 1 - esc*w.escape(p, l, b)
+	}
+	return dst
+}
+
+// escape returns the probability that a page of p whose rank bucket
+// under zipf law l is b escapes the set as far as law l goes.
+func (w *Window) escape(p Piece, l, b int) float64 {
+	q := w.Zipf[l][b]
+	for j, part := range w.ZipfParts {
+		if p.Parts&(1<<j) != 0 && part.Law == l {
+			q *= part.Escape[b]
+		}
+	}
+	return q
 }
 
 // In returns the expected pages of p in the set.

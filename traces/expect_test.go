@@ -375,6 +375,54 @@ func TestPieceInTwoLaws(t *testing.T) {
 	}
 }
 
+// TestPieceBuckets checks PieceBuckets against the sum over the other
+// law's buckets: per bucket of the law asked for, the probability that a
+// page is in the set, and their mean over the law's shares is PieceIn's.
+func TestPieceBuckets(t *testing.T) {
+	w := Window{
+		Zipf:      [][]float64{{0.2, 0.5, 0.9}, {0.3, 0.95}},
+		ZipfParts: []ZipfPart{{Law: 0, Escape: []float64{0.5, 0.8, 1}}, {Law: 1, Escape: []float64{0.1, 0.1}}},
+		shares:    [][]float64{{0.1, 0.3, 0.6}, {0.25, 0.75}},
+	}
+	p := Piece{Lo: 0, Hi: 10, Survive: 0.7, Zipf: 0b11, Parts: 0b01}
+	var dst []float64
+	for l := range 2 {
+		o := 1 - l
+		dst = w.PieceBuckets(p, l, dst)
+		if len(dst) != len(w.shares[l]) {
+			t.Fatalf("law %d: %d buckets, want %d", l, len(dst), len(w.shares[l]))
+		}
+		var mean float64
+		for b, got := range dst {
+			var want float64
+			for bo, so := range w.shares[o] {
+				q := p.Survive * w.Zipf[l][b] * w.Zipf[o][bo]
+				if l == 0 {
+					q *= w.ZipfParts[0].Escape[b]
+				} else {
+					q *= w.ZipfParts[0].Escape[bo]
+				}
+				want += so * (1 - q)
+			}
+			if math.Abs(got-want) > 1e-12 {
+				t.Errorf("law %d bucket %d: %v, the sum over the other law's buckets gives %v", l, b, got, want)
+			}
+			mean += w.shares[l][b] * got
+		}
+		if in, _ := w.PieceIn(p); math.Abs(mean-in) > 1e-12 {
+			t.Errorf("law %d: buckets average %v, PieceIn %v", l, mean, in)
+		}
+	}
+	// Outside law 1's working set every bucket of it has PieceIn's.
+	p.Zipf = 0b01
+	in, _ := w.PieceIn(p)
+	for b, got := range w.PieceBuckets(p, 1, dst) {
+		if math.Abs(got-in) > 1e-12 {
+			t.Errorf("outside law 1: bucket %d %v, want PieceIn's %v", b, got, in)
+		}
+	}
+}
+
 // TestExpectChurnTimeline holds the closed forms' allocation timeline,
 // kept as ranges, to the generator's own (gen_churn.go): the same pages
 // allocated in every epoch, through exhaustion of the free class, frees
