@@ -278,6 +278,42 @@ func TestFluidMatrixParallel(t *testing.T) {
 	checkFluidOutcomes(t, outs)
 }
 
+// TestFluidManyZipfPhases holds the fluid pre-copy to the page engine's
+// mean over 10 seeds, as TestFluidMatrix does, on a workload of twelve
+// zipf phases (the closed forms followed at most eight until 2026-12-07),
+// each with its own permutation, alternating all of memory at s 1.2 and
+// half of it at s 1.6, each writing about 8,000 pages, looping: both sync
+// policies × the network profiles (8 cases).
+func TestFluidManyZipfPhases(t *testing.T) {
+	dir := t.TempDir()
+	var cases []fluidCase
+	for _, pol := range []string{"pass", "qemu"} {
+		for _, n := range fluidNetworks {
+			rate := 0.4 * n.pps
+			var phases []string
+			for i := range 12 {
+				ph := fmt.Sprintf("{kind: zipf, dirty_rate: %.0f, duration: %.4fs", rate*(1+0.05*float64(i)), 8000/(rate*(1+0.05*float64(i))))
+				if i%2 == 1 {
+					ph += ", zipf_s: 1.6, working_set: 128MiB"
+				}
+				phases = append(phases, ph+"}")
+			}
+			file := filepath.Join(dir, fmt.Sprintf("zipf12-%s-%s.yaml", pol, n.name))
+			yaml := fmt.Sprintf("vm: {memory: 256MiB}\nnetwork: {profile: %s}\nworkload: {generator: {kind: phases, phases: [%s]}}\nmodel: {max_time: %s, downtime_limit: %s, sync_policy: %s}\n",
+				n.name, strings.Join(phases, ", "), n.maxTime, n.downtime, pol)
+			if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cases = append(cases, fluidCase{kind: "zipf12", variant: pol, network: n.name, file: file})
+		}
+	}
+	outs := make([]fluidOutcome, len(cases))
+	for i, c := range cases {
+		outs[i] = fluidCompare(t, c, 10)
+	}
+	checkFluidOutcomes(t, outs)
+}
+
 // checkFluidOutcomes fails the cases whose fluid result is off (see
 // [TestFluidMatrix]) and logs the boundary and worst ones.
 func checkFluidOutcomes(t *testing.T, outs []fluidOutcome) {

@@ -45,7 +45,7 @@ import (
 //
 // XBZRLE with a cache smaller than the pages the workload can write
 // (see fluid_xbzrle.go for the covered case), trace files and generators
-// with more than eight zipf phases: see [FluidSupport]. A forced switch
+// with more than 64 zipf phases: see [FluidSupport]. A forced switch
 // to post-copy (Input.ForcePostcopyAt) hands over to the fluid post-copy
 // as a hybrid does (fluid_hybrid.go), with what a hybrid covers: not the
 // page cache with background pages, the hint or the balloon with a guest

@@ -89,8 +89,8 @@ type Expect struct {
 
 // maxZipfLaws is how many zipf phases (each with its own law and
 // permutation) the closed forms follow: a [Piece] marks the laws it lies
-// under in a byte.
-const maxZipfLaws = 8
+// under in a 64-bit mask. (It was 8, a byte, until 2026-12-07.)
+const maxZipfLaws = 64
 
 // expPhase is one phase (or a whole plain spec) as the expectation sees
 // it.
@@ -296,7 +296,7 @@ type Piece struct {
 	// not in the set as far as law l goes with probability
 	// Window.Zipf[l][b] × ZipfParts[j].Escape[b] for each bit j of Parts
 	// whose part is law l's; the laws' buckets are independent.
-	Zipf uint8
+	Zipf uint64
 	// Parts has bit j set when the piece lies in the range of
 	// Window.ZipfParts[j].
 	Parts uint8
@@ -992,7 +992,7 @@ func (a *expAcc) finish(w *Window) {
 				parts |= r.Parts
 			}
 		}
-		var laws uint8
+		var laws uint64
 		for l, z := range x.laws {
 			if hi <= z.ws {
 				laws |= 1 << l

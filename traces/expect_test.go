@@ -84,6 +84,20 @@ func windowWritten(epoch float64, written []*roaring.Bitmap, a, b float64) *roar
 	return out
 }
 
+// zipfPhases returns n zipf phases of 100 ms, alternating between all of
+// memory at s 1.2 and half of it at s 1.6, at rates that vary.
+func zipfPhases(n int) []GeneratorSpec {
+	var out []GeneratorSpec
+	for i := range n {
+		ph := GeneratorSpec{Kind: GenZipf, DirtyRate: float64(20000 + 3000*i), Duration: 100 * time.Millisecond}
+		if i%2 == 1 {
+			ph.ZipfS, ph.WorkingSet = 1.6, 128*units.MiB
+		}
+		out = append(out, ph)
+	}
+	return out
+}
+
 // TestExpectDistinct holds Expect.Distinct to the generator itself: over
 // many seeds, the mean number of distinct pages written in a window is
 // within four standard errors of the closed form, plus two pages for
@@ -144,6 +158,11 @@ func TestExpectDistinct(t *testing.T) {
 			{Kind: GenZipf, DirtyRate: 20000, ZipfS: 1.6, WorkingSet: 128 * units.MiB, Duration: 800 * time.Millisecond},
 			{Kind: GenUniform, DirtyRate: 10000, Duration: 300 * time.Millisecond},
 		}}, true, append(wins, win{0.5, 1.7}, win{0.55, 0.65}, win{1.2, 3.1}, win{0.3, 2.2})},
+		// Twelve zipf phases (past the eight the closed forms once
+		// followed), alternating two laws and working sets, each with its
+		// own permutation: windows across several of them.
+		{"phases/zipf12", GeneratorSpec{Kind: GenPhases, Phases: zipfPhases(12)}, true,
+			[]win{{0, 1}, {0.1234, 0.6789}, {0.25, 1.35}, {0.05, 2.3}}},
 		// Allocation and freeing: the allocated pages are written, after
 		// the epoch's random writes in ascending order. Freeing at the
 		// same rate makes the allocation cycle through the same pages;
@@ -252,7 +271,7 @@ func TestExpectRefuses(t *testing.T) {
 		spec GeneratorSpec
 		want string
 	}{
-		{GeneratorSpec{Kind: GenPhases, Phases: slices.Repeat([]GeneratorSpec{{Kind: GenZipf, DirtyRate: 10, Duration: time.Second}}, 9)}, "generator.phases[8].kind: zipf phase number 9"},
+		{GeneratorSpec{Kind: GenPhases, Phases: slices.Repeat([]GeneratorSpec{{Kind: GenZipf, DirtyRate: 10, Duration: time.Second}}, 65)}, "generator.phases[64].kind: zipf phase number 65"},
 	} {
 		_, err := NewExpect(c.spec, 1<<12*genPage, genPage, true)
 		if err == nil || !strings.HasPrefix(err.Error(), c.want) {
