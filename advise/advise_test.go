@@ -70,7 +70,7 @@ func TestAdviseDatabase(t *testing.T) {
 			t.Errorf("%s: meets %v (%s), want it to meet the limits", name, o.Meets, o.WhyNot)
 		}
 	}
-	engines := map[string]string{"auto-converge": "fluid", "multifd-8-zstd": "fluid", "xbzrle": "page", "postcopy": "fluid", "hybrid": "fluid"}
+	engines := map[string]string{"auto-converge": "fluid", "multifd-8-zstd": "fluid", "xbzrle": "fluid", "postcopy": "fluid", "hybrid": "fluid"}
 	for name, want := range engines {
 		o := option(t, rep, name)
 		if o.Engine != want || (want == "page") != (o.EngineFallback != "") {

@@ -1,6 +1,7 @@
 package models
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"sync"
@@ -43,6 +44,8 @@ type fluidBitmap struct {
 	// XBZRLE (fluid_xbzrle.go), when xb is set: it starts where the scan
 	// first wraps to page 0; from then each segment keeps its origin.
 	xb, xbStarted, wrapPending bool
+	cache                      *xbzrleSlotModel         // when pages share the cache's slots (fluid_xbzrle_slots.go)
+	looked                     []fluidSeg               // scratch: a chunk's lookups (take)
 	spans                      map[[2]float64]*fluidWin // [a, b) → the pages written in it
 }
 
@@ -93,6 +96,9 @@ func newFluidBitmap(g *fluidGuest, at float64, skip [][2]uint64) *fluidBitmap {
 // bitmap.
 func (b *fluidBitmap) sync(at float64) {
 	b.latest = at
+	if b.cache != nil {
+		b.cache.sync()
+	}
 	for _, w := range b.wins {
 		b.used = append(b.used, w)
 	}
@@ -206,10 +212,27 @@ func (b *fluidBitmap) foundAll() float64 {
 	var f float64
 	for i := range b.segs {
 		s := &b.segs[i]
+		if b.cache != nil {
+			if b.xbStarted {
+				f += b.slotFound(s, s.lo, s.hi, true)
+			}
+			continue
+		}
 		n, _ := b.in(s, s.lo, s.hi)
 		f += b.foundIn(s, s.lo, s.hi, n)
 	}
 	return f
+}
+
+// slotFound looks up the pages of [lo, hi) of seg in the slots' model
+// and returns the expected hits; last (the stop-and-copy pass) inserts
+// nothing.
+func (b *fluidBitmap) slotFound(seg *fluidSeg, lo, hi float64, last bool) float64 {
+	if seg.full {
+		return b.cache.lookup(lo, hi, nil, last)
+	}
+	w := b.window(seg.since)
+	return b.cache.lookup(lo, hi, piecesIn(w.w.Pieces, w.p), last)
 }
 
 // in returns the expected pages of [lo, hi) of seg in the bitmap, and
@@ -335,12 +358,20 @@ func (b *fluidBitmap) take(from, k float64) (taken, zero, next, lookups, found f
 	start := b.split(from)
 	n := len(b.segs)
 	const eps = 1e-9
+	// With the slots' model, the chunk's lookups go after the scan, in
+	// ascending page order, as the page engine's (xbzrleCache.plan) go
+	// over the chunk's set.
+	looked := b.looked[:0]
 	passed := func(seg *fluidSeg, lo, hi float64) {
 		c, _ := b.in(seg, lo, hi)
 		taken += c
 		if b.xbStarted {
 			lookups += c
-			found += b.foundIn(seg, lo, hi, c)
+			if b.cache != nil {
+				looked = append(looked, fluidSeg{lo: lo, hi: hi, full: seg.full, since: seg.since})
+			} else {
+				found += b.foundIn(seg, lo, hi, c)
+			}
 		}
 		if hi > b.zeroLo {
 			z, _ := b.in(seg, math.Max(lo, b.zeroLo), hi)
@@ -378,6 +409,11 @@ func (b *fluidBitmap) take(from, k float64) (taken, zero, next, lookups, found f
 		next = 0
 		b.wrapPending = true
 	}
+	slices.SortFunc(looked, func(x, y fluidSeg) int { return cmp.Compare(x.lo, y.lo) })
+	for i := range looked {
+		found += b.slotFound(&looked[i], looked[i].lo, looked[i].hi, false)
+	}
+	b.looked = looked
 	out := b.spare[:0]
 	for _, s := range b.segs {
 		out = b.appendMerged(out, s)

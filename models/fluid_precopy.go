@@ -43,8 +43,8 @@ import (
 //
 // # Not covered
 //
-// XBZRLE with a cache smaller than the pages the workload can write
-// (see fluid_xbzrle.go for the covered case), trace files and generators
+// XBZRLE with a cache smaller than the pages a zipf workload can write
+// (fluid_xbzrle.go, fluid_xbzrle_slots.go), trace files and generators
 // with more than 64 zipf phases: see [FluidSupport]. A forced switch
 // to post-copy (Input.ForcePostcopyAt) hands over to the fluid post-copy
 // as a hybrid does (fluid_hybrid.go), with what a hybrid covers: not the
@@ -295,6 +295,9 @@ func newFluidRun(p PrecopyParams, in Input, env *runEnv, x *traces.Expect) *flui
 		r.cpu = singleStreamPipeline(p, ps, lay.Pages, nil)
 	}
 	r.xb = newFluidXbzrle(p.Xbzrle, uint64(in.VM.PageSize), float64(p.PageHeader), r.wireNormal)
+	if r.xb != nil && lay.WrittenTop > r.xb.slots {
+		r.xb.cache = newXbzrleSlotModel(r.xb.slots, lay.WrittenTop, x.Cuts()) // pages share slots
+	}
 	r.comp = newFluidComp(p.FreePageHint, p.Balloon, x, ps)
 	return r
 }
@@ -365,6 +368,9 @@ func (r *fluidRun) setupDone() {
 	if r.qemu {
 		r.bm = newFluidBitmap(r.g, r.g.synced, r.skipRanges)
 		r.bm.xb = r.xb != nil
+		if r.xb != nil {
+			r.bm.cache = r.xb.cache
+		}
 		r.startPeriod()
 		return
 	}
@@ -392,7 +398,7 @@ func (r *fluidRun) endRound() {
 	w := r.g.sync()
 	r.res.DirtySyncCount++
 	n, v := w.Count(), w.Variance()
-	r.xbPass(n)
+	r.xbPass(w, n)
 	r.cpu.planExpected(func(lo, hi uint64) float64 { return w.CountIn(lo, hi) }, n)
 	bw := r.meter.rate(now, r.bpsLimit())
 	r.round.DurationS = now.Seconds() - r.round.StartS
@@ -417,6 +423,7 @@ func (r *fluidRun) endRound() {
 	case r.noProgress(n, threshold):
 		r.stopNoProgress(n)
 	default:
+		r.xbLive(w)
 		r.eng.After(r.syncCost, sim.PhaseDecide, func() {
 			r.xb.plan(n, r.xbFound, false, r.cpu, r.p.Costs)
 			r.startRound(n, 0)
@@ -424,17 +431,36 @@ func (r *fluidRun) endRound() {
 	}
 }
 
-// xbPass sets xbFound for the set of the sync just made (n pages written
-// since the sync before) under sync_policy pass: the pages also written
-// between the setup sync and the sync before ([fluidXbzrle]).
-func (r *fluidRun) xbPass(n float64) {
+// xbPass sets xbFound for the set of the sync just made (w, n pages
+// written since the sync before) under sync_policy pass: the pages also
+// written between the setup sync and the sync before ([fluidXbzrle]), or,
+// when pages share the cache's slots, the slots' model's hits in a
+// stop-and-copy pass, which inserts nothing (a live pass's, whose inserts
+// evict pages the pass then misses, are xbLive's).
+func (r *fluidRun) xbPass(w *traces.Window, n float64) {
 	if r.xb == nil {
+		return
+	}
+	if c := r.xb.cache; c != nil {
+		c.sync()
+		r.xbFound = c.lookup(0, c.top, windowIn(w), true)
 		return
 	}
 	r.g.written(r.xbOrigin, r.g.synced, &r.xbWin)
 	union := r.xbWin.Count()
 	r.xbFound = math.Max(0, n+r.xbUnion-union)
 	r.xbUnion = union
+}
+
+// xbLive sets xbFound for a live pass over the set of the sync just made
+// (w) when pages share the cache's slots: the slots' model's hits, its
+// lookups and inserts made.
+func (r *fluidRun) xbLive(w *traces.Window) {
+	if r.xb == nil || r.xb.cache == nil {
+		return
+	}
+	c := r.xb.cache
+	r.xbFound = c.lookup(0, c.top, windowIn(w), false)
 }
 
 // emitRound records the live round that a sync finding n dirty pages

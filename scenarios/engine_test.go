@@ -47,8 +47,8 @@ func TestEngineKeyErrors(t *testing.T) {
 	}{
 		{"unknown", "vm: {memory: 64MiB}\n" + gen + "model:\n  name: precopy\n  engine: warp\n",
 			`s.yaml:5: model.engine: "warp" is not page, fluid or auto`},
-		{"xbzrle", "vm: {memory: 64MiB}\n" + gen + "model:\n  name: precopy\n  engine: fluid\n  xbzrle: {enabled: true, cache_size: 32MiB}\n",
-			"s.yaml:5: model.engine: fluid does not cover model.xbzrle.cache_size: 8192 pages, fewer than the 16384 the workload can write"},
+		{"xbzrle", "vm: {memory: 64MiB}\nworkload: {generator: {kind: zipf, dirty_rate: 1000}}\nmodel:\n  name: precopy\n  engine: fluid\n  xbzrle: {enabled: true, cache_size: 32MiB}\n",
+			"s.yaml:5: model.engine: fluid does not cover model.xbzrle.cache_size: 8192 pages, fewer than the 16384 a zipf workload can write"},
 		{"enlightened-alloc", "vm: {memory: 64MiB}\nworkload: {generator: {kind: uniform, dirty_rate: 1000, alloc_rate: 100, free_fraction: 0.2}}\nmodel: {name: enlightened, engine: fluid}\n",
 			"s.yaml:3: model.engine: fluid does not cover workload.generator.alloc_rate: "},
 		{"hybrid-zipf2", "vm: {memory: 64MiB}\nworkload: {generator: {kind: phases, phases: [{kind: zipf, dirty_rate: 1000, duration: 1s}, {kind: zipf, dirty_rate: 1000, duration: 1s}]}}\nmodel: {name: hybrid, engine: fluid}\n",
@@ -59,8 +59,8 @@ func TestEngineKeyErrors(t *testing.T) {
 			`s.yaml:2: workload.access_order: unknown access order "downward" (want random or ascending)`},
 		{"trace", "workload: {trace: " + trace + "}\nmodel: {engine: fluid}\n",
 			"s.yaml:2: model.engine: fluid does not cover workload.trace: a trace file has no closed form"},
-		{"zipf9", "vm: {memory: 64MiB}\nworkload: {generator: {kind: phases, phases: [" + strings.Repeat("{kind: zipf, dirty_rate: 1000, duration: 1s}, ", 8) + "{kind: zipf, dirty_rate: 1000, duration: 1s}]}}\nmodel: {engine: fluid}\n",
-			"s.yaml:3: model.engine: fluid does not cover workload.generator.phases[8].kind: zipf phase number 9"},
+		{"zipf65", "vm: {memory: 64MiB}\nworkload: {generator: {kind: phases, phases: [" + strings.Repeat("{kind: zipf, dirty_rate: 1000, duration: 1s}, ", 64) + "{kind: zipf, dirty_rate: 1000, duration: 1s}]}}\nmodel: {engine: fluid}\n",
+			"s.yaml:3: model.engine: fluid does not cover workload.generator.phases[64].kind: zipf phase number 65"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			path := engineScenario(t, c.text)
@@ -75,7 +75,7 @@ func TestEngineKeyErrors(t *testing.T) {
 		})
 	}
 	// --set names the flag.
-	_, err = LoadDefault([]string{"model.engine=fluid", "model.xbzrle.enabled=true"})
+	_, err = LoadDefault([]string{"model.engine=fluid", "model.xbzrle.enabled=true", "model.xbzrle.cache_size=4KiB", "workload.generator.kind=zipf"})
 	if err == nil || !strings.Contains(err.Error(), "--set model.engine: fluid does not cover model.xbzrle.cache_size") {
 		t.Errorf("--set: %v", err)
 	}
@@ -153,15 +153,20 @@ func TestEngineChoice(t *testing.T) {
 	if enl.Engine != "fluid" {
 		t.Errorf("auto on enlightened in random order: engine %q (%q), want fluid", enl.Engine, enl.EngineFallback)
 	}
-	// XBZRLE runs fluid while its cache holds the working set (64 MiB
-	// here, QEMU's default cache), page when it does not.
+	// XBZRLE runs fluid with its cache holding the working set (64 MiB
+	// here, QEMU's default cache) and with a smaller one (the slots'
+	// model), but for a zipf workload whose pages share slots.
 	xb, _ := run("model.engine=auto", "model.xbzrle.enabled=true")
 	if xb.Engine != "fluid" || xb.XbzrleCacheSizeBytes != 64<<20 {
 		t.Errorf("auto with XBZRLE, a 64 MiB cache over a 64 MiB working set: engine %q (%q), cache %d; want fluid", xb.Engine, xb.EngineFallback, xb.XbzrleCacheSizeBytes)
 	}
 	small, _ := run("model.engine=auto", "model.xbzrle.enabled=true", "model.xbzrle.cache_size=32MiB")
-	if small.Engine != "page" || !strings.HasPrefix(small.EngineFallback, "model.xbzrle.cache_size:") {
-		t.Errorf("auto with a 32 MiB XBZRLE cache: engine %q, fallback %q; want page, naming model.xbzrle.cache_size", small.Engine, small.EngineFallback)
+	if small.Engine != "fluid" || small.XbzrleCacheSizeBytes != 32<<20 {
+		t.Errorf("auto with a 32 MiB XBZRLE cache: engine %q (%q), cache %d; want fluid", small.Engine, small.EngineFallback, small.XbzrleCacheSizeBytes)
+	}
+	zipf, _ := run("model.engine=auto", "model.xbzrle.enabled=true", "model.xbzrle.cache_size=32MiB", "workload.generator.kind=zipf")
+	if zipf.Engine != "page" || !strings.HasPrefix(zipf.EngineFallback, "model.xbzrle.cache_size:") {
+		t.Errorf("auto with a 32 MiB XBZRLE cache and zipf writes: engine %q, fallback %q; want page, naming model.xbzrle.cache_size", zipf.Engine, zipf.EngineFallback)
 	}
 	// Allocation and freeing run fluid (deterministic, like the scan:
 	// both engines agree closely).
@@ -175,9 +180,10 @@ func TestEngineChoice(t *testing.T) {
 		t.Errorf("alloc_rate and free_rate: fluid %v s and %d bytes, page %v s; without them fluid sends %d bytes", c.TotalTimeS, c.TransferredBytes, cPage.TotalTimeS, fluid.TransferredBytes)
 	}
 	// Allocation writes free pages beyond the working set: a 64 MiB
-	// XBZRLE cache no longer gives each page a slot of its own.
-	if xc, _ := run(append(churn, "model.engine=auto", "model.xbzrle.enabled=true")...); xc.Engine != "page" || !strings.HasPrefix(xc.EngineFallback, "model.xbzrle.cache_size:") {
-		t.Errorf("auto with alloc_rate and a 64 MiB XBZRLE cache: engine %q, fallback %q; want page, naming model.xbzrle.cache_size", xc.Engine, xc.EngineFallback)
+	// XBZRLE cache no longer gives each page a slot of its own, and the
+	// slots' model runs.
+	if xc, _ := run(append(churn, "model.engine=auto", "model.xbzrle.enabled=true")...); xc.Engine != "fluid" {
+		t.Errorf("auto with alloc_rate and a 64 MiB XBZRLE cache: engine %q (%q), want fluid", xc.Engine, xc.EngineFallback)
 	}
 	// The hint and the balloon, alone and together, whose counts follow
 	// the free class as the churn changes it: the same pages as the page

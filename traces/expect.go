@@ -229,6 +229,12 @@ func (x *Expect) Layout() Layout {
 	return out
 }
 
+// Cuts returns the fixed boundaries of the windows' pieces, ascending,
+// from 0 to the page count: the memory classes', the phases' working
+// sets' and hotcold hot parts'. (A window's pieces are also cut where its
+// partial epochs end.) The slice is the model's own: do not change it.
+func (x *Expect) Cuts() []uint64 { return x.cuts }
+
 // ZipfLaw is a zipf law's rank buckets as the closed forms group them.
 type ZipfLaw struct {
 	// Shares is each bucket's share of the working set's pages; they
