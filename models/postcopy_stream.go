@@ -81,7 +81,9 @@ func (r *postcopyRun) useStream() {
 		r.preempt = true
 		r.wireNormal += s.packetHeader
 		r.wireZero += s.packetHeader
-		rate = r.path(s.channels).SteadyBps(s.channels, 0, r.cfg.capBps)
+		// At now, as the single stream's rate: a hybrid switches late,
+		// and a bandwidth schedule may have changed the link since 0.
+		rate = r.path(s.channels).SteadyBps(s.channels, r.eng.Now(), r.cfg.capBps)
 	}
 	rate, r.bottleneck = s.pushRate(rate, r.wireNormal)
 	if s.channels == 0 { // one stream: requests take the push's page times
