@@ -319,8 +319,10 @@ func TestFluidManyZipfPhases(t *testing.T) {
 // writes, to the page engine's mean over 10 seeds as TestFluidMatrix
 // does (the pages sent encoded and the cache misses within 2 %): every
 // generator kind but zipf × caches of 16 MiB and 64 MiB (a sixteenth and
-// a quarter of the 256 MiB guest) × both sync policies × the network
-// profiles.
+// a quarter of the 256 MiB guest) × both sync policies, and the 16 MiB
+// cache with guests that cannot converge, with the hint, the balloon,
+// auto-converge and a CPU-bound stream, × the network profiles (200
+// cases).
 func TestFluidXbzrleSmallCache(t *testing.T) {
 	var variants []fluidVariant
 	for _, size := range []string{"16MiB", "64MiB"} {
@@ -329,6 +331,19 @@ func TestFluidXbzrleSmallCache(t *testing.T) {
 				[]string{"model.xbzrle={enabled: true, cache_size: " + size + "}", "model.sync_policy=" + pol}, 1.5})
 		}
 	}
+	// With the 16 MiB cache: guests that cannot converge, stopped for no
+	// progress (which waits for XBZRLE's first passes, xbzrleCache.warm,
+	// as the page engine's does: without, the fluid run stopped rounds
+	// early, 11-24 % short), and the options that ride along.
+	xb := "model.xbzrle={enabled: true, cache_size: 16MiB}"
+	variants = append(variants,
+		fluidVariant{"xbzrle16MiB_noprogress_pass", []string{xb}, 4},
+		fluidVariant{"xbzrle16MiB_noprogress_qemu", []string{xb, "model.sync_policy=qemu"}, 4},
+		fluidVariant{"xbzrle16MiB_hint", []string{xb, "model.free_page_hint=true"}, 1.5},
+		fluidVariant{"xbzrle16MiB_balloon", []string{xb, "model.balloon={enabled: true, interval: 250ms, reclaim_rate: 16000}", "model.sync_policy=qemu"}, 1.5},
+		fluidVariant{"xbzrle16MiB_autoconverge", []string{xb, "model.auto_converge=true", "model.sync_policy=qemu"}, 2.5},
+		fluidVariant{"xbzrle16MiB_cpu", []string{xb, "model.sync_policy=qemu", "model.cpu_bound=true"}, 1.5},
+	)
 	cases := slices.DeleteFunc(fluidCases(t, "256MiB", "sync_policy: pass", variants), func(c fluidCase) bool {
 		return strings.HasPrefix(c.kind, "zipf")
 	})

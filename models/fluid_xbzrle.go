@@ -50,6 +50,8 @@ type fluidXbzrle struct {
 	// closed form above.
 	cache *xbzrleSlotModel
 
+	passes int // live passes (or chunks) planned, as xbzrleCache counts them
+
 	pass  fluidXbzrleCounts // the pass or chunk planned last
 	scale float64           // the share of it sent (timeUp)
 	total fluidXbzrleCounts // every pass planned, the last one included
@@ -111,6 +113,9 @@ func (x *fluidXbzrle) plan(pages, found float64, last bool, cpu *cpuPipeline, co
 	}
 	x.pass, x.scale = c, 1
 	x.total.add(c)
+	if !last {
+		x.passes++
+	}
 	if cpu != nil {
 		// The CPU work of the expected lookups, as [xbzrleCache.plan]
 		// counts it: linear in the counts, so exact in expectation.
@@ -126,6 +131,12 @@ func (x *fluidXbzrle) plan(pages, found float64, last bool, cpu *cpuPipeline, co
 		cpu.extraSrc += cpu.passSrc
 		cpu.extraDst += cpu.passDst
 	}
+}
+
+// warm is [xbzrleCache.warm]: XBZRLE, if on, is past its first passes,
+// in which its cache fills and its hits grow.
+func (x *fluidXbzrle) warm() bool {
+	return x == nil || x.passes > xbzrleCachedPageLifetime
 }
 
 // saved returns the bytes the planned pass or chunk saves over sending

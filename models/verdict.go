@@ -295,7 +295,7 @@ func (r *fluidRun) noProgress(dirty, thresholdBytes float64) bool {
 		rounds: r.liveRounds, bytes: r.transferred,
 		roundS: r.round.DurationS, roundB: r.roundBytes,
 		handover: r.sw.to != nil,
-		settled:  settled(r.env.net),
+		settled:  settled(r.env.net) && r.xb.warm(),
 	}
 	if r.qemu {
 		v.leftover = th
