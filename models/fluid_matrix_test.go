@@ -1004,7 +1004,8 @@ func TestFluidPostcopyRefuses(t *testing.T) {
 // post-copy sets differ by 5 % (4,056-4,264 pages) and their requests by
 // 26 % (38-48): the requests grow faster than the set, and their mean
 // over seeds is more than the requests of the mean set, which is what
-// the fluid run gives (35 for 4,075 pages).
+// the fluid run gives (35 for 4,075 pages). verdict_margin must flag the
+// splits on the round of the switch (see below).
 func TestFluidForcedSwitch(t *testing.T) {
 	dir := t.TempDir()
 	// The memory options ride along: a guest with a free class, the pages
@@ -1067,8 +1068,20 @@ func TestFluidForcedSwitch(t *testing.T) {
 				// the seeds' rounds straddle it, some switch a round later,
 				// and the fluid run, one of them, is held to the seeds
 				// that switched with it (at least three).
-				if n := byRounds[f.Rounds]; n < len(pages) && n >= 3 {
-					t.Logf("%s: seeds split on the round of the switch %v; fluid's %d rounds are %d of them", name, byRounds, f.Rounds, n)
+				// verdict_margin says how close the switch is: below 0.8
+				// where 2 or more of the 10 seeds switch at another
+				// round (4 such cases, 0.51-0.67), at least 0.8 where
+				// none does. (Two zipf cases split 9 to 1 with a margin
+				// of 0.996: the seeds' spread there is larger than the
+				// fluid estimate of it.)
+				same := byRounds[f.Rounds]
+				if other := len(pages) - same; other >= 2 && f.VerdictMargin >= 0.8 {
+					t.Errorf("%s: %d seeds of %d switch at another round (%v), but verdict_margin %.3f", name, other, len(pages), byRounds, f.VerdictMargin)
+				} else if other == 0 && f.VerdictMargin < 0.8 {
+					t.Errorf("%s: every seed switches at the fluid run's round, but verdict_margin %.3f", name, f.VerdictMargin)
+				}
+				if same < len(pages) && same >= 3 {
+					t.Logf("%s: seeds split on the round of the switch %v; fluid's %d rounds are %d of them", name, byRounds, f.Rounds, same)
 					pages = slices.DeleteFunc(pages, func(p *models.Result) bool { return p.Rounds != f.Rounds })
 				}
 				seeds := float64(len(pages))
@@ -1081,8 +1094,8 @@ func TestFluidForcedSwitch(t *testing.T) {
 					mS += p.StallTimeS / seeds
 				}
 				rel := func(a, b float64) float64 { return a/b - 1 }
-				t.Logf("%-28s time %+.3f %%  bytes %+.3f %%  downtime %+.2f %%  requests %+.1f %% (page %.0f)  stall %+.1f %%",
-					name, 100*rel(f.TotalTimeS, mT), 100*rel(float64(f.TransferredBytes), mB), 100*rel(f.DowntimeS, mD), 100*rel(float64(f.PostcopyRequests), mR), mR, 100*rel(f.StallTimeS, mS))
+				t.Logf("%-28s time %+.3f %%  bytes %+.3f %%  downtime %+.2f %%  requests %+.1f %% (page %.0f)  stall %+.1f %%  margin %.3f",
+					name, 100*rel(f.TotalTimeS, mT), 100*rel(float64(f.TransferredBytes), mB), 100*rel(f.DowntimeS, mD), 100*rel(float64(f.PostcopyRequests), mR), mR, 100*rel(f.StallTimeS, mS), f.VerdictMargin)
 				if f.StopReason != models.StopPostcopy || f.Engine != "fluid" {
 					t.Errorf("%s: fluid stopped for %s on %q, want a switch on fluid", name, f.StopReason, f.Engine)
 				}

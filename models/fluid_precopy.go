@@ -261,6 +261,10 @@ type fluidRun struct {
 	// margin is the product over decisions of the chance that a seed
 	// takes the same branch (Result.VerdictMargin).
 	margin float64
+	// timeVar is the variance, s², of the time the run has reached, as
+	// seeds' dirty sets vary: for a forced switch's decisions
+	// (forcedMargin).
+	timeVar float64
 	// watch is the early verdict's state (verdict.go).
 	watch progressWatch
 }
@@ -406,6 +410,7 @@ func (r *fluidRun) endRound() {
 	r.emitRound(n, bw)
 
 	r.autoConverge(now, n, v, n)
+	r.forcedMargin(now, v, bw)
 
 	remaining := n * r.wireNormal
 	r.lastExpected = remaining * 8 / bw
@@ -483,6 +488,31 @@ func (r *fluidRun) decide(d, sd float64) {
 	}
 	r.margin *= 0.5 * math.Erfc(-math.Abs(d)/sd/math.Sqrt2)
 }
+
+// forcedMargin is decide for a forced switch to post-copy
+// (Input.ForcePostcopyAt) at a decision at now: a page seed switches at
+// the first decision after the switch time, and seeds whose decisions
+// fall on the other side of it switch a round (under qemu a chunk)
+// earlier or later. v is the variance of the pages the sync at now found
+// (0: none at now), at bw bits/s; their time adds to the run's.
+func (r *fluidRun) forcedMargin(now sim.Time, v, bw float64) {
+	if bw > 0 && v > 0 {
+		r.timeVar += v * math.Pow(r.wireNormal*8/bw, 2)
+	}
+	at := r.in.ForcePostcopyAt
+	if at <= 0 || r.sw.to == nil {
+		return
+	}
+	// The seeds' spread, and the fluid run's own error in time against
+	// their mean (within 0.1-0.3 % on TestFluidForcedSwitch): a run whose
+	// decision falls within that of the switch time is as close.
+	res := forcedTimeResolution * now.Seconds()
+	r.decide(now.Seconds()-at.Seconds(), math.Sqrt(r.timeVar+res*res))
+}
+
+// forcedTimeResolution is the fluid engine's error in time, a share of
+// the time elapsed, that forcedMargin counts beside the seeds' spread.
+const forcedTimeResolution = 1e-3
 
 // bpsLimit is the live rounds' steady rate.
 func (r *fluidRun) bpsLimit() float64 {
@@ -784,7 +814,8 @@ func (r *fluidRun) endChunk() {
 	r.roundEnd = nil
 	r.account(r.chunkBytes, r.roundNormal, r.chunkZero)
 	r.roundSendS += now.Sub(r.chunkStart).Seconds()
-	th, _ := r.threshold(now)
+	th, bw := r.threshold(now)
+	r.forcedMargin(now, 0, bw)
 	if n, _ := r.bm.count(); n >= 0.5 && n*r.wireNormal >= th && !r.sw.forced {
 		r.sendChunk()
 		return
@@ -812,6 +843,7 @@ func (r *fluidRun) syncQEMU() {
 	r.emitRound(found, bw)
 
 	r.autoConverge(now, found, w.Variance(), fresh)
+	r.timeVar += w.Variance() * math.Pow(r.wireNormal*8/bw, 2)
 
 	n, v := r.bm.count()
 	remaining := n * r.wireNormal

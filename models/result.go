@@ -284,8 +284,12 @@ type Result struct {
 	// close, and seeds differ in their rounds or verdict. Under
 	// sync_policy qemu, whether one more 50 ms step comes before a sync
 	// is not counted: seeds can split there on downtime and total time
-	// by a step while agreeing on rounds and verdict. Omitted on the
-	// page engine.
+	// by a step while agreeing on rounds and verdict. A forced switch to
+	// post-copy (a fleet's on_timeout: postcopy) counts too: seeds whose
+	// decision falls on the other side of the switch time switch a round
+	// earlier or later (the time's deviation is the seeds' plus 0.1 % of
+	// the time elapsed, the fluid engine's own). Omitted on the page
+	// engine.
 	VerdictMargin float64 `json:"verdict_margin,omitempty"`
 	// SteadyStateDirtyPages is, when the early verdict stopped the run
 	// (stop_reason no_progress), the pages its last sync left to send,
