@@ -238,6 +238,12 @@ func TestFluidMatrix(t *testing.T) {
 	if len(cases) < 200 {
 		t.Fatalf("%d cases, want at least 200", len(cases))
 	}
+	checkFluidOutcomes(t, compareParallel(t, cases, seeds))
+}
+
+// compareParallel runs fluidCompare on every case over seeds page seeds,
+// as many cases at a time as there are cores.
+func compareParallel(t *testing.T, cases []fluidCase, seeds int) []fluidOutcome {
 	outs := make([]fluidOutcome, len(cases))
 	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
 	var wg sync.WaitGroup
@@ -251,7 +257,7 @@ func TestFluidMatrix(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	checkFluidOutcomes(t, outs)
+	return outs
 }
 
 // TestFluidMatrixParallel holds the parallel model's fluid form to its
@@ -347,20 +353,7 @@ func TestFluidXbzrleSmallCache(t *testing.T) {
 	cases := slices.DeleteFunc(fluidCases(t, "256MiB", "sync_policy: pass", variants), func(c fluidCase) bool {
 		return strings.HasPrefix(c.kind, "zipf")
 	})
-	outs := make([]fluidOutcome, len(cases))
-	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
-	var wg sync.WaitGroup
-	for i, c := range cases {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			outs[i] = fluidCompare(t, c, 10)
-		}()
-	}
-	wg.Wait()
-	checkFluidOutcomes(t, outs)
+	checkFluidOutcomes(t, compareParallel(t, cases, 10))
 }
 
 // checkFluidOutcomes fails the cases whose fluid result is off (see
@@ -581,6 +574,13 @@ func TestFluidPostcopyMatrix(t *testing.T) {
 // and continental, 6-24 requests, got up to 3 fewer and 14 % less stall,
 // and the test allowed 25 % and 15 %.
 func TestFluidHybridMatrix(t *testing.T) {
+	postcopyFamilyMatrix(t, postcopyKinds, hybridVariants(), 0.8, faultTolerance{0.01, 0.02, 0.06, 0.05, 0.04})
+}
+
+// hybridVariants are the hybrid matrix's: one and two pre-copy rounds ×
+// both sync policies × pre-paging none and forward, under a 10 ms
+// downtime limit, so that every case switches.
+func hybridVariants() []postcopyVariant {
 	var variants []postcopyVariant
 	for _, rounds := range []int{1, 2} {
 		for _, pol := range []string{"pass", "qemu"} {
@@ -590,7 +590,7 @@ func TestFluidHybridMatrix(t *testing.T) {
 			}
 		}
 	}
-	postcopyFamilyMatrix(t, postcopyKinds, variants, 0.8, faultTolerance{0.01, 0.02, 0.06, 0.05, 0.04})
+	return variants
 }
 
 // TestFluidHybridZipf holds the fluid hybrid with a zipf guest to the
@@ -602,15 +602,7 @@ func TestFluidHybridMatrix(t *testing.T) {
 // bucket within each block (fluid_strata.go). Counts per block alone
 // made up to 85 % fewer requests than the page engine.
 func TestFluidHybridZipf(t *testing.T) {
-	var variants []postcopyVariant
-	for _, rounds := range []int{1, 2} {
-		for _, pol := range []string{"pass", "qemu"} {
-			for _, o := range []string{"none", "forward"} {
-				variants = append(variants, postcopyVariant{fmt.Sprintf("%d-%s-%s", rounds, pol, o),
-					fmt.Sprintf("{name: hybrid, precopy_rounds: %d, sync_policy: %s, prepaging: %s, downtime_limit: 10ms}", rounds, pol, o)})
-			}
-		}
-	}
+	variants := hybridVariants()
 	kinds := []postcopyKind{
 		{"zipf", "{kind: zipf, dirty_rate: %.0f}", ""},
 		{"zipf-reads", "{kind: zipf, dirty_rate: %.0f, read_rate: 20000}", ""},
