@@ -33,19 +33,27 @@ import (
 //
 // and a sync moves f0 to f1 and f1 to stale. Every update is linear in
 // the state, so a group of slots can be followed by its mean state: the
-// mean of the slots' updates is the update of the mean. The slots are
-// cut into G bins of consecutive residues (S/G slots each, also cut where
-// the workload's fixed piece boundaries fall in the chain), and memory up
-// to the top of what the workload writes into cells, cell c holding chain
-// position c / G of the slots of bin c mod G: each cell keeps its slots' mean f0, f1 and stale
-// masses, each bin its A, and the stale masses of a bin are kept over a
-// factor of the bin's so that the "A ×= 1 − d" of a lookup costs O(1). A
-// pass costs O(cells) = O(written pages × G / S), G as large as
-// xbzrleSlotCells allows. A lookup that covers part of a cell (a chunk's
-// end under sync_policy qemu) takes d times the part; a piece boundary
-// inside a cell averages d over the cell. Both mix slots whose later
-// chances differ; a chunk's end or a piece's boundary touches one cell
-// of the chain's G × positions, and none when a bin is a slot.
+// mean of the slots' updates is the update of the mean.
+//
+// The slots are cut into G bins of consecutive residues (S/G slots each,
+// also cut where the workload's fixed piece boundaries fall in the
+// chain), and memory up to the top of what the workload writes into
+// cells, cell c holding chain position c / G of the slots of bin c mod
+// G. Each cell keeps its slots' mean f0, f1 and stale masses, each bin
+// its A; the stale masses of a bin are kept over a factor of the bin's,
+// so that the "A ×= 1 − d" of a lookup costs O(1). A pass costs
+// O(cells) = O(written pages × G / S), G as large as xbzrleSlotCells
+// allows. A lookup that covers part of a cell (a chunk's end under
+// sync_policy qemu) takes d times the part; a moving piece boundary
+// inside a cell (a partial epoch's) averages d over the cell. Both mix
+// slots whose later chances differ; each touches one cell of the
+// chain's G × positions, and none when a bin is a slot.
+//
+// The order of the lookups is the page engine's: a pass in ascending
+// page order, and a qemu chunk too, over its pages, though the scan that
+// took them wrapped (fluidBitmap.take). A stop-and-copy pass inserts
+// nothing, so it finds pages that a live pass would have evicted before
+// their own lookup.
 //
 // # Not covered
 //
@@ -210,7 +218,7 @@ func (m *xbzrleSlotModel) lookup(lo, hi float64, in func(a, z float64) float64, 
 func piecesIn(ps []traces.Piece, p []float64) func(a, z float64) float64 {
 	i := 0
 	return func(a, z float64) float64 {
-		for i > 0 && float64(ps[i].Lo) > a {
+		for i > 0 && (i >= len(ps) || float64(ps[i].Lo) > a) {
 			i-- // not ascending: go back
 		}
 		var n float64

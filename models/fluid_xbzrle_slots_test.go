@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/migsim/migsim/traces"
 )
 
 // TestXbzrleSlotModelChain holds the slots' model to QEMU's cache rule
@@ -67,6 +69,19 @@ func TestXbzrleSlotModelChain(t *testing.T) {
 			if math.Abs(want[n]-mean) > 4*se+0.005*mean {
 				t.Errorf("%s pass %d: model %.1f hits, page level %.1f ± %.1f", c.name, n, want[n], mean, se)
 			}
+		}
+	}
+}
+
+// TestPiecesIn: the pages of a range in a set of pieces, over ascending
+// calls, a call that goes back, and the set's last page.
+func TestPiecesIn(t *testing.T) {
+	in := piecesIn([]traces.Piece{{Lo: 0, Hi: 10}, {Lo: 10, Hi: 20}}, []float64{0.5, 1})
+	for _, c := range []struct{ a, z, want float64 }{
+		{0, 5, 2.5}, {5, 15, 7.5}, {15, 20, 5}, {19.5, 20, 0.5}, {2, 4, 1}, {9, 11, 1.5},
+	} {
+		if got := in(c.a, c.z); math.Abs(got-c.want) > 1e-12 {
+			t.Errorf("[%g, %g): %g pages, want %g", c.a, c.z, got, c.want)
 		}
 	}
 }
