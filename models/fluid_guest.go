@@ -18,11 +18,12 @@ type fluidGuest struct {
 	eng *sim.Engine
 	x   *traces.Expect
 
-	speed  float64  // guest time per wall time, in (0, 1]
-	paused bool     // the vCPUs no longer run
-	mark   sim.Time // wall time of the last catch-up
-	at     float64  // guest seconds at mark
-	synced float64  // guest seconds at the last sync
+	speed   float64  // guest time per wall time, in (0, 1]
+	paused  bool     // the vCPUs no longer run
+	mark    sim.Time // wall time of the last catch-up
+	at      float64  // guest seconds at mark
+	synced  float64  // guest seconds at the last sync
+	winFrom float64  // guest seconds at the sync before: win is what was written since
 
 	win traces.Window // the last sync's set, valid until the next sync
 
@@ -77,7 +78,7 @@ func (g *fluidGuest) sync() *traces.Window {
 		g.comp.observe(g.at)
 	}
 	g.written(g.synced, g.at, &g.win)
-	g.synced = g.at
+	g.winFrom, g.synced = g.synced, g.at
 	return &g.win
 }
 

@@ -238,6 +238,12 @@ type fluidPostcopyRun struct {
 	rCur    traces.Window
 	winP    [4][]float64 // the four windows' probability per piece (epochSets)
 	lastPhi float64      // phi of the last newAccesses, whose accesses guestStep commits
+	// After pre-copy rounds: per block, the overlap of the guest's
+	// accesses with what the switch left (fluid_replay.go), and the
+	// windows it takes.
+	replay      []replayState
+	unionWins   map[float64]*[2]fluidWin
+	rFrom, rEnd fluidWin
 	// Per block, from the windows above (epochSets): expected pages
 	// accessed from the resume to setsFrom, and in [setsFrom, setsEnd).
 	doneSet, curSet   []float64
@@ -339,6 +345,7 @@ func (r *fluidPostcopyRun) begin(pre time.Duration, missing fluidMissing) {
 		// touches first: its blocks are split by rank bucket
 		// (fluid_strata.go).
 		r.strata = newFluidStrata(r.x, r.blocks, missing)
+		r.setReplay(missing)
 	}
 	r.setBackground()
 	if r.enl != nil {
@@ -593,6 +600,9 @@ func (r *fluidPostcopyRun) guestStep(dt, end float64) float64 {
 		if r.strata != nil && r.strata.cells[i] != nil {
 			r.strata.commit(i, r.lastPhi)
 		}
+		if r.replay != nil {
+			r.replay[i].am += r.replay[i].amTrial
+		}
 	}
 	r.guestT += g / 1e9
 	stall := faults*sNet + minor*sMinor
@@ -646,8 +656,16 @@ func (r *fluidPostcopyRun) newAccesses(g float64) (faults, minor float64) {
 			minor += m
 			continue
 		}
-		fresh := math.Max(0, r.total(i, k, phi)-b.accessed)
+		total := r.total(i, k, phi)
+		fresh := math.Max(0, total-b.accessed)
 		r.acc[i] = fresh
+		if r.replay != nil && r.replay[i].parts != nil {
+			f, m := r.replayAccesses(i, total, phi)
+			b.faults = f
+			faults += f
+			minor += m
+			continue
+		}
 		notAcc := b.n - b.accessed
 		if fresh <= 0 || notAcc <= 0 {
 			continue
@@ -727,6 +745,7 @@ func (r *fluidPostcopyRun) epochSets(eStart, from, eEnd float64) {
 	if r.strata != nil {
 		r.strata.setEpoch(r.blocks, &r.wWin, &r.rWin, &r.wCur, &r.rCur)
 	}
+	r.replayWindows(from, eEnd)
 }
 
 // setBackground sets each block's background pages and the share of them

@@ -420,7 +420,7 @@ func (r *fluidRun) endRound() {
 	case remaining <= threshold:
 		r.stopAndCopy(StopDowntimeMet, n, 0)
 	case r.sw.due(r.liveRounds):
-		r.sw.to(windowMissing{w})
+		r.sw.to(windowMissing{w, r.g.winFrom})
 	case r.p.MaxRounds > 0 && r.liveRounds >= r.p.MaxRounds:
 		r.stopAndCopy(StopMaxRounds, n, 0)
 	case r.p.MaxBytesFactor > 0 && r.transferred >= r.p.MaxBytesFactor*float64(r.in.VM.Memory):

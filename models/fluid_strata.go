@@ -47,11 +47,29 @@ type fluidMissing interface {
 	// the pages of [lo, hi) times the probability that such a page of
 	// bucket b is missing, and returns scratch, reused.
 	bucketsIn(lo, hi uint64, l int, dst, scratch []float64) []float64
+	// parts appends to dst the parts of [lo, hi), each either every page
+	// (full) or the pages written from since to the switch.
+	parts(lo, hi uint64, dst []missingPart) []missingPart
+}
+
+// missingPart is pages [a, z) of what a switch leaves to send: every
+// page (full), or those written from guest time since to the switch.
+type missingPart struct {
+	a, z  float64
+	full  bool
+	since float64
 }
 
 // windowMissing is the pages of a window missing: sync_policy pass's
-// last sync.
-type windowMissing struct{ w *traces.Window }
+// last sync, w, the pages written since from.
+type windowMissing struct {
+	w    *traces.Window
+	from float64
+}
+
+func (m windowMissing) parts(lo, hi uint64, dst []missingPart) []missingPart {
+	return append(dst, missingPart{a: float64(lo), z: float64(hi), since: m.from})
+}
 
 func (m windowMissing) countIn(lo, hi uint64) float64 { return m.w.CountIn(lo, hi) }
 
@@ -74,6 +92,17 @@ func windowBuckets(w *traces.Window, lo, hi float64, l int, dst, scratch []float
 		}
 	}
 	return scratch
+}
+
+// parts is [fluidMissing.parts] for the bitmap: its segments.
+func (b *fluidBitmap) parts(lo, hi uint64, dst []missingPart) []missingPart {
+	for i := range b.segs {
+		s := &b.segs[i]
+		if a, z := math.Max(s.lo, float64(lo)), math.Min(s.hi, float64(hi)); z > a {
+			dst = append(dst, missingPart{a: a, z: z, full: s.full, since: s.since})
+		}
+	}
+	return dst
 }
 
 // bucketsIn is [fluidMissing.bucketsIn] for the bitmap: a segment full
