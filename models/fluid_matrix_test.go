@@ -613,20 +613,25 @@ func TestFluidHybridZipf(t *testing.T) {
 // TestFluidHybridLoopedTrace holds the fluid hybrid to the page engine's
 // mean over 10 seeds on traces shorter than its pre-copy rounds (at_end
 // loop), which replay the same pages: what the guest touches after the
-// resume it wrote before the switch too (fluid_replay.go). A trace of two
-// 150 ms phases (uniform, then hotcold) and a 200 ms uniform trace with
-// reads × the hybrid matrix's variants × the network profiles and a path
-// with no RTT: 80 cases, time and bytes within 0.03 %, requests within
-// 6.7 % (or 3), stall 5.0 %, guest time 4.5 % of the time on the
-// destination (the hybrid matrix's bounds but 8 %, 6 % and 5 %). Counts
-// per block alone made 67-81 % fewer requests over lan-1g and the path
-// with no RTT, where one round outlasts several passes of the trace.
+// resume it wrote before the switch too (fluid_replay.go, and by rank
+// bucket fluid_strata.go). Traces of two 150 ms phases (uniform, then
+// hotcold or zipf), a 200 ms uniform trace with reads and a 200 ms zipf
+// trace × the hybrid matrix's variants × the network profiles and a path
+// with no RTT: 160 cases, time and bytes within 0.06 %, requests within
+// 6.7 % (or 3); stall within 5 % and guest time within 4.5 % of the time
+// on the destination but for the zipf traces over continental under
+// sync_policy qemu (up to 8.8 %, 5 ms, and 8.4 %); held to the hybrid
+// matrix's bounds but 8 %, 10 % and 10 %. Counts per block alone made up
+// to 91 % fewer requests, over lan-1g and the path with no RTT, where one
+// round outlasts several passes of the trace.
 func TestFluidHybridLoopedTrace(t *testing.T) {
 	kinds := []postcopyKind{
 		{"phases-300ms", "{kind: phases, phases: [{kind: uniform, dirty_rate: %.0f, duration: 150ms}, {kind: hotcold, dirty_rate: 20000, duration: 150ms}]}", ""},
 		{"uniform-200ms-reads", "{kind: uniform, dirty_rate: %.0f, duration: 200ms, read_rate: 20000}", ""},
+		{"zipf-200ms", "{kind: zipf, dirty_rate: %.0f, duration: 200ms}", ""},
+		{"phases-300ms-zipf", "{kind: phases, phases: [{kind: uniform, dirty_rate: %.0f, duration: 150ms}, {kind: zipf, dirty_rate: 20000, duration: 150ms}]}", ""},
 	}
-	postcopyFamilyMatrix(t, kinds, hybridVariants(), 0.8, faultTolerance{0.01, 0.02, 0.08, 0.06, 0.05})
+	postcopyFamilyMatrix(t, kinds, hybridVariants(), 0.8, faultTolerance{0.01, 0.02, 0.08, 0.10, 0.10})
 }
 
 // TestFluidHybridXbzrle holds the fluid hybrid with XBZRLE in its live

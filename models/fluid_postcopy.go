@@ -746,6 +746,9 @@ func (r *fluidPostcopyRun) epochSets(eStart, from, eEnd float64) {
 		r.strata.setEpoch(r.blocks, &r.wWin, &r.rWin, &r.wCur, &r.rCur)
 	}
 	r.replayWindows(from, eEnd)
+	if r.strata != nil {
+		r.strata.replayEpoch(r.blocks, r.replay, r.unionWins, &r.rFrom, &r.rEnd)
+	}
 }
 
 // setBackground sets each block's background pages and the share of them

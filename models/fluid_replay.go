@@ -113,13 +113,13 @@ func (r *fluidPostcopyRun) replayAccesses(i int, total, phi float64) (faults, mi
 }
 
 // setReplay sets the blocks' parts after pre-copy rounds that left
-// missing: the blocks of a zipf law's working set, which its cells
-// follow (fluid_strata.go), keep none.
+// missing (a zipf law's working set's blocks too: their cells count by
+// rank bucket, fluid_strata.go).
 func (r *fluidPostcopyRun) setReplay(missing fluidMissing) {
 	r.replay = make([]replayState, len(r.blocks))
 	for i := range r.blocks {
 		b := &r.blocks[i]
-		if b.zero || (r.strata != nil && r.strata.cells[i] != nil) {
+		if b.zero {
 			continue
 		}
 		st := &r.replay[i]

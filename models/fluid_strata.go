@@ -147,16 +147,22 @@ type fluidStrata struct {
 	pw, pr []float64      // scratch per cell
 	pieces [4][][]float64 // per window of setEpoch and piece: each cell's probability
 
-	coef      []strataCoef // per block (prepare)
-	fresh     bool         // coef holds for the sets of [from, end)
-	from, end float64
+	coef       []strataCoef                // per block (prepare)
+	unionCells map[float64]*[2][][]float64 // replayEpoch's windows' cells per piece, by since
+	fresh      bool                        // coef holds for the sets of [from, end)
+	from, end  float64
 }
 
 // fluidCell is a block's pages of one group of rank buckets.
 type fluidCell struct {
 	n, accessed float64
-	v           float64 // unsent pages over the block's scale
-	done, cur   float64 // accessed from the resume to setsFrom, and in [setsFrom, setsEnd) (epochSets)
+	// m0 are its pages missing at the switch, am those of them accessed
+	// since, and uFrom and uEnd the pages in the union of the accesses
+	// and the missing set at the epoch's part from and at its end
+	// (fluid_replay.go).
+	m0, am, uFrom, uEnd float64
+	v                   float64 // unsent pages over the block's scale
+	done, cur           float64 // accessed from the resume to setsFrom, and in [setsFrom, setsEnd) (epochSets)
 }
 
 // newFluidStrata returns the cells of blocks after a switch that leaves
@@ -202,6 +208,7 @@ func newFluidStrata(x *traces.Expect, blocks []fluidBlock, missing fluidMissing)
 			c := &cells[k]
 			c.n = b.n * s.cellSh[k]
 			c.v = math.Min(c.n, math.Max(0, s.cellSh[k]*s.pw[k]))
+			c.m0 = c.v
 			b.have += c.n - c.v
 			s.vsum[i] += c.v
 		}
@@ -275,16 +282,84 @@ func (s *fluidStrata) setEpoch(blocks []fluidBlock, wDone, rDone, wCur, rCur *tr
 // blockCells sets dst to each cell's probability in w over block b,
 // from w's pieces' (ps).
 func (s *fluidStrata) blockCells(w *traces.Window, ps [][]float64, b *fluidBlock, dst []float64) {
+	s.rangeCells(w, ps, float64(b.lo), float64(b.hi), dst)
+}
+
+// rangeCells sets dst to each cell's probability in w over pages
+// [lo, hi), from w's pieces' (ps).
+func (s *fluidStrata) rangeCells(w *traces.Window, ps [][]float64, lo, hi float64, dst []float64) {
 	clear(dst)
-	lo, hi := float64(b.lo), float64(b.hi)
 	for j, pc := range w.Pieces {
 		a, z := math.Max(lo, float64(pc.Lo)), math.Min(hi, float64(pc.Hi))
 		if z <= a {
 			continue
 		}
-		f := (z - a) / b.n
+		f := (z - a) / (hi - lo)
 		for k, p := range ps[j] {
 			dst[k] += f * p
+		}
+	}
+}
+
+// replayEpoch sets every split block's cells' union of the accesses and
+// the missing set at the epoch's part from and at its end, as
+// replayWindows does the blocks': parts are the blocks' missing parts,
+// wins the pages written from each part's since to from and to the
+// epoch's end, rFrom and rEnd the pages read from the resume.
+func (s *fluidStrata) replayEpoch(blocks []fluidBlock, parts []replayState, wins map[float64]*[2]fluidWin, rFrom, rEnd *fluidWin) {
+	s.fresh = false
+	if s.unionCells == nil {
+		s.unionCells = map[float64]*[2][][]float64{}
+	}
+	for since, w := range wins {
+		pc := s.unionCells[since]
+		if pc == nil {
+			pc = &[2][][]float64{}
+			s.unionCells[since] = pc
+		}
+		for j := range 2 {
+			s.windowCells(0, &w[j].w)
+			pc[j] = append(pc[j][:0], s.pieces[0]...)
+			s.pieces[0] = nil // pc[j] keeps the slices
+		}
+	}
+	s.windowCells(2, &rFrom.w)
+	s.windowCells(3, &rEnd.w)
+	for i := range blocks {
+		cells := s.cells[i]
+		if cells == nil {
+			continue
+		}
+		for k := range cells {
+			cells[k].uFrom, cells[k].uEnd = 0, 0
+		}
+		for _, p := range parts[i].parts {
+			n := p.z - p.a
+			if p.full {
+				for k := range cells {
+					cells[k].uFrom += n * s.cellSh[k]
+					cells[k].uEnd += n * s.cellSh[k]
+				}
+				continue
+			}
+			w, pc := wins[p.since], s.unionCells[p.since]
+			for j := range 2 {
+				r := &rFrom.w
+				rps := s.pieces[2]
+				if j == 1 {
+					r, rps = &rEnd.w, s.pieces[3]
+				}
+				s.rangeCells(&w[j].w, pc[j], p.a, p.z, s.pw)
+				s.rangeCells(r, rps, p.a, p.z, s.pr)
+				for k := range cells {
+					u := n * s.cellSh[k] * (1 - (1-s.pw[k])*(1-s.pr[k]))
+					if j == 0 {
+						cells[k].uFrom += u
+					} else {
+						cells[k].uEnd += u
+					}
+				}
+			}
 		}
 	}
 }
@@ -313,19 +388,22 @@ func (s *fluidStrata) prepare(blocks []fluidBlock, from, end float64) {
 		var co strataCoef
 		for k := range cells {
 			c := &cells[k]
-			notAcc := c.n - c.accessed
-			if notAcc <= 0 {
-				continue
-			}
 			a, b := c.done-c.accessed, c.cur*(1-c.done/c.n)
-			pm := math.Min(1, scale*c.v/notAcc)
-			pf := math.Min(1-pm, fly*c.v/notAcc)
 			co.fa += a
 			co.fb += b
-			co.qa += a * pm
-			co.qb += b * pm
-			co.ma += a * pf
-			co.mb += b * pf
+			// The new accesses to pages missing at the switch: the overlap
+			// count of fluid_replay.go, linear in phi.
+			pool := c.m0 - c.am
+			if pool <= 0 {
+				continue
+			}
+			ma, mb := c.done+c.m0-c.uFrom-c.am, b-(c.uEnd-c.uFrom)
+			pm := math.Min(1, scale*c.v/pool)
+			pf := math.Min(1-pm, fly*c.v/pool)
+			co.qa += ma * pm
+			co.qb += mb * pm
+			co.ma += ma * pf
+			co.mb += mb * pf
 		}
 		s.coef[i] = co
 	}
@@ -357,11 +435,14 @@ func (s *fluidStrata) commit(i int, phi float64) {
 	var sum float64
 	for k := range s.cells[i] {
 		c := &s.cells[i][k]
-		notAcc := c.n - c.accessed
-		f := math.Max(0, union(c.done, phi*c.cur, c.n)-c.accessed)
-		if notAcc > 0 && scale > 0 {
-			pm := math.Min(1, scale*c.v/notAcc)
-			c.v = math.Max(0, c.v-f*pm/scale)
+		a := union(c.done, phi*c.cur, c.n)
+		f := math.Max(0, a-c.accessed)
+		u := c.uFrom + phi*(c.uEnd-c.uFrom)
+		d := math.Min(math.Max(a+c.m0-u, c.am), math.Min(a, c.m0)) - c.am
+		if pool := c.m0 - c.am; pool > 0 && d > 0 && scale > 0 {
+			pm := math.Min(1, scale*c.v/pool)
+			c.v = math.Max(0, c.v-d*pm/scale)
+			c.am += d
 		}
 		c.accessed += f
 		sum += c.v
