@@ -128,14 +128,19 @@ func (b *fluidBitmap) written(a, c float64) *fluidWin {
 	} else {
 		w = fluidWins.Get().(*fluidWin)
 	}
-	w.p, w.v = w.p[:0], w.v[:0]
 	b.g.written(a, c, &w.w)
+	w.setPieces()
+	return w
+}
+
+// setPieces sets each piece's probability and variance from the set w.w.
+func (w *fluidWin) setPieces() {
+	w.p, w.v = w.p[:0], w.v[:0]
 	for _, pc := range w.w.Pieces {
 		p, v := w.w.PieceIn(pc)
 		w.p = append(w.p, p)
 		w.v = append(w.v, v)
 	}
-	return w
 }
 
 // fluidWins keeps the windows of finished runs for the next ones (a

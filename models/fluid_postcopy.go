@@ -232,12 +232,11 @@ type fluidPostcopyRun struct {
 	resumeG float64  // guest seconds at the resume
 	pivot   int      // the block the push is in
 	acc     []float64
-	wWin    traces.Window // written since the resume, up to the current epoch
-	rWin    traces.Window // read likewise
-	wCur    traces.Window // the current epoch's writes left
-	rCur    traces.Window
-	winP    [4][]float64 // the four windows' probability per piece (epochSets)
-	lastPhi float64      // phi of the last newAccesses, whose accesses guestStep commits
+	wWin    fluidWin // written since the resume, up to the current epoch
+	rWin    fluidWin // read likewise
+	wCur    fluidWin // the current epoch's writes left
+	rCur    fluidWin
+	lastPhi float64 // phi of the last newAccesses, whose accesses guestStep commits
 	// After pre-copy rounds: per block, the overlap of the guest's
 	// accesses with what the switch left (fluid_replay.go), and the
 	// windows it takes.
@@ -711,39 +710,29 @@ func (r *fluidPostcopyRun) epochSets(eStart, from, eEnd float64) {
 		r.doneSet = make([]float64, len(r.blocks))
 		r.curSet = make([]float64, len(r.blocks))
 	}
-	r.x.Written(r.resumeG, from, &r.wWin)
-	r.x.Read(r.resumeG, from, &r.rWin)
-	r.x.Written(from, eEnd, &r.wCur)
-	r.x.Read(from, eEnd, &r.rCur)
 	// Each piece's probability once (a zipf piece's is a sum over its
 	// rank buckets), then each block's pages from them.
-	wins := [4]*traces.Window{&r.wWin, &r.rWin, &r.wCur, &r.rCur}
-	for j, w := range wins {
-		r.winP[j] = r.winP[j][:0]
-		for _, pc := range w.Pieces {
-			p, _ := w.PieceIn(pc)
-			r.winP[j] = append(r.winP[j], p)
-		}
+	r.x.Written(r.resumeG, from, &r.wWin.w)
+	r.x.Read(r.resumeG, from, &r.rWin.w)
+	r.x.Written(from, eEnd, &r.wCur.w)
+	r.x.Read(from, eEnd, &r.rCur.w)
+	for _, w := range []*fluidWin{&r.wWin, &r.rWin, &r.wCur, &r.rCur} {
+		w.setPieces()
 	}
-	in := func(j int, b *fluidBlock) float64 {
-		var n float64
-		for k, pc := range wins[j].Pieces {
-			if a, z := max(pc.Lo, b.lo), min(pc.Hi, b.hi); z > a {
-				n += float64(z-a) * r.winP[j][k]
-			}
-		}
+	in := func(w *fluidWin, b *fluidBlock) float64 {
+		n, _ := inWin(w, float64(b.lo), float64(b.hi))
 		return n
 	}
 	for i := range r.blocks {
 		b := &r.blocks[i]
 		r.doneSet[i], r.curSet[i] = 0, 0
 		if !b.zero && (r.strata == nil || r.strata.cells[i] == nil) {
-			r.doneSet[i] = union(in(0, b), in(1, b), b.n)
-			r.curSet[i] = union(in(2, b), in(3, b), b.n)
+			r.doneSet[i] = union(in(&r.wWin, b), in(&r.rWin, b), b.n)
+			r.curSet[i] = union(in(&r.wCur, b), in(&r.rCur, b), b.n)
 		}
 	}
 	if r.strata != nil {
-		r.strata.setEpoch(r.blocks, &r.wWin, &r.rWin, &r.wCur, &r.rCur)
+		r.strata.setEpoch(r.blocks, &r.wWin.w, &r.rWin.w, &r.wCur.w, &r.rCur.w)
 	}
 	r.replayWindows(from, eEnd)
 	if r.strata != nil {

@@ -410,7 +410,8 @@ func (r *fluidRun) endRound() {
 	r.emitRound(n, bw)
 
 	r.autoConverge(now, n, v, n)
-	r.forcedMargin(now, v, bw)
+	r.spreadTime(v, bw)
+	r.forcedMargin(now)
 
 	remaining := n * r.wireNormal
 	r.lastExpected = remaining * 8 / bw
@@ -489,16 +490,20 @@ func (r *fluidRun) decide(d, sd float64) {
 	r.margin *= 0.5 * math.Erfc(-math.Abs(d)/sd/math.Sqrt2)
 }
 
+// spreadTime adds to timeVar the time to send the pages a sync found,
+// their variance v, at bw bits/s.
+func (r *fluidRun) spreadTime(v, bw float64) {
+	if bw > 0 && v > 0 {
+		r.timeVar += v * math.Pow(r.wireNormal*8/bw, 2)
+	}
+}
+
 // forcedMargin is decide for a forced switch to post-copy
 // (Input.ForcePostcopyAt) at a decision at now: a page seed switches at
 // the first decision after the switch time, and seeds whose decisions
 // fall on the other side of it switch a round (under qemu a chunk)
-// earlier or later. v is the variance of the pages the sync at now found
-// (0: none at now), at bw bits/s; their time adds to the run's.
-func (r *fluidRun) forcedMargin(now sim.Time, v, bw float64) {
-	if bw > 0 && v > 0 {
-		r.timeVar += v * math.Pow(r.wireNormal*8/bw, 2)
-	}
+// earlier or later.
+func (r *fluidRun) forcedMargin(now sim.Time) {
 	at := r.in.ForcePostcopyAt
 	if at <= 0 || r.sw.to == nil {
 		return
@@ -814,8 +819,8 @@ func (r *fluidRun) endChunk() {
 	r.roundEnd = nil
 	r.account(r.chunkBytes, r.roundNormal, r.chunkZero)
 	r.roundSendS += now.Sub(r.chunkStart).Seconds()
-	th, bw := r.threshold(now)
-	r.forcedMargin(now, 0, bw)
+	th, _ := r.threshold(now)
+	r.forcedMargin(now)
 	if n, _ := r.bm.count(); n >= 0.5 && n*r.wireNormal >= th && !r.sw.forced {
 		r.sendChunk()
 		return
@@ -843,7 +848,7 @@ func (r *fluidRun) syncQEMU() {
 	r.emitRound(found, bw)
 
 	r.autoConverge(now, found, w.Variance(), fresh)
-	r.timeVar += w.Variance() * math.Pow(r.wireNormal*8/bw, 2)
+	r.spreadTime(w.Variance(), bw)
 
 	n, v := r.bm.count()
 	remaining := n * r.wireNormal

@@ -44,9 +44,6 @@ func (r *fluidPostcopyRun) replayWindows(from, eEnd float64) {
 	if r.replay == nil {
 		return
 	}
-	if r.unionWins == nil {
-		r.unionWins = map[float64]*[2]fluidWin{}
-	}
 	for s, w := range r.unionWins {
 		r.fillWin(&w[0], s, from)
 		r.fillWin(&w[1], s, eEnd)
@@ -55,8 +52,8 @@ func (r *fluidPostcopyRun) replayWindows(from, eEnd float64) {
 	r.fillWin(&r.rEnd, -1, eEnd)
 	for i := range r.blocks {
 		st := &r.replay[i]
-		if st.parts == nil {
-			continue
+		if st.parts == nil || (r.strata != nil && r.strata.cells[i] != nil) {
+			continue // a zipf working set's block: its cells count it (fluidStrata.replayEpoch)
 		}
 		st.uFrom, st.uEnd = 0, 0
 		for _, p := range st.parts {
@@ -85,12 +82,7 @@ func (r *fluidPostcopyRun) fillWin(w *fluidWin, since, c float64) {
 	} else {
 		r.x.Written(since, c, &w.w)
 	}
-	w.p, w.v = w.p[:0], w.v[:0]
-	for _, pc := range w.w.Pieces {
-		p, v := w.w.PieceIn(pc)
-		w.p = append(w.p, p)
-		w.v = append(w.v, v)
-	}
+	w.setPieces()
 }
 
 // replayAccesses is newAccesses for block i of a hybrid (replay parts

@@ -22,7 +22,7 @@ import (
 // engine (TestFluidHybridZipf).
 //
 // So each block of the law's working set is split into cells, one per
-// rank bucket of the law ([traces.Expect.ZipfShares]): the bucket's
+// group of rank buckets of the law ([traces.Expect.ZipfLaws]): the group's
 // share of the block's pages, each cell with its own pages missing at the
 // switch (the bucket's, from the switch's windows: fluidMissing) and
 // accessed since the resume (the bucket's, from the written and read
@@ -232,7 +232,13 @@ func (s *fluidStrata) toCells(per, dst []float64) {
 // windowCells sets pieces[j] to each cell's probability for every piece
 // of w.
 func (s *fluidStrata) windowCells(j int, w *traces.Window) {
-	ps := s.pieces[j][:0]
+	s.pieces[j] = s.cellsOf(s.pieces[j], w)
+}
+
+// cellsOf returns, in ps's slices (reused), each cell's probability for
+// every piece of w.
+func (s *fluidStrata) cellsOf(ps [][]float64, w *traces.Window) [][]float64 {
+	ps = ps[:0]
 	for _, pc := range w.Pieces {
 		s.bk = w.PieceBuckets(pc, s.law, s.bk)
 		var dst []float64
@@ -245,7 +251,7 @@ func (s *fluidStrata) windowCells(j int, w *traces.Window) {
 		s.toCells(s.bk, dst)
 		ps = append(ps, dst)
 	}
-	s.pieces[j] = ps
+	return ps
 }
 
 // setEpoch sets every split block's cells' pages accessed from the
@@ -318,9 +324,7 @@ func (s *fluidStrata) replayEpoch(blocks []fluidBlock, parts []replayState, wins
 			s.unionCells[since] = pc
 		}
 		for j := range 2 {
-			s.windowCells(0, &w[j].w)
-			pc[j] = append(pc[j][:0], s.pieces[0]...)
-			s.pieces[0] = nil // pc[j] keeps the slices
+			pc[j] = s.cellsOf(pc[j], &w[j].w)
 		}
 	}
 	s.windowCells(2, &rFrom.w)
