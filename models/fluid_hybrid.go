@@ -42,8 +42,8 @@ func NewFluidHybrid(p HybridParams) (*FluidHybrid, error) {
 }
 
 // fluidCovers returns an error for what the fluid hybrid does not run on
-// in: the post-copy's access order, a second zipf phase, the memory
-// options with a guest that allocates or frees pages.
+// in: the post-copy's access order, a second zipf phase, the page cache
+// with background pages.
 func (m *FluidHybrid) fluidCovers(in Input) error {
 	if err := (&FluidPostcopy{}).fluidCovers(in); err != nil {
 		return err
@@ -188,17 +188,13 @@ func (m *FluidPrecopy) fluidCovers(in Input) error {
 
 // fluidSwitchMemory returns an error for the memory options o that a
 // post-copy phase (where says which) on the fluid engine does not follow
-// on in: the page cache with background pages, which may lie in it, and
-// free_page_hint or the balloon with a guest that allocates or frees
-// pages.
+// on in: the page cache with background pages, which may lie in it.
+// (free_page_hint and the balloon with a guest that allocates or frees
+// pages are followed: the pages it allocates after the switch have
+// blocks of their own, fluidPostcopyRun.churnCuts.)
 func fluidSwitchMemory(o memoryOptions, in Input, where string) error {
 	if o.pagecacheOn() && in.BackgroundPages > 0 {
 		return fmt.Errorf("model.pagecache: with workload.background_pages %s, the guest touches background pages in its page cache, which the SAN's restore races (a demand read) or mode drop misses; the fluid engine's post-copy does not follow that", where)
-	}
-	if o.active() {
-		if key, ok := churnKey(in); ok {
-			return fmt.Errorf("%s: with free_page_hint or the balloon %s, a guest that allocates or frees pages after the switch moves the free class, which the fluid engine's post-copy takes as fixed", key, where)
-		}
 	}
 	return nil
 }

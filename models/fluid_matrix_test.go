@@ -555,7 +555,7 @@ func TestFluidPostcopyMatrix(t *testing.T) {
 	}
 	kinds := append(postcopyKinds[:2:2], postcopyKind{"zipf", "{kind: zipf, dirty_rate: %.0f}", ""})
 	kinds = append(kinds, postcopyKinds[2:]...)
-	postcopyFamilyMatrix(t, kinds, variants, 0.6, faultTolerance{1e-3, 1e-3, 0.06, 0.05, 0.02})
+	postcopyFamilyMatrix(t, kinds, variants, 0.6, faultTolerance{1e-3, 1e-3, 0.06, 0.05, 0.02, 0})
 }
 
 // TestFluidHybridMatrix holds the fluid hybrid to the page engine's mean
@@ -574,7 +574,7 @@ func TestFluidPostcopyMatrix(t *testing.T) {
 // and continental, 6-24 requests, got up to 3 fewer and 14 % less stall,
 // and the test allowed 25 % and 15 %.
 func TestFluidHybridMatrix(t *testing.T) {
-	postcopyFamilyMatrix(t, postcopyKinds, hybridVariants(), 0.8, faultTolerance{0.01, 0.02, 0.06, 0.05, 0.04})
+	postcopyFamilyMatrix(t, postcopyKinds, hybridVariants(), 0.8, faultTolerance{0.01, 0.02, 0.06, 0.05, 0.04, 0})
 }
 
 // hybridVariants are the hybrid matrix's: one and two pre-copy rounds ×
@@ -607,7 +607,7 @@ func TestFluidHybridZipf(t *testing.T) {
 		{"zipf", "{kind: zipf, dirty_rate: %.0f}", ""},
 		{"zipf-reads", "{kind: zipf, dirty_rate: %.0f, read_rate: 20000}", ""},
 	}
-	postcopyFamilyMatrix(t, kinds, variants, 0.8, faultTolerance{0.01, 0.02, 0.06, 0.05, 0.04})
+	postcopyFamilyMatrix(t, kinds, variants, 0.8, faultTolerance{0.01, 0.02, 0.06, 0.05, 0.04, 0})
 }
 
 // TestFluidHybridLoopedTrace holds the fluid hybrid to the page engine's
@@ -631,7 +631,7 @@ func TestFluidHybridLoopedTrace(t *testing.T) {
 		{"zipf-200ms", "{kind: zipf, dirty_rate: %.0f, duration: 200ms}", ""},
 		{"phases-300ms-zipf", "{kind: phases, phases: [{kind: uniform, dirty_rate: %.0f, duration: 150ms}, {kind: zipf, dirty_rate: 20000, duration: 150ms}]}", ""},
 	}
-	postcopyFamilyMatrix(t, kinds, hybridVariants(), 0.8, faultTolerance{0.01, 0.02, 0.08, 0.10, 0.10})
+	postcopyFamilyMatrix(t, kinds, hybridVariants(), 0.8, faultTolerance{0.01, 0.02, 0.08, 0.10, 0.10, 0})
 }
 
 // TestFluidHybridXbzrle holds the fluid hybrid with XBZRLE in its live
@@ -660,7 +660,7 @@ func TestFluidHybridXbzrle(t *testing.T) {
 		variants = append(variants, postcopyVariant{"xbzrle64MiB-" + pol + "-3",
 			"{name: hybrid, precopy_rounds: 3, sync_policy: " + pol + ", downtime_limit: 10ms, xbzrle: {enabled: true, cache_size: 64MiB}}"})
 	}
-	postcopyFamilyMatrix(t, postcopyKinds[:2], variants, 0.8, faultTolerance{0.01, 0.02, 0.06, 0.30, 0.15})
+	postcopyFamilyMatrix(t, postcopyKinds[:2], variants, 0.8, faultTolerance{0.01, 0.02, 0.06, 0.30, 0.15, 0})
 }
 
 // TestFluidPostcopyStreamMatrix holds the fluid post-copy's streams and
@@ -684,7 +684,7 @@ func TestFluidPostcopyStreamMatrix(t *testing.T) {
 		{"multifd-4", "{name: postcopy, multifd: {channels: 4}}"},
 		{"cpu-bound", "{name: postcopy, prepaging: bubbling, cpu_bound: true, costs: {copy: 20us}}"}, // the CPU's 1.6 Gbit/s
 	}
-	postcopyFamilyMatrix(t, postcopyKinds[:2], variants, 0.6, faultTolerance{1e-3, 1e-3, 0.06, 0.05, 0.02})
+	postcopyFamilyMatrix(t, postcopyKinds[:2], variants, 0.6, faultTolerance{1e-3, 1e-3, 0.06, 0.05, 0.02, 0})
 	// A guest that runs between its faults under the windows: the wait
 	// depends on where its requests land in them, which the fluid engine
 	// takes from the guest's mean run between faults. A hotcold guest's
@@ -692,14 +692,14 @@ func TestFluidPostcopyStreamMatrix(t *testing.T) {
 	// 1 Gbit/s it makes up to 8 % fewer requests than the page seeds
 	// (77 against 84), its stall within 1 %; held to 10 %.
 	capped := []postcopyVariant{{"capped-slow-guest", "{name: postcopy, prepaging: bubbling, max_postcopy_bandwidth: 400Mbit}"}}
-	postcopyFamilyMatrix(t, postcopyKinds, capped, 0.02, faultTolerance{1e-3, 1e-3, 0.10, 0.05, 0.02})
+	postcopyFamilyMatrix(t, postcopyKinds, capped, 0.02, faultTolerance{1e-3, 1e-3, 0.10, 0.05, 0.02, 0})
 	hybrid := []postcopyVariant{{"hybrid-multifd-2", "{name: hybrid, precopy_rounds: 1, downtime_limit: 10ms, multifd: {channels: 2}}"},
 		{"hybrid-capped", "{name: hybrid, precopy_rounds: 1, downtime_limit: 10ms, max_postcopy_bandwidth: 400Mbit}"}}
 	// The hybrid under the cap over lan-10g and metro: its requests land
 	// in bursts of 4 ms of each 100 ms window, and the fluid engine makes
 	// up to 18 % more of them (a few tens), its stall within 1 %; held to
 	// 25 %, the rest to the hybrid matrix's bounds.
-	postcopyFamilyMatrix(t, postcopyKinds[:2], hybrid, 0.8, faultTolerance{0.01, 0.02, 0.25, 0.05, 0.04})
+	postcopyFamilyMatrix(t, postcopyKinds[:2], hybrid, 0.8, faultTolerance{0.01, 0.02, 0.25, 0.05, 0.04, 0})
 }
 
 // TestFluidPostcopyMemoryMatrix holds the fluid post-copy with
@@ -742,7 +742,7 @@ func TestFluidPostcopyMemoryMatrix(t *testing.T) {
 		{"uniform-free", "{kind: uniform, dirty_rate: %.0f, free_fraction: 0.3, zero_fraction: 0.1}", ""},
 		{"hotcold-free", "{kind: hotcold, dirty_rate: %.0f, free_fraction: 0.3, zero_fraction: 0.1}", ""},
 	}
-	postcopyFamilyMatrix(t, kinds, variants, 0.6, faultTolerance{1e-3, 1e-3, 0.08, 0.05, 0.03})
+	postcopyFamilyMatrix(t, kinds, variants, 0.6, faultTolerance{1e-3, 1e-3, 0.08, 0.05, 0.03, 0})
 	// The page cache, left out and restored from the SAN (skip, also
 	// slower than the migration, with the hint and forward) or dropped.
 	pc := []postcopyKind{{"uniform-pagecache", "{kind: uniform, dirty_rate: %.0f, free_fraction: 0.2, pagecache_fraction: 0.2, zero_fraction: 0.1}", ""}}
@@ -750,21 +750,73 @@ func TestFluidPostcopyMemoryMatrix(t *testing.T) {
 		{"pagecache-skip-slow-san-hint", "{name: postcopy, prepaging: forward, free_page_hint: true, pagecache: {mode: skip, san_bandwidth: 200Mbit}}"},
 		{"pagecache-drop", "{name: postcopy, pagecache: {mode: drop}}"},
 		{"hybrid-pagecache-skip", "{name: hybrid, precopy_rounds: 1, downtime_limit: 10ms, pagecache: {mode: skip, san_bandwidth: 200Mbit}}"}}
-	postcopyFamilyMatrix(t, pc, pcVariants, 0.6, faultTolerance{1e-3, 1e-3, 0.06, 0.05, 0.03})
+	postcopyFamilyMatrix(t, pc, pcVariants, 0.6, faultTolerance{1e-3, 1e-3, 0.06, 0.05, 0.03, 0})
 	// Hybrids: the pre-copy rounds leave the skipped pages out, and so
 	// does the post-copy after the switch.
 	hyb := []postcopyVariant{{"hybrid-hint", "{name: hybrid, precopy_rounds: 1, downtime_limit: 10ms, free_page_hint: true}"},
 		{"hybrid-balloon", "{name: hybrid, precopy_rounds: 2, downtime_limit: 10ms, balloon: {enabled: true}}"},
 		{"hybrid-sent-2", "{name: hybrid, precopy_rounds: 2, downtime_limit: 10ms}"},
 		{"hybrid-balloon-partial", "{name: hybrid, precopy_rounds: 1, downtime_limit: 10ms, balloon: {enabled: true, interval: 4ms, reclaim_rate: 1000000}}"}}
-	postcopyFamilyMatrix(t, kinds, hyb, 0.8, faultTolerance{0.01, 0.02, 0.06, 0.05, 0.06})
+	postcopyFamilyMatrix(t, kinds, hyb, 0.8, faultTolerance{0.01, 0.02, 0.06, 0.05, 0.06, 0})
+}
+
+// TestFluidPostcopyChurnMatrix holds the fluid post-copy of a guest that
+// allocates and frees pages (alloc_rate, free_rate) to the page engine's
+// mean over 10 seeds, with the free class sent, free_page_hint, a full
+// and a partial balloon × pre-paging none and forward, and hybrids with
+// the hint, the balloon, the partial balloon and neither, × a uniform
+// guest (128 MiB working set, 30 % free, allocating 20,000 pages/s and
+// freeing 5,000) and a hotcold one (30 % free, 10 % zero, allocating
+// 10,000 pages/s) × the paths: 120 cases. After the stop the guest
+// allocates the lowest free pages: those the options left out (fresh at
+// the destination, touching them moves nothing) and those freed since
+// (sent like any other), so each epoch's allocations get blocks of their
+// own (fluidPostcopyRun.churnCuts); without them the fluid engine made
+// 51 % fewer requests than the page engine with the free class sent
+// over lan-1g.
+//
+// Time, bytes and downtime are exact (hybrids within 0.03 %). Post-copy
+// is held to requests 10 % (or 3), stall 10 % (or 1 ms) and guest time
+// 7.5 % of the time on the destination: with forward over continental
+// (46-58 requests over two seconds, each moving the push) the fluid
+// engine makes up to 9.3 % fewer requests, 9 % less stall and 7.1 %
+// more guest time under the hint and the balloon, and 5.7 % more
+// requests with the free class sent; elsewhere requests are within 3 %.
+// Hybrids are held to requests 14 % (or 3), stall 19 % and guest time 7
+// %: a hotcold guest's hybrid over continental makes 11 requests, and
+// the fluid engine 1.5 more, 60 ms more stall (+18.7 %).
+// time_to_full_speed_s follows the stall: within 20 % in post-copy
+// (forward over continental), 9.8 % in hybrids.
+func TestFluidPostcopyChurnMatrix(t *testing.T) {
+	var variants []postcopyVariant
+	for _, o := range []string{"none", "forward"} {
+		for _, m := range []struct{ name, keys string }{
+			{"sent", "free_page_hint: false"},
+			{"hint", "free_page_hint: true"},
+			{"balloon", "balloon: {enabled: true}"},
+			{"balloon-partial", "balloon: {enabled: true, interval: 4ms, reclaim_rate: 1000000}"},
+		} {
+			variants = append(variants, postcopyVariant{m.name + "-" + o, "{name: postcopy, prepaging: " + o + ", " + m.keys + "}"})
+		}
+	}
+	kinds := []postcopyKind{
+		{"uniform-churn", "{kind: uniform, dirty_rate: %.0f, working_set: 128MiB, free_fraction: 0.3, alloc_rate: 20000, free_rate: 5000}", ""},
+		{"hotcold-alloc", "{kind: hotcold, dirty_rate: %.0f, free_fraction: 0.3, zero_fraction: 0.1, alloc_rate: 10000}", ""},
+	}
+	postcopyFamilyMatrix(t, kinds, variants, 0.6, faultTolerance{1e-3, 1e-3, 0.10, 0.10, 0.075, 0.21})
+	hyb := []postcopyVariant{{"hybrid-hint", "{name: hybrid, precopy_rounds: 1, downtime_limit: 10ms, free_page_hint: true}"},
+		{"hybrid-balloon", "{name: hybrid, precopy_rounds: 2, downtime_limit: 10ms, balloon: {enabled: true}}"},
+		{"hybrid-sent-2", "{name: hybrid, precopy_rounds: 2, downtime_limit: 10ms}"},
+		{"hybrid-balloon-partial-forward", "{name: hybrid, precopy_rounds: 1, prepaging: forward, downtime_limit: 10ms, balloon: {enabled: true, interval: 4ms, reclaim_rate: 1000000}}"}}
+	postcopyFamilyMatrix(t, kinds, hyb, 0.8, faultTolerance{0.01, 0.02, 0.14, 0.19, 0.07, 0.11})
 }
 
 // faultTolerance bounds a post-copy matrix's relative errors: total time
 // and bytes; downtime (or 1 ms); requests (or 3); stall (or 1 ms); guest
-// time as a share of the time the guest ran on the destination.
+// time as a share of the time the guest ran on the destination;
+// time_to_full_speed_s (or 10 ms; 0: 5 %).
 type faultTolerance struct {
-	time, downtime, requests, stall, guest float64
+	time, downtime, requests, stall, guest, full float64
 }
 
 // TestFluidEnlightenedMatrix holds the fluid enlightened post-copy to
@@ -783,7 +835,7 @@ func TestFluidEnlightenedMatrix(t *testing.T) {
 	kinds := []postcopyKind{postcopyKinds[0],
 		{"hotcold-free", "{kind: hotcold, dirty_rate: %.0f, free_fraction: 0.2, zero_fraction: 0.1}", ""},
 		postcopyKinds[2], postcopyKinds[3]}
-	postcopyFamilyMatrix(t, kinds, variants, 0.6, faultTolerance{1e-3, 1e-3, 0.06, 0.10, 0.02})
+	postcopyFamilyMatrix(t, kinds, variants, 0.6, faultTolerance{1e-3, 1e-3, 0.06, 0.10, 0.02, 0})
 }
 
 // postcopyKind is a workload of the post-copy matrices: gen takes the
@@ -925,7 +977,11 @@ func postcopyFamilyMatrix(t *testing.T, kinds []postcopyKind, variants []postcop
 				// time_to_full_speed_s is a threshold's crossing: where the
 				// seeds split between two values, fluid must give one of
 				// them (the mean is neither).
-				near := func(a, b float64) bool { return math.Abs(a-b) <= max(0.05*math.Abs(b), 0.01) }
+				fullTol := tol.full
+				if fullTol == 0 {
+					fullTol = 0.05
+				}
+				near := func(a, b float64) bool { return math.Abs(a-b) <= max(fullTol*math.Abs(b), 0.01) }
 				split := 0
 				for _, v := range fulls {
 					if near(f.TimeToFullSpeedS, v) {

@@ -61,9 +61,10 @@ import (
 //
 // Per run (fluidCovers): a guest with access_order ascending; the page
 // cache options with background pages (which may lie in the page cache
-// and race the SAN's restore); free_page_hint or the balloon with a guest
-// that allocates or frees pages. Covered: the memory options otherwise
-// (the pages they leave out at the stop never move), multifd channels,
+// and race the SAN's restore). Covered: the memory options (the pages
+// they leave out at the stop never move; a churning guest's allocations
+// after it take the lowest free pages, those left out first, which get
+// blocks of their own: churnCuts), multifd channels,
 // cpu_bound and postcopy_preempt as the page engine follows them
 // ([postcopyStream]), and a capped push's rate-limit windows, their wait
 // by its mean (fluid_ratelimit.go).
@@ -178,6 +179,42 @@ func (m *FluidPostcopy) launchWith(env *runEnv, in Input, name string, configure
 		r.begin(0, nil)
 	})
 	return fluidCollect(res), nil
+}
+
+// churnHorizon returns the guest time, seconds, past the resume within
+// which a churning guest's allocations get blocks of their own: the
+// whole memory's transfer at the rate of the stop, with an epoch's
+// margin (a guest held up by faults gets less far).
+func (r *fluidPostcopyRun) churnHorizon(lay traces.Layout) float64 {
+	if !r.x.Churn() || r.rateBps <= 0 {
+		return 0
+	}
+	return float64(lay.Pages)*r.wireNormal*8/r.rateBps + r.x.Epoch().Seconds()
+}
+
+// churnCuts returns the pages a churning guest allocates after the
+// resume, within churnHorizon: each epoch's apart (the pages of one
+// epoch are touched together), over at most maxChurnCuts ranges and
+// epochs, beyond which the union of the rest.
+func (r *fluidPostcopyRun) churnCuts(lay traces.Layout) []traces.PageRange {
+	h := r.churnHorizon(lay)
+	if h <= 0 {
+		return nil
+	}
+	const maxChurnCuts = 256
+	ep := r.x.Epoch().Seconds()
+	var out []traces.PageRange
+	t := r.resumeG
+	k0 := math.Floor(r.resumeG / ep)
+	for k := k0; t < r.resumeG+h && len(out) < maxChurnCuts && k < k0+maxChurnCuts; k++ {
+		e := (k + 1) * ep
+		out = append(out, r.x.ChurnWritten(t, e)...)
+		t = e
+	}
+	if t < r.resumeG+h {
+		out = append(out, r.x.ChurnWritten(t, r.resumeG+h)...)
+	}
+	return out
 }
 
 // fluidBlock is a block of guest memory in the fluid post-copy's model.
@@ -317,7 +354,19 @@ func (r *fluidPostcopyRun) begin(pre time.Duration, missing fluidMissing) {
 	ep := r.x.Epoch().Seconds()
 	r.x.Written(0, math.Max(r.resumeG, ep), &w)
 	r.x.Written(math.Floor(r.resumeG/ep)*ep, r.resumeG, &part)
-	r.blocks = fluidBlocks(lay, append(w.Pieces, part.Pieces...))
+	cuts := append(w.Pieces, part.Pieces...)
+	// And where the pages the memory options leave out begin and end, and
+	// the pages a churning guest allocates after the resume: it takes the
+	// lowest free pages, which are those left out (backed by fresh pages,
+	// touching them moves nothing) or those freed since the stop (sent
+	// like any other), and a block must not mix them.
+	for _, pr := range r.skipped {
+		cuts = append(cuts, traces.Piece{Lo: pr.Lo, Hi: pr.Hi})
+	}
+	for _, pr := range r.churnCuts(lay) {
+		cuts = append(cuts, traces.Piece{Lo: pr.Lo, Hi: pr.Hi})
+	}
+	r.blocks = fluidBlocks(lay, cuts)
 
 	r.acc = make([]float64, len(r.blocks))
 	r.zeroHeaders = missing == nil

@@ -48,8 +48,7 @@ import (
 // with more than 64 zipf phases: see [FluidSupport]. A forced switch
 // to post-copy (Input.ForcePostcopyAt) hands over to the fluid post-copy
 // as a hybrid does (fluid_hybrid.go), with what a hybrid covers: not the
-// page cache with background pages, the hint or the balloon with a guest
-// that allocates or frees pages, or a second zipf phase. Free-page
+// page cache with background pages or a second zipf phase. Free-page
 // hinting and the balloon are covered with exact sets of pages
 // (fluid_composition.go).
 type FluidPrecopy struct {
