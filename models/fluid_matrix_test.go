@@ -1063,8 +1063,8 @@ func TestFluidPostcopyRefuses(t *testing.T) {
 // post-copy (Input.ForcePostcopyAt, a fleet's plan.on_timeout postcopy)
 // to the page engine's mean over 10 seeds: 64 MiB pre-copy (both sync
 // policies) and parallel runs that cannot converge, and pre-copy with
-// free_page_hint and with the balloon on a guest with a free class,
-// switched at 1 s, over lan-1g, lan-10g and metro. The switch comes at
+// free_page_hint and with the balloon on a guest with a free class (and
+// on one that allocates 3,000 pages/s and frees 1,000), switched at 1 s, over lan-1g, lan-10g and metro. The switch comes at
 // the first decision after 1 s; where the seeds' rounds straddle it (3
 // cases: 2 of 10 or 5 of 10 seeds switch a round later) the fluid run is
 // held to the seeds that switched with it. Time, bytes and downtime
@@ -1082,8 +1082,10 @@ func TestFluidForcedSwitch(t *testing.T) {
 	dir := t.TempDir()
 	// The memory options ride along: a guest with a free class, the pages
 	// the hint or the balloon leaves out staying out after the switch.
-	memory := map[string]string{"precopy-hint": "free_page_hint: true", "precopy-balloon": "balloon: {enabled: true}"}
-	for _, model := range []string{"precopy", "parallel", "precopy-hint", "precopy-balloon", "precopy-zipf"} {
+	// With churn the guest allocates the left-out pages after the switch.
+	memory := map[string]string{"precopy-hint": "free_page_hint: true", "precopy-balloon": "balloon: {enabled: true}",
+		"precopy-hint-churn": "free_page_hint: true", "precopy-balloon-churn": "balloon: {enabled: true}"}
+	for _, model := range []string{"precopy", "parallel", "precopy-hint", "precopy-balloon", "precopy-zipf", "precopy-hint-churn", "precopy-balloon-churn"} {
 		for _, pol := range []string{"pass", "qemu"} {
 			if (model == "parallel" || memory[model] != "") && pol == "qemu" {
 				continue // parallel runs whole passes; the options once
@@ -1105,6 +1107,9 @@ func TestFluidForcedSwitch(t *testing.T) {
 				if keys, ok := memory[model]; ok {
 					yaml = strings.Replace(yaml, "name: "+model, "name: precopy, "+keys, 1)
 					yaml = strings.Replace(yaml, "kind: hotcold", "kind: hotcold, free_fraction: 0.3", 1)
+					if strings.HasSuffix(model, "-churn") {
+						yaml = strings.Replace(yaml, "free_fraction: 0.3", "free_fraction: 0.3, alloc_rate: 3000, free_rate: 1000", 1)
+					}
 				}
 				if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
 					t.Fatal(err)
