@@ -2,11 +2,11 @@ package models
 
 import (
 	"context"
-	"fmt"
 	"math"
 	"time"
 
 	"github.com/migsim/migsim/sim"
+	"github.com/migsim/migsim/traces"
 )
 
 // FluidEnlightened is [Enlightened] on the fluid engine (model.engine
@@ -39,13 +39,18 @@ import (
 //     [FluidPostcopy]'s, over blocks of memory whose list and free pages
 //     are at the destination.
 //
+// A guest that allocates pages (alloc_rate) takes the lowest free ones.
+// The free pages are those of the trace header's free class it has not
+// allocated by the stop ([Enlightened]'s, enlFree), in blocks of their
+// own; those it allocates after the resume are on the page engine's list
+// but cost the push nothing and the guest no wait, so U(τ) counts the
+// other pages only.
+//
 // # Not covered
 //
 // A guest whose accesses within an epoch come in ascending order
 // (workload.access_order ascending: the list is then the page engine's
-// ascending order, which the guest races page by page), and a workload
-// that allocates or frees pages (alloc_rate, free_rate: the free class
-// moves).
+// ascending order, which the guest races page by page).
 type FluidEnlightened struct {
 	p EnlightenedParams
 }
@@ -59,15 +64,9 @@ func NewFluidEnlightened(p EnlightenedParams) (*FluidEnlightened, error) {
 }
 
 // fluidCovers returns an error for what the fluid enlightened post-copy
-// does not run on in: ascending access order, allocation or freeing.
+// does not run on in: [FluidPostcopy]'s.
 func (m *FluidEnlightened) fluidCovers(in Input) error {
-	if err := (&FluidPostcopy{}).fluidCovers(in); err != nil {
-		return err
-	}
-	if key, ok := churnKey(in); ok {
-		return fmt.Errorf("%s: a guest that allocates or frees pages moves the free class, which enlightened post-copy never sends; the fluid engine's enlightened post-copy takes a fixed free class", key)
-	}
-	return nil
+	return (&FluidPostcopy{}).fluidCovers(in)
 }
 
 // Name returns "enlightened".
@@ -115,19 +114,30 @@ func (r *fluidPostcopyRun) enlBegin() {
 	if e.horizon < 0 || e.ws <= 0 {
 		e.horizon = 0
 	}
-	lay := r.x.Layout()
 	e.listB = make([]float64, len(r.blocks))
 	e.freeB = make([]float64, len(r.blocks))
-	e.list = r.touched(e.horizon, e.listB)
+	// The free pages (r.skipped, enlFree: blocks of their own) are never
+	// sent, and begin counted them as at the destination. On the list
+	// they cost the push nothing and the guest no wait: the list counts
+	// the others.
 	for i := range r.blocks {
-		b := &r.blocks[i]
-		if !b.zero && b.lo >= lay.FreeLo && b.hi <= lay.ZeroLo {
-			e.freeB[i] = b.n // never sent; the destination backs them
-			b.have = b.n
-			r.sendNormal -= b.n
-		}
+		e.freeB[i] = r.blocks[i].have
 	}
+	e.list = r.touched(e.horizon, e.listB)
 	e.hist = append(e.hist[:0], [2]float64{float64(r.pushStart), 0})
+}
+
+// enlFree returns the pages free when the guest stops, which enlightened
+// post-copy never sends: as [Enlightened] takes them, the trace header's
+// free class but the pages written since the trace's start, which only a
+// churning guest's allocations can be (its workload's writes stay in the
+// working set).
+func (r *fluidPostcopyRun) enlFree(lay traces.Layout) []traces.PageRange {
+	if lay.ZeroLo <= lay.FreeLo {
+		return nil
+	}
+	free := []traces.PageRange{{Lo: lay.FreeLo, Hi: lay.ZeroLo}}
+	return traces.SubtractRanges(free, r.x.ChurnWritten(0, r.resumeG))
 }
 
 // touched returns U(τ), the expected pages the guest touches from the
@@ -138,7 +148,7 @@ func (r *fluidPostcopyRun) touched(tau float64, per []float64) float64 {
 	var u float64
 	for i := range r.blocks {
 		v := 0.0
-		if !r.blocks[i].zero {
+		if b := &r.blocks[i]; !b.zero && (r.enl == nil || r.enl.freeB[i] < b.n) {
 			v = r.total(i, k, phi)
 		}
 		if per != nil {

@@ -3,7 +3,6 @@ package models
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math"
 	"slices"
 	"time"
@@ -90,24 +89,6 @@ func (m *FluidPostcopy) fluidCovers(in Input) error {
 		return errors.New("workload.access_order: ascending (the default for a sequential generator): a guest scanning memory upwards races the post-copy push page by page, which the fluid engine's post-copy, counts per block of memory, does not follow")
 	}
 	return fluidSwitchMemory(m.p.memory(), in, "in post-copy")
-}
-
-// churnKey returns the key of in's first allocation or freeing rate, if
-// its workload allocates or frees pages.
-func churnKey(in Input) (string, bool) {
-	g := in.Generator
-	if g == nil {
-		return "", false
-	}
-	if g.AllocRate > 0 || g.FreeRate > 0 {
-		return "workload.generator.alloc_rate", true
-	}
-	for i, ph := range g.Phases {
-		if ph.AllocRate > 0 || ph.FreeRate > 0 {
-			return fmt.Sprintf("workload.generator.phases[%d].alloc_rate", i), true
-		}
-	}
-	return "", false
 }
 
 // Name returns "postcopy".
@@ -355,6 +336,9 @@ func (r *fluidPostcopyRun) begin(pre time.Duration, missing fluidMissing) {
 	r.x.Written(0, math.Max(r.resumeG, ep), &w)
 	r.x.Written(math.Floor(r.resumeG/ep)*ep, r.resumeG, &part)
 	cuts := append(w.Pieces, part.Pieces...)
+	if r.enl != nil && missing == nil {
+		r.skipped = r.enlFree(lay)
+	}
 	// And where the pages the memory options leave out begin and end, and
 	// the pages a churning guest allocates after the resume: it takes the
 	// lowest free pages, which are those left out (backed by fresh pages,
