@@ -1,6 +1,8 @@
 package models
 
 import (
+	"sort"
+
 	"github.com/RoaringBitmap/roaring/v2"
 
 	"github.com/migsim/migsim/traces"
@@ -54,3 +56,18 @@ func (s *backgroundSource) Next(e *traces.Epoch) error {
 
 // Close closes the wrapped source.
 func (s *backgroundSource) Close() error { return traces.Close(s.Source) }
+
+// backgroundIn returns how many of the n background pages of a
+// pages-page guest ([withBackground]) lie in [lo, hi).
+func backgroundIn(n, pages, lo, hi uint64) uint64 {
+	n = min(n, pages)
+	if n == 0 || hi <= lo {
+		return 0
+	}
+	// The k-th page, (2k+1)·pages/(2n), rises with k: the first k at or
+	// past a bound by binary search.
+	first := func(bound uint64) uint64 {
+		return uint64(sort.Search(int(n), func(k int) bool { return (2*uint64(k)+1)*pages/(2*n) >= bound }))
+	}
+	return first(hi) - first(lo)
+}

@@ -45,3 +45,26 @@ func TestBackgroundPages(t *testing.T) {
 		last = res
 	}
 }
+
+// TestBackgroundIn holds backgroundIn, the count of background pages in
+// a range, to the pages withBackground places, one by one.
+func TestBackgroundIn(t *testing.T) {
+	for _, c := range []struct{ n, pages uint64 }{{1, 1}, {7, 100}, {300, 65536}, {2000, 65536}, {100, 50}, {65536, 65536}} {
+		n := min(c.n, c.pages)
+		at := make([]uint64, n)
+		for k := range n {
+			at[k] = (2*k + 1) * c.pages / (2 * n)
+		}
+		for _, r := range [][2]uint64{{0, c.pages}, {0, 0}, {c.pages / 3, c.pages / 2}, {c.pages / 5, c.pages/5 + 1}, {c.pages - 1, c.pages}, {c.pages / 2, c.pages / 3}} {
+			var want uint64
+			for _, p := range at {
+				if p >= r[0] && p < r[1] {
+					want++
+				}
+			}
+			if got := backgroundIn(c.n, c.pages, r[0], r[1]); got != want {
+				t.Errorf("%d of %d pages in [%d, %d): %d, want %d", c.n, c.pages, r[0], r[1], got, want)
+			}
+		}
+	}
+}

@@ -354,12 +354,18 @@ func (c *composition) finish(res *Result) {
 }
 
 // countMisses counts the distinct dropped pages the guest touches within
-// the penalty horizon of guest time from the trace's start.
+// the penalty horizon of guest time from the trace's start, its
+// background pages included (reads like the others: before 2026-12-07
+// they were left out).
 func (c *composition) countMisses(in Input) (uint64, error) {
 	if card(c.pagecache) == 0 || c.opts.pagecache.PenaltyHorizon <= 0 {
 		return 0, nil
 	}
-	src, err := in.Trace()
+	open := in.Trace
+	if in.BackgroundPages > 0 {
+		open = withBackground(open, in.BackgroundPages)
+	}
+	src, err := open()
 	if err != nil {
 		return 0, err
 	}

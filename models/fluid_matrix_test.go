@@ -724,7 +724,11 @@ func TestFluidPostcopyStreamMatrix(t *testing.T) {
 // with a SAN slower than the migration (with the hint and forward), drop,
 // and a hybrid under skip, on a guest with 20 % page cache, × the paths:
 // 20 cases within pure post-copy's bounds, the page cache's counts, SAN
-// bytes and penalty exactly the page engine's.
+// bytes and penalty exactly the page engine's. And pure post-copy under
+// skip (a 4 Gbit/s SAN, a 200 Mbit/s one with none and with forward and
+// the hint) and drop on guests with background pages (2,000; 500 with
+// catch_up), some of them in the page cache: 40 cases within the same
+// bounds, the penalty exactly the page engine's.
 func TestFluidPostcopyMemoryMatrix(t *testing.T) {
 	var variants []postcopyVariant
 	for _, o := range []string{"none", "forward"} {
@@ -751,6 +755,16 @@ func TestFluidPostcopyMemoryMatrix(t *testing.T) {
 		{"pagecache-drop", "{name: postcopy, pagecache: {mode: drop}}"},
 		{"hybrid-pagecache-skip", "{name: hybrid, precopy_rounds: 1, downtime_limit: 10ms, pagecache: {mode: skip, san_bandwidth: 200Mbit}}"}}
 	postcopyFamilyMatrix(t, pc, pcVariants, 0.6, faultTolerance{1e-3, 1e-3, 0.06, 0.05, 0.03, 0})
+	// With background pages, some of which lie in the page cache: the
+	// SAN's restore races their first touches (skip), or each is a miss
+	// (drop): pure post-copy (fluid_san.go).
+	pcBg := []postcopyKind{
+		{"uniform-pagecache-bg", "{kind: uniform, dirty_rate: %.0f, free_fraction: 0.2, pagecache_fraction: 0.2, zero_fraction: 0.1}", ", background_pages: 2000"},
+		{"uniform-pagecache-bg-catchup", "{kind: uniform, dirty_rate: %.0f, pagecache_fraction: 0.4}", ", background_pages: 500, catch_up: true"},
+	}
+	pcBgVariants := []postcopyVariant{pcVariants[0], pcVariants[1], pcVariants[2],
+		{"pagecache-skip-slow-san-none", "{name: postcopy, pagecache: {mode: skip, san_bandwidth: 200Mbit}}"}}
+	postcopyFamilyMatrix(t, pcBg, pcBgVariants, 0.6, faultTolerance{1e-3, 1e-3, 0.06, 0.05, 0.03, 0})
 	// Hybrids: the pre-copy rounds leave the skipped pages out, and so
 	// does the post-copy after the switch.
 	hyb := []postcopyVariant{{"hybrid-hint", "{name: hybrid, precopy_rounds: 1, downtime_limit: 10ms, free_page_hint: true}"},
@@ -809,6 +823,37 @@ func TestFluidPostcopyChurnMatrix(t *testing.T) {
 		{"hybrid-sent-2", "{name: hybrid, precopy_rounds: 2, downtime_limit: 10ms}"},
 		{"hybrid-balloon-partial-forward", "{name: hybrid, precopy_rounds: 1, prepaging: forward, downtime_limit: 10ms, balloon: {enabled: true, interval: 4ms, reclaim_rate: 1000000}}"}}
 	postcopyFamilyMatrix(t, kinds, hyb, 0.8, faultTolerance{0.01, 0.02, 0.14, 0.19, 0.07, 0.11})
+}
+
+// TestFluidPagecacheDropBackground: under pagecache drop the background
+// pages that lie in the page cache are misses, counted in io_penalty_s
+// and san_bytes on both engines, pre-copy and post-copy (the page engine
+// left them out before 2026-12-07), and the same on both.
+func TestFluidPagecacheDropBackground(t *testing.T) {
+	dir := t.TempDir()
+	for _, model := range []string{"precopy", "postcopy"} {
+		file := filepath.Join(dir, model+".yaml")
+		yaml := "vm: {memory: 64MiB}\nnetwork: {profile: lan-1g}\nworkload: {generator: {kind: uniform, dirty_rate: 2000, pagecache_fraction: 0.25}, background_pages: 1000}\nmodel: {name: " + model + ", pagecache: {mode: drop}}\n"
+		if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c := fluidCase{kind: "drop-bg", variant: model, network: "lan-1g", file: file}
+		f, p := fluidRunCase(t, c, models.EngineFluid, 1), fluidRunCase(t, c, models.EnginePage, 1)
+		if f == nil || p == nil {
+			return
+		}
+		if f.Engine != string(models.EngineFluid) {
+			t.Fatalf("%s: engine %q, want fluid", model, f.Engine)
+		}
+		// 1,000 background pages evenly over 16,384: a quarter of them
+		// lie in the page cache, 4 MiB of the 64.
+		if p.IOPenaltyS <= 0 || p.SANBytes != 250*4096 {
+			t.Errorf("%s: page engine io_penalty_s %v, san_bytes %d; want the 250 background pages in the page cache", model, p.IOPenaltyS, p.SANBytes)
+		}
+		if f.IOPenaltyS != p.IOPenaltyS || f.SANBytes != p.SANBytes {
+			t.Errorf("%s: fluid io_penalty_s %v, san_bytes %d; page engine %v, %d", model, f.IOPenaltyS, f.SANBytes, p.IOPenaltyS, p.SANBytes)
+		}
+	}
 }
 
 // faultTolerance bounds a post-copy matrix's relative errors: total time
@@ -1047,7 +1092,7 @@ func TestFluidPostcopyRefuses(t *testing.T) {
 	}{
 		{[]string{"workload.generator.kind=sequential"}, "workload.access_order"},
 		{[]string{"workload.access_order=ascending"}, "workload.access_order"},
-		{[]string{"model.pagecache.mode=skip", "workload.background_pages=100"}, "model.pagecache"},
+		{[]string{"model.name=hybrid", "model.pagecache.mode=skip", "workload.background_pages=100"}, "model.pagecache"},
 		{[]string{"model.name=enlightened", "workload.access_order=ascending"}, "workload.access_order"},
 		{[]string{"model.name=hybrid", "file=" + zipf2}, "workload.generator.phases[1].kind"},                                                                    // a second zipf law
 		{[]string{"model.name=hybrid", "model.xbzrle.enabled=true", "model.xbzrle.cache_size=16MiB", "workload.generator.kind=zipf"}, "model.xbzrle.cache_size"}, // smaller than a zipf working set

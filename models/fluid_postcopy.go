@@ -58,9 +58,10 @@ import (
 //
 // # Not covered
 //
-// Per run (fluidCovers): a guest with access_order ascending; the page
-// cache options with background pages (which may lie in the page cache
-// and race the SAN's restore). Covered: the memory options (the pages
+// Per run (fluidCovers): a guest with access_order ascending. Covered:
+// the page cache with background pages (some lie in the page cache: the
+// SAN's restore races their first touches, fluid_san.go; mode drop
+// counts them as misses), the memory options (the pages
 // they leave out at the stop never move; a churning guest's allocations
 // after it take the lowest free pages, those left out first, which get
 // blocks of their own: churnCuts), multifd channels,
@@ -88,7 +89,7 @@ func (m *FluidPostcopy) fluidCovers(in Input) error {
 	if in.accessOrder() == AccessAscending {
 		return errors.New("workload.access_order: ascending (the default for a sequential generator): a guest scanning memory upwards races the post-copy push page by page, which the fluid engine's post-copy, counts per block of memory, does not follow")
 	}
-	return fluidSwitchMemory(m.p.memory(), in, "in post-copy")
+	return nil
 }
 
 // Name returns "postcopy".
@@ -141,10 +142,11 @@ func (m *FluidPostcopy) launchWith(env *runEnv, in Input, name string, configure
 	if lay := x.Layout(); o.pagecacheOn() && lay.FreeLo > lay.PagecacheLo {
 		cached = []traces.PageRange{{Lo: lay.PagecacheLo, Hi: lay.FreeLo}}
 	}
+	r.san = newFluidSAN(o.pagecache, x.Layout(), float64(in.VM.PageSize), sim.Time(cfg.setup))
 	if o.active() {
 		r.composition = func(res *Result) {
 			comp.fill(res)
-			fillFluidPagecache(res, o.pagecache, float64(traces.CountRanges(cached)), float64(in.VM.PageSize), sim.Time(cfg.setup))
+			fillFluidPagecache(res, o.pagecache, float64(traces.CountRanges(cached)), float64(in.VM.PageSize), sim.Time(cfg.setup), pagecacheMisses(in, x.Layout(), o.pagecache))
 		}
 	}
 	env.eng.Schedule(sim.Time(cfg.setup), sim.PhaseDecide, func() {
@@ -282,6 +284,9 @@ type fluidPostcopyRun struct {
 	strata            *fluidStrata       // a zipf guest's blocks by rank bucket after pre-copy rounds; nil: none (fluid_strata.go)
 	composition       func(*Result)      // fills the memory options' fields at the end; nil: none
 	skipped           []traces.PageRange // the pages they leave out at the stop: free and page-cache pages, which the guest does not touch
+	san               *fluidSAN          // the page cache's restore from the SAN under pagecache skip; nil: none (fluid_san.go)
+	sanAt             float64            // ns: the wall time of the accesses newAccesses counts (the step's middle)
+	sanStall          float64            // ns: the SAN waits of the last newAccesses
 	spare             [][]float64        // their slices, for reuse
 
 	// What the phase sends: pages as full pages and as zero headers
@@ -610,9 +615,10 @@ func (r *fluidPostcopyRun) guestStep(dt, end float64) float64 {
 	// backlog included), as much of it as its stalls leave time for.
 	// Stalls grow with g about in proportion; a few fixed-point steps
 	// settle it.
+	r.sanAt = end - dt/2
 	stalls := func(g float64) float64 {
 		faults, minor := r.newAccesses(g / 1e9)
-		return faults*sNet + minor*sMinor
+		return faults*sNet + minor*sMinor + r.sanStall
 	}
 	gmax, busy := dt, func(g float64) float64 { return g + stalls(g) - dt }
 	if r.in.CatchUp {
@@ -637,7 +643,7 @@ func (r *fluidPostcopyRun) guestStep(dt, end float64) float64 {
 		}
 	}
 	r.guestT += g / 1e9
-	stall := faults*sNet + minor*sMinor
+	stall := faults*sNet + minor*sMinor + r.sanStall
 	if faults > 0 {
 		r.run = g / faults // the guest's time from a resume to its next network fault, ns
 		if r.in.CatchUp && g > dt {
@@ -671,6 +677,8 @@ func (r *fluidPostcopyRun) guestStep(dt, end float64) float64 {
 func (r *fluidPostcopyRun) newAccesses(g float64) (faults, minor float64) {
 	k, phi := r.epochOf(r.guestT + g)
 	r.lastPhi = phi
+	r.sanStall = 0
+	sanOn := r.san != nil && r.sanAt < float64(r.doneAt)
 	if r.strata != nil {
 		r.strata.prepare(r.blocks, r.setsFrom, r.setsEnd)
 	}
@@ -691,6 +699,9 @@ func (r *fluidPostcopyRun) newAccesses(g float64) (faults, minor float64) {
 		total := r.total(i, k, phi)
 		fresh := math.Max(0, total-b.accessed)
 		r.acc[i] = fresh
+		if sanOn && fresh > 0 && r.san.holds(b.lo, b.hi) {
+			r.sanStall += fresh * r.san.meanWait(b.lo, b.hi, r.sanAt)
+		}
 		if r.replay != nil && r.replay[i].parts != nil {
 			f, m := r.replayAccesses(i, total, phi)
 			b.faults = f

@@ -697,19 +697,36 @@ func (r *fluidRun) finish(end sim.Time) {
 // balloon; the page cache is never written, so never sent).
 func (r *fluidRun) finishComposition(res *Result) {
 	r.comp.fill(res)
-	fillFluidPagecache(res, r.p.Pagecache, r.cached, r.pageSize, r.skipAt)
+	fillFluidPagecache(res, r.p.Pagecache, r.cached, r.pageSize, r.skipAt, pagecacheMisses(r.in, r.lay, r.p.Pagecache))
+}
+
+// pagecacheMisses returns the distinct page-cache pages a guest running
+// x's layout touches within pc's penalty horizon, mode drop's misses
+// ([composition.countMisses]): a generator's workload never touches its
+// page cache, but the guest's background pages (in.BackgroundPages),
+// read every epoch, include those that lie in it.
+func pagecacheMisses(in Input, lay traces.Layout, pc PagecacheParams) uint64 {
+	if pc.Mode != PagecacheDrop || pc.PenaltyHorizon <= 0 || in.BackgroundPages <= 0 {
+		return 0
+	}
+	return backgroundIn(uint64(in.BackgroundPages), lay.Pages, lay.PagecacheLo, lay.FreeLo)
 }
 
 // fillFluidPagecache fills the page cache's fields for a run that left
 // cached pages of pageSize bytes out at skipAt: under mode skip the SAN
 // restores them from there, and a completed migration ends no sooner
-// than the restore; a generator's guest never touches its page cache, so
-// mode drop has no misses.
-func fillFluidPagecache(res *Result, pc PagecacheParams, cached, pageSize float64, skipAt sim.Time) {
+// than the restore; under mode drop each of misses (pagecacheMisses)
+// costs a demand read.
+func fillFluidPagecache(res *Result, pc PagecacheParams, cached, pageSize float64, skipAt sim.Time, misses uint64) {
 	if pc.Mode != PagecacheSkip && pc.Mode != PagecacheDrop {
 		return
 	}
 	res.SkippedPagecachePages = uint64(cached)
+	if pc.Mode == PagecacheDrop && misses > 0 {
+		per := pc.SANReadLatency.Seconds() + pageSize*8/float64(pc.SANBandwidth)
+		res.IOPenaltyS = float64(misses) * per
+		res.SANBytes = uint64(math.Round(float64(misses) * pageSize))
+	}
 	if pc.Mode == PagecacheSkip && cached > 0 {
 		bytes := cached * pageSize
 		res.SANBytes = uint64(math.Round(bytes))
