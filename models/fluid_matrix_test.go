@@ -730,18 +730,8 @@ func TestFluidPostcopyStreamMatrix(t *testing.T) {
 // catch_up), some of them in the page cache: 40 cases within the same
 // bounds, the penalty exactly the page engine's.
 func TestFluidPostcopyMemoryMatrix(t *testing.T) {
-	var variants []postcopyVariant
-	for _, o := range []string{"none", "forward"} {
-		for _, m := range []struct{ name, keys string }{
-			{"hint", "free_page_hint: true"},
-			{"sent", "free_page_hint: false"}, // the free class sent, as without the options
-			{"balloon", "balloon: {enabled: true}"},
-			{"balloon-partial", "balloon: {enabled: true, interval: 4ms, reclaim_rate: 1000000}"},
-			{"hint-balloon-partial", "free_page_hint: true, balloon: {enabled: true, interval: 4ms, reclaim_rate: 1000000}"},
-		} {
-			variants = append(variants, postcopyVariant{m.name + "-" + o, "{name: postcopy, prepaging: " + o + ", " + m.keys + "}"})
-		}
-	}
+	variants := memoryVariants(memoryHint, memorySent, memoryBalloon, memoryBalloonPartial,
+		memoryOption{"hint-balloon-partial", "free_page_hint: true, " + memoryBalloonPartial.keys})
 	kinds := []postcopyKind{
 		{"uniform-free", "{kind: uniform, dirty_rate: %.0f, free_fraction: 0.3, zero_fraction: 0.1}", ""},
 		{"hotcold-free", "{kind: hotcold, dirty_rate: %.0f, free_fraction: 0.3, zero_fraction: 0.1}", ""},
@@ -767,10 +757,8 @@ func TestFluidPostcopyMemoryMatrix(t *testing.T) {
 	postcopyFamilyMatrix(t, pcBg, pcBgVariants, 0.6, faultTolerance{1e-3, 1e-3, 0.06, 0.05, 0.03, 0})
 	// Hybrids: the pre-copy rounds leave the skipped pages out, and so
 	// does the post-copy after the switch.
-	hyb := []postcopyVariant{{"hybrid-hint", "{name: hybrid, precopy_rounds: 1, downtime_limit: 10ms, free_page_hint: true}"},
-		{"hybrid-balloon", "{name: hybrid, precopy_rounds: 2, downtime_limit: 10ms, balloon: {enabled: true}}"},
-		{"hybrid-sent-2", "{name: hybrid, precopy_rounds: 2, downtime_limit: 10ms}"},
-		{"hybrid-balloon-partial", "{name: hybrid, precopy_rounds: 1, downtime_limit: 10ms, balloon: {enabled: true, interval: 4ms, reclaim_rate: 1000000}}"}}
+	hyb := append(slices.Clone(memoryHybrids),
+		postcopyVariant{"hybrid-balloon-partial", "{name: hybrid, precopy_rounds: 1, downtime_limit: 10ms, " + memoryBalloonPartial.keys + "}"})
 	postcopyFamilyMatrix(t, kinds, hyb, 0.8, faultTolerance{0.01, 0.02, 0.06, 0.05, 0.06, 0})
 }
 
@@ -802,26 +790,14 @@ func TestFluidPostcopyMemoryMatrix(t *testing.T) {
 // time_to_full_speed_s follows the stall: within 20 % in post-copy
 // (forward over continental), 9.8 % in hybrids.
 func TestFluidPostcopyChurnMatrix(t *testing.T) {
-	var variants []postcopyVariant
-	for _, o := range []string{"none", "forward"} {
-		for _, m := range []struct{ name, keys string }{
-			{"sent", "free_page_hint: false"},
-			{"hint", "free_page_hint: true"},
-			{"balloon", "balloon: {enabled: true}"},
-			{"balloon-partial", "balloon: {enabled: true, interval: 4ms, reclaim_rate: 1000000}"},
-		} {
-			variants = append(variants, postcopyVariant{m.name + "-" + o, "{name: postcopy, prepaging: " + o + ", " + m.keys + "}"})
-		}
-	}
+	variants := memoryVariants(memorySent, memoryHint, memoryBalloon, memoryBalloonPartial)
 	kinds := []postcopyKind{
 		{"uniform-churn", "{kind: uniform, dirty_rate: %.0f, working_set: 128MiB, free_fraction: 0.3, alloc_rate: 20000, free_rate: 5000}", ""},
 		{"hotcold-alloc", "{kind: hotcold, dirty_rate: %.0f, free_fraction: 0.3, zero_fraction: 0.1, alloc_rate: 10000}", ""},
 	}
 	postcopyFamilyMatrix(t, kinds, variants, 0.6, faultTolerance{1e-3, 1e-3, 0.10, 0.10, 0.075, 0.21})
-	hyb := []postcopyVariant{{"hybrid-hint", "{name: hybrid, precopy_rounds: 1, downtime_limit: 10ms, free_page_hint: true}"},
-		{"hybrid-balloon", "{name: hybrid, precopy_rounds: 2, downtime_limit: 10ms, balloon: {enabled: true}}"},
-		{"hybrid-sent-2", "{name: hybrid, precopy_rounds: 2, downtime_limit: 10ms}"},
-		{"hybrid-balloon-partial-forward", "{name: hybrid, precopy_rounds: 1, prepaging: forward, downtime_limit: 10ms, balloon: {enabled: true, interval: 4ms, reclaim_rate: 1000000}}"}}
+	hyb := append(slices.Clone(memoryHybrids),
+		postcopyVariant{"hybrid-balloon-partial-forward", "{name: hybrid, precopy_rounds: 1, prepaging: forward, downtime_limit: 10ms, " + memoryBalloonPartial.keys + "}"})
 	postcopyFamilyMatrix(t, kinds, hyb, 0.8, faultTolerance{0.01, 0.02, 0.14, 0.19, 0.07, 0.11})
 }
 
@@ -854,6 +830,38 @@ func TestFluidPagecacheDropBackground(t *testing.T) {
 			t.Errorf("%s: fluid io_penalty_s %v, san_bytes %d; page engine %v, %d", model, f.IOPenaltyS, f.SANBytes, p.IOPenaltyS, p.SANBytes)
 		}
 	}
+}
+
+// memoryOption is a memory option of the post-copy matrices: its name
+// and its model keys.
+type memoryOption struct{ name, keys string }
+
+// The memory options the post-copy matrices vary.
+var (
+	memoryHint           = memoryOption{"hint", "free_page_hint: true"}
+	memorySent           = memoryOption{"sent", "free_page_hint: false"} // the free class sent, as without the options
+	memoryBalloon        = memoryOption{"balloon", "balloon: {enabled: true}"}
+	memoryBalloonPartial = memoryOption{"balloon-partial", "balloon: {enabled: true, interval: 4ms, reclaim_rate: 1000000}"}
+)
+
+// memoryHybrids are hybrids of the memory matrices: the hint after one
+// round, the balloon and neither after two.
+var memoryHybrids = []postcopyVariant{
+	{"hybrid-hint", "{name: hybrid, precopy_rounds: 1, downtime_limit: 10ms, " + memoryHint.keys + "}"},
+	{"hybrid-balloon", "{name: hybrid, precopy_rounds: 2, downtime_limit: 10ms, " + memoryBalloon.keys + "}"},
+	{"hybrid-sent-2", "{name: hybrid, precopy_rounds: 2, downtime_limit: 10ms}"},
+}
+
+// memoryVariants returns pure post-copy with each of opts under
+// pre-paging none, then each under forward.
+func memoryVariants(opts ...memoryOption) []postcopyVariant {
+	var out []postcopyVariant
+	for _, o := range []string{"none", "forward"} {
+		for _, m := range opts {
+			out = append(out, postcopyVariant{m.name + "-" + o, "{name: postcopy, prepaging: " + o + ", " + m.keys + "}"})
+		}
+	}
+	return out
 }
 
 // faultTolerance bounds a post-copy matrix's relative errors: total time
