@@ -266,6 +266,7 @@ type fluidPostcopyRun struct {
 	// Per block, from the windows above (epochSets): expected pages
 	// accessed from the resume to setsFrom, and in [setsFrom, setsEnd).
 	doneSet, curSet   []float64
+	inSets            [4][]float64 // scratch: per block, the four windows' pages (epochSets)
 	bg, bgLeft        []float64 // per block: background pages, the share left at the resume (setBackground)
 	bgEpoch           float64   // the epoch under way at the resume
 	setsFrom, setsEnd float64
@@ -763,16 +764,15 @@ func (r *fluidPostcopyRun) epochSets(eStart, from, eEnd float64) {
 	for _, w := range []*fluidWin{&r.wWin, &r.rWin, &r.wCur, &r.rCur} {
 		w.setPieces()
 	}
-	in := func(w *fluidWin, b *fluidBlock) float64 {
-		n, _ := inWin(w, float64(b.lo), float64(b.hi))
-		return n
+	for k, w := range []*fluidWin{&r.wWin, &r.rWin, &r.wCur, &r.rCur} {
+		r.inSets[k] = inBlocks(w, r.blocks, r.inSets[k])
 	}
 	for i := range r.blocks {
 		b := &r.blocks[i]
 		r.doneSet[i], r.curSet[i] = 0, 0
 		if !b.zero && (r.strata == nil || r.strata.cells[i] == nil) {
-			r.doneSet[i] = union(in(&r.wWin, b), in(&r.rWin, b), b.n)
-			r.curSet[i] = union(in(&r.wCur, b), in(&r.rCur, b), b.n)
+			r.doneSet[i] = union(r.inSets[0][i], r.inSets[1][i], b.n)
+			r.curSet[i] = union(r.inSets[2][i], r.inSets[3][i], b.n)
 		}
 	}
 	if r.strata != nil {
@@ -782,6 +782,30 @@ func (r *fluidPostcopyRun) epochSets(eStart, from, eEnd float64) {
 	if r.strata != nil {
 		r.strata.replayEpoch(r.blocks, r.replay, r.unionWins, &r.rFrom, &r.rEnd)
 	}
+}
+
+// inBlocks returns dst (reused) set to the expected pages of window w in
+// each block, inWin over each, in one sweep: the blocks and w's pieces
+// both ascend without overlapping, so a block's pieces start where the
+// last block's ended.
+func inBlocks(w *fluidWin, blocks []fluidBlock, dst []float64) []float64 {
+	dst = slices.Grow(dst[:0], len(blocks))[:len(blocks)]
+	ps := w.w.Pieces
+	j := 0
+	for i := range blocks {
+		lo, hi := blocks[i].lo, blocks[i].hi
+		for j < len(ps) && ps[j].Hi <= lo {
+			j++
+		}
+		var n float64
+		for k := j; k < len(ps) && ps[k].Lo < hi; k++ {
+			if a, z := max(lo, ps[k].Lo), min(hi, ps[k].Hi); z > a {
+				n += float64(z-a) * w.p[k]
+			}
+		}
+		dst[i] = n
+	}
+	return dst
 }
 
 // setBackground sets each block's background pages and the share of them
