@@ -267,8 +267,8 @@ type fluidPostcopyRun struct {
 	// accessed from the resume to setsFrom, and in [setsFrom, setsEnd).
 	doneSet, curSet   []float64
 	inSets            [4][]float64 // scratch: per block, the four windows' pages (epochSets)
-	bg, bgLeft        []float64 // per block: background pages, the share left at the resume (setBackground)
-	bgEpoch           float64   // the epoch under way at the resume
+	bg, bgLeft        []float64    // per block: background pages, the share left at the resume (setBackground)
+	bgEpoch           float64      // the epoch under way at the resume
 	setsFrom, setsEnd float64
 	requests          float64
 	minor             float64
