@@ -86,13 +86,26 @@ func (r *fluidPostcopyRun) fillWin(w *fluidWin, since, c float64) {
 }
 
 // replayAccesses is newAccesses for block i of a hybrid (replay parts
-// set): the guest's new accesses (fresh of them, its accesses since the
-// resume reaching total), and the network and minor faults among them.
-func (r *fluidPostcopyRun) replayAccesses(i int, total, phi float64) (faults, minor float64) {
+// set): the guest's new accesses up to guest time phi into epoch k, and
+// the network and minor faults among them. Its background pages, if any,
+// lie at fixed places, so they meet the missing pages independently of
+// the workload's accesses.
+func (r *fluidPostcopyRun) replayAccesses(i int, k, phi float64) (faults, minor float64) {
 	b, st := &r.blocks[i], &r.replay[i]
 	st.amTrial = 0
 	u := st.uFrom + phi*(st.uEnd-st.uFrom)
-	am := math.Min(math.Max(total+st.m0-u, st.am), math.Min(total, st.m0))
+	w := union(r.doneSet[i], phi*r.curSet[i], b.n)
+	amW := math.Min(math.Max(w+st.m0-u, 0), math.Min(w, st.m0))
+	// Background pages lie at fixed places, independent of what the
+	// workload wrote: a share beta of the block, they meet the missing
+	// pages the workload's accesses have not.
+	total, am := w, amW
+	if bgT := r.background(i, k, phi); bgT > 0 {
+		beta := math.Min(1, bgT/b.n)
+		total = math.Min(b.n, bgT+w*(1-beta))
+		am = amW + beta*(st.m0-amW)
+	}
+	am = math.Min(math.Max(am, st.am), math.Min(total, st.m0))
 	d := am - st.am
 	pool := st.m0 - st.am
 	if d <= 0 || pool <= 0 {
