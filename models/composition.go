@@ -313,8 +313,13 @@ func (c *composition) sanDone() sim.Time {
 	if c == nil || c.opts.pagecache.Mode != PagecacheSkip {
 		return 0
 	}
-	bytes := float64(card(c.pagecache)) * c.pageSize
-	return c.skipAt.Add(time.Duration(math.Ceil(bytes * 8 / float64(c.opts.pagecache.SANBandwidth) * 1e9)))
+	return sanRestoreEnd(c.opts.pagecache, float64(card(c.pagecache))*c.pageSize, c.skipAt)
+}
+
+// sanRestoreEnd returns when the SAN, restoring bytes of page cache at
+// pc's san_bandwidth from from, is done (both engines).
+func sanRestoreEnd(pc PagecacheParams, bytes float64, from sim.Time) sim.Time {
+	return from.Add(time.Duration(math.Ceil(bytes * 8 / float64(pc.SANBandwidth) * 1e9)))
 }
 
 // finish fills the result's composition fields. For a completed migration

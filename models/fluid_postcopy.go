@@ -286,8 +286,6 @@ type fluidPostcopyRun struct {
 	composition       func(*Result)      // fills the memory options' fields at the end; nil: none
 	skipped           []traces.PageRange // the pages they leave out at the stop: free and page-cache pages, which the guest does not touch
 	san               *fluidSAN          // the page cache's restore from the SAN under pagecache skip; nil: none (fluid_san.go)
-	sanAt             float64            // ns: the wall time of the accesses newAccesses counts (the step's middle)
-	sanStall          float64            // ns: the SAN waits of the last newAccesses
 	spare             [][]float64        // their slices, for reuse
 
 	// What the phase sends: pages as full pages and as zero headers
@@ -616,10 +614,10 @@ func (r *fluidPostcopyRun) guestStep(dt, end float64) float64 {
 	// backlog included), as much of it as its stalls leave time for.
 	// Stalls grow with g about in proportion; a few fixed-point steps
 	// settle it.
-	r.sanAt = end - dt/2
+	at := end - dt/2 // the accesses' wall time, for the SAN's waits
 	stalls := func(g float64) float64 {
-		faults, minor := r.newAccesses(g / 1e9)
-		return faults*sNet + minor*sMinor + r.sanStall
+		faults, minor, san := r.newAccesses(g/1e9, at)
+		return faults*sNet + minor*sMinor + san
 	}
 	gmax, busy := dt, func(g float64) float64 { return g + stalls(g) - dt }
 	if r.in.CatchUp {
@@ -627,7 +625,7 @@ func (r *fluidPostcopyRun) guestStep(dt, end float64) float64 {
 		gmax, busy = math.Max(0, due-r.guestT*1e9), func(g float64) float64 { return stalls(g) - dt }
 	}
 	g := solveIncreasing(busy, -dt, gmax, 1e-6*dt) // busy(0) = -dt: no accesses, no stalls
-	faults, minor := r.newAccesses(g / 1e9)
+	faults, minor, san := r.newAccesses(g/1e9, at)
 
 	// Commit: the accesses of g guest ns.
 	var reqd float64
@@ -644,7 +642,7 @@ func (r *fluidPostcopyRun) guestStep(dt, end float64) float64 {
 		}
 	}
 	r.guestT += g / 1e9
-	stall := faults*sNet + minor*sMinor + r.sanStall
+	stall := faults*sNet + minor*sMinor + san
 	if faults > 0 {
 		r.run = g / faults // the guest's time from a resume to its next network fault, ns
 		if r.in.CatchUp && g > dt {
@@ -665,8 +663,9 @@ func (r *fluidPostcopyRun) guestStep(dt, end float64) float64 {
 }
 
 // newAccesses sets acc (each block's new accesses) and each block's
-// faults for the guest running g guest seconds from guestT, and returns
-// the network and minor faults.
+// faults for the guest running g guest seconds from guestT, its accesses
+// at wall time at (ns), and returns the network and minor faults and the
+// SAN's waits (ns, fluid_san.go).
 //
 // The pages accessed since the resume are those of the epochs the guest
 // has finished (the first from where it resumed) and a share of the
@@ -675,11 +674,10 @@ func (r *fluidPostcopyRun) guestStep(dt, end float64) float64 {
 // of the current epoch's set has been accessed with probability φ times
 // its own, independently of the epochs before. Background pages belong to
 // every epoch's set.
-func (r *fluidPostcopyRun) newAccesses(g float64) (faults, minor float64) {
+func (r *fluidPostcopyRun) newAccesses(g, at float64) (faults, minor, san float64) {
 	k, phi := r.epochOf(r.guestT + g)
 	r.lastPhi = phi
-	r.sanStall = 0
-	sanOn := r.san != nil && r.sanAt < float64(r.doneAt)
+	sanOn := r.san != nil && at < float64(r.doneAt)
 	if r.strata != nil {
 		r.strata.prepare(r.blocks, r.setsFrom, r.setsEnd)
 	}
@@ -697,14 +695,15 @@ func (r *fluidPostcopyRun) newAccesses(g float64) (faults, minor float64) {
 			minor += m
 			continue
 		}
-		total := r.total(i, k, phi)
+		w, bgT := r.touchedParts(i, k, phi)
+		total := unionBackground(w, bgT, b.n)
 		fresh := math.Max(0, total-b.accessed)
 		r.acc[i] = fresh
 		if sanOn && fresh > 0 && r.san.holds(b.lo, b.hi) {
-			r.sanStall += fresh * r.san.meanWait(b.lo, b.hi, r.sanAt)
+			san += fresh * r.san.meanWait(b.lo, b.hi, at)
 		}
 		if r.replay != nil && r.replay[i].parts != nil {
-			f, m := r.replayAccesses(i, k, phi)
+			f, m := r.replayAccesses(i, w, bgT, total, phi)
 			b.faults = f
 			faults += f
 			minor += m
@@ -720,7 +719,7 @@ func (r *fluidPostcopyRun) newAccesses(g float64) (faults, minor float64) {
 		faults += b.faults
 		minor += fresh * pf
 	}
-	return faults, minor
+	return faults, minor, san
 }
 
 // epochOf returns the epoch k that guest time t (seconds) falls in, t at
@@ -854,29 +853,35 @@ func (r *fluidPostcopyRun) setBackground() {
 // of it): the writes and reads (random, independent from epoch to epoch)
 // and the background pages, the same pages every epoch, touched once.
 func (r *fluidPostcopyRun) total(i int, k, phi float64) float64 {
-	b := &r.blocks[i]
-	w := union(r.doneSet[i], phi*r.curSet[i], b.n)
-	bgT := r.background(i, k, phi)
-	if bgT <= 0 {
-		return w
-	}
-	return math.Min(b.n, bgT+w*(1-bgT/b.n))
+	w, bgT := r.touchedParts(i, k, phi)
+	return unionBackground(w, bgT, r.blocks[i].n)
 }
 
-// background returns block i's background pages touched from the resume
-// to guest time t in epoch k, phi of it (as total).
-func (r *fluidPostcopyRun) background(i int, k, phi float64) float64 {
+// touchedParts returns total's two parts: the workload's pages w and the
+// background pages bgT.
+func (r *fluidPostcopyRun) touchedParts(i int, k, phi float64) (w, bgT float64) {
+	w = union(r.doneSet[i], phi*r.curSet[i], r.blocks[i].n)
 	if r.bg == nil || r.bg[i] <= 0 {
-		return 0
+		return w, 0
 	}
 	switch left := r.bgLeft[i]; {
 	case k <= r.bgEpoch:
-		return r.bg[i] * left * phi
+		return w, r.bg[i] * left * phi
 	case k == r.bgEpoch+1:
-		return r.bg[i] * (left + (1-left)*phi)
+		return w, r.bg[i] * (left + (1-left)*phi)
 	default:
-		return r.bg[i]
+		return w, r.bg[i]
 	}
+}
+
+// unionBackground returns the union of a block's n pages of w workload
+// pages and bgT background pages, which lie at fixed places independent
+// of the workload's.
+func unionBackground(w, bgT, n float64) float64 {
+	if bgT <= 0 {
+		return w
+	}
+	return math.Min(n, bgT+w*(1-bgT/n))
 }
 
 // pushResidual returns the mean time, ns, a page request waits at the

@@ -730,7 +730,7 @@ func fillFluidPagecache(res *Result, pc PagecacheParams, cached, pageSize float6
 	if pc.Mode == PagecacheSkip && cached > 0 {
 		bytes := cached * pageSize
 		res.SANBytes = uint64(math.Round(bytes))
-		done := skipAt.Add(time.Duration(math.Ceil(bytes * 8 / float64(pc.SANBandwidth) * 1e9)))
+		done := sanRestoreEnd(pc, bytes, skipAt)
 		if res.Completed {
 			res.TotalTimeS = math.Max(res.TotalTimeS, done.Seconds())
 		}

@@ -86,24 +86,20 @@ func (r *fluidPostcopyRun) fillWin(w *fluidWin, since, c float64) {
 }
 
 // replayAccesses is newAccesses for block i of a hybrid (replay parts
-// set): the guest's new accesses up to guest time phi into epoch k, and
-// the network and minor faults among them. Its background pages, if any,
-// lie at fixed places, so they meet the missing pages independently of
-// the workload's accesses.
-func (r *fluidPostcopyRun) replayAccesses(i int, k, phi float64) (faults, minor float64) {
+// set): the network and minor faults among the guest's accesses since
+// the resume, total of them, w the workload's and bgT background pages
+// (touchedParts), phi into the current epoch. The background pages lie
+// at fixed places, so they meet the missing pages independently of the
+// workload's accesses.
+func (r *fluidPostcopyRun) replayAccesses(i int, w, bgT, total, phi float64) (faults, minor float64) {
 	b, st := &r.blocks[i], &r.replay[i]
 	st.amTrial = 0
 	u := st.uFrom + phi*(st.uEnd-st.uFrom)
-	w := union(r.doneSet[i], phi*r.curSet[i], b.n)
-	amW := math.Min(math.Max(w+st.m0-u, 0), math.Min(w, st.m0))
-	// Background pages lie at fixed places, independent of what the
-	// workload wrote: a share beta of the block, they meet the missing
+	am := math.Min(math.Max(w+st.m0-u, 0), math.Min(w, st.m0))
+	// A share beta of the block, the background pages meet the missing
 	// pages the workload's accesses have not.
-	total, am := w, amW
-	if bgT := r.background(i, k, phi); bgT > 0 {
-		beta := math.Min(1, bgT/b.n)
-		total = math.Min(b.n, bgT+w*(1-beta))
-		am = amW + beta*(st.m0-amW)
+	if bgT > 0 {
+		am += math.Min(1, bgT/b.n) * (st.m0 - am)
 	}
 	am = math.Min(math.Max(am, st.am), math.Min(total, st.m0))
 	d := am - st.am

@@ -1,9 +1,6 @@
 package models
 
 import (
-	"math"
-	"time"
-
 	"github.com/migsim/migsim/sim"
 	"github.com/migsim/migsim/traces"
 )
@@ -41,8 +38,7 @@ func newFluidSAN(pc PagecacheParams, lay traces.Layout, pageSize float64, skipAt
 		return nil
 	}
 	per := pageSize * 8 / float64(pc.SANBandwidth) * 1e9
-	bytes := float64(lay.FreeLo-lay.PagecacheLo) * pageSize
-	done := skipAt.Add(time.Duration(math.Ceil(bytes * 8 / float64(pc.SANBandwidth) * 1e9)))
+	done := sanRestoreEnd(pc, float64(lay.FreeLo-lay.PagecacheLo)*pageSize, skipAt)
 	return &fluidSAN{lo: lay.PagecacheLo, hi: lay.FreeLo, start: float64(skipAt), perPage: per,
 		read: float64(pc.SANReadLatency) + per, done: float64(done)}
 }
