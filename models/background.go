@@ -1,6 +1,7 @@
 package models
 
 import (
+	"math"
 	"sort"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -9,14 +10,26 @@ import (
 )
 
 // withBackground wraps open so that every epoch also reads the guest OS's
-// own working set of n pages: page ⌊(k + ½)·P/n⌋ for k = 0 … n−1 of P
-// pages, spread evenly over memory (a kernel's and its runtimes' pages lie
-// all over guest-physical memory). A background page the epoch writes
-// stays a write; the others join the epoch's reads, which keeps Written
-// and Read disjoint. Reads dirty nothing: pre-copy migrates exactly what
-// it did without the background; post-copy faults on each background
-// page until it arrives.
-func withBackground(open traces.Opener, n int) traces.Opener {
+// own working set of n = in.BackgroundPages pages: page ⌊(k + ½)·P/n⌋ for
+// k = 0 … n−1 of P pages, spread evenly over memory (a kernel's and its
+// runtimes' pages lie all over guest-physical memory). A background page
+// the epoch writes stays a write; the others join the epoch's reads, which
+// keeps Written and Read disjoint. Reads dirty nothing: without
+// in.BackgroundWriteRate, pre-copy migrates exactly what it did without
+// the background; post-copy faults on each background page until it
+// arrives.
+//
+// in.BackgroundWriteRate (pages/s) makes the guest OS write its pages
+// too: each epoch writes the next ⌊rate × epoch⌋ of them in turn (the
+// fraction carried over; all n when that is n or more), which dirties
+// them for pre-copy and leaves the pages post-copy faults on as they were.
+// It returns open itself when there are no background pages.
+func withBackground(open traces.Opener, in Input) traces.Opener {
+	n := in.BackgroundPages
+	if n <= 0 || open == nil {
+		return open
+	}
+	rate := in.BackgroundWriteRate
 	return func() (traces.Source, error) {
 		src, err := open()
 		if err != nil {
@@ -25,24 +38,57 @@ func withBackground(open traces.Opener, n int) traces.Opener {
 		pages := src.Header().PageCount
 		n := min(uint64(n), pages)
 		bg := roaring.New()
+		list := make([]uint32, n)
 		for k := range n {
-			bg.Add(uint32((2*k + 1) * pages / (2 * n)))
+			list[k] = uint32((2*k + 1) * pages / (2 * n))
 		}
-		return &backgroundSource{Source: src, bg: bg}, nil
+		bg.AddMany(list)
+		s := &backgroundSource{Source: src, bg: bg}
+		if rate > 0 {
+			s.list = list
+			s.perEpoch = rate * src.Header().Epoch.Seconds()
+		}
+		return s, nil
 	}
 }
 
-// backgroundSource is a Source whose epochs also read bg.
+// backgroundSource is a Source whose epochs also read bg and, at
+// perEpoch pages an epoch, write its pages in turn.
 type backgroundSource struct {
 	traces.Source
 	bg *roaring.Bitmap
+
+	list     []uint32 // bg's pages in order; nil: the background is only read
+	perEpoch float64  // background pages written per epoch
+	epochs   uint64   // epochs returned so far
+	written  uint64   // background writes handed out so far (cumulative floor)
+	next     int      // index in list of the next page to write
 }
 
 // Next fills e with the next epoch of the wrapped source plus the
-// background reads.
+// background's writes and reads.
 func (s *backgroundSource) Next(e *traces.Epoch) error {
 	if err := s.Source.Next(e); err != nil {
 		return err
+	}
+	if s.list != nil {
+		s.epochs++
+		cum := uint64(math.Floor(float64(s.epochs) * s.perEpoch))
+		k := cum - s.written
+		s.written = cum
+		if k > 0 && e.Written == nil {
+			e.Written = roaring.New()
+		}
+		if k >= uint64(len(s.list)) {
+			e.Written.Or(s.bg)
+		} else {
+			for range k {
+				e.Written.Add(s.list[s.next])
+				if s.next++; s.next == len(s.list) {
+					s.next = 0
+				}
+			}
+		}
 	}
 	if e.Read == nil {
 		e.Read = roaring.New()

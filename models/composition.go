@@ -366,10 +366,7 @@ func (c *composition) countMisses(in Input) (uint64, error) {
 	if card(c.pagecache) == 0 || c.opts.pagecache.PenaltyHorizon <= 0 {
 		return 0, nil
 	}
-	open := in.Trace
-	if in.BackgroundPages > 0 {
-		open = withBackground(open, in.BackgroundPages)
-	}
+	open := withBackground(in.Trace, in)
 	src, err := open()
 	if err != nil {
 		return 0, err

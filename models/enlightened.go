@@ -136,10 +136,7 @@ func workingSet(in Input, g *guest, horizon time.Duration) ([]uint32, error) {
 	if left >= 0 {
 		return list, nil
 	}
-	open := in.Trace // the guest's own pages too: its kernel marks them first
-	if in.BackgroundPages > 0 {
-		open = withBackground(open, in.BackgroundPages)
-	}
+	open := withBackground(in.Trace, in) // the guest's own pages too: its kernel marks them first
 	src, err := open()
 	if err != nil {
 		return nil, err

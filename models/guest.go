@@ -267,10 +267,7 @@ func (g *guest) progress() time.Duration {
 // the VM, trace and path checked against each other. The caller closes
 // the guest.
 func openGuest(env *runEnv, in Input) (*guest, error) {
-	open := in.Trace
-	if in.BackgroundPages > 0 && open != nil {
-		open = withBackground(open, in.BackgroundPages)
-	}
+	open := withBackground(in.Trace, in)
 	g, err := newGuest(env.eng, open, in.AtEnd)
 	if err != nil {
 		return nil, err

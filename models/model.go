@@ -62,6 +62,10 @@ type Input struct {
 	// spread evenly over memory, are read in every epoch beside the
 	// trace's accesses (see backgroundSource). 0: none.
 	BackgroundPages int
+	// BackgroundWriteRate is how many of the background pages the guest
+	// OS writes per second, in turn (see withBackground); 0: it only
+	// reads them.
+	BackgroundWriteRate float64
 	// CPUDemand is the share of its vCPUs' time the workload needs to keep
 	// its pace, in (0, 1]; 0 means 1 (CPU-bound). The auto-converge
 	// throttle slows the guest only when it leaves less ([throttledSpeed]).

@@ -22,7 +22,8 @@ func (l *loader) validateEngine(s *Spec) {
 	in := models.Input{
 		Generator: s.Workload.Generator, AtEnd: s.Workload.AtEnd, AccessOrder: s.Workload.AccessOrder,
 		CatchUp: s.Workload.CatchUp, BackgroundPages: s.Workload.BackgroundPages,
-		VM: models.VM{Memory: s.VM.Memory, PageSize: s.VM.PageSize},
+		BackgroundWriteRate: s.Workload.BackgroundWriteRate,
+		VM:                  models.VM{Memory: s.VM.Memory, PageSize: s.VM.PageSize},
 	}
 	if err := models.FluidSupport(s.Model.Name, s.Model.Params, in); err != nil {
 		l.add("model.engine", fmt.Errorf("fluid does not cover %w (use page, or auto to fall back to it)", err))

@@ -607,6 +607,11 @@ func (l *loader) validate(s *Spec) {
 	} else if vmOK && uint64(b) > uint64(vm.Memory/vm.PageSize) {
 		l.addf("workload.background_pages", "%d is more than the guest's %d pages", b, int64(vm.Memory/vm.PageSize))
 	}
+	if r := s.Workload.BackgroundWriteRate; !(r >= 0) || math.IsInf(r, 0) {
+		l.addf("workload.background_write_rate", "%v must be a finite number of pages/s, 0 or more", r)
+	} else if r > 0 && s.Workload.BackgroundPages <= 0 {
+		l.addf("workload.background_write_rate", "%v pages/s needs workload.background_pages: the writes fall on those pages", r)
+	}
 	if g := s.Workload.Generator; g != nil && vmOK {
 		if err := g.Validate(vm.Memory, vm.PageSize); err != nil {
 			var ke *traces.KeyError

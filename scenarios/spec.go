@@ -120,11 +120,20 @@ type WorkloadSpec struct {
 	// BackgroundPages is the guest OS's own working set beside the
 	// workload, a count of pages (default 0): pages spread evenly over
 	// memory that the guest reads every epoch (its kernel and runtimes:
-	// timers, scheduler, stacks). They are never dirtied, so pre-copy is
-	// unchanged, but after a post-copy switch each is a page fault until
-	// it arrives: an idle lab guest makes about 100 post-copy requests
-	// (validate/README.md).
+	// timers, scheduler, stacks). Unless background_write_rate is set they
+	// are never dirtied, so pre-copy is unchanged, but after a post-copy
+	// switch each is a page fault until it arrives: an idle lab guest
+	// makes about 100 post-copy requests (validate/README.md).
 	BackgroundPages int `mapstructure:"background_pages"`
+	// BackgroundWriteRate is how many of the background pages the guest
+	// OS writes per second, pages/s (default 0: it only reads them). Each
+	// epoch writes the next rate × epoch of them in turn (all of them when
+	// that is more), so pre-copy re-sends them; post-copy faults on the
+	// same pages as before. An idle lab guest under TCG rewrites more than
+	// 100 pages every 100 ms (validate/ACCURACY.md), which decides whether
+	// a small hot working set converges. Needs background_pages; the fluid
+	// engine does not cover it (auto falls back to page).
+	BackgroundWriteRate float64 `mapstructure:"background_write_rate"`
 	// CPUDemand is the share of its vCPUs' time the workload needs to keep
 	// its pace, in (0, 1] (default 1: a CPU-bound guest, which any
 	// auto-converge throttle slows by the throttle). A paced guest
@@ -375,8 +384,9 @@ func (s *Spec) Build() (models.Model, models.Input, error) {
 		},
 		Trace: s.Opener(), Generator: s.Workload.Generator,
 		AtEnd: s.Workload.AtEnd, CatchUp: s.Workload.CatchUp, AccessOrder: s.Workload.AccessOrder, BackgroundPages: s.Workload.BackgroundPages,
-		CPUDemand: s.Workload.CPUDemand,
-		Path:      s.Path(),
+		BackgroundWriteRate: s.Workload.BackgroundWriteRate,
+		CPUDemand:           s.Workload.CPUDemand,
+		Path:                s.Path(),
 	}
 	return m, in, nil
 }
