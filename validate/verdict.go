@@ -49,10 +49,12 @@ const marginSeeds = 10
 
 // pageMargin runs spec's scenario on the page engine under marginSeeds
 // seeds (spec's seed and the next ones) and returns the share whose
-// decisions match the most common: the same verdict after the same number
-// of dirty syncs. Without a throttle every sync decides only to stop or go
-// on, so that is the same decision at every sync, which the fluid
-// engine's verdict_margin estimates. nil when a run fails.
+// decisions match the most common: the same verdict, after the same number
+// of dirty syncs for those that converged. Without a throttle every sync
+// decides only to stop or go on, so that is the same decision at every
+// sync, which the fluid engine's verdict_margin estimates; runs that never
+// stop all decided to go on, however many syncs their time held. nil
+// when a run fails.
 func pageMargin(ctx context.Context, spec *scenarios.Spec) *float64 {
 	type decisions struct {
 		converged bool
@@ -72,7 +74,10 @@ func pageMargin(ctx context.Context, spec *scenarios.Spec) *float64 {
 		if err != nil || res == nil {
 			return nil
 		}
-		d := decisions{res.Converged, res.DirtySyncCount}
+		d := decisions{converged: res.Converged}
+		if res.Converged {
+			d.syncs = res.DirtySyncCount
+		}
 		count[d]++
 		best = max(best, count[d])
 	}
@@ -223,7 +228,7 @@ func (r *SuiteResult) writeVerdicts(w io.Writer) error {
 		}
 		note := ""
 		if knife {
-			note = fmt.Sprintf(" (a knife edge: the fluid engine's verdict_margin on the case's scenario is %.2f)", *v.NominalMargin)
+			note = fmt.Sprintf(" (a knife edge: the verdict margin of the case's scenario is %.2f)", *v.NominalMargin)
 		}
 		if _, err := fmt.Fprintf(w, "  %-8s %s: real %s; simulated %s after %.1f s%s\n", mark, v.Case, real, v.SimStopReason, v.SimTotalTimeS, note); err != nil {
 			return err
