@@ -263,7 +263,8 @@ model: {name: precopy, max_time: 10m, sync_policy: pass}
 			rho := math.Pow(c/a, 1/float64(2*span))
 			rounds := math.Ceil(math.Log(th/c) / math.Log(rho))
 			slow := c >= a || at[n]+c*(1-math.Pow(rho, rounds))/(1-rho)/b > maxS
-			if stalled && slow {
+			clear := slices.Min(xs[n-2*span:n+1])-th > 5*math.Sqrt(slices.Min(xs[n-2*span:n+1]))
+			if stalled && slow && clear {
 				stop = n
 				break
 			}
@@ -386,6 +387,48 @@ model: {name: precopy, max_time: 20m}
 // same bytes with the verdict off, and a run stopped for no progress runs
 // to max_time without it, not completing either. The page engine is held
 // to the same on the matrix's first seed of each pass and qemu case.
+// A knife edge under QEMU's iteration: the lab's scenario at 6,400
+// pages/s under 200 Mbit/s hovers 30-240 pages above the threshold's
+// 1,827, drifting down a few pages a sync under noise of tens, and
+// converges after 54-76 syncs. Before step 3 of the rule (clearOf), the
+// verdict stopped 4 of these 10 seeds 0.3-2 s before they converge.
+// Every seed must end as it does with the verdict off; at 6,600 pages/s,
+// where none converges within the minute, some must still stop early.
+func TestNoProgressKnifeEdge(t *testing.T) {
+	path := verdictScenario(t, `name: knife
+vm: {memory: 128MiB, device_state: 256KiB}
+workload:
+  generator: {kind: uniform, dirty_rate: 6400, working_set: 64MiB, zero_fraction: 0.25, duration: 20s}
+  at_end: loop
+  catch_up: true
+  background_pages: 100
+  background_write_rate: 10000
+network: {bandwidth: 2Gbit, rtt: 0.05ms}
+model: {name: precopy, downtime_limit: 300ms, max_bandwidth: 200Mbit, max_time: 60s}
+`)
+	for _, rate := range []string{"6400", "6600"} {
+		early := 0
+		for seed := 1; seed <= 10; seed++ {
+			sets := []string{"workload.generator.dirty_rate=" + rate, fmt.Sprintf("seed=%d", seed)}
+			on := verdictRun(t, path, sets...)
+			off := verdictRun(t, path, append(sets, "model.no_progress_rounds=0")...)
+			if on.StopReason == models.StopNoProgress {
+				early++
+				if off.Converged {
+					t.Errorf("%s pages/s, seed %d: no_progress at %.1f s, but it converges at %.1f s without the verdict", rate, seed, on.TotalTimeS, off.TotalTimeS)
+				}
+				continue
+			}
+			if on.Converged != off.Converged || on.TotalTimeS != off.TotalTimeS {
+				t.Errorf("%s pages/s, seed %d: %v at %.1f s, without the verdict %v at %.1f s", rate, seed, on.StopReason, on.TotalTimeS, off.StopReason, off.TotalTimeS)
+			}
+		}
+		if rate == "6600" && early == 0 {
+			t.Errorf("6,600 pages/s: no seed stopped early; the verdict no longer applies near the edge")
+		}
+	}
+}
+
 func TestNoProgressNeverChangesOutcome(t *testing.T) {
 	cases := fluidMatrix(t, false)
 	stopped := map[string]int{}

@@ -6,9 +6,11 @@ import (
 	"testing"
 )
 
-// adviseScenario is a 1 GiB guest dirtying faster than 1 Gbit/s carries:
-// plain pre-copy stops for no progress, auto-converge and post-copy meet
-// 300 ms.
+// adviseScenario is a 1 GiB hot/cold guest dirtying about as fast as
+// 1 Gbit/s carries: plain pre-copy hovers at its threshold and converges
+// after 17 s, but its stop takes 309 ms, over a 300 ms limit (before
+// 2026-12-07 the early verdict called it no progress; with the verdict
+// off it converges the same); auto-converge and post-copy meet 300 ms.
 const adviseScenario = `name: busy
 vm: {memory: 1GiB}
 workload: {generator: {kind: hotcold, dirty_rate: 40000}}
@@ -71,7 +73,7 @@ func TestAdviseCommand(t *testing.T) {
 	}
 
 	stdout, _, code = migsim(t, "advise", path, "--max-downtime", "300ms", "--max-time", "5m", "--workers", "1")
-	for _, want := range []string{"limits    downtime at most 300.0 ms, total time at most 300.000 s", "rank  option", "why the others do not meet the limits:", "as-is: no progress"} {
+	for _, want := range []string{"limits    downtime at most 300.0 ms, total time at most 300.000 s", "rank  option", "why the others do not meet the limits:", "as-is: downtime 308.7 ms, over 300.0 ms"} {
 		if code != exitOK || !strings.Contains(stdout, want) {
 			t.Errorf("table: exit %d, want %q in\n%s", code, want, stdout)
 		}
