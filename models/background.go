@@ -54,6 +54,12 @@ func withBackground(open traces.Opener, in Input) traces.Opener {
 
 // backgroundSource is a Source whose epochs also read bg and, at
 // perEpoch pages an epoch, write its pages in turn.
+//
+// It never changes the wrapped source's sets, which may be a trace
+// cache's, shared and read-only ([traces.Cache]): it hands the caller
+// its own (w, r), and gives the wrapped source back its sets before each
+// of its Next calls, so that a source refilling them in place refills its
+// own.
 type backgroundSource struct {
 	traces.Source
 	bg *roaring.Bitmap
@@ -63,40 +69,58 @@ type backgroundSource struct {
 	epochs   uint64   // epochs returned so far
 	written  uint64   // background writes handed out so far (cumulative floor)
 	next     int      // index in list of the next page to write
+
+	w, r       *roaring.Bitmap // the sets handed to the caller
+	srcW, srcR *roaring.Bitmap // the wrapped source's, to give back
+	handedOut  bool            // e holds w and r (or srcW) since the last Next
 }
 
 // Next fills e with the next epoch of the wrapped source plus the
 // background's writes and reads.
 func (s *backgroundSource) Next(e *traces.Epoch) error {
+	if s.handedOut {
+		e.Written, e.Read = s.srcW, s.srcR
+		s.handedOut = false
+	}
 	if err := s.Source.Next(e); err != nil {
 		return err
+	}
+	s.srcW, s.srcR, s.handedOut = e.Written, e.Read, true
+	if s.r == nil {
+		s.w, s.r = roaring.New(), roaring.New()
 	}
 	if s.list != nil {
 		s.epochs++
 		cum := uint64(math.Floor(float64(s.epochs) * s.perEpoch))
 		k := cum - s.written
 		s.written = cum
-		if k > 0 && e.Written == nil {
-			e.Written = roaring.New()
-		}
-		if k >= uint64(len(s.list)) {
-			e.Written.Or(s.bg)
-		} else {
-			for range k {
-				e.Written.Add(s.list[s.next])
-				if s.next++; s.next == len(s.list) {
-					s.next = 0
+		if k > 0 {
+			s.w.Clear()
+			if e.Written != nil {
+				s.w.Or(e.Written)
+			}
+			if k >= uint64(len(s.list)) {
+				s.w.Or(s.bg)
+			} else {
+				for range k {
+					s.w.Add(s.list[s.next])
+					if s.next++; s.next == len(s.list) {
+						s.next = 0
+					}
 				}
 			}
+			e.Written = s.w
 		}
 	}
-	if e.Read == nil {
-		e.Read = roaring.New()
+	s.r.Clear()
+	if e.Read != nil {
+		s.r.Or(e.Read)
 	}
-	e.Read.Or(s.bg)
+	s.r.Or(s.bg)
 	if e.Written != nil {
-		e.Read.AndNot(e.Written)
+		s.r.AndNot(e.Written)
 	}
+	e.Read = s.r
 	return nil
 }
 

@@ -178,3 +178,43 @@ func TestBackgroundWritesDecideConvergence(t *testing.T) {
 		}
 	}
 }
+
+// TestBackgroundLeavesSharedSetsAlone: a trace cache hands every reader
+// the same read-only sets; the background's reads and writes must go to
+// sets of its own, or every other run of the workload would replay them.
+func TestBackgroundLeavesSharedSetsAlone(t *testing.T) {
+	const pages = 1 << 12
+	mem := units.Bytes(pages * 4096)
+	gen := genTrace(genSpec("uniform", 20000, 10000, mem/2, 0), mem, 3)
+	cache := traces.NewCache(1 << 30)
+	shared := cache.Opener("w", gen)
+	read := func(open traces.Opener, n int) (w, r []*roaring.Bitmap) {
+		t.Helper()
+		src, err := open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = traces.Close(src) }()
+		var e traces.Epoch
+		for range n {
+			if err := src.Next(&e); err != nil {
+				t.Fatal(err)
+			}
+			w, r = append(w, e.Written.Clone()), append(r, e.Read.Clone())
+		}
+		return w, r
+	}
+	wantW, wantR := read(gen, 20)
+	in := Input{BackgroundPages: 50, BackgroundWriteRate: 1000}
+	bgW, _ := read(withBackground(shared, in), 20)
+	gotW, gotR := read(shared, 20)
+	for i := range wantW {
+		if !gotW[i].Equals(wantW[i]) || !gotR[i].Equals(wantR[i]) {
+			t.Fatalf("epoch %d: the cached sets changed under the background (%d written, want %d; %d read, want %d)",
+				i, gotW[i].GetCardinality(), wantW[i].GetCardinality(), gotR[i].GetCardinality(), wantR[i].GetCardinality())
+		}
+		if bgW[i].GetCardinality() <= wantW[i].GetCardinality() && i > 0 {
+			t.Errorf("epoch %d: the background wrote nothing (%d written, the workload alone %d)", i, bgW[i].GetCardinality(), wantW[i].GetCardinality())
+		}
+	}
+}

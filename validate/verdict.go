@@ -24,14 +24,8 @@ const KnifeEdge = 0.9
 // (the guest OS's background writes, for one), [pageMargin]'s count over
 // marginSeeds seeds. nil when neither runs.
 func nominalMargin(ctx context.Context, spec *scenarios.Spec) *float64 {
-	s := *spec
-	s.Model.Engine = models.EngineAuto
-	m, in, err := s.Build()
-	if err != nil {
-		return nil
-	}
-	res, err := m.Run(ctx, in)
-	if err != nil || res == nil {
+	res := runNominal(ctx, spec, models.EngineAuto, spec.Seed)
+	if res == nil {
 		return nil
 	}
 	if res.Engine != string(models.EngineFluid) {
@@ -42,6 +36,22 @@ func nominalMargin(ctx context.Context, spec *scenarios.Spec) *float64 {
 	}
 	v := res.VerdictMargin
 	return &v
+}
+
+// runNominal runs spec's scenario on engine e under seed; nil when it
+// does not build or run.
+func runNominal(ctx context.Context, spec *scenarios.Spec, e models.Engine, seed uint64) *models.Result {
+	s := *spec
+	s.Model.Engine, s.Seed = e, seed
+	m, in, err := s.Build()
+	if err != nil {
+		return nil
+	}
+	res, err := m.Run(ctx, in)
+	if err != nil {
+		return nil
+	}
+	return res
 }
 
 // marginSeeds is how many page-level seeds pageMargin runs.
@@ -57,15 +67,8 @@ const marginSeeds = 10
 func pageMargin(ctx context.Context, spec *scenarios.Spec) *float64 {
 	converged := 0
 	for i := range uint64(marginSeeds) {
-		s := *spec
-		s.Model.Engine = models.EnginePage
-		s.Seed = spec.Seed + i
-		m, in, err := s.Build()
-		if err != nil {
-			return nil
-		}
-		res, err := m.Run(ctx, in)
-		if err != nil || res == nil {
+		res := runNominal(ctx, spec, models.EnginePage, spec.Seed+i)
+		if res == nil {
 			return nil
 		}
 		if res.Converged {
