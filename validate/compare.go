@@ -70,9 +70,11 @@ type Comparison struct {
 	// Throttle compares the auto-converge throttle's timelines; nil
 	// without auto-converge.
 	Throttle *ThrottleComparison `json:"throttle,omitempty"`
-	// NominalMargin is, for a pre-copy case, the fluid engine's
-	// verdict_margin on the case's own scenario (see [Verdict]); nil where
-	// the fluid engine does not cover it.
+	// NominalMargin is, for a pre-copy case, the verdict margin of the
+	// case's own scenario: the fluid engine's verdict_margin, or the share
+	// of 10 page-level seeds that reach the most common verdict where the
+	// fluid engine does not cover it (see [Verdict], nominalMargin); nil
+	// when neither runs.
 	NominalMargin *float64 `json:"nominal_verdict_margin,omitempty"`
 }
 
