@@ -350,12 +350,25 @@ func (c *composition) finish(res *Result) {
 			res.TotalTimeS = math.Max(res.TotalTimeS, c.sanDone().Seconds())
 		}
 	case PagecacheDrop:
-		misses := c.misses
-		pc := c.opts.pagecache
-		per := pc.SANReadLatency.Seconds() + c.pageSize*8/float64(pc.SANBandwidth)
-		res.IOPenaltyS = float64(misses) * per
-		res.SANBytes = uint64(math.Round(float64(misses) * c.pageSize))
+		fillDropMisses(res, c.opts.pagecache, c.pageSize, c.misses)
 	}
+}
+
+// fillDropMisses fills the fields of mode drop's misses, distinct
+// page-cache pages of pageSize bytes the guest touched within the
+// penalty horizon: each a demand read from the SAN (both engines).
+func fillDropMisses(res *Result, pc PagecacheParams, pageSize float64, misses uint64) {
+	per := pc.SANReadLatency.Seconds() + pageSize*8/float64(pc.SANBandwidth)
+	res.IOPenaltyS = float64(misses) * per
+	res.SANBytes = uint64(math.Round(float64(misses) * pageSize))
+}
+
+// sanPageNs returns, in ns, the SAN's restore of one page of pageSize
+// bytes at pc's san_bandwidth and a demand read of one (san_read_latency
+// more), as a post-copy guest meets them (both engines).
+func sanPageNs(pc PagecacheParams, pageSize float64) (perPage, read float64) {
+	perPage = pageSize * 8 / float64(pc.SANBandwidth) * 1e9
+	return perPage, float64(pc.SANReadLatency) + perPage
 }
 
 // countMisses counts the distinct dropped pages the guest touches within
@@ -482,11 +495,10 @@ func (c *composition) restore() *sanRestore {
 	if c == nil || c.opts.pagecache.Mode != PagecacheSkip || card(c.pagecache) == 0 {
 		return nil
 	}
-	per := c.pageSize * 8 / float64(c.opts.pagecache.SANBandwidth) * 1e9
+	per, read := sanPageNs(c.opts.pagecache, c.pageSize)
 	return &sanRestore{
 		pages: c.pagecache, touched: roaring.New(),
-		start: float64(c.skipAt), perPage: per,
-		read: float64(c.opts.pagecache.SANReadLatency) + per,
+		start: float64(c.skipAt), perPage: per, read: read,
 		done: c.sanDone(),
 	}
 }

@@ -725,10 +725,8 @@ func fillFluidPagecache(res *Result, pc PagecacheParams, cached, pageSize float6
 		return
 	}
 	res.SkippedPagecachePages = uint64(cached)
-	if pc.Mode == PagecacheDrop && misses > 0 {
-		per := pc.SANReadLatency.Seconds() + pageSize*8/float64(pc.SANBandwidth)
-		res.IOPenaltyS = float64(misses) * per
-		res.SANBytes = uint64(math.Round(float64(misses) * pageSize))
+	if pc.Mode == PagecacheDrop {
+		fillDropMisses(res, pc, pageSize, misses)
 	}
 	if pc.Mode == PagecacheSkip && cached > 0 {
 		bytes := cached * pageSize

@@ -37,10 +37,10 @@ func newFluidSAN(pc PagecacheParams, lay traces.Layout, pageSize float64, skipAt
 	if pc.Mode != PagecacheSkip || lay.FreeLo <= lay.PagecacheLo {
 		return nil
 	}
-	per := pageSize * 8 / float64(pc.SANBandwidth) * 1e9
+	per, read := sanPageNs(pc, pageSize)
 	done := sanRestoreEnd(pc, float64(lay.FreeLo-lay.PagecacheLo)*pageSize, skipAt)
 	return &fluidSAN{lo: lay.PagecacheLo, hi: lay.FreeLo, start: float64(skipAt), perPage: per,
-		read: float64(pc.SANReadLatency) + per, done: float64(done)}
+		read: read, done: float64(done)}
 }
 
 // holds reports whether the block [lo, hi) lies in the page cache.

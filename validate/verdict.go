@@ -14,7 +14,8 @@ import (
 
 // KnifeEdge is the nominal verdict margin below which a case's verdict
 // is called a knife edge: fewer than 9 in 10 page-level seeds of its
-// scenario would take the fluid engine's decisions.
+// scenario would take the fluid engine's decisions or, where the fluid
+// engine does not cover it, reach the most common verdict.
 const KnifeEdge = 0.9
 
 // nominalMargin returns the verdict margin of spec's own scenario (its
@@ -29,7 +30,7 @@ func nominalMargin(ctx context.Context, spec *scenarios.Spec) *float64 {
 		return nil
 	}
 	if res.Engine != string(models.EngineFluid) {
-		return pageMargin(ctx, spec)
+		return pageMargin(ctx, spec, res)
 	}
 	if res.VerdictMargin <= 0 {
 		return nil
@@ -58,16 +59,20 @@ func runNominal(ctx context.Context, spec *scenarios.Spec, e models.Engine, seed
 const marginSeeds = 10
 
 // pageMargin runs spec's scenario on the page engine under marginSeeds
-// seeds (spec's seed and the next ones) and returns the share that reach
+// seeds (spec's seed, whose run first is, and the next ones) and returns
+// the share that reach
 // the most common verdict (converged or not). It counts verdicts, not
 // the decision at every sync as the fluid engine's verdict_margin does:
 // seeds of a case far from the limit often stop a sync apart, which says
 // nothing about the verdict (on the CI suite that counted 5 of its 9
 // comfortable cases as knife edges at 0.5-0.8). nil when a run fails.
-func pageMargin(ctx context.Context, spec *scenarios.Spec) *float64 {
+func pageMargin(ctx context.Context, spec *scenarios.Spec, first *models.Result) *float64 {
 	converged := 0
 	for i := range uint64(marginSeeds) {
-		res := runNominal(ctx, spec, models.EnginePage, spec.Seed+i)
+		res := first
+		if i > 0 {
+			res = runNominal(ctx, spec, models.EnginePage, spec.Seed+i)
+		}
 		if res == nil {
 			return nil
 		}
