@@ -248,13 +248,12 @@ type fluidRun struct {
 	qemu   bool
 
 	// Auto-converge period.
-	periodStart   sim.Time
-	periodDirtied float64
-	periodFresh   float64
-	periodVar     float64
-	periodBytes   float64
-	highCount     int
-	throttlePct   float64
+	periodStart sim.Time
+	periodFresh float64
+	periodVar   float64
+	periodBytes float64
+	highCount   int
+	throttlePct float64
 
 	// The switch to post-copy, a hybrid's or a forced one (switch.go,
 	// fluid_hybrid.go): the handover gets the pages still to send.
@@ -411,7 +410,7 @@ func (r *fluidRun) endRound() {
 	r.sendS += r.round.DurationS
 	r.emitRound(n, bw)
 
-	r.autoConverge(now, n, v, n)
+	r.autoConverge(now, v, n)
 	r.spreadTime(v, bw)
 	r.forcedMargin(now)
 
@@ -533,17 +532,16 @@ func (r *fluidRun) passCap(normal, zero, bytes, capBps float64) float64 {
 	})
 }
 
-// autoConverge is [precopyRun.autoConverge] at a sync that found n pages
-// (variance v) newly dirty, fresh of them not already in the bitmap.
-func (r *fluidRun) autoConverge(now sim.Time, n, v, fresh float64) {
-	r.periodDirtied += n
+// autoConverge is [precopyRun.autoConverge] at a sync that set fresh
+// pages (variance v) in the bitmap.
+func (r *fluidRun) autoConverge(now sim.Time, v, fresh float64) {
 	r.periodFresh += fresh
 	r.periodVar += v
 	if now.Sub(r.periodStart) <= time.Second {
 		return
 	}
 	period := now.Sub(r.periodStart).Seconds()
-	r.res.DirtyPagesRate = r.periodDirtied / period
+	r.res.DirtyPagesRate = r.periodFresh / period
 	dirtiedBytes := r.periodFresh * r.pageSize
 	xfer := r.transferred - r.periodBytes
 	if r.p.AutoConverge {
@@ -556,7 +554,7 @@ func (r *fluidRun) autoConverge(now sim.Time, n, v, fresh float64) {
 			r.g.setSpeed(throttledSpeed(r.throttlePct, r.in.CPUDemand))
 		}
 	}
-	r.periodStart, r.periodDirtied, r.periodFresh, r.periodVar, r.periodBytes = now, 0, 0, 0, r.transferred
+	r.periodStart, r.periodFresh, r.periodVar, r.periodBytes = now, 0, 0, r.transferred
 }
 
 // stopAndCopy stops the guest and sends the final n pages, zero of them
@@ -864,7 +862,7 @@ func (r *fluidRun) syncQEMU() {
 	}
 	r.emitRound(found, bw)
 
-	r.autoConverge(now, found, w.Variance(), fresh)
+	r.autoConverge(now, w.Variance(), fresh)
 	r.spreadTime(w.Variance(), bw)
 
 	n, v := r.bm.count()

@@ -201,12 +201,11 @@ type precopyRun struct {
 	q *qemuSync
 
 	// Auto-converge period (QEMU's time_last_bitmap_sync etc.).
-	periodStart   sim.Time
-	periodDirtied uint64
-	periodFresh   uint64
-	periodBytes   float64
-	highCount     int
-	throttlePct   float64
+	periodStart sim.Time
+	periodFresh uint64
+	periodBytes float64
+	highCount   int
+	throttlePct float64
 
 	// sw, when set, hands the migration over to post-copy after a
 	// hybrid's live rounds or at a forced switch, with the dirty set of
@@ -310,7 +309,7 @@ func (r *precopyRun) endRound() {
 	r.round.BandwidthBps = bw
 	r.emit(r.round)
 
-	r.autoConverge(now, n, n)
+	r.autoConverge(now, n)
 
 	remaining := float64(n) * r.wireNormal
 	r.lastExpected = remaining * 8 / bw
@@ -341,20 +340,21 @@ func (r *precopyRun) bpsLimit() float64 {
 }
 
 // autoConverge runs QEMU's migration_bitmap_sync period check at a sync
-// that found n newly dirty pages, fresh of them not already in the
-// migration bitmap (QEMU's num_dirty_pages_period counts only those; under
-// sync_policy pass the bitmap is empty at a sync, so fresh = n): a period
-// ends at the first sync more than a second after it began, and there
+// that set fresh pages in the migration bitmap, pages not already waiting
+// there (QEMU's new_dirty_pages, which num_dirty_pages_period sums; under
+// sync_policy pass the bitmap is empty at a sync, so fresh is every page
+// the sync found): a period ends at the first sync more than a second
+// after it began, and there the result's dirty_pages_rate is the fresh
+// pages per second of the period (QEMU's dirty-pages-rate) and
 // migration_trigger_throttle compares the bytes freshly dirtied in it with
 // the bytes transferred in it ([Throttle.throttleCheck]).
-func (r *precopyRun) autoConverge(now sim.Time, n, fresh uint64) {
-	r.periodDirtied += n
+func (r *precopyRun) autoConverge(now sim.Time, fresh uint64) {
 	r.periodFresh += fresh
 	if now.Sub(r.periodStart) <= time.Second {
 		return
 	}
 	period := now.Sub(r.periodStart).Seconds()
-	r.res.DirtyPagesRate = float64(r.periodDirtied) / period
+	r.res.DirtyPagesRate = float64(r.periodFresh) / period
 	dirtiedBytes := float64(r.periodFresh) * float64(r.g.hdr.PageSize)
 	if pct, stepped := r.p.throttleCheck(r.throttlePct, dirtiedBytes, r.transferred-r.periodBytes, &r.highCount); stepped {
 		r.throttlePct = pct
@@ -362,7 +362,7 @@ func (r *precopyRun) autoConverge(now sim.Time, n, fresh uint64) {
 			r.g.setSpeed(throttledSpeed(r.throttlePct, r.in.CPUDemand))
 		}
 	}
-	r.periodStart, r.periodDirtied, r.periodFresh, r.periodBytes = now, 0, 0, r.transferred
+	r.periodStart, r.periodFresh, r.periodBytes = now, 0, r.transferred
 }
 
 // stopAndCopy stops the guest and sends the final dirty set and device

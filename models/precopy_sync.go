@@ -173,7 +173,7 @@ func (r *precopyRun) syncQEMU() {
 	}
 	r.emit(r.round)
 
-	r.autoConverge(now, found, fresh)
+	r.autoConverge(now, fresh)
 
 	remaining := float64(q.bm.count) * r.wireNormal
 	r.lastExpected = remaining * 8 / bw

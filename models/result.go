@@ -143,8 +143,10 @@ type Result struct {
 	// Pages counts pages, QEMU's ram.total/duplicate/normal.
 	Pages PageCounts `json:"pages"`
 	// DirtyPagesRate is the rate of newly dirtied pages measured over the
-	// last sync period, pages per second, QEMU dirty-pages-rate. Not
-	// applicable (null) without a pre-copy round.
+	// last sync period, pages per second, QEMU dirty-pages-rate: those a
+	// sync adds to the pages waiting to be sent, not those dirtied again
+	// while they waited (under sync_policy qemu it is below the guest's
+	// dirty rate). Not applicable (null) without a pre-copy round.
 	DirtyPagesRate float64 `json:"dirty_pages_rate"`
 	// BandwidthBps is the mean migration throughput over the live phase, in
 	// bits per second: the pre-copy rounds, or for pure post-copy the
