@@ -72,11 +72,11 @@ func TestVerdictKnifeEdge(t *testing.T) {
 		return *m
 	}
 	// The lab's scenario has the guest OS rewrite its background pages,
-	// which the fluid engine does not cover: 10 page-level seeds. At 6,500
-	// pages/s 2 of them converge within a minute, hovering at the
-	// threshold until a dip; at 6,000 all do, a sync or two apart.
-	if m := margin("6500", "model.max_time=60s"); m >= KnifeEdge {
-		t.Errorf("6.5k pages/s under 200 Mbit/s: margin %.2f of page seeds, want below %v", m, KnifeEdge)
+	// which the fluid engine does not cover: 10 page-level seeds. At 6,170
+	// pages/s 4 of them converge within a minute, hovering at the
+	// threshold until a dip; at 6,000 all do, a few syncs apart.
+	if m := margin("6170", "model.max_time=60s"); m >= KnifeEdge {
+		t.Errorf("6.17k pages/s under 200 Mbit/s: margin %.2f of page seeds, want below %v", m, KnifeEdge)
 	}
 	if m := margin("6000"); m != 1 {
 		t.Errorf("6k pages/s under 200 Mbit/s: margin %.2f of page seeds, want 1: every seed converges", m)
