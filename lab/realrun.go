@@ -75,6 +75,20 @@ func (m RealMetrics) MeanBandwidthBps() float64 {
 	return float64(m.TransferredBytes-m.DowntimeBytes) * 8 / live
 }
 
+// LastDirtyPagesRate is QEMU's dirty-pages-rate of the last sync period
+// it reported: the last non-zero one polled (a completed migration's
+// final query-migrate reports 0), else the final figure. 0 when QEMU
+// measured no period (its periods end at the first sync a second or more
+// after they began).
+func (r *RealRun) LastDirtyPagesRate() float64 {
+	for i := len(r.Series) - 1; i >= 0; i-- {
+		if q := r.Series[i].DirtyPagesRate; q > 0 {
+			return q
+		}
+	}
+	return r.Metrics.DirtyPagesRate
+}
+
 // MigrateSample is one poll of query-migrate on the source.
 type MigrateSample struct {
 	// T is seconds since the migrate command.

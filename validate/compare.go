@@ -183,6 +183,12 @@ func compareMetrics(real lab.RealMetrics, sim *models.Result) []MetricError {
 	}
 }
 
+// DirtyRateMetric is the metric that compares QEMU's dirty-pages-rate
+// of its last sync period ([lab.RealRun.LastDirtyPagesRate]) with the
+// simulator's dirty_pages_rate: the pages a sync newly adds to those
+// waiting to be sent, per second. Compared where QEMU measured a period.
+const DirtyRateMetric = "dirty_pages_rate"
+
 // comparePostcopy lists the post-copy metrics, compared after
 // compareMetrics' for the postcopy and hybrid models. postcopy_requests is
 // QEMU ram.postcopy-requests (the source's count of the destination's page
@@ -382,6 +388,9 @@ func compareRun(real *lab.RealRun, sim *models.Result, mig lab.MigrationParams) 
 	}
 	if mig.Xbzrle {
 		out = append(out, compareXbzrle(real.Metrics, sim)...)
+	}
+	if q := real.LastDirtyPagesRate(); q > 0 {
+		out = append(out, metricError(DirtyRateMetric, q, sim.DirtyPagesRate))
 	}
 	if mig.Balloon {
 		// The pages the real balloon held against the model's DSB

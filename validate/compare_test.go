@@ -2,6 +2,7 @@ package validate
 
 import (
 	"context"
+	"math"
 	"os"
 	"strings"
 	"testing"
@@ -30,8 +31,10 @@ func TestRunComparesOneCase(t *testing.T) {
 	t.Logf("real: %+v; boot %.1fs, migration %.1fs, verify %.1fs, %d epoch reports",
 		c.Real.Metrics, c.Real.BootS, c.Real.MigrationWallS, c.Real.VerifyS, len(c.Real.Epochs))
 	checkCompared(t, c.Real, spec.VM.Memory, spec.Model.Params.(*models.PrecopyParams).MaxBandwidth)
-	if c.Scenario != s.Cases[0].Name || len(c.Metrics) != 9 {
-		t.Errorf("comparison of %q with %d metrics, want %q with 8", c.Scenario, len(c.Metrics), s.Cases[0].Name)
+	// The nine pre-copy metrics and dirty_pages_rate: a run of seconds
+	// has QEMU measure sync periods.
+	if c.Scenario != s.Cases[0].Name || len(c.Metrics) != 10 || c.Metrics[9].Name != DirtyRateMetric {
+		t.Errorf("comparison of %q with %d metrics, want %q with 10, the last %s", c.Scenario, len(c.Metrics), s.Cases[0].Name, DirtyRateMetric)
 	}
 	if !c.Sim.Completed || c.Sim.Pages.Total != c.Real.GuestMemoryBytes/4096 {
 		t.Errorf("simulated run: completed %v over %d pages, want a completed run over the guest's %d pages",
@@ -128,4 +131,30 @@ func migParamsOf[P any](t testing.TB, p P) lab.MigrationParams {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// TestDirtyRateCompared: dirty_pages_rate compares QEMU's last reported
+// period (a completed migration's final query-migrate says 0) with the
+// simulator's, and is left out where QEMU measured no period.
+func TestDirtyRateCompared(t *testing.T) {
+	sim := &models.Result{DirtyPagesRate: 5800}
+	find := func(ms []MetricError) *MetricError {
+		for i := range ms {
+			if ms[i].Name == DirtyRateMetric {
+				return &ms[i]
+			}
+		}
+		return nil
+	}
+	real := &lab.RealRun{Series: []lab.MigrateSample{{DirtyPagesRate: 0}, {DirtyPagesRate: 5331}, {DirtyPagesRate: 6014}, {Status: "completed"}}}
+	m := find(compareRun(real, sim, lab.MigrationParams{}))
+	if m == nil || m.Real != 6014 || m.Sim != 5800 || math.Abs(m.RelErr-(5800.0/6014-1)) > 1e-12 {
+		t.Errorf("dirty_pages_rate %+v, want real 6014 (the last period's), sim 5800", m)
+	}
+	if m := find(compareRun(&lab.RealRun{Series: []lab.MigrateSample{{}, {}}}, sim, lab.MigrationParams{})); m != nil {
+		t.Errorf("dirty_pages_rate %+v compared where QEMU measured no period", m)
+	}
+	if err := checkThresholds([]Threshold{{Metric: DirtyRateMetric, Median: 0.1}}); err != nil {
+		t.Errorf("a gate on dirty_pages_rate: %v", err)
+	}
 }

@@ -102,7 +102,7 @@ func checkThresholds(ths []Threshold) error {
 	for _, m := range slices.Concat(compareMetrics(lab.RealMetrics{}, &none), comparePostcopy(lab.RealMetrics{}, &none), compareXbzrle(lab.RealMetrics{}, &none)) {
 		known[m.Name] = true
 	}
-	known[VerdictMetric] = true
+	known[VerdictMetric], known[DirtyRateMetric] = true, true
 	for i, t := range ths {
 		switch {
 		case !known[t.Metric]:
