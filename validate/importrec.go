@@ -126,8 +126,9 @@ type fieldRecord struct {
 	// error that asks for it).
 	missing map[string]string
 	// dirtyRate is the dirty rate QEMU measured, pages per second (0: not
-	// measured).
-	dirtyRate float64
+	// measured); rateTarget is its last measurement, which the import
+	// fits the workload's rate to ([fitDirtyRate]; 0: none).
+	dirtyRate, rateTarget float64
 	// final and series are QMP's final reply and polled samples.
 	final  json.RawMessage
 	series []lab.MigrateSample
@@ -247,6 +248,18 @@ func ImportRecords(ctx context.Context, files []string, opts ImportOptions) (*Fi
 		if err != nil {
 			errs = append(errs, r.scenarioError(facts, err))
 			continue
+		}
+		if fitted, note, err := r.fitRate(ctx, facts, sets); err != nil {
+			errs = append(errs, fmt.Errorf("record %s: fitting the dirty rate: %w", r.at(), err))
+			continue
+		} else if note != "" {
+			notes = append(notes, note)
+		} else if fitted {
+			sets = factSets(facts)
+			if spec, err = scenarios.LoadDefault(append(slices.Clone(sets), "name="+names[i])); err != nil {
+				errs = append(errs, r.scenarioError(facts, err))
+				continue
+			}
 		}
 		mig, err := migrationParams(spec)
 		if err != nil {

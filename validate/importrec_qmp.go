@@ -49,7 +49,9 @@ import (
 //     over the pages: the pages QEMU found zero);
 //   - workload.generator.dirty_rate from polled replies only: QEMU reports
 //     ram.dirty-pages-rate while active, not once completed; the mean of
-//     the distinct values polled while active and unthrottled;
+//     the distinct values polled while active and unthrottled, which the
+//     import then replaces by the rate fitted to the last of them
+//     ([fitDirtyRate]);
 //   - model.name: hybrid where the migration switched to post-copy (a
 //     postcopy-active poll, or ram.postcopy-bytes or postcopy-requests
 //     above 0), else precopy;
@@ -495,7 +497,7 @@ func (m qmpMigration) record(path string, i, n int) (*fieldRecord, error) {
 	}
 	r.fact("workload.generator.zero_fraction", strconv.FormatFloat(float64(fin.RAM.Duplicate)/float64(pages), 'f', -1, 64), "ram.duplicate / pages")
 	if rate, k := pollDirtyRate(r.series); k > 0 {
-		r.dirtyRate = rate
+		r.dirtyRate, r.rateTarget = rate, lastPolledRate(r.series)
 		r.fact("workload.generator.dirty_rate", strconv.FormatFloat(math.Round(rate), 'f', -1, 64), pollNote(k))
 	} else if len(r.series) > 1 {
 		r.lacks("workload.generator.dirty_rate", "no poll while active and unthrottled carries ram.dirty-pages-rate")

@@ -35,7 +35,7 @@ import (
 //	Normal pages (memory_normal)                pages.normal
 //	Postcopy requests (memory_postcopy_requests) postcopy_requests; above 0: post-copy
 //	Page size (memory_page_size, bytes)         vm.page_size
-//	Dirty rate (memory_dirty_rate, pages/s)     dirty_rate, when above 0
+//	Dirty rate (memory_dirty_rate, pages/s)     dirty_rate fitted to it, when above 0
 //	Compression cache (compression_cache, bytes) XBZRLE on, its cache size
 //
 // libvirt's times are its own clock: Time elapsed runs from the start of
@@ -363,7 +363,7 @@ func (v *virshRecord) record(path string, k, n int) (*fieldRecord, error) {
 		r.fact("workload.generator.zero_fraction", strconv.FormatFloat(float64(f.v)/float64(m.Pages.Total), 'f', -1, 64), f.label+" / pages")
 	}
 	if f, ok := v.fields["memory_dirty_rate"]; ok && f.v > 0 {
-		r.dirtyRate = float64(f.v)
+		r.dirtyRate, r.rateTarget = float64(f.v), float64(f.v)
 		m.DirtyPagesRate = float64(f.v)
 		r.fact("workload.generator.dirty_rate", strconv.FormatUint(f.v, 10), f.label)
 	} else {

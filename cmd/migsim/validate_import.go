@@ -53,7 +53,9 @@ Record formats (--format auto detects each file's):
 
 A scenario takes from its record what the record holds (memory, zero pages,
 post-copy or not, the caps and capabilities the format shows, the dirty
-rate where QEMU reported one) and every other fact it needs from the
+rate where QEMU reported one: fitted so that the scenario, simulated,
+reports QEMU's last dirty-pages-rate, which counts only pages not already
+waiting to be sent) and every other fact it needs from the
 mapping file (--map) or --set: never from a guess. A record missing a
 fact is an error naming the record and the fact, and why the record lacks
 it. Precedence: --set, then the mapping's vms: entries, then the record,
