@@ -5,6 +5,8 @@ import (
 	"slices"
 	"time"
 
+	"gonum.org/v1/gonum/stat"
+
 	"github.com/migsim/migsim/sim"
 	"github.com/migsim/migsim/traces"
 )
@@ -58,15 +60,14 @@ import (
 //     the steepest shrinking factor a sync that a least-squares fit of
 //     ln x allows, its slope less noProgressDriftSE standard errors,
 //     could not take the last count to th before max_time (reckoned as
-//     in step 2). Near the threshold a
-//     run under sync_policy qemu syncs every 100 ms rate-limit window,
-//     and its pending set can fall by a few tens of pages a second under
-//     a swing of ±50 a sync, for seconds: with the guest OS's writes in
-//     the lab's scenario (2026-12-07) at 6,150 pages/s under 200 Mbit/s,
-//     steps 1-3 stopped 5 of 10 page seeds at 15.7-16.7 s that converge
-//     at 23.8-31.3 s. Step 4 needs the 32 syncs' fit to rule that out.
-//     It applies to the page engine only, and there within 20·√x of the
-//     threshold: the fluid engine's counts are expectations, without the
+//     in step 2). Near the threshold a run under sync_policy qemu syncs
+//     every 100 ms rate-limit window, and its pending set can fall by a
+//     few tens of pages a second under a swing of ±50 a sync, for
+//     seconds: with the guest OS's writes in the lab's scenario
+//     (2026-12-07) at 6,150 pages/s under 200 Mbit/s, steps 1-3 stopped
+//     5 of 10 page seeds at 15.7-16.7 s that converge at 23.8-31.3 s.
+//     Step 4 needs the 32 syncs' fit to rule that out. It applies to the
+//     page engine only, and there within 20·√x of the threshold: the fluid engine's counts are expectations, without the
 //     noise that hides such a drift from steps 1 and 2 (its
 //     verdict_margin marks a knife edge), and far above the threshold a
 //     set that has stopped shrinking sits at the writer's fixed point,
@@ -241,10 +242,9 @@ func (w *progressWatch) observe(p *PrecopyParams, in *Input, v verdictSync) bool
 }
 
 // settled returns the counts of the history from where they came within
-// the noise of the window win: the leading counts above
-// win's highest by more than noProgressNoise·√x are the set still
-// settling, which a line through them would have fall faster than it
-// does now.
+// the noise of the window win: the leading counts above win's highest by
+// more than noProgressNoise·√x are the set still settling, and a fit
+// through them would have it fall faster than it does now.
 func (w *progressWatch) settled(win []float64) []float64 {
 	hi := slices.Max(win)
 	hi += noProgressNoise * math.Sqrt(hi)
@@ -261,32 +261,26 @@ func (w *progressWatch) settled(win []float64) []float64 {
 // noProgressDriftSE standard errors) could not take the last count to
 // the threshold before maxTime ([shrinkTooSlow], as step 2).
 func driftTooSlow(xs []float64, v verdictSync, maxTime time.Duration) bool {
-	n := float64(len(xs))
-	if len(xs) < 3 {
+	n := len(xs)
+	if n < 3 {
 		return true
 	}
-	var mi, my float64
+	idx, lx := make([]float64, n), make([]float64, n)
 	for i, x := range xs {
-		mi += float64(i)
-		my += math.Log(x)
+		idx[i], lx[i] = float64(i), math.Log(x)
 	}
-	mi, my = mi/n, my/n
-	var sii, siy float64
-	for i, x := range xs {
-		sii += (float64(i) - mi) * (float64(i) - mi)
-		siy += (float64(i) - mi) * (math.Log(x) - my)
-	}
-	slope := siy / sii
+	alpha, slope := stat.LinearRegression(idx, lx, nil, false)
 	var rss float64
-	for i, x := range xs {
-		r := math.Log(x) - my - slope*(float64(i)-mi)
+	for i, y := range lx {
+		r := y - alpha - slope*idx[i]
 		rss += r * r
 	}
-	steep := slope - noProgressDriftSE*math.Sqrt(rss/(n-2)/sii)
+	sii := stat.Variance(idx, nil) * float64(n-1)
+	steep := slope - noProgressDriftSE*math.Sqrt(rss/float64(n-2)/sii)
 	if steep >= 0 {
 		return true
 	}
-	return shrinkTooSlow(xs[len(xs)-1], math.Exp(steep), v, maxTime)
+	return shrinkTooSlow(xs[n-1], math.Exp(steep), v, maxTime)
 }
 
 // clearOf is step 3 of the rule: every count of the window stands above

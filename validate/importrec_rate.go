@@ -69,16 +69,18 @@ func fitDirtyRate(ctx context.Context, sets []string, target, from float64) (rat
 		return lo, true, "", nil
 	}
 	hi := 2 * math.Max(lo, target)
-	for ghi := 0.0; ; hi *= 2 {
-		if ghi, err = measure(hi); err != nil {
+	for {
+		g, err := measure(hi)
+		if err != nil {
 			return 0, false, "", err
 		}
-		if ghi >= target {
+		if g >= target {
 			break
 		}
 		if hi > 64*target {
 			return 0, false, fmt.Sprintf("no rate up to %.0f pages/s reaches it", hi), nil
 		}
+		hi *= 2
 	}
 	for range 40 {
 		mid := (lo + hi) / 2
@@ -117,6 +119,6 @@ func (r *fieldRecord) fitRate(ctx context.Context, facts []Fact, sets []string) 
 		return false, note, err
 	}
 	facts[i].Value = strconv.FormatFloat(math.Round(rate), 'f', -1, 64)
-	facts[i].From = fmt.Sprintf("%s:%d fitted: the rate at which this scenario's last sync period adds %.0f pages/s, QEMU's last ram.dirty-pages-rate (QEMU's figure: %s)", r.file, r.line, r.rateTarget, r.facts[own].Value)
+	facts[i].From = fmt.Sprintf("%s:%d fitted: the rate at which this scenario's last sync period adds %.0f pages/s, QEMU's last ram.dirty-pages-rate (the record's own figure: %s)", r.file, r.line, r.rateTarget, r.facts[own].Value)
 	return true, "", nil
 }

@@ -60,12 +60,12 @@ const marginSeeds = 10
 
 // pageMargin runs spec's scenario on the page engine under marginSeeds
 // seeds (spec's seed, whose run first is, and the next ones) and returns
-// the share that reach
-// the most common verdict (converged or not). It counts verdicts, not
-// the decision at every sync as the fluid engine's verdict_margin does:
-// seeds of a case far from the limit often stop a sync apart, which says
-// nothing about the verdict (on the CI suite that counted 5 of its 9
-// comfortable cases as knife edges at 0.5-0.8). nil when a run fails.
+// the share that reach the most common verdict (converged or not). It
+// counts verdicts, not the decision at every sync as the fluid engine's
+// verdict_margin does: seeds of a case far from the limit often stop a
+// sync apart, which says nothing about the verdict (on the CI suite that
+// counted 5 of its 9 comfortable cases as knife edges at 0.5-0.8). nil
+// when a run fails.
 func pageMargin(ctx context.Context, spec *scenarios.Spec, first *models.Result) *float64 {
 	converged := 0
 	for i := range uint64(marginSeeds) {
