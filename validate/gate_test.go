@@ -53,21 +53,21 @@ func breakModel(r *SuiteResult, factor float64) {
 	}
 }
 
-// TestGateCatchesBrokenModel: the CI suite's gate passes the results
-// recorded at load 5 (its post-copy and hybrid cases re-recorded with the
-// rate-limit window at load 4-5.5) and fails them once the model is broken,
-// naming the metric; no QEMU needed.
+// TestGateCatchesBrokenModel: the CI suite's gate passes the results of
+// a clean-clone lab run at load about 4 (two busy loops beside it),
+// re-simulated with the model the gate was set for, and fails them once
+// the model is broken, naming the metric; no QEMU needed.
 func TestGateCatchesBrokenModel(t *testing.T) {
 	s := loadCI(t)
-	res, err := ReadSuiteResult("testdata/ci-results-load5.json")
+	res, err := ReadSuiteResult("testdata/ci-results-load4.json")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if vs := res.Gate(ThresholdsFor(s.Gate, "")); len(vs) != 0 {
-		t.Fatalf("the run recorded at load 5 fails the gate: %v", vs)
+		t.Fatalf("the run recorded at load 4 fails the gate: %v", vs)
 	}
 	for _, factor := range []float64{0.6, 1.6} {
-		broken, _ := ReadSuiteResult("testdata/ci-results-load5.json")
+		broken, _ := ReadSuiteResult("testdata/ci-results-load4.json")
 		breakModel(broken, factor)
 		vs := broken.Gate(ThresholdsFor(s.Gate, ""))
 		var names []string
@@ -87,7 +87,7 @@ func TestGateCatchesBrokenModel(t *testing.T) {
 // stall.
 func TestGateCatchesFaultCost(t *testing.T) {
 	s := loadCI(t)
-	res, err := ReadSuiteResult("testdata/ci-results-load5.json")
+	res, err := ReadSuiteResult("testdata/ci-results-load4.json")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -124,7 +124,7 @@ gate:
   - {metric: downtime_s, model: no-such-model, median: 0.5}
 `)
 	junit := filepath.Join(dir, "gate.xml")
-	stdout, stderr, code := migsim(t, "validate", "gate", suite, "../../validate/testdata/ci-results-load5.json", "-o", "json", "--junit", junit)
+	stdout, stderr, code := migsim(t, "validate", "gate", suite, "../../validate/testdata/ci-results-load4.json", "-o", "json", "--junit", junit)
 	if code != exitAccuracy {
 		t.Fatalf("exit %d, want %d (a missing threshold fails); stderr:\n%s", code, exitAccuracy, stderr)
 	}
@@ -161,7 +161,7 @@ gate:
 	if !strings.Contains(string(x), "downtime_s (no-such-model): missing") {
 		t.Errorf("JUnit does not name the missing threshold:\n%s", x)
 	}
-	if _, stderr, code := migsim(t, "validate", "gate", suite, "../../validate/testdata/ci-results-load5.json", "-o", "xml"); code != exitUsage {
+	if _, stderr, code := migsim(t, "validate", "gate", suite, "../../validate/testdata/ci-results-load4.json", "-o", "xml"); code != exitUsage {
 		t.Errorf("-o xml: exit %d, want %d; %s", code, exitUsage, stderr)
 	}
 }

@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// TestValidateGateExitCodes: results recorded at load 5 pass the CI
+// TestValidateGateExitCodes: results recorded at load 4 pass the CI
 // suite's gate (exit 0); the run recorded at load 10-15 crosses it
 // (exit 3, each crossed threshold printed).
 func TestValidateGateExitCodes(t *testing.T) {
@@ -16,7 +16,7 @@ func TestValidateGateExitCodes(t *testing.T) {
 		want    exitCode
 		say     string
 	}{
-		{"../../validate/testdata/ci-results-load5.json", exitOK, "gate passed"},
+		{"../../validate/testdata/ci-results-load4.json", exitOK, "gate passed"},
 		{"../../validate/testdata/ci-results-load15.json", exitAccuracy, "GATE FAILED: total_time_s"},
 	} {
 		var out, errb bytes.Buffer

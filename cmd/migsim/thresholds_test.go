@@ -17,7 +17,7 @@ import (
 // suggests 1.5 x its error, rounded up; --min-runs above the runs exits
 // 3; -o yaml gives gate entries that load back as a suite's.
 func TestValidateThresholds(t *testing.T) {
-	const suite, results = "../../validate/suites/ci.yaml", "../../validate/testdata/ci-results-load5.json"
+	const suite, results = "../../validate/suites/ci.yaml", "../../validate/testdata/ci-results-load4.json"
 	hist := filepath.Join(t.TempDir(), "h.jsonl")
 	run := func(args ...string) (exitCode, string, string) {
 		var out, errb bytes.Buffer
