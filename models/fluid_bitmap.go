@@ -296,17 +296,35 @@ func (b *fluidBitmap) countIn(lo, hi uint64) float64 {
 }
 
 // zeroCount returns the expected number of zero-class pages in the
-// bitmap (round 1's not yet sent: the guest never writes them).
+// bitmap that go as zero pages (round 1's not yet sent).
 func (b *fluidBitmap) zeroCount() float64 {
 	var n float64
 	for i := range b.segs {
 		s := &b.segs[i]
 		if s.hi > b.zeroLo {
-			zn, _ := b.in(s, math.Max(s.lo, b.zeroLo), s.hi)
-			n += zn
+			n += b.zeroIn(s, math.Max(s.lo, b.zeroLo), s.hi)
 		}
 	}
 	return n
+}
+
+// zeroIn returns the expected pages of [lo, hi) of seg, in the zero class,
+// that go as zero pages. The workload never writes the zero class, so
+// every one in the bitmap does; but the guest OS's writes reach
+// background pages there (fluid_background.go), and a page written before
+// the latest sync is no longer zero (the page engine's zeroLeft): only a
+// segment still full from setup holds zero pages, those not written since
+// setup.
+func (b *fluidBitmap) zeroIn(seg *fluidSeg, lo, hi float64) float64 {
+	if b.g.bg == nil {
+		n, _ := b.in(seg, lo, hi)
+		return n
+	}
+	if !seg.full {
+		return 0
+	}
+	written, _ := inWin(b.window(seg.since), lo, hi)
+	return hi - lo - written
 }
 
 // appendMerged appends seg to out, merged into the last segment when
@@ -379,8 +397,7 @@ func (b *fluidBitmap) take(from, k float64) (taken, zero, next, lookups, found f
 			}
 		}
 		if hi > b.zeroLo {
-			z, _ := b.in(seg, math.Max(lo, b.zeroLo), hi)
-			zero += z
+			zero += b.zeroIn(seg, math.Max(lo, b.zeroLo), hi)
 		}
 	}
 	for t := 0; t < n && k-taken > eps; t++ {

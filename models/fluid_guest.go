@@ -30,6 +30,9 @@ type fluidGuest struct {
 	// comp is the hint and balloon under the generator's churn, from the
 	// skip point on (fluid_composition.go); nil otherwise.
 	comp *fluidComp
+	// bg is the guest OS's writes to its background pages
+	// (fluid_background.go); nil without.
+	bg *fluidBackground
 }
 
 func newFluidGuest(eng *sim.Engine, x *traces.Expect) *fluidGuest {
@@ -84,11 +87,13 @@ func (g *fluidGuest) sync() *traces.Window {
 
 // written sets w to the expected set of pages written in the guest-time
 // window [a, c) between two syncs: under the hint or the balloon with
-// churn, the churn's pages they leave in the dirty sets.
+// churn, the churn's pages they leave in the dirty sets; with the guest
+// OS's writes, its background pages too.
 func (g *fluidGuest) written(a, c float64, w *traces.Window) {
 	if g.comp != nil && a >= g.comp.syncs[0] {
 		g.x.WrittenChurn(a, c, w, g.comp.churn(a, c))
-		return
+	} else {
+		g.x.Written(a, c, w)
 	}
-	g.x.Written(a, c, w)
+	g.bg.add(a, c, w)
 }

@@ -50,7 +50,10 @@ import (
 // as a hybrid does (fluid_hybrid.go), with what a hybrid covers: not the
 // page cache with background pages or a second zipf phase. Free-page
 // hinting and the balloon are covered with exact sets of pages
-// (fluid_composition.go).
+// (fluid_composition.go). The guest OS's writes to its background pages
+// (Input.BackgroundWriteRate) are covered as a deterministic cyclic
+// writer (fluid_background.go), but not with a post-copy phase, XBZRLE or
+// the memory options ([fluidBackgroundCovers]).
 type FluidPrecopy struct {
 	p   PrecopyParams
 	par *Parallel // the parallel model whose fluid form this is; nil for precopy
@@ -161,6 +164,9 @@ func fluidInputFor(parts Parts, in Input) (*traces.Expect, error) {
 			return nil, err
 		}
 	}
+	if err := fluidBackgroundCovers(parts, in, x); err != nil {
+		return nil, err
+	}
 	return x, nil
 }
 
@@ -172,9 +178,6 @@ func fluidInput(in Input) (*traces.Expect, error) {
 	}
 	if err := in.AtEnd.Validate(); err != nil {
 		return nil, err
-	}
-	if in.BackgroundWriteRate > 0 {
-		return nil, errors.New("workload.background_write_rate: the guest OS's writes to its background pages are not in the fluid engine's closed forms yet")
 	}
 	x, err := traces.NewExpect(*in.Generator, in.VM.Memory, in.VM.PageSize, in.AtEnd != AtEndIdle)
 	if err != nil {
@@ -293,6 +296,9 @@ func newFluidRun(p PrecopyParams, in Input, env *runEnv, x *traces.Expect) *flui
 		qemu:       p.SyncPolicy == SyncQEMU,
 		margin:     1,
 	}
+	// The guest OS's writes; fluidInputFor has checked that the fluid
+	// engine follows them.
+	r.g.bg, _ = newFluidBackground(in, x)
 	if m := p.Multifd; m.Channels > 0 {
 		r.wireNormal, r.wireZero, r.cpu = m.pipeline(ps, float64(p.PageHeader), in.VM.VCPUs, lay.Pages, nil)
 		r.conn = in.Path.Open(m.Channels)

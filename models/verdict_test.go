@@ -26,8 +26,9 @@ func verdictScenario(t testing.TB, yaml string) string {
 	return path
 }
 
-// verdictRun runs the scenario at path with the overrides sets.
-func verdictRun(t testing.TB, path string, sets ...string) *models.Result {
+// buildScenario loads the scenario at path with the overrides sets and
+// builds its model and input.
+func buildScenario(t testing.TB, path string, sets ...string) (models.Model, models.Input) {
 	t.Helper()
 	spec, err := scenarios.Load(path, sets)
 	if err != nil {
@@ -37,6 +38,13 @@ func verdictRun(t testing.TB, path string, sets ...string) *models.Result {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return m, in
+}
+
+// verdictRun runs the scenario at path with the overrides sets.
+func verdictRun(t testing.TB, path string, sets ...string) *models.Result {
+	t.Helper()
+	m, in := buildScenario(t, path, sets...)
 	res, err := m.Run(context.Background(), in)
 	if err != nil {
 		t.Fatal(err)
@@ -141,14 +149,7 @@ func BenchmarkNoProgressDatabase(b *testing.B) {
 	path := verdictScenario(b, db64)
 	for _, e := range []string{"fluid", "page"} {
 		b.Run(e, func(b *testing.B) {
-			spec, err := scenarios.Load(path, []string{"model.engine=" + e})
-			if err != nil {
-				b.Fatal(err)
-			}
-			m, in, err := spec.Build()
-			if err != nil {
-				b.Fatal(err)
-			}
+			m, in := buildScenario(b, path, "model.engine="+e)
 			for b.Loop() {
 				res, err := m.Run(context.Background(), in)
 				if err != nil {

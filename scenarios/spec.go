@@ -131,8 +131,10 @@ type WorkloadSpec struct {
 	// that is more), so pre-copy re-sends them; post-copy faults on the
 	// same pages as before. An idle lab guest under TCG rewrites more than
 	// 100 pages every 100 ms (validate/ACCURACY.md), which decides whether
-	// a small hot working set converges. Needs background_pages; the fluid
-	// engine does not cover it (auto falls back to page).
+	// a small hot working set converges. Needs background_pages. The fluid
+	// engine follows it in pre-copy (either sync policy, auto-converge,
+	// multifd, parallel); with a post-copy phase, XBZRLE or the memory
+	// options auto falls back to page.
 	BackgroundWriteRate float64 `mapstructure:"background_write_rate"`
 	// CPUDemand is the share of its vCPUs' time the workload needs to keep
 	// its pace, in (0, 1] (default 1: a CPU-bound guest, which any

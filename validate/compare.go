@@ -71,10 +71,9 @@ type Comparison struct {
 	// without auto-converge.
 	Throttle *ThrottleComparison `json:"throttle,omitempty"`
 	// NominalMargin is, for a pre-copy case, the verdict margin of the
-	// case's own scenario: the fluid engine's verdict_margin, or the share
-	// of 10 page-level seeds that reach the most common verdict where the
-	// fluid engine does not cover it (see [Verdict], nominalMargin); nil
-	// when neither runs.
+	// case's own scenario: the share of 10 page-level seeds that reach
+	// the most common verdict (see [Verdict], nominalMargin); nil when
+	// they do not run.
 	NominalMargin *float64 `json:"nominal_verdict_margin,omitempty"`
 }
 
