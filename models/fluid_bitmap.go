@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"math"
 	"slices"
+	"sort"
 	"sync"
 
 	"github.com/migsim/migsim/traces"
@@ -177,7 +178,9 @@ func (b *fluidBitmap) span(a, c float64) *fluidWin {
 // inWin returns the expected pages of [lo, hi) in w, and their variance
 // were they independent.
 func inWin(w *fluidWin, lo, hi float64) (n, v float64) {
-	for i, pc := range w.w.Pieces {
+	pieces := w.w.Pieces
+	for i := firstPiece(pieces, lo); i < len(pieces) && float64(pieces[i].Lo) < hi; i++ {
+		pc := pieces[i]
 		a, z := math.Max(lo, float64(pc.Lo)), math.Min(hi, float64(pc.Hi))
 		if z > a {
 			n += (z - a) * w.p[i]
@@ -185,6 +188,14 @@ func inWin(w *fluidWin, lo, hi float64) (n, v float64) {
 		}
 	}
 	return n, v
+}
+
+// firstPiece returns the index of the first of pieces (ascending, as a
+// window's are) that ends past x: those before it hold nothing at or
+// above x. The background's single pages (fluid_background.go) make a
+// window's pieces many, and a bitmap's segments look each up.
+func firstPiece(pieces []traces.Piece, x float64) int {
+	return sort.Search(len(pieces), func(i int) bool { return float64(pieces[i].Hi) > x })
 }
 
 // startXbzrle starts XBZRLE's lookups: every segment's origin is its
@@ -256,7 +267,9 @@ func (b *fluidBitmap) cut(seg *fluidSeg, need float64) float64 {
 		return seg.lo + need
 	}
 	w := b.window(seg.since)
-	for i, pc := range w.w.Pieces {
+	pieces := w.w.Pieces
+	for i := firstPiece(pieces, seg.lo); i < len(pieces); i++ {
+		pc := pieces[i]
 		a, z := math.Max(seg.lo, float64(pc.Lo)), math.Min(seg.hi, float64(pc.Hi))
 		if z <= a || w.p[i] <= 0 {
 			continue
