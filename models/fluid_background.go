@@ -2,7 +2,6 @@ package models
 
 import (
 	"cmp"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -34,11 +33,9 @@ import (
 // It costs O(pieces + n) per window.
 type fluidBackground struct {
 	n, pages uint64
-	perEpoch float64 // writes per epoch, as the page engine computes it
-	all      bool    // perEpoch ≥ n: every epoch writes every page
-	epochS   float64 // seconds per epoch
-	epochs   float64 // epochs in one pass of the trace
-	loop     bool
+	perEpoch float64        // writes per epoch, as the page engine computes it
+	all      bool           // perEpoch ≥ n: every epoch writes every page
+	x        *traces.Expect // the workload's, whose passes the writer follows
 
 	spans []bgSpan // scratch: index ranges written
 	hits  []bgHit  // scratch: pages written, ascending
@@ -67,9 +64,7 @@ func newFluidBackground(in Input, x *traces.Expect) (*fluidBackground, error) {
 	b := &fluidBackground{
 		n: n, pages: lay.Pages,
 		perEpoch: in.BackgroundWriteRate * ep.Seconds(),
-		epochS:   ep.Seconds(),
-		epochs:   math.Round(x.Duration().Seconds() / ep.Seconds()),
-		loop:     in.AtEnd != AtEndIdle,
+		x:        x,
 	}
 	nf := float64(n)
 	switch {
@@ -82,9 +77,6 @@ func newFluidBackground(in Input, x *traces.Expect) (*fluidBackground, error) {
 		return nil, fmt.Errorf("workload.background_write_rate: %v pages/s writes between %d and %d of the %d background pages an epoch; the fluid engine follows fewer than %d or all of them",
 			in.BackgroundWriteRate, n-1, n, n, n-1)
 	}
-	if b.epochs <= 0 {
-		return nil, errors.New("workload: the trace has no epochs for the background writes")
-	}
 	return b, nil
 }
 
@@ -95,7 +87,8 @@ func (b *fluidBackground) add(a, c float64, w *traces.Window) {
 		return
 	}
 	b.spans = b.spans[:0]
-	b.window(a/b.epochS, c/b.epochS)
+	ep := b.x.Epoch().Seconds()
+	b.x.Passes(a/ep, c/ep, b.pass)
 	if len(b.spans) == 0 {
 		return
 	}
@@ -127,32 +120,10 @@ func (b *fluidBackground) add(a, c float64, w *traces.Window) {
 	b.out = out
 }
 
-// window gathers the index spans written over the epochs [ua, ub) since
-// the trace's start, folding replays (at_end loop) onto one pass of the
-// trace and ending at the trace's end otherwise.
-func (b *fluidBackground) window(ua, ub float64) {
-	e := b.epochs
-	if !b.loop {
-		if ua < e {
-			b.pass(ua, math.Min(ub, e))
-		}
-		return
-	}
-	if ub-ua >= e {
-		b.pass(0, e)
-		return
-	}
-	k := math.Floor(ua / e)
-	ua, ub = ua-k*e, ub-k*e
-	if ub <= e {
-		b.pass(ua, ub)
-		return
-	}
-	b.pass(ua, e)
-	b.pass(0, ub-e)
-}
-
-// pass gathers the spans of the epochs [ua, ub) of one pass of the trace.
+// pass gathers the spans of the epochs [ua, ub) of one pass of the trace
+// ([traces.Expect.Passes] folds a window onto passes as the workload's
+// own: the writer restarts with each replay and stops when an idle
+// guest's trace ends).
 func (b *fluidBackground) pass(ua, ub float64) {
 	if ub <= ua {
 		return

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/migsim/migsim/models"
-	"github.com/migsim/migsim/scenarios"
 )
 
 // TestFluidBackgroundMatrix holds the fluid pre-copy with the guest OS's
@@ -128,25 +127,7 @@ func TestFluidBackgroundRefuses(t *testing.T) {
 		// alternates between rewriting them all and moving on.
 		{"workload.background_write_rate=9950"},
 	} {
-		c := fluidCase{kind: "refuse", variant: strings.Join(sets, ","), network: "lan-1g", file: file, sets: sets}
-		p := fluidRunCase(t, c, models.EngineAuto, 1)
-		if p == nil {
-			continue
-		}
-		if p.Engine != string(models.EnginePage) || !strings.Contains(p.EngineFallback, "workload.background_write_rate") {
-			t.Errorf("%v under auto: engine %q (%q), want page naming workload.background_write_rate", sets, p.Engine, p.EngineFallback)
-		}
-		spec, err := scenarios.Load(file, append(sets, "model.engine=fluid"))
-		if err == nil {
-			var m models.Model
-			var in models.Input
-			if m, in, err = spec.Build(); err == nil {
-				_, err = m.Run(t.Context(), in)
-			}
-		}
-		if err == nil || !strings.Contains(err.Error(), "workload.background_write_rate") {
-			t.Errorf("%v under fluid: error %v, want one naming workload.background_write_rate", sets, err)
-		}
+		checkFluidRefuses(t, fluidCase{kind: "refuse", variant: strings.Join(sets, ","), network: "lan-1g", file: file, sets: sets}, "workload.background_write_rate")
 	}
 }
 

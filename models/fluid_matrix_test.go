@@ -1129,18 +1129,21 @@ func TestFluidPostcopyRefuses(t *testing.T) {
 		if k := slices.IndexFunc(sets, func(s string) bool { return strings.HasPrefix(s, "file=") }); k >= 0 {
 			f, sets = strings.TrimPrefix(sets[k], "file="), slices.Delete(slices.Clone(sets), k, k+1)
 		}
-		c := fluidCase{kind: "refuse", variant: strings.Join(tc.sets, ","), network: "lan-1g", file: f, sets: sets}
-		p := fluidRunCase(t, c, models.EngineAuto, 1)
-		if p == nil {
-			continue
-		}
-		if p.Engine != string(models.EnginePage) {
-			t.Errorf("%v under auto: engine %q, want page", tc.sets, p.Engine)
-		}
-		_, err := scenarios.Load(f, append(slices.Clone(sets), "model.engine=fluid"))
-		if err == nil || !strings.Contains(err.Error(), tc.key) {
-			t.Errorf("%v under fluid: error %v, want one naming %s", tc.sets, err, tc.key)
-		}
+		checkFluidRefuses(t, fluidCase{kind: "refuse", variant: strings.Join(tc.sets, ","), network: "lan-1g", file: f, sets: sets}, tc.key)
+	}
+}
+
+// checkFluidRefuses runs the case under model.engine auto, which must
+// fall back to the page engine saying why (naming key), and loads it under
+// fluid, which must fail naming key.
+func checkFluidRefuses(t *testing.T, c fluidCase, key string) {
+	t.Helper()
+	if p := fluidRunCase(t, c, models.EngineAuto, 1); p != nil && (p.Engine != string(models.EnginePage) || !strings.Contains(p.EngineFallback, key)) {
+		t.Errorf("%s under auto: engine %q (%q), want page naming %s", c.variant, p.Engine, p.EngineFallback, key)
+	}
+	_, err := scenarios.Load(c.file, append(slices.Clone(c.sets), "model.engine=fluid"))
+	if err == nil || !strings.Contains(err.Error(), key) {
+		t.Errorf("%s under fluid: error %v, want one naming %s", c.variant, err, key)
 	}
 }
 

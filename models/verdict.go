@@ -67,14 +67,16 @@ import (
 //     (2026-12-07) at 6,150 pages/s under 200 Mbit/s, steps 1-3 stopped
 //     5 of 10 page seeds at 15.7-16.7 s that converge at 23.8-31.3 s.
 //     Step 4 needs the 32 syncs' fit to rule that out. It applies to the
-//     page engine only, and there within 20·√x of the threshold: the fluid engine's counts are expectations, without the
-//     noise that hides such a drift from steps 1 and 2 (its
-//     verdict_margin marks a knife edge), and far above the threshold a
-//     set that has stopped shrinking sits at the writer's fixed point,
-//     where a fit over the last syncs, which still holds some of its
-//     approach, would only hold the run for up to 32 more syncs (on a
-//     4 GiB guest at 64 % dirty, 4-8 rounds; with a sequential writer
-//     to max_time).
+//     page engine only, and there within 20·√x of the threshold: the
+//     fluid engine's counts are expectations, without the noise that
+//     hides such a drift from steps 1 and 2 (its verdict_margin marks
+//     most knife edges, not a set that settles just above the threshold,
+//     where seeds dip under it: validate/verdict.go), and far above the
+//     threshold a set that has stopped shrinking sits at the writer's
+//     fixed point, where a fit over the last syncs, which still holds
+//     some of its approach, would only hold the run for up to 32 more
+//     syncs (on a 4 GiB guest at 64 % dirty, 4-8 rounds; with a
+//     sequential writer to max_time).
 //
 // The stop is completed false, converged false, as at max_time; the
 // result reports c as steady_state_dirty_pages and the downtime that

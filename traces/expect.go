@@ -585,26 +585,36 @@ func (p *expPhase) partReads(fa, fb float64, acc *expAcc) {
 
 // cover adds the epochs of the guest-time window [ua, ub) in epochs.
 func (x *Expect) cover(ua, ub float64, acc *expAcc) {
+	x.Passes(ua, ub, func(a, b float64) { x.coverTrace(a, b, acc) })
+}
+
+// Passes calls visit with the parts of the window [ua, ub), in epochs
+// since the trace's start, as epochs [a, b) of one pass of the trace
+// (0 ≤ a < b ≤ its epochs): under at_end loop a window is folded onto the
+// pass it falls in (one longer than the trace is the whole pass, every
+// epoch once or more; one across a replay's start is two parts); under
+// at_end idle it ends at the trace's end. Whatever follows the trace's
+// epochs (models/background.go's writer) folds the same way.
+func (x *Expect) Passes(ua, ub float64, visit func(a, b float64)) {
 	e := float64(x.epochs)
 	if !x.loop {
-		if ua >= e {
-			return
+		if ua < e {
+			visit(ua, math.Min(ub, e))
 		}
-		x.coverTrace(ua, math.Min(ub, e), acc)
 		return
 	}
 	if ub-ua >= e {
-		x.coverTrace(0, e, acc) // every epoch, once or more
+		visit(0, e)
 		return
 	}
 	k := math.Floor(ua / e)
 	ua, ub = ua-k*e, ub-k*e
 	if ub <= e {
-		x.coverTrace(ua, ub, acc)
+		visit(ua, ub)
 		return
 	}
-	x.coverTrace(ua, e, acc)
-	x.coverTrace(0, ub-e, acc)
+	visit(ua, e)
+	visit(0, ub-e)
 }
 
 // coverTrace adds the trace epochs [ua, ub), 0 ≤ ua < ub ≤ epochs.

@@ -17,51 +17,28 @@ import (
 // scenario reach the most common verdict.
 const KnifeEdge = 0.9
 
-// nominalMargin returns the verdict margin of spec's own scenario (its
-// generator, not the guest's achieved trace): the share of marginSeeds
-// page-level seeds of it that reach the most common verdict
-// ([pageMargin]). nil when they do not run.
-//
-// It counts seeds even where the fluid engine covers the scenario. The
-// fluid engine's verdict_margin estimates the seeds that take every
-// decision it takes, a sync's timing included, so it is low where seeds
-// only stop a sync apart (the lab's multifd 2-channel case, 0.85); and
-// where the expected set settles just above the threshold it takes no
-// account of a seed's set wandering under it later: at 6,170 pages/s under
-// 200 Mbit/s on the lab's base scenario it stops with no_progress and a
-// margin of 1, while 4 of 10 seeds converge within the minute.
-func nominalMargin(ctx context.Context, spec *scenarios.Spec) *float64 {
-	return pageMargin(ctx, spec)
-}
-
-// runNominal runs spec's scenario on engine e under seed; nil when it
-// does not build or run.
-func runNominal(ctx context.Context, spec *scenarios.Spec, e models.Engine, seed uint64) *models.Result {
-	s := *spec
-	s.Model.Engine, s.Seed = e, seed
-	m, in, err := s.Build()
-	if err != nil {
-		return nil
-	}
-	res, err := m.Run(ctx, in)
-	if err != nil {
-		return nil
-	}
-	return res
-}
-
-// marginSeeds is how many page-level seeds pageMargin runs.
+// marginSeeds is how many page-level seeds nominalMargin runs.
 const marginSeeds = 10
 
-// pageMargin runs spec's scenario on the page engine under marginSeeds
-// seeds (spec's seed and the next ones) and returns the share that reach
-// the most common verdict (converged or not). It counts verdicts, not the
-// decision at every sync: seeds of a case far from the limit often stop a
-// sync apart, which says nothing about the verdict. nil when a run fails.
-func pageMargin(ctx context.Context, spec *scenarios.Spec) *float64 {
+// nominalMargin returns the verdict margin of spec's own scenario (its
+// generator, not the guest's achieved trace): it runs the scenario on the
+// page engine under marginSeeds seeds (spec's seed and the next ones) and
+// returns the share that reach the most common verdict (converged or
+// not). nil when a run fails.
+//
+// It counts verdicts, not the decision at every sync, and counts seeds
+// even where the fluid engine covers the scenario. The fluid engine's
+// verdict_margin estimates the seeds that take every decision it takes, a
+// sync's timing included, so it is low where seeds only stop a sync apart
+// (the lab's multifd 2-channel case, 0.85); and where the expected set
+// settles just above the threshold it takes no account of a seed's set
+// wandering under it later: at 6,170 pages/s under 200 Mbit/s on the
+// lab's base scenario it stops with no_progress and a margin of 1, while
+// 4 of 10 seeds converge within the minute.
+func nominalMargin(ctx context.Context, spec *scenarios.Spec) *float64 {
 	converged := 0
 	for i := range uint64(marginSeeds) {
-		res := runNominal(ctx, spec, models.EnginePage, spec.Seed+i)
+		res := runPageSeed(ctx, spec, spec.Seed+i)
 		if res == nil {
 			return nil
 		}
@@ -71,6 +48,22 @@ func pageMargin(ctx context.Context, spec *scenarios.Spec) *float64 {
 	}
 	v := float64(max(converged, marginSeeds-converged)) / marginSeeds
 	return &v
+}
+
+// runPageSeed runs spec's scenario on the page engine under seed; nil
+// when it does not build or run.
+func runPageSeed(ctx context.Context, spec *scenarios.Spec, seed uint64) *models.Result {
+	s := *spec
+	s.Model.Engine, s.Seed = models.EnginePage, seed
+	m, in, err := s.Build()
+	if err != nil {
+		return nil
+	}
+	res, err := m.Run(ctx, in)
+	if err != nil {
+		return nil
+	}
+	return res
 }
 
 // Verdict is one pre-copy case's convergence verdict, real beside
